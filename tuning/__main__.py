@@ -1,0 +1,3 @@
+from tuning.cli import main
+
+raise SystemExit(main())

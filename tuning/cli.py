@@ -1,0 +1,117 @@
+"""The `tuning` command line: parse arguments, call one function, map errors to exit codes.
+
+Exit codes: 0 success, 2 bad input (message on stderr, no traceback), 1 anything else.
+Nothing here imports torch or ray; the commands import what they need when they run.
+"""
+
+import argparse
+import sys
+
+from tuning.errors import UserError
+
+
+def _run(args) -> None:
+    from tuning import formats
+    from tuning.config import load_sweep
+    from tuning.driver import run_sweep
+    from tuning.report import load_report
+
+    cfg = load_sweep(args.sweep, args.set)
+    exp_dir = run_sweep(cfg, storage=args.storage, name=args.name, address=args.address)
+    print()
+    print(formats.render(load_report(str(exp_dir)), "table", top=10))
+    print(f"\nexperiment: {exp_dir}\nfull report: tuning report {exp_dir}")
+
+
+def _validate(args) -> None:
+    import yaml
+
+    from tuning.classes import check_classes
+    from tuning.config import load_sweep
+
+    cfg = load_sweep(args.sweep, args.set)
+    check_classes(cfg)
+    print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+    print(f"# ok: {cfg.search.num_samples} trials, {len(cfg.search.space)} searched parameters, "
+          f"searcher {cfg.search.searcher.name}, scheduler {cfg.search.scheduler.name}", file=sys.stderr)
+
+
+def _sweeps(args) -> None:
+    from tuning.config import builtin_sweeps, read_yaml
+
+    for name, path in builtin_sweeps().items():
+        print(f"{name:<16} {read_yaml(path).get('description', '')}")
+
+
+def _report(args) -> None:
+    from pathlib import Path
+
+    from tuning import formats
+    from tuning.report import load_report
+
+    text = formats.render(load_report(args.experiment, scope=args.scope), args.format, top=args.top)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text)
+
+
+def _add_sweep_args(parser, optional: bool) -> None:
+    if optional:
+        parser.add_argument("sweep", nargs="?", default="quickstart",
+                            help="a sweep file or a built-in sweep name (default: quickstart)")
+    else:
+        parser.add_argument("sweep", help="a sweep file or a built-in sweep name")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a key of the sweep file, value as YAML (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="tuning", description="Hyperparameter sweeps for Lightning models on Ray Tune.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a sweep on this machine", description="Run a sweep and print the ranked "
+                         "trials. Example: tuning run my_sweep.yaml --set search.num_samples=32")
+    _add_sweep_args(run, optional=True)
+    run.add_argument("--storage", help="directory that holds experiments (default: run.storage)")
+    run.add_argument("--name", help="experiment name (default: the sweep's name)")
+    run.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
+    run.set_defaults(func=_run)
+
+    validate = sub.add_parser("validate", help="check a sweep without running it",
+                              description="Resolve and check a sweep, print it, start nothing. "
+                                          "Example: tuning validate my_sweep.yaml --set trainer.max_epochs=5")
+    _add_sweep_args(validate, optional=False)
+    validate.set_defaults(func=_validate)
+
+    sweeps = sub.add_parser("sweeps", help="list the built-in sweeps", description="List the built-in sweeps. "
+                            "Example: tuning sweeps")
+    sweeps.set_defaults(func=_sweeps)
+
+    report = sub.add_parser("report", help="the ranked trial report of an experiment",
+                            description="Rank the trials of an experiment directory, offline. "
+                                        "Example: tuning report runs/quickstart --format json")
+    report.add_argument("experiment", help="an experiment directory, e.g. runs/quickstart")
+    report.add_argument("--top", type=int, default=None, help="show only the best K trials")
+    report.add_argument("--format", choices=["table", "json"], default="table")
+    report.add_argument("--scope", choices=["best", "last"], default="best",
+                        help="rank each trial by its best epoch (default) or its last")
+    report.add_argument("--output", help="write to this file instead of stdout")
+    report.set_defaults(func=_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `tuning` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"tuning {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tuning {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,228 @@
+"""The sweep file: typed, validated, with errors that name the key path.
+
+`load_sweep(source, overrides)` is the one entry point: YAML (safe loader) + `--set`
+overrides -> a checked `SweepConfig`, or a `UserError` that says what is wrong and what
+is allowed. Checks that need the user's classes live in `tuning.classes`.
+"""
+
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tuning import space as space_mod
+from tuning.errors import UserError, did_you_mean
+
+SWEEPS_DIR = Path(__file__).parent / "sweeps"
+_SPACE_KEY = "[space key "  # marks per-key space errors so they can be reported one per line
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClassSpec(_Section):
+    """A class and its constructor arguments, as in Lightning's own CLI."""
+
+    class_path: str = Field(description="registry name (e.g. mlp) or dotted import path (my_pkg.models.MyModel)")
+    init_args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for __init__")
+
+
+class SearcherSpec(_Section):
+    """Which search algorithm proposes configs."""
+
+    name: Literal["optuna", "random"] = Field("optuna", description="optuna (TPE) or random (Tune's variant generator)")
+    sampler: Literal["tpe"] = Field("tpe", description="the Optuna sampler")
+    seed: Optional[int] = Field(None, description="the searcher's seed; defaults to run.seed")
+
+
+class SchedulerSpec(_Section):
+    """Which trial scheduler stops unpromising trials early."""
+
+    name: Literal["asha", "fifo"] = Field("asha", description="asha (early stopping) or fifo (run every trial to the end)")
+    grace_period: int = Field(1, ge=1, description="epochs every trial gets before it can be stopped")
+    reduction_factor: float = Field(3, gt=1, description="ASHA keeps 1/reduction_factor of trials at each rung")
+    max_t: Optional[int] = Field(None, ge=1, description="the epoch budget of a trial; defaults to trainer.max_epochs")
+
+
+class SearchSpec(_Section):
+    """What to optimize and how."""
+
+    metric: str = Field("val_loss", description="a metric the model logs at validation, e.g. val_loss")
+    mode: Literal["min", "max"] = Field("min", description="whether lower (min) or higher (max) is better")
+    num_samples: int = Field(10, ge=1, description="number of trials (per grid point with grid entries)")
+    space: dict[str, space_mod.Domain] = Field(default_factory=dict, description="dotted key -> domain")
+    searcher: SearcherSpec = Field(default_factory=SearcherSpec, description="the search algorithm")
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec, description="the trial scheduler")
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _parse_space(cls, value):
+        if not isinstance(value, dict):
+            raise ValueError(f"must be a mapping of dotted key -> domain, got {value!r}")
+        parsed, problems = {}, []
+        for key, spec in value.items():
+            try:
+                space_mod.check_key(str(key))
+                parsed[str(key)] = space_mod.parse_domain(spec)
+            except ValueError as exc:
+                problems.append(f"{_SPACE_KEY}{key}]: {exc}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return parsed
+
+
+class Resources(_Section):
+    """What each trial gets and how many run at once."""
+
+    cpu: float = Field(1, ge=0, description="CPUs per trial")
+    gpu: float = Field(0, ge=0, description="GPUs per trial")
+    workers: int = Field(1, ge=1, description="training processes per trial (1: no DDP)")
+    max_concurrent: Optional[int] = Field(None, ge=1, description="trials at once; default: as many as resources allow")
+
+
+class RunSpec(_Section):
+    """Where results go and how the run behaves."""
+
+    storage: str = Field("./runs", description="directory that holds experiments")
+    seed: int = Field(0, description="base seed; trial i is seeded with seed + i")
+    keep_checkpoints: int = Field(1, ge=1, description="checkpoints kept per trial, best by the metric")
+    max_failures: int = Field(0, ge=0, description="retries of a failed trial, from its last checkpoint")
+
+
+class SweepConfig(_Section):
+    """One sweep: model, data, Trainer, search space, searcher, scheduler, resources."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="experiment name (letters, digits, _ . -)")
+    description: str = Field("", description="one line shown by `tuning sweeps`")
+    model: ClassSpec = Field(description="the LightningModule")
+    data: ClassSpec = Field(description="the LightningDataModule")
+    trainer: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for lightning's Trainer")
+    search: SearchSpec = Field(default_factory=SearchSpec, description="metric, space, searcher, scheduler")
+    resources: Resources = Field(default_factory=Resources, description="per-trial resources and concurrency")
+    run: RunSpec = Field(default_factory=RunSpec, description="storage, seed, checkpoints, retries")
+
+    @model_validator(mode="after")
+    def _check_combinations(self):
+        sched = self.search.scheduler
+        if sched.name == "asha" and sched.max_t is None and not isinstance(self.trainer.get("max_epochs"), int):
+            raise ValueError("search.scheduler: asha needs an epoch budget: set trainer.max_epochs "
+                             "or search.scheduler.max_t")
+        if self.search.searcher.name == "optuna":
+            grids = [k for k, d in self.search.space.items() if d.kind == "grid"]
+            if grids:
+                raise ValueError(f"search.space.{grids[0]}: grid works with searcher random, not optuna; "
+                                 "use choice with optuna, or set search.searcher.name: random")
+        return self
+
+    @property
+    def max_epochs(self) -> int:
+        """The epoch budget ASHA measures trials against."""
+        return self.search.scheduler.max_t or self.trainer.get("max_epochs")
+
+    def to_dict(self) -> dict:
+        """Plain data, as it would be written in a sweep file."""
+        data = self.model_dump(mode="python")
+        data["search"]["space"] = {k: {d.kind: list(d.args)} for k, d in self.search.space.items()}
+        return data
+
+
+def builtin_sweeps() -> dict[str, Path]:
+    """Built-in sweep name -> file."""
+    return {p.stem: p for p in sorted(SWEEPS_DIR.glob("*.yaml"))}
+
+
+def locate(source: str) -> Path:
+    """A sweep file path, or the file of a built-in sweep name."""
+    path = Path(source)
+    if path.is_file():
+        return path
+    builtins = builtin_sweeps()
+    if source in builtins:
+        return builtins[source]
+    raise UserError(f"sweep '{source}' is neither a file nor a built-in sweep{did_you_mean(source, builtins)}; "
+                    f"built-in sweeps: {', '.join(builtins)}")
+
+
+def read_yaml(path: Path) -> dict:
+    """A YAML mapping from disk (safe loader), or a UserError naming the file and line."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a sweep file must be a YAML mapping (model, data, trainer, search, ...)")
+    return data
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply `dotted.key=value` overrides (values typed as YAML) to the raw sweep data, in order."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set search.num_samples=32")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise UserError(f"--set {key}: the value is not valid YAML: {exc}") from None
+        _set_dotted(data, key, value)
+    return data
+
+
+def _set_dotted(data: dict, key: str, value) -> None:
+    # Space keys are themselves dotted: everything after `search.space.` is one key.
+    prefix = "search.space."
+    parts = ["search", "space", key[len(prefix):]] if key.startswith(prefix) else key.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"--set {key}: '{'.'.join(parts[:i + 1])}' is not a mapping, cannot set a key inside it")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_sweep(source: str, overrides: list[str] = ()) -> SweepConfig:
+    """Read, override and validate a sweep (file path or built-in name)."""
+    path = locate(source)
+    data = apply_overrides(read_yaml(path), list(overrides))
+    return parse_sweep(data, origin=str(path))
+
+
+def parse_sweep(data: dict, origin: str = "sweep") -> SweepConfig:
+    """Validate raw sweep data; errors name each key path and what is allowed."""
+    try:
+        return SweepConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe(err) for err in exc.errors()]
+        raise UserError(f"{origin}: invalid sweep:\n  " + "\n  ".join(lines)) from None
+
+
+def _describe(err: dict) -> str:
+    loc = [str(p) for p in err["loc"]]
+    where = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        allowed = _fields_at(loc[:-1])
+        return f"{where}: unknown key{did_you_mean(loc[-1], allowed)}; allowed keys: {', '.join(allowed)}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if msg.startswith(_SPACE_KEY):  # one line per bad space entry, each with its full key path
+        return "\n  ".join(f"{where}." + line[len(_SPACE_KEY):].replace("]: ", ": ", 1) for line in msg.splitlines())
+    if err["type"] == "missing":
+        return f"{where}: required key is missing"
+    if "input" in err and err["type"] != "value_error":
+        msg += f" (got {err['input']!r})"
+    return f"{where}: {msg}"
+
+
+def _fields_at(loc: list[str]) -> list[str]:
+    model = SweepConfig
+    for part in loc:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)

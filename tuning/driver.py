@@ -44,9 +44,15 @@ def start_ray(address: str | None = None) -> None:
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
     if address is None:
-        # Without this Ray binds its ports on every interface (DESIGN.md, "Running Ray").
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        # Without this Ray binds its ports on every interface (DESIGN.md, "Running Ray"). Ray reads the
+        # variable once, at import, and may be imported already: set the constant too. Ray's own
+        # processes started below inherit the environment.
+        from ray._private import ray_constants
+
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    # "local" always starts a fresh instance; a bare ray.init() would join the last `ray start` cluster.
+    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
 
 
 def build_tuner(cfg: SweepConfig, exp_dir: Path):

@@ -9,8 +9,9 @@ from ray.tune import Callback
 class ProgressLines(Callback):
     """Prints `[done/total] trial ...: best <metric> ... (sweep best ...)` as trials end."""
 
-    def __init__(self, metric: str, mode: str, total: int | None, stream=sys.stdout):
-        self.metric, self.mode, self.total, self.stream = metric, mode, total, stream
+    def __init__(self, metric: str, mode: str, total: int | None):
+        # No stream is kept: Tune pickles its callbacks with the experiment.
+        self.metric, self.mode, self.total = metric, mode, total
         self.done, self.best, self.trial_best = 0, None, {}
 
     def _better(self, value, than) -> bool:
@@ -27,7 +28,7 @@ class ProgressLines(Callback):
     def _line(self, trial, text: str) -> None:
         self.done += 1
         total = f"/{self.total}" if self.total else ""
-        print(f"[{self.done}{total}] trial {trial.trial_id}: {text}", file=self.stream, flush=True)
+        print(f"[{self.done}{total}] trial {trial.trial_id}: {text}", file=sys.stdout, flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         epochs = (trial.last_result or {}).get("training_iteration", 0)

@@ -1,0 +1,41 @@
+"""Shared fixtures: one Ray session per test run (ray.init costs seconds) and a tiny sweep."""
+
+import copy
+
+import pytest
+
+TINY_SWEEP = {
+    "name": "tiny",
+    "model": {"class_path": "mlp", "init_args": {"hidden_dim": 16, "num_layers": 1}},
+    "data": {"class_path": "digits", "init_args": {"batch_size": 128}},
+    "trainer": {"max_epochs": 2, "accelerator": "cpu"},
+    "search": {
+        "metric": "val_loss",
+        "mode": "min",
+        "num_samples": 4,
+        "space": {"model.init_args.lr": {"loguniform": [1.0e-3, 3.0e-2]},
+                  "model.init_args.hidden_dim": {"choice": [8, 16]}},
+        "searcher": {"name": "optuna", "seed": 0},
+        "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 2},
+    },
+    "resources": {"cpu": 1, "max_concurrent": 2},
+    "run": {"seed": 0},
+}
+
+
+@pytest.fixture
+def tiny_sweep() -> dict:
+    """A fresh copy of a sweep that trains in a second or two per trial."""
+    return copy.deepcopy(TINY_SWEEP)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A local, loopback-only Ray started the way `tuning run` starts it, shared by the whole run."""
+    import ray
+
+    from tuning.driver import start_ray
+
+    start_ray()
+    yield ray
+    ray.shutdown()

@@ -1,0 +1,95 @@
+"""The `tuning` command as a user runs it: real subprocesses, exit codes, stdout and stderr."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tuning.config import builtin_sweeps
+
+
+def tuning(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "tuning", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def test_help_imports_neither_torch_nor_ray():
+    code = ("import sys; from tuning.cli import build_parser; build_parser().format_help(); "
+            "print(sorted(m for m in ('torch', 'ray', 'pytorch_lightning') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_every_command_has_help_with_an_example():
+    for command in ("run", "validate", "sweeps", "report"):
+        result = tuning(command, "--help")
+        assert result.returncode == 0 and "Example: tuning" in result.stdout
+
+
+def test_sweeps_lists_the_quickstart():
+    result = tuning("sweeps")
+    assert result.returncode == 0 and result.stdout.startswith("quickstart")
+
+
+def test_validate_prints_the_resolved_sweep():
+    result = tuning("validate", "quickstart", "--set", "search.num_samples=3")
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["search"]["num_samples"] == 3
+
+
+@pytest.mark.parametrize("section, value, key", [
+    ("search", {"mode": "minimise"}, "search.mode"),
+    ("search", {"space": {"model.init_args.lr": {"loguniform": [0, 1]}}}, "search.space.model.init_args.lr"),
+    ("model", {"class_path": "mlp", "init_args": {"hiden_dim": 3}}, "model.init_args.hiden_dim"),
+    ("trainer", {"max_epochs": 2, "max_epoch": 3}, "trainer.max_epoch"),
+])
+def test_validate_a_broken_file_exits_2_naming_the_key(tmp_path, section, value, key):
+    sweep = yaml.safe_load(builtin_sweeps()["quickstart"].read_text())
+    sweep[section] = value
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    result = tuning("validate", str(path))
+    assert result.returncode == 2
+    assert key in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_validate_invalid_yaml_exits_2(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("search: [1, 2\n")
+    result = tuning("validate", str(path))
+    assert result.returncode == 2 and "not valid YAML" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_arguments_exit_2(tmp_path):
+    assert tuning("run", "no-such-sweep").returncode == 2
+    assert tuning("report", str(tmp_path / "missing")).returncode == 2
+    assert tuning("report", str(tmp_path), "--format", "yaml").returncode == 2
+
+
+def test_run_then_report(tmp_path):
+    """The user's path: `tuning run` with overrides, then `tuning report` as a table and as JSON."""
+    overrides = ["search.num_samples=3", "trainer.max_epochs=2", "search.scheduler.name=fifo",
+                 "model.init_args.hidden_dim=16"]
+    args = ["run", "quickstart", "--storage", str(tmp_path), "--name", "cli"]
+    for item in overrides:
+        args += ["--set", item]
+    result = tuning(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "[3/3] trial" in result.stdout
+    assert "rank  trial" in result.stdout and f"experiment: {tmp_path / 'cli'}" in result.stdout
+
+    report = json.loads(tuning("report", str(tmp_path / "cli"), "--format", "json").stdout)
+    assert set(report) == {"experiment", "metric", "mode", "scope", "trials"}
+    assert (report["metric"], report["mode"], report["scope"]) == ("val_loss", "min", "best")
+    assert [t["rank"] for t in report["trials"]] == [1, 2, 3]
+    assert [t["status"] for t in report["trials"]] == ["completed"] * 3
+    metrics = [t["metric"] for t in report["trials"]]
+    assert metrics == sorted(metrics)
+    assert set(report["trials"][0]) >= {"rank", "trial_id", "status", "metric", "config", "iterations", "time_s",
+                                        "checkpoint", "error"}
+
+    again = tuning(*args, cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr

@@ -44,17 +44,23 @@ def _sweeps(args) -> None:
 
 
 def _report(args) -> None:
-    from pathlib import Path
+    from tuning.formats import run_report
 
-    from tuning import formats
-    from tuning.report import load_report
+    for path in run_report(args.experiment, args.format, args.top, args.output, args.scope, args.status):
+        print(f"wrote {path}", file=sys.stderr)
 
-    text = formats.render(load_report(args.experiment, scope=args.scope), args.format, top=args.top)
-    if args.output:
-        Path(args.output).write_text(text + "\n")
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        print(text)
+
+def _compare(args) -> None:
+    from tuning.compare import compare
+
+    print(compare(args.experiments, scope=args.scope))
+
+
+def _export(args) -> None:
+    from tuning.export import export_trial
+
+    for path in export_trial(args.experiment, args.rank, args.output, scope=args.scope):
+        print(f"wrote {path}", file=sys.stderr)
 
 
 def _add_sweep_args(parser, optional: bool) -> None:
@@ -93,13 +99,34 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="the ranked trial report of an experiment",
                             description="Rank the trials of an experiment directory, offline. "
                                         "Example: tuning report runs/quickstart --format json")
-    report.add_argument("experiment", help="an experiment directory, e.g. runs/quickstart")
+    report.add_argument("experiment", help="an experiment directory or a pyarrow URI, e.g. runs/quickstart")
     report.add_argument("--top", type=int, default=None, help="show only the best K trials")
-    report.add_argument("--format", choices=["table", "json"], default="table")
+    report.add_argument("--format", choices=["table", "markdown", "csv", "json", "parquet", "html"], default="table",
+                        help="csv and parquet also write <stem>_results<suffix>: every reported result")
     report.add_argument("--scope", choices=["best", "last"], default="best",
                         help="rank each trial by its best epoch (default) or its last")
-    report.add_argument("--output", help="write to this file instead of stdout")
+    report.add_argument("--status", metavar="S[,S...]",
+                        help="show only trials with these statuses: completed, stopped_early, errored, running, "
+                             "pending (ranks stay those among all trials)")
+    report.add_argument("--output", help="write to this file instead of stdout (required for parquet)")
     report.set_defaults(func=_report)
+
+    compare = sub.add_parser("compare", help="the best trial of several experiments side by side",
+                             description="The best trial of each experiment side by side, with the params that "
+                                         "differ. Example: tuning compare runs/a runs/b")
+    compare.add_argument("experiments", nargs="+", help="experiment directories")
+    compare.add_argument("--scope", choices=["best", "last"], default="best")
+    compare.set_defaults(func=_compare)
+
+    export = sub.add_parser("export", help="a trial's best checkpoint and its resolved Lightning config",
+                            description="Copy a trial's best checkpoint and write its resolved model/data/trainer "
+                                        "config, loadable with Module.load_from_checkpoint. "
+                                        "Example: tuning export runs/quickstart --rank 1 --output best/")
+    export.add_argument("experiment", help="an experiment directory")
+    export.add_argument("--rank", type=int, default=1, help="which trial, by rank (default 1: the best)")
+    export.add_argument("--output", required=True, help="a new or empty directory")
+    export.add_argument("--scope", choices=["best", "last"], default="best")
+    export.set_defaults(func=_export)
     return parser
 
 

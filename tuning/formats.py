@@ -1,8 +1,19 @@
-"""Rendering a Report: a console table or DESIGN.md's JSON."""
+"""Rendering a Report: console table, Markdown, CSV, DESIGN.md's JSON, Parquet, self-contained HTML.
+
+CSV and Parquet come as two tables: one row per trial, and a long table of every reported
+result (trial, iteration, metrics) for pandas or Arrow. With --output PATH the long table goes
+next to PATH as `<stem>_results<suffix>`.
+"""
 
 from collections import Counter
+from pathlib import Path
 
+from tuning.errors import UserError
 from tuning.report import Report, TrialRow
+
+FORMATS = ("table", "markdown", "csv", "json", "parquet", "html")
+BINARY = ("parquet",)
+MAX_EXTRA_METRICS = 3  # the table stays readable; csv/json/parquet carry every metric
 
 
 def _fmt(value) -> str:
@@ -13,35 +24,205 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _row(trial: TrialRow, params: list[str]) -> list[str]:
-    return [str(trial.rank), trial.trial_id, trial.status, _fmt(trial.metric), _fmt(trial.epoch),
-            str(trial.iterations), *(_fmt(trial.config.get(p)) for p in params)]
+def human_bytes(n: int) -> str:
+    """1536 -> '1.5K'."""
+    for unit in ("B", "K", "M", "G"):
+        if n < 1024 or unit == "G":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return str(n)
 
 
-def table(report: Report, top: int | None = 10) -> str:
-    """A plain-text table of the top trials, with a header saying what is ranked and how."""
-    shown = report.trials[:top]
+def status_text(trial: TrialRow) -> str:
+    """`stopped_early@3` for a trial the scheduler stopped at iteration 3, else the status."""
+    return f"{trial.status}@{trial.stopped_at}" if trial.stopped_at else trial.status
+
+
+def _columns(report: Report) -> tuple[list[str], list[str]]:
+    """(other metrics, params) shown as columns."""
+    extra = sorted({k for t in report.trials for k in t.metrics})[:MAX_EXTRA_METRICS]
     params = sorted({key for t in report.trials for key in t.config})
-    header = ["rank", "trial", "status", report.metric, "epoch", "epochs", *(p.split(".")[-1] for p in params)]
-    rows = [header, *(_row(t, params) for t in shown)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    return extra, params
+
+
+def relative(report: Report, path: str | None) -> str | None:
+    """`path` relative to the experiment directory, when it lies inside it."""
+    return path[len(report.experiment) + 1:] if path and path.startswith(report.experiment + "/") else path
+
+
+def _cells(report: Report, extra: list[str], params: list[str]) -> list[list[str]]:
+    header = ["rank", "trial", "status", report.metric, "epoch", *extra, "epochs", *(p.split(".")[-1] for p in params),
+              "time_s", "node", "ckpts", "checkpoint"]
+    rows = [header]
+    for t in report.shown():
+        rows.append([str(t.rank), t.trial_id, status_text(t), _fmt(t.metric), _fmt(t.epoch),
+                     *(_fmt(t.metrics.get(m)) for m in extra), str(t.iterations),
+                     *(_fmt(t.config.get(p)) for p in params), _fmt(t.time_s), _fmt(t.node),
+                     f"{t.checkpoints}/{human_bytes(t.checkpoint_bytes)}", _fmt(relative(report, t.checkpoint))])
+    return rows
+
+
+def headline(report: Report) -> str:
+    """What is ranked and how, with the status counts."""
     counts = Counter(t.status for t in report.trials)
     scope = "best epoch of each trial" if report.scope == "best" else "last epoch of each trial"
     summary = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
-    out = [f"{report.experiment}",
-           f"ranked by {report.metric} ({report.mode}), {scope}; {len(report.trials)} trials: {summary or 'none yet'}",
-           "", *lines]
-    if top is not None and len(report.trials) > top:
-        out.append(f"... {len(report.trials) - top} more (--top)")
-    errored = [t for t in shown if t.error]
-    out += [f"{t.trial_id}: {t.error}" for t in errored]
-    return "\n".join(out)
+    shown = f"; showing {', '.join(report.statuses)}" if report.statuses else ""
+    return (f"ranked by {report.metric} ({report.mode}), {scope}; {len(report.trials)} trials: "
+            f"{summary or 'none yet'}{shown}")
 
 
-FORMATS = {"table": table, "json": lambda report, top=None: report.to_json(top)}
+def compute_line(compute: dict) -> str:
+    """One line of compute accounting."""
+    parts = [f"{compute['trial_s']:.1f} trial-s"]
+    if compute["gpu_s"]:
+        parts.append(f"{compute['gpu_s']:.1f} GPU-s")
+    parts.append(f"early stopping saved ~{compute['saved_s']:.1f} trial-s")
+    if compute["wall_s"] is not None:
+        parts.append(f"wall {compute['wall_s']:.1f} s")
+    if compute["time_to_best_s"] is not None:
+        parts.append(f"best reached after {compute['time_to_best_s']:.1f} s")
+    return "compute: " + ", ".join(parts)
 
 
-def render(report: Report, fmt: str = "table", top: int | None = None) -> str:
-    """The report in one of FORMATS."""
-    return FORMATS[fmt](report, top)
+def importance_lines(imp: dict) -> list[str]:
+    """`importance (fanova): lr 0.88, hidden_dim 0.04, ...` per evaluator."""
+    lines = []
+    for name in ("fanova", "ped_anova"):
+        if imp.get(name):
+            shares = ", ".join(f"{k.split('.')[-1]} {v:.2f}" for k, v in imp[name].items() if v is not None)
+            lines.append(f"importance ({name}, {imp['trials']} trials): {shares}")
+    if imp.get("note"):
+        lines.append(f"importance: {imp['note']}")
+    return lines
+
+
+def _notes(report: Report, top: int | None) -> list[str]:
+    shown, everything = report.shown(top), report.shown()
+    out = [f"... {len(everything) - len(shown)} more (--top)"] if len(everything) > len(shown) else []
+    return out + [f"{t.trial_id}: {t.error}" for t in shown if t.error]
+
+
+def table(report: Report, top: int | None = 10, importance: dict | None = None) -> str:
+    """A plain-text table of the top trials, with a header saying what is ranked and how."""
+    extra, params = _columns(report)
+    rows = _cells(report, extra, params)[:None if top is None else top + 1]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    out = [report.experiment, headline(report), "", *lines, *_notes(report, top), "", compute_line(report.compute())]
+    return "\n".join(out + importance_lines(importance or {}))
+
+
+def markdown(report: Report, top: int | None = None, importance: dict | None = None) -> str:
+    """A GitHub-flavoured Markdown table, with the same columns as the console table."""
+    extra, params = _columns(report)
+    rows = _cells(report, extra, params)[:None if top is None else top + 1]
+    esc = [[cell.replace("|", "\\|") for cell in r] for r in rows]
+    lines = ["| " + " | ".join(r) + " |" for r in esc]
+    lines.insert(1, "|" + "|".join(" --- " for _ in rows[0]) + "|")
+    notes = [f"- {line}" for line in [*_notes(report, top), compute_line(report.compute()),
+                                      *importance_lines(importance or {})]]
+    return "\n".join([f"# {report.experiment}", "", headline(report), "", *lines, "", *notes])
+
+
+def trial_records(report: Report, top: int | None = None) -> list[dict]:
+    """One flat dict per shown trial: the columns of the CSV/Parquet trial table."""
+    extra, params = sorted({k for t in report.trials for k in t.metrics}), _columns(report)[1]
+    return [{"rank": t.rank, "trial_id": t.trial_id, "status": t.status, "stopped_at": t.stopped_at,
+             report.metric: t.metric, "epoch": t.epoch, **{m: t.metrics.get(m) for m in extra},
+             **{p: t.config.get(p) for p in params}, "iterations": t.iterations, "time_s": t.time_s,
+             "gpu_s": t.gpu_s, "node": t.node, "seed": t.seed, "checkpoints": t.checkpoints,
+             "checkpoint_bytes": t.checkpoint_bytes, "checkpoint": t.checkpoint, "error": t.error}
+            for t in report.shown(top)]
+
+
+def arrow_tables(report: Report, top: int | None = None):
+    """(trials, results) as pyarrow Tables; results hold every reported row of the shown trials."""
+    import pyarrow as pa
+
+    trials = trial_records(report, top)
+    ids = {t["trial_id"] for t in trials}
+    rows = [r for r in report.results if r["trial_id"] in ids]
+    keys = list(dict.fromkeys(k for r in rows for k in r))  # every row gets every column, in first-seen order
+    results = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows]) if rows else pa.table({})
+    return pa.Table.from_pylist(trials) if trials else pa.table({}), results
+
+
+def _csv_text(tbl) -> str:
+    import pyarrow.csv as pacsv
+
+    import io
+
+    sink = io.BytesIO()
+    pacsv.write_csv(tbl, sink)
+    return sink.getvalue().decode()
+
+
+def results_path(output: str) -> Path:
+    """Where the long table of every result goes, next to the trial table at `output`."""
+    path = Path(output)
+    return path.with_name(f"{path.stem}_results{path.suffix}")
+
+
+def write(report: Report, fmt: str, top: int | None, output: str | None, importance: dict | None = None) -> list[str]:
+    """Render `fmt`; print it or write it to `output` (plus the long results table for csv/parquet).
+
+    Returns the paths written (empty when printed).
+    """
+    if fmt not in FORMATS:
+        raise UserError(f"--format: unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")
+    if fmt in BINARY and not output:
+        raise UserError(f"--format {fmt}: needs --output PATH (a binary file)")
+    if fmt in ("csv", "parquet"):
+        trials, results = arrow_tables(report, top)
+        if not output:
+            print(_csv_text(trials), end="")
+            return []
+        if fmt == "csv":
+            Path(output).write_text(_csv_text(trials))
+            results_path(output).write_text(_csv_text(results))
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(trials, output)
+            pq.write_table(results, results_path(output))
+        return [output, str(results_path(output))]
+    text = render(report, fmt, top, importance)
+    if not output:
+        print(text)
+        return []
+    Path(output).write_text(text + "\n")
+    return [output]
+
+
+def render(report: Report, fmt: str = "table", top: int | None = None, importance: dict | None = None) -> str:
+    """The report as text in one of the text formats."""
+    if fmt == "table":
+        return table(report, top, importance)
+    if fmt == "markdown":
+        return markdown(report, top, importance)
+    if fmt == "json":
+        return report.to_json(top, importance)
+    if fmt == "csv":
+        return _csv_text(arrow_tables(report, top)[0])
+    if fmt == "html":
+        from tuning.html_report import html
+
+        return html(report, top, importance)
+    raise UserError(f"--format {fmt}: not a text format; allowed here: table, markdown, csv, json, html")
+
+
+def run_report(experiment: str, fmt: str = "table", top: int | None = None, output: str | None = None,
+               scope: str = "best", status: str | None = None) -> list[str]:
+    """`tuning report`: read, rank, add importance where shown, and print or write; returns paths written."""
+    from tuning.report import load_report
+
+    if fmt in BINARY and not output:
+        raise UserError(f"--format {fmt}: needs --output PATH (a binary file)")
+    report = load_report(experiment, scope=scope, status=status)
+    imp = None
+    if fmt in ("table", "markdown", "html"):
+        from tuning.importance import importance
+
+        imp = importance(report)
+    return write(report, fmt, top, output, imp)

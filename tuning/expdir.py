@@ -1,0 +1,73 @@
+"""Read-only access to an experiment directory on any pyarrow filesystem (local, s3://, gs://, ...).
+
+The report lists the directory once, recursively, and then reads only the few text files it
+needs, so a remote experiment costs one listing plus one request per file read.
+"""
+
+from pathlib import Path, PurePosixPath
+
+from tuning.errors import UserError
+
+
+class ExpDir:
+    """An experiment directory: one recursive listing, then text reads by relative path."""
+
+    def __init__(self, location: str):
+        from pyarrow import fs
+
+        if "://" in location:
+            try:
+                self.fs, self.base = fs.FileSystem.from_uri(location)
+            except Exception as exc:  # pyarrow raises several types for an unknown or unreachable URI
+                raise UserError(f"experiment {location}: cannot open ({exc})") from None
+            scheme = location.split("://", 1)[0]
+            self.display = location.rstrip("/") if scheme != "file" else self.base
+        else:
+            self.fs, self.base = fs.LocalFileSystem(), str(Path(location).expanduser().resolve())
+            self.display = self.base
+        self.base = self.base.rstrip("/") or "/"
+        info = self.fs.get_file_info(self.base)
+        self.exists = info.type != fs.FileType.NotFound
+        self.files: dict[str, int] = {}  # relative path -> size, for every file below the directory
+        self.subdirs: dict[str, list[str]] = {}  # relative dir -> names of the directories in it
+        self.dir_bytes: dict[str, int] = {}  # trial_x/checkpoint_y -> bytes below it (two levels deep)
+        if info.type == fs.FileType.Directory:
+            self._list()
+
+    def _list(self) -> None:
+        from pyarrow import fs
+
+        for entry in self.fs.get_file_info(fs.FileSelector(self.base, recursive=True)):
+            rel = str(PurePosixPath(entry.path).relative_to(PurePosixPath(self.base)))
+            parent, _, name = rel.rpartition("/")
+            if entry.type == fs.FileType.Directory:
+                self.subdirs.setdefault(parent, []).append(name)
+            elif entry.type == fs.FileType.File:
+                self.files[rel] = entry.size or 0
+                parts = rel.split("/")
+                if len(parts) >= 3:
+                    top = f"{parts[0]}/{parts[1]}"
+                    self.dir_bytes[top] = self.dir_bytes.get(top, 0) + self.files[rel]
+
+    def has(self, rel: str) -> bool:
+        """Whether the file `rel` exists."""
+        return rel in self.files
+
+    def text(self, rel: str) -> str | None:
+        """The text of the file `rel`, or None if there is none."""
+        if rel not in self.files:
+            return None
+        with self.fs.open_input_stream(f"{self.base}/{rel}") as stream:
+            return stream.read().decode("utf-8", errors="replace")
+
+    def children(self, rel: str = "") -> list[str]:
+        """Names of the directories directly inside `rel`."""
+        return sorted(self.subdirs.get(rel, []))
+
+    def size_below(self, rel: str) -> int:
+        """Total bytes of the files below `rel`, a directory two levels down (trial/checkpoint)."""
+        return self.dir_bytes.get(rel, 0)
+
+    def path(self, rel: str) -> str:
+        """The path of `rel` as a user would type it (absolute locally, a URI remotely)."""
+        return f"{self.display}/{rel}"

@@ -37,54 +37,108 @@ def build(spec: dict, section: str):
     return resolve_class(section, spec["class_path"])(**spec.get("init_args", {}))
 
 
-def make_trainer(trainer_args: dict, trial_dir: str):
-    """A Lightning Trainer that logs to TensorBoard in the trial directory and reports to Tune."""
-    import pytorch_lightning as pl
+def trial_logger(trial_dir: str, params: dict | None):
+    """TensorBoard in `<trial>/tensorboard`; the hparams plugin also gets the trial's sampled params.
+
+    Lightning logs the module's and datamodule's hparams once at fit start; the sampled dotted keys
+    (`model.init_args.lr`) are added so TensorBoard's HParams tab lines up trials by what was searched.
+    """
     from pytorch_lightning.loggers import TensorBoardLogger
-    from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
 
-    # Reports every logged metric at the end of each validation epoch, with a checkpoint.
-    report = TuneReportCheckpointCallback(filename=CHECKPOINT_FILE, on="validation_end")
-    args = {"enable_model_summary": False, "enable_checkpointing": False, **trainer_args}
-    args["callbacks"] = [report, *args.get("callbacks", [])]
-    return pl.Trainer(logger=TensorBoardLogger(trial_dir, name="tensorboard", version=""),
-                      default_root_dir=trial_dir, enable_progress_bar=False, **args)
+    class TrialLogger(TensorBoardLogger):
+        def log_hyperparams(self, hparams, metrics=None, step=None):
+            merged = {**dict(hparams or {}), **(params or {})}
+            super().log_hyperparams(merged, metrics, step)
+
+    # No hp_metric placeholder: TensorBoard takes the metrics from the logged scalars.
+    return TrialLogger(trial_dir, name="tensorboard", version="", default_hp_metric=False)
 
 
-def run_trial(config: dict, sweep: dict) -> None:
-    """Tune's function trainable: `config` holds the sampled params, `sweep` the resolved sweep."""
+def make_trainer(trainer_args: dict, trial_dir: str, sweep: dict | None = None, params: dict | None = None,
+                 report=None, **extra):
+    """A Lightning Trainer that logs to TensorBoard in the trial directory and reports to Tune.
+
+    `trainer_args` may hold `callbacks` as [{class_path, init_args}] and `profiler` as a name; `sweep`
+    supplies `trial.early_stopping`; `report` replaces the Tune report callback (DDP); `extra` wins
+    over `trainer_args` (strategy, devices, plugins).
+    """
+    import pytorch_lightning as pl
+
+    from tuning.callbacks import build_callbacks, make_profiler, profile_summary_callback
+    from tuning.rng import RngState
+    from tuning.pbt import KeepMutatedHyperparameters
+
+    sweep = sweep or {}
+    args = {"enable_model_summary": False, "enable_checkpointing": False, **trainer_args, **extra}
+    profiler = make_profiler(args.pop("profiler", None), trial_dir)
+    user = build_callbacks(args, sweep.get("trial") or {}, sweep.get("search") or {"metric": "val_loss", "mode": "min"})
+    args.pop("callbacks", None)
+    if report is None:
+        from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
+
+        # Reports every logged metric at the end of each validation epoch, with a checkpoint.
+        report = TuneReportCheckpointCallback(filename=CHECKPOINT_FILE, on="validation_end")
+    # The profile summary is written before the report, which the scheduler may answer by stopping the trial.
+    callbacks = [*([profile_summary_callback(trial_dir)] if profiler else []), report, *user,
+                 KeepMutatedHyperparameters(params or {}), RngState()]  # RngState: retries continue the random stream
+    return pl.Trainer(logger=trial_logger(trial_dir, params), default_root_dir=trial_dir, profiler=profiler,
+                      enable_progress_bar=False, callbacks=callbacks, **args)
+
+
+def prepare_trial(config: dict, sweep: dict, trial_dir: str, rank: int = 0):
+    """Seed, then build the DataModule and LightningModule of one trial; returns (seed, sections, dm, model)."""
     import pytorch_lightning as pl
     import torch
-    from ray import tune
 
     from tuning.space import apply_params
 
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    context = tune.get_context()
-    trial_dir = context.get_trial_dir()
+    # Data was prepared once by the driver; data modules may refuse to redo it here (data/text_cache.py).
+    os.environ["TUNING_IN_TRIAL"] = "1"
     seed = trial_seed(sweep["run"]["seed"], trial_dir)
-    _record(trial_dir, seed, config)
     torch.set_num_threads(max(1, int(sweep["resources"]["cpu"])))
     pl.seed_everything(seed, workers=True, verbose=False)
-
     sections = apply_params({k: sweep[k] for k in ("model", "data", "trainer")}, config)
     datamodule = build(sections["data"], "data")
     model = build(sections["model"], "model")
-    trainer = make_trainer(sections["trainer"], trial_dir)
+    return seed, sections, datamodule, model
+
+
+def run_trial(config: dict, sweep: dict) -> None:
+    """Tune's function trainable: `config` holds the sampled params, `sweep` the resolved sweep."""
+    from ray import tune
+
+    if sweep["resources"].get("workers", 1) > 1:
+        from tuning.ddp import run_ddp_trial
+
+        return run_ddp_trial(config, sweep)
+    trial_dir = tune.get_context().get_trial_dir()
+    seed, sections, datamodule, model = prepare_trial(config, sweep, trial_dir)
+    info = {}
+    if (sweep.get("trial") or {}).get("auto_batch_size"):
+        from tuning.finders import scale_batch_size
+
+        info["batch_size"] = scale_batch_size(sections["trainer"], model, datamodule, sweep["trial"]["batch_size_mode"])
+    _record(trial_dir, seed, config, **info)
+    trainer = make_trainer(sections["trainer"], trial_dir, sweep, {**config, "seed": seed})
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         trainer.fit(model, datamodule=datamodule)
-        return
-    with checkpoint.as_directory() as directory:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=os.path.join(directory, CHECKPOINT_FILE))
+    else:
+        with checkpoint.as_directory() as directory:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=os.path.join(directory, CHECKPOINT_FILE))
+    if trainer.profiler is not None and trainer.is_global_zero:  # the final summary, after the profiler's report
+        from tuning.callbacks import write_profile_summary
+
+        write_profile_summary(trainer.profiler, trial_dir)
 
 
-def _record(trial_dir: str, seed: int, params: dict) -> None:
+def _record(trial_dir: str, seed: int, params: dict, **more) -> None:
     """Write what the report needs to know about this trial beyond its metrics."""
     import ray
 
     info = {"seed": seed, "params": params, "hostname": socket.gethostname(),
-            "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
+            "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(), **more}
     os.makedirs(trial_dir, exist_ok=True)
     with open(os.path.join(trial_dir, TRIAL_FILE), "w") as fh:
         json.dump(info, fh, indent=1)

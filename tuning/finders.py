@@ -1,0 +1,76 @@
+"""Lightning's learning-rate finder and batch-size scaler on a sweep's base config.
+
+`tuning find-lr` / `tuning find-batch-size` run them in the driver process, on the model, data
+and Trainer arguments of the sweep file without any sampled parameters; `trial.auto_batch_size`
+runs the scaler inside each trial before it fits.
+"""
+
+import tempfile
+from pathlib import Path
+
+from tuning.errors import UserError
+
+# Trainer arguments a finder's scratch Trainer must not take from the sweep.
+_NOT_FOR_FINDERS = ("callbacks", "profiler", "logger", "default_root_dir", "enable_checkpointing",
+                    "enable_progress_bar", "enable_model_summary")
+
+
+def scratch_trainer(trainer_args: dict, root: str):
+    """A quiet Trainer with the sweep's options that logs, checkpoints and prints nothing."""
+    import pytorch_lightning as pl
+
+    args = {k: v for k, v in trainer_args.items() if k not in _NOT_FOR_FINDERS}
+    return pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=root, **args)
+
+
+def scale_batch_size(trainer_args: dict, model, datamodule, mode: str = "power") -> int:
+    """Set the largest batch size that fits (Lightning's scaler) on the datamodule and return it."""
+    from pytorch_lightning.tuner import Tuner
+
+    with tempfile.TemporaryDirectory() as root:
+        found = Tuner(scratch_trainer(trainer_args, root)).scale_batch_size(model, datamodule=datamodule, mode=mode)
+    if found is None:
+        raise UserError("data.init_args.batch_size: the batch-size scaler found no batch size that fits")
+    return int(found)
+
+
+def _base(cfg):
+    """The model, datamodule and Trainer arguments of the sweep's base config, seeded by run.seed."""
+    import pytorch_lightning as pl
+
+    from tuning.driver import preflight
+    from tuning.trial import build
+
+    preflight(cfg, check_metric=False)
+    pl.seed_everything(cfg.run.seed, workers=True, verbose=False)
+    return build(cfg.model.model_dump(), "model"), build(cfg.data.model_dump(), "data"), dict(cfg.trainer)
+
+
+def find_lr(cfg, plot: Path, min_lr: float = 1e-8, max_lr: float = 1.0, steps: int = 100) -> float:
+    """Run Lightning's LR finder; save the loss-vs-lr plot at `plot` and return the suggested LR."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a server
+    from pytorch_lightning.tuner import Tuner
+
+    model, datamodule, trainer_args = _base(cfg)
+    if not any(hasattr(o, a) for o in (model, model.hparams) for a in ("lr", "learning_rate")):
+        raise UserError(f"model.class_path: {type(model).__name__} has no `lr` or `learning_rate` attribute or "
+                        "hparam for the LR finder to set; add one (e.g. self.save_hyperparameters() with lr)")
+    with tempfile.TemporaryDirectory() as root:
+        finder = Tuner(scratch_trainer(trainer_args, root)).lr_find(
+            model, datamodule=datamodule, min_lr=min_lr, max_lr=max_lr, num_training=steps, update_attr=False)
+    suggestion = finder.suggestion()
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    figure = finder.plot(suggest=suggestion is not None, show=False)
+    figure.savefig(plot, dpi=100)
+    if suggestion is None:
+        raise UserError(f"the LR finder could not suggest a learning rate (too few steps?); see the plot {plot}")
+    return float(suggestion)
+
+
+def find_batch_size(cfg, mode: str = "power") -> int:
+    """Run Lightning's batch-size scaler on the base config; the largest batch size that fits."""
+    model, datamodule, trainer_args = _base(cfg)
+    return scale_batch_size(trainer_args, model, datamodule, mode)

@@ -105,4 +105,7 @@ def check_classes(cfg) -> tuple[type, type]:
         check_arguments(cls, _given(spec.init_args, space_keys, f"{section}.init_args."), f"{section}.init_args")
         resolved.append(cls)
     check_arguments(pl.Trainer, _given(cfg.trainer, space_keys, "trainer."), "trainer", RESERVED_TRAINER_KEYS)
+    from tuning.callbacks import check_callbacks
+
+    check_callbacks(cfg.trainer)
     return tuple(resolved)

@@ -73,6 +73,47 @@ class SearchSpec(_Section):
         return parsed
 
 
+PROFILERS = ("simple", "advanced", "pytorch")  # Lightning's profiler names; reports land in the trial dir
+
+
+class EarlyStoppingSpec(_Section):
+    """Lightning's EarlyStopping inside each trial (on top of the sweep's scheduler)."""
+
+    monitor: Optional[str] = Field(None, description="metric to watch; defaults to search.metric")
+    patience: int = Field(3, ge=1, description="validation epochs without improvement before the trial stops")
+    mode: Optional[Literal["min", "max"]] = Field(None, description="min or max; defaults to search.mode")
+    min_delta: float = Field(0.0, ge=0, description="smallest change that counts as an improvement")
+
+
+class TrialSpec(_Section):
+    """Per-trial options of tuning's own (Trainer arguments go under `trainer:`)."""
+
+    early_stopping: Optional[EarlyStoppingSpec] = Field(None, description="stop a trial whose metric stalls")
+    auto_batch_size: bool = Field(False, description="scale data.init_args.batch_size to the largest that fits "
+                                                     "before fitting (Lightning's batch-size scaler; for GPU trials)")
+    batch_size_mode: Literal["power", "binsearch"] = Field("power", description="how auto_batch_size searches")
+
+
+def _check_trainer(trainer: dict) -> dict:
+    """`trainer.callbacks` as [{class_path, init_args}], `trainer.profiler` as a profiler name."""
+    problems = []
+    profiler = trainer.get("profiler")
+    if profiler is not None and profiler not in PROFILERS:
+        problems.append(f"{_SPACE_KEY}profiler]: must be one of {', '.join(PROFILERS)} (or left out), got {profiler!r}")
+    callbacks = trainer.get("callbacks", [])
+    if not isinstance(callbacks, list):
+        problems.append(f"{_SPACE_KEY}callbacks]: must be a list of {{class_path, init_args}}, got {callbacks!r}")
+        callbacks = []
+    for i, spec in enumerate(callbacks):
+        if not isinstance(spec, dict) or not isinstance(spec.get("class_path"), str):
+            problems.append(f"{_SPACE_KEY}callbacks[{i}].class_path]: required, a Callback class name or dotted path")
+        elif set(spec) - {"class_path", "init_args"} or not isinstance(spec.get("init_args", {}), dict):
+            problems.append(f"{_SPACE_KEY}callbacks[{i}]]: allowed keys: class_path, init_args (a mapping)")
+    if problems:
+        raise ValueError("\n".join(problems))
+    return trainer
+
+
 class Resources(_Section):
     """What each trial gets and how many run at once."""
 
@@ -102,6 +143,12 @@ class SweepConfig(_Section):
     search: SearchSpec = Field(default_factory=SearchSpec, description="metric, space, searcher, scheduler")
     resources: Resources = Field(default_factory=Resources, description="per-trial resources and concurrency")
     run: RunSpec = Field(default_factory=RunSpec, description="storage, seed, checkpoints, retries")
+    trial: TrialSpec = Field(default_factory=TrialSpec, description="early stopping and batch scaling per trial")
+
+    @field_validator("trainer")
+    @classmethod
+    def _trainer_shape(cls, value):
+        return _check_trainer(value)
 
     @model_validator(mode="after")
     def _check_combinations(self):

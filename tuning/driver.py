@@ -21,8 +21,8 @@ def experiment_dir(cfg: SweepConfig, storage: str | None = None, name: str | Non
     return (Path(storage or cfg.run.storage).expanduser() / (name or cfg.name)).resolve()
 
 
-def preflight(cfg: SweepConfig) -> None:
-    """Check classes and arguments, then prepare data once, in the driver, before any trial starts."""
+def preflight(cfg: SweepConfig, check_metric: bool = True) -> None:
+    """Check classes and arguments, prepare data once, in the driver, then check the metric contract."""
     from tuning.classes import check_classes
     from tuning.trial import build
 
@@ -32,6 +32,10 @@ def preflight(cfg: SweepConfig) -> None:
     except (TypeError, ValueError, OSError) as exc:
         raise UserError(f"data: {cfg.data.class_path} could not be built from data.init_args: {exc}") from None
     datamodule.prepare_data()
+    if check_metric:
+        from tuning import metric_preflight
+
+        metric_preflight.check_metric(cfg)
 
 
 def start_ray(address: str | None = None) -> None:

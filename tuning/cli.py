@@ -7,6 +7,7 @@ Nothing here imports torch or ray; the commands import what they need when they 
 import argparse
 import sys
 
+from tuning.cli_jobs import add_job_commands
 from tuning.errors import UserError
 
 
@@ -17,7 +18,20 @@ def _run(args) -> None:
     from tuning.report import load_report
 
     cfg = load_sweep(args.sweep, args.set)
+    from tuning.storage import local_copy
+
     exp_dir = run_sweep(cfg, storage=args.storage, name=args.name, address=args.address)
+    print()
+    print(formats.render(load_report(local_copy(str(exp_dir))), "table", top=10))
+    print(f"\nexperiment: {exp_dir}\nfull report: tuning report {exp_dir}")
+
+
+def _resume(args) -> None:
+    from tuning import formats
+    from tuning.driver import resume_sweep
+    from tuning.report import load_report
+
+    exp_dir = resume_sweep(args.experiment, address=args.address, retry_errored=not args.skip_errored)
     print()
     print(formats.render(load_report(str(exp_dir)), "table", top=10))
     print(f"\nexperiment: {exp_dir}\nfull report: tuning report {exp_dir}")
@@ -34,6 +48,16 @@ def _validate(args) -> None:
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
     print(f"# ok: {cfg.search.num_samples} trials, {len(cfg.search.space)} searched parameters, "
           f"searcher {cfg.search.searcher.name}, scheduler {cfg.search.scheduler.name}", file=sys.stderr)
+
+
+def _confirm(args) -> None:
+    from tuning.confirm import confirmed, render, run_confirm
+
+    exp_dir = run_confirm(args.experiment, args.top, args.seeds, storage=args.storage, name=args.name,
+                          address=args.address)
+    print()
+    print(render(*confirmed(str(exp_dir))))
+    print(f"\nexperiment: {exp_dir}")
 
 
 def _sweeps(args) -> None:
@@ -127,6 +151,29 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", required=True, help="a new or empty directory")
     export.add_argument("--scope", choices=["best", "last"], default="best")
     export.set_defaults(func=_export)
+
+    confirm = sub.add_parser("confirm", help="rerun the top configs with new seeds, rank by the mean",
+                             description="Rerun the top K configs of an experiment S times each with new seeds, at "
+                                         "full budget, and rank them by the mean with a 95%% confidence interval. "
+                                         "Example: tuning confirm runs/quickstart --top 3 --seeds 5")
+    confirm.add_argument("experiment", help="the sweep's experiment directory")
+    confirm.add_argument("--top", type=int, default=3, help="how many of the best configs to rerun (default 3)")
+    confirm.add_argument("--seeds", type=int, default=3, help="new seeds per config (default 3)")
+    confirm.add_argument("--storage", help="where the new experiment goes (default: next to the sweep's)")
+    confirm.add_argument("--name", help="its name (default: <sweep name>-confirm)")
+    confirm.add_argument("--address", help="an existing Ray cluster to run on")
+    confirm.set_defaults(func=_confirm)
+
+    resume = sub.add_parser("resume", help="continue an interrupted sweep",
+                            description="Continue a sweep stopped by Ctrl-C, a killed driver or a reboot: finished "
+                                        "trials stay, unfinished ones continue from their last checkpoint, errored "
+                                        "ones are retried from theirs, and the searcher continues from its state. "
+                                        "Example: tuning resume runs/quickstart")
+    resume.add_argument("experiment", help="the experiment directory, e.g. runs/quickstart")
+    resume.add_argument("--skip-errored", action="store_true", help="leave errored trials as they are")
+    resume.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
+    resume.set_defaults(func=_resume)
+    add_job_commands(sub, _add_sweep_args)  # submit, jobs, status, logs, stop: tuning/cli_jobs.py
     return parser
 
 
@@ -134,11 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tuning` console script."""
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)  # None means success; the job commands return the job's outcome
     except UserError as exc:
         print(f"tuning {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"tuning {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0

@@ -32,18 +32,33 @@ class ClassSpec(_Section):
 class SearcherSpec(_Section):
     """Which search algorithm proposes configs."""
 
-    name: Literal["optuna", "random"] = Field("optuna", description="optuna (TPE) or random (Tune's variant generator)")
-    sampler: Literal["tpe"] = Field("tpe", description="the Optuna sampler")
+    name: Literal["optuna", "random", "grid"] = Field(
+        "optuna", description="optuna (a model-based sampler), random or grid (Tune's variant generator)")
+    sampler: Literal["tpe", "cmaes", "gp", "qmc", "random"] = Field("tpe", description="the Optuna sampler")
     seed: Optional[int] = Field(None, description="the searcher's seed; defaults to run.seed")
+    points_to_evaluate: list[dict[str, Any]] = Field(
+        default_factory=list, description="configs (dotted key -> value) to try first, e.g. known good ones")
 
 
 class SchedulerSpec(_Section):
-    """Which trial scheduler stops unpromising trials early."""
+    """Which trial scheduler stops (or, for pbt, mutates) trials."""
 
-    name: Literal["asha", "fifo"] = Field("asha", description="asha (early stopping) or fifo (run every trial to the end)")
+    name: Literal["asha", "hyperband", "median", "pbt", "fifo"] = Field(
+        "asha", description="asha, hyperband, median (stopping rule), pbt (population based) or fifo (none)")
     grace_period: int = Field(1, ge=1, description="epochs every trial gets before it can be stopped")
-    reduction_factor: float = Field(3, gt=1, description="ASHA keeps 1/reduction_factor of trials at each rung")
+    reduction_factor: float = Field(3, gt=1, description="asha/hyperband keep 1/reduction_factor of trials per rung")
     max_t: Optional[int] = Field(None, ge=1, description="the epoch budget of a trial; defaults to trainer.max_epochs")
+    min_samples_required: int = Field(3, ge=1, description="median: trials needed at an epoch before stopping")
+    perturbation_interval: int = Field(2, ge=1, description="pbt: epochs between exploit/explore steps")
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5, description="pbt: bottom fraction that copies the top")
+    resample_probability: float = Field(0.25, ge=0, le=1, description="pbt: chance a mutated value is resampled")
+    mutations: dict[str, space_mod.Domain] = Field(
+        default_factory=dict, description="pbt: dotted key -> domain to mutate; default: the search space")
+
+    @field_validator("mutations", mode="before")
+    @classmethod
+    def _parse_mutations(cls, value):
+        return _parse_domains(value)
 
 
 class SearchSpec(_Section):
@@ -55,22 +70,29 @@ class SearchSpec(_Section):
     space: dict[str, space_mod.Domain] = Field(default_factory=dict, description="dotted key -> domain")
     searcher: SearcherSpec = Field(default_factory=SearcherSpec, description="the search algorithm")
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec, description="the trial scheduler")
+    warm_start: list[str] = Field(default_factory=list,
+                                  description="earlier experiment directories whose trials the searcher learns from")
 
     @field_validator("space", mode="before")
     @classmethod
     def _parse_space(cls, value):
-        if not isinstance(value, dict):
-            raise ValueError(f"must be a mapping of dotted key -> domain, got {value!r}")
-        parsed, problems = {}, []
-        for key, spec in value.items():
-            try:
-                space_mod.check_key(str(key))
-                parsed[str(key)] = space_mod.parse_domain(spec)
-            except ValueError as exc:
-                problems.append(f"{_SPACE_KEY}{key}]: {exc}")
-        if problems:
-            raise ValueError("\n".join(problems))
-        return parsed
+        return _parse_domains(value)
+
+
+def _parse_domains(value) -> dict:
+    """Dotted key -> Domain; every bad entry is reported, one per line, with its key."""
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping of dotted key -> domain, got {value!r}")
+    parsed, problems = {}, []
+    for key, spec in value.items():
+        try:
+            space_mod.check_key(str(key))
+            parsed[str(key)] = space_mod.parse_domain(spec)
+        except ValueError as exc:
+            problems.append(f"{_SPACE_KEY}{key}]: {exc}")
+    if problems:
+        raise ValueError("\n".join(problems))
+    return parsed
 
 
 PROFILERS = ("simple", "advanced", "pytorch")  # Lightning's profiler names; reports land in the trial dir
@@ -121,12 +143,17 @@ class Resources(_Section):
     gpu: float = Field(0, ge=0, description="GPUs per trial")
     workers: int = Field(1, ge=1, description="training processes per trial (1: no DDP)")
     max_concurrent: Optional[int] = Field(None, ge=1, description="trials at once; default: as many as resources allow")
+    memory: float = Field(0, ge=0, description="GiB of memory reserved per trial (Ray schedules by it; 0: none)")
+    custom: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per trial, e.g. {A100: 1}")
+    placement: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK", description="how a trial's bundles (one per worker) are placed on nodes: PACK or SPREAD")
 
 
 class RunSpec(_Section):
     """Where results go and how the run behaves."""
 
-    storage: str = Field("./runs", description="directory that holds experiments")
+    storage: str = Field("./runs", description="directory or URI (s3://, gs://) that holds experiments; "
+                                               "on a cluster, one that every node reaches")
     seed: int = Field(0, description="base seed; trial i is seeded with seed + i")
     keep_checkpoints: int = Field(1, ge=1, description="checkpoints kept per trial, best by the metric")
     max_failures: int = Field(0, ge=0, description="retries of a failed trial, from its last checkpoint")
@@ -152,15 +179,9 @@ class SweepConfig(_Section):
 
     @model_validator(mode="after")
     def _check_combinations(self):
-        sched = self.search.scheduler
-        if sched.name == "asha" and sched.max_t is None and not isinstance(self.trainer.get("max_epochs"), int):
-            raise ValueError("search.scheduler: asha needs an epoch budget: set trainer.max_epochs "
-                             "or search.scheduler.max_t")
-        if self.search.searcher.name == "optuna":
-            grids = [k for k, d in self.search.space.items() if d.kind == "grid"]
-            if grids:
-                raise ValueError(f"search.space.{grids[0]}: grid works with searcher random, not optuna; "
-                                 "use choice with optuna, or set search.searcher.name: random")
+        problem = combination_problem(self)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -173,6 +194,38 @@ class SweepConfig(_Section):
         data = self.model_dump(mode="python")
         data["search"]["space"] = {k: {d.kind: list(d.args)} for k, d in self.search.space.items()}
         return data
+
+
+def combination_problem(cfg: "SweepConfig") -> str | None:
+    """What is wrong with the searcher/scheduler/space combination, or None."""
+    search, sched = cfg.search, cfg.search.scheduler
+    searcher, space = search.searcher.name, search.space
+    if sched.name in ("asha", "hyperband") and sched.max_t is None and not isinstance(cfg.trainer.get("max_epochs"), int):
+        return f"search.scheduler: {sched.name} needs an epoch budget: set trainer.max_epochs or search.scheduler.max_t"
+    grids = [k for k, d in space.items() if d.kind == "grid"]
+    if searcher == "optuna" and grids:
+        return (f"search.space.{grids[0]}: grid works with searcher random or grid, not optuna; "
+                "use choice with optuna, or set search.searcher.name: grid")
+    not_grid = [k for k, d in space.items() if d.kind not in ("grid", "choice")]
+    if searcher == "grid" and not_grid:
+        return f"search.space.{not_grid[0]}: searcher grid needs grid or choice entries, got {space[not_grid[0]].kind}"
+    if sched.name == "pbt":
+        if searcher == "optuna":
+            return "search.scheduler: pbt explores by itself and works with searcher random or grid, not optuna"
+        mutations = sched.mutations or space
+        if not mutations:
+            return "search.scheduler.mutations: pbt needs something to mutate: a search.space or mutations"
+        bad = [k for k, d in mutations.items() if d.kind == "grid"]
+        if bad:
+            return f"search.scheduler.mutations.{bad[0]}: pbt cannot mutate a grid entry; use choice"
+    if search.warm_start and searcher != "optuna":
+        return f"search.warm_start: needs searcher optuna (a {searcher} searcher does not learn from results)"
+    for i, point in enumerate(search.searcher.points_to_evaluate):
+        unknown = [k for k in point if k not in space]
+        if unknown:
+            return (f"search.searcher.points_to_evaluate[{i}].{unknown[0]}: not a key of search.space"
+                    f"{did_you_mean(unknown[0], space)}; keys: {', '.join(space)}")
+    return None
 
 
 def builtin_sweeps() -> dict[str, Path]:

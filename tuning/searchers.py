@@ -1,26 +1,53 @@
 """Search algorithms by name: each factory takes the sweep's search section and returns a Tune searcher."""
 
+# Optuna sampler name -> factory(seed). TPE is multivariate (models parameters jointly) and uses the
+# constant liar, so trials running in parallel are not proposed into the same region twice.
+SAMPLERS = {
+    "tpe": lambda optuna, seed: optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True),
+    "cmaes": lambda optuna, seed: optuna.samplers.CmaEsSampler(seed=seed),
+    "gp": lambda optuna, seed: optuna.samplers.GPSampler(seed=seed),
+    "qmc": lambda optuna, seed: optuna.samplers.QMCSampler(seed=seed, scramble=True),
+    "random": lambda optuna, seed: optuna.samplers.RandomSampler(seed=seed),
+}
 
-def _optuna(search, seed: int):
+
+def _optuna(search, seed: int, storage=None, warm_start=()):
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
+    class WarmOptunaSearch(OptunaSearch):
+        """OptunaSearch whose new study is first told the results of earlier experiments."""
+
+        def _setup_study(self, mode):
+            super()._setup_study(mode)
+            if not self._ot_study.trials:  # a resumed study already holds them
+                for params, value in warm_start:
+                    self.add_evaluated_point(params, value)
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return OptunaSearch(metric=search.metric, mode=search.mode, sampler=optuna.samplers.TPESampler(seed=seed))
+    return WarmOptunaSearch(
+        metric=search.metric, mode=search.mode, sampler=SAMPLERS[search.searcher.sampler](optuna, seed),
+        points_to_evaluate=search.searcher.points_to_evaluate or None, storage=storage,
+        study_name="tuning" if storage else None)
 
 
-def _random(search, seed: int):
+def _variants(search, seed: int, storage=None, warm_start=()):
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=seed)
+    return BasicVariantGenerator(random_state=seed, points_to_evaluate=search.searcher.points_to_evaluate or None)
 
 
-SEARCHERS = {"optuna": _optuna, "random": _random}
+SEARCHERS = {"optuna": _optuna, "random": _variants, "grid": _variants}
 
 
-def make_searcher(search, seed: int):
-    """The Tune search algorithm named by `search.searcher.name`, seeded."""
+def make_searcher(search, seed: int, storage=None, warm_start=()):
+    """The Tune search algorithm named by `search.searcher.name`, seeded (searcher.seed wins over `seed`).
+
+    `storage`: an Optuna storage (URL or object) for the study; `warm_start`: (params, value) pairs
+    of earlier trials that a model-based searcher learns from before proposing anything.
+    """
     name = search.searcher.name
     if name not in SEARCHERS:
         raise ValueError(f"unknown searcher '{name}'; available: {', '.join(SEARCHERS)}")
-    return SEARCHERS[name](search, search.searcher.seed if search.searcher.seed is not None else seed)
+    seed = search.searcher.seed if search.searcher.seed is not None else seed
+    return SEARCHERS[name](search, seed, storage=storage, warm_start=warm_start)

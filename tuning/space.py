@@ -38,6 +38,15 @@ class Domain:
             return tune.grid_search(list(self.args))
         return getattr(tune, self.kind)(*self.args)
 
+    def contains(self, value) -> bool:
+        """Whether `value` is one this domain can produce (bounds of q-domains included)."""
+        if self.kind in _LISTS:
+            return value in self.args
+        if not _is_number(value):
+            return False
+        low, high = self.args[0], self.args[1]
+        return low <= value < high if self.kind == "randint" else low <= value <= high
+
     @property
     def size(self):
         """Number of distinct values for choice and grid, else None."""
@@ -90,9 +99,20 @@ def check_key(key: str) -> None:
                          "e.g. model.init_args.lr or trainer.gradient_clip_val")
 
 
-def to_param_space(space: dict[str, Domain]) -> dict:
-    """The Tuner's param_space: flat, keyed by the same dotted keys as the sweep file."""
-    return {key: domain.to_tune() for key, domain in space.items()}
+def to_param_space(space: dict[str, Domain], as_grid: bool = False) -> dict:
+    """The Tuner's param_space: flat, keyed by the same dotted keys as the sweep file.
+
+    `as_grid` turns choice entries into grid entries (the grid searcher tries every combination).
+    """
+    return {key: Domain("grid", d.args).to_tune() if as_grid and d.kind == "choice" else d.to_tune()
+            for key, d in space.items()}
+
+
+def grid_size(space: dict[str, Domain], as_grid: bool = False) -> int:
+    """How many grid points the space expands to (1 without grid entries)."""
+    import math
+
+    return math.prod(d.size for d in space.values() if d.kind == "grid" or (as_grid and d.kind == "choice"))
 
 
 def apply_params(sections: dict, params: dict) -> dict:

@@ -30,7 +30,7 @@ def _with(sweep: dict, dotted: str, value) -> dict:
     ("search.space.optimizer.lr", {"choice": [1]}, ["search.space.optimizer.lr", "model, data, trainer"]),
     ("search.space.model.init_args.lr", {"quniform": [0.1, 1.0]}, ["search.space.model.init_args.lr", "[low, high, q]"]),
     ("search.space.model.init_args.hidden_dim", {"randint": [1.5, 8]}, ["randint", "integer"]),
-    ("search.searcher.name", "hyperopt", ["search.searcher.name", "'optuna' or 'random'"]),
+    ("search.searcher.name", "hyperopt", ["search.searcher.name", "'optuna', 'random' or 'grid'"]),
     ("search.scheduler.reduction_factor", 1, ["search.scheduler.reduction_factor", "greater than 1"]),
     ("run.keep_checkpoints", 0, ["run.keep_checkpoints", "greater than or equal to 1"]),
     ("name", "my sweep!", ["name", "should match pattern"]),
@@ -68,7 +68,7 @@ def test_asha_needs_an_epoch_budget(tiny_sweep):
 
 def test_grid_needs_the_random_searcher(tiny_sweep):
     tiny_sweep["search"]["space"]["model.init_args.hidden_dim"] = {"grid": [8, 16]}
-    assert "search.space.model.init_args.hidden_dim: grid works with searcher random" in _error(tiny_sweep)
+    assert "search.space.model.init_args.hidden_dim: grid works with searcher random or grid" in _error(tiny_sweep)
     tiny_sweep["search"]["searcher"]["name"] = "random"
     assert parse_sweep(tiny_sweep).search.space["model.init_args.hidden_dim"].kind == "grid"
 

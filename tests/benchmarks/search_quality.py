@@ -1,0 +1,89 @@
+"""Benchmark: how fast each search strategy finds good configs, at an equal budget of epochs.
+
+On the digits MLP with a 5-parameter space, over several seeds: FIFO + random search at full
+budget (the baseline), ASHA + random, ASHA + TPE. For each run, best-so-far val_loss against
+cumulative epochs (every reported epoch counts, in the order they were reported), cut at the
+baseline's total budget. Prints one JSON line: per strategy the median area under the best-so-far
+curve (lower is better) and the median epochs needed to reach the baseline's final best, and
+whether ASHA + TPE gets there with at most a third of the baseline's epochs in the median seed.
+
+    python tests/benchmarks/search_quality.py [--seeds 5] [--trials 8] [--epochs 9]
+"""
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from tuning.config import parse_sweep
+from tuning.driver import run_sweep, start_ray
+from tuning.report import read_results
+
+SPACE = {
+    "model.init_args.lr": {"loguniform": [1.0e-4, 1.0e-1]},
+    "model.init_args.hidden_dim": {"choice": [16, 32, 64, 128, 256]},
+    "model.init_args.num_layers": {"randint": [1, 4]},
+    "model.init_args.dropout": {"uniform": [0.0, 0.5]},
+    "model.init_args.weight_decay": {"loguniform": [1.0e-6, 1.0e-1]},
+}
+STRATEGIES = {  # name -> (searcher, scheduler, trials as a multiple of the baseline's)
+    "fifo_random": ({"name": "random"}, {"name": "fifo"}, 1),
+    "asha_random": ({"name": "random"}, {"name": "asha", "grace_period": 1, "reduction_factor": 3}, 4),
+    "asha_tpe": ({"name": "optuna", "sampler": "tpe"}, {"name": "asha", "grace_period": 1, "reduction_factor": 3}, 4),
+}
+
+
+def curve(exp_dir: Path, budget: int) -> list[float]:
+    """Best-so-far val_loss after each of the first `budget` epochs reported in the experiment."""
+    rows = [r for p in exp_dir.glob("trial_*/result.json") for r in read_results(p) if "val_loss" in r]
+    rows.sort(key=lambda r: (r["timestamp"], r.get("time_total_s", 0)))
+    best, out = float("inf"), []
+    for row in rows[:budget]:
+        best = min(best, row["val_loss"])
+        out.append(best)
+    # A run that spent less than the budget keeps its final best for the epochs it did not use.
+    return out + [best] * (budget - len(out))
+
+
+def run(strategy: str, seed: int, trials: int, epochs: int, storage: str) -> list[float]:
+    searcher, scheduler, multiple = STRATEGIES[strategy]
+    sweep = {"name": f"{strategy}-{seed}", "model": {"class_path": "mlp"},
+             "data": {"class_path": "digits", "init_args": {"batch_size": 64}},
+             "trainer": {"max_epochs": epochs, "accelerator": "cpu"},
+             "search": {"metric": "val_loss", "mode": "min", "num_samples": trials * multiple, "space": SPACE,
+                        "searcher": searcher, "scheduler": scheduler},
+             "resources": {"cpu": 1, "max_concurrent": 2}, "run": {"seed": seed, "keep_checkpoints": 1}}
+    return curve(run_sweep(parse_sweep(sweep), storage=storage), trials * epochs)
+
+
+def epochs_to_reach(points: list[float], target: float) -> int | None:
+    return next((i + 1 for i, v in enumerate(points) if v <= target), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=8, help="baseline trials (each runs --epochs epochs)")
+    parser.add_argument("--epochs", type=int, default=9)
+    args = parser.parse_args()
+    start_ray()
+    curves = {name: [] for name in STRATEGIES}
+    with tempfile.TemporaryDirectory() as storage:
+        for seed in range(args.seeds):
+            for name in STRATEGIES:
+                curves[name].append(run(name, seed, args.trials, args.epochs, storage))
+    budget = args.trials * args.epochs
+    result = {"budget_epochs": budget, "seeds": args.seeds}
+    for name, runs in curves.items():
+        reach = [epochs_to_reach(c, base[-1]) for c, base in zip(runs, curves["fifo_random"])]
+        result[name] = {"median_auc": statistics.median(sum(c) / len(c) for c in runs),
+                        "median_final_best": statistics.median(c[-1] for c in runs),
+                        "median_epochs_to_baseline_best": statistics.median(r if r else budget * 10 for r in reach),
+                        "reached_in_seeds": sum(r is not None for r in reach)}
+    result["goal_asha_tpe_within_third"] = result["asha_tpe"]["median_epochs_to_baseline_best"] <= budget / 3
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

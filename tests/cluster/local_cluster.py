@@ -1,0 +1,114 @@
+"""A real two-node Ray cluster on this machine (loopback, token auth), stopped by the processes it started.
+
+Each node runs in its own session (process group); stopping kills exactly the processes of those
+sessions, never other Ray instances on the machine (no global `ray stop`).
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+BIN = Path(sys.executable).parent  # ray and tuning of this venv
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_flags() -> list[str]:
+    # Ray's fixed defaults (52365, 10001, ...) would collide with other Ray instances on this machine.
+    flags = ["--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+             "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port"]
+    return [item for flag in flags for item in (flag, str(free_port()))]
+
+
+class LocalCluster:
+    """A head and one worker node, one CPU each, listening on this machine, with token auth."""
+
+    def __init__(self, root: Path, num_cpus: int = 1):
+        self.root, self.num_cpus = root, num_cpus
+        self.token = uuid.uuid4().hex
+        self.gcs_port, self.dashboard_port = free_port(), free_port()
+        self.env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token,
+                        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+        # Multi-node needs Ray's cluster mode; local sweeps turn it off with this variable.
+        self.env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
+        self.procs: list[subprocess.Popen] = []
+
+    @property
+    def dashboard(self) -> str:
+        """The address `tuning submit` talks to."""
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def _start(self, name: str, args: list[str]) -> None:
+        log = open(self.root / f"{name}.log", "w")
+        cmd = [str(BIN / "ray"), "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={self.num_cpus}",
+               "--num-gpus=0", "--temp-dir", str(self.root / name), "--disable-usage-stats", *_port_flags(), *args]
+        self.procs.append(subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                           start_new_session=True))
+
+    def start(self, timeout: float = 120) -> "LocalCluster":
+        """Start the head, then the worker, and wait until both nodes are alive."""
+        self._start("head", ["--head", "--port", str(self.gcs_port), "--dashboard-host=127.0.0.1",
+                             "--dashboard-port", str(self.dashboard_port),
+                             "--ray-client-server-port", str(free_port())])
+        self._wait(lambda: self._alive_nodes() >= 1, timeout, "head node")
+        self._start("worker", ["--address", f"127.0.0.1:{self.gcs_port}"])
+        self._wait(lambda: self._alive_nodes() >= 2, timeout, "worker node")
+        return self
+
+    def _alive_nodes(self) -> int:
+        for proc in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"ray start exited with {proc.returncode}; see {self.root}/*.log")
+        result = subprocess.run([str(BIN / "ray"), "status", "--address", f"127.0.0.1:{self.gcs_port}"],
+                                env=self.env, capture_output=True, text=True, timeout=60)
+        return result.stdout.split("Pending:")[0].count(" node_") if result.returncode == 0 else 0
+
+    @staticmethod
+    def _wait(ready, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} did not come up in {timeout:g} s")
+            time.sleep(1)
+
+    def _members(self) -> list[psutil.Process]:
+        sessions = {proc.pid for proc in self.procs}  # each `ray start` leads its own session
+        members = []
+        for proc in psutil.process_iter():
+            try:
+                if os.getsid(proc.pid) in sessions:
+                    members.append(proc)
+            except (ProcessLookupError, psutil.Error):
+                continue
+        return members
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL, every process of the sessions this cluster started; nothing else."""
+        for proc in reversed(self.procs):
+            with_suppress(lambda: os.killpg(proc.pid, signal.SIGTERM))
+        _, alive = psutil.wait_procs(self._members(), timeout=15)
+        for proc in alive:
+            with_suppress(proc.kill)
+        psutil.wait_procs(alive, timeout=5)
+        for proc in self.procs:
+            with_suppress(lambda: proc.wait(timeout=5))
+
+
+def with_suppress(action) -> None:
+    """Run `action`, ignoring processes that are already gone."""
+    try:
+        action()
+    except (ProcessLookupError, psutil.Error, subprocess.TimeoutExpired, OSError):
+        pass

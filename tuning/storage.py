@@ -1,0 +1,139 @@
+"""Where experiments live: a local or shared path, or a URI (`s3://`, `gs://`, ...) every node reaches.
+
+Paths go through the local filesystem; URIs through pyarrow's filesystems, the same layer Ray Tune
+uses for `storage_path`. `check_nodes` proves, before any trial starts, that every node of the
+cluster can write to the storage and read what the driver wrote there.
+"""
+
+import posixpath
+import tempfile
+import uuid
+from pathlib import Path
+
+from tuning.errors import UserError
+
+PREFLIGHT_DIR = ".tuning-preflight"  # markers of the node check, removed afterwards
+
+
+def is_uri(storage: str) -> bool:
+    """True for `scheme://...` storage (s3, gs, file, ...), False for a plain path."""
+    return "://" in str(storage)
+
+
+def experiment_location(storage: str, name: str) -> str:
+    """`<storage>/<name>`: a URI stays a URI; a path becomes absolute."""
+    if is_uri(storage):
+        return storage.rstrip("/") + "/" + name
+    return str((Path(storage).expanduser() / name).resolve())
+
+
+def _fs(location: str):
+    """(pyarrow filesystem, path inside it) for a path or URI."""
+    from pyarrow import fs
+
+    if not is_uri(location):
+        return fs.LocalFileSystem(), location
+    try:
+        return fs.FileSystem.from_uri(location)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"run.storage {location}: not a storage URI this machine can open: {exc}") from None
+
+
+def is_nonempty(location: str) -> bool:
+    """Whether `location` exists and holds anything."""
+    from pyarrow import fs
+
+    filesystem, path = _fs(location)
+    info = filesystem.get_file_info(path)
+    if info.type == fs.FileType.NotFound:
+        return False
+    if info.type != fs.FileType.Directory:
+        return True
+    return bool(filesystem.get_file_info(fs.FileSelector(path, recursive=False)))
+
+
+def write_text(location: str, text: str) -> None:
+    """Write a small text file at `location` (its directory is created)."""
+    filesystem, path = _fs(location)
+    filesystem.create_dir(posixpath.dirname(path), recursive=True)
+    with filesystem.open_output_stream(path) as out:
+        out.write(text.encode())
+
+
+def read_text(location: str) -> str:
+    """Read a small text file at `location`."""
+    filesystem, path = _fs(location)
+    with filesystem.open_input_stream(path) as stream:
+        return stream.read().decode()
+
+
+def local_copy(location: str, into: str | None = None) -> str:
+    """A local directory with the experiment's files, checkpoints left out: the path itself, or a download."""
+    if not is_uri(location):
+        return location
+    from pyarrow import fs
+
+    filesystem, path = _fs(location)
+    target = Path(into or tempfile.mkdtemp(prefix="tuning-report-")) / posixpath.basename(path.rstrip("/"))
+    for info in filesystem.get_file_info(fs.FileSelector(path, recursive=True)):
+        relative = posixpath.relpath(info.path, path)
+        if info.type != fs.FileType.File or "/checkpoint_" in "/" + relative:
+            continue
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        with filesystem.open_input_stream(info.path) as stream:
+            (target / relative).write_bytes(stream.read())
+    return str(target)
+
+
+def _node_check(storage: str, driver_marker: str, token: str, node_id: str) -> str | None:
+    """Runs on one node: read the driver's marker, write and read back this node's own. None when fine."""
+    try:
+        if read_text(driver_marker) != token:
+            return f"reads {driver_marker}, but not the file the driver wrote there (a node-local path?)"
+        own = posixpath.join(posixpath.dirname(driver_marker), f"node-{node_id}")
+        write_text(own, token)
+        if read_text(own) != token:
+            return f"wrote {own} but read back something else"
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer, reported per node
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def check_nodes(storage: str) -> int:
+    """Every alive node writes and reads a marker in `storage`; a UserError names each node that cannot."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    token = uuid.uuid4().hex
+    marker_dir = experiment_location(storage, f"{PREFLIGHT_DIR}/{token}")
+    driver_marker = marker_dir.rstrip("/") + "/driver"
+    try:
+        write_text(driver_marker, token)
+    except OSError as exc:
+        raise UserError(f"run.storage {storage}: the driver cannot write there: {exc}") from None
+    check = ray.remote(num_cpus=0)(_node_check)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    futures = {n["NodeManagerAddress"] + " " + n["NodeID"][:12]: check.options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+        storage, driver_marker, token, n["NodeID"]) for n in nodes}
+    problems = [f"node {name}: {why}" for name, why in zip(futures, ray.get(list(futures.values()))) if why]
+    _remove(marker_dir)
+    if problems:
+        raise UserError(f"run.storage {storage}: not every node of the cluster can use it:\n  "
+                        + "\n  ".join(problems) + "\nUse a filesystem mounted at the same path on every node, "
+                        "or a URI every node can reach (s3://bucket/prefix, gs://bucket/prefix).")
+    return len(nodes)
+
+
+def _remove(location: str) -> None:
+    """Best-effort removal of the preflight markers."""
+    from pyarrow import fs
+
+    filesystem, path = _fs(location)
+    try:
+        filesystem.delete_dir(path)
+        parent = posixpath.dirname(path)
+        if not filesystem.get_file_info(fs.FileSelector(parent)):
+            filesystem.delete_dir(parent)
+    except OSError:
+        pass

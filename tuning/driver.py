@@ -64,7 +64,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path):
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-    from tuning.progress import ProgressLines
+    from tuning.progress import Progress
     from tuning.schedulers import make_scheduler
     from tuning.searchers import make_searcher
     from tuning.space import to_param_space
@@ -87,7 +87,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path):
     run_config = tune.RunConfig(
         name=exp_dir.name, storage_path=str(exp_dir.parent), verbose=0,
         callbacks=[JsonLoggerCallback(), CSVLoggerCallback(),
-                   ProgressLines(search.metric, search.mode, search.num_samples * grid_size)],
+                   Progress(search.metric, search.mode, search.num_samples * grid_size)],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.keep_checkpoints,
                                                 checkpoint_score_attribute=search.metric,
                                                 checkpoint_score_order=search.mode),

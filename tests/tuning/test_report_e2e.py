@@ -1,0 +1,169 @@
+"""Reports of a real experiment: one tiny `tuning run` on a pseudo-terminal, then every report command.
+
+The sweep runs once for this module, as a user runs it (a subprocess whose stdout is a TTY), so
+the same run proves the live progress view and gives the experiment every other test reads.
+"""
+
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from tests.conftest import TINY_SWEEP
+from tuning.report import load_report, read_results
+
+
+def tuning(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "tuning", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def run_on_a_terminal(args: list[str], timeout: float = 600) -> tuple[int, str]:
+    """Run a command with stdout on a pseudo-terminal; return its exit code and everything it printed."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, stdout=slave, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return proc.wait(timeout=timeout), out.decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """(experiment directory, terminal output) of one tiny sweep run by the CLI on a TTY."""
+    root = tmp_path_factory.mktemp("live")
+    sweep = root / "tiny.yaml"
+    sweep.write_text(yaml.safe_dump(TINY_SWEEP))
+    code, out = run_on_a_terminal([sys.executable, "-m", "tuning", "run", str(sweep), "--storage", str(root),
+                                   "--name", "live"])
+    assert code == 0, out[-2000:]
+    return root / "live", out
+
+
+def test_live_view_redraws_in_place_on_a_terminal(live):
+    _, out = live
+    assert "\x1b[2F\x1b[J" in out  # moved up over the previous view and cleared it
+    final = out.split("\x1b[2F\x1b[J")[-1]
+    assert "trials: 4/4 done (4 completed, 0 errored), 0 running, 0 pending" in final
+    assert "best val_loss: " in final and "lr=" in final and "hidden_dim=" in final
+    assert "[1/4] trial" not in out  # the per-trial lines are for logs only
+
+
+def test_ranking_and_extra_columns_on_a_real_experiment(live):
+    exp_dir, _ = live
+    report = json.loads(tuning("report", str(exp_dir), "--format", "json").stdout)
+    best = {}
+    for path in exp_dir.glob("trial_*/result.json"):
+        rows = read_results(path)
+        best[rows[0]["trial_id"]] = min(r["val_loss"] for r in rows)
+    assert [t["trial_id"] for t in report["trials"]] == sorted(best, key=best.get)
+    for trial in report["trials"]:
+        assert trial["node"] and trial["seed"] is not None and "val_acc" in trial["metrics"]
+        assert trial["checkpoints"] >= 1 and trial["checkpoint_bytes"] > 0
+    assert report["compute"]["trial_s"] > 0 and report["compute"]["time_to_best_s"] is not None
+
+
+class _Cells(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.rows = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.rows += tag == "tr"
+
+
+def test_every_format_parses_back(live, tmp_path):
+    exp_dir, _ = live
+    table = tuning("report", str(exp_dir))
+    assert table.returncode == 0 and "importance (fanova, 4 trials)" in table.stdout
+    assert "compute: " in table.stdout
+    markdown = tuning("report", str(exp_dir), "--format", "markdown").stdout
+    rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in markdown.splitlines() if line.startswith("|")]
+    assert rows[0][:4] == ["rank", "trial", "status", "val_loss"] and set(rows[1]) == {"---"}
+    assert [r[0] for r in rows[2:]] == ["1", "2", "3", "4"] and {len(r) for r in rows} == {len(rows[0])}
+    for fmt in ("csv", "parquet"):
+        out = tmp_path / f"trials.{fmt}"
+        assert tuning("report", str(exp_dir), "--format", fmt, "--output", str(out)).returncode == 0
+        read = pacsv.read_csv if fmt == "csv" else pq.read_table
+        trials, results = read(out), read(tmp_path / f"trials_results.{fmt}")
+        assert trials.num_rows == 4 and trials.column("rank").to_pylist() == [1, 2, 3, 4]
+        assert results.num_rows == sum(len(read_results(p)) for p in exp_dir.glob("trial_*/result.json"))
+        assert {"trial_id", "training_iteration", "val_loss", "val_acc"} <= set(results.column_names)
+    page = tmp_path / "report.html"
+    assert tuning("report", str(exp_dir), "--format", "html", "--output", str(page)).returncode == 0
+    parser = _Cells()
+    parser.feed(page.read_text())
+    assert parser.tags.count("svg") >= 5 and parser.rows >= 5
+    assert "http://" not in page.read_text() and "https://" not in page.read_text()  # nothing to fetch
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_html_report_renders_in_a_real_browser(live, tmp_path):
+    exp_dir, _ = live
+    page = tmp_path / "report.html"
+    assert tuning("report", str(exp_dir), "--format", "html", "--output", str(page)).returncode == 0
+    dom = subprocess.run(["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                          page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    body = dom[dom.index("<body"):].split(">", 1)[0]
+    plots = int(body.split('data-plots="')[1].split('"')[0])
+    drawn = int(body.split('data-drawn="')[1].split('"')[0])
+    # curves, parallel coordinates, one scatter per param (2), importance: each laid out with marks in it
+    assert plots == drawn == 5
+
+
+def test_export_loads_with_load_from_checkpoint(live, tmp_path):
+    from models.mlp import MLPClassifier
+    from tuning.classes import resolve_class
+
+    exp_dir, _ = live
+    out = tmp_path / "best"
+    result = tuning("export", str(exp_dir), "--rank", "1", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    best = load_report(str(exp_dir)).trials[0]
+    assert config["model"]["class_path"] == "models.mlp.MLPClassifier"
+    assert config["model"]["init_args"]["lr"] == best.config["model.init_args.lr"]
+    assert config["seed_everything"] == best.seed
+    model = MLPClassifier.load_from_checkpoint(out / "checkpoint.ckpt")
+    assert model.hparams.hidden_dim == config["model"]["init_args"]["hidden_dim"]
+    # the config alone rebuilds the same module the checkpoint's weights fit
+    rebuilt = resolve_class("model", config["model"]["class_path"])(**config["model"]["init_args"])
+    rebuilt.load_state_dict(model.state_dict())
+    again = tuning("export", str(exp_dir), "--rank", "1", "--output", str(out))
+    assert again.returncode == 2 and "not an empty directory" in again.stderr
+
+
+def test_compare_shows_the_best_of_each_and_what_differs(live, tmp_path):
+    exp_dir, _ = live
+    other = tmp_path / "other"
+    shutil.copytree(exp_dir, other)
+    sweep = yaml.safe_load((other / "sweep.yaml").read_text())
+    sweep["trainer"]["max_epochs"] = 3
+    (other / "sweep.yaml").write_text(yaml.safe_dump(sweep))
+    result = tuning("compare", str(exp_dir), str(other))
+    assert result.returncode == 0, result.stderr
+    best = load_report(str(exp_dir)).trials[0]
+    assert f"trial                       {best.trial_id}" in result.stdout or best.trial_id in result.stdout
+    differ = [line for line in result.stdout.splitlines() if line.startswith("trainer.max_epochs")]
+    assert differ and differ[0].split()[1:] == ["2", "3"]
+    assert "settings that differ: 1" in result.stdout

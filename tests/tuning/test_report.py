@@ -6,6 +6,7 @@ healthy tiny sweep does not produce: NaN metrics, ties, crashes mid-write, error
 
 import json
 import math
+import random
 
 import pytest
 import yaml
@@ -15,21 +16,25 @@ from tuning.report import load_report
 from tuning.errors import UserError
 
 
-def make_experiment(path, trials, mode="min", states=True):
-    """trials: trial_id -> (status, [val_loss per epoch], extra files)."""
-    sweep = {"search": {"metric": "val_loss", "mode": mode, "space": {"model.init_args.lr": {"uniform": [0, 1]}},
+def make_experiment(path, trials, mode="min", states=True, space=None):
+    """trials: trial_id -> (status, [val_loss per epoch], extra files[, params])."""
+    space = space or {"model.init_args.lr": {"uniform": [0, 1]}}
+    sweep = {"search": {"metric": "val_loss", "mode": mode, "space": space,
                         "scheduler": {"name": "asha", "max_t": None}}, "trainer": {"max_epochs": 3}}
     path.mkdir(parents=True, exist_ok=True)
     (path / "sweep.yaml").write_text(yaml.safe_dump(sweep))
     data = []
-    for trial_id, (status, losses, files) in trials.items():
+    for trial_id, (status, losses, files, *params) in trials.items():
+        params = params[0] if params else {"model.init_args.lr": 0.1}
         trial_dir = path / f"trial_{trial_id}"
         trial_dir.mkdir()
-        (trial_dir / "params.json").write_text(json.dumps({"model.init_args.lr": 0.1}))
-        rows = [{"trial_id": trial_id, "training_iteration": i + 1, "val_loss": v, "time_total_s": i + 1.0,
-                 "config": {"model.init_args.lr": 0.1, "not.searched": 1}} for i, v in enumerate(losses)]
+        (trial_dir / "params.json").write_text(json.dumps(params))
+        rows = [{"trial_id": trial_id, "training_iteration": i + 1, "val_loss": v, "val_acc": 1 - i / 10,
+                 "time_total_s": i + 1.0, "timestamp": 1000 + i + 1, "config": {**params, "not.searched": 1}}
+                for i, v in enumerate(losses)]
         (trial_dir / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
         for name, text in files.items():
+            (trial_dir / name).parent.mkdir(parents=True, exist_ok=True)
             (trial_dir / name).write_text(text)
         data.append([json.dumps({"trial_id": trial_id, "status": status, "relative_logdir": trial_dir.name}), "{}"])
     if states:
@@ -102,3 +107,83 @@ def test_table_says_what_is_ranked_and_how(tmp_path):
 def test_not_an_experiment(tmp_path):
     with pytest.raises(UserError, match="no sweep.yaml"):
         load_report(str(tmp_path))
+
+
+def _recomputed(exp, mode):
+    """The ranking worked out from the raw result files, independently of tuning.report."""
+    best = {}
+    for path in exp.glob("trial_*/result.json"):
+        values = [json.loads(line)["val_loss"] for line in path.read_text().splitlines()]
+        finite = [v for v in values if math.isfinite(v)]
+        best[path.parent.name[len("trial_"):]] = (min if mode == "min" else max)(finite) if finite else None
+    ranked = sorted((v if mode == "min" else -v, t) for t, v in best.items() if v is not None)
+    return [t for _, t in ranked] + sorted(t for t, v in best.items() if v is None), best
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_ranking_equals_a_recomputation_from_the_raw_files(tmp_path, mode):
+    rng = random.Random(mode)
+    pool = [0.1, 0.2, 0.2, 0.3, math.nan, math.inf, -math.inf]  # repeated values make ties across trials
+    trials = {}
+    for i in range(40):
+        losses = [rng.choice(pool) for _ in range(rng.randint(1, 3))]
+        status = rng.choice(["TERMINATED", "TERMINATED", "ERROR", "RUNNING"])
+        files = {"error.txt": "Traceback\nRuntimeError: boom\n"} if status == "ERROR" else {}
+        trials[f"t{rng.randrange(10**6):06d}"] = (status, losses, files)
+    exp = make_experiment(tmp_path / "e", trials, mode=mode)
+    order, best = _recomputed(exp, mode)
+    report = load_report(str(exp))
+    assert [t.trial_id for t in report.trials] == order
+    assert [t.metric for t in report.trials] == [best[t] for t in order]
+    assert [t.rank for t in report.trials] == list(range(1, len(order) + 1))
+    assert {t.error for t in report.trials if t.status == "errored"} == {"RuntimeError: boom"}
+    parsed = json.loads(render(report, "json"))  # strict JSON: no NaN or Infinity tokens
+    assert [t["trial_id"] for t in parsed["trials"]] == order
+
+
+def test_status_filter_keeps_the_ranks_among_all_trials(tmp_path):
+    exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.1, 0.1, 0.1], {}), "b": ("TERMINATED", [0.2], {}),
+                                           "c": ("ERROR", [0.3], {"error.txt": "x\nValueError: no\n"})})
+    report = load_report(str(exp), status="stopped_early,errored")
+    assert [(t.rank, t.trial_id, t.status) for t in report.shown()] == [(2, "b", "stopped_early"), (3, "c", "errored")]
+    assert report.trials[1].stopped_at == 1
+    with pytest.raises(UserError, match="--status: unknown status 'done'"):
+        load_report(str(exp), status="done")
+
+
+def test_checkpoints_are_counted_and_sized_and_the_best_one_is_named(tmp_path):
+    files = {"checkpoint_000000/checkpoint.ckpt": "x" * 100, "checkpoint_000002/checkpoint.ckpt": "y" * 50,
+             "checkpoint_000002/extra.json": "{}"}
+    exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5, 0.9, 0.4], files)})
+    for line_no, name in ((0, "checkpoint_000000"), (2, "checkpoint_000002")):
+        rows = [json.loads(line) for line in (exp / "trial_a" / "result.json").read_text().splitlines()]
+        rows[line_no]["checkpoint_dir_name"] = name
+        (exp / "trial_a" / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    trial = load_report(str(exp)).trials[0]
+    assert (trial.checkpoints, trial.checkpoint_bytes) == (2, 152)
+    assert trial.checkpoint == str(exp.resolve() / "trial_a" / "checkpoint_000002")
+    assert trial.metrics == {"val_acc": 0.8}  # the other metrics at the ranked epoch (3)
+
+
+def test_compute_accounting(tmp_path):
+    exp = make_experiment(tmp_path / "e", {"full": ("TERMINATED", [0.5, 0.4, 0.3], {}),
+                                           "cut": ("TERMINATED", [0.6], {})})
+    compute = load_report(str(exp)).compute()
+    # trial-seconds 3 + 1; "cut" ran 1 of 3 epochs at 1 s each: ~2 s saved; started at 1000, best at 1003
+    assert compute == {"trials": 2, "trial_s": 4.0, "gpu_s": 0.0, "saved_s": 2.0, "wall_s": 3.0,
+                       "time_to_best_s": 3.0}
+
+
+def test_a_file_uri_reads_like_a_path(tmp_path):
+    exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5], {}), "b": ("TERMINATED", [0.4], {})})
+    by_path, by_uri = load_report(str(exp)), load_report(exp.resolve().as_uri())
+    assert [(t.trial_id, t.metric) for t in by_uri.trials] == [(t.trial_id, t.metric) for t in by_path.trials]
+
+
+def test_json_is_a_superset_of_the_design_contract(tmp_path):
+    exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5, 0.4, 0.3], {})})
+    data = json.loads(load_report(str(exp)).to_json())
+    assert {"experiment", "metric", "mode", "scope", "trials"} <= set(data)
+    assert {"rank", "trial_id", "status", "metric", "config", "iterations", "time_s", "checkpoint",
+            "error", "node", "epoch", "seed", "checkpoints", "checkpoint_bytes"} <= set(data["trials"][0])
+    assert list(data["trials"][0])[:3] == ["rank", "trial_id", "status"]

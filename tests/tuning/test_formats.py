@@ -1,0 +1,92 @@
+"""Every report format parses back to the same ranked trials (on experiment directories written file by file)."""
+
+import json
+import math
+from html.parser import HTMLParser
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from tests.tuning.test_report import make_experiment
+from tuning.errors import UserError
+from tuning.formats import human_bytes, render, results_path, write
+from tuning.report import load_report
+
+
+@pytest.fixture
+def report(tmp_path):
+    exp = make_experiment(tmp_path / "e", {
+        "a": ("TERMINATED", [0.5, 0.4, 0.3], {"checkpoint_000002/checkpoint.ckpt": "x" * 2048}),
+        "b": ("TERMINATED", [0.6], {}),
+        "c": ("ERROR", [math.nan], {"error.txt": "Traceback\nValueError: lr | bad\n"}),
+    })
+    return load_report(str(exp))
+
+
+def test_table_columns_and_notes(report):
+    lines = render(report, "table").splitlines()
+    header = lines[3].split()
+    assert header[:5] == ["rank", "trial", "status", "val_loss", "epoch"] and "node" in header and "ckpts" in header
+    rows = [line.split() for line in lines[4:7]]
+    assert [r[:3] for r in rows] == [["1", "a", "completed"], ["2", "b", "stopped_early@1"], ["3", "c", "errored"]]
+    assert rows[0][header.index("ckpts")] == "1/2.0K"
+    assert "c: ValueError: lr | bad" in lines and any(line.startswith("compute: 5.0 trial-s") for line in lines)
+
+
+def test_markdown_rows_parse_back(report):
+    rows = [line for line in render(report, "markdown").splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in row.strip("|").split(" | ")] for row in rows]
+    assert {len(c) for c in cells} == {len(cells[0])}  # the "|" inside the error is escaped
+    assert [c[1] for c in cells[2:]] == ["a", "b", "c"]
+
+
+def test_json_parses_back(report):
+    data = json.loads(render(report, "json", top=2))
+    assert [(t["rank"], t["trial_id"], t["metric"]) for t in data["trials"]] == [(1, "a", 0.3), (2, "b", 0.6)]
+    assert data["compute"]["trial_s"] == 5.0  # the errored trial ran 1 s too
+
+
+@pytest.mark.parametrize("fmt, read", [("csv", pacsv.read_csv), ("parquet", pq.read_table)])
+def test_csv_and_parquet_write_the_trials_and_every_result(report, tmp_path, fmt, read):
+    out = tmp_path / f"r.{fmt}"
+    assert write(report, fmt, None, str(out)) == [str(out), str(results_path(str(out)))]
+    trials, results = read(out).to_pylist(), read(tmp_path / f"r_results.{fmt}").to_pylist()
+    assert [(t["rank"], t["trial_id"], t["status"], t["val_loss"]) for t in trials] == \
+        [(1, "a", "completed", 0.3), (2, "b", "stopped_early", 0.6), (3, "c", "errored", None)]
+    assert trials[0]["model.init_args.lr"] == 0.1 and trials[0]["checkpoint_bytes"] == 2048
+    assert [(r["trial_id"], r["training_iteration"]) for r in results] == [("a", 1), ("a", 2), ("a", 3), ("b", 1),
+                                                                          ("c", 1)]
+    nan = results[4]["val_loss"]
+    assert results[2]["val_loss"] == 0.3 and (nan is None or math.isnan(nan))  # CSV has no NaN: read as null
+
+
+def test_parquet_needs_an_output_file(report):
+    with pytest.raises(UserError, match="--format parquet: needs --output"):
+        write(report, "parquet", None, None)
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_html_is_one_self_contained_page(report):
+    page = render(report, "html", importance={"trials": 2, "note": "needs at least 4 trials"})
+    parser = _Tags()
+    parser.feed(page)
+    assert parser.tags.count("svg") == 3  # curves, parallel coordinates, one scatter (lr)
+    assert "ValueError: lr | bad" in parser.text and "needs at least 4 trials" in parser.text
+    assert not any(tag in parser.tags for tag in ("link", "img", "iframe")) and "src=" not in page
+    assert "http://" not in page and "https://" not in page
+
+
+def test_human_bytes():
+    assert [human_bytes(n) for n in (0, 1023, 1536, 5 * 1024 ** 3)] == ["0B", "1023B", "1.5K", "5.0G"]

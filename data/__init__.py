@@ -7,4 +7,5 @@ Anywhere a name is accepted, a dotted path to your own class works too.
 DATA = {
     "digits": "data.digits:DigitsDataModule",
     "tabular": "data.tabular:TabularDataModule",
+    "text_classification": "data.text_classification:TextClassificationDataModule",
 }

@@ -6,4 +6,5 @@ Anywhere a name is accepted, a dotted path to your own class works too.
 
 MODELS = {
     "mlp": "models.mlp:MLPClassifier",
+    "text_classifier": "models.text_classifier:TextClassifier",
 }

@@ -1,5 +1,7 @@
 """Every registered DataModule: seeded disjoint splits, the right tensor types, loaders that cover each split."""
 
+from collections.abc import Mapping
+
 import pytest
 import torch
 
@@ -25,10 +27,25 @@ def table_files(tmp_path):
 
 def example_args(name: str, files) -> dict:
     """Init args for each registered data module; a new registry entry must add its own here."""
+    from tests.text_data import text_files
+
     return {
         "digits": {"batch_size": 32},
         "tabular": {"path": str(files / "t.csv"), "label_column": "species", "batch_size": 16},
+        "text_classification": {"data_files": text_files(files / "text"), "cache_dir": str(files / "text-cache"),
+                                "vocab_size": 120, "batch_size": 16},
     }[name]
+
+
+def unpack(batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, labels) of a batch: a (features, labels) pair or a dict of token ids with `labels`."""
+    return (batch["input_ids"], batch["labels"]) if isinstance(batch, Mapping) else batch
+
+
+def rows(dataset) -> list[tuple]:
+    """The inputs of a split, one hashable row each (feature vectors or token ids)."""
+    inputs = dataset.tensors[0].tolist() if hasattr(dataset, "tensors") else dataset["input_ids"]
+    return [tuple(r) for r in inputs]
 
 
 @pytest.mark.parametrize("name", sorted(DATA))
@@ -37,17 +54,17 @@ def test_data_module_contract(name, table_files):
     dm = cls(**example_args(name, table_files))
     dm.prepare_data()
     dm.setup("fit")
-    sizes = {split: len(dm.datasets[split]) for split in ("train", "val", "test")}
-    assert sizes["train"] > sizes["val"] > 0
-    x, y = next(iter(dm.train_dataloader()))
-    assert x.dtype == torch.float32 and y.dtype == torch.long and x.ndim == 2 and len(x) == len(y)
-    assert sum(len(b[1]) for b in dm.val_dataloader()) == sizes["val"]
+    sizes = {split: len(data) for split, data in dm.datasets.items()}
+    assert sizes["train"] > sizes["val"] > 0 and set(sizes) <= {"train", "val", "test"}
+    x, y = unpack(next(iter(dm.train_dataloader())))
+    assert x.dtype in (torch.float32, torch.long) and y.dtype == torch.long and x.ndim == 2 and len(x) == len(y)
+    assert sum(len(unpack(b)[1]) for b in dm.val_dataloader()) == sizes["val"]
 
     again = cls(**example_args(name, table_files))
+    again.prepare_data()
     again.setup("fit")
-    assert torch.equal(again.datasets["val"].tensors[0], dm.datasets["val"].tensors[0]), "same seed, same split"
-    train_rows = {tuple(r.tolist()) for r in dm.datasets["train"].tensors[0]}
-    assert not train_rows & {tuple(r.tolist()) for r in dm.datasets["val"].tensors[0]}, "splits are disjoint"
+    assert rows(again.datasets["val"]) == rows(dm.datasets["val"]), "same seed, same split"
+    assert not set(rows(dm.datasets["train"])) & set(rows(dm.datasets["val"])), "splits are disjoint"
 
 
 def test_tabular_reads_parquet_like_csv_and_maps_labels(table_files):

@@ -5,10 +5,12 @@ sessions, never other Ray instances on the machine (no global `ray stop`).
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -37,6 +39,8 @@ class LocalCluster:
 
     def __init__(self, root: Path, num_cpus: int = 1):
         self.root, self.num_cpus = root, num_cpus
+        # Ray's socket paths live under --temp-dir and must stay under 108 bytes: pytest's paths are too long.
+        self.temp = Path(tempfile.mkdtemp(prefix="tuning-rc-"))
         self.token = uuid.uuid4().hex
         self.gcs_port, self.dashboard_port = free_port(), free_port()
         self.env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token,
@@ -53,7 +57,7 @@ class LocalCluster:
     def _start(self, name: str, args: list[str]) -> None:
         log = open(self.root / f"{name}.log", "w")
         cmd = [str(BIN / "ray"), "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={self.num_cpus}",
-               "--num-gpus=0", "--temp-dir", str(self.root / name), "--disable-usage-stats", *_port_flags(), *args]
+               "--num-gpus=0", "--temp-dir", str(self.temp / name), "--disable-usage-stats", *_port_flags(), *args]
         self.procs.append(subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True))
 
@@ -104,6 +108,7 @@ class LocalCluster:
         psutil.wait_procs(alive, timeout=5)
         for proc in self.procs:
             with_suppress(lambda: proc.wait(timeout=5))
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def with_suppress(action) -> None:

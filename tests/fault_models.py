@@ -1,0 +1,81 @@
+"""User LightningModules that cause real faults inside a trial, for tests/tuning/test_faults.py."""
+
+import hashlib
+import json
+import os
+
+import torch
+from torch.nn import functional as F
+
+from tests.user_models import LinearClassifier
+
+
+class CrashOnce(LinearClassifier):
+    """Kills its own worker process mid-epoch at `crash_epoch` (0-based), once: `marker` remembers it.
+
+    Every epoch start is logged to `log` (pid, epoch, optimizer/LR-scheduler/RNG state) so a test can
+    see where the retried process continued and with what state. Dropout and a shuffled loader make
+    the random stream matter; SGD momentum and StepLR make optimizer and scheduler state matter.
+    """
+
+    def __init__(self, width: int = 64, lr: float = 0.05, crash_epoch: int = 2, marker: str = "", log: str = ""):
+        super().__init__(width=width, lr=lr)
+        self.save_hyperparameters()
+        self.dropout = torch.nn.Dropout(0.2)
+
+    def training_step(self, batch, batch_idx):
+        if self.current_epoch == self.hparams.crash_epoch and batch_idx == 1 and not os.path.exists(self.hparams.marker):
+            open(self.hparams.marker, "w").close()
+            os._exit(1)  # no cleanup, no exception: the worker is simply gone, as with an OOM kill
+        x, y = batch
+        return F.cross_entropy(self.layer(self.dropout(x)), y)
+
+    def on_train_epoch_start(self):
+        optimizer = self.trainer.optimizers[0]
+        momentum = [s["momentum_buffer"] for s in optimizer.state.values() if s.get("momentum_buffer") is not None]
+        entry = {"pid": os.getpid(), "epoch": self.current_epoch, "global_step": self.trainer.global_step,
+                 "momentum": float(sum(m.abs().sum() for m in momentum)) if momentum else 0.0,
+                 "lr": optimizer.param_groups[0]["lr"],
+                 "scheduler_epoch": self.trainer.lr_scheduler_configs[0].scheduler.last_epoch,
+                 "rng": hashlib.sha1(torch.get_rng_state().numpy().tobytes()).hexdigest(),
+                 "weights": float(self.layer.weight.detach().abs().sum())}
+        with open(self.hparams.log, "a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9)
+        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)}
+
+
+def block_directory(path: str) -> None:
+    """Make `path` a directory nothing can be written into; for root, which ignores permissions, a file."""
+    os.makedirs(path, mode=0o555)
+    os.chmod(path, 0o555)
+    try:
+        probe = os.path.join(path, ".probe")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError:
+        return  # unwritable, as intended
+    os.rmdir(path)
+    with open(path, "w") as fh:
+        fh.write("a file where the checkpoint directory should be\n")
+
+
+class BlockedCheckpoint(LinearClassifier):
+    """With `block: true`, the storage directory for the trial's first checkpoint is unwritable.
+
+    `experiment`: the experiment directory (the trial's own directory there holds its checkpoints;
+    `get_trial_dir()` is a local staging copy that Tune syncs from).
+    """
+
+    def __init__(self, width: int = 64, lr: float = 0.05, block: bool = False, experiment: str = ""):
+        super().__init__(width=width, lr=lr)
+        self.save_hyperparameters()
+
+    def on_fit_start(self):
+        from ray import tune
+
+        if self.hparams.block:
+            trial = os.path.basename(tune.get_context().get_trial_dir())
+            block_directory(os.path.join(self.hparams.experiment, trial, "checkpoint_000000"))

@@ -1,0 +1,92 @@
+"""`environment.json`: what ran a sweep (versions, the user's git commit, nodes) and when.
+
+Written atomically (a temporary file, then a rename), so it is whole after a crash at any moment.
+Each `tuning run` or `tuning resume` adds an entry to `runs` with its start, end and outcome.
+"""
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+ENVIRONMENT_FILE = "environment.json"
+PACKAGES = ("torch", "pytorch-lightning", "ray", "optuna", "transformers")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_state(directory: str) -> dict | None:
+    """Commit and dirtiness of the git checkout holding `directory` (the user's code), or None."""
+    def git(*args):
+        return subprocess.run(["git", "-C", directory, *args], capture_output=True, text=True, timeout=10)
+
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return None
+        status = git("status", "--porcelain", "--untracked-files=no")
+        root = git("rev-parse", "--show-toplevel")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip()), "root": root.stdout.strip()}
+
+
+def ray_nodes() -> list[dict]:
+    """The live nodes of the connected Ray cluster: address, hostname and resources."""
+    import ray
+
+    return [{"node_id": n["NodeID"], "address": n["NodeManagerAddress"], "hostname": n["NodeManagerHostname"],
+             "resources": {k: v for k, v in n["Resources"].items() if not k.startswith("node:")}}
+            for n in ray.nodes() if n.get("Alive")]
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _write(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def record_start(exp_dir: Path, command: str) -> None:
+    """Add a run entry (now, this machine, these nodes); describe the environment on the first run."""
+    path = Path(exp_dir) / ENVIRONMENT_FILE
+    data = _read(path)
+    if not data:
+        data = {"python": sys.version.split()[0], "platform": platform.platform(),
+                "packages": {p: _version(p) for p in PACKAGES}, "git": git_state(os.getcwd()),
+                "working_directory": os.getcwd(), "runs": []}
+    data.setdefault("runs", []).append({"command": command, "started": _now(), "ended": None, "outcome": None,
+                                        "driver_host": socket.gethostname(), "nodes": ray_nodes()})
+    data["started"] = data["runs"][0]["started"]
+    _write(path, data)
+
+
+def record_end(exp_dir: Path, outcome: str) -> None:
+    """Close the latest run entry: `finished`, `interrupted` or `failed`."""
+    path = Path(exp_dir) / ENVIRONMENT_FILE
+    data = _read(path)
+    if not data.get("runs"):
+        return
+    data["runs"][-1].update(ended=_now(), outcome=outcome)
+    data["ended"] = data["runs"][-1]["ended"]
+    _write(path, data)

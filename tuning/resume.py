@@ -1,0 +1,117 @@
+"""Continue an interrupted sweep from its experiment directory alone.
+
+What makes a sweep resumable: Tune's own snapshot (experiment state + searcher state, written
+after every kept checkpoint), each trial's checkpoints, the resolved `sweep.yaml`, and Optuna's
+study in `optuna.db` next to them, so the searcher keeps every result it was told.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from tuning.errors import UserError
+
+STUDY_FILE = "optuna.db"  # Optuna's study (SQLite) inside the experiment directory
+FINAL = ("TERMINATED", "ERROR")
+
+
+def study_storage(searcher: str, exp_dir: Path):
+    """An Optuna RDB storage in `<exp_dir>/optuna.db` for the optuna searcher; None for the others."""
+    if searcher != "optuna" or not isinstance(exp_dir, Path):  # a URI (s3://...) holds no SQLite file
+        return None
+    import optuna
+
+    # A generous lock timeout: the report or a user's optuna-dashboard may read the file meanwhile.
+    return optuna.storages.RDBStorage(f"sqlite:///{exp_dir / STUDY_FILE}",
+                                      engine_kwargs={"connect_args": {"timeout": 30}})
+
+
+def trial_states(exp_dir: Path) -> list[dict]:
+    """Trial id, status, directory and params of each trial in Tune's newest snapshot."""
+    states = sorted(Path(exp_dir).glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    if not states:
+        return []
+    trials = []
+    for state_json, _runtime in json.loads(states[-1].read_text()).get("trial_data", []):
+        state = json.loads(state_json)
+        params_file = Path(exp_dir) / (state.get("relative_logdir") or "-") / "params.json"
+        params = json.loads(params_file.read_text()) if params_file.is_file() else None
+        trials.append({"trial_id": state.get("trial_id"), "status": state.get("status"),
+                       "relative_logdir": state.get("relative_logdir"), "params": params})
+    return trials
+
+
+def unfinished(exp_dir: Path, expected: int) -> bool:
+    """Whether the snapshot has fewer than `expected` trials or any trial still to run."""
+    states = trial_states(exp_dir)
+    return len(states) < expected or any(s["status"] not in FINAL for s in states)
+
+
+def resume_hint(exp_dir: Path, command: str = "run") -> None:
+    """Tell the user the sweep stopped early, that its state is saved, and how to continue."""
+    print(f"tuning {command}: interrupted; finished trials and checkpoints are saved in {exp_dir}\n"
+          f"continue with: tuning resume {exp_dir}", file=sys.stderr, flush=True)
+
+
+def settle_orphans(exp_dir: Path) -> int:
+    """Mark FAIL the study's running trials that Tune's snapshot does not know; return how many.
+
+    A trial proposed after the last snapshot was lost with the driver; left RUNNING, Optuna's
+    constant liar would keep steering away from its (unmeasured) params forever.
+    """
+    path = Path(exp_dir) / STUDY_FILE
+    if not path.is_file():
+        return 0
+    import optuna
+
+    storage = study_storage("optuna", Path(exp_dir))
+    known = [s["params"] for s in trial_states(exp_dir) if s["status"] not in FINAL]
+    settled = 0
+    for summary in optuna.get_all_study_summaries(storage):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if not any(_same_params(trial.params, params) for params in known if params):
+                storage.set_trial_user_attr(trial._trial_id, "tuning", "lost with an interrupted driver")
+                storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+                settled += 1
+    return settled
+
+
+def _same_params(optuna_params: dict, tune_params: dict) -> bool:
+    # Tune's params.json holds the nested config; OptunaSearch flattens it with "/".
+    flat = _flatten(tune_params)
+    return all(flat.get(key) == value for key, value in optuna_params.items())
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}/"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def load_experiment(experiment: str):
+    """The experiment directory and its resolved sweep, or a UserError saying what is missing."""
+    from tuning.config import parse_sweep
+    from tuning.driver import SWEEP_FILE
+
+    exp_dir = Path(experiment).expanduser().resolve()
+    sweep_file = exp_dir / SWEEP_FILE
+    if not sweep_file.is_file():
+        problem = "does not exist" if not exp_dir.exists() else f"has no {SWEEP_FILE} (not a tuning experiment)"
+        raise UserError(f"experiment {exp_dir}: {problem}")
+    cfg = parse_sweep(yaml.safe_load(sweep_file.read_text()), origin=str(sweep_file))
+    recorded = (Path(cfg.run.storage) / cfg.name).resolve()
+    if recorded != exp_dir and (exp_dir / STUDY_FILE).exists():
+        # Tune's pickled searcher holds the study's absolute path: resuming elsewhere would start a new study.
+        raise UserError(f"experiment {exp_dir}: it was created as {recorded}; move it back there to resume "
+                        "(Optuna's study is referenced by that path). `tuning report` works from anywhere")
+    if not list(exp_dir.glob("experiment_state-*.json")):
+        raise UserError(f"experiment {exp_dir}: Ray Tune saved no state before the run stopped; nothing to resume. "
+                        f"Start it again with: tuning run {sweep_file} --name <new name>")
+    return exp_dir, cfg

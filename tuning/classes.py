@@ -7,6 +7,7 @@ class works exactly like a built-in.
 
 import importlib
 import inspect
+import os
 
 from tuning.errors import UserError, did_you_mean
 
@@ -20,17 +21,28 @@ RESERVED_TRAINER_KEYS = {
 
 def registry(section: str) -> dict[str, str]:
     """The registry of built-ins for `model` or `data`: name -> 'module:Class'."""
-    if section == "model":
-        from models import MODELS
-
-        return MODELS
     from data import DATA
+    from models import MODELS
 
-    return DATA
+    return MODELS if section == "model" else DATA
+
+
+def add_user_path() -> None:
+    """Let users' own packages import from the current folder, as `python -m` does (Ray's workers get it too).
+
+    Our `models` and `data` packages are imported first, and the folder is appended, not prepended:
+    a user's project often has folders of those names, which must not shadow ours.
+    """
+    import sys
+
+    registry("model")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
 
 
 def resolve_class(section: str, class_path: str) -> type:
     """The class named by a registry name or a dotted path; UserError naming `<section>.class_path`."""
+    add_user_path()
     names = registry(section)
     target = names.get(class_path, class_path)
     module_name, sep, attr = target.partition(":") if ":" in target else target.rpartition(".")
@@ -42,7 +54,7 @@ def resolve_class(section: str, class_path: str) -> type:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise UserError(f"{where}: cannot import module '{module_name}' for '{class_path}': {exc}. "
-                        "Is your package installed or on PYTHONPATH?") from None
+                        f"Run tuning from the folder that holds the package, or install it.") from None
     cls = getattr(module, attr, None)
     if not inspect.isclass(cls):
         raise UserError(f"{where}: module '{module_name}' has no class '{attr}'"
@@ -106,6 +118,8 @@ def check_classes(cfg) -> tuple[type, type]:
         resolved.append(cls)
     check_arguments(pl.Trainer, _given(cfg.trainer, space_keys, "trainer."), "trainer", RESERVED_TRAINER_KEYS)
     from tuning.callbacks import check_callbacks
+    from tuning.ddp import check_resources
 
     check_callbacks(cfg.trainer)
+    check_resources(cfg)
     return tuple(resolved)

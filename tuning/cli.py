@@ -60,6 +60,15 @@ def _confirm(args) -> None:
     print(f"\nexperiment: {exp_dir}")
 
 
+def _init(args) -> None:
+    from tuning.scaffold import init_project
+
+    written = init_project(args.directory, args.template, force=args.force)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"\nnext: cd {args.directory} && tuning validate sweep.yaml && tuning run sweep.yaml")
+
+
 def _sweeps(args) -> None:
     from tuning.config import builtin_sweeps, read_yaml
 
@@ -163,6 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     confirm.add_argument("--name", help="its name (default: <sweep name>-confirm)")
     confirm.add_argument("--address", help="an existing Ray cluster to run on")
     confirm.set_defaults(func=_confirm)
+
+    init = sub.add_parser("init", help="write a runnable starter project of your own",
+                          description="Write a small runnable project (LightningModule, DataModule, sweep.yaml, "
+                                      "README) into DIR. Example: tuning init my-project --template tabular")
+    init.add_argument("directory", metavar="DIR", help="the project folder (created if missing)")
+    init.add_argument("--template", choices=["tabular", "text", "custom"], default="tabular",
+                      help="tabular (CSV classifier), text (text classifier) or custom (a skeleton to fill in)")
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
+    init.set_defaults(func=_init)
 
     resume = sub.add_parser("resume", help="continue an interrupted sweep",
                             description="Continue a sweep stopped by Ctrl-C, a killed driver or a reboot: finished "

@@ -4,7 +4,6 @@ Everything that can fail because of the user's input fails here, before any tria
 """
 
 import logging
-import math
 import os
 from pathlib import Path
 
@@ -12,6 +11,8 @@ import yaml
 
 from tuning.config import SweepConfig
 from tuning.errors import UserError
+from tuning.resume import study_storage
+from tuning.warm_start import warm_start_points
 
 SWEEP_FILE = "sweep.yaml"  # the resolved sweep, written into every experiment directory
 
@@ -46,7 +47,6 @@ def start_ray(address: str | None = None) -> None:
         return
     # Trials resolve relative paths and import the user's modules from where `tuning` was started.
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
     if address is None:
         # Without this Ray binds its ports on every interface (DESIGN.md, "Running Ray"). Ray reads the
         # variable once, at import, and may be imported already: set the constant too. Ray's own
@@ -59,56 +59,152 @@ def start_ray(address: str | None = None) -> None:
     ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
 
 
-def build_tuner(cfg: SweepConfig, exp_dir: Path):
-    """A Tuner for the sweep: the trial function, searcher, scheduler, resources, storage and checkpoints."""
+def build_tuner(cfg: SweepConfig, exp_dir: Path, warm_start=()):
+    """A Tuner for the sweep: the trial function, searcher, scheduler, resources, storage and checkpoints.
+
+    `warm_start`: (params, value) pairs of earlier trials for the searcher (see tuning.warm_start).
+    """
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+    from tuning.placement import PendingNotice
     from tuning.progress import Progress
     from tuning.schedulers import make_scheduler
     from tuning.searchers import make_searcher
-    from tuning.space import to_param_space
-    from tuning.trial import run_trial, trial_dirname
+    from tuning.space import grid_size, to_param_space
+    from tuning.trial import trial_dirname
 
     search, res = cfg.search, cfg.resources
+    tune_environment()
+    as_grid = search.searcher.name == "grid"
+    tune_config = tune.TuneConfig(
+        metric=search.metric, mode=search.mode, num_samples=search.num_samples,
+        search_alg=make_searcher(search, cfg.run.seed, warm_start=warm_start,
+                                 storage=study_storage(search.searcher.name, exp_dir)),
+        scheduler=make_scheduler(search.scheduler, cfg.max_epochs, search.space),
+        # A stopped DDP trial's actor is ended, not reused: its Ray Train workers end with it.
+        max_concurrent_trials=res.max_concurrent, reuse_actors=res.workers == 1, trial_dirname_creator=trial_dirname)
+    run_config = tune.RunConfig(
+        # cfg.run.storage may be a URI (s3://...), which a Path cannot hold: run_sweep resolved both.
+        name=cfg.name, storage_path=cfg.run.storage, verbose=0,
+        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), PendingNotice(),
+                   Progress(search.metric, search.mode, search.num_samples * grid_size(search.space, as_grid))],
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.keep_checkpoints,
+                                                checkpoint_score_attribute=search.metric,
+                                                checkpoint_score_order=search.mode),
+        failure_config=tune.FailureConfig(max_failures=cfg.run.max_failures),
+        sync_config=tune.SyncConfig(sync_artifacts=True))
+    return tune.Tuner(make_trainable(cfg), param_space=to_param_space(search.space, as_grid), tune_config=tune_config,
+                      run_config=run_config)
+
+
+def tune_environment() -> None:
+    """Tune settings from the environment, the same for a run and its resumes."""
     # Tune's own TensorBoard logger would duplicate Lightning's; keep the JSON/CSV files the report reads.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     # Snapshots after each kept checkpoint are expected with small num_to_keep; Tune warns about each.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Tune's console tables are replaced by ProgressLines; the old output engine honours verbose=0.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    trainable = tune.with_resources(tune.with_parameters(run_trial, sweep=cfg.to_dict()),
-                                    {"cpu": res.cpu, "gpu": res.gpu})
-    grid_size = math.prod(d.size for d in search.space.values() if d.kind == "grid")
-    tune_config = tune.TuneConfig(
-        metric=search.metric, mode=search.mode, num_samples=search.num_samples,
-        search_alg=make_searcher(search, cfg.run.seed), scheduler=make_scheduler(search.scheduler, cfg.max_epochs),
-        max_concurrent_trials=res.max_concurrent, reuse_actors=True, trial_dirname_creator=trial_dirname)
-    run_config = tune.RunConfig(
-        name=exp_dir.name, storage_path=str(exp_dir.parent), verbose=0,
-        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(),
-                   Progress(search.metric, search.mode, search.num_samples * grid_size)],
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.keep_checkpoints,
-                                                checkpoint_score_attribute=search.metric,
-                                                checkpoint_score_order=search.mode),
-        failure_config=tune.FailureConfig(max_failures=cfg.run.max_failures),
-        sync_config=tune.SyncConfig(sync_artifacts=True))
-    return tune.Tuner(trainable, param_space=to_param_space(search.space), tune_config=tune_config,
-                      run_config=run_config)
+
+
+def make_trainable(cfg: SweepConfig):
+    """The trial function with the resolved sweep bound and its resources: built alike by run and resume."""
+    from ray import tune
+
+    from tuning.placement import trial_resources
+    from tuning.trial import run_trial
+
+    if cfg.resources.workers > 1:
+        from tuning.ddp import driver_resources
+
+        return tune.with_resources(tune.with_parameters(run_trial, sweep=cfg.to_dict()), driver_resources())
+    return tune.with_resources(tune.with_parameters(run_trial, sweep=cfg.to_dict()), trial_resources(cfg.resources))
+
+
+def expected_trials(cfg: SweepConfig) -> int:
+    """How many trials the finished sweep has: num_samples, times the grid size for the grid searcher."""
+    from tuning.space import grid_size
+
+    return cfg.search.num_samples * grid_size(cfg.search.space, cfg.search.searcher.name == "grid")
+
+
+def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:
+    """Run the Tuner; when stopped early (Ctrl-C, SIGTERM) the state is kept and the resume command printed."""
+    import signal
+    import threading
+
+    from tuning.environment import record_end, record_start
+    from tuning.resume import resume_hint, unfinished
+
+    local = isinstance(exp_dir, Path)
+    if local:
+        record_start(exp_dir, command)
+    # SIGTERM (a shutdown, `kill`) gets Tune's clean stop, as Ctrl-C does: the state is saved first.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT)) if main else None
+    outcome = "failed"
+    try:
+        tuner.fit()
+        outcome = "interrupted" if local and unfinished(exp_dir, expected_trials(cfg)) else "finished"
+    except KeyboardInterrupt:  # a second Ctrl-C cuts Tune's clean stop short; the last snapshot remains
+        outcome = "interrupted"
+        raise
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+        if local:
+            record_end(exp_dir, outcome)
+        if outcome == "interrupted":
+            resume_hint(exp_dir, command)
+    if outcome == "interrupted":
+        raise KeyboardInterrupt
+
+
+def resume_sweep(experiment: str, address: str | None = None, retry_errored: bool = True) -> Path:
+    """Continue an interrupted sweep: finished trials stay, unfinished ones go on from their last checkpoint."""
+    from ray import tune
+
+    from tuning.resume import load_experiment, settle_orphans
+
+    exp_dir, cfg = load_experiment(experiment)
+    preflight(cfg)
+    settle_orphans(exp_dir)
+    start_ray(address)
+    tune_environment()
+    tuner = tune.Tuner.restore(str(exp_dir), trainable=make_trainable(cfg), resume_unfinished=True,
+                               resume_errored=retry_errored)
+    fit(tuner, cfg, exp_dir, "resume")
+    return exp_dir
+
+
+def _cluster_preflight(cfg: SweepConfig) -> None:
+    """On a cluster: every node must reach the storage; say what the cluster has room for."""
+    from tuning.placement import describe_cluster
+    from tuning.storage import check_nodes
+
+    nodes = check_nodes(cfg.run.storage)
+    print(f"storage {cfg.run.storage}: reachable from all {nodes} nodes", flush=True)
+    print(describe_cluster(cfg.resources), flush=True)
 
 
 def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = None,
               address: str | None = None) -> Path:
     """Run the sweep to the end and return its experiment directory."""
-    exp_dir = experiment_dir(cfg, storage, name)
-    if exp_dir.exists() and any(exp_dir.iterdir()):
-        raise UserError(f"experiment directory {exp_dir} already exists and is not empty; "
+    from tuning import storage as store
+
+    location = store.experiment_location(storage or cfg.run.storage, name or cfg.name)
+    if store.is_nonempty(location):
+        raise UserError(f"experiment directory {location} already exists and is not empty; "
                         "choose another with --name or --storage (nothing was overwritten)")
-    cfg = cfg.model_copy(update={"name": exp_dir.name,
-                                 "run": cfg.run.model_copy(update={"storage": str(exp_dir.parent)})})
+    base, exp_name = location.rsplit("/", 1)
+    cfg = cfg.model_copy(update={"name": exp_name, "run": cfg.run.model_copy(update={"storage": base})})
     preflight(cfg)
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    (exp_dir / SWEEP_FILE).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    warm_start = warm_start_points(cfg.search.warm_start, cfg.search)
     start_ray(address)
-    build_tuner(cfg, exp_dir).fit()
+    if address is not None:
+        _cluster_preflight(cfg)
+    store.write_text(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    exp_dir = location if store.is_uri(location) else Path(location)
+    fit(build_tuner(cfg, exp_dir, warm_start), cfg, exp_dir)
     return exp_dir

@@ -1,0 +1,49 @@
+"""`tuning init`: every template generates a project whose sweep runs as generated."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tuning.errors import UserError
+from tuning.scaffold import init_project, package_name, templates
+
+
+def tuning(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "tuning", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+@pytest.mark.parametrize("template", templates())
+def test_every_template_runs_as_generated(tmp_path, template):
+    project = tmp_path / "my-project"
+    result = tuning("init", str(project), "--template", template, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (project / "my_project" / "model.py").is_file() and (project / "sweep.yaml").is_file()
+    assert "__package__" not in (project / "sweep.yaml").read_text()
+    # A tiny budget of the generated sweep, run from inside the project as its README says.
+    run = tuning("run", "sweep.yaml", "--set", "search.num_samples=2", "--set", "trainer.max_epochs=2", cwd=project)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(tuning("report", "runs/my-project", "--format", "json", cwd=project).stdout)
+    assert len(report["trials"]) == 2 and all(t["metric"] is not None for t in report["trials"])
+
+
+def test_init_refuses_to_overwrite_and_names_the_files(tmp_path):
+    init_project(str(tmp_path / "p"), "custom")
+    (tmp_path / "p" / "sweep.yaml").write_text("mine")
+    with pytest.raises(UserError, match="would overwrite .*sweep.yaml"):
+        init_project(str(tmp_path / "p"), "custom")
+    assert (tmp_path / "p" / "sweep.yaml").read_text() == "mine", "nothing was written"
+    init_project(str(tmp_path / "p"), "custom", force=True)
+    assert (tmp_path / "p" / "sweep.yaml").read_text() != "mine"
+
+
+def test_unknown_template_exits_2(tmp_path):
+    result = tuning("init", str(tmp_path / "x"), "--template", "vision", cwd=tmp_path)
+    assert result.returncode == 2 and "vision" in result.stderr
+
+
+@pytest.mark.parametrize("folder, package", [("my-project", "my_project"), ("2fast", "p_2fast"), ("Exp.1", "exp_1")])
+def test_package_names_are_identifiers(tmp_path, folder, package):
+    assert package_name(tmp_path / folder) == package

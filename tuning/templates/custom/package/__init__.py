@@ -1,0 +1,1 @@
+"""__package__: your own model and data, tuned with `tuning run sweep.yaml`."""

@@ -1,0 +1,1 @@
+"""__package__: a tabular classifier and its data, tuned with `tuning run sweep.yaml`."""

@@ -4,7 +4,7 @@ The report lists the directory once, recursively, and then reads only the few te
 needs, so a remote experiment costs one listing plus one request per file read.
 """
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from tuning.errors import UserError
 
@@ -37,8 +37,9 @@ class ExpDir:
     def _list(self) -> None:
         from pyarrow import fs
 
+        skip = len(self.base.rstrip("/")) + 1  # entry paths all start with "<base>/"
         for entry in self.fs.get_file_info(fs.FileSelector(self.base, recursive=True)):
-            rel = str(PurePosixPath(entry.path).relative_to(PurePosixPath(self.base)))
+            rel = entry.path[skip:]
             parent, _, name = rel.rpartition("/")
             if entry.type == fs.FileType.Directory:
                 self.subdirs.setdefault(parent, []).append(name)

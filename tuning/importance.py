@@ -58,7 +58,9 @@ def _evaluator(name: str):
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 
     if name == "fanova":
-        return FanovaImportanceEvaluator(seed=0)
+        # Optuna's default forest (64 trees, depth 64) takes ~30 s on 1000 trials; 32 trees of depth 8
+        # rank the same parameters on our studies in about a second.
+        return FanovaImportanceEvaluator(n_trees=32, max_depth=8, seed=0)
     return PedAnovaImportanceEvaluator()
 
 

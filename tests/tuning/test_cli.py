@@ -23,7 +23,7 @@ def test_help_imports_neither_torch_nor_ray():
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ("run", "validate", "sweeps", "report"):
+    for command in ("run", "validate", "sweeps", "report", "compare", "export"):
         result = tuning(command, "--help")
         assert result.returncode == 0 and "Example: tuning" in result.stdout
 

@@ -167,3 +167,13 @@ def test_compare_shows_the_best_of_each_and_what_differs(live, tmp_path):
     differ = [line for line in result.stdout.splitlines() if line.startswith("trainer.max_epochs")]
     assert differ and differ[0].split()[1:] == ["2", "3"]
     assert "settings that differ: 1" in result.stdout
+
+
+def test_bad_report_arguments_exit_2_without_a_traceback(live, tmp_path):
+    exp_dir, _ = live
+    for args, message in [(("export", str(exp_dir), "--rank", "9", "--output", str(tmp_path / "x")), "--rank"),
+                          (("compare", str(exp_dir)), "at least two"),
+                          (("report", str(exp_dir), "--format", "parquet"), "needs --output"),
+                          (("report", str(exp_dir), "--status", "finished"), "--status")]:
+        result = tuning(*args)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, args

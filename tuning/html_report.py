@@ -15,10 +15,12 @@ CURVES = 10  # learning curves drawn at most: more lines are unreadable
 
 STYLE = """
 body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}
-table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}
+table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;
+white-space:nowrap}
 th{background:#f4f4f4;position:sticky;top:0}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.errored{color:#b00}.plots{display:flex;flex-wrap:wrap;gap:16px}
-svg text{font-size:11px;fill:#333}.axis{stroke:#555}.grid{stroke:#eee}.dot{fill:#1f77b4;fill-opacity:.75}
+td.errored{white-space:normal}
+.errored{color:#b00}.wide{overflow-x:auto}.plots{display:flex;flex-wrap:wrap;gap:16px}
+svg text{font-size:11px;fill:#333;paint-order:stroke;stroke:#fff;stroke-width:3px}.axis{stroke:#555}.grid{stroke:#eee}.dot{fill:#1f77b4;fill-opacity:.75}
 """
 
 # Marks the page once the browser has laid out every chart, so a headless browser can check it.
@@ -50,7 +52,7 @@ def _table(report: Report, top: int | None) -> str:
             if t.error else ""
         rows.append(f'<tr class="{t.status}">{tds}</tr>{error}')
     ths = "".join(f"<th>{escape(h)}</th>" for h in head)
-    return f"<table><thead><tr>{ths}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f"<div class='wide'><table><thead><tr>{ths}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def _curves(report: Report, top: int | None) -> str:

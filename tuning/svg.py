@@ -73,7 +73,9 @@ def line_chart(series: list[tuple[str, list[tuple[float, float]]]], title: str, 
     points = [p for _, pts in series for p in pts if math.isfinite(p[1])]
     xs = Scale([p[0] for p in points], PAD, W - 150)
     ys = Scale([p[1] for p in points], H - PAD, 14)
-    body = _axes(xs, ys)
+    last = int(max(p[0] for p in points)) if points else 1
+    epochs = sorted({round(1 + i * (last - 1) / 4) for i in range(5)})  # whole epochs only
+    body = _axes(xs, ys, [(e, str(e)) for e in epochs])
     for i, (name, pts) in enumerate(series):
         c = PALETTE[i % len(PALETTE)]
         finite = [(x, y) for x, y in pts if math.isfinite(y)]

@@ -192,12 +192,21 @@ def budget(sweep: dict, params: dict) -> int | None:
             or sweep["trainer"].get("max_epochs"))
 
 
+def _trial_info(exp: ExpDir, name: str) -> dict:
+    """Our trial.json (seed, params, node); empty, with a warning, if it was cut short."""
+    text = exp.text(f"{name}/trial.json")
+    try:
+        return json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        warnings.warn(f"{exp.path(name)}/trial.json: unreadable (interrupted write?); seed and node unknown")
+        return {}
+
+
 def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: list[dict], sweep: dict,
                scope: str) -> TrialRow:
     search = sweep["search"]
     metric, mode = search["metric"], search["mode"]
-    info_text = exp.text(f"{name}/trial.json") if name else None
-    info = json.loads(info_text) if info_text else {}
+    info = _trial_info(exp, name) if name else {}
     last = rows[-1] if rows else {}
     params = {k: v for k, v in (last.get("config") or info.get("params") or {}).items() if k in search["space"]}
     iterations = last.get("training_iteration", 0)

@@ -187,3 +187,10 @@ def test_json_is_a_superset_of_the_design_contract(tmp_path):
     assert {"rank", "trial_id", "status", "metric", "config", "iterations", "time_s", "checkpoint",
             "error", "node", "epoch", "seed", "checkpoints", "checkpoint_bytes"} <= set(data["trials"][0])
     assert list(data["trials"][0])[:3] == ["rank", "trial_id", "status"]
+
+
+def test_a_cut_short_trial_json_only_loses_seed_and_node(tmp_path):
+    exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5, 0.4, 0.3], {"trial.json": '{"seed": 1, "pa'})})
+    with pytest.warns(UserWarning, match="trial.json: unreadable"):
+        trial = load_report(str(exp)).trials[0]
+    assert (trial.metric, trial.seed, trial.node) == (0.3, None, None)

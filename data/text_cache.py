@@ -67,8 +67,9 @@ def refuse_in_trial(entry: Path) -> None:
     if os.environ.get(IN_TRIAL_ENV):
         raise RuntimeError(
             f"no tokenized data at {entry} on {socket.gethostname()}: tokenization runs once per sweep in the "
-            f"driver (`tuning run` calls prepare_data before trials start), never in a trial. On a multi-node "
-            f"cluster set data.init_args.cache_dir to storage every node shares.")
+            f"driver (`tuning run` calls prepare_data before trials start), never in a trial. Keep arguments that "
+            f"change the tokens (source, columns, tokenizer, vocab_size, max_length, splits) out of search.space; "
+            f"on a multi-node cluster set data.init_args.cache_dir to storage every node shares.")
 
 
 def build_entry(entry: Path, build) -> bool:

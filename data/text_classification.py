@@ -26,7 +26,9 @@ class TextClassificationDataModule(pl.LightningDataModule):
     Give exactly one source: `data_files` ({split: path} or one path, CSV / JSON lines / Parquet),
     `dataset` (a Hub name or local dataset directory, with `subset` and `revision`), or `corpus`
     (`python_docs`: standard-library docstrings labelled by package, built locally).
-    With no `tokenizer`, a WordPiece tokenizer of `vocab_size` is trained on the train split.
+    With no `tokenizer`, a WordPiece tokenizer of `wordpiece_vocab_size` is trained on the train split
+    (its real size, `vocab_size`, may be smaller). Init args share no names with text_classifier's:
+    Lightning merges both into the logged hyperparameters.
     """
 
     def __init__(self, data_files: dict[str, str] | str | None = None, dataset: str | None = None,
@@ -34,7 +36,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
                  text_column: str = "text", text_pair_column: str | None = None, label_column: str = "label",
                  train_split: str = "train", validation_split: str = "validation", test_split: str = "test",
                  val_fraction: float = 0.1, split_seed: int = 0, tokenizer: str | None = None,
-                 tokenizer_revision: str | None = None, vocab_size: int = 8000, lowercase: bool = True,
+                 tokenizer_revision: str | None = None, wordpiece_vocab_size: int = 8000, lowercase: bool = True,
                  max_length: int = 128, batch_size: int = 32, num_workers: int = 0, cache_dir: str | None = None):
         super().__init__()
         self.save_hyperparameters()
@@ -70,7 +72,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
             source = {"dataset": text_cache.path_digest(local) if local.exists() else hp.dataset,
                       "subset": hp.subset, "revision": hp.revision}
         if hp.tokenizer is None:
-            tokenizer = {"wordpiece": hp.vocab_size, "lowercase": hp.lowercase}
+            tokenizer = {"wordpiece": hp.wordpiece_vocab_size, "lowercase": hp.lowercase}
         else:
             local = Path(hp.tokenizer).expanduser()
             tokenizer = {"tokenizer": text_cache.path_digest(local) if local.is_dir() else hp.tokenizer,
@@ -227,7 +229,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         columns = [c for c in (hp.text_column, hp.text_pair_column) if c]
         texts = (text for batch in train.select_columns(columns).iter(batch_size=1000)
                  for column in columns for text in batch[column] if text)
-        return train_wordpiece(texts, hp.vocab_size, hp.lowercase, hp.max_length, pairs=len(columns) > 1)
+        return train_wordpiece(texts, hp.wordpiece_vocab_size, hp.lowercase, hp.max_length, pairs=len(columns) > 1)
 
 
 def _check_files(data_files: dict[str, str] | str) -> dict[str, str]:

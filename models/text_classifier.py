@@ -17,10 +17,10 @@ class TextClassifier(pl.LightningModule):
     once the data is set up, and the values are saved with the checkpoint.
     """
 
-    def __init__(self, pretrained: str | None = None, revision: str | None = None, architecture: str = "bert",
-                 hidden_size: int = 128, num_layers: int = 2, num_heads: int = 2, intermediate_size: int = 256,
-                 max_position_embeddings: int = 512, dropout: float | None = 0.1, lr: float = 5e-4,
-                 weight_decay: float = 0.01, warmup_ratio: float = 0.1, lr_schedule: str = "linear",
+    def __init__(self, pretrained: str | None = None, pretrained_revision: str | None = None,
+                 architecture: str = "bert", hidden_size: int = 128, num_layers: int = 2, num_heads: int = 2,
+                 intermediate_size: int = 256, max_position_embeddings: int = 512, dropout: float | None = 0.1,
+                 lr: float = 5e-4, weight_decay: float = 0.01, warmup_ratio: float = 0.1, lr_schedule: str = "linear",
                  num_labels: int | None = None, label_names: list[str] | None = None, vocab_size: int | None = None):
         super().__init__()
         if lr_schedule not in SCHEDULES:
@@ -57,7 +57,7 @@ class TextClassifier(pl.LightningModule):
         else:
             # A checkpoint's own head (for another label set) is replaced instead of failing to load.
             self.model = AutoModelForSequenceClassification.from_pretrained(
-                hp.pretrained, revision=hp.revision, config=config, ignore_mismatched_sizes=True)
+                hp.pretrained, revision=hp.pretrained_revision, config=config, ignore_mismatched_sizes=True)
             self.model.train()  # from_pretrained returns eval mode, and Lightning keeps modules' modes
         self.val_acc = MulticlassAccuracy(num_classes=hp.num_labels, average="micro")
         self.val_f1 = MulticlassF1Score(num_classes=hp.num_labels, average="macro")
@@ -73,7 +73,7 @@ class TextClassifier(pl.LightningModule):
         labels = {"num_labels": hp.num_labels, "id2label": dict(enumerate(names)),
                   "label2id": {n: i for i, n in enumerate(names)}}
         if hp.pretrained is not None:
-            config = AutoConfig.from_pretrained(hp.pretrained, revision=hp.revision, **labels)
+            config = AutoConfig.from_pretrained(hp.pretrained, revision=hp.pretrained_revision, **labels)
             for key in DROPOUT_KEYS:
                 if hp.dropout is not None and hasattr(config, key):
                     setattr(config, key, hp.dropout)

@@ -33,7 +33,7 @@ def example_args(name: str, files) -> dict:
         "digits": {"batch_size": 32},
         "tabular": {"path": str(files / "t.csv"), "label_column": "species", "batch_size": 16},
         "text_classification": {"data_files": text_files(files / "text"), "cache_dir": str(files / "text-cache"),
-                                "vocab_size": 120, "batch_size": 16},
+                                "wordpiece_vocab_size": 120, "batch_size": 16},
     }[name]
 
 

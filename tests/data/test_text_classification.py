@@ -30,7 +30,7 @@ def files(tmp_path):
 
 def module(files, cache, **args):
     """A data module over the tiny text set with a small trained vocabulary."""
-    return TextClassificationDataModule(data_files=files, cache_dir=str(cache), vocab_size=120, **args)
+    return TextClassificationDataModule(data_files=files, cache_dir=str(cache), wordpiece_vocab_size=120, **args)
 
 
 def test_csv_with_string_labels_is_tokenized_once_and_read_from_the_cache(files, tmp_path):
@@ -125,7 +125,7 @@ def test_jsonl_pairs_and_a_local_dataset_directory(tmp_path):
     by_file = module({"train": str(folder / "train.jsonl")}, tmp_path / "c", text_column="question",
                      text_pair_column="answer")
     by_dir = TextClassificationDataModule(dataset=str(folder), text_column="question", text_pair_column="answer",
-                                          cache_dir=str(tmp_path / "c"), vocab_size=120)
+                                          cache_dir=str(tmp_path / "c"), wordpiece_vocab_size=120)
     for dm in (by_file, by_dir):
         dm.setup()
         assert dm.label_names == ["0", "1"]

@@ -27,7 +27,7 @@ def example(name: str, tmp_path) -> tuple[dict, pl.LightningDataModule, int]:
         from tests.text_data import text_files
 
         dm = TextClassificationDataModule(data_files=text_files(tmp_path / "text"), cache_dir=str(tmp_path / "c"),
-                                          vocab_size=120, batch_size=25)
+                                          wordpiece_vocab_size=120, batch_size=25)
         return {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "lr": 5e-3}, dm, 3
     raise KeyError(f"add an example for the registered model '{name}'")
 

@@ -29,7 +29,7 @@ def fit(model, dm, root, epochs=1, **trainer_args):
 def test_labels_and_vocabulary_come_from_the_data_module_and_survive_a_checkpoint(tmp_path):
     pl.seed_everything(0, verbose=False)
     dm = TextClassificationDataModule(data_files=text_files(tmp_path / "t"), cache_dir=str(tmp_path / "c"),
-                                      vocab_size=120, batch_size=16)
+                                      wordpiece_vocab_size=120, batch_size=16)
     model = TextClassifier(lr=3e-3, **TINY)
     assert model.model is None, "built once the data is known"
     trainer = fit(model, dm, tmp_path, epochs=2)
@@ -73,7 +73,7 @@ def test_a_save_pretrained_directory_loads_through_pretrained_like_a_hub_name(tm
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
 def test_the_lr_warms_up_then_follows_the_schedule(tmp_path, schedule):
     dm = TextClassificationDataModule(data_files=text_files(tmp_path / "t"), cache_dir=str(tmp_path / "c"),
-                                      vocab_size=120, batch_size=10)
+                                      wordpiece_vocab_size=120, batch_size=10)
     model = TextClassifier(lr=1e-3, warmup_ratio=0.25, lr_schedule=schedule, **TINY)
     seen = []
     record = pl.callbacks.LambdaCallback(on_train_batch_start=lambda t, *_: seen.append(

@@ -78,8 +78,10 @@ def _sweeps(args) -> None:
 
 def _report(args) -> None:
     from tuning.formats import run_report
+    from tuning.storage import local_copy
 
-    for path in run_report(args.experiment, args.format, args.top, args.output, args.scope, args.status):
+    experiment = local_copy(args.experiment)  # s3://... or gs://...: read from a download, checkpoints left out
+    for path in run_report(experiment, args.format, args.top, args.output, args.scope, args.status):
         print(f"wrote {path}", file=sys.stderr)
 
 

@@ -104,6 +104,19 @@ def prepare_trial(config: dict, sweep: dict, trial_dir: str, rank: int = 0):
     return seed, sections, datamodule, model
 
 
+def trial_output_dir() -> str:
+    """The trial's directory on the node it runs on; Tune syncs it to storage (SyncConfig.sync_artifacts).
+
+    `get_trial_dir()` names the driver's copy of the trial directory: the same machine in a local
+    sweep, but on another node of a cluster, files written there never reach the storage.
+    """
+    from ray import tune
+
+    path = tune.get_context().get_storage().trial_working_directory  # DeveloperAPI, stable since Ray 2.7
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 def run_trial(config: dict, sweep: dict) -> None:
     """Tune's function trainable: `config` holds the sampled params, `sweep` the resolved sweep."""
     from ray import tune
@@ -112,7 +125,7 @@ def run_trial(config: dict, sweep: dict) -> None:
         from tuning.ddp import run_ddp_trial
 
         return run_ddp_trial(config, sweep)
-    trial_dir = tune.get_context().get_trial_dir()
+    trial_dir = trial_output_dir()
     seed, sections, datamodule, model = prepare_trial(config, sweep, trial_dir)
     info = {}
     if (sweep.get("trial") or {}).get("auto_batch_size"):

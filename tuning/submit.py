@@ -89,7 +89,7 @@ def _ignores(directory: Path):
     for name in (".gitignore", ".rayignore"):
         if (directory / name).is_file():
             lines += (directory / name).read_text().splitlines()
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines) if lines else None
+    return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
 
 
 def package_files(working_dir: Path, excludes: list[str]) -> dict[str, int]:
@@ -99,7 +99,7 @@ def package_files(working_dir: Path, excludes: list[str]) -> dict[str, int]:
     def rel(path: Path, base: Path) -> str:
         return path.relative_to(base).as_posix() + ("/" if path.is_dir() else "")
 
-    specs = [(working_dir, pathspec.PathSpec.from_lines("gitwildmatch", excludes))]
+    specs = [(working_dir, pathspec.GitIgnoreSpec.from_lines(excludes))]
     files, stack = {}, [(working_dir, specs)]
     while stack:
         directory, specs = stack.pop()

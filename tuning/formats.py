@@ -149,9 +149,9 @@ def arrow_tables(report: Report, top: int | None = None):
 
 
 def _csv_text(tbl) -> str:
-    import pyarrow.csv as pacsv
-
     import io
+
+    import pyarrow.csv as pacsv
 
     sink = io.BytesIO()
     pacsv.write_csv(tbl, sink)

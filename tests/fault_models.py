@@ -79,3 +79,16 @@ class BlockedCheckpoint(LinearClassifier):
         if self.hparams.block:
             trial = os.path.basename(tune.get_context().get_trial_dir())
             block_directory(os.path.join(self.hparams.experiment, trial, "checkpoint_000000"))
+
+
+class Slow(LinearClassifier):
+    """Takes `seconds` per epoch, so a test can act while a trial is surely mid-run."""
+
+    def __init__(self, width: int = 64, lr: float = 0.05, seconds: float = 1.0):
+        super().__init__(width=width, lr=lr)
+        self.save_hyperparameters()
+
+    def on_train_epoch_start(self):
+        import time
+
+        time.sleep(self.hparams.seconds)

@@ -50,6 +50,7 @@ def ray_nodes() -> list[dict]:
     import ray
 
     return [{"node_id": n["NodeID"], "address": n["NodeManagerAddress"], "hostname": n["NodeManagerHostname"],
+             "head": "node:__internal_head__" in n["Resources"],
              "resources": {k: v for k, v in n["Resources"].items() if not k.startswith("node:")}}
             for n in ray.nodes() if n.get("Alive")]
 

@@ -30,7 +30,9 @@ def study_storage(searcher: str, exp_dir: Path):
 
 def trial_states(exp_dir: Path) -> list[dict]:
     """Trial id, status, directory and params of each trial in Tune's newest snapshot."""
-    states = sorted(Path(exp_dir).glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    # Each resume adds a file; names carry the start time, as Tune's own restore picks (mtimes do not:
+    # every sync rewrites all of them).
+    states = sorted(Path(exp_dir).glob("experiment_state-*.json"))
     if not states:
         return []
     trials = []

@@ -1,0 +1,117 @@
+"""`tuning resume` after real interruptions of `tuning run`: SIGKILL of its process group, then Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+import yaml
+
+from tuning.driver import resume_sweep
+from tuning.errors import UserError
+from tuning.report import load_report, read_results
+from tuning.resume import STUDY_FILE, trial_states
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start(*args: str, log: Path) -> subprocess.Popen:
+    """`tuning ARGS` in its own process group (a session), as a terminal would run it."""
+    return subprocess.Popen([sys.executable, "-m", "tuning", *args], cwd=ROOT, start_new_session=True,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def _wait_finished(proc, exp_dir: Path, count: int, log: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while sum(s["status"] == "TERMINATED" for s in trial_states(exp_dir)) < count:
+        assert proc.poll() is None, f"tuning exited early ({proc.returncode}):\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"fewer than {count} trials finished in time:\n{log.read_text()[-3000:]}"
+        time.sleep(0.3)
+
+
+def _kill_group(proc) -> None:
+    """SIGKILL the process group and every process it started (Ray's own may have left the group)."""
+    family = psutil.Process(proc.pid).children(recursive=True)
+    os.killpg(proc.pid, signal.SIGKILL)
+    for child in family:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=30)
+    proc.wait(timeout=30)
+
+
+def _results(exp_dir: Path, state: dict) -> list:
+    rows = read_results(exp_dir / state["relative_logdir"] / "result.json")
+    return [(r["training_iteration"], r["val_loss"]) for r in rows]
+
+
+@pytest.fixture
+def sweep_file(tmp_path, tiny_sweep) -> Path:
+    tiny_sweep["trainer"]["max_epochs"] = 3
+    tiny_sweep["search"].update(num_samples=6, scheduler={"name": "fifo"})
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(tiny_sweep))
+    return path
+
+
+def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, sweep_file):
+    exp_dir, log = tmp_path / "runs" / "killed", tmp_path / "run.log"
+    run = _start("run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "killed", log=log)
+    try:
+        _wait_finished(run, exp_dir, 2, log)
+    finally:
+        _kill_group(run)
+    finished = {s["trial_id"]: _results(exp_dir, s) for s in trial_states(exp_dir) if s["status"] == "TERMINATED"}
+    assert 2 <= len(finished) < 6
+
+    # Ctrl-C in a terminal: SIGINT to the whole foreground process group.
+    resume = _start("resume", str(exp_dir), log=log)
+    try:
+        _wait_finished(resume, exp_dir, len(finished) + 1, log)
+        os.killpg(resume.pid, signal.SIGINT)
+        assert resume.wait(timeout=120) == 130, log.read_text()[-3000:]
+    finally:
+        _kill_group(resume) if resume.poll() is None else None
+    assert f"continue with: tuning resume {exp_dir}" in log.read_text()
+
+    done = subprocess.run([sys.executable, "-m", "tuning", "resume", str(exp_dir)], cwd=ROOT, timeout=600,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    states = trial_states(exp_dir)
+    assert len(states) == 6 and all(s["status"] == "TERMINATED" for s in states)
+    for state in states:
+        assert [i for i, _ in _results(exp_dir, state)] == [1, 2, 3], state["relative_logdir"]
+        if state["trial_id"] in finished:
+            assert _results(exp_dir, state) == finished[state["trial_id"]], "a finished trial was run again"
+    configs = [json.dumps(s["params"], sort_keys=True) for s in states]
+    assert len(set(configs)) == 6, "a config was suggested twice"
+    assert len(load_report(str(exp_dir)).trials) == 6
+
+    # Optuna's study in the experiment directory saw every trial, each told once; nothing left running.
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{exp_dir / STUDY_FILE}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 6
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    assert sorted(t.params["model.init_args.lr"] for t in complete) == sorted(
+        s["params"]["model.init_args.lr"] for s in states)
+
+    runs = json.loads((exp_dir / "environment.json").read_text())["runs"]
+    assert [r["command"] for r in runs] == ["run", "resume", "resume"]
+    assert runs[0]["ended"] is None and runs[1]["outcome"] == "interrupted" and runs[2]["outcome"] == "finished"
+
+
+def test_resume_refuses_what_it_cannot_resume(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        resume_sweep(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="not a tuning experiment"):
+        resume_sweep(str(tmp_path / "empty"))

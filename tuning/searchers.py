@@ -24,6 +24,14 @@ def _optuna(search, seed: int, storage=None, warm_start=()):
                 for params, value in warm_start:
                     self.add_evaluated_point(params, value)
 
+        def on_trial_result(self, trial_id, result):
+            # After `tuning resume`, a trial that ended after Tune's last snapshot runs on from its
+            # checkpoint, but the study in optuna.db already holds it as finished: nothing to add.
+            try:
+                super().on_trial_result(trial_id, result)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return WarmOptunaSearch(
         metric=search.metric, mode=search.mode, sampler=SAMPLERS[search.searcher.sampler](optuna, seed),
@@ -43,7 +51,7 @@ SEARCHERS = {"optuna": _optuna, "random": _variants, "grid": _variants}
 def make_searcher(search, seed: int, storage=None, warm_start=()):
     """The Tune search algorithm named by `search.searcher.name`, seeded (searcher.seed wins over `seed`).
 
-    `storage`: an Optuna storage (URL or object) for the study; `warm_start`: (params, value) pairs
+    `storage`: an Optuna storage object (Ray's OptunaSearch takes no URL) for the study; `warm_start`: (params, value) pairs
     of earlier trials that a model-based searcher learns from before proposing anything.
     """
     name = search.searcher.name

@@ -115,3 +115,45 @@ def test_resume_refuses_what_it_cannot_resume(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="not a tuning experiment"):
         resume_sweep(str(tmp_path / "empty"))
+
+
+def test_a_trial_finished_after_the_last_snapshot_may_report_again(tmp_path, tiny_sweep):
+    """Tune restores its searcher from the last snapshot; optuna.db may already hold the trial as finished."""
+    from tuning.config import parse_sweep
+    from tuning.resume import study_storage
+    from tuning.searchers import make_searcher
+    from tuning.space import to_param_space
+
+    search = parse_sweep(tiny_sweep).search
+    searcher = make_searcher(search, 0, storage=study_storage("optuna", tmp_path))
+    searcher.set_search_properties(search.metric, search.mode, to_param_space(search.space, False))
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", {"val_loss": 1.0, "training_iteration": 1})
+    searcher.save(str(tmp_path / "snapshot.pkl"))  # Tune's snapshot, taken here
+    searcher.on_trial_complete("t1", {"val_loss": 0.5, "training_iteration": 2})  # then the driver died
+
+    resumed = make_searcher(search, 0, storage=study_storage("optuna", tmp_path))
+    resumed.restore(str(tmp_path / "snapshot.pkl"))
+    resumed.on_trial_result("t1", {"val_loss": 0.5, "training_iteration": 2})  # must not stop the sweep
+    resumed.on_trial_complete("t1", {"val_loss": 0.5, "training_iteration": 2})
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{tmp_path / STUDY_FILE}")
+    assert [(t.state, t.value) for t in study.trials] == [(optuna.trial.TrialState.COMPLETE, 0.5)]
+
+
+def test_trials_proposed_after_the_last_snapshot_are_settled_as_failed(tmp_path):
+    """A trial asked of Optuna after Tune's last snapshot died with the driver: it must not stay RUNNING."""
+    from tuning.resume import settle_orphans, study_storage
+
+    study = optuna.create_study(study_name="tuning", storage=study_storage("optuna", tmp_path))
+    lr = optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)
+    done, known, lost = (study.ask({"model.init_args.lr": lr}) for _ in range(3))
+    study.tell(done, 0.3)
+    (tmp_path / "trial_0002_b").mkdir()
+    (tmp_path / "trial_0002_b" / "params.json").write_text(json.dumps(known.params))
+    snapshot = {"trial_data": [[json.dumps({"trial_id": "b", "status": "RUNNING",
+                                            "relative_logdir": "trial_0002_b"}), "{}"]]}
+    (tmp_path / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps(snapshot))
+
+    assert settle_orphans(tmp_path) == 1
+    states = [t.state for t in optuna.load_study(study_name="tuning", storage=study_storage("optuna", tmp_path)).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.FAIL]

@@ -13,6 +13,7 @@ from pathlib import Path
 from tuning.errors import UserError
 
 PREFLIGHT_DIR = ".tuning-preflight"  # markers of the node check, removed afterwards
+NODE_CHECK_TIMEOUT_S = 300.0  # generous: a node may first have to set up the job's runtime environment
 
 
 def is_uri(storage: str) -> bool:
@@ -116,7 +117,10 @@ def check_nodes(storage: str) -> int:
     futures = {n["NodeManagerAddress"] + " " + n["NodeID"][:12]: check.options(
         scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
         storage, driver_marker, token, n["NodeID"]) for n in nodes}
-    problems = [f"node {name}: {why}" for name, why in zip(futures, ray.get(list(futures.values()))) if why]
+    done, _ = ray.wait(list(futures.values()), num_returns=len(futures), timeout=NODE_CHECK_TIMEOUT_S)
+    answers = {name: ray.get(ref) if ref in done else f"no answer within {NODE_CHECK_TIMEOUT_S:g} s"
+               for name, ref in futures.items()}
+    problems = [f"node {name}: {why}" for name, why in answers.items() if why]
     _remove(marker_dir)
     if problems:
         raise UserError(f"run.storage {storage}: not every node of the cluster can use it:\n  "

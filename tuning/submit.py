@@ -165,7 +165,10 @@ def submit(cfg, address: str, working_dir: Path, pip: list[str], max_upload_mib:
     excludes = upload_excludes(working_dir, cfg.run.storage)
     runtime_env = {"working_dir": str(working_dir), "excludes": excludes, **({"pip": list(pip)} if pip else {})}
     staged = working_dir / sweep_file
-    staged.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    try:
+        staged.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    except OSError as exc:
+        raise UserError(f"--working-dir {working_dir}: cannot stage the sweep file there: {exc.strerror}") from None
     try:
         files = package_files(working_dir, excludes)
         check_size(files, max_upload_mib)

@@ -81,6 +81,22 @@ def settle_orphans(exp_dir: Path) -> int:
     return settled
 
 
+def repair_results(exp_dir: Path) -> list[Path]:
+    """Cut a line that a crash left half-written at the end of a trial's result files; return the files.
+
+    Tune appends to these files when a trial continues: its next row would be glued to the broken line
+    and lost with it. The cut row's epoch is not in Tune's snapshot, so it runs and is written again.
+    """
+    repaired = []
+    for path in [*Path(exp_dir).glob("*/result.json"), *Path(exp_dir).glob("*/progress.csv")]:
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            path.write_bytes(data[:data.rfind(b"\n") + 1])
+            print(f"tuning resume: {path}: removed a half-written last line", file=sys.stderr)
+            repaired.append(path)
+    return repaired
+
+
 def _same_params(optuna_params: dict, tune_params: dict) -> bool:
     # Tune's params.json holds the nested config; OptunaSearch flattens it with "/".
     flat = _flatten(tune_params)

@@ -144,6 +144,9 @@ def run_trial(config: dict, sweep: dict) -> None:
         from tuning.callbacks import write_profile_summary
 
         write_profile_summary(trainer.profiler, trial_dir)
+    # Files written after the last report (Lightning's final logs, the profile summary) reach the storage
+    # only through this sync: Tune's own at the trial's end may run before they are written.
+    tune.get_context().get_storage().persist_artifacts(force=True)
 
 
 def _record(trial_dir: str, seed: int, params: dict, **more) -> None:

@@ -129,7 +129,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         if built:
             meta = text_cache.read_meta(self.entry)
             print(f"text_classification: tokenized {sum(meta['splits'].values())} texts in {meta['tokenize_s']:.1f} s "
-                  f"into {self.entry}", file=sys.stderr)
+                  f"into {self.entry}; labels: {', '.join(meta['label_names'])}", file=sys.stderr)
 
     def setup(self, stage: str | None = None) -> None:
         """Memory-map the cached Arrow files and load the cached tokenizer for dynamic padding."""
@@ -138,14 +138,13 @@ class TextClassificationDataModule(pl.LightningDataModule):
         from datasets import load_from_disk
         from transformers import AutoTokenizer, DataCollatorWithPadding
 
-        meta = self.meta
+        self.prepare_data()  # a cache hit after the driver's prepare; lets setup() alone work outside sweeps
         saved = load_from_disk(str(self.entry / "dataset"))
         self.datasets = {"train": saved["train"], "val": saved["validation"]}
         if "test" in saved:
             self.datasets["test"] = saved["test"]
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.entry / "tokenizer"))
         self.collator = DataCollatorWithPadding(self.tokenizer)
-        assert meta["num_labels"] == len(meta["label_names"])
 
     def _loader(self, split: str) -> DataLoader:
         workers = self.hparams.num_workers

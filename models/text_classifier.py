@@ -43,6 +43,8 @@ class TextClassifier(pl.LightningModule):
                 hp[name] = getattr(dm, name, None)
             if hp[name] is None and name in required:
                 raise ValueError(f"model.init_args.{name} is not set and the data module does not provide it")
+            # Lightning logs the init args as given (hparams_initial) right after this hook: log the filled ones.
+            self._hparams_initial[name] = hp[name]
         self._build(getattr(dm, "pad_token_id", None))
 
     def _build(self, pad_token_id: int | None = None) -> None:

@@ -32,7 +32,10 @@ def preflight(cfg: SweepConfig, check_metric: bool = True) -> None:
         datamodule = build(cfg.data.model_dump(), "data")
     except (TypeError, ValueError, OSError) as exc:
         raise UserError(f"data: {cfg.data.class_path} could not be built from data.init_args: {exc}") from None
-    datamodule.prepare_data()
+    try:  # a missing column or file, an unreachable Hub name: bad input, found before any trial starts
+        datamodule.prepare_data()
+    except (ValueError, OSError) as exc:
+        raise UserError(f"data: {cfg.data.class_path}.prepare_data failed with data.init_args: {exc}") from None
     if check_metric:
         from tuning import metric_preflight
 

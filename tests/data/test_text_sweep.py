@@ -1,5 +1,8 @@
 """A text sweep through the real driver, Ray Tune and Lightning: the driver tokenizes once, trials never do."""
 
+import pytest
+import yaml
+
 from data.text_cache import tokenize_runs
 from tests.text_data import text_files
 from tuning.config import parse_sweep
@@ -30,8 +33,11 @@ def test_a_text_sweep_tokenizes_once_in_the_driver_and_never_in_trials(ray_sessi
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     files, cache = text_files(tmp_path / "text"), str(tmp_path / "cache")
-    first = load_report(str(run_sweep(parse_sweep(text_sweep(files, cache, 3)), storage=str(tmp_path), name="a")))
+    exp_dir = run_sweep(parse_sweep(text_sweep(files, cache, 3)), storage=str(tmp_path), name="a")
+    first = load_report(str(exp_dir))
     assert [t.status for t in first.trials] == ["completed"] * 3, [t.error for t in first.trials]
+    logged = yaml.safe_load(next(exp_dir.glob("trial_*/tensorboard/hparams.yaml")).read_text())
+    assert logged["label_names"] == ["cooking", "music", "sports"] and logged["num_labels"] == 3
     assert all(0 <= t.metric <= 1 for t in first.trials)
     runs = tokenize_runs(cache)
     assert len(runs) == 1, "3 trials, 1 tokenization"
@@ -57,3 +63,13 @@ def test_the_builtin_text_sweep_prepares_offline(tmp_path, monkeypatch):
     dm.setup()
     assert dm.num_labels >= 8 and len(dm.datasets["train"]) > 1000 and dm.vocab_size > 1000
     assert len(tokenize_runs(tmp_path)) == 1
+
+
+def test_a_missing_column_is_bad_input_found_before_any_trial(tmp_path):
+    from tuning.errors import UserError
+
+    sweep = text_sweep(text_files(tmp_path / "text"), str(tmp_path / "cache"), 1)
+    sweep["data"]["init_args"]["text_column"] = "body"
+    with pytest.raises(UserError, match="prepare_data failed .*column 'body' is not in the source; columns: text"):
+        run_sweep(parse_sweep(sweep), storage=str(tmp_path / "runs"))
+    assert not (tmp_path / "runs").exists(), "nothing started"

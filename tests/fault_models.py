@@ -63,20 +63,22 @@ def block_directory(path: str) -> None:
 
 
 class BlockedCheckpoint(LinearClassifier):
-    """With `block: true`, the storage directory for the trial's first checkpoint is unwritable.
+    """With `block: true`, and while the file `broken` exists, the storage directory for the trial's
+    first checkpoint is unwritable.
 
     `experiment`: the experiment directory (the trial's own directory there holds its checkpoints;
     `get_trial_dir()` is a local staging copy that Tune syncs from).
     """
 
-    def __init__(self, width: int = 64, lr: float = 0.05, block: bool = False, experiment: str = ""):
+    def __init__(self, width: int = 64, lr: float = 0.05, block: bool = False, experiment: str = "",
+                 broken: str = ""):
         super().__init__(width=width, lr=lr)
         self.save_hyperparameters()
 
     def on_fit_start(self):
         from ray import tune
 
-        if self.hparams.block:
+        if self.hparams.block and os.path.exists(self.hparams.broken):
             trial = os.path.basename(tune.get_context().get_trial_dir())
             block_directory(os.path.join(self.hparams.experiment, trial, "checkpoint_000000"))
 

@@ -2,9 +2,10 @@
 
 import json
 import os
+import shutil
 
 from tuning.config import parse_sweep
-from tuning.driver import run_sweep
+from tuning.driver import resume_sweep, run_sweep
 from tuning.report import load_report, read_results
 
 
@@ -44,7 +45,10 @@ def test_a_worker_that_dies_mid_epoch_is_retried_from_its_checkpoint(ray_session
 
 
 def test_an_unwritable_checkpoint_directory_errors_that_trial_only(ray_session, tmp_path, tiny_sweep):
-    model = {"class_path": "tests.fault_models.BlockedCheckpoint", "init_args": {"experiment": str(tmp_path / "blocked")}}
+    broken = tmp_path / "broken"
+    broken.touch()
+    model = {"class_path": "tests.fault_models.BlockedCheckpoint",
+             "init_args": {"experiment": str(tmp_path / "blocked"), "broken": str(broken)}}
     sweep = _sweep(tiny_sweep, model, {"model.init_args.block": {"grid": [True, False]}}, "grid")
     sweep["trainer"]["max_epochs"] = 2
     exp_dir = run_sweep(parse_sweep(sweep), storage=str(tmp_path), name="blocked")
@@ -55,3 +59,15 @@ def test_an_unwritable_checkpoint_directory_errors_that_trial_only(ray_session, 
     assert blocked.status == "errored"
     assert "checkpoint_000000" in blocked.error, blocked.error
     assert blocked.checkpoint is None
+
+    # `tuning resume --skip-errored` leaves it; once the disk is fixed, `tuning resume` retries it.
+    resume_sweep(str(exp_dir), retry_errored=False)
+    assert {t.config["model.init_args.block"]: t.status for t in load_report(str(exp_dir)).trials} == {
+        True: "errored", False: "completed"}
+    broken.unlink()
+    [blocker] = exp_dir.glob("trial_*/checkpoint_000000")
+    blocker.chmod(0o755)
+    shutil.rmtree(blocker) if blocker.is_dir() else blocker.unlink()
+    trials = {t.config["model.init_args.block"]: t for t in load_report(str(resume_sweep(str(exp_dir)))).trials}
+    assert trials[True].status == "completed" and trials[True].iterations == 2 and trials[True].checkpoint
+    assert trials[False].iterations == 2

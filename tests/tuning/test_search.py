@@ -110,11 +110,11 @@ def test_warm_start_feeds_earlier_trials_into_the_study(ray_session, tmp_path, t
 
     source = run_sweep(parse_sweep(linear_sweep(tiny_sweep, {"name": "random"}, {"name": "fifo"}, num_samples=3,
                                                 epochs=1)), storage=str(tmp_path), name="first")
+    tiny_sweep["search"].update(searcher={"name": "optuna"}, warm_start=[str(source)])
     cfg = parse_sweep({**tiny_sweep, "name": "second"})
-    cfg.search.warm_start = [str(source)]
     points = warm_start_points(cfg.search.warm_start, cfg.search)
     assert len(points) == 3
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
     searcher = make_searcher(cfg.search, 0, storage=storage, warm_start=points)
     from tuning.space import to_param_space
 

@@ -7,6 +7,7 @@ Nothing here imports torch or ray; the commands import what they need when they 
 import argparse
 import sys
 
+from tuning.cli_finders import add_finder_commands
 from tuning.cli_jobs import add_job_commands
 from tuning.errors import UserError
 
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
     resume.set_defaults(func=_resume)
     add_job_commands(sub, _add_sweep_args)  # submit, jobs, status, logs, stop: tuning/cli_jobs.py
+    add_finder_commands(sub, _add_sweep_args)  # find-lr, find-batch-size: tuning/cli_finders.py
     return parser
 
 

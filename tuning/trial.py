@@ -26,7 +26,8 @@ def trial_seed(run_seed: int, trial_dir: str) -> int:
     (Trial ids are random with most searchers, so they cannot give reproducible seeds.)
     """
     parts = os.path.basename(trial_dir).split("_")
-    index = parts[1] if len(parts) == 3 and parts[1].isdigit() else None
+    # Tune's variant generator's trial ids hold an underscore themselves (edce0_00000).
+    index = parts[1] if len(parts) >= 3 and parts[0] == "trial" and parts[1].isdigit() else None
     return run_seed + (int(index) if index else zlib.crc32(parts[-1].encode()) % 100_000)
 
 
@@ -37,21 +38,60 @@ def build(spec: dict, section: str):
     return resolve_class(section, spec["class_path"])(**spec.get("init_args", {}))
 
 
-def trial_logger(trial_dir: str, params: dict | None):
-    """TensorBoard in `<trial>/tensorboard`; the hparams plugin also gets the trial's sampled params.
+def trial_logger(trial_dir: str, params: dict | None, metric: str | None):
+    """TensorBoard in `<trial>/tensorboard`; the hparams plugin gets the trial's sampled params too.
 
     Lightning logs the module's and datamodule's hparams once at fit start; the sampled dotted keys
-    (`model.init_args.lr`) are added so TensorBoard's HParams tab lines up trials by what was searched.
+    (`model.init_args.lr`) are added so TensorBoard's HParams tab lines up trials by what was searched,
+    against the sweep's metric. (Lightning writes the hparams plugin only with a placeholder
+    `hp_metric` scalar, so the plugin's summaries are written here instead.)
     """
+    from lightning_fabric.utilities.logger import _convert_params, _flatten_dict
     from pytorch_lightning.loggers import TensorBoardLogger
+    from pytorch_lightning.utilities import rank_zero_only
 
     class TrialLogger(TensorBoardLogger):
+        @rank_zero_only
         def log_hyperparams(self, hparams, metrics=None, step=None):
-            merged = {**dict(hparams or {}), **(params or {})}
+            merged = {**_convert_params(hparams or {}), **(params or {})}
             super().log_hyperparams(merged, metrics, step)
+            if metrics is None and metric:
+                from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-    # No hp_metric placeholder: TensorBoard takes the metrics from the logged scalars.
+                flat = self._sanitize_params(_flatten_dict(merged))
+                for summary in hparams_summaries(flat, {metric: 0.0}):  # only the metric's name is used
+                    self.experiment._get_file_writer().add_summary(summary)
+
     return TrialLogger(trial_dir, name="tensorboard", version="", default_hp_metric=False)
+
+
+def report_hook(trainer_args: dict) -> str:
+    """When a trial reports and checkpoints: `train_epoch_end`, or `validation_end` if validation is not once an epoch.
+
+    As Lightning's ModelCheckpoint decides: a checkpoint taken at the end of the training epoch
+    restores to the start of the next epoch, while one taken at validation end restores into the
+    unfinished epoch (Lightning then ends that epoch without validating, and EarlyStopping fails).
+    """
+    interval = trainer_args.get("val_check_interval")
+    once_per_epoch = (interval is None or (isinstance(interval, float) and interval == 1.0)) \
+        and trainer_args.get("check_val_every_n_epoch", 1) == 1
+    return "train_epoch_end" if once_per_epoch else "validation_end"
+
+
+def tune_report(on: str):
+    """Tune's report-with-checkpoint callback, which Lightning must treat as a checkpoint callback.
+
+    Lightning calls checkpoint callbacks (and EarlyStopping) after all others at epoch end; as one,
+    the checkpoint holds EarlyStopping's state after this epoch's check, so a restored trial stops
+    where the uninterrupted one would.
+    """
+    from pytorch_lightning.callbacks import Checkpoint
+    from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
+
+    class TuneReport(TuneReportCheckpointCallback, Checkpoint):
+        """Reports every logged metric once per epoch (or validation), with a checkpoint."""
+
+    return TuneReport(filename=CHECKPOINT_FILE, on=on)
 
 
 def make_trainer(trainer_args: dict, trial_dir: str, sweep: dict | None = None, params: dict | None = None,
@@ -73,15 +113,14 @@ def make_trainer(trainer_args: dict, trial_dir: str, sweep: dict | None = None, 
     profiler = make_profiler(args.pop("profiler", None), trial_dir)
     user = build_callbacks(args, sweep.get("trial") or {}, sweep.get("search") or {"metric": "val_loss", "mode": "min"})
     args.pop("callbacks", None)
-    if report is None:
-        from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
-
-        # Reports every logged metric at the end of each validation epoch, with a checkpoint.
-        report = TuneReportCheckpointCallback(filename=CHECKPOINT_FILE, on="validation_end")
-    # The profile summary is written before the report, which the scheduler may answer by stopping the trial.
-    callbacks = [*([profile_summary_callback(trial_dir)] if profiler else []), report, *user,
-                 KeepMutatedHyperparameters(params or {}), RngState()]  # RngState: retries continue the random stream
-    return pl.Trainer(logger=trial_logger(trial_dir, params), default_root_dir=trial_dir, profiler=profiler,
+    report = report or tune_report(report_hook(args))
+    args["enable_checkpointing"] = True  # the report is the trial's checkpoint callback; Lightning adds none
+    # The report (with its checkpoint) comes last, as Lightning orders ModelCheckpoint: the checkpoint
+    # then holds EarlyStopping's state after this epoch's check.
+    callbacks = [*([profile_summary_callback(trial_dir)] if profiler else []), *user,
+                 KeepMutatedHyperparameters(params or {}), RngState(), report]  # RngState: retries continue the random stream
+    logger = trial_logger(trial_dir, params, sweep.get("search", {}).get("metric"))
+    return pl.Trainer(logger=logger, default_root_dir=trial_dir, profiler=profiler,
                       enable_progress_bar=False, callbacks=callbacks, **args)
 
 
@@ -133,7 +172,9 @@ def run_trial(config: dict, sweep: dict) -> None:
 
         info["batch_size"] = scale_batch_size(sections["trainer"], model, datamodule, sweep["trial"]["batch_size_mode"])
     _record(trial_dir, seed, config, **info)
-    trainer = make_trainer(sections["trainer"], trial_dir, sweep, {**config, "seed": seed})
+    # A fractional GPU (0.25 packs four trials on one GPU) is still one device to Lightning.
+    devices = {"devices": 1} if sweep["resources"]["gpu"] > 0 else {}
+    trainer = make_trainer(sections["trainer"], trial_dir, sweep, config, **devices)
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         trainer.fit(model, datamodule=datamodule)

@@ -1,0 +1,125 @@
+"""Multi-worker trials: one Tune trial runs DDP over `resources.workers` processes through Ray Train.
+
+The Tune trial launches a Ray Train `TorchTrainer` (gloo on CPU, NCCL on GPU); every worker builds
+the same model and data and fits with Lightning's `RayDDPStrategy` + `RayLightningEnvironment`.
+Each validation epoch the workers average their metrics across ranks and report them through
+`ray.train.report`; Ray Tune's `TuneReportCallback` forwards them to the Tune trial, so the
+scheduler sees per-epoch metrics and can stop the trial. Only rank 0 writes checkpoints.
+"""
+
+import os
+import tempfile
+
+from tuning.errors import UserError
+
+DDP_RUN = "ddp"  # Ray Train's run directory inside the trial directory: its checkpoints and state
+# Trainer arguments tuning sets for a DDP trial.
+DDP_RESERVED = ("strategy", "devices", "num_nodes", "plugins")
+
+
+def check_resources(cfg) -> None:
+    """`resources.gpu` above 1 needs workers; DDP trials set their own strategy and devices."""
+    res = cfg.resources
+    if res.workers == 1 and res.gpu > 1:
+        raise UserError(f"resources.gpu: {res.gpu} GPUs for one worker; a trial uses more than one GPU as DDP: "
+                        f"set resources.workers: {int(res.gpu)} and resources.gpu: 1 (GPUs per worker)")
+    if res.workers > 1:
+        taken = [k for k in DDP_RESERVED if k in cfg.trainer]
+        if taken:
+            raise UserError(f"trainer.{taken[0]}: set by tuning when resources.workers > 1 "
+                            "(each trial runs DDP over its workers through Ray Train)")
+
+
+def rank_mean_report(on: str):
+    """A Lightning callback that reports epoch metrics averaged over ranks, with a rank-0 checkpoint.
+
+    Each rank's value is a sample-weighted mean over its shard, and DistributedSampler gives
+    every rank the same number of samples, so the mean over ranks is the mean over the whole
+    (padded) validation set, also for modules that log without `sync_dist=True`.
+    """
+    import pytorch_lightning as pl
+    import ray.train
+    import torch
+    import torch.distributed as dist
+
+    from tuning.trial import CHECKPOINT_FILE
+
+    class RankMeanReport(pl.callbacks.Checkpoint):  # a Checkpoint: Lightning runs it after EarlyStopping
+        def on_validation_end(self, trainer, pl_module):
+            if on == "validation_end" and not trainer.sanity_checking:
+                self.report(trainer)
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            if on == "train_epoch_end":
+                self.report(trainer)
+
+        def report(self, trainer):
+            names = sorted(k for k, v in trainer.callback_metrics.items() if v.numel() == 1)
+            values = torch.tensor([float(trainer.callback_metrics[k]) for k in names], dtype=torch.float64)
+            if dist.is_available() and dist.is_initialized():
+                dist.all_reduce(values)  # gloo and NCCL both sum; divided below
+                values /= dist.get_world_size()
+            metrics = dict(zip(names, values.tolist()), epoch=trainer.current_epoch, step=trainer.global_step)
+            with tempfile.TemporaryDirectory() as tmp:
+                trainer.save_checkpoint(os.path.join(tmp, CHECKPOINT_FILE))  # every rank calls; rank 0 writes
+                checkpoint = ray.train.Checkpoint.from_directory(tmp) if trainer.global_rank == 0 else None
+                ray.train.report(metrics, checkpoint=checkpoint)
+
+    return RankMeanReport()
+
+
+def ddp_worker(args: dict) -> None:
+    """One DDP worker: the trial's model, data and Trainer, with Ray's strategy and environment."""
+    import ray.train
+    from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
+
+    from tuning.trial import CHECKPOINT_FILE, make_trainer, prepare_trial, report_hook
+
+    config, sweep, trial_dir = args["config"], args["sweep"], args["trial_dir"]
+    seed, sections, datamodule, model = prepare_trial(config, sweep, trial_dir)
+    accelerator = "gpu" if sweep["resources"]["gpu"] > 0 else "cpu"
+    trainer = make_trainer({**sections["trainer"], "accelerator": accelerator}, trial_dir, sweep,
+                           config, report=rank_mean_report(report_hook(sections["trainer"])), devices="auto",
+                           strategy=RayDDPStrategy(), plugins=[RayLightningEnvironment()])
+    trainer = prepare_trainer(trainer)
+    checkpoint = ray.train.get_checkpoint()  # set when Ray Train restores this trial's run
+    if checkpoint is None:
+        trainer.fit(model, datamodule=datamodule)
+        return
+    with checkpoint.as_directory() as directory:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=os.path.join(directory, CHECKPOINT_FILE))
+
+
+def run_ddp_trial(config: dict, sweep: dict) -> None:
+    """Run one Tune trial as a Ray Train TorchTrainer over `resources.workers` workers."""
+    from ray import tune
+    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from tuning.trial import _record, trial_seed
+
+    res = sweep["resources"]
+    trial_dir = tune.get_context().get_trial_dir()
+    _record(trial_dir, trial_seed(sweep["run"]["seed"], trial_dir), config, workers=res["workers"])
+    per_worker = {"CPU": res["cpu"], **({"GPU": res["gpu"]} if res["gpu"] else {})}
+    trainer = TorchTrainer(
+        ddp_worker, train_loop_config={"config": config, "sweep": sweep, "trial_dir": trial_dir},
+        torch_config=TorchConfig(backend="nccl" if res["gpu"] else "gloo"),
+        scaling_config=ScalingConfig(num_workers=res["workers"], use_gpu=res["gpu"] > 0,
+                                     resources_per_worker=per_worker),
+        run_config=RunConfig(name=DDP_RUN, storage_path=trial_dir, callbacks=[TuneReportCallback()],
+                             checkpoint_config=CheckpointConfig(num_to_keep=sweep["run"]["keep_checkpoints"])))
+    trainer.fit()
+
+
+def driver_resources():
+    """What the Tune trial itself holds for a DDP trial: next to nothing; Ray Train reserves the workers.
+
+    Ray Train places its workers in a placement group of its own, so a trial that also held the
+    workers' resources would need them twice. Memory rather than a sliver of CPU, so that workers
+    asking for every CPU of the cluster still fit.
+    """
+    from ray import tune
+
+    return tune.PlacementGroupFactory([{"memory": 2**20}])

@@ -5,6 +5,7 @@ and Trainer arguments of the sweep file without any sampled parameters; `trial.a
 runs the scaler inside each trial before it fits.
 """
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def _base(cfg):
     from tuning.driver import preflight
     from tuning.trial import build
 
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # the finders' progress chatter
     preflight(cfg, check_metric=False)
     pl.seed_everything(cfg.run.seed, workers=True, verbose=False)
     return build(cfg.model.model_dump(), "model"), build(cfg.data.model_dump(), "data"), dict(cfg.trainer)

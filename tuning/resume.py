@@ -117,7 +117,11 @@ def load_experiment(experiment: str):
     """The experiment directory and its resolved sweep, or a UserError saying what is missing."""
     from tuning.config import parse_sweep
     from tuning.driver import SWEEP_FILE
+    from tuning.storage import is_uri
 
+    if is_uri(experiment):
+        raise UserError(f"experiment {experiment}: resume works on a local or shared path; copy the experiment "
+                        "there first (its optuna.db cannot live in object storage)")
     exp_dir = Path(experiment).expanduser().resolve()
     sweep_file = exp_dir / SWEEP_FILE
     if not sweep_file.is_file():

@@ -110,7 +110,11 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, 
     assert sorted(t.params["model.init_args.lr"] for t in complete) == sorted(
         s["params"]["model.init_args.lr"] for s in states)
 
-    runs = json.loads((exp_dir / "environment.json").read_text())["runs"]
+    environment = json.loads((exp_dir / "environment.json").read_text())
+    assert environment["packages"]["torch"] and environment["packages"]["ray"] and environment["packages"]["optuna"]
+    assert len(environment["git"]["commit"]) == 40  # `tuning` ran from this checkout
+    runs = environment["runs"]
+    assert all(len(r["nodes"]) == 1 and r["nodes"][0]["resources"]["CPU"] >= 1 for r in runs)
     assert [r["command"] for r in runs] == ["run", "resume", "resume"]
     assert runs[0]["ended"] is None and runs[1]["outcome"] == "interrupted" and runs[2]["outcome"] == "finished"
 
@@ -121,6 +125,8 @@ def test_resume_refuses_what_it_cannot_resume(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="not a tuning experiment"):
         resume_sweep(str(tmp_path / "empty"))
+    with pytest.raises(UserError, match="local or shared path"):
+        resume_sweep("s3://bucket/runs/x")
 
 
 def test_a_trial_finished_after_the_last_snapshot_may_report_again(tmp_path, tiny_sweep):

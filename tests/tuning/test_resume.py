@@ -119,7 +119,11 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, 
     assert runs[0]["ended"] is None and runs[1]["outcome"] == "interrupted" and runs[2]["outcome"] == "finished"
 
 
-def test_resume_refuses_what_it_cannot_resume(tmp_path):
+def test_resume_refuses_what_it_cannot_resume(tmp_path, capsys):
+    from tuning.cli import main
+
+    assert main(["resume", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
     with pytest.raises(UserError, match="does not exist"):
         resume_sweep(str(tmp_path / "nope"))
     (tmp_path / "empty").mkdir()

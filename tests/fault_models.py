@@ -94,3 +94,14 @@ class Slow(LinearClassifier):
         import time
 
         time.sleep(self.hparams.seconds)
+
+
+class ScriptedLoss(LinearClassifier):
+    """Trains normally but reports `losses[epoch]` as val_loss, so a test knows which epoch is best."""
+
+    def __init__(self, width: int = 64, lr: float = 0.05, losses: tuple = (3.0, 1.0, 2.0, 4.0)):
+        super().__init__(width=width, lr=lr)
+        self.save_hyperparameters()
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", float(self.hparams.losses[self.current_epoch]))

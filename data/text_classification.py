@@ -8,6 +8,7 @@ pages of the Arrow files, and a trial never tokenizes (it raises if the cache is
 """
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -117,7 +118,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         if text_cache.is_ready(self.entry):
             return
         text_cache.refuse_in_trial(self.entry)
-        from datasets.utils import disable_progress_bars, enable_progress_bars, are_progress_bars_disabled
+        from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
         quiet = are_progress_bars_disabled()
         disable_progress_bars()  # one line below says what happened; bars would fill the sweep's console
@@ -175,8 +176,6 @@ class TextClassificationDataModule(pl.LightningDataModule):
         tokenized = tokenized.cast_column("labels", ClassLabel(names=label_names))
         tokenized.save_to_disk(str(out / "dataset"))
         tokenizer.save_pretrained(str(out / "tokenizer"))
-        import shutil
-
         shutil.rmtree(out / "source", ignore_errors=True)  # datasets' intermediate Arrow files
         arrow = sum(f.stat().st_size for f in (out / "dataset").rglob("*.arrow"))
         return {"fingerprint": self.entry.name, "key": self._cache_key(), "label_names": label_names,

@@ -64,7 +64,7 @@ def _evaluator(name: str):
     return PedAnovaImportanceEvaluator()
 
 
-def importance(report: Report) -> dict:
+def importance(report: Report, evaluators=EVALUATORS) -> dict:
     """`{"fanova": {param: share}, "ped_anova": {...}, "trials": n}`, or a `note` saying why there is none."""
     import optuna
 
@@ -75,7 +75,7 @@ def importance(report: Report) -> dict:
         return {**out, "note": "the sweep searched no parameters"}
     if len(study.trials) < MIN_TRIALS:
         return {**out, "note": f"needs at least {MIN_TRIALS} trials with a finite {report.metric}"}
-    for name in EVALUATORS:
+    for name in evaluators:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:

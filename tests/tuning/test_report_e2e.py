@@ -91,7 +91,7 @@ class _Cells(HTMLParser):
 def test_every_format_parses_back(live, tmp_path):
     exp_dir, _ = live
     table = tuning("report", str(exp_dir))
-    assert table.returncode == 0 and "importance (fanova, 4 trials)" in table.stdout
+    assert table.returncode == 0 and "importance (ped_anova, 4 trials)" in table.stdout
     assert "compute: " in table.stdout
     markdown = tuning("report", str(exp_dir), "--format", "markdown").stdout
     rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in markdown.splitlines() if line.startswith("|")]

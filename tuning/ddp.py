@@ -9,12 +9,14 @@ scheduler sees per-epoch metrics and can stop the trial. Only rank 0 writes chec
 
 import os
 import tempfile
+import threading
 
 from tuning.errors import UserError
 
 DDP_RUN = "ddp"  # Ray Train's run directory inside the trial directory: its checkpoints and state
 # Trainer arguments tuning sets for a DDP trial.
 DDP_RESERVED = ("strategy", "devices", "num_nodes", "plugins")
+PG_KEY = "tuning-ddp-pg-{trial_id}"  # where rank 0 leaves its worker placement group's id (Ray's KV store)
 
 
 def check_resources(cfg) -> None:
@@ -76,6 +78,11 @@ def ddp_worker(args: dict) -> None:
     from tuning.trial import CHECKPOINT_FILE, make_trainer, prepare_trial, report_hook
 
     config, sweep, trial_dir = args["config"], args["sweep"], args["trial_dir"]
+    group = ray.util.get_current_placement_group()
+    if ray.train.get_context().get_world_rank() == 0 and group is not None:
+        from ray.experimental.internal_kv import _internal_kv_put
+
+        _internal_kv_put(args["pg_key"], group.id.hex(), overwrite=True)
     seed, sections, datamodule, model = prepare_trial(config, sweep, trial_dir)
     accelerator = "gpu" if sweep["resources"]["gpu"] > 0 else "cpu"
     trainer = make_trainer({**sections["trainer"], "accelerator": accelerator}, trial_dir, sweep,
@@ -103,14 +110,42 @@ def run_ddp_trial(config: dict, sweep: dict) -> None:
     trial_dir = tune.get_context().get_trial_dir()
     _record(trial_dir, trial_seed(sweep["run"]["seed"], trial_dir), config, workers=res["workers"])
     per_worker = {"CPU": res["cpu"], **({"GPU": res["gpu"]} if res["gpu"] else {})}
+    pg_key = PG_KEY.format(trial_id=tune.get_context().get_trial_id())
+    threading.Thread(target=_release_workers_on_stop, args=(pg_key,), daemon=True).start()
     trainer = TorchTrainer(
-        ddp_worker, train_loop_config={"config": config, "sweep": sweep, "trial_dir": trial_dir},
+        ddp_worker, train_loop_config={"config": config, "sweep": sweep, "trial_dir": trial_dir, "pg_key": pg_key},
         torch_config=TorchConfig(backend="nccl" if res["gpu"] else "gloo"),
         scaling_config=ScalingConfig(num_workers=res["workers"], use_gpu=res["gpu"] > 0,
                                      resources_per_worker=per_worker),
         run_config=RunConfig(name=DDP_RUN, storage_path=trial_dir, callbacks=[TuneReportCallback()],
                              checkpoint_config=CheckpointConfig(num_to_keep=sweep["run"]["keep_checkpoints"])))
     trainer.fit()
+
+
+def _release_workers_on_stop(pg_key: str) -> None:
+    """When Tune stops this trial, remove its Ray Train workers' placement group.
+
+    The trial's thread waits in TorchTrainer.fit, so a stopped trial's actor is ended under it and
+    takes the Train controller along; Ray Train's own clean-up of the workers' placement group needs
+    Ray's state API (the dashboard), which local sweeps run without. Removing the group ends the
+    workers and frees their resources for the next trial.
+    """
+    from ray.experimental.internal_kv import _internal_kv_get
+    from ray.train._internal.session import get_session
+    from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+    session = get_session()
+    if session is None:
+        return
+    session.stop_event.wait()
+    group_id = _internal_kv_get(pg_key)
+    if group_id:
+        from ray._raylet import PlacementGroupID
+
+        try:
+            remove_placement_group(PlacementGroup(PlacementGroupID.from_hex(group_id.decode())))
+        except Exception:  # already removed: the run ended by itself
+            pass
 
 
 def driver_resources():

@@ -134,6 +134,7 @@ def test_profiler_report_and_summary_in_the_trial_directory(restored):
 
 def _run_twice(ray_session, tmp_path, tiny_sweep):
     tiny_sweep["search"].update(num_samples=3, scheduler={"name": "fifo"})
+    tiny_sweep["trial"] = {"auto_batch_size": True}  # Lightning's scaler before each trial fits
     runs, exps = [], []
     for name in ("first", "second"):
         exps.append(run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name=name))
@@ -157,6 +158,7 @@ def test_same_sweep_same_seeds_same_configs_and_metrics(twice):
     for index in first:
         (info_a, rows_a), (info_b, rows_b) = first[index], second[index]
         assert info_a["params"] == info_b["params"] and info_a["seed"] == info_b["seed"]
+        assert info_a["batch_size"] == info_b["batch_size"] > 128, "auto_batch_size scaled the batch up"
         assert [r["val_loss"] for r in rows_a] == [r["val_loss"] for r in rows_b]
         assert all(math.isfinite(r["val_loss"]) for r in rows_a)
     assert len({json.dumps(info["params"]) for info, _ in first.values()}) == 3, "trials differ from each other"

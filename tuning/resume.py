@@ -38,8 +38,11 @@ def trial_states(exp_dir: Path) -> list[dict]:
     trials = []
     for state_json, _runtime in json.loads(states[-1].read_text()).get("trial_data", []):
         state = json.loads(state_json)
+        # A pending trial has no params.json yet; its config is in the state (plain JSON for our spaces).
+        params = state.get("config") if isinstance(state.get("config"), dict) else None
         params_file = Path(exp_dir) / (state.get("relative_logdir") or "-") / "params.json"
-        params = json.loads(params_file.read_text()) if params_file.is_file() else None
+        if params is None and params_file.is_file():
+            params = json.loads(params_file.read_text())
         trials.append({"trial_id": state.get("trial_id"), "status": state.get("status"),
                        "relative_logdir": state.get("relative_logdir"), "params": params})
     return trials

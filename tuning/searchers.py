@@ -32,6 +32,20 @@ def _optuna(search, seed: int, storage=None, warm_start=()):
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass
 
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            # An errored trial that `tuning resume` retried is FAIL in the stored study: keep that
+            # record and add the retry's result as a trial of its own, so TPE learns from it.
+            ot_trial = self._ot_trials.get(trial_id)
+            stored = ot_trial and self._ot_study._storage.get_trial(ot_trial._trial_id)
+            value = (result or {}).get(self.metric)
+            if stored and stored.state == optuna.trial.TrialState.FAIL and value is not None and not error:
+                retried = self.__dict__.setdefault("_retried", set())  # pickled with the searcher
+                if trial_id not in retried:
+                    self.add_evaluated_point(stored.params, value)
+                    retried.add(trial_id)
+                return
+            super().on_trial_complete(trial_id, result=result, error=error)
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return WarmOptunaSearch(
         metric=search.metric, mode=search.mode, sampler=SAMPLERS[search.searcher.sampler](optuna, seed),

@@ -168,12 +168,13 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     """Continue an interrupted sweep: finished trials stay, unfinished ones go on from their last checkpoint."""
     from ray import tune
 
-    from tuning.resume import load_experiment, repair_results, settle_orphans
+    from tuning.resume import load_experiment, repair_checkpoints, repair_results, settle_orphans
 
     exp_dir, cfg = load_experiment(experiment)
     preflight(cfg)
     settle_orphans(exp_dir)
     repair_results(exp_dir)
+    repair_checkpoints(exp_dir)
     start_ray(address)
     tune_environment()
     tuner = tune.Tuner.restore(str(exp_dir), trainable=make_trainable(cfg), resume_unfinished=True,

@@ -100,6 +100,58 @@ def repair_results(exp_dir: Path) -> list[Path]:
     return repaired
 
 
+def repair_checkpoints(exp_dir: Path) -> list[str]:
+    """Point each unfinished trial whose latest checkpoint is gone at its newest kept one; return their dirs.
+
+    Tune deletes a trial's previous checkpoint (num_to_keep) before the snapshot that stops referencing it
+    reaches storage: a driver killed in between leaves a trial that cannot be restored. The trial then
+    continues from its newest checkpoint still on disk, and its result rows after that are cut, since
+    those epochs run again.
+    """
+    from ray.tune.utils.serialization import TuneFunctionEncoder, _loads_with_cloudpickle
+
+    states = sorted(Path(exp_dir).glob("experiment_state-*.json"))
+    data = json.loads(states[-1].read_text()) if states else {"trial_data": []}
+    repaired = []
+    for entry in data["trial_data"]:
+        state, metadata = json.loads(entry[0]), _loads_with_cloudpickle(entry[1])
+        manager, trial_dir = metadata.get("checkpoint_manager"), Path(exp_dir) / (state.get("relative_logdir") or "-")
+        latest = manager and manager._latest_checkpoint_result
+        if state.get("status") in FINAL or latest is None or (trial_dir / Path(latest.checkpoint.path).name).is_dir():
+            continue
+        kept = [r for r in manager._checkpoint_results if (trial_dir / Path(r.checkpoint.path).name).is_dir()]
+        manager._checkpoint_results = kept
+        manager._latest_checkpoint_result = max(kept, key=lambda r: r.metrics["training_iteration"], default=None)
+        entry[1] = json.dumps(metadata, indent=2, cls=TuneFunctionEncoder)
+        restored = manager._latest_checkpoint_result
+        _cut_results(trial_dir, restored.metrics["training_iteration"] if restored else 0)
+        repaired.append(trial_dir.name)
+    if repaired:
+        tmp = states[-1].with_name(f".{states[-1].name}.tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(states[-1])
+        print(f"tuning resume: {', '.join(repaired)}: continuing from the newest checkpoint still on disk",
+              file=sys.stderr)
+    return repaired
+
+
+def _cut_results(trial_dir: Path, iteration: int) -> None:
+    """Keep the result rows up to `iteration`; the epochs after it run again and are written again."""
+    import csv
+
+    results = trial_dir / "result.json"
+    if results.is_file():
+        lines = [line for line in results.read_text().splitlines(keepends=True)
+                 if line.strip() and json.loads(line).get("training_iteration", 0) <= iteration]
+        results.write_text("".join(lines))
+    progress = trial_dir / "progress.csv"
+    lines = progress.read_text().splitlines(keepends=True) if progress.is_file() else []
+    if lines:
+        column = next(csv.reader(lines[:1])).index("training_iteration")
+        kept = [line for line in lines[1:] if int(next(csv.reader([line]))[column] or 0) <= iteration]
+        progress.write_text("".join(lines[:1] + kept))
+
+
 def _same_params(optuna_params: dict, tune_params: dict) -> bool:
     # Tune's params.json holds the nested config; OptunaSearch flattens it with "/".
     flat = _flatten(tune_params)

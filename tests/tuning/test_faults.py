@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 from tuning.config import parse_sweep
 from tuning.driver import resume_sweep, run_sweep
@@ -71,3 +73,33 @@ def test_an_unwritable_checkpoint_directory_errors_that_trial_only(ray_session, 
     trials = {t.config["model.init_args.block"]: t for t in load_report(str(resume_sweep(str(exp_dir)))).trials}
     assert trials[True].status == "completed" and trials[True].iterations == 2 and trials[True].checkpoint
     assert trials[False].iterations == 2
+
+
+def test_a_snapshot_that_points_at_a_deleted_checkpoint_resumes_from_the_newest_kept(ray_session, tmp_path,
+                                                                                    tiny_sweep):
+    """The state a driver killed between Tune's checkpoint deletion and its next snapshot leaves behind."""
+    model = {"class_path": "tests.fault_models.ScriptedLoss", "init_args": {"losses": [1.0, 2.0, 3.0]}}
+    sweep = _sweep(tiny_sweep, model, {"model.init_args.lr": {"choice": [0.05]}}, "random")
+    sweep["trainer"]["max_epochs"] = 3
+    exp_dir = run_sweep(parse_sweep(sweep), storage=str(tmp_path), name="dangling")
+    [trial_dir] = exp_dir.glob("trial_*")
+    assert sorted(p.name for p in trial_dir.glob("checkpoint_*")) == ["checkpoint_000000", "checkpoint_000002"]
+    # The snapshot still sees the trial running with checkpoint_000002 as its latest, which is gone.
+    [state_file] = exp_dir.glob("experiment_state-*.json")
+    data = json.loads(state_file.read_text())
+    trial_state = json.loads(data["trial_data"][0][0])
+    trial_state["status"] = "RUNNING"
+    data["trial_data"][0][0] = json.dumps(trial_state)
+    state_file.write_text(json.dumps(data))
+    shutil.rmtree(trial_dir / "checkpoint_000002")
+
+    # `tuning resume` as users run it: a new process, a new Ray session.
+    done = subprocess.run([sys.executable, "-m", "tuning", "resume", str(exp_dir)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "continuing from the newest checkpoint still on disk" in done.stderr
+    [trial] = load_report(str(exp_dir)).trials
+    assert trial.status == "completed"
+    # Continued from checkpoint_000000 (the best, kept): epochs 2 and 3 ran again, each logged once.
+    assert [r["training_iteration"] for r in read_results(trial_dir / "result.json")] == [1, 2, 3]
+    assert len((trial_dir / "progress.csv").read_text().splitlines()) == 4

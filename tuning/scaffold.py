@@ -33,8 +33,7 @@ def _files(template: str, project: str, package: str) -> dict[Path, str]:
             continue
         relative = Path(*(package if part == "package" else part for part in source.relative_to(root).parts))
         out[relative] = source.read_text().replace("__project__", project).replace("__package__", package)
-    if template == "tabular":
-        out[Path("data/train.csv")] = example_table()
+    out.update({Path(name): text for name, text in EXAMPLE_DATA.get(template, dict)().items()})
     return out
 
 
@@ -47,6 +46,33 @@ def example_table(rows: int = 600, features: int = 8, classes: int = 3, seed: in
         label = row % classes
         lines.append(",".join([f"{rng.gauss(c, 1.0):.4f}" for c in centres[label]] + [str(label)]))
     return "\n".join(lines) + "\n"
+
+
+def example_reviews(rows: int = 1000, seed: int = 0) -> dict[str, str]:
+    """Short product reviews labelled positive/negative (a tenth deliberately mislabelled): train and validation CSVs."""
+    import csv
+    import io
+
+    rng = random.Random(seed)
+    words = {"positive": ["great", "excellent", "love", "perfect", "sturdy", "fast", "comfortable", "recommend"],
+             "negative": ["broken", "terrible", "slow", "refund", "flimsy", "disappointed", "waste", "cheap"]}
+    things = ["battery", "screen", "cable", "shoes", "blender", "jacket", "lamp", "keyboard", "tent", "kettle"]
+    filler = ["the", "this", "it", "was", "really", "and", "my", "after", "a", "week", "quite", "so"]
+    splits = {"train": io.StringIO(), "validation": io.StringIO()}
+    writers = {name: csv.writer(buf) for name, buf in splits.items()}
+    for writer in writers.values():
+        writer.writerow(["text", "label"])
+    for row in range(rows):
+        label = rng.choice(sorted(words))
+        text = rng.sample(filler, 4) + [rng.choice(things)] + rng.sample(words[label], 2) + rng.sample(filler, 2)
+        rng.shuffle(text)
+        shown = label if rng.random() > 0.1 else ({"positive": "negative", "negative": "positive"}[label])
+        writers["validation" if row % 5 == 0 else "train"].writerow([" ".join(text), shown])
+    return {f"data/{name}.csv": buf.getvalue() for name, buf in splits.items()}
+
+
+# Template -> the example data written with it (relative path -> text).
+EXAMPLE_DATA = {"tabular": lambda: {"data/train.csv": example_table()}, "text": example_reviews}
 
 
 def init_project(directory: str, template: str, force: bool = False) -> list[Path]:

@@ -1,0 +1,1 @@
+"""__package__: a text classifier and its data, tuned with `tuning run sweep.yaml`."""

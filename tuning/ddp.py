@@ -117,9 +117,19 @@ def run_ddp_trial(config: dict, sweep: dict) -> None:
         torch_config=TorchConfig(backend="nccl" if res["gpu"] else "gloo"),
         scaling_config=ScalingConfig(num_workers=res["workers"], use_gpu=res["gpu"] > 0,
                                      resources_per_worker=per_worker),
-        run_config=RunConfig(name=DDP_RUN, storage_path=trial_dir, callbacks=[TuneReportCallback()],
+        run_config=RunConfig(name=DDP_RUN, storage_path=_storage_trial_dir(sweep, trial_dir),
+                             callbacks=[TuneReportCallback()],
                              checkpoint_config=CheckpointConfig(num_to_keep=sweep["run"]["keep_checkpoints"])))
     trainer.fit()
+
+
+def _storage_trial_dir(sweep: dict, trial_dir: str) -> str:
+    """The trial's directory in the experiment's storage (a path all nodes share, or a URI).
+
+    Workers on other nodes upload their checkpoints there; the trial's local directory is only
+    synced to storage by Tune, and other nodes cannot write into it.
+    """
+    return f"{sweep['run']['storage'].rstrip('/')}/{sweep['name']}/{os.path.basename(trial_dir)}"
 
 
 def _release_workers_on_stop(pg_key: str) -> None:

@@ -117,7 +117,12 @@ def repair_checkpoints(exp_dir: Path) -> list[str]:
         state, metadata = json.loads(entry[0]), _loads_with_cloudpickle(entry[1])
         manager, trial_dir = metadata.get("checkpoint_manager"), Path(exp_dir) / (state.get("relative_logdir") or "-")
         latest = manager and manager._latest_checkpoint_result
-        if state.get("status") in FINAL or latest is None or (trial_dir / Path(latest.checkpoint.path).name).is_dir():
+        if state.get("status") in FINAL:
+            continue
+        if latest is None or (trial_dir / Path(latest.checkpoint.path).name).is_dir():
+            # Result files are synced on their own schedule and may hold epochs past the snapshot's
+            # checkpoint: those run again from it, so their rows are cut to be written once.
+            _cut_results(trial_dir, latest.metrics["training_iteration"] if latest else 0)
             continue
         kept = [r for r in manager._checkpoint_results if (trial_dir / Path(r.checkpoint.path).name).is_dir()]
         manager._checkpoint_results = kept

@@ -74,7 +74,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, warm_start=()):
     from tuning.progress import Progress
     from tuning.schedulers import make_scheduler
     from tuning.searchers import make_searcher
-    from tuning.space import grid_size, to_param_space
+    from tuning.space import to_param_space
     from tuning.trial import trial_dirname
 
     search, res = cfg.search, cfg.resources
@@ -82,7 +82,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, warm_start=()):
     as_grid = search.searcher.name == "grid"
     tune_config = tune.TuneConfig(
         metric=search.metric, mode=search.mode, num_samples=search.num_samples,
-        search_alg=make_searcher(search, cfg.run.seed, warm_start=warm_start,
+        search_alg=make_searcher(search, cfg.run.seed, warm_start=warm_start, max_concurrent=res.max_concurrent,
                                  storage=study_storage(search.searcher.name, exp_dir)),
         scheduler=make_scheduler(search.scheduler, cfg.max_epochs, search.space),
         # A stopped DDP trial's actor is ended, not reused: its Ray Train workers end with it.
@@ -91,7 +91,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, warm_start=()):
         # cfg.run.storage may be a URI (s3://...), which a Path cannot hold: run_sweep resolved both.
         name=cfg.name, storage_path=cfg.run.storage, verbose=0,
         callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), PendingNotice(),
-                   Progress(search.metric, search.mode, search.num_samples * grid_size(search.space, as_grid))],
+                   Progress(search.metric, search.mode, expected_trials(cfg))],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.keep_checkpoints,
                                                 checkpoint_score_attribute=search.metric,
                                                 checkpoint_score_order=search.mode),
@@ -138,30 +138,58 @@ def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:
     import threading
 
     from tuning.environment import record_end, record_start
-    from tuning.resume import resume_hint, unfinished
+    from tuning.resume import resume_hint
 
     local = isinstance(exp_dir, Path)
     if local:
         record_start(exp_dir, command)
-    # SIGTERM (a shutdown, `kill`) gets Tune's clean stop, as Ctrl-C does: the state is saved first.
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT)) if main else None
+    stop = _StopOnSignal() if threading.current_thread() is threading.main_thread() else None
     outcome = "failed"
     try:
         tuner.fit()
-        outcome = "interrupted" if local and unfinished(exp_dir, expected_trials(cfg)) else "finished"
+        outcome = "interrupted" if stop and stop.requested else "finished"
     except KeyboardInterrupt:  # a second Ctrl-C cuts Tune's clean stop short; the last snapshot remains
         outcome = "interrupted"
         raise
     finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)
+        if stop:
+            stop.restore()
         if local:
             record_end(exp_dir, outcome)
         if outcome == "interrupted":
             resume_hint(exp_dir, command)
     if outcome == "interrupted":
         raise KeyboardInterrupt
+
+
+class _StopOnSignal:
+    """Ctrl-C and SIGTERM ask Tune for its clean stop (state saved first) and remember that they did.
+
+    Tune's own SIGINT handler would leave no trace of the stop: a sweep that ended with trials
+    still paused (HyperBand) would look the same as one cut short. Tune always listens on SIGUSR1
+    for the same clean stop, so our handler forwards to it; a second signal interrupts at once.
+    """
+
+    def __init__(self):
+        import signal
+
+        self.requested = False
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+        self.previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _handle(self, signum, frame):
+        import signal
+
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    def restore(self):
+        import signal
+
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def resume_sweep(experiment: str, address: str | None = None, retry_errored: bool = True) -> Path:

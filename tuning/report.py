@@ -211,6 +211,8 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
     params = {k: v for k, v in (last.get("config") or info.get("params") or {}).items() if k in search["space"]}
     iterations = last.get("training_iteration", 0)
     limit = budget(sweep, params)
+    if status == "pending" and limit and iterations >= limit:
+        status = "completed"  # HyperBand can leave a trial paused at its last rung: it ran its whole budget
     stopped_at = iterations if status == "completed" and limit and iterations < limit else None
     best = _best_row(rows, metric, mode, scope)
     res = sweep.get("resources") or {}

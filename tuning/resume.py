@@ -48,12 +48,6 @@ def trial_states(exp_dir: Path) -> list[dict]:
     return trials
 
 
-def unfinished(exp_dir: Path, expected: int) -> bool:
-    """Whether the snapshot has fewer than `expected` trials or any trial still to run."""
-    states = trial_states(exp_dir)
-    return len(states) < expected or any(s["status"] not in FINAL for s in states)
-
-
 def resume_hint(exp_dir: Path, command: str = "run") -> None:
     """Tell the user the sweep stopped early, that its state is saved, and how to continue."""
     print(f"tuning {command}: interrupted; finished trials and checkpoints are saved in {exp_dir}\n"

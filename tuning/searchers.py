@@ -11,7 +11,7 @@ SAMPLERS = {
 }
 
 
-def _optuna(search, seed: int, storage=None, warm_start=()):
+def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None):
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -53,23 +53,26 @@ def _optuna(search, seed: int, storage=None, warm_start=()):
         study_name="tuning" if storage else None)
 
 
-def _variants(search, seed: int, storage=None, warm_start=()):
+def _variants(search, seed: int, storage=None, warm_start=(), max_concurrent=None):
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=seed, points_to_evaluate=search.searcher.points_to_evaluate or None)
+    # Tune drops TuneConfig.max_concurrent_trials for a ready-made generator: it must carry the limit.
+    return BasicVariantGenerator(random_state=seed, points_to_evaluate=search.searcher.points_to_evaluate or None,
+                                 max_concurrent=max_concurrent or 0)
 
 
 SEARCHERS = {"optuna": _optuna, "random": _variants, "grid": _variants}
 
 
-def make_searcher(search, seed: int, storage=None, warm_start=()):
+def make_searcher(search, seed: int, storage=None, warm_start=(), max_concurrent=None):
     """The Tune search algorithm named by `search.searcher.name`, seeded (searcher.seed wins over `seed`).
 
     `storage`: an Optuna storage object (Ray's OptunaSearch takes no URL) for the study; `warm_start`: (params, value) pairs
-    of earlier trials that a model-based searcher learns from before proposing anything.
+    of earlier trials that a model-based searcher learns from before proposing anything; `max_concurrent`:
+    trials at once (Tune applies it to Optuna itself, not to the variant generator).
     """
     name = search.searcher.name
     if name not in SEARCHERS:
         raise ValueError(f"unknown searcher '{name}'; available: {', '.join(SEARCHERS)}")
     seed = search.searcher.seed if search.searcher.seed is not None else seed
-    return SEARCHERS[name](search, seed, storage=storage, warm_start=warm_start)
+    return SEARCHERS[name](search, seed, storage=storage, warm_start=warm_start, max_concurrent=max_concurrent)

@@ -50,7 +50,7 @@ def test_every_stopping_scheduler_runs_a_sweep(ray_session, tmp_path, tiny_sweep
     sweep = linear_sweep(tiny_sweep, {"name": "random"}, scheduler, num_samples=4, epochs=3)
     report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path))))
     assert len(report.trials) == 4
-    assert all(t.status in ("completed", "stopped_early") and t.metric is not None for t in report.trials)
+    assert all(t.status in ("completed", "stopped_early") and t.metric is not None for t in report.trials), [(t.status, t.iterations) for t in report.trials]
     assert all(t.iterations == 3 for t in report.trials if t.status == "completed")
 
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import time
 
 import torch
 
@@ -18,17 +19,27 @@ def weights_digest(state_dict: dict) -> str:
 
 
 class ProbeClassifier(LinearClassifier):
-    """LinearClassifier (Adam) that appends {epoch, weights, lr, hparams lr} to `probe_file` on train start."""
+    """LinearClassifier (Adam) appending to `probe_file` the weights and lr of every checkpoint it saves, and at
+    each (re)start of training its weights, its optimizer's lr and its own configured lr."""
 
-    def __init__(self, width: int = 64, lr: float = 0.01, probe_file: str = ""):
+    def __init__(self, width: int = 64, lr: float = 0.01, probe_file: str = "", epoch_seconds: float = 0.0):
         super().__init__(width=width, lr=lr)
         self.save_hyperparameters()
+
+    def on_train_epoch_end(self):
+        # Slow epochs keep the population's trials running side by side, so PBT has peers to compare.
+        time.sleep(self.hparams.epoch_seconds)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
-    def on_train_start(self):
-        record = {"epoch": self.current_epoch, "weights": weights_digest(self.state_dict()),
-                  "optimizer_lr": self.trainer.optimizers[0].param_groups[0]["lr"], "lr": self.hparams.lr}
+    def on_save_checkpoint(self, checkpoint):
+        self._append({"saved": weights_digest(checkpoint["state_dict"]), "lr": self.hparams.lr})
+
+    def _append(self, record: dict) -> None:
         with open(self.hparams.probe_file, "a") as fh:
             fh.write(json.dumps(record) + "\n")
+
+    def on_train_start(self):
+        self._append({"epoch": self.current_epoch, "weights": weights_digest(self.state_dict()),
+                      "optimizer_lr": self.trainer.optimizers[0].param_groups[0]["lr"], "lr": self.hparams.lr})

@@ -11,8 +11,10 @@ whether ASHA + TPE gets there with at most a third of the baseline's epochs in t
 """
 
 import argparse
+import contextlib
 import json
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
@@ -69,7 +71,8 @@ def main() -> None:
     args = parser.parse_args()
     start_ray()
     curves = {name: [] for name in STRATEGIES}
-    with tempfile.TemporaryDirectory() as storage:
+    # Per-trial progress goes to stderr: stdout carries the one JSON line.
+    with tempfile.TemporaryDirectory() as storage, contextlib.redirect_stdout(sys.stderr):
         for seed in range(args.seeds):
             for name in STRATEGIES:
                 curves[name].append(run(name, seed, args.trials, args.epochs, storage))

@@ -28,7 +28,7 @@ class Confirmed:
 
     @property
     def mean(self) -> float | None:
-        return sum(self.values) / len(self.values) if self.values else None
+        return stats(self.values)[0]
 
     @property
     def std(self) -> float | None:

@@ -40,6 +40,8 @@ class KeepMutatedHyperparameters(pl.Callback):
 
 def _configured(pl_module) -> tuple[list, list]:
     """The optimizers and schedulers `configure_optimizers` makes from the current hyperparameters."""
+    # Lightning's own parser of configure_optimizers' many return shapes (private, stable across 2.x):
+    # writing our own would duplicate it and miss shapes users rely on.
     from pytorch_lightning.core.optimizer import _init_optimizers_and_lr_schedulers
 
     optimizers, scheduler_configs = _init_optimizers_and_lr_schedulers(pl_module)

@@ -79,3 +79,15 @@ class SilentClassifier(pl.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class SlowEpochs(pl.Callback):
+    """Sleeps `seconds` at the start of every epoch, so a test can act while a sweep is surely mid-run."""
+
+    def __init__(self, seconds: float = 1.0):
+        self.seconds = seconds
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        import time
+
+        time.sleep(self.seconds)

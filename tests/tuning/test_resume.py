@@ -35,6 +35,15 @@ def _wait_finished(proc, exp_dir: Path, count: int, log: Path, timeout: float = 
         time.sleep(0.3)
 
 
+def _wait_logged(proc, text: str, log: Path, timeout: float = 300) -> None:
+    """Waits until `text` appears in the log (the progress line of a finished trial is printed at once)."""
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert proc.poll() is None, f"tuning exited early ({proc.returncode}):\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"{text!r} not logged in time:\n{log.read_text()[-3000:]}"
+        time.sleep(0.2)
+
+
 def _kill_group(proc) -> None:
     """SIGKILL the process group and every process it started (Ray's own may have left the group)."""
     family = psutil.Process(proc.pid).children(recursive=True)
@@ -56,6 +65,9 @@ def _results(exp_dir: Path, state: dict) -> list:
 @pytest.fixture
 def sweep_file(tmp_path, tiny_sweep) -> Path:
     tiny_sweep["trainer"]["max_epochs"] = 3
+    # About 3 s per trial: a resumed sweep is surely still running when the test presses Ctrl-C.
+    tiny_sweep["trainer"]["callbacks"] = [{"class_path": "tests.user_callbacks.SlowEpochs",
+                                           "init_args": {"seconds": 1.0}}]
     tiny_sweep["search"].update(num_samples=6, scheduler={"name": "fifo"})
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(tiny_sweep))
@@ -79,14 +91,15 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, 
         assert len(load_report(str(exp_dir)).trials) == len(trial_states(exp_dir))
 
     # Ctrl-C in a terminal: SIGINT to the whole foreground process group.
-    resume = _start("resume", str(exp_dir), log=log)
+    resume_log = tmp_path / "resume.log"
+    resume = _start("resume", str(exp_dir), log=resume_log)
     try:
-        _wait_finished(resume, exp_dir, len(finished) + 1, log)
+        _wait_logged(resume, "[1/", resume_log)  # one trial finished in this run, more to go
         os.killpg(resume.pid, signal.SIGINT)
-        assert resume.wait(timeout=120) == 130, log.read_text()[-3000:]
+        assert resume.wait(timeout=120) == 130, resume_log.read_text()[-3000:]
     finally:
         _kill_group(resume) if resume.poll() is None else None
-    assert f"continue with: tuning resume {exp_dir}" in log.read_text()
+    assert f"continue with: tuning resume {exp_dir}" in resume_log.read_text()
 
     done = subprocess.run([sys.executable, "-m", "tuning", "resume", str(exp_dir)], cwd=ROOT, timeout=600,
                           capture_output=True, text=True)

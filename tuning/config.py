@@ -159,13 +159,32 @@ class RunSpec(_Section):
     max_failures: int = Field(0, ge=0, description="retries of a failed trial, from its last checkpoint")
 
 
+class ObjectiveSpec(_Section):
+    """A built-in synthetic objective (tuning.synthetic) in place of model, data and trainer."""
+
+    name: str = Field(description="hartmann6 (6 inputs, on [0, 1]) or branin (2 inputs, on [-5, 10] x [0, 15])")
+    iterations: int = Field(27, ge=1, description="reports per trial; the last one is the function's true value")
+    noise: float = Field(0.0, ge=0, description="standard deviation of Gaussian noise on every report")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value):
+        from tuning.synthetic import OBJECTIVES
+
+        if value not in OBJECTIVES:
+            raise ValueError(f"unknown objective '{value}'{did_you_mean(value, OBJECTIVES)}; "
+                             f"allowed: {', '.join(OBJECTIVES)}")
+        return value
+
+
 class SweepConfig(_Section):
     """One sweep: model, data, Trainer, search space, searcher, scheduler, resources."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="experiment name (letters, digits, _ . -)")
     description: str = Field("", description="one line shown by `tuning sweeps`")
-    model: ClassSpec = Field(description="the LightningModule")
-    data: ClassSpec = Field(description="the LightningDataModule")
+    objective: Optional[ObjectiveSpec] = Field(None, description="a synthetic objective instead of model/data/trainer")
+    model: Optional[ClassSpec] = Field(None, description="the LightningModule (required without objective)")
+    data: Optional[ClassSpec] = Field(None, description="the LightningDataModule (required without objective)")
     trainer: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for lightning's Trainer")
     search: SearchSpec = Field(default_factory=SearchSpec, description="metric, space, searcher, scheduler")
     resources: Resources = Field(default_factory=Resources, description="per-trial resources and concurrency")
@@ -187,20 +206,26 @@ class SweepConfig(_Section):
     @property
     def max_epochs(self) -> int:
         """The epoch budget ASHA measures trials against."""
-        return self.search.scheduler.max_t or self.trainer.get("max_epochs")
+        budget = self.objective.iterations if self.objective else self.trainer.get("max_epochs")
+        return self.search.scheduler.max_t or budget
 
     def to_dict(self) -> dict:
         """Plain data, as it would be written in a sweep file."""
         data = self.model_dump(mode="python")
         data["search"]["space"] = {k: {d.kind: list(d.args)} for k, d in self.search.space.items()}
-        return data
+        return {k: v for k, v in data.items() if not (v is None and k in ("objective", "model", "data"))}
 
 
 def combination_problem(cfg: "SweepConfig") -> str | None:
     """What is wrong with the searcher/scheduler/space combination, or None."""
     search, sched = cfg.search, cfg.search.scheduler
     searcher, space = search.searcher.name, search.space
-    if sched.name in ("asha", "hyperband") and sched.max_t is None and not isinstance(cfg.trainer.get("max_epochs"), int):
+    from tuning.synthetic import sweep_problem
+
+    problem = sweep_problem(cfg)
+    if problem:
+        return problem
+    if sched.name in ("asha", "hyperband") and not isinstance(cfg.max_epochs, int):
         return f"search.scheduler: {sched.name} needs an epoch budget: set trainer.max_epochs or search.scheduler.max_t"
     grids = [k for k, d in space.items() if d.kind == "grid"]
     if searcher == "optuna" and grids:

@@ -27,6 +27,8 @@ def preflight(cfg: SweepConfig, check_metric: bool = True) -> None:
     from tuning.classes import check_classes
     from tuning.trial import build
 
+    if cfg.objective is not None:  # a synthetic objective: no classes, data or metric to check
+        return
     check_classes(cfg)
     try:
         datamodule = build(cfg.data.model_dump(), "data")
@@ -118,6 +120,11 @@ def make_trainable(cfg: SweepConfig):
     from tuning.placement import trial_resources
     from tuning.trial import run_trial
 
+    if cfg.objective is not None:  # milliseconds per trial: no torch or Lightning in the worker
+        from tuning.synthetic import run_objective
+
+        trainable = tune.with_parameters(run_objective, objective=cfg.objective.model_dump(), seed=cfg.run.seed)
+        return tune.with_resources(trainable, trial_resources(cfg.resources))
     if cfg.resources.workers > 1:
         from tuning.ddp import driver_resources
 

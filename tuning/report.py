@@ -189,7 +189,7 @@ def metrics_of(row: dict) -> dict:
 def budget(sweep: dict, params: dict) -> int | None:
     """The epochs a trial runs when no scheduler stops it."""
     return (params.get("trainer.max_epochs") or (sweep["search"].get("scheduler") or {}).get("max_t")
-            or sweep["trainer"].get("max_epochs"))
+            or (sweep.get("trainer") or {}).get("max_epochs") or (sweep.get("objective") or {}).get("iterations"))
 
 
 def _trial_info(exp: ExpDir, name: str) -> dict:

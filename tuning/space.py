@@ -7,7 +7,7 @@ A space maps a dotted key of `model`, `data` or `trainer` to a one-key mapping:
 from dataclasses import dataclass
 from typing import Any
 
-SECTIONS = ("model", "data", "trainer")
+SECTIONS = ("model", "data", "trainer", "objective")  # objective.*: only with an objective section
 
 # kind -> (number of bounds, whether a step `q` follows the bounds)
 _RANGES = {
@@ -92,7 +92,7 @@ def _is_number(value) -> bool:
 
 
 def check_key(key: str) -> None:
-    """A space key must be a dotted path into model, data or trainer."""
+    """A space key must be a dotted path into model, data, trainer (or objective, checked by tuning.synthetic)."""
     head, _, rest = key.partition(".")
     if head not in SECTIONS or not rest:
         raise ValueError(f"key '{key}' must be a dotted path starting with one of {', '.join(SECTIONS)}, "

@@ -32,13 +32,31 @@ def resolve_callback(class_path: str, where: str) -> type:
     return cls
 
 
-def check_callbacks(trainer: dict) -> None:
-    """Resolve every `trainer.callbacks` entry and check its init_args against its signature."""
+def _callback_from_source(class_path: str):
+    """(Signature, is a Callback) of a callback read from its source; None when it must be imported."""
+    from tuning.classes import BASES, add_user_path, from_source, split_path
+
+    add_user_path()
+    split = ("pytorch_lightning.callbacks", class_path) if "." not in class_path else split_path("callback", class_path)
+    found = from_source(*split, BASES["callback"]) if split else None
+    return found[:2] if found else None
+
+
+def check_callbacks(trainer: dict, static: bool = False) -> None:
+    """Resolve every `trainer.callbacks` entry and check its init_args against its signature.
+
+    `static=True` reads a callback from its source where it can (no Lightning import), as
+    `tuning.classes.check_classes` does.
+    """
     from tuning.classes import check_arguments
+    from tuning.errors import UserError
 
     for i, spec in enumerate(trainer.get("callbacks", [])):
         where = f"trainer.callbacks[{i}]"
-        cls = resolve_callback(spec["class_path"], f"{where}.class_path")
+        found = _callback_from_source(spec["class_path"]) if static else None
+        if found is not None and not found[1]:
+            raise UserError(f"{where}.class_path: {spec['class_path']} is not a pytorch_lightning Callback subclass")
+        cls = found[0] if found else resolve_callback(spec["class_path"], f"{where}.class_path")
         args = spec.get("init_args", {})
         check_arguments(cls, {name: f"{where}.init_args.{name}" for name in args}, f"{where}.init_args")
 

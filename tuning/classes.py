@@ -40,16 +40,32 @@ def add_user_path() -> None:
         sys.path.append(os.getcwd())
 
 
+# Where Lightning defines the classes a sweep's classes must derive from, and the Trainer: (module, class).
+BASES = {"model": ("pytorch_lightning.core.module", "LightningModule"),
+         "data": ("pytorch_lightning.core.datamodule", "LightningDataModule"),
+         "callback": ("pytorch_lightning.callbacks.callback", "Callback")}
+TRAINER = ("pytorch_lightning.trainer.trainer", "Trainer")
+# Trainer.__init__'s decorator only fills defaults from PL_TRAINER_* variables; it keeps the signature.
+KEEPS_SIGNATURE = {("pytorch_lightning.utilities.argparse", "_defaults_from_env_vars")}
+
+
+def split_path(section: str, class_path: str) -> tuple[str, str] | None:
+    """(module, class name) of a registry name or a dotted path; None when it is neither."""
+    target = registry(section).get(class_path, class_path)
+    module_name, sep, attr = target.partition(":") if ":" in target else target.rpartition(".")
+    return (module_name, attr) if sep and module_name else None
+
+
 def resolve_class(section: str, class_path: str) -> type:
     """The class named by a registry name or a dotted path; UserError naming `<section>.class_path`."""
     add_user_path()
     names = registry(section)
-    target = names.get(class_path, class_path)
-    module_name, sep, attr = target.partition(":") if ":" in target else target.rpartition(".")
     where = f"{section}.class_path"
-    if not sep or not module_name:
+    split = split_path(section, class_path)
+    if split is None:
         raise UserError(f"{where}: '{class_path}' is not a registered {section}{did_you_mean(class_path, names)} "
                         f"nor a dotted import path like my_pkg.module.MyClass; registered: {', '.join(names)}")
+    module_name, attr = split
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -62,30 +78,54 @@ def resolve_class(section: str, class_path: str) -> type:
     return cls
 
 
-def _parameters(cls) -> tuple[dict[str, inspect.Parameter], bool]:
-    """A constructor's named parameters, and whether it takes **kwargs."""
+def from_source(module: str, name: str, base: tuple[str, str] | None):
+    """(Signature, derives from `base`, dotted name) read from source alone; None when the source cannot tell.
+
+    None sends the caller to import the class: a class made at run time, a decorated class or
+    `__init__`, an inherited `__init__`, a module whose own imports are not installed.
+    """
+    from tuning import signatures
+
+    ref = signatures.resolve(module, [name])
+    if not isinstance(ref, signatures.ClassRef) or not signatures.importable(ref):
+        return None
+    sig = signatures.signature(ref, KEEPS_SIGNATURE)
+    derives = signatures.is_subclass(ref, base) if base else True
+    if sig is None or derives is None:
+        return None
+    return sig, derives, f"{ref.module}.{ref.node.name}"
+
+
+def _parameters(cls):
+    """A constructor's keyword-passable arguments (name -> required) and whether it takes **kwargs."""
+    from tuning.signatures import Signature
+
+    if isinstance(cls, Signature):
+        return cls
     params = dict(inspect.signature(cls.__init__).parameters)
     params.pop("self", None)
     var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    named = {n: p for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    return named, var_kw
+    named = {n: p.default is p.empty for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return Signature(cls.__name__, named, var_kw)
 
 
 def check_arguments(cls, given: dict[str, str], where: str, reserved: dict[str, str] = {}) -> None:
     """Every given argument exists in `cls.__init__` and every required one is given.
 
-    `given` maps argument name -> the key path the user wrote it at.
+    `cls` is a class or a `Signature` read from source; `given` maps argument name -> the key path
+    the user wrote it at.
     """
-    named, var_kw = _parameters(cls)
+    sig = _parameters(cls)
+    named = sig.named  # argument -> required
     for arg, path in given.items():
         if arg in reserved:
             raise UserError(f"{path}: set by tuning, not by the sweep ({reserved[arg]})")
-        if arg not in named and not var_kw:
-            raise UserError(f"{path}: {cls.__name__} has no argument '{arg}'{did_you_mean(arg, named)}; "
+        if arg not in named and not sig.var_kw:
+            raise UserError(f"{path}: {sig.owner} has no argument '{arg}'{did_you_mean(arg, named)}; "
                             f"it accepts: {', '.join(named) or 'nothing'}")
-    missing = [n for n, p in named.items() if p.default is p.empty and n not in given]
+    missing = [n for n, required in named.items() if required and n not in given]
     if missing:
-        raise UserError(f"{where}: {cls.__name__} needs argument '{missing[0]}' (it has no default); "
+        raise UserError(f"{where}: {sig.owner} needs argument '{missing[0]}' (it has no default); "
                         f"add it to {where} or to search.space")
 
 
@@ -98,28 +138,50 @@ def _given(section: dict, space_keys, prefix: str) -> dict[str, str]:
     return given
 
 
-def check_classes(cfg) -> tuple[type, type]:
-    """Resolve model and data classes and check model, data and trainer arguments. Imports lightning."""
+def _section_class(section: str, class_path: str, static: bool):
+    """(class or Signature, derives from the Lightning base, dotted name, the class if it was imported)."""
+    if static:
+        add_user_path()
+        split = split_path(section, class_path)
+        found = from_source(*split, BASES[section]) if split else None
+        if found is not None:
+            return (*found, None)
     import pytorch_lightning as pl
 
+    base = pl.LightningModule if section == "model" else pl.LightningDataModule
+    cls = resolve_class(section, class_path)
+    return cls, issubclass(cls, base), f"{cls.__module__}.{cls.__qualname__}", cls
+
+
+def check_classes(cfg, static: bool = False) -> tuple:
+    """Resolve model and data classes and check model, data, trainer and callback arguments.
+
+    Returns the (model, data) classes. The default imports them (and Lightning). `static=True`
+    (tuning validate) reads each class from its source where it can and imports only those it
+    cannot read; a class not imported comes back as None.
+    """
     space_keys = list(cfg.search.space)
     for key in space_keys:
         head = key.split(".")[0]
         if head in ("model", "data") and not key.startswith(f"{head}.init_args."):
             raise UserError(f"search.space.{key}: {head} parameters are searched as {head}.init_args.<argument>")
     resolved = []
-    for section, base in (("model", pl.LightningModule), ("data", pl.LightningDataModule)):
+    for section in ("model", "data"):
         spec = getattr(cfg, section)
-        cls = resolve_class(section, spec.class_path)
-        if not issubclass(cls, base):
-            raise UserError(f"{section}.class_path: {cls.__module__}.{cls.__qualname__} is not a "
-                            f"{base.__name__} subclass")
-        check_arguments(cls, _given(spec.init_args, space_keys, f"{section}.init_args."), f"{section}.init_args")
+        sig, derives, dotted, cls = _section_class(section, spec.class_path, static)
+        if not derives:
+            raise UserError(f"{section}.class_path: {dotted} is not a {BASES[section][1]} subclass")
+        check_arguments(sig, _given(spec.init_args, space_keys, f"{section}.init_args."), f"{section}.init_args")
         resolved.append(cls)
-    check_arguments(pl.Trainer, _given(cfg.trainer, space_keys, "trainer."), "trainer", RESERVED_TRAINER_KEYS)
+    trainer = from_source(*TRAINER, None) if static else None
+    if trainer is None:
+        import pytorch_lightning as pl
+
+        trainer = (pl.Trainer,)
+    check_arguments(trainer[0], _given(cfg.trainer, space_keys, "trainer."), "trainer", RESERVED_TRAINER_KEYS)
     from tuning.callbacks import check_callbacks
     from tuning.ddp import check_resources
 
-    check_callbacks(cfg.trainer)
+    check_callbacks(cfg.trainer, static=static)
     check_resources(cfg)
     return tuple(resolved)

@@ -1,5 +1,7 @@
 """Class resolution (registry names and dotted paths) and argument checks against signatures."""
 
+import sys
+
 import pytest
 
 from models import MODELS
@@ -36,9 +38,14 @@ def test_unresolvable_class_path_is_named(path, fragment):
 
 
 def _check(sweep):
-    with pytest.raises(UserError) as info:
-        check_classes(parse_sweep(sweep))
-    return str(info.value)
+    """The error of the importing check (tuning run), which the source check (tuning validate) must equal."""
+    messages = []
+    for static in (False, True):
+        with pytest.raises(UserError) as info:
+            check_classes(parse_sweep(sweep), static=static)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    return messages[0]
 
 
 def test_unknown_init_arg_is_named_with_a_suggestion(tiny_sweep):
@@ -58,6 +65,7 @@ def test_missing_required_arg_is_named(tiny_sweep):
     assert "needs argument 'width'" in _check(tiny_sweep)
     tiny_sweep["search"]["space"]["model.init_args.width"] = {"choice": [64]}
     check_classes(parse_sweep(tiny_sweep))  # supplied by the space: fine
+    check_classes(parse_sweep(tiny_sweep), static=True)
 
 
 def test_trainer_keys_are_checked_against_lightning(tiny_sweep):
@@ -79,3 +87,72 @@ def test_model_must_be_a_lightning_module(tiny_sweep):
 def test_space_over_model_needs_init_args(tiny_sweep):
     tiny_sweep["search"]["space"]["model.lr"] = {"choice": [0.1]}
     assert "search.space.model.lr" in _check(tiny_sweep)
+
+
+def test_callback_errors_from_source_equal_the_imported_ones(tiny_sweep):
+    for callbacks in ([{"class_path": "LearningRateMonitor", "init_args": {"interval": "epoch"}}],
+                      [{"class_path": "tests.user_models.LinearClassifier"}],
+                      [{"class_path": "tests.user_callbacks.RecordTrainerOptions", "init_args": {"filname": "x"}}]):
+        tiny_sweep["trainer"]["callbacks"] = callbacks
+        assert "trainer.callbacks[0]" in _check(tiny_sweep)
+
+
+USER_MODULE = """
+import pytorch_lightning as pl
+
+
+class Wide(pl.LightningModule):
+    def __init__(self, width: int, lr: float = 0.01, hidden_dim: int = 8):
+        super().__init__()
+
+
+class NotOne:
+    def __init__(self, width: int = 1):
+        pass
+
+
+class Inherits(Wide):
+    pass
+"""
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """A user's module on sys.path, with a name no other test imports."""
+    name = f"user_mod_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name
+    sys.modules.pop(name, None)
+
+
+def _static_error(sweep) -> str:
+    with pytest.raises(UserError) as info:
+        check_classes(parse_sweep(sweep), static=True)
+    return str(info.value)
+
+
+def test_the_source_check_catches_a_users_class_without_importing_it(tiny_sweep, user_module):
+    tiny_sweep["model"] = {"class_path": f"{user_module}.Wide", "init_args": {"width": 4, "hiden_dim": 8}}
+    assert "model.init_args.hiden_dim: Wide has no argument 'hiden_dim' (did you mean 'hidden_dim'?); it accepts: " \
+           "width, lr, hidden_dim" in _static_error(tiny_sweep)
+    tiny_sweep["model"]["init_args"] = {}
+    assert "model.init_args: Wide needs argument 'width'" in _static_error(tiny_sweep)
+    tiny_sweep["model"]["class_path"] = f"{user_module}.NotOne"
+    assert f"model.class_path: {user_module}.NotOne is not a LightningModule subclass" in _static_error(tiny_sweep)
+    tiny_sweep["model"] = {"class_path": f"{user_module}.Wide", "init_args": {"width": 4}}
+    assert check_classes(parse_sweep(tiny_sweep), static=True) == (None, None)  # neither class imported
+    assert user_module not in sys.modules
+
+
+def test_an_inherited_init_is_checked_by_importing(tiny_sweep, user_module):
+    tiny_sweep["model"] = {"class_path": f"{user_module}.Inherits", "init_args": {}}
+    assert "model.init_args: Inherits needs argument 'width'" in _static_error(tiny_sweep)
+    assert user_module in sys.modules  # the source could not say: the class was imported
+
+
+def test_a_module_with_a_missing_dependency_is_imported_and_named(tiny_sweep, tmp_path, monkeypatch):
+    (tmp_path / "needs_gone_dep.py").write_text("import gone_dependency_xyz\n\nclass M:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tiny_sweep["model"] = {"class_path": "needs_gone_dep.M"}
+    assert "cannot import module 'needs_gone_dep'" in _static_error(tiny_sweep)

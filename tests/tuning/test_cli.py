@@ -22,6 +22,15 @@ def test_help_imports_neither_torch_nor_ray():
     assert out.strip() == "[]"
 
 
+def test_validate_imports_neither_torch_nor_lightning_nor_ray():
+    """`tuning validate` reads the classes from source: it starts in a fraction of a second."""
+    code = ("import sys; from tuning.cli import main; code = main(['validate', 'quickstart']); "
+            "print(code, sorted(m for m in ('torch', 'ray', 'pytorch_lightning', 'lightning') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "0 []", result.stderr
+    assert "# ok: 16 trials" in result.stderr
+
+
 def test_every_command_has_help_with_an_example():
     for command in ("run", "validate", "sweeps", "report", "compare", "export"):
         result = tuning(command, "--help")

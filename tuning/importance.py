@@ -70,10 +70,11 @@ def importance(report: Report, evaluators=EVALUATORS) -> dict:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = build_study(report)
-    out = {"trials": len(study.trials)}
+    count = len(study.get_trials(deepcopy=False))  # `study.trials` deep-copies every trial (0.1 s per 1000)
+    out = {"trials": count}
     if not report.space:
         return {**out, "note": "the sweep searched no parameters"}
-    if len(study.trials) < MIN_TRIALS:
+    if count < MIN_TRIALS:
         return {**out, "note": f"needs at least {MIN_TRIALS} trials with a finite {report.metric}"}
     for name in evaluators:
         with warnings.catch_warnings():

@@ -9,7 +9,7 @@ local or on any filesystem pyarrow opens (`s3://bucket/runs/exp`).
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -77,7 +77,9 @@ class Report:
 
     def to_dict(self, top: int | None = None, importance: dict | None = None) -> dict:
         """DESIGN.md's report JSON, plus extra keys (per-trial details, compute, importance)."""
-        trials = [{"rank": t.rank, **{k: v for k, v in asdict(t).items() if k != "rank"}} for t in self.shown(top)]
+        # vars, not asdict: asdict deep-copies every config and metrics dict (0.2 s on 1000 trials), and
+        # _no_nan below copies them anyway.
+        trials = [{"rank": t.rank, **{k: v for k, v in vars(t).items() if k != "rank"}} for t in self.shown(top)]
         data = {"experiment": self.experiment, "metric": self.metric, "mode": self.mode, "scope": self.scope,
                 "trials": trials, "compute": self.compute()}
         if importance is not None:

@@ -175,9 +175,25 @@ def test_compute_accounting(tmp_path):
 
 
 def test_a_file_uri_reads_like_a_path(tmp_path):
-    exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5], {}), "b": ("TERMINATED", [0.4], {})})
+    """A local path is read through os, a URI through pyarrow: the same report either way."""
+    exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5], {"checkpoint_000000/c.ckpt": "x" * 70}),
+                                           "b": ("ERROR", [0.4], {"error.txt": "Traceback\nValueError: boom\n"})})
     by_path, by_uri = load_report(str(exp)), load_report(exp.resolve().as_uri())
-    assert [(t.trial_id, t.metric) for t in by_uri.trials] == [(t.trial_id, t.metric) for t in by_path.trials]
+    assert by_uri.to_dict() == by_path.to_dict()
+    assert [(t.trial_id, t.checkpoint_bytes, t.error) for t in by_path.trials] == [("b", 0, "ValueError: boom"),
+                                                                                   ("a", 70, None)]
+
+
+def test_a_local_json_report_imports_no_heavy_library(tmp_path):
+    import subprocess
+    import sys
+
+    exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5], {}), "b": ("TERMINATED", [0.4], {})})
+    code = ("import sys; from tuning.cli import main; main(['report', sys.argv[1], '--format', 'json']); "
+            "print(sorted(m for m in ('pyarrow', 'pandas', 'optuna', 'sklearn', 'torch', 'ray') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(exp)], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out[:out.rindex("\n[")])["trials"][0]["trial_id"] == "b"
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_json_is_a_superset_of_the_design_contract(tmp_path):

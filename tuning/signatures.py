@@ -87,14 +87,14 @@ def _bound_names(stmt: ast.stmt) -> list[str]:
         return [stmt.name]
     if isinstance(stmt, (ast.Import, ast.ImportFrom)):
         return [(a.asname or a.name).split(".")[0] for a in stmt.names if a.name != "*"]
-    return [n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)] + \
-        [n for s in ast.walk(stmt) if isinstance(s, (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom))
-         and s is not stmt for n in _bound_names(s)]
+    # An assignment or a block: every name stored anywhere in it (over-counting only makes answers unknown).
+    nested = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
+    stored = [n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+    return stored + [name for s in ast.walk(stmt) if isinstance(s, nested) for name in _bound_names(s)]
 
 
 def bindings(body: list[ast.stmt]) -> dict[str, ast.stmt | None]:
-    """Name -> the one def, class or import that binds it; None where it is bound twice, by an assignment
-    or inside a block (if, try...): no answer that holds whatever runs."""
+    """Name -> the one def, class or import binding it; None if bound twice, by assignment or in a block (if, try)."""
     out: dict[str, ast.stmt | None] = {}
     for stmt in body:
         simple = isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom))
@@ -110,7 +110,8 @@ def _parse(path: str, mtime_ns: int) -> tuple[dict, bool, list[str]]:
         tree = ast.parse(fh.read(), filename=path)
     star = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in tree.body)
     imported = {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+    imported |= {n.module.split(".")[0] for n in tree.body
+                 if isinstance(n, ast.ImportFrom) and n.module and not n.level}
     return bindings(tree.body), star, sorted(imported)
 
 

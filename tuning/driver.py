@@ -22,8 +22,16 @@ def experiment_dir(cfg: SweepConfig, storage: str | None = None, name: str | Non
     return (Path(storage or cfg.run.storage).expanduser() / (name or cfg.name)).resolve()
 
 
-def preflight(cfg: SweepConfig, check_metric: bool = True) -> None:
-    """Check classes and arguments, prepare data once, in the driver, then check the metric contract."""
+def check_sweep(cfg: SweepConfig) -> None:
+    """Bad input is found before anything starts: classes and arguments, read from source where it can."""
+    from tuning.classes import check_classes
+
+    if cfg.objective is None:  # a synthetic objective has no classes to check
+        check_classes(cfg, static=True)
+
+
+def prepare(cfg: SweepConfig, check_metric: bool = True) -> None:
+    """Import and check the classes, prepare the data once, in the driver, then check the metric contract."""
     from tuning.classes import check_classes
     from tuning.trial import build
 
@@ -44,12 +52,19 @@ def preflight(cfg: SweepConfig, check_metric: bool = True) -> None:
         metric_preflight.check_metric(cfg)
 
 
-def start_ray(address: str | None = None) -> None:
-    """Connect to `address`, or start a local Ray that listens on 127.0.0.1 only, without a dashboard."""
+def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None:
+    """Connect to `address`, or start a local Ray that listens on 127.0.0.1 only, without a dashboard.
+
+    `preload`: modules every worker of a local Ray imports as it starts. Ray starts a worker per CPU
+    when the driver connects, so trials begin with Lightning imported (seconds per worker) while the
+    driver still prepares the data; Tune's trial actors take those warm workers.
+    """
     import ray
 
     if ray.is_initialized():
         return
+    if address is None and preload:  # read by the raylet as it starts
+        os.environ.setdefault("RAY_preload_python_modules", ",".join(preload))
     # Trials resolve relative paths and import the user's modules from where `tuning` was started.
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
     if address is None:
@@ -62,6 +77,11 @@ def start_ray(address: str | None = None) -> None:
         ray_constants.ENABLE_RAY_CLUSTER = False
     # "local" always starts a fresh instance; a bare ray.init() would join the last `ray start` cluster.
     ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+
+
+def worker_preload(cfg: SweepConfig) -> tuple[str, ...]:
+    """What a trial worker imports first: Lightning, unless the sweep is a synthetic objective."""
+    return () if cfg.objective is not None else ("pytorch_lightning",)
 
 
 def build_tuner(cfg: SweepConfig, exp_dir: Path, warm_start=()):
@@ -206,11 +226,12 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     from tuning.resume import load_experiment, repair_checkpoints, repair_results, settle_orphans
 
     exp_dir, cfg = load_experiment(experiment)
-    preflight(cfg)
+    check_sweep(cfg)
     settle_orphans(exp_dir)
     repair_results(exp_dir)
     repair_checkpoints(exp_dir)
-    start_ray(address)
+    start_ray(address, worker_preload(cfg))
+    prepare(cfg)
     tune_environment()
     tuner = tune.Tuner.restore(str(exp_dir), trainable=make_trainable(cfg), resume_unfinished=True,
                                resume_errored=retry_errored)
@@ -239,9 +260,10 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
                         "choose another with --name or --storage (nothing was overwritten)")
     base, exp_name = location.rsplit("/", 1)
     cfg = cfg.model_copy(update={"name": exp_name, "run": cfg.run.model_copy(update={"storage": base})})
-    preflight(cfg)
+    check_sweep(cfg)
     warm_start = warm_start_points(cfg.search.warm_start, cfg.search)
-    start_ray(address)
+    start_ray(address, worker_preload(cfg))  # before the data: workers import Lightning meanwhile
+    prepare(cfg)
     if address is not None:
         _cluster_preflight(cfg)
     store.write_text(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))

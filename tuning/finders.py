@@ -40,11 +40,11 @@ def _base(cfg):
     """The model, datamodule and Trainer arguments of the sweep's base config, seeded by run.seed."""
     import pytorch_lightning as pl
 
-    from tuning.driver import preflight
+    from tuning.driver import prepare
     from tuning.trial import build
 
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # the finders' progress chatter
-    preflight(cfg, check_metric=False)
+    prepare(cfg, check_metric=False)
     pl.seed_everything(cfg.run.seed, workers=True, verbose=False)
     return build(cfg.model.model_dump(), "model"), build(cfg.data.model_dump(), "data"), dict(cfg.trainer)
 

@@ -1,0 +1,165 @@
+"""Benchmark: sweep overhead of `tuning` against the obvious hand-written Ray Tune + Lightning script.
+
+The same sweep three ways, each in its own fresh process: (a) the hand-written script with Tune's
+defaults (function trainable, Lightning Trainer with its defaults, TuneReportCheckpointCallback,
+OptunaSearch + ASHA), (a2) the same with `reuse_actors=True`, (b) `tuning run`. Same model (the
+digits MLP), data, space and seed: 16 trials of 4 epochs, 2 at a time, 1 CPU each.
+
+Trial compute is the time Lightning spends inside its epochs (train + validation), timed by the same
+callback in every variant; anything else in the sweep's wall time is overhead:
+
+    overhead per trial slot = (fit wall x concurrency - sum of compute) / trials
+    efficiency              = sum of compute / (fit wall x concurrency)
+
+The fit wall runs from Tuner.fit() to its return (process start-up and ray.init are reported apart).
+Peak RSS: the driver's own process, and the largest trial worker. Prints one JSON line.
+
+    python tests/benchmarks/overhead.py [--trials 16] [--epochs 4] [--concurrency 2]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+ROOT = Path(__file__).resolve().parents[2]
+SPACE = {"model.init_args.lr": {"loguniform": [1.0e-4, 3.0e-2]}, "model.init_args.hidden_dim": {"choice": [32, 64, 128]},
+         "model.init_args.dropout": {"uniform": [0.0, 0.5]}, "data.init_args.batch_size": {"choice": [32, 64, 128]}}
+SEED = 0
+
+
+class EpochTimer(pl.Callback):
+    """Appends each epoch's duration (train + validation) and the process's peak RSS to a JSON-lines file."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):  # validation ran already, the report comes after
+        line = {"pid": os.getpid(), "seconds": time.perf_counter() - self.start,
+                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+
+def hand_written(args, reuse: bool) -> float:
+    """The obvious script a Ray Tune + Lightning user writes; returns the fit wall time."""
+    import ray
+    from ray import tune
+    from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from data.digits import DigitsDataModule
+    from models.mlp import MLPClassifier
+
+    def train(config):
+        model = MLPClassifier(lr=config["lr"], hidden_dim=config["hidden_dim"], dropout=config["dropout"])
+        data = DigitsDataModule(batch_size=config["batch_size"])
+        trainer = pl.Trainer(max_epochs=args.epochs, accelerator="cpu", enable_progress_bar=False,
+                             callbacks=[EpochTimer(args.log), TuneReportCheckpointCallback(on="train_epoch_end")])
+        trainer.fit(model, datamodule=data)
+
+    space = {"lr": tune.loguniform(1e-4, 3e-2), "hidden_dim": tune.choice([32, 64, 128]),
+             "dropout": tune.uniform(0.0, 0.5), "batch_size": tune.choice([32, 64, 128])}
+    ray.init(address="local", include_dashboard=False)  # the benchmark's own Ray, as a user's script starts it
+    tuner = tune.Tuner(
+        tune.with_resources(train, {"cpu": 1}), param_space=space,
+        tune_config=tune.TuneConfig(metric="val_loss", mode="min", num_samples=args.trials,
+                                    search_alg=OptunaSearch(seed=SEED), max_concurrent_trials=args.concurrency,
+                                    scheduler=ASHAScheduler(max_t=args.epochs), reuse_actors=reuse),
+        run_config=tune.RunConfig(storage_path=args.storage, name="hand_written"))
+    start = time.perf_counter()
+    tuner.fit()
+    return time.perf_counter() - start
+
+
+def with_tuning(args) -> float:
+    """`tuning run` on the same sweep; returns the fit wall time (run_sweep's call of driver.fit, timed)."""
+    import yaml
+
+    from tuning import driver
+    from tuning.cli import main
+
+    sweep = {"name": "tuning", "model": {"class_path": "mlp"}, "data": {"class_path": "digits"},
+             "trainer": {"max_epochs": args.epochs, "accelerator": "cpu",
+                         "callbacks": [{"class_path": "tests.benchmarks.overhead.EpochTimer",
+                                        "init_args": {"path": args.log}}]},
+             "search": {"metric": "val_loss", "mode": "min", "num_samples": args.trials, "space": SPACE,
+                        "searcher": {"name": "optuna", "seed": SEED},
+                        "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 4}},
+             "resources": {"cpu": 1, "max_concurrent": args.concurrency}, "run": {"seed": SEED}}
+    path = Path(args.storage) / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    timed, fit = {}, driver.fit
+
+    def timed_fit(*a, **k):
+        start = time.perf_counter()
+        try:
+            return fit(*a, **k)
+        finally:
+            timed["wall"] = time.perf_counter() - start
+
+    driver.fit = timed_fit  # instrumentation only: the real fit runs
+    assert main(["run", str(path), "--storage", args.storage]) == 0
+    return timed["wall"]
+
+
+def child(args) -> None:
+    """One variant in this fresh process; writes its figures to `<storage>/figures.json`."""
+    started = time.perf_counter()
+    wall = with_tuning(args) if args.variant == "tuning" else hand_written(args, reuse=args.variant == "reuse")
+    epochs = [json.loads(line) for line in Path(args.log).read_text().splitlines()]
+    compute = sum(e["seconds"] for e in epochs)
+    slots = wall * args.concurrency
+    Path(args.storage, "figures.json").write_text(json.dumps({"fit_wall_s": round(wall, 2), "process_wall_s": round(time.perf_counter() - started, 2),
+                      "epochs": len(epochs), "compute_s": round(compute, 2),
+                      "overhead_per_trial_s": round((slots - compute) / args.trials, 3),
+                      "efficiency": round(compute / slots, 3),
+                      "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                      "worker_peak_rss_mb": round(max(e["rss_mb"] for e in epochs)),
+                      "worker_processes": len({e["pid"] for e in epochs})}))
+
+
+def run_variant(variant: str, args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, __file__, "--child", variant, "--storage", tmp, "--log", f"{tmp}/epochs.jsonl",
+               "--trials", str(args.trials), "--epochs", str(args.epochs), "--concurrency", str(args.concurrency)]
+        print(f"overhead: running {variant} ...", file=sys.stderr, flush=True)
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if out.returncode:
+            sys.exit(f"{variant} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+        return json.loads(Path(tmp, "figures.json").read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--child", dest="variant", choices=["default", "reuse", "tuning"])
+    parser.add_argument("--storage")
+    parser.add_argument("--log")
+    args = parser.parse_args()
+    if args.variant:
+        return child(args)
+    results = {v: run_variant(v, args) for v in ("default", "reuse", "tuning")}
+    a, b = results["default"]["overhead_per_trial_s"], results["tuning"]["overhead_per_trial_s"]
+    print(json.dumps({"benchmark": "overhead", "trials": args.trials, "epochs": args.epochs,
+                      "concurrency": args.concurrency, "hand_written": results["default"],
+                      "hand_written_reuse_actors": results["reuse"], "tuning": results["tuning"],
+                      "overhead_ratio_b_over_a": round(b / a, 3),
+                      "goals": {"overhead_per_trial_le_0.5s": b <= 0.5, "ratio_le_0.25": b / a <= 0.25}}))
+
+
+if __name__ == "__main__":
+    main()

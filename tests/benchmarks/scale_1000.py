@@ -83,11 +83,11 @@ def trial_figures(exp: Path, run: dict, concurrency: int) -> dict:
             "driver_rss_mib": run["rss_mib"]}
 
 
-def run_tuning(root: Path, trials: int, concurrency: int) -> dict:
+def run_tuning(root: Path, trials: int, concurrency: int, profile: str | None = None) -> dict:
     """(a): the sweep through `tuning run`, with the searcher's calls timed inside the driver."""
     timings = root / "searcher_times.json"
     args = [sys.executable, __file__, "--child", "tuning", "--out", str(timings), "--trials", str(trials),
-            "--concurrency", str(concurrency), "--storage", str(root)]
+            "--concurrency", str(concurrency), "--storage", str(root)] + (["--profile", profile] if profile else [])
     figures = trial_figures(root / "scale", timed_run(args), concurrency)
     calls = json.loads(timings.read_text())
     for name, samples in calls.items():  # [(trials told so far, seconds)]
@@ -118,9 +118,17 @@ def child_tuning(args) -> None:
     atexit.register(lambda: Path(args.out).write_text(json.dumps(calls)))
     from tuning.cli import main
 
-    main(["run", "synthetic", "--storage", args.storage, "--name", "scale",
-          "--set", f"search.num_samples={args.trials}", "--set", f"resources.max_concurrent={args.concurrency}",
-          "--set", f"objective.iterations={ITERATIONS}", "--set", "search.searcher.seed=0"])
+    argv = ["run", "synthetic", "--storage", args.storage, "--name", "scale",
+            "--set", f"search.num_samples={args.trials}", "--set", f"resources.max_concurrent={args.concurrency}",
+            "--set", f"objective.iterations={ITERATIONS}", "--set", "search.searcher.seed=0"]
+    if not args.profile:
+        return main(argv)
+    import cProfile
+
+    try:
+        cProfile.runctx("main(argv)", globals(), {"main": main, "argv": argv}, args.profile)
+    except SystemExit:
+        pass
 
 
 def child_baseline(args) -> None:
@@ -216,12 +224,13 @@ def main() -> None:
     parser.add_argument("--baseline-trials", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: tuning,baseline,suggest")
+    parser.add_argument("--profile", help="write cProfile stats of the tuning driver to this file")
     parser.add_argument("--child", choices=["tuning", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--storage", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return (child_tuning if args.child == "tuning" else child_baseline)(args)
+        sys.exit((child_tuning if args.child == "tuning" else child_baseline)(args))
     skip = set(args.skip.split(","))
     out = {"benchmark": "scale_1000", "cores": os.cpu_count(), "concurrency": args.concurrency,
            "load_before": round(os.getloadavg()[0], 2)}
@@ -229,7 +238,7 @@ def main() -> None:
         if "tuning" not in skip:
             log(f"tuning run synthetic: {args.trials} trials ...")
             (Path(tmp) / "a").mkdir()
-            out["tuning"] = run_tuning(Path(tmp) / "a", args.trials, args.concurrency)
+            out["tuning"] = run_tuning(Path(tmp) / "a", args.trials, args.concurrency, args.profile)
             log(json.dumps(out["tuning"]))
         if "baseline" not in skip:
             log(f"plain tune.Tuner: {args.baseline_trials} trials ...")

@@ -100,9 +100,11 @@ def sweep_problem(cfg) -> str | None:
     given = [key for key in ("model", "data", "trainer") if getattr(cfg, key)]
     if given:
         return f"{given[0]}: a sweep with an objective has no {given[0]} (objective replaces model, data and trainer)"
+    if cfg.search.scheduler.name in ("hyperband", "pbt"):  # both restore trials from checkpoints
+        return (f"search.scheduler: {cfg.search.scheduler.name} restarts trials from checkpoints, which a synthetic "
+                "objective does not keep; use asha, median or fifo")
     keys = space_keys(cfg.objective.name)
-    searched = {**space, **cfg.search.scheduler.mutations}
-    for key, domain in searched.items():
+    for key, domain in space.items():
         if key not in keys:
             return f"search.space.{key}: objective {cfg.objective.name} searches {', '.join(keys)} only"
         if domain.kind in ("choice", "grid") and not all(isinstance(v, (int, float)) for v in domain.args):

@@ -63,11 +63,12 @@ def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None
 
     if ray.is_initialized():
         return
-    if address is None and preload:  # read by the raylet as it starts
-        os.environ.setdefault("RAY_preload_python_modules", ",".join(preload))
     # Trials resolve relative paths and import the user's modules from where `tuning` was started.
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
     if address is None:
+        if preload:  # read by the raylet as it starts
+            os.environ.setdefault("RAY_preload_python_modules", ",".join(preload))
+        _inherit_trial_environment()
         # Without this Ray binds its ports on every interface (DESIGN.md, "Running Ray"). Ray reads the
         # variable once, at import, and may be imported already: set the constant too. Ray's own
         # processes started below inherit the environment.
@@ -77,6 +78,22 @@ def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None
         ray_constants.ENABLE_RAY_CLUSTER = False
     # "local" always starts a fresh instance; a bare ray.init() would join the last `ray start` cluster.
     ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+
+
+def _inherit_trial_environment() -> None:
+    """Trial actors of a local Ray get Tune's environment variables by inheritance, not a runtime_env.
+
+    Tune gives each trial actor `runtime_env={"env_vars": ...}` (PL_DISABLE_FORK and variables it
+    propagates from the driver). Ray starts a fresh, cold worker for any runtime_env, so trials would
+    never use the warm workers started with Ray. A local Ray's workers inherit this process's
+    environment, so the variables are set here and Tune's lists emptied (measured: 2 trial actors
+    ready in 0.2 s instead of 6 s). Not on a cluster: other nodes do not inherit it.
+    """
+    from ray.tune.execution import class_cache
+
+    for name, value in class_cache.DEFAULT_ENV_VARS.items():
+        os.environ.setdefault(name, value)
+    class_cache.DEFAULT_ENV_VARS, class_cache.ENV_VARS_TO_PROPAGATE = {}, set()
 
 
 def worker_preload(cfg: SweepConfig) -> tuple[str, ...]:

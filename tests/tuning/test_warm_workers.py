@@ -1,0 +1,52 @@
+"""Trials of a local sweep run in the workers Ray started with it, which imported Lightning as they started."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A fresh local Ray in its own process, started as `tuning run` starts it; prints the pids of the
+# workers Ray started at connect time, then of the workers the trials ran in.
+SCRIPT = textwrap.dedent("""
+    import json, sys, time
+    from pathlib import Path
+    import psutil
+    from tuning.config import load_sweep
+    from tuning import driver
+
+    cfg = load_sweep(sys.argv[1], [])
+    driver.start_ray(None, driver.worker_preload(cfg))
+    deadline = time.monotonic() + 120
+    while True:
+        idle = {p.pid for p in psutil.process_iter(["cmdline"])
+                if (p.info["cmdline"] or [""])[0] == "ray::IDLE"}
+        if len(idle) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    driver.prepare(cfg)
+    exp_dir = Path(sys.argv[2])
+    exp_dir.mkdir(parents=True)
+    driver.build_tuner(cfg, exp_dir).fit()
+    trials = [json.loads(p.read_text())["pid"] for p in exp_dir.glob("trial_*/trial.json")]
+    print(json.dumps({"started_with_ray": sorted(idle), "trial_workers": sorted(set(trials)), "trials": len(trials)}))
+""")
+
+
+def test_trials_run_in_the_workers_ray_started_with_lightning_imported(tmp_path, tiny_sweep):
+    tiny_sweep["search"]["num_samples"] = 4
+    tiny_sweep["run"]["storage"] = str(tmp_path)
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump(tiny_sweep))
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(sweep), str(tmp_path / "tiny")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    pids = json.loads(out.stdout.strip().splitlines()[-1])
+    assert pids["trials"] == 4
+    assert len(pids["started_with_ray"]) >= 2, "Ray started no workers when the driver connected"
+    # Tune's trial actors would each get a fresh, cold process if they carried a runtime_env.
+    assert set(pids["trial_workers"]) <= set(pids["started_with_ray"]), pids

@@ -100,6 +100,9 @@ def sweep_problem(cfg) -> str | None:
     given = [key for key in ("model", "data", "trainer") if getattr(cfg, key)]
     if given:
         return f"{given[0]}: a sweep with an objective has no {given[0]} (objective replaces model, data and trainer)"
+    for key in ("early_stopping", "auto_batch_size"):  # Lightning's options for a trial: nothing to apply them to
+        if getattr(cfg.trial, key):
+            return f"trial.{key}: a synthetic objective trains no model, so Lightning's trial options do not apply"
     if cfg.search.scheduler.name in ("hyperband", "pbt"):  # both restore trials from checkpoints
         return (f"search.scheduler: {cfg.search.scheduler.name} restarts trials from checkpoints, which a synthetic "
                 "objective does not keep; use asha, median or fifo")

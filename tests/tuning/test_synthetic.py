@@ -100,6 +100,7 @@ def _write(tmp_path, change) -> str:
     (lambda s: s["search"]["space"].pop("objective.x5"), "search.space.objective.x5"),
     (lambda s: s.pop("objective"), "objective"),
     (lambda s: s["search"].update(scheduler={"name": "hyperband"}), "search.scheduler"),
+    (lambda s: s.update(trial={"early_stopping": {"patience": 2}}), "trial.early_stopping"),
     (lambda s: s["search"].update(metric="val_loss"), "search.metric"),
 ])
 def test_bad_objective_sweeps_exit_2_naming_the_key(tmp_path, change, named):

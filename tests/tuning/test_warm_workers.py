@@ -50,3 +50,16 @@ def test_trials_run_in_the_workers_ray_started_with_lightning_imported(tmp_path,
     assert len(pids["started_with_ray"]) >= 2, "Ray started no workers when the driver connected"
     # Tune's trial actors would each get a fresh, cold process if they carried a runtime_env.
     assert set(pids["trial_workers"]) <= set(pids["started_with_ray"]), pids
+
+
+def test_lightning_is_preloaded_only_where_most_started_workers_run_trials(tiny_sweep):
+    from tuning.config import parse_sweep
+    from tuning.driver import worker_preload
+
+    tiny_sweep["resources"] = {"cpu": 1, "max_concurrent": 2}
+    assert worker_preload(parse_sweep(tiny_sweep), cpus=2) == ("pytorch_lightning",)
+    assert worker_preload(parse_sweep(tiny_sweep), cpus=64) == ()  # 62 idle workers of ~470 MB each
+    tiny_sweep["resources"] = {"cpu": 1}  # as many at once as the CPUs allow
+    assert worker_preload(parse_sweep(tiny_sweep), cpus=64) == ("pytorch_lightning",)
+    tiny_sweep["resources"] = {"cpu": 4}  # 16 trials at once on 64 CPUs
+    assert worker_preload(parse_sweep(tiny_sweep), cpus=64) == ()

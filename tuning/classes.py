@@ -158,8 +158,10 @@ def check_classes(cfg, static: bool = False) -> tuple:
 
     Returns the (model, data) classes. The default imports them (and Lightning). `static=True`
     (tuning validate) reads each class from its source where it can and imports only those it
-    cannot read; a class not imported comes back as None.
+    cannot read; a class not imported comes back as None. A synthetic objective has no classes: (None, None).
     """
+    if cfg.objective is not None:
+        return None, None
     space_keys = list(cfg.search.space)
     for key in space_keys:
         head = key.split(".")[0]

@@ -45,8 +45,7 @@ def _validate(args) -> None:
     from tuning.config import load_sweep
 
     cfg = load_sweep(args.sweep, args.set)
-    if cfg.objective is None:  # a synthetic objective has no classes to check
-        check_classes(cfg, static=True)  # from source where it can: no torch or Lightning import
+    check_classes(cfg, static=True)  # from source where it can: no torch or Lightning import
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
     print(f"# ok: {cfg.search.num_samples} trials, {len(cfg.search.space)} searched parameters, "
           f"searcher {cfg.search.searcher.name}, scheduler {cfg.search.scheduler.name}", file=sys.stderr)

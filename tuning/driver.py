@@ -26,8 +26,7 @@ def check_sweep(cfg: SweepConfig) -> None:
     """Bad input is found before anything starts: classes and arguments, read from source where it can."""
     from tuning.classes import check_classes
 
-    if cfg.objective is None:  # a synthetic objective has no classes to check
-        check_classes(cfg, static=True)
+    check_classes(cfg, static=True)
 
 
 def prepare(cfg: SweepConfig, check_metric: bool = True) -> None:

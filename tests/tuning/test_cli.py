@@ -7,6 +7,7 @@ import sys
 import pytest
 import yaml
 
+from tests.imports import fresh_imports
 from tuning.config import builtin_sweeps
 
 
@@ -16,19 +17,17 @@ def tuning(*args, cwd=None, timeout=300):
 
 
 def test_help_imports_neither_torch_nor_ray():
-    code = ("import sys; from tuning.cli import build_parser; build_parser().format_help(); "
-            "print(sorted(m for m in ('torch', 'ray', 'pytorch_lightning') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    _, _, imported = fresh_imports("from tuning.cli import build_parser; build_parser().format_help()",
+                                   ("torch", "ray", "pytorch_lightning"))
+    assert imported == []
 
 
 def test_validate_imports_neither_torch_nor_lightning_nor_ray():
     """`tuning validate` reads the classes from source: it starts in a fraction of a second."""
-    code = ("import sys; from tuning.cli import main; code = main(['validate', 'quickstart']); "
-            "print(code, sorted(m for m in ('torch', 'ray', 'pytorch_lightning', 'lightning') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip().splitlines()[-1] == "0 []", result.stderr
-    assert "# ok: 16 trials" in result.stderr
+    _, err, imported = fresh_imports("from tuning.cli import main; assert main(['validate', 'quickstart']) == 0",
+                                     ("torch", "ray", "pytorch_lightning", "lightning"))
+    assert imported == [], err
+    assert "# ok: 16 trials" in err
 
 
 def test_every_command_has_help_with_an_example():

@@ -185,15 +185,13 @@ def test_a_file_uri_reads_like_a_path(tmp_path):
 
 
 def test_a_local_json_report_imports_no_heavy_library(tmp_path):
-    import subprocess
-    import sys
+    from tests.imports import fresh_imports
 
     exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5], {}), "b": ("TERMINATED", [0.4], {})})
-    code = ("import sys; from tuning.cli import main; main(['report', sys.argv[1], '--format', 'json']); "
-            "print(sorted(m for m in ('pyarrow', 'pandas', 'optuna', 'sklearn', 'torch', 'ray') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code, str(exp)], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out[:out.rindex("\n[")])["trials"][0]["trial_id"] == "b"
-    assert out.strip().splitlines()[-1] == "[]"
+    report = "import sys; from tuning.cli import main; main(['report', sys.argv[1], '--format', 'json'])"
+    out, _, imported = fresh_imports(report, ("pyarrow", "pandas", "optuna", "sklearn", "torch", "ray"), str(exp))
+    assert json.loads(out)["trials"][0]["trial_id"] == "b"
+    assert imported == []
 
 
 def test_json_is_a_superset_of_the_design_contract(tmp_path):

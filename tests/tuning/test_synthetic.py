@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.imports import fresh_imports
 from tuning.config import builtin_sweeps, load_sweep, parse_sweep
 from tuning.driver import run_sweep
 from tuning.report import load_report
@@ -50,10 +51,9 @@ def test_noise_is_deterministic_given_x_seed_and_iteration():
 
 
 def test_the_objective_imports_neither_torch_nor_ray():
-    code = ("import sys, tuning.synthetic, tuning.config; tuning.config.load_sweep('synthetic'); "
-            "print(sorted(m for m in ('torch', 'ray', 'pytorch_lightning') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    _, _, imported = fresh_imports("import tuning.synthetic, tuning.config; tuning.config.load_sweep('synthetic')",
+                                   ("torch", "ray", "pytorch_lightning"))
+    assert imported == []
 
 
 def test_the_builtin_sweep_budget_comes_from_the_objective():
@@ -114,3 +114,11 @@ def test_objective_keys_need_an_objective_section(tiny_sweep):
     tiny_sweep["search"]["space"]["objective.x0"] = {"uniform": [0.0, 1.0]}
     with pytest.raises(UserError, match="search.space.objective.x0"):
         parse_sweep(tiny_sweep)
+
+
+def test_an_objective_sweep_has_no_classes_to_check():
+    """Every caller (validate, run, submit) checks classes the same way; an objective sweep has none."""
+    from tuning.classes import check_classes
+
+    cfg = load_sweep("synthetic")
+    assert check_classes(cfg) == (None, None) and check_classes(cfg, static=True) == (None, None)

@@ -4,6 +4,7 @@ Like cli.py, nothing here imports ray at import time.
 """
 
 import argparse
+import re
 from pathlib import Path
 
 ADDRESS_HELP = "the head's dashboard address, e.g. http://HEAD:8265 (default: $RAY_ADDRESS)"
@@ -21,16 +22,41 @@ def _address(args) -> str:
     return address
 
 
+def _cluster_errors(func):
+    """A verb whose cluster failed the request (HTTP 5xx, no job agent) ends with one line and exit 1."""
+    import functools
+    import sys
+
+    @functools.wraps(func)
+    def verb(args) -> int:
+        from tuning.submit import ClusterError
+
+        try:
+            return func(args)
+        except ClusterError as exc:
+            print(f"tuning {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+
+    return verb
+
+
+@_cluster_errors
 def _submit(args) -> int:
     from tuning import submit
     from tuning.errors import UserError
 
-    address, working_dir = _address(args), Path(args.working_dir).resolve()
+    working_dir = Path(args.working_dir).resolve()
+    address = None if args.dry_run else _address(args)
     if not working_dir.is_dir():
         raise UserError(f"--working-dir {args.working_dir}: not a directory")
+    if args.job_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", args.job_id):
+        raise UserError(f"--job-id {args.job_id!r}: letters, digits, '.', '_' and '-' only (100 at most)")
     cfg = submit.resolve(args.sweep, args.set, args.storage, args.name, working_dir)
+    if args.dry_run:
+        submit.dry_run(cfg, working_dir, args.include, args.max_upload_mib)
+        return 0
     pip = submit.read_requirements(args.pip, args.requirements)
-    job_id = submit.submit(cfg, address, working_dir, pip, args.max_upload_mib)
+    job_id = submit.submit(cfg, address, working_dir, pip, args.max_upload_mib, args.include, args.job_id)
     exp = f"{cfg.run.storage.rstrip('/')}/{cfg.name}"
     print(f"submitted job {job_id}\n  follow:  tuning logs {job_id} --follow --address {address}\n"
           f"  status:  tuning status {job_id} --address {address}\n"
@@ -43,6 +69,7 @@ def _submit(args) -> int:
     return 0
 
 
+@_cluster_errors
 def _jobs(args) -> int:
     from tuning import submit
 
@@ -53,6 +80,7 @@ def _jobs(args) -> int:
     return 0
 
 
+@_cluster_errors
 def _status(args) -> int:
     from tuning import submit
 
@@ -63,6 +91,7 @@ def _status(args) -> int:
     return 0
 
 
+@_cluster_errors
 def _logs(args) -> int:
     from tuning import submit
 
@@ -73,6 +102,7 @@ def _logs(args) -> int:
     return 0
 
 
+@_cluster_errors
 def _stop(args) -> int:
     from tuning import submit
 
@@ -98,6 +128,13 @@ def add_job_commands(sub, add_sweep_args) -> None:
     p.add_argument("--requirements", help="a requirements.txt whose entries the job installs with pip")
     p.add_argument("--max-upload-mib", type=float, default=100, help="refuse larger uploads (default 100)")
     p.add_argument("--follow", action="store_true", help="print the job's logs until it ends; exit 0 on success")
+    p.add_argument("--dry-run", action="store_true", help="list every file the upload would carry and every "
+                   "file left out as a likely secret, then stop: no cluster is contacted, --address not needed")
+    p.add_argument("--include", action="append", default=[], metavar="PATTERN", help="upload files matching "
+                   "this gitignore-style pattern although they look like secrets (repeatable), e.g. "
+                   "--include .env.example")
+    p.add_argument("--job-id", help="the job's submission id (default: tuning-<name>-<random>); a cluster "
+                   "refuses an id it already has")
     p.set_defaults(func=_submit)
 
     p = sub.add_parser("jobs", help="list the jobs of a Ray cluster", description="List the jobs of a Ray "

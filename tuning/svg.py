@@ -1,6 +1,9 @@
-"""Small hand-written SVG charts for the HTML report: no library, no script, nothing fetched.
+"""Small hand-written SVG charts for the HTML report: no chart library in the page, nothing fetched.
 
-Each function returns an `<svg>` element as text, to be inlined in an HTML page.
+Each function returns an `<svg>` element as text, to be inlined in an HTML page. Tick values are
+the round numbers plotting libraries pick: matplotlib's locators compute them (imported on first
+use, so only the HTML report pays for it; nothing is drawn with matplotlib). Marks that belong to a
+trial carry `data-t="<trial id>"`, which the page's script uses to highlight a trial in every chart.
 """
 
 import math
@@ -9,33 +12,76 @@ from html import escape
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
 W, H, PAD = 560, 300, 48  # chart size and the margin that holds the axes' labels
+STEPS = (1, 2, 2.5, 5, 10)  # mantissas of a tick step: 0.25 and 50 are round, 0.3 and 7 are not
 
 
 def num(value: float) -> str:
-    """A short tick label."""
+    """A short number for a table cell or a hover label."""
     return f"{value:.3g}"
 
 
-class Scale:
-    """Maps data values in [lo, hi] (linear or log) onto pixels [a, b]."""
+def tick_label(value: float) -> str:
+    """A tick value as written on an axis: `0.25`, `40`, `1e-4` (tiny and huge ones in short e-form)."""
+    if value and not 1e-3 <= abs(value) < 1e6:
+        mantissa, _, exponent = f"{value:.6e}".partition("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{value:.6g}"
 
-    def __init__(self, values, a: float, b: float, log: bool = False):
+
+def nice_ticks(lo: float, hi: float, n: int = 5, integer: bool = False) -> list[float]:
+    """Round values covering [lo, hi] in at most `n` steps (the first <= lo, the last >= hi)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ticks = MaxNLocator(nbins=n, steps=list(STEPS), integer=integer, min_n_ticks=1).tick_values(lo, hi)
+    return [float(f"{t:.12g}") for t in ticks]  # 0.3, not 0.30000000000000004
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks inside [lo, hi] (both > 0) for a log axis: decades, else 1-2-5 in each decade, else round numbers."""
+    from matplotlib.ticker import LogLocator
+
+    for subs in ((1.0,), (1.0, 2.0, 5.0)):
+        ticks = _inside(LogLocator(base=10, subs=subs, numticks=7).tick_values(lo, hi), lo, hi)
+        if len(ticks) >= 2:
+            return ticks
+    return _inside(nice_ticks(lo, hi), lo, hi)  # a stretch shorter than a decade is nearly linear
+
+
+def _inside(ticks, lo: float, hi: float) -> list[float]:
+    slack = (hi - lo) * 1e-9
+    return [float(f"{t:.12g}") for t in ticks if lo - slack <= t <= hi + slack]
+
+
+class Scale:
+    """Maps data values in [lo, hi] (linear or log) onto pixels [a, b], with round ticks.
+
+    `nice` widens a linear range to the round ticks around it (a metric axis from 0 to 2.5 rather
+    than from 0.031 to 2.21); `integer` ticks whole numbers only (epochs, integer parameters).
+    """
+
+    def __init__(self, values, a: float, b: float, log: bool = False, integer: bool = False, nice: bool = False):
         values = [v for v in values if v is not None and math.isfinite(v) and (v > 0 or not log)] or [0.0, 1.0]
-        self.log = log
+        self.log, self.integer, self.a, self.b = log, integer, a, b
+        lo, hi = min(values), max(values)
+        if lo == hi:
+            lo, hi = (lo / 10 ** 0.5, hi * 10 ** 0.5) if log else (lo - 0.5, hi + 0.5)
+        if nice and not log:
+            ticks = nice_ticks(lo, hi, integer=integer)
+            lo, hi = min(lo, ticks[0]), max(hi, ticks[-1])
+        self.vmin, self.vmax = lo, hi
         tf = math.log10 if log else float
-        self.lo, self.hi = tf(min(values)), tf(max(values))
-        if self.lo == self.hi:
-            self.lo, self.hi = self.lo - 0.5, self.hi + 0.5
-        self.a, self.b = a, b
+        self.lo, self.hi = tf(lo), tf(hi)
 
     def __call__(self, value: float) -> float:
         v = math.log10(value) if self.log else value
         return round(self.a + (v - self.lo) / (self.hi - self.lo) * (self.b - self.a), 1)
 
-    def ticks(self, n: int = 5) -> list[float]:
-        """n values spread over the range (in data units)."""
-        steps = [self.lo + i * (self.hi - self.lo) / (n - 1) for i in range(n)]
-        return [10 ** s for s in steps] if self.log else steps
+    def ticks(self) -> list[float]:
+        """Round values inside the range (in data units): decades on a log scale."""
+        if self.log:
+            return log_ticks(self.vmin, self.vmax)
+        n = 8 if self.integer else 5  # epochs 1..8 read best one by one
+        return _inside(nice_ticks(self.vmin, self.vmax, n, self.integer), self.vmin, self.vmax)
 
 
 def color(fraction: float) -> str:
@@ -61,41 +107,45 @@ def _axes(xs: Scale, ys: Scale, x_ticks: list[tuple[float, str]] | None = None) 
            f'<line class="axis" x1="{PAD}" y1="10" x2="{PAD}" y2="{H - PAD}"/>']
     for value in ys.ticks():
         y = ys(value)
-        out.append(f'<text class="tick" x="{PAD - 4}" y="{y + 4}" text-anchor="end">{num(value)}</text>')
+        out.append(f'<text class="tick" x="{PAD - 4}" y="{y + 4}" text-anchor="end">{tick_label(value)}</text>')
         out.append(f'<line class="grid" x1="{PAD}" y1="{y}" x2="{W - 10}" y2="{y}"/>')
-    for value, label in x_ticks or [(v, num(v)) for v in xs.ticks()]:
+    for value, label in x_ticks or [(v, tick_label(v)) for v in xs.ticks()]:
         out.append(f'<text class="tick" x="{xs(value)}" y="{H - PAD + 16}" text-anchor="middle">{escape(label)}</text>')
     return out
 
 
-def line_chart(series: list[tuple[str, list[tuple[float, float]]]], title: str, x_label: str, y_label: str) -> str:
-    """One line per (name, [(x, y), ...]); a legend in the top right corner."""
-    points = [p for _, pts in series for p in pts if math.isfinite(p[1])]
-    xs = Scale([p[0] for p in points], PAD, W - 150)
-    ys = Scale([p[1] for p in points], H - PAD, 14)
-    last = int(max(p[0] for p in points)) if points else 1
-    epochs = sorted({round(1 + i * (last - 1) / 4) for i in range(5)})  # whole epochs only
-    body = _axes(xs, ys, [(e, str(e)) for e in epochs])
-    for i, (name, pts) in enumerate(series):
-        c = PALETTE[i % len(PALETTE)]
+def _key(trial: str | None) -> str:
+    return f' data-t="{escape(trial)}"' if trial is not None else ""
+
+
+def line_chart(series: list[tuple[str, list[tuple[float, float]], str | None]], title: str, x_label: str,
+               y_label: str) -> str:
+    """One line per (name, [(epoch, y), ...], trial id); whole-epoch ticks; a legend in the top right corner."""
+    points = [p for _, pts, _t in series for p in pts if math.isfinite(p[1])]
+    xs = Scale([p[0] for p in points], PAD, W - 150, integer=True)
+    ys = Scale([p[1] for p in points], H - PAD, 14, nice=True)
+    body = _axes(xs, ys)
+    for i, (name, pts, trial) in enumerate(series):
+        c, key = PALETTE[i % len(PALETTE)], _key(trial)
         finite = [(x, y) for x, y in pts if math.isfinite(y)]
         if finite:
             path = " ".join(f"{'M' if j == 0 else 'L'}{xs(x)},{ys(y)}" for j, (x, y) in enumerate(finite))
-            body.append(f'<path class="series" d="{path}" stroke="{c}" fill="none" stroke-width="1.8"/>')
-        body.append(f'<rect x="{W - 140}" y="{14 + 14 * i}" width="10" height="10" fill="{c}"/>'
-                    f'<text x="{W - 126}" y="{23 + 14 * i}">{escape(name)}</text>')
+            body.append(f'<path class="series curve" d="{path}" stroke="{c}"{key}/>')
+        body.append(f'<g class="legend"{key}><rect x="{W - 140}" y="{14 + 14 * i}" width="10" height="10" '
+                    f'fill="{c}"/><text x="{W - 126}" y="{23 + 14 * i}">{escape(name)}</text></g>')
     return _frame(body, title, x_label, y_label)
 
 
-def scatter(points: list[tuple[float, float, str]], title: str, x_label: str, y_label: str, log_x: bool = False,
-            categories: list[str] | None = None) -> str:
-    """Dots at (x, y) with a hover label; x is categorical (indices into `categories`) when given."""
-    ys = Scale([p[1] for p in points], H - PAD, 14)
-    xs = Scale([p[0] for p in points] if not categories else [-0.5, len(categories) - 0.5], PAD + 8, W - 18, log_x)
+def scatter(points: list[tuple[float, float, str, str | None]], title: str, x_label: str, y_label: str,
+            xs: Scale, categories: list[str] | None = None) -> str:
+    """Dots at (x, y) with a hover label and a trial id, on the x scale `xs` (categorical: indices into
+    `categories`, a scale made with the pixel range PAD + 8 .. W - 18)."""
+    ys = Scale([p[1] for p in points], H - PAD, 14, nice=True)
     ticks = [(i, c) for i, c in enumerate(categories)] if categories else None
     body = _axes(xs, ys, ticks)
-    for x, y, label in points:
-        body.append(f'<circle class="dot" cx="{xs(x)}" cy="{ys(y)}" r="4"><title>{escape(label)}</title></circle>')
+    for x, y, label, trial in points:
+        body.append(f'<circle class="dot" cx="{xs(x)}" cy="{ys(y)}" r="4"{_key(trial)}><title>{escape(label)}'
+                    f'</title></circle>')
     return _frame(body, title, x_label, y_label)
 
 
@@ -116,19 +166,18 @@ def bars(groups: dict[str, dict[str, float]], title: str) -> str:
     return _frame(body, title, "importance (each evaluator sums to 1)", "", width=W, height=height)
 
 
-def parallel(axes: list[tuple[str, Scale, list[tuple[float, str]] | None]], lines: list[tuple[list[float], str]],
-             title: str) -> str:
-    """Parallel coordinates: a vertical axis per (name, scale, ticks); each line is (values, colour)."""
+def parallel(axes: list[tuple[str, Scale, list[tuple[float, str]] | None]],
+             lines: list[tuple[list[float], str, str | None]], title: str) -> str:
+    """Parallel coordinates: a vertical axis per (name, scale, ticks); each line is (values, colour, trial id)."""
     step = (W - 2 * PAD) / max(1, len(axes) - 1)
     body = []
-    for values, c in lines:
+    for values, c, trial in lines:
         pts = [f"{PAD + i * step:.1f},{scale(v)}" for i, ((_, scale, _t), v) in enumerate(zip(axes, values))]
-        body.append(f'<polyline class="series" points="{" ".join(pts)}" stroke="{c}" fill="none" '
-                    f'stroke-opacity="0.75" stroke-width="1.5"/>')
+        body.append(f'<polyline class="series par" points="{" ".join(pts)}" stroke="{c}"{_key(trial)}/>')
     for i, (name, scale, ticks) in enumerate(axes):
         x = PAD + i * step
         body.append(f'<line class="axis" x1="{x:.1f}" y1="14" x2="{x:.1f}" y2="{H - PAD}"/>'
                     f'<text x="{x:.1f}" y="{H - PAD + 18}" text-anchor="middle">{escape(name)}</text>')
-        for value, label in ticks or [(v, num(v)) for v in scale.ticks()]:
+        for value, label in ticks or [(v, tick_label(v)) for v in scale.ticks()]:
             body.append(f'<text class="tick" x="{x + 3:.1f}" y="{scale(value) + 4}">{escape(label)}</text>')
     return _frame(body, title, "", "")

@@ -1,6 +1,7 @@
 """Every file under cluster/ validates against the schema of the tool that reads it, and pins our Ray."""
 
 import copy
+import fnmatch
 import functools
 import json
 import re
@@ -14,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).parents[2]
 CLUSTER = ROOT / "cluster"
-CRDS = ROOT.parent / "shared" / "schemas" / "kuberay"
+CRDS = Path(__file__).parent / "schemas"  # KubeRay's CRD schemas, trimmed (schemas/README.md)
 LAUNCHER_FILES = sorted(CLUSTER.glob("*.yaml"))
 KUBERAY_FILES = sorted((CLUSTER / "kuberay").glob("*.yaml"))
 
@@ -44,14 +45,16 @@ def strict(schema: dict) -> dict:
 
 
 @functools.cache
+def fixtures() -> dict[str, dict]:
+    """kind -> the trimmed v1 openAPIV3Schema of KubeRay's CRDs (tests/cluster/schemas)."""
+    docs = [yaml.safe_load(path.read_text()) for path in CRDS.glob("*.v1.yaml")]
+    return {doc["kind"]: doc["openAPIV3Schema"] for doc in docs}
+
+
+@functools.cache
 def crd_schemas() -> dict[str, dict]:
-    """kind -> the v1 openAPIV3Schema of KubeRay's CRDs (../shared/schemas/kuberay)."""
-    schemas = {}
-    for path in CRDS.glob("ray.io_*.yaml"):
-        crd = yaml.safe_load(path.read_text())
-        version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
-        schemas[crd["spec"]["names"]["kind"]] = strict(version["schema"]["openAPIV3Schema"])
-    return schemas
+    """kind -> the CRD schema, strict."""
+    return {kind: strict(schema) for kind, schema in fixtures().items()}
 
 
 def test_there_is_a_launcher_config_for_aws_gcp_and_on_premises():
@@ -71,12 +74,99 @@ def test_the_launcher_schema_rejects_a_misspelled_key():
         jsonschema.validate(config, launcher_schema())
 
 
+def _trimmed_reached(schema: dict, value, where: str) -> list[str]:
+    """Places where `value` reaches into a field the fixture trimmed away (then: rerun schemas/trim.py)."""
+    if schema.get("x-trimmed"):
+        return [where]
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = schema.get("properties", {}).get(key, schema.get("additionalProperties"))
+            if isinstance(sub, dict):
+                found += _trimmed_reached(sub, item, f"{where}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            found += _trimmed_reached(schema["items"], item, f"{where}[{i}]")
+    return found
+
+
 @pytest.mark.parametrize("path", KUBERAY_FILES, ids=lambda p: p.name)
 def test_kuberay_manifest_matches_the_crd(path):
     schemas = crd_schemas()
     for doc in yaml.safe_load_all(path.read_text()):
         if doc["apiVersion"] == "ray.io/v1":
             jsonschema.validate(doc, schemas[doc["kind"]])
+            assert not _trimmed_reached(fixtures()[doc["kind"]], doc, doc["kind"]), "rerun schemas/trim.py"
+
+
+def test_the_crd_fixtures_name_their_source():
+    for path in CRDS.glob("*.v1.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        assert doc["source"].startswith("KubeRay ray-operator/config/crd/bases/ray.io_") and doc["source_sha256"]
+    assert set(fixtures()) == {"RayCluster", "RayJob"}
+
+
+def _pods(doc: dict) -> list[dict]:
+    """Every pod spec of a RayCluster or RayJob manifest (head, worker groups, the job's submitter)."""
+    spec = doc["spec"].get("rayClusterSpec", doc["spec"])
+    templates = [spec["headGroupSpec"]["template"], *(g["template"] for g in spec["workerGroupSpecs"])]
+    if "submitterPodTemplate" in doc["spec"]:
+        templates.append(doc["spec"]["submitterPodTemplate"])
+    return [t["spec"] for t in templates]
+
+
+def test_every_kuberay_pod_runs_hardened():
+    docs = [d for p in KUBERAY_FILES for d in yaml.safe_load_all(p.read_text()) if d["apiVersion"] == "ray.io/v1"]
+    hardened = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"}}
+    pods = [pod for doc in docs for pod in _pods(doc)]
+    assert len(pods) == 5  # RayCluster: head + gpu group; RayJob: head + gpu group + submitter
+    for pod in pods:
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in pod["containers"]:
+            assert hardened.items() <= container["securityContext"].items(), container["name"]
+    for doc in docs:
+        spec = doc["spec"].get("rayClusterSpec", doc["spec"])
+        assert hardened.items() <= spec["autoscalerOptions"]["securityContext"].items()  # the sidecar KubeRay adds
+
+
+def test_launcher_configs_never_copy_the_secrets_tuning_submit_leaves_out():
+    from tuning.submit import SECRET_PATTERNS
+
+    for path in LAUNCHER_FILES:
+        config = yaml.safe_load(path.read_text())
+        excludes = config["rsync_exclude"]
+        assert [p for p in excludes if p not in (".git", ".venv", "runs", "lightning_logs")] == SECRET_PATTERNS, path
+        # Ray copies the SSH key to the head through the same rsync: its name must not be excluded.
+        key = Path(config["auth"]["ssh_private_key"]).name
+        assert not any(fnmatch.fnmatchcase(key, p) for p in excludes if not p.endswith("/")), (path, key)
+    ignored = (CLUSTER / "Dockerfile.dockerignore").read_text().splitlines()
+    assert {f"**/{p.rstrip('/')}" for p in SECRET_PATTERNS} <= set(ignored)
+
+
+def test_rsync_with_the_launchers_excludes_leaves_the_secrets_and_copies_the_key_and_token(tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.cluster.secret_project import CODE_FILES, SECRET_FILES, make_secret_project
+
+    if shutil.which("rsync") is None:
+        pytest.skip("rsync is not installed here (the cluster launcher runs it)")
+    config = yaml.safe_load((CLUSTER / "local.yaml").read_text())
+    flags = [arg for p in config["rsync_exclude"] for arg in ("--exclude", p)]
+    project = make_secret_project(tmp_path / "project", tmp_path / "outside")
+    subprocess.run(["rsync", "-a", *flags, f"{project}/", str(tmp_path / "node")], check=True)
+    copied = {p.relative_to(tmp_path / "node").as_posix() for p in (tmp_path / "node").rglob("*") if p.is_file()}
+    assert set(CODE_FILES) <= copied and not copied & set(SECRET_FILES), copied & set(SECRET_FILES)
+    home, key = tmp_path / "home", ".ssh/" + Path(config["auth"]["ssh_private_key"]).name
+    for rel in [key, ".ray/auth_token"]:
+        (home / rel).parent.mkdir(parents=True, exist_ok=True)
+        (home / rel).write_text("x")
+    # as Ray's updater runs it for the file mounts and the head's ~/ray_bootstrap_key.pem: one file each
+    for source, target in [(key, "ray_bootstrap_key.pem"), (".ray/auth_token", "auth_token")]:
+        subprocess.run(["rsync", "-a", *flags, str(home / source), str(tmp_path / target)], check=True)
+        assert (tmp_path / target).is_file(), source
 
 
 def test_there_is_a_raycluster_with_gpu_autoscaling_and_a_rayjob():

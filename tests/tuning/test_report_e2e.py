@@ -108,9 +108,13 @@ def test_every_format_parses_back(live, tmp_path):
     page = tmp_path / "report.html"
     assert tuning("report", str(exp_dir), "--format", "html", "--output", str(page)).returncode == 0
     parser = _Cells()
-    parser.feed(page.read_text())
+    text = page.read_text()
+    parser.feed(text)
     assert parser.tags.count("svg") >= 5 and parser.rows >= 5
-    assert "http://" not in page.read_text() and "https://" not in page.read_text()  # nothing to fetch
+    assert "<title>live</title>" in text and "<h1>live</h1>" in text  # the resolved sweep's name (--name live)
+    assert f'<p class="path"><small>{exp_dir.resolve()}</small></p>' in text
+    assert text.count(' data-t="') >= 4 * 5  # a row, a curve, a legend entry, a parallel line and 2 dots each
+    assert "://" not in text  # nothing to fetch
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -129,6 +133,8 @@ def test_html_report_renders_in_a_real_browser(live, tmp_path):
     drawn = int(body.split('data-drawn="')[1].split('"')[0])
     # curves, parallel coordinates, one scatter per param (2), importance: each laid out with marks in it
     assert plots == drawn == 5
+    page_width = int(body.split('data-page-width="')[1].split('"')[0])
+    assert page_width <= int(body.split('data-window-width="')[1].split('"')[0])  # no horizontal page scroll
 
 
 def test_export_loads_with_load_from_checkpoint(live, tmp_path):

@@ -196,6 +196,8 @@ const dots=[...doc.querySelectorAll('circle[data-t]')],has=r=>dots.some(c=>c.dat
 const last=rows().filter(has).at(-1).dataset.t;
 dots.find(c=>c.dataset.t===last).dispatchEvent(new MouseEvent('click',{bubbles:true}));
 d.dotLitRow=rows().find(r=>r.classList.contains('hl')).dataset.t===last;d.boxScrolled=box.scrollTop>0;
+const head=doc.querySelector('#trials th').getBoundingClientRect().top-box.getBoundingClientRect().top;
+d.headerStuck=box.scrollTop>0&&Math.abs(head)<2;
 const th=[...doc.querySelectorAll('#trials th')].find(h=>h.textContent==='val_loss');th.click();
 d.ascending=rows()[0].cells[0].textContent;th.click();d.descending=rows()[0].cells[0].textContent;
 d.sortMark=th.getAttribute('aria-sort');"""
@@ -254,5 +256,6 @@ def test_clicks_highlight_a_trial_everywhere_and_sort_the_table(pages, tmp_path)
     assert sorted(seen["lit"].split()) == sorted(["path-on-top", "g-on-top", "polyline-on-top"] + ["circle-on-top"] * 4)
     assert seen["row-lit"] == "true" and seen["fading"] == "true" and seen["after-second-click"] == "0"
     assert seen["dot-lit-row"] == "true" and seen["box-scrolled"] == "true"  # a dot brings its row into view
+    assert seen["header-stuck"] == "true"  # scrolled down, the header stays at the top of the box
     worst = max(t.rank for t in load_report(str(pages[1000].parent / "bench")).trials if t.metric is not None)
     assert (seen["ascending"], seen["descending"], seen["sort-mark"]) == ("1", str(worst), "descending")

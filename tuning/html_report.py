@@ -49,13 +49,15 @@ const groups=[];for(const r of rows.rows)r.classList.contains('err')?groups[grou
 const key=g=>{const c=g[0].cells[col],t=c.dataset.v??c.textContent;return t==='-'||(num&&isNaN(+t))?null:num?+t:t;};
 const keyed=groups.map(g=>[key(g),g]);keyed.sort(([a],[b])=>a===null?(b===null?0:1):b===null?-1:
 (up?1:-1)*(num?a-b:a.localeCompare(b,undefined,{numeric:true})));for(const[,g]of keyed)rows.append(...g);};
-th.addEventListener('click',sort);th.addEventListener('keydown',e=>{if(e.key==='Enter'){e.preventDefault();sort();}});});
+th.addEventListener('click',sort);
+th.addEventListener('keydown',e=>{if(e.key==='Enter'){e.preventDefault();sort();}});});
 let picked=null;
 addEventListener('click',e=>{const el=e.target.closest('[data-t]');if(!el)return;
 picked=picked===el.dataset.t?null:el.dataset.t;document.body.classList.toggle('picking',picked!==null);
 for(const m of document.querySelectorAll('[data-t]')){const on=m.dataset.t===picked;m.classList.toggle('hl',on);
 if(on&&m.ownerSVGElement)m.parentNode.append(m);}
-const row=rows.querySelector('tr.hl');if(row&&!el.closest('table'))box.scrollTop=row.offsetTop-table.tHead.offsetHeight;});
+const row=rows.querySelector('tr.hl');
+if(row&&!el.closest('table'))box.scrollTop=row.offsetTop-table.tHead.offsetHeight;});
 })();
 </script>"""
 

@@ -38,7 +38,7 @@ def _bench():
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
-    """n trials -> the HTML report of a synthetic experiment (4 params, lr log-uniform), as `tuning report` writes it."""
+    """n trials -> the HTML report of a synthetic experiment (4 params, lr log-uniform), as the CLI writes it."""
     bench, out = _bench(), {}
     for n in (16, 1000):
         root = tmp_path_factory.mktemp(f"html{n}")

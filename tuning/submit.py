@@ -146,8 +146,10 @@ def connect(address: str):
 
     if not address.startswith(("http://", "https://")):
         raise UserError(f"--address {address}: expected the head's dashboard address, http://HEAD:8265")
-    # Ray logs each packaging step at INFO; `submit` prints one line about the upload instead.
-    logging.getLogger("ray").setLevel(logging.WARNING)
+    # Ray logs each packaging step at INFO (its job SDK sets its own logger to INFO); `submit` prints one
+    # line about the upload instead.
+    for name in ("ray", "ray.dashboard.modules.dashboard_sdk"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     token, source = auth_token()
     warning = plain_http_warning(address, token)
     if warning:

@@ -35,9 +35,9 @@ def _port_flags() -> list[str]:
 
 
 class LocalCluster:
-    """A head and one worker node, one CPU each, listening on this machine, with token auth."""
+    """A head and one worker node, one CPU each, listening on this machine, with token auth (or none)."""
 
-    def __init__(self, root: Path, num_cpus: int = 1):
+    def __init__(self, root: Path, num_cpus: int = 1, auth: bool = True):
         self.root, self.num_cpus = root, num_cpus
         # Ray's socket paths live under --temp-dir and must stay under 108 bytes: pytest's paths are too long.
         self.temp = Path(tempfile.mkdtemp(prefix="tuning-rc-"))
@@ -45,6 +45,10 @@ class LocalCluster:
         self.gcs_port, self.dashboard_port = free_port(), free_port()
         self.env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token,
                         PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+        if not auth:  # explicitly off: Ray turns token auth on by itself where ~/.ray/auth_token exists
+            self.env.update(RAY_AUTH_MODE="disabled")
+            self.env.pop("RAY_AUTH_TOKEN")
+            self.token = None
         # Multi-node needs Ray's cluster mode; local sweeps turn it off with this variable.
         self.env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
         self.procs: list[subprocess.Popen] = []
@@ -61,12 +65,14 @@ class LocalCluster:
         self.procs.append(subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True))
 
-    def start(self, timeout: float = 120) -> "LocalCluster":
-        """Start the head, then the worker, and wait until both nodes are alive."""
+    def start(self, timeout: float = 120, worker: bool = True) -> "LocalCluster":
+        """Start the head, then the worker (unless not `worker`), and wait until the nodes are alive."""
         self._start("head", ["--head", "--port", str(self.gcs_port), "--dashboard-host=127.0.0.1",
                              "--dashboard-port", str(self.dashboard_port),
                              "--ray-client-server-port", str(free_port())])
         self._wait(lambda: self._alive_nodes() >= 1, timeout, "head node")
+        if not worker:
+            return self
         self._start("worker", ["--address", f"127.0.0.1:{self.gcs_port}"])
         self._wait(lambda: self._alive_nodes() >= 2, timeout, "worker node")
         return self

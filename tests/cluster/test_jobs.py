@@ -5,11 +5,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.cluster import secret_project as sp
 from tests.cluster.local_cluster import BIN, LocalCluster
 
 HERE = Path(__file__).parent
@@ -39,19 +41,18 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """A user's project: their model module, a sweep, and things that must not be uploaded."""
+    """A user's project: their model module, a sweep, a file of every secret kind and links out of it."""
     root = tmp_path_factory.mktemp("project")
     shutil.copy(HERE.parent / "user_models.py", root / "my_models.py")
     (root / "sweep.yaml").write_text(yaml.safe_dump(SWEEP))
-    (root / ".env").write_text("SECRET=1\n")
-    return root
+    return sp.make_secret_project(root, tmp_path_factory.mktemp("outside"))
 
 
 def tuning(args: list[str], cwd: Path, token: str | None, timeout: float = 480) -> subprocess.CompletedProcess:
     """The `tuning` CLI in a subprocess, with `token` as RAY_AUTH_TOKEN (None: no token anywhere)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     if token is None:
-        env["HOME"] = str(cwd)  # hides ~/.ray/auth_token
+        env["HOME"] = tempfile.mkdtemp(prefix="tuning-home-")  # hides ~/.ray/auth_token
     else:
         env["RAY_AUTH_TOKEN"] = token
     return subprocess.run([str(BIN / "tuning"), *args], cwd=cwd, env=env, capture_output=True, text=True,
@@ -80,13 +81,32 @@ def test_a_sweep_that_cannot_run_is_refused_before_it_reaches_the_cluster(cluste
     assert listed.returncode == 0 and "tuning-" not in listed.stdout.split("entrypoint", 1)[1]
 
 
+def _dry_run(project: Path, storage: Path) -> set[str]:
+    """The files `tuning submit --dry-run` lists for upload, with no address and no token anywhere."""
+    listed = tuning(["submit", "sweep.yaml", "--dry-run", "--storage", str(storage), "--include", ".env.example"],
+                    project, token=None)
+    assert listed.returncode == 0, listed.stderr
+    return {line.split(None, 1)[1] for line in listed.stdout.splitlines() if line.startswith("upload  ")}
+
+
+def _unpacked(cluster: LocalCluster, node: str, job: str) -> Path:
+    """The job's working_dir as Ray unpacked it on `node` (under that node's --temp-dir)."""
+    resources = cluster.temp / node / "session_latest" / "runtime_resources"
+    found = [p.parent for p in resources.rglob(f".tuning-job-{job}.yaml")]
+    assert len(found) == 1, f"{node}: {found}"
+    return found[0]
+
+
 def test_a_submitted_sweep_runs_on_both_nodes_and_reports_from_storage(cluster, project, tmp_path):
     storage = tmp_path / "shared"
-    submitted = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", str(storage)],
-                       project, cluster.token)
+    planned = _dry_run(project, storage)
+    submitted = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", str(storage),
+                        "--include", ".env.example"], project, cluster.token)
     assert submitted.returncode == 0, submitted.stderr
     job = submitted.stdout.split("submitted job ")[1].split()[0]
+    assert f"{len(sp.SECRET_FILES) + 1} left out as likely secrets, 3 symlink(s) not followed" in submitted.stdout
     assert not list(project.glob(".tuning-job-*")), "the staged sweep file is removed after the upload"
+    assert "warning" not in submitted.stderr  # a token, over loopback
 
     followed = tuning(["logs", job, "--follow", "--address", cluster.dashboard], project, cluster.token)
     assert followed.returncode == 0, followed.stdout[-3000:] + followed.stderr[-2000:]
@@ -102,6 +122,17 @@ def test_a_submitted_sweep_runs_on_both_nodes_and_reports_from_storage(cluster, 
     trials = json.loads(report.stdout)["trials"]
     assert [t["status"] for t in trials] == ["completed"] * 4
 
+    # What Ray unpacked on each node: the code and the re-included file, no secret, nothing from outside.
+    expected = {f".tuning-job-{job}.yaml" if rel.startswith(".tuning-job-") else rel for rel in planned}
+    for node in ("head", "worker"):
+        package = _unpacked(cluster, node, job)
+        files = {p.relative_to(package).as_posix() for p in package.rglob("*")
+                 if p.is_file() and "__pycache__" not in p.parts}
+        assert files == expected, (node, files ^ expected)
+        assert {*sp.CODE_FILES, ".env.example"} <= files and not files & set(sp.SECRET_FILES)
+        assert not any(sp.SECRET_TEXT in p.read_text(errors="replace") for p in package.rglob("*")
+                       if p.is_file() and p.name != ".env.example"), node
+
     status = tuning(["status", job, "--address", cluster.dashboard], project, cluster.token)
     assert status.returncode == 0 and "SUCCEEDED" in status.stdout
     listed = tuning(["jobs", "--address", cluster.dashboard], project, cluster.token)
@@ -109,8 +140,37 @@ def test_a_submitted_sweep_runs_on_both_nodes_and_reports_from_storage(cluster, 
     stopped = tuning(["stop", job, "--address", cluster.dashboard], project, cluster.token)
     assert stopped.returncode == 0 and "already finished" in stopped.stdout
 
+    # The same id again: Ray's Jobs API answers HTTP 500 (with its traceback); the user gets one line.
+    again = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", str(storage),
+                    "--job-id", job], project, cluster.token)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert again.stderr.count("\n") == 1 and "Traceback" not in again.stderr
+    assert "failed the request (HTTP 500)" in again.stderr and "already exists" in again.stderr
+
 
 def test_an_unknown_job_is_a_clear_error(cluster, project):
     result = tuning(["status", "no-such-job", "--address", cluster.dashboard], project, cluster.token)
     assert result.returncode == 2, result.stderr
     assert "no-such-job" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
+    """The one extra cluster of this suite: a head alone, token auth off."""
+    head = LocalCluster(tmp_path / "open", auth=False)
+    (tmp_path / "open").mkdir()
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(HERE.parent / "user_models.py", project / "my_models.py")
+    (project / "sweep.yaml").write_text(yaml.safe_dump(SWEEP))
+    try:
+        head.start(worker=False)
+        # Straight after the head comes up, the Jobs API may answer before its agent: that is retried.
+        submitted = tuning(["submit", "sweep.yaml", "--address", head.dashboard, "--storage",
+                            str(tmp_path / "runs")], project, token=None)
+        assert submitted.returncode == 0, submitted.stderr
+        assert "accepted this job without a token: it has no authentication" in submitted.stderr
+        job = submitted.stdout.split("submitted job ")[1].split()[0]
+        stopped = tuning(["stop", job, "--address", head.dashboard], project, token=None)
+        assert stopped.returncode == 0, stopped.stderr
+    finally:
+        head.stop()

@@ -5,7 +5,7 @@ Anywhere a name is accepted, a dotted path to your own class works too.
 """
 
 DATA = {
-    "digits": "data.digits:DigitsDataModule",
-    "tabular": "data.tabular:TabularDataModule",
-    "text_classification": "data.text_classification:TextClassificationDataModule",
+    "digits": "tuning.data.digits:DigitsDataModule",
+    "tabular": "tuning.data.tabular:TabularDataModule",
+    "text_classification": "tuning.data.text_classification:TextClassificationDataModule",
 }

@@ -1,6 +1,6 @@
 """A base DataModule for data that fits in memory as a feature matrix and a label vector."""
 
-import pytorch_lightning as pl
+import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -14,7 +14,7 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) 
     return {"val": order[:n_val], "test": order[n_val:n_val + n_test], "train": order[n_val + n_test:]}
 
 
-class ArrayDataModule(pl.LightningDataModule):
+class ArrayDataModule(L.LightningDataModule):
     """Splits (x, y) from `load_arrays()` with a fixed seed and standardizes x with train statistics.
 
     Subclasses call `self.save_hyperparameters()` with at least batch_size, num_workers,

@@ -2,7 +2,7 @@
 
 import torch
 
-from data.arrays import ArrayDataModule
+from .arrays import ArrayDataModule
 
 
 class DigitsDataModule(ArrayDataModule):

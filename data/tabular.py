@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from data.arrays import ArrayDataModule
+from .arrays import ArrayDataModule
 
 
 class TabularDataModule(ArrayDataModule):

@@ -12,16 +12,16 @@ import shutil
 import sys
 from pathlib import Path
 
-import pytorch_lightning as pl
+import lightning as L
 from torch.utils.data import DataLoader
 
-from data import text_cache
+from . import text_cache
 
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 CORPORA = ("python_docs",)
 
 
-class TextClassificationDataModule(pl.LightningDataModule):
+class TextClassificationDataModule(L.LightningDataModule):
     """Texts (or text pairs) and labels; string labels become ids 0..k-1 in sorted order.
 
     Give exactly one source: `data_files` ({split: path} or one path, CSV / JSON lines / Parquet),
@@ -189,7 +189,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         hp = self.hparams
         files = self.data_files
         if hp.corpus is not None:
-            from data.python_docs import build_corpus
+            from .python_docs import build_corpus
 
             files = build_corpus(scratch / "corpus")
         if files is None:
@@ -219,7 +219,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
 
     def _tokenizer(self, train):
         """The configured tokenizer, or WordPiece trained on the train split's texts."""
-        from data.tokenizer import load_tokenizer, train_wordpiece
+        from .tokenizer import load_tokenizer, train_wordpiece
 
         hp = self.hparams
         if hp.tokenizer is not None:

@@ -5,6 +5,6 @@ Anywhere a name is accepted, a dotted path to your own class works too.
 """
 
 MODELS = {
-    "mlp": "models.mlp:MLPClassifier",
-    "text_classifier": "models.text_classifier:TextClassifier",
+    "mlp": "tuning.models.mlp:MLPClassifier",
+    "text_classifier": "tuning.models.text_classifier:TextClassifier",
 }

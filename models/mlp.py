@@ -1,12 +1,12 @@
 """A multi-layer perceptron classifier for tabular features."""
 
-import pytorch_lightning as pl
+import lightning as L
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 
-class MLPClassifier(pl.LightningModule):
+class MLPClassifier(L.LightningModule):
     """An MLP classifier; logs train_loss, val_loss and val_acc as epoch means over every sample."""
 
     def __init__(self, input_dim: int = 64, num_classes: int = 10, hidden_dim: int = 128, num_layers: int = 2,

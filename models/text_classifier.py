@@ -1,13 +1,13 @@
 """A transformer sequence classifier: a pretrained Hub model or local directory, or a small one built from a config."""
 
-import pytorch_lightning as pl
+import lightning as L
 import torch
 
 SCHEDULES = ("linear", "cosine", "constant")
 DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
 
 
-class TextClassifier(pl.LightningModule):
+class TextClassifier(L.LightningModule):
     """`AutoModelForSequenceClassification`; logs train_loss, val_loss, val_acc and macro val_f1 per epoch.
 
     `pretrained` is a Hub name or a `save_pretrained` directory; without it a fresh `architecture`

@@ -3,13 +3,13 @@
 import json
 import os
 
-import pytorch_lightning as pl
+import lightning as L
 import torch
 
-from models.mlp import MLPClassifier
+from tuning.models.mlp import MLPClassifier
 
 
-class RecordTrainerOptions(pl.Callback):
+class RecordTrainerOptions(L.Callback):
     """Writes the Trainer options a trial actually got to `<trial dir>/<filename>`."""
 
     def __init__(self, filename: str = "trainer_options.json"):
@@ -26,7 +26,7 @@ class RecordTrainerOptions(pl.Callback):
             json.dump(options, fh)
 
 
-class CrashOnceAfterFirstEpoch(pl.Callback):
+class CrashOnceAfterFirstEpoch(L.Callback):
     """Fails the trial once at the start of epoch 1 (a marker file remembers), so Tune restores it."""
 
     def on_train_epoch_start(self, trainer, pl_module):
@@ -36,7 +36,7 @@ class CrashOnceAfterFirstEpoch(pl.Callback):
             raise RuntimeError("injected failure after the first epoch")
 
 
-class CaptureRestoredState(pl.Callback):
+class CaptureRestoredState(L.Callback):
     """On a restored run, saves what Lightning restored (weights, optimizer, scheduler, epoch, step)."""
 
     def on_train_start(self, trainer, pl_module):
@@ -63,7 +63,7 @@ class ScheduledClassifier(MLPClassifier):
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)}
 
 
-class SilentClassifier(pl.LightningModule):
+class SilentClassifier(L.LightningModule):
     """Trains but logs nothing and has no learning rate: the preflight and the LR finder must say so."""
 
     def __init__(self):
@@ -81,7 +81,7 @@ class SilentClassifier(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-class SlowEpochs(pl.Callback):
+class SlowEpochs(L.Callback):
     """Sleeps `seconds` at the start of every epoch, so a test can act while a sweep is surely mid-run."""
 
     def __init__(self, seconds: float = 1.0):

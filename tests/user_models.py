@@ -1,11 +1,11 @@
 """A user's own LightningModule, as it would live in their package: resolved by dotted path in tests."""
 
-import pytorch_lightning as pl
+import lightning as L
 import torch
 from torch.nn import functional as F
 
 
-class LinearClassifier(pl.LightningModule):
+class LinearClassifier(L.LightningModule):
     """Softmax regression; `width` is required, so a missing argument can be tested."""
 
     def __init__(self, width: int, lr: float = 0.01):

@@ -1,84 +1,88 @@
 """Per-trial callbacks and profilers: the user's callbacks by class path, early stopping, profiling.
 
 `trainer.callbacks` follows LightningCLI: `[{class_path, init_args}]`, where a bare name
-(`LearningRateMonitor`) means a class of `pytorch_lightning.callbacks`.
+(`LearningRateMonitor`) means a class of the sweep's Lightning distribution (tuning.flavour).
 """
 
 import json
 import os
 
+from tuning import flavour
+
 PROFILE_FILE = "profile"  # Lightning writes <trial>/<stage>-profile.txt
 PROFILE_SUMMARY_FILE = "profile_summary.json"
 
 
-def resolve_callback(class_path: str, where: str) -> type:
-    """A Callback class from a bare Lightning name or a dotted path; UserError naming `where`."""
-    import pytorch_lightning as pl
-    from pytorch_lightning import callbacks as builtin
-
+def resolve_callback(class_path: str, where: str, dist: str) -> type:
+    """A Callback class from a bare name (of distribution `dist`'s callbacks) or a dotted path."""
     from tuning.classes import resolve_class
     from tuning.errors import UserError, did_you_mean
 
     if "." not in class_path:
+        builtin = flavour.module(dist).callbacks
         cls = getattr(builtin, class_path, None)
         if cls is None:
             names = [n for n in dir(builtin) if n[0].isupper()]
             raise UserError(f"{where}: '{class_path}' is not a Lightning callback{did_you_mean(class_path, names)}; "
-                            "use a name from pytorch_lightning.callbacks or a dotted path like my_pkg.MyCallback")
+                            f"use a name from {dist}.callbacks or a dotted path like my_pkg.MyCallback")
     else:
         cls = resolve_class("callback", class_path)
-    if not (isinstance(cls, type) and issubclass(cls, pl.Callback)):
-        raise UserError(f"{where}: {class_path} is not a pytorch_lightning Callback subclass")
+    if not flavour.of_class(cls, "callback"):
+        raise UserError(f"{where}: {class_path} is not a Lightning Callback subclass")
     return cls
 
 
-def _callback_from_source(class_path: str):
-    """(Signature, is a Callback) of a callback read from its source; None when it must be imported."""
-    from tuning.classes import BASES, add_user_path, from_source, split_path
+def _callback_from_source(class_path: str, dist: str):
+    """(Signature, distribution or False, dotted name) of a callback read from its source; None: import it."""
+    from tuning.classes import add_user_path, from_source, split_path
 
     add_user_path()
-    split = ("pytorch_lightning.callbacks", class_path) if "." not in class_path else split_path("callback", class_path)
-    found = from_source(*split, BASES["callback"]) if split else None
-    return found[:2] if found else None
+    split = (f"{dist}.callbacks", class_path) if "." not in class_path else split_path("callback", class_path)
+    return from_source(*split, "callback") if split else None
 
 
-def check_callbacks(trainer: dict, static: bool = False) -> None:
+def check_callbacks(trainer: dict, dist: str, static: bool = False) -> dict[str, tuple[str, str]]:
     """Resolve every `trainer.callbacks` entry and check its init_args against its signature.
 
-    `static=True` reads a callback from its source where it can (no Lightning import), as
-    `tuning.classes.check_classes` does.
+    A bare name is one of distribution `dist`'s callbacks. Returns key path -> (dotted name,
+    distribution) of each callback, for the one-distribution check. `static=True` reads a callback
+    from its source where it can (no Lightning import), as `tuning.classes.check_classes` does.
     """
     from tuning.classes import check_arguments
     from tuning.errors import UserError
 
-    for i, spec in enumerate(trainer.get("callbacks", [])):
+    found = {}
+    for i, spec in enumerate(trainer.get("callbacks") or []):
         where = f"trainer.callbacks[{i}]"
-        found = _callback_from_source(spec["class_path"]) if static else None
-        if found is not None and not found[1]:
-            raise UserError(f"{where}.class_path: {spec['class_path']} is not a pytorch_lightning Callback subclass")
-        cls = found[0] if found else resolve_callback(spec["class_path"], f"{where}.class_path")
-        args = spec.get("init_args", {})
-        check_arguments(cls, {name: f"{where}.init_args.{name}" for name in args}, f"{where}.init_args")
+        source = _callback_from_source(spec["class_path"], dist) if static else None
+        if source is not None and not source[1]:
+            raise UserError(f"{where}.class_path: {spec['class_path']} is not a Lightning Callback subclass")
+        if source is None:
+            cls = resolve_callback(spec["class_path"], f"{where}.class_path", dist)
+            source = (cls, flavour.of_class(cls, "callback"), f"{cls.__module__}.{cls.__qualname__}")
+        args = spec.get("init_args") or {}
+        check_arguments(source[0], {name: f"{where}.init_args.{name}" for name in args}, f"{where}.init_args")
+        found[f"{where}.class_path"] = (source[2], source[1])
+    return found
 
 
-def build_callbacks(trainer: dict, trial: dict, search: dict) -> list:
+def build_callbacks(dist: str, trainer: dict, trial: dict, search: dict) -> list:
     """The user's callbacks, plus EarlyStopping when `trial.early_stopping` is set."""
-    from pytorch_lightning.callbacks import EarlyStopping
-
-    built = [resolve_callback(s["class_path"], f"trainer.callbacks[{i}].class_path")(**s.get("init_args", {}))
-             for i, s in enumerate(trainer.get("callbacks", []))]
+    built = [resolve_callback(s["class_path"], f"trainer.callbacks[{i}].class_path", dist)(**(s.get("init_args") or {}))
+             for i, s in enumerate(trainer.get("callbacks") or [])]
     stop = trial.get("early_stopping")
     if stop:
-        built.append(EarlyStopping(monitor=stop["monitor"] or search["metric"], patience=stop["patience"],
-                                   mode=stop["mode"] or search["mode"], min_delta=stop["min_delta"]))
+        built.append(flavour.module(dist).callbacks.EarlyStopping(
+            monitor=stop["monitor"] or search["metric"], patience=stop["patience"],
+            mode=stop["mode"] or search["mode"], min_delta=stop["min_delta"]))
     return built
 
 
-def make_profiler(name: str | None, trial_dir: str):
-    """Lightning's profiler `name`, writing its report into the trial directory once."""
+def make_profiler(dist: str, name: str | None, trial_dir: str):
+    """Lightning's profiler `name` (of distribution `dist`), writing its report into the trial directory once."""
     if not name:
         return None
-    from pytorch_lightning import profilers
+    profilers = flavour.module(dist).profilers
 
     base = {"simple": profilers.SimpleProfiler, "advanced": profilers.AdvancedProfiler,
             "pytorch": profilers.PyTorchProfiler}[name]
@@ -110,7 +114,7 @@ def action_totals(profiler) -> dict[str, tuple[float, int | None]]:
     return totals
 
 
-def profile_summary_callback(trial_dir: str):
+def profile_summary_callback(dist: str, trial_dir: str):
     """A callback that keeps `profile_summary.json` current and writes the report when a trial is stopped.
 
     The scheduler stops a trial by raising SystemExit in its report call, or ends it at its last
@@ -118,9 +122,7 @@ def profile_summary_callback(trial_dir: str):
     at the final validation. The summary is rewritten after each validation so that even a trial
     whose worker is killed outright leaves one behind.
     """
-    import pytorch_lightning as pl
-
-    class ProfileSummary(pl.Callback):
+    class ProfileSummary(flavour.base(dist, "callback")):
         def on_validation_end(self, trainer, pl_module):
             if trainer.sanity_checking:
                 return

@@ -8,7 +8,9 @@ class works exactly like a built-in.
 import importlib
 import inspect
 import os
+from typing import NamedTuple
 
+from tuning import flavour
 from tuning.errors import UserError, did_you_mean
 
 # Trainer arguments that tuning sets itself in every trial.
@@ -20,11 +22,11 @@ RESERVED_TRAINER_KEYS = {
 
 
 def registry(section: str) -> dict[str, str]:
-    """The registry of built-ins for `model` or `data`: name -> 'module:Class'."""
-    from data import DATA
-    from models import MODELS
+    """The registry of built-ins for `model` or `data`: name -> 'module:Class' (other sections have none)."""
+    from tuning.data import DATA
+    from tuning.models import MODELS
 
-    return MODELS if section == "model" else DATA
+    return {"model": MODELS, "data": DATA}.get(section, {})
 
 
 def add_user_path() -> None:
@@ -40,13 +42,8 @@ def add_user_path() -> None:
         sys.path.append(os.getcwd())
 
 
-# Where Lightning defines the classes a sweep's classes must derive from, and the Trainer: (module, class).
-BASES = {"model": ("pytorch_lightning.core.module", "LightningModule"),
-         "data": ("pytorch_lightning.core.datamodule", "LightningDataModule"),
-         "callback": ("pytorch_lightning.callbacks.callback", "Callback")}
-TRAINER = ("pytorch_lightning.trainer.trainer", "Trainer")
 # Trainer.__init__'s decorator only fills defaults from PL_TRAINER_* variables; it keeps the signature.
-KEEPS_SIGNATURE = {("pytorch_lightning.utilities.argparse", "_defaults_from_env_vars")}
+KEEPS_SIGNATURE = {(f"{name}.utilities.argparse", "_defaults_from_env_vars") for name in flavour.NAMES}
 
 
 def split_path(section: str, class_path: str) -> tuple[str, str] | None:
@@ -78,11 +75,13 @@ def resolve_class(section: str, class_path: str) -> type:
     return cls
 
 
-def from_source(module: str, name: str, base: tuple[str, str] | None):
-    """(Signature, derives from `base`, dotted name) read from source alone; None when the source cannot tell.
+def from_source(module: str, name: str, kind: str | None):
+    """(Signature, distribution, dotted name) read from source alone; None when the source cannot tell.
 
-    None sends the caller to import the class: a class made at run time, a decorated class or
-    `__init__`, an inherited `__init__`, a module whose own imports are not installed.
+    The distribution is the Lightning distribution whose base of `kind` the class derives from,
+    False when it derives from neither (None for `kind` None: no base to check). None sends the
+    caller to import the class: a class made at run time, a decorated class or `__init__`, an
+    inherited `__init__`, a module whose own imports are not installed.
     """
     from tuning import signatures
 
@@ -90,10 +89,15 @@ def from_source(module: str, name: str, base: tuple[str, str] | None):
     if not isinstance(ref, signatures.ClassRef) or not signatures.importable(ref):
         return None
     sig = signatures.signature(ref, KEEPS_SIGNATURE)
-    derives = signatures.is_subclass(ref, base) if base else True
-    if sig is None or derives is None:
+    if sig is None:
         return None
-    return sig, derives, f"{ref.module}.{ref.node.name}"
+    found = None
+    if kind is not None:
+        answers = {n: signatures.is_subclass(ref, flavour.defined_at(n, kind)) for n in flavour.NAMES}
+        found = next((n for n, yes in answers.items() if yes), None if None in answers.values() else False)
+        if found is None:
+            return None
+    return sig, found, f"{ref.module}.{ref.node.name}"
 
 
 def _parameters(cls):
@@ -109,7 +113,7 @@ def _parameters(cls):
     return Signature(cls.__name__, named, var_kw)
 
 
-def check_arguments(cls, given: dict[str, str], where: str, reserved: dict[str, str] = {}) -> None:
+def check_arguments(cls, given: dict[str, str], where: str, reserved: dict[str, str] | None = None) -> None:
     """Every given argument exists in `cls.__init__` and every required one is given.
 
     `cls` is a class or a `Signature` read from source; `given` maps argument name -> the key path
@@ -117,6 +121,7 @@ def check_arguments(cls, given: dict[str, str], where: str, reserved: dict[str, 
     """
     sig = _parameters(cls)
     named = sig.named  # argument -> required
+    reserved = reserved or {}
     for arg, path in given.items():
         if arg in reserved:
             raise UserError(f"{path}: set by tuning, not by the sweep ({reserved[arg]})")
@@ -139,51 +144,69 @@ def _given(section: dict, space_keys, prefix: str) -> dict[str, str]:
 
 
 def _section_class(section: str, class_path: str, static: bool):
-    """(class or Signature, derives from the Lightning base, dotted name, the class if it was imported)."""
+    """(class or Signature, its Lightning distribution or False, dotted name, the class if it was imported)."""
     if static:
         add_user_path()
         split = split_path(section, class_path)
-        found = from_source(*split, BASES[section]) if split else None
+        found = from_source(*split, section) if split else None
         if found is not None:
             return (*found, None)
-    import pytorch_lightning as pl
-
-    base = pl.LightningModule if section == "model" else pl.LightningDataModule
     cls = resolve_class(section, class_path)
-    return cls, issubclass(cls, base), f"{cls.__module__}.{cls.__qualname__}", cls
+    return cls, flavour.of_class(cls, section) or False, f"{cls.__module__}.{cls.__qualname__}", cls
 
 
-def check_classes(cfg, static: bool = False) -> tuple:
+class Checked(NamedTuple):
+    """What check_classes found: the classes it imported (or None) and the sweep's Lightning distribution."""
+
+    model: type | None
+    data: type | None
+    flavour: str
+
+
+def check_flavours(found: dict[str, tuple[str, str]]) -> str:
+    """The one Lightning distribution of a sweep's classes; `found`: key path -> (dotted name, distribution)."""
+    names = {dist for _, dist in found.values()}
+    if len(names) > 1:
+        (a, (cls_a, dist_a)), (b, (cls_b, dist_b)) = [next((k, v) for k, v in found.items() if v[1] == n)
+                                                      for n in sorted(names)]
+        raise UserError(f"{a}: {cls_a} is a {dist_a} class but {b}: {cls_b} is a {dist_b} class; one sweep uses "
+                        f"one Lightning distribution (a Trainer of one refuses the other's modules): write both "
+                        f"against `import lightning as L` or both against pytorch_lightning")
+    return names.pop() if names else flavour.DEFAULT
+
+
+def check_classes(cfg, static: bool = False) -> Checked:
     """Resolve model and data classes and check model, data, trainer and callback arguments.
 
-    Returns the (model, data) classes. The default imports them (and Lightning). `static=True`
-    (tuning validate) reads each class from its source where it can and imports only those it
-    cannot read; a class not imported comes back as None. A synthetic objective has no classes: (None, None).
+    The default imports the classes (and Lightning). `static=True` (tuning validate) reads each
+    class from its source where it can and imports only those it cannot read; a class not imported
+    comes back as None. A synthetic objective has no classes.
     """
     if cfg.objective is not None:
-        return None, None
+        return Checked(None, None, flavour.DEFAULT)
     space_keys = list(cfg.search.space)
     for key in space_keys:
         head = key.split(".")[0]
         if head in ("model", "data") and not key.startswith(f"{head}.init_args."):
             raise UserError(f"search.space.{key}: {head} parameters are searched as {head}.init_args.<argument>")
-    resolved = []
+    resolved, found = [], {}
     for section in ("model", "data"):
         spec = getattr(cfg, section)
-        sig, derives, dotted, cls = _section_class(section, spec.class_path, static)
-        if not derives:
-            raise UserError(f"{section}.class_path: {dotted} is not a {BASES[section][1]} subclass")
+        sig, dist, dotted, cls = _section_class(section, spec.class_path, static)
+        if not dist:
+            raise UserError(f"{section}.class_path: {dotted} is not a {flavour.defined_at(flavour.DEFAULT, section)[1]} "
+                            f"subclass (of lightning.pytorch or pytorch_lightning)")
+        found[f"{section}.class_path"] = (dotted, dist)
         check_arguments(sig, _given(spec.init_args, space_keys, f"{section}.init_args."), f"{section}.init_args")
         resolved.append(cls)
-    trainer = from_source(*TRAINER, None) if static else None
-    if trainer is None:
-        import pytorch_lightning as pl
-
-        trainer = (pl.Trainer,)
-    check_arguments(trainer[0], _given(cfg.trainer, space_keys, "trainer."), "trainer", RESERVED_TRAINER_KEYS)
     from tuning.callbacks import check_callbacks
     from tuning.ddp import check_resources
 
-    check_callbacks(cfg.trainer, static=static)
+    dist = check_flavours(found)
+    found.update(check_callbacks(cfg.trainer, dist, static=static))
+    dist = check_flavours(found)
+    trainer = from_source(*flavour.defined_at(dist, "trainer"), None) if static else None
+    trainer_sig = trainer[0] if trainer else flavour.base(dist, "trainer")
+    check_arguments(trainer_sig, _given(cfg.trainer, space_keys, "trainer."), "trainer", RESERVED_TRAINER_KEYS)
     check_resources(cfg)
-    return tuple(resolved)
+    return Checked(*resolved, dist)

@@ -1,16 +1,16 @@
 """Multi-worker trials: one Tune trial runs DDP over `resources.workers` processes through Ray Train.
 
 The Tune trial launches a Ray Train `TorchTrainer` (gloo on CPU, NCCL on GPU); every worker builds
-the same model and data and fits with Lightning's `RayDDPStrategy` + `RayLightningEnvironment`.
+the same model and data and fits with a DDP strategy and environment that take the ranks from Ray Train.
 Each validation epoch the workers average their metrics across ranks and report them through
 `ray.train.report`; Ray Tune's `TuneReportCallback` forwards them to the Tune trial, so the
 scheduler sees per-epoch metrics and can stop the trial. Only rank 0 writes checkpoints.
 """
 
 import os
-import tempfile
 import threading
 
+from tuning import flavour
 from tuning.errors import UserError
 
 DDP_RUN = "ddp"  # Ray Train's run directory inside the trial directory: its checkpoints and state
@@ -32,50 +32,61 @@ def check_resources(cfg) -> None:
                             "(each trial runs DDP over its workers through Ray Train)")
 
 
-def rank_mean_report(on: str):
-    """A Lightning callback that reports epoch metrics averaged over ranks, with a rank-0 checkpoint.
+def ray_ddp(dist: str) -> dict:
+    """The Trainer arguments of a DDP worker under Ray Train, for Lightning distribution `dist`.
 
-    Each rank's value is a sample-weighted mean over its shard, and DistributedSampler gives
-    every rank the same number of samples, so the mean over ranks is the mean over the whole
-    (padded) validation set, also for modules that log without `sync_dist=True`.
+    Ray's own `RayDDPStrategy` and `RayLightningEnvironment` derive from whichever distribution
+    Ray finds first (lightning.pytorch when installed), so a pytorch_lightning Trainer would refuse
+    them. These are the same two small classes for the sweep's distribution: the device and the
+    ranks come from Ray Train's context.
     """
-    import pytorch_lightning as pl
+    import importlib
+
     import ray.train
-    import torch
-    import torch.distributed as dist
+    import ray.train.torch
 
-    from tuning.trial import CHECKPOINT_FILE
+    pl = flavour.module(dist)
+    environments = importlib.import_module(f"{dist}.plugins.environments")
 
-    class RankMeanReport(pl.callbacks.Checkpoint):  # a Checkpoint: Lightning runs it after EarlyStopping
-        def on_validation_end(self, trainer, pl_module):
-            if on == "validation_end" and not trainer.sanity_checking:
-                self.report(trainer)
+    class RayDDPStrategy(pl.strategies.DDPStrategy):
+        @property
+        def root_device(self):
+            return ray.train.torch.get_device()
 
-        def on_train_epoch_end(self, trainer, pl_module):
-            if on == "train_epoch_end":
-                self.report(trainer)
+        @property
+        def distributed_sampler_kwargs(self):
+            return {"num_replicas": self.world_size, "rank": self.global_rank}
 
-        def report(self, trainer):
-            names = sorted(k for k, v in trainer.callback_metrics.items() if v.numel() == 1)
-            values = torch.tensor([float(trainer.callback_metrics[k]) for k in names], dtype=torch.float64)
-            if dist.is_available() and dist.is_initialized():
-                dist.all_reduce(values)  # gloo and NCCL both sum; divided below
-                values /= dist.get_world_size()
-            metrics = dict(zip(names, values.tolist()), epoch=trainer.current_epoch, step=trainer.global_step)
-            with tempfile.TemporaryDirectory() as tmp:
-                trainer.save_checkpoint(os.path.join(tmp, CHECKPOINT_FILE))  # every rank calls; rank 0 writes
-                checkpoint = ray.train.Checkpoint.from_directory(tmp) if trainer.global_rank == 0 else None
-                ray.train.report(metrics, checkpoint=checkpoint)
+    class RayEnvironment(environments.LightningEnvironment):
+        def world_size(self):
+            return ray.train.get_context().get_world_size()
 
-    return RankMeanReport()
+        def global_rank(self):
+            return ray.train.get_context().get_world_rank()
+
+        def local_rank(self):
+            return ray.train.get_context().get_local_rank()
+
+        def node_rank(self):
+            return ray.train.get_context().get_node_rank()
+
+        def set_world_size(self, size):  # the ranks come from Ray Train's context
+            pass
+
+        def set_global_rank(self, rank):
+            pass
+
+        def teardown(self):
+            pass
+
+    return {"devices": "auto", "strategy": RayDDPStrategy(), "plugins": [RayEnvironment()]}
 
 
 def ddp_worker(args: dict) -> None:
     """One DDP worker: the trial's model, data and Trainer, with Ray's strategy and environment."""
     import ray.train
-    from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
 
-    from tuning.trial import CHECKPOINT_FILE, make_trainer, prepare_trial, report_hook
+    from tuning.trial import CHECKPOINT_FILE, epoch_report, make_trainer, prepare_trial, report_hook
 
     config, sweep, trial_dir = args["config"], args["sweep"], args["trial_dir"]
     group = ray.util.get_current_placement_group()
@@ -83,12 +94,11 @@ def ddp_worker(args: dict) -> None:
         from ray.experimental.internal_kv import _internal_kv_put
 
         _internal_kv_put(args["pg_key"], group.id.hex(), overwrite=True)
-    seed, sections, datamodule, model = prepare_trial(config, sweep, trial_dir)
+    seed, sections, datamodule, model, dist = prepare_trial(config, sweep, trial_dir)
     accelerator = "gpu" if sweep["resources"]["gpu"] > 0 else "cpu"
-    trainer = make_trainer({**sections["trainer"], "accelerator": accelerator}, trial_dir, sweep,
-                           config, report=rank_mean_report(report_hook(sections["trainer"])), devices="auto",
-                           strategy=RayDDPStrategy(), plugins=[RayLightningEnvironment()])
-    trainer = prepare_trainer(trainer)
+    report = epoch_report(dist, report_hook(sections["trainer"]), ray.train.report, mean_over_ranks=True)
+    trainer = make_trainer(dist, {**sections["trainer"], "accelerator": accelerator}, trial_dir, sweep,
+                           config, report=report, **ray_ddp(dist))
     checkpoint = ray.train.get_checkpoint()  # set when Ray Train restores this trial's run
     if checkpoint is None:
         trainer.fit(model, datamodule=datamodule)

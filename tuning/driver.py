@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from tuning import flavour
 from tuning.config import SweepConfig
 from tuning.errors import UserError
 from tuning.resume import study_storage
@@ -22,21 +23,27 @@ def experiment_dir(cfg: SweepConfig, storage: str | None = None, name: str | Non
     return (Path(storage or cfg.run.storage).expanduser() / (name or cfg.name)).resolve()
 
 
-def check_sweep(cfg: SweepConfig) -> None:
-    """Bad input is found before anything starts: classes and arguments, read from source where it can."""
+def check_sweep(cfg: SweepConfig) -> str:
+    """Bad input is found before anything starts: classes and arguments, read from source where it can.
+
+    Returns the sweep's Lightning distribution (tuning.flavour).
+    """
     from tuning.classes import check_classes
 
-    check_classes(cfg, static=True)
+    return check_classes(cfg, static=True).flavour
 
 
-def prepare(cfg: SweepConfig, check_metric: bool = True) -> None:
-    """Import and check the classes, prepare the data once, in the driver, then check the metric contract."""
+def prepare(cfg: SweepConfig, check_metric: bool = True) -> str:
+    """Import and check the classes, prepare the data once, in the driver, then check the metric contract.
+
+    Returns the sweep's Lightning distribution.
+    """
     from tuning.classes import check_classes
     from tuning.trial import build
 
     if cfg.objective is not None:  # a synthetic objective: no classes, data or metric to check
-        return
-    check_classes(cfg)
+        return flavour.DEFAULT
+    dist = check_classes(cfg).flavour
     try:
         datamodule = build(cfg.data.model_dump(), "data")
     except (TypeError, ValueError, OSError) as exc:
@@ -48,7 +55,8 @@ def prepare(cfg: SweepConfig, check_metric: bool = True) -> None:
     if check_metric:
         from tuning import metric_preflight
 
-        metric_preflight.check_metric(cfg)
+        metric_preflight.check_metric(cfg, dist)
+    return dist
 
 
 def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None:
@@ -95,22 +103,22 @@ def _inherit_trial_environment() -> None:
     class_cache.DEFAULT_ENV_VARS, class_cache.ENV_VARS_TO_PROPAGATE = {}, set()
 
 
-def worker_preload(cfg: SweepConfig, cpus: int | None = None) -> tuple[str, ...]:
+def worker_preload(cfg: SweepConfig, dist: str = flavour.DEFAULT, cpus: int | None = None) -> tuple[str, ...]:
     """What the workers a local Ray starts import first: Lightning, when most of them will run trials.
 
     Ray starts one worker per CPU, and an idle worker holding Lightning keeps ~470 MB (340 MB its
     own): on a machine with many more CPUs than the sweep runs trials at once, they would mostly
     wait, so nothing is preloaded (trials then import Lightning themselves). Not for a synthetic
-    objective.
+    objective. `dist`: the sweep's Lightning distribution.
     """
     cpus = cpus or os.cpu_count() or 1
     concurrent = min(cfg.resources.max_concurrent or cpus, max(1, int(cpus // max(cfg.resources.cpu, 1))))
     if cfg.objective is not None or cpus > 2 * concurrent:
         return ()
-    return ("pytorch_lightning",)
+    return (dist,)
 
 
-def build_tuner(cfg: SweepConfig, exp_dir: Path, warm_start=()):
+def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, warm_start=()):
     """A Tuner for the sweep: the trial function, searcher, scheduler, resources, storage and checkpoints.
 
     `warm_start`: (params, value) pairs of earlier trials for the searcher (see tuning.warm_start).
@@ -145,7 +153,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, warm_start=()):
                                                 checkpoint_score_order=search.mode),
         failure_config=tune.FailureConfig(max_failures=cfg.run.max_failures),
         sync_config=tune.SyncConfig(sync_artifacts=True))
-    return tune.Tuner(make_trainable(cfg), param_space=to_param_space(search.space, as_grid), tune_config=tune_config,
+    return tune.Tuner(make_trainable(cfg, dist), param_space=to_param_space(search.space, as_grid), tune_config=tune_config,
                       run_config=run_config)
 
 
@@ -159,8 +167,11 @@ def tune_environment() -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 
-def make_trainable(cfg: SweepConfig):
-    """The trial function with the resolved sweep bound and its resources: built alike by run and resume."""
+def make_trainable(cfg: SweepConfig, dist: str = flavour.DEFAULT):
+    """The trial function with the resolved sweep bound and its resources: built alike by run and resume.
+
+    `dist`: the sweep's Lightning distribution, which the trials import first.
+    """
     from ray import tune
 
     from tuning.placement import trial_resources
@@ -171,11 +182,12 @@ def make_trainable(cfg: SweepConfig):
 
         trainable = tune.with_parameters(run_objective, objective=cfg.objective.model_dump(), seed=cfg.run.seed)
         return tune.with_resources(trainable, trial_resources(cfg.resources))
+    trainable = tune.with_parameters(run_trial, sweep={**cfg.to_dict(), "lightning": dist})
     if cfg.resources.workers > 1:
         from tuning.ddp import driver_resources
 
-        return tune.with_resources(tune.with_parameters(run_trial, sweep=cfg.to_dict()), driver_resources())
-    return tune.with_resources(tune.with_parameters(run_trial, sweep=cfg.to_dict()), trial_resources(cfg.resources))
+        return tune.with_resources(trainable, driver_resources())
+    return tune.with_resources(trainable, trial_resources(cfg.resources))
 
 
 def expected_trials(cfg: SweepConfig) -> int:
@@ -252,14 +264,14 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     from tuning.resume import load_experiment, repair_checkpoints, repair_results, settle_orphans
 
     exp_dir, cfg = load_experiment(experiment)
-    check_sweep(cfg)
+    dist = check_sweep(cfg)
     settle_orphans(exp_dir)
     repair_results(exp_dir)
     repair_checkpoints(exp_dir)
-    start_ray(address, worker_preload(cfg))
+    start_ray(address, worker_preload(cfg, dist))
     prepare(cfg)
     tune_environment()
-    tuner = tune.Tuner.restore(str(exp_dir), trainable=make_trainable(cfg), resume_unfinished=True,
+    tuner = tune.Tuner.restore(str(exp_dir), trainable=make_trainable(cfg, dist), resume_unfinished=True,
                                resume_errored=retry_errored)
     fit(tuner, cfg, exp_dir, "resume")
     return exp_dir
@@ -286,13 +298,13 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
                         "choose another with --name or --storage (nothing was overwritten)")
     base, exp_name = location.rsplit("/", 1)
     cfg = cfg.model_copy(update={"name": exp_name, "run": cfg.run.model_copy(update={"storage": base})})
-    check_sweep(cfg)
+    dist = check_sweep(cfg)
     warm_start = warm_start_points(cfg.search.warm_start, cfg.search)
-    start_ray(address, worker_preload(cfg))  # before the data: workers import Lightning meanwhile
+    start_ray(address, worker_preload(cfg, dist))  # before the data: workers import Lightning meanwhile
     prepare(cfg)
     if address is not None:
         _cluster_preflight(cfg)
     store.write_text(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     exp_dir = location if store.is_uri(location) else Path(location)
-    fit(build_tuner(cfg, exp_dir, warm_start), cfg, exp_dir)
+    fit(build_tuner(cfg, exp_dir, dist, warm_start), cfg, exp_dir)
     return exp_dir

@@ -9,6 +9,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from tuning import flavour
 from tuning.errors import UserError
 
 # Trainer arguments a finder's scratch Trainer must not take from the sweep.
@@ -16,37 +17,33 @@ _NOT_FOR_FINDERS = ("callbacks", "profiler", "logger", "default_root_dir", "enab
                     "enable_progress_bar", "enable_model_summary")
 
 
-def scratch_trainer(trainer_args: dict, root: str):
-    """A quiet Trainer with the sweep's options that logs, checkpoints and prints nothing."""
-    import pytorch_lightning as pl
-
+def scratch_trainer(dist: str, trainer_args: dict, root: str):
+    """A quiet Trainer (of distribution `dist`) with the sweep's options that logs, checkpoints and prints nothing."""
     args = {k: v for k, v in trainer_args.items() if k not in _NOT_FOR_FINDERS}
-    return pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+    return flavour.module(dist).Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                       enable_model_summary=False, default_root_dir=root, **args)
 
 
-def scale_batch_size(trainer_args: dict, model, datamodule, mode: str = "power") -> int:
+def scale_batch_size(dist: str, trainer_args: dict, model, datamodule, mode: str = "power") -> int:
     """Set the largest batch size that fits (Lightning's scaler) on the datamodule and return it."""
-    from pytorch_lightning.tuner import Tuner
+    Tuner = flavour.module(dist).tuner.Tuner
 
     with tempfile.TemporaryDirectory() as root:
-        found = Tuner(scratch_trainer(trainer_args, root)).scale_batch_size(model, datamodule=datamodule, mode=mode)
+        found = Tuner(scratch_trainer(dist, trainer_args, root)).scale_batch_size(model, datamodule=datamodule, mode=mode)
     if found is None:
         raise UserError("data.init_args.batch_size: the batch-size scaler found no batch size that fits")
     return int(found)
 
 
 def _base(cfg):
-    """The model, datamodule and Trainer arguments of the sweep's base config, seeded by run.seed."""
-    import pytorch_lightning as pl
-
+    """(distribution, model, datamodule, Trainer arguments) of the sweep's base config, seeded by run.seed."""
     from tuning.driver import prepare
     from tuning.trial import build
 
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # the finders' progress chatter
-    prepare(cfg, check_metric=False)
-    pl.seed_everything(cfg.run.seed, workers=True, verbose=False)
-    return build(cfg.model.model_dump(), "model"), build(cfg.data.model_dump(), "data"), dict(cfg.trainer)
+    dist = prepare(cfg, check_metric=False)
+    logging.getLogger(dist).setLevel(logging.WARNING)  # the finders' progress chatter
+    flavour.module(dist).seed_everything(cfg.run.seed, workers=True, verbose=False)
+    return dist, build(cfg.model.model_dump(), "model"), build(cfg.data.model_dump(), "data"), dict(cfg.trainer)
 
 
 def find_lr(cfg, plot: Path, min_lr: float = 1e-8, max_lr: float = 1.0, steps: int = 100) -> float:
@@ -54,14 +51,12 @@ def find_lr(cfg, plot: Path, min_lr: float = 1e-8, max_lr: float = 1.0, steps: i
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a server
-    from pytorch_lightning.tuner import Tuner
-
-    model, datamodule, trainer_args = _base(cfg)
+    dist, model, datamodule, trainer_args = _base(cfg)
     if not any(hasattr(o, a) for o in (model, model.hparams) for a in ("lr", "learning_rate")):
         raise UserError(f"model.class_path: {type(model).__name__} has no `lr` or `learning_rate` attribute or "
                         "hparam for the LR finder to set; add one (e.g. self.save_hyperparameters() with lr)")
     with tempfile.TemporaryDirectory() as root:
-        finder = Tuner(scratch_trainer(trainer_args, root)).lr_find(
+        finder = flavour.module(dist).tuner.Tuner(scratch_trainer(dist, trainer_args, root)).lr_find(
             model, datamodule=datamodule, min_lr=min_lr, max_lr=max_lr, num_training=steps, update_attr=False)
     suggestion = finder.suggestion()
     plot.parent.mkdir(parents=True, exist_ok=True)
@@ -74,5 +69,5 @@ def find_lr(cfg, plot: Path, min_lr: float = 1e-8, max_lr: float = 1.0, steps: i
 
 def find_batch_size(cfg, mode: str = "power") -> int:
     """Run Lightning's batch-size scaler on the base config; the largest batch size that fits."""
-    model, datamodule, trainer_args = _base(cfg)
-    return scale_batch_size(trainer_args, model, datamodule, mode)
+    dist, model, datamodule, trainer_args = _base(cfg)
+    return scale_batch_size(dist, trainer_args, model, datamodule, mode)

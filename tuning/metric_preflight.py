@@ -7,6 +7,7 @@ arrives would otherwise run every trial to the end with nothing for the schedule
 
 import tempfile
 
+from tuning import flavour
 from tuning.errors import UserError
 
 PREFLIGHT_BATCHES = 2
@@ -34,9 +35,8 @@ def epoch_metrics(trainer) -> tuple[set[str], set[str]]:
     return epoch, step - epoch
 
 
-def _run_briefly(cfg):
-    """Fit the base config for a couple of batches; the finished Trainer."""
-    import pytorch_lightning as pl
+def _run_briefly(cfg, dist: str):
+    """Fit the base config for a couple of batches (Lightning distribution `dist`); the finished Trainer."""
     import torch
 
     from tuning.finders import scratch_trainer
@@ -45,22 +45,22 @@ def _run_briefly(cfg):
     args = {k: v for k, v in cfg.trainer.items() if k not in _DROPPED}
     if not torch.cuda.is_available():  # a GPU sweep is checked on the driver's CPU
         args = {k: v for k, v in args.items() if k not in _DEVICE_ARGS} | {"accelerator": "cpu"}
-    pl.seed_everything(cfg.run.seed, workers=True, verbose=False)
+    flavour.module(dist).seed_everything(cfg.run.seed, workers=True, verbose=False)
     model, datamodule = build(cfg.model.model_dump(), "model"), build(cfg.data.model_dump(), "data")
     with tempfile.TemporaryDirectory() as root:
-        trainer = scratch_trainer({**args, "max_epochs": 1, "limit_train_batches": PREFLIGHT_BATCHES,
+        trainer = scratch_trainer(dist, {**args, "max_epochs": 1, "limit_train_batches": PREFLIGHT_BATCHES,
                                    "limit_val_batches": PREFLIGHT_BATCHES, "num_sanity_val_steps": 0}, root)
         trainer.fit(model, datamodule=datamodule)
     return trainer
 
 
-def check_metric(cfg) -> None:
+def check_metric(cfg, dist: str = flavour.DEFAULT) -> None:
     """UserError (exit 2) unless the model logs `search.metric` at epoch level, listing what it logs."""
     import logging
 
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    logging.getLogger(dist).setLevel(logging.WARNING)
     metric = cfg.search.metric
-    trainer = _run_briefly(cfg)
+    trainer = _run_briefly(cfg, dist)
     epoch, step_only = epoch_metrics(trainer)
     if metric in epoch:
         return

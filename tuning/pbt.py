@@ -7,13 +7,28 @@ This callback records the trial's params in every checkpoint; when a restored ch
 under other params, it re-applies the optimizer settings that this trial's config produces.
 """
 
-import pytorch_lightning as pl
+from functools import lru_cache
+
+from tuning import flavour
 
 PARAMS_KEY = "tuning_params"
 
 
-class KeepMutatedHyperparameters(pl.Callback):
-    """Re-applies the trial's configured optimizer settings after restoring a checkpoint of other params."""
+def keep_mutated_hyperparameters(dist: str, params: dict):
+    """A KeepMutatedHyperparameters callback of Lightning distribution `dist`."""
+    return _callback_class(dist)(params)
+
+
+@lru_cache(maxsize=None)
+def _callback_class(dist: str) -> type:
+    return type("KeepMutatedHyperparameters", (KeepMutatedHyperparameters, flavour.base(dist, "callback")), {})
+
+
+class KeepMutatedHyperparameters:
+    """Re-applies the trial's configured optimizer settings after restoring a checkpoint of other params.
+
+    A mixin: `keep_mutated_hyperparameters` combines it with the Callback of the sweep's distribution.
+    """
 
     def __init__(self, params: dict):
         self.params = dict(params)
@@ -28,7 +43,7 @@ class KeepMutatedHyperparameters(pl.Callback):
     def on_train_start(self, trainer, pl_module):
         if self.restored_params is None or self.restored_params == self.params:
             return  # a trial resuming its own checkpoint keeps its optimizer state as saved
-        fresh_optimizers, fresh_schedulers = _configured(pl_module)
+        fresh_optimizers, fresh_schedulers = _configured(flavour.of_object(pl_module), pl_module)
         for restored, fresh in zip(trainer.optimizers, fresh_optimizers):
             for group, fresh_group in zip(restored.param_groups, fresh.param_groups):
                 group.update({k: v for k, v in fresh_group.items() if k != "params"})
@@ -38,11 +53,14 @@ class KeepMutatedHyperparameters(pl.Callback):
         self.restored_params = None
 
 
-def _configured(pl_module) -> tuple[list, list]:
+def _configured(dist: str, pl_module) -> tuple[list, list]:
     """The optimizers and schedulers `configure_optimizers` makes from the current hyperparameters."""
+    import importlib
+
     # Lightning's own parser of configure_optimizers' many return shapes (private, stable across 2.x):
     # writing our own would duplicate it and miss shapes users rely on.
-    from pytorch_lightning.core.optimizer import _init_optimizers_and_lr_schedulers
+    _init_optimizers_and_lr_schedulers = importlib.import_module(
+        f"{dist}.core.optimizer")._init_optimizers_and_lr_schedulers
 
     optimizers, scheduler_configs = _init_optimizers_and_lr_schedulers(pl_module)
     return optimizers, [c.scheduler for c in scheduler_configs]

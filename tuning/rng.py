@@ -5,18 +5,32 @@ Lightning's checkpoints hold model, optimizer and LR-scheduler state but no RNG 
 """
 
 import random
+from functools import lru_cache
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 
+from tuning import flavour
 
-class RngState(pl.Callback):
+
+def rng_state(dist: str):
+    """An RngState callback of Lightning distribution `dist`."""
+    return _callback_class(dist)()
+
+
+@lru_cache(maxsize=None)
+def _callback_class(dist: str) -> type:
+    return type("RngState", (RngState, flavour.base(dist, "callback")), {})
+
+
+class RngState:
     """Saves torch, CUDA, numpy and Python global RNG states with each checkpoint; restores them on resume.
 
     The states are restored when the first epoch after the restore starts, not when the checkpoint is
     loaded: on a restart Lightning builds a throwaway train-loader iterator first, which draws from the
     global generator (measured with Lightning 2.6), and the saved states are those of an epoch's start.
+
+    Written as a mixin: `rng_state` combines it with the Callback of the sweep's distribution.
     """
 
     def __init__(self):

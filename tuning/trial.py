@@ -10,6 +10,8 @@ import os
 import socket
 import zlib
 
+from tuning import flavour
+
 CHECKPOINT_FILE = "checkpoint.ckpt"
 TRIAL_FILE = "trial.json"  # seed and placement of a trial, next to Tune's result files
 
@@ -38,7 +40,7 @@ def build(spec: dict, section: str):
     return resolve_class(section, spec["class_path"])(**spec.get("init_args", {}))
 
 
-def trial_logger(trial_dir: str, params: dict | None, metric: str | None):
+def trial_logger(dist: str, trial_dir: str, params: dict | None, metric: str | None):
     """TensorBoard in `<trial>/tensorboard`; the hparams plugin gets the trial's sampled params too.
 
     Lightning logs the module's and datamodule's hparams once at fit start; the sampled dotted keys
@@ -46,19 +48,18 @@ def trial_logger(trial_dir: str, params: dict | None, metric: str | None):
     against the sweep's metric. (Lightning writes the hparams plugin only with a placeholder
     `hp_metric` scalar, so the plugin's summaries are written here instead.)
     """
-    from lightning_fabric.utilities.logger import _convert_params, _flatten_dict
-    from pytorch_lightning.loggers import TensorBoardLogger
-    from pytorch_lightning.utilities import rank_zero_only
+    pl = flavour.module(dist)
+    fabric_logger = flavour.fabric(dist, "utilities.logger")
 
-    class TrialLogger(TensorBoardLogger):
-        @rank_zero_only
+    class TrialLogger(pl.loggers.TensorBoardLogger):
+        @pl.utilities.rank_zero_only
         def log_hyperparams(self, hparams, metrics=None, step=None):
-            merged = {**_convert_params(hparams or {}), **(params or {})}
+            merged = {**fabric_logger._convert_params(hparams or {}), **(params or {})}
             super().log_hyperparams(merged, metrics, step)
             if metrics is None and metric:
                 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-                flat = self._sanitize_params(_flatten_dict(merged))
+                flat = self._sanitize_params(fabric_logger._flatten_dict(merged))
                 for summary in hparams_summaries(flat, {metric: 0.0}):  # only the metric's name is used
                     self.experiment._get_file_writer().add_summary(summary)
 
@@ -78,69 +79,113 @@ def report_hook(trainer_args: dict) -> str:
     return "train_epoch_end" if once_per_epoch else "validation_end"
 
 
-def tune_report(on: str):
-    """Tune's report-with-checkpoint callback, which Lightning must treat as a checkpoint callback.
+def epoch_report(dist: str, on: str, report, mean_over_ranks: bool = False, checkpoints: bool = True):
+    """A Lightning checkpoint callback that reports every scalar metric once per epoch (or validation) to Ray.
 
-    Lightning calls checkpoint callbacks (and EarlyStopping) after all others at epoch end; as one,
-    the checkpoint holds EarlyStopping's state after this epoch's check, so a restored trial stops
+    `report` is `ray.tune.report` (a trial) or `ray.train.report` (a DDP worker); each report carries
+    a checkpoint that rank 0 wrote, unless `checkpoints` is False. With `mean_over_ranks` the metrics
+    are averaged over the DDP ranks: each rank's value is a sample-weighted mean over its shard, and
+    DistributedSampler gives every rank the same number of samples, so the mean over ranks is the
+    mean over the whole (padded) validation set, also for modules that log without `sync_dist=True`.
+    As a `Checkpoint`, Lightning runs it after all other callbacks (EarlyStopping too) at epoch end,
+    so the checkpoint holds EarlyStopping's state after this epoch's check and a restored trial stops
     where the uninterrupted one would.
     """
-    from pytorch_lightning.callbacks import Checkpoint
-    from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
+    pl = flavour.module(dist)
 
-    class TuneReport(TuneReportCheckpointCallback, Checkpoint):
-        """Reports every logged metric once per epoch (or validation), with a checkpoint."""
+    class EpochReport(pl.callbacks.Checkpoint):
+        def on_validation_end(self, trainer, pl_module):
+            if on == "validation_end" and not trainer.sanity_checking:
+                self.report(trainer)
 
-    return TuneReport(filename=CHECKPOINT_FILE, on=on)
+        def on_train_epoch_end(self, trainer, pl_module):
+            if on == "train_epoch_end":
+                self.report(trainer)
+
+        def report(self, trainer):
+            import tempfile
+
+            from ray.tune import Checkpoint
+
+            metrics = _scalar_metrics(trainer, mean_over_ranks)
+            if not checkpoints:
+                return report(metrics)
+            with tempfile.TemporaryDirectory() as tmp:
+                trainer.save_checkpoint(os.path.join(tmp, CHECKPOINT_FILE))  # every rank calls; rank 0 writes
+                report(metrics, checkpoint=Checkpoint.from_directory(tmp) if trainer.global_rank == 0 else None)
+
+    return EpochReport()
 
 
-def make_trainer(trainer_args: dict, trial_dir: str, sweep: dict | None = None, params: dict | None = None,
-                 report=None, **extra):
-    """A Lightning Trainer that logs to TensorBoard in the trial directory and reports to Tune.
+def _scalar_metrics(trainer, mean_over_ranks: bool) -> dict:
+    """The Trainer's scalar callback metrics as floats, optionally averaged over DDP ranks."""
+    import torch
+    import torch.distributed as dist
+
+    names = sorted(k for k, v in trainer.callback_metrics.items() if v.numel() == 1)
+    values = torch.tensor([float(trainer.callback_metrics[k]) for k in names], dtype=torch.float64)
+    if mean_over_ranks and dist.is_available() and dist.is_initialized():
+        dist.all_reduce(values)  # gloo and NCCL both sum
+        values /= dist.get_world_size()
+    metrics = dict(zip(names, values.tolist()))
+    if mean_over_ranks:  # Ray Train's results have no epoch of their own: name it, for the checkpoint it goes with
+        metrics.update(epoch=trainer.current_epoch, step=trainer.global_step)
+    return metrics
+
+
+def make_trainer(dist: str, trainer_args: dict, trial_dir: str, sweep: dict | None = None,
+                 params: dict | None = None, report=None, **extra):
+    """A Lightning Trainer (of distribution `dist`) that logs to TensorBoard in the trial directory and reports to Tune.
 
     `trainer_args` may hold `callbacks` as [{class_path, init_args}] and `profiler` as a name; `sweep`
     supplies `trial.early_stopping`; `report` replaces the Tune report callback (DDP); `extra` wins
     over `trainer_args` (strategy, devices, plugins).
     """
-    import pytorch_lightning as pl
+    from ray import tune
 
     from tuning.callbacks import build_callbacks, make_profiler, profile_summary_callback
-    from tuning.rng import RngState
-    from tuning.pbt import KeepMutatedHyperparameters
+    from tuning.pbt import keep_mutated_hyperparameters
+    from tuning.rng import rng_state
 
     sweep = sweep or {}
     args = {"enable_model_summary": False, "enable_checkpointing": False, **trainer_args, **extra}
-    profiler = make_profiler(args.pop("profiler", None), trial_dir)
-    user = build_callbacks(args, sweep.get("trial") or {}, sweep.get("search") or {"metric": "val_loss", "mode": "min"})
+    profiler = make_profiler(dist, args.pop("profiler", None), trial_dir)
+    search = sweep.get("search") or {"metric": "val_loss", "mode": "min"}
+    user = build_callbacks(dist, args, sweep.get("trial") or {}, search)
     args.pop("callbacks", None)
-    report = report or tune_report(report_hook(args))
+    report = report or epoch_report(dist, report_hook(args), tune.report)
     args["enable_checkpointing"] = True  # the report is the trial's checkpoint callback; Lightning adds none
     # The report (with its checkpoint) comes last, as Lightning orders ModelCheckpoint: the checkpoint
     # then holds EarlyStopping's state after this epoch's check.
-    callbacks = [*([profile_summary_callback(trial_dir)] if profiler else []), *user,
-                 KeepMutatedHyperparameters(params or {}), RngState(), report]  # RngState: retries continue the random stream
-    logger = trial_logger(trial_dir, params, sweep.get("search", {}).get("metric"))
-    return pl.Trainer(logger=logger, default_root_dir=trial_dir, profiler=profiler,
-                      enable_progress_bar=False, callbacks=callbacks, **args)
+    callbacks = [*([profile_summary_callback(dist, trial_dir)] if profiler else []), *user,
+                 keep_mutated_hyperparameters(dist, params or {}),
+                 rng_state(dist), report]  # rng_state: retries continue the random stream
+    logger = trial_logger(dist, trial_dir, params, search.get("metric"))
+    return flavour.module(dist).Trainer(logger=logger, default_root_dir=trial_dir, profiler=profiler,
+                                        enable_progress_bar=False, callbacks=callbacks, **args)
 
 
-def prepare_trial(config: dict, sweep: dict, trial_dir: str, rank: int = 0):
-    """Seed, then build the DataModule and LightningModule of one trial; returns (seed, sections, dm, model)."""
-    import pytorch_lightning as pl
+def prepare_trial(config: dict, sweep: dict, trial_dir: str):
+    """Seed, then build the DataModule and LightningModule of one trial.
+
+    Returns (seed, sections, datamodule, model, dist): `dist` is the Lightning distribution the
+    model derives from, which the trial's Trainer must come from.
+    """
     import torch
 
     from tuning.space import apply_params
 
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    dist = sweep.get("lightning") or flavour.DEFAULT
+    logging.getLogger(dist).setLevel(logging.WARNING)
     # Data was prepared once by the driver; data modules may refuse to redo it here (data/text_cache.py).
     os.environ["TUNING_IN_TRIAL"] = "1"
     seed = trial_seed(sweep["run"]["seed"], trial_dir)
     torch.set_num_threads(max(1, int(sweep["resources"]["cpu"])))
-    pl.seed_everything(seed, workers=True, verbose=False)
+    flavour.module(dist).seed_everything(seed, workers=True, verbose=False)
     sections = apply_params({k: sweep[k] for k in ("model", "data", "trainer")}, config)
     datamodule = build(sections["data"], "data")
     model = build(sections["model"], "model")
-    return seed, sections, datamodule, model
+    return seed, sections, datamodule, model, flavour.of_object(model)
 
 
 def trial_output_dir() -> str:
@@ -165,16 +210,17 @@ def run_trial(config: dict, sweep: dict) -> None:
 
         return run_ddp_trial(config, sweep)
     trial_dir = trial_output_dir()
-    seed, sections, datamodule, model = prepare_trial(config, sweep, trial_dir)
+    seed, sections, datamodule, model, dist = prepare_trial(config, sweep, trial_dir)
     info = {}
     if (sweep.get("trial") or {}).get("auto_batch_size"):
         from tuning.finders import scale_batch_size
 
-        info["batch_size"] = scale_batch_size(sections["trainer"], model, datamodule, sweep["trial"]["batch_size_mode"])
+        info["batch_size"] = scale_batch_size(dist, sections["trainer"], model, datamodule,
+                                              sweep["trial"]["batch_size_mode"])
     _record(trial_dir, seed, config, **info)
     # A fractional GPU (0.25 packs four trials on one GPU) is still one device to Lightning.
     devices = {"devices": 1} if sweep["resources"]["gpu"] > 0 else {}
-    trainer = make_trainer(sections["trainer"], trial_dir, sweep, config, **devices)
+    trainer = make_trainer(dist, sections["trainer"], trial_dir, sweep, config, **devices)
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         trainer.fit(model, datamodule=datamodule)

@@ -17,7 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
-import pytorch_lightning as pl
+import lightning.pytorch as pl
 
 
 class GpuMemory(pl.Callback):

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytorch_lightning as pl
+import lightning.pytorch as pl
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACE = {"model.init_args.lr": {"loguniform": [1.0e-4, 3.0e-2]}, "model.init_args.hidden_dim": {"choice": [32, 64, 128]},
@@ -65,8 +65,8 @@ def hand_written(args, reuse: bool) -> float:
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from data.digits import DigitsDataModule
-    from models.mlp import MLPClassifier
+    from tuning.data.digits import DigitsDataModule
+    from tuning.models.mlp import MLPClassifier
 
     def train(config):
         model = MLPClassifier(lr=config["lr"], hidden_dim=config["hidden_dim"], dropout=config["dropout"])

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from data.text_classification import TextClassificationDataModule  # noqa: E402
+from tuning.data.text_classification import TextClassificationDataModule  # noqa: E402
 
 N_TEXTS = 24_000
 
@@ -69,7 +69,7 @@ def arrow_mappings(entry: Path) -> dict:
 
 def write_texts(path: Path, scratch: Path) -> None:
     """N_TEXTS rows of two docstrings each, labelled by the package of the first."""
-    from data.python_docs import build_corpus
+    from tuning.data.python_docs import build_corpus
 
     rows = [r for f in build_corpus(scratch).values() for r in csv.DictReader(open(f))]
     with open(path, "w", newline="") as fh:
@@ -114,7 +114,7 @@ def memory_baseline(entry: Path) -> dict:
 
 def main() -> None:
     os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    from data.text_cache import read_meta, tokenize_runs
+    from tuning.data.text_cache import read_meta, tokenize_runs
     from tuning.config import parse_sweep
     from tuning.driver import run_sweep
 

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 import pytest
 import torch
 
-from data import DATA
+from tuning.data import DATA
 from tuning.classes import resolve_class
 
 
@@ -68,7 +68,7 @@ def test_data_module_contract(name, table_files):
 
 
 def test_tabular_reads_parquet_like_csv_and_maps_labels(table_files):
-    from data.tabular import TabularDataModule
+    from tuning.data.tabular import TabularDataModule
 
     dms = [TabularDataModule(path=str(table_files / f), label_column="species") for f in ("t.csv", "t.parquet")]
     for dm in dms:
@@ -78,7 +78,7 @@ def test_tabular_reads_parquet_like_csv_and_maps_labels(table_files):
 
 
 def test_tabular_names_a_missing_column(table_files):
-    from data.tabular import TabularDataModule
+    from tuning.data.tabular import TabularDataModule
 
     with pytest.raises(ValueError, match="label_column 'label' is not a column.*species"):
         TabularDataModule(path=str(table_files / "t.csv"), label_column="label").setup()

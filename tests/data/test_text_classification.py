@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from data.text_cache import IN_TRIAL_ENV, is_ready, tokenize_runs
-from data.text_classification import TextClassificationDataModule
+from tuning.data.text_cache import IN_TRIAL_ENV, is_ready, tokenize_runs
+from tuning.data.text_classification import TextClassificationDataModule
 from tests.text_data import sentences, text_files, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +104,7 @@ def test_a_trial_never_tokenizes(files, tmp_path, monkeypatch):
 def test_a_saved_pretrained_tokenizer_loads_like_a_hub_name(files, tmp_path):
     from transformers import AutoTokenizer
 
-    from data.tokenizer import train_wordpiece
+    from tuning.data.tokenizer import train_wordpiece
 
     saved = tmp_path / "my-tokenizer"
     train_wordpiece((t for t, _ in sentences(50, 7)), vocab_size=90).save_pretrained(str(saved))
@@ -145,7 +145,7 @@ def test_bad_arguments_name_the_argument(files, tmp_path):
 def test_concurrent_prepares_on_one_node_build_once(tmp_path):
     """The lock prepare_data builds under, with real processes racing for one entry."""
     entry = tmp_path / "cache" / "abc"
-    code = ("import sys, time; from pathlib import Path; from data.text_cache import build_entry; "
+    code = ("import sys, time; from pathlib import Path; from tuning.data.text_cache import build_entry; "
             "built = build_entry(Path(sys.argv[1]), lambda out: time.sleep(0.5) or {'splits': {}}); "
             "print(built)")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(entry)], cwd=ROOT, stdout=subprocess.PIPE,
@@ -159,7 +159,7 @@ def test_concurrent_prepares_on_one_node_build_once(tmp_path):
 def test_the_python_docs_corpus_is_stdlib_docstrings_labelled_by_package(tmp_path):
     import csv
 
-    from data.python_docs import PACKAGES, build_corpus
+    from tuning.data.python_docs import PACKAGES, build_corpus
 
     files = build_corpus(tmp_path / "a")
     rows = {split: list(csv.DictReader(open(path))) for split, path in files.items()}

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from data.text_cache import tokenize_runs
+from tuning.data.text_cache import tokenize_runs
 from tests.text_data import text_files
 from tuning.config import parse_sweep
 from tuning.driver import run_sweep

@@ -4,11 +4,11 @@ import math
 from collections.abc import Mapping
 
 import pytest
-import pytorch_lightning as pl
+import lightning.pytorch as pl
 import torch
 from torch.nn import functional as F
 
-from models import MODELS
+from tuning.models import MODELS
 from tuning.classes import resolve_class
 
 
@@ -19,11 +19,11 @@ def example(name: str, tmp_path) -> tuple[dict, pl.LightningDataModule, int]:
     means would differ from the true mean.
     """
     if name == "mlp":
-        from data.digits import DigitsDataModule
+        from tuning.data.digits import DigitsDataModule
 
         return {}, DigitsDataModule(batch_size=25), 10
     if name == "text_classifier":
-        from data.text_classification import TextClassificationDataModule
+        from tuning.data.text_classification import TextClassificationDataModule
         from tests.text_data import text_files
 
         dm = TextClassificationDataModule(data_files=text_files(tmp_path / "text"), cache_dir=str(tmp_path / "c"),

@@ -1,11 +1,11 @@
 """text_classifier: labels from the data module, a save_pretrained directory as `pretrained:`, checkpoints."""
 
 import pytest
-import pytorch_lightning as pl
+import lightning.pytorch as pl
 import torch
 
-from data.text_classification import TextClassificationDataModule
-from models.text_classifier import TextClassifier
+from tuning.data.text_classification import TextClassificationDataModule
+from tuning.models.text_classifier import TextClassifier
 from tests.text_data import sentences, text_files
 
 TINY = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32, "max_position_embeddings": 64}
@@ -48,7 +48,7 @@ def test_labels_and_vocabulary_come_from_the_data_module_and_survive_a_checkpoin
 def test_a_save_pretrained_directory_loads_through_pretrained_like_a_hub_name(tmp_path):
     from transformers import BertConfig, BertModel
 
-    from data.tokenizer import train_wordpiece
+    from tuning.data.tokenizer import train_wordpiece
 
     saved = tmp_path / "my-bert"
     tokenizer = train_wordpiece((t for t, _ in sentences(60, 3)), vocab_size=100)

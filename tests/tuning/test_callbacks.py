@@ -31,7 +31,7 @@ def test_unknown_callback_and_bad_init_args(tiny_sweep):
                                         "argument 'interval'"):
         _check(tiny_sweep)
     tiny_sweep["trainer"]["callbacks"] = [{"class_path": "tests.user_models.LinearClassifier", "init_args": {}}]
-    with pytest.raises(UserError, match=r"trainer.callbacks\[0\].class_path: .* is not a pytorch_lightning Callback"):
+    with pytest.raises(UserError, match=r"trainer.callbacks\[0\].class_path: .* is not a Lightning Callback"):
         _check(tiny_sweep)
 
 

@@ -4,15 +4,15 @@ import sys
 
 import pytest
 
-from models import MODELS
-from data import DATA
+from tuning.models import MODELS
+from tuning.data import DATA
 from tuning.classes import check_classes, resolve_class
 from tuning.config import parse_sweep
 from tuning.errors import UserError
 
 
 def test_registry_names_resolve_to_lightning_classes():
-    import pytorch_lightning as pl
+    import lightning.pytorch as pl
 
     for name in MODELS:
         assert issubclass(resolve_class("model", name), pl.LightningModule)
@@ -98,10 +98,10 @@ def test_callback_errors_from_source_equal_the_imported_ones(tiny_sweep):
 
 
 USER_MODULE = """
-import pytorch_lightning as pl
+import lightning as L
 
 
-class Wide(pl.LightningModule):
+class Wide(L.LightningModule):
     def __init__(self, width: int, lr: float = 0.01, hidden_dim: int = 8):
         super().__init__()
 
@@ -141,7 +141,7 @@ def test_the_source_check_catches_a_users_class_without_importing_it(tiny_sweep,
     tiny_sweep["model"]["class_path"] = f"{user_module}.NotOne"
     assert f"model.class_path: {user_module}.NotOne is not a LightningModule subclass" in _static_error(tiny_sweep)
     tiny_sweep["model"] = {"class_path": f"{user_module}.Wide", "init_args": {"width": 4}}
-    assert check_classes(parse_sweep(tiny_sweep), static=True) == (None, None)  # neither class imported
+    assert check_classes(parse_sweep(tiny_sweep), static=True) == (None, None, "lightning.pytorch")  # neither imported
     assert user_module not in sys.modules
 
 

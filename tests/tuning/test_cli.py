@@ -18,7 +18,7 @@ def tuning(*args, cwd=None, timeout=300):
 
 def test_help_imports_neither_torch_nor_ray():
     _, _, imported = fresh_imports("from tuning.cli import build_parser; build_parser().format_help()",
-                                   ("torch", "ray", "pytorch_lightning"))
+                                   ("torch", "ray", "pytorch_lightning", "lightning"))
     assert imported == []
 
 

@@ -36,8 +36,8 @@ def test_ddp_trial_completes_and_asha_stops_the_other(ddp_sweep):
 
 
 def test_ddp_metric_is_the_mean_over_the_whole_validation_set(ddp_sweep):
-    from data.digits import DigitsDataModule
-    from models.mlp import MLPClassifier
+    from tuning.data.digits import DigitsDataModule
+    from tuning.models.mlp import MLPClassifier
 
     exp, report = ddp_sweep
     best = report.trials[0]

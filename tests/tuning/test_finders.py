@@ -32,11 +32,11 @@ def test_find_batch_size_prints_the_largest_that_fits(sweep_file, capsys):
 
 
 def test_scale_batch_size_sets_the_datamodule(tiny_sweep):
-    from data.digits import DigitsDataModule
-    from models.mlp import MLPClassifier
+    from tuning.data.digits import DigitsDataModule
+    from tuning.models.mlp import MLPClassifier
 
     datamodule = DigitsDataModule(batch_size=2)
-    size = scale_batch_size({"accelerator": "cpu", "max_epochs": 1}, MLPClassifier(), datamodule, "power")
+    size = scale_batch_size("lightning.pytorch", {"accelerator": "cpu", "max_epochs": 1}, MLPClassifier(), datamodule, "power")
     assert size > 2 and datamodule.hparams.batch_size == size
 
 

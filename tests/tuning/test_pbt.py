@@ -1,17 +1,17 @@
 """PBT's exploit, in Lightning alone: a checkpoint written under one lr, restored into a trial with another."""
 
-import pytorch_lightning as pl
+import lightning.pytorch as pl
 import torch
 
-from data.digits import DigitsDataModule
+from tuning.data.digits import DigitsDataModule
 from tests.pbt_probe import ProbeClassifier
-from tuning.pbt import KeepMutatedHyperparameters
+from tuning.pbt import keep_mutated_hyperparameters
 
 
 def fit(lr: float, tmp_path, name: str, params: dict, ckpt_path=None, keep=True):
     pl.seed_everything(0, verbose=False)
     model = ProbeClassifier(lr=lr, probe_file=str(tmp_path / f"{name}.jsonl"))
-    callbacks = [KeepMutatedHyperparameters(params)] if keep else []
+    callbacks = [keep_mutated_hyperparameters("lightning.pytorch", params)] if keep else []
     trainer = pl.Trainer(max_epochs=2 if ckpt_path else 1, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
                          limit_train_batches=3, limit_val_batches=1)

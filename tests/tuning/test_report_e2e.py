@@ -138,7 +138,7 @@ def test_html_report_renders_in_a_real_browser(live, tmp_path):
 
 
 def test_export_loads_with_load_from_checkpoint(live, tmp_path):
-    from models.mlp import MLPClassifier
+    from tuning.models.mlp import MLPClassifier
     from tuning.classes import resolve_class
 
     exp_dir, _ = live
@@ -147,7 +147,7 @@ def test_export_loads_with_load_from_checkpoint(live, tmp_path):
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load((out / "config.yaml").read_text())
     best = load_report(str(exp_dir)).trials[0]
-    assert config["model"]["class_path"] == "models.mlp.MLPClassifier"
+    assert config["model"]["class_path"] == "tuning.models.mlp.MLPClassifier"
     assert config["model"]["init_args"]["lr"] == best.config["model.init_args.lr"]
     assert config["seed_everything"] == best.seed
     model = MLPClassifier.load_from_checkpoint(out / "checkpoint.ckpt")

@@ -5,25 +5,23 @@ import textwrap
 
 import pytest
 
-from data import DATA
-from models import MODELS
+from tuning.data import DATA
+from tuning.models import MODELS
 from tuning import signatures
-from tuning.classes import BASES, TRAINER, _parameters, from_source, split_path
+from tuning import flavour
+from tuning.classes import _parameters, from_source, split_path
 
 
 def _same_as_imported(section, module, name):
     """The source answer, checked against the imported class; False when the source gave no answer."""
     import importlib
 
-    import pytorch_lightning as pl
-
-    found = from_source(module, name, BASES.get(section))
+    found = from_source(module, name, section)
     if found is None:
         return False
     cls = getattr(importlib.import_module(module), name)
-    base = {"model": pl.LightningModule, "data": pl.LightningDataModule, "callback": pl.Callback}.get(section)
     assert found[0] == _parameters(cls)
-    assert found[1] == (issubclass(cls, base) if base else True)
+    assert found[1] == ((flavour.of_class(cls, section) or False) if section else None)
     assert found[2] == f"{cls.__module__}.{cls.__qualname__}"
     return True
 
@@ -33,18 +31,35 @@ def test_every_registered_class_reads_from_source_as_imported(section, name):
     assert _same_as_imported(section, *split_path(section, name))
 
 
-def test_the_trainer_reads_from_source_through_its_decorator():
-    assert _same_as_imported(None, *TRAINER)
-    ref = signatures.resolve(TRAINER[0], [TRAINER[1]])
+@pytest.mark.parametrize("dist", flavour.NAMES)
+def test_the_trainer_reads_from_source_through_its_decorator(dist):
+    trainer = flavour.defined_at(dist, "trainer")
+    assert _same_as_imported(None, *trainer)
+    ref = signatures.resolve(*trainer[:1], [trainer[1]])
     assert signatures.signature(ref) is None  # the decorator is trusted only when named
 
 
-def test_lightning_callbacks_read_from_source_as_imported():
-    from pytorch_lightning import callbacks
+@pytest.mark.parametrize("dist", flavour.NAMES)
+def test_lightning_callbacks_read_from_source_as_imported(dist):
+    import importlib
 
-    names = [n for n in dir(callbacks) if n[0].isupper()]
-    read = [n for n in names if _same_as_imported("callback", "pytorch_lightning.callbacks", n)]
+    names = [n for n in dir(importlib.import_module(f"{dist}.callbacks")) if n[0].isupper()]
+    read = [n for n in names if _same_as_imported("callback", f"{dist}.callbacks", n)]
     assert {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor"} <= set(read)
+
+
+@pytest.mark.parametrize("source, dist", [("import lightning as L\nclass M(L.LightningModule):\n", "lightning.pytorch"),
+                                          ("import lightning.pytorch as pl\nclass M(pl.LightningModule):\n",
+                                           "lightning.pytorch"),
+                                          ("import pytorch_lightning as pl\nclass M(pl.LightningModule):\n",
+                                           "pytorch_lightning")])
+def test_the_distribution_of_a_module_reads_from_source(tmp_path, monkeypatch, source, dist):
+    name = f"flavour_mod_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(source + "    def __init__(self, x: int = 1):\n        super().__init__()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = from_source(name, "M", "model")
+    assert found is not None and found[1] == dist
+    assert name not in sys.modules
 
 
 SOURCE = '''
@@ -127,7 +142,7 @@ def _ref(module, name):
 
 
 def test_arguments_and_bases_from_source(user_pkg):
-    lightning = BASES["model"]
+    lightning = flavour.defined_at("pytorch_lightning", "model")
     full = _ref(user_pkg, "Full")
     sig = signatures.signature(full)
     assert sig.named == {"b": True, "c": False, "d": True, "e": False} and sig.var_kw  # `a` is positional-only
@@ -143,8 +158,8 @@ def test_what_source_cannot_tell_is_unknown(user_pkg, name):
 
 
 def test_unknown_bases_and_hidden_classes(user_pkg):
-    assert signatures.is_subclass(_ref(user_pkg, "Inherits"), BASES["model"]) is True  # through Full
-    assert signatures.is_subclass(_ref(user_pkg, "Generic_"), BASES["model"]) is True  # one base says yes
+    assert signatures.is_subclass(_ref(user_pkg, "Inherits"), flavour.defined_at("pytorch_lightning", "model")) is True  # through Full
+    assert signatures.is_subclass(_ref(user_pkg, "Generic_"), flavour.defined_at("pytorch_lightning", "model")) is True  # one base says yes
     assert _ref(user_pkg, "Hidden") is None  # defined inside an `if`
     assert _ref(user_pkg, "Missing") is None
     assert signatures.resolve("no_such_package_here.mod", ["X"]) is None

@@ -103,7 +103,7 @@ def _assert_equal_nested(a, b):
 
 
 def test_reported_metric_is_the_whole_validation_set_in_one_pass(restored):
-    from data.digits import DigitsDataModule
+    from tuning.data.digits import DigitsDataModule
     from tests.user_callbacks import ScheduledClassifier
 
     trial_dir, rows, report = restored

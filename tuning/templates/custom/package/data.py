@@ -1,11 +1,11 @@
 """Your LightningDataModule. Replace `setup` with your own loading; keep the validation set fixed."""
 
-import pytorch_lightning as pl
+import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 
-class Data(pl.LightningDataModule):
+class Data(L.LightningDataModule):
     """A synthetic regression problem: y = sin(x . w) + noise, the same for every trial."""
 
     def __init__(self, in_features: int = 16, num_samples: int = 2000, batch_size: int = 64, seed: int = 0):

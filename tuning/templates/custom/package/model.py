@@ -1,11 +1,11 @@
 """Your LightningModule. Replace the network and the loss; keep logging the sweep metric per epoch."""
 
-import pytorch_lightning as pl
+import lightning as L
 import torch
 from torch.nn import functional as F
 
 
-class Model(pl.LightningModule):
+class Model(L.LightningModule):
     """A regression model: every __init__ argument can be searched as model.init_args.<name>."""
 
     def __init__(self, in_features: int = 16, hidden_dim: int = 32, lr: float = 1e-3):

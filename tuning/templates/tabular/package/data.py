@@ -2,12 +2,12 @@
 
 import csv
 
-import pytorch_lightning as pl
+import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
 
-class CSVData(pl.LightningDataModule):
+class CSVData(L.LightningDataModule):
     """Reads `path`, standardizes the features, splits train/val with a fixed seed."""
 
     def __init__(self, path: str = "data/train.csv", label_column: str = "label", batch_size: int = 64,

@@ -1,12 +1,12 @@
 """The model: an MLP classifier. Every __init__ argument can be searched as model.init_args.<name>."""
 
-import pytorch_lightning as pl
+import lightning as L
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 
-class Classifier(pl.LightningModule):
+class Classifier(L.LightningModule):
     """An MLP over tabular features."""
 
     def __init__(self, num_features: int, num_classes: int, hidden_dim: int = 64, num_layers: int = 2,

@@ -5,7 +5,7 @@ any trial) trains a WordPiece tokenizer on the train split, tokenizes everything
 Arrow files keyed by the data and tokenizer settings; every trial memory-maps the same files.
 """
 
-from data.text_classification import TextClassificationDataModule
+from tuning.data.text_classification import TextClassificationDataModule
 
 
 class ReviewData(TextClassificationDataModule):

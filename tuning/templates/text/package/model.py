@@ -1,11 +1,11 @@
 """The model: mean-pooled word embeddings and a linear layer. Replace it with any LightningModule."""
 
-import pytorch_lightning as pl
+import lightning as L
 import torch
 from torch.nn import functional as F
 
 
-class BagOfEmbeddings(pl.LightningModule):
+class BagOfEmbeddings(L.LightningModule):
     """Classifies a batch of token ids; vocab_size and num_labels default to the data module's."""
 
     def __init__(self, vocab_size: int | None = None, num_labels: int | None = None, embed_dim: int = 64,

@@ -202,7 +202,7 @@ def check_classes(cfg, static: bool = False) -> Checked:
     from tuning.callbacks import check_callbacks
     from tuning.ddp import check_resources
 
-    dist = check_flavours(found)
+    dist = check_flavours(found)  # bare callback names resolve in the model's and data's distribution
     found.update(check_callbacks(cfg.trainer, dist, static=static))
     dist = check_flavours(found)
     trainer = from_source(*flavour.defined_at(dist, "trainer"), None) if static else None

@@ -9,16 +9,14 @@ come from it. The built-in models and data modules derive from `lightning.pytorc
 
 import importlib
 import sys
+from functools import lru_cache
 
 NAMES = ("lightning.pytorch", "pytorch_lightning")
 DEFAULT = "lightning.pytorch"  # where the built-ins live, and what a sweep without classes uses
 
 # Where each distribution defines the classes the checks need: kind -> (module below the root, class).
 _DEFINED = {"model": ("core.module", "LightningModule"), "data": ("core.datamodule", "LightningDataModule"),
-            "callback": ("callbacks.callback", "Callback"), "logger": ("loggers.logger", "Logger"),
-            "trainer": ("trainer.trainer", "Trainer")}
-_PUBLIC = {"model": "LightningModule", "data": "LightningDataModule", "callback": "Callback",
-           "logger": "loggers.Logger", "trainer": "Trainer"}
+            "callback": ("callbacks.callback", "Callback"), "trainer": ("trainer.trainer", "Trainer")}
 
 
 def defined_at(name: str, kind: str) -> tuple[str, str]:
@@ -40,10 +38,14 @@ def fabric(name: str, submodule: str):
 
 def base(name: str, kind: str) -> type:
     """The base class of `kind` in distribution `name`, e.g. base('pytorch_lightning', 'model')."""
-    found = module(name)
-    for part in _PUBLIC[kind].split("."):
-        found = getattr(found, part)
-    return found
+    where, cls = defined_at(name, kind)
+    return getattr(importlib.import_module(where), cls)
+
+
+@lru_cache(maxsize=None)
+def callback_class(mixin: type, name: str) -> type:
+    """`mixin` (a class holding a callback's hooks) made a Callback of distribution `name`, once per distribution."""
+    return type(mixin.__name__, (mixin, base(name, "callback")), {})
 
 
 def of_class(cls: type, kind: str) -> str | None:
@@ -61,7 +63,3 @@ def of_object(obj) -> str:
     """The distribution of a built LightningModule (what a trial's Trainer must come from)."""
     return of_class(type(obj), "model") or DEFAULT
 
-
-def describe(name: str) -> str:
-    """How a user imports the distribution, for messages."""
-    return "lightning.pytorch (import lightning as L)" if name == "lightning.pytorch" else "pytorch_lightning"

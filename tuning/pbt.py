@@ -7,8 +7,6 @@ This callback records the trial's params in every checkpoint; when a restored ch
 under other params, it re-applies the optimizer settings that this trial's config produces.
 """
 
-from functools import lru_cache
-
 from tuning import flavour
 
 PARAMS_KEY = "tuning_params"
@@ -16,18 +14,14 @@ PARAMS_KEY = "tuning_params"
 
 def keep_mutated_hyperparameters(dist: str, params: dict):
     """A KeepMutatedHyperparameters callback of Lightning distribution `dist`."""
-    return _callback_class(dist)(params)
+    return flavour.callback_class(KeepMutatedHyperparameters, dist)(params)
 
-
-@lru_cache(maxsize=None)
-def _callback_class(dist: str) -> type:
-    return type("KeepMutatedHyperparameters", (KeepMutatedHyperparameters, flavour.base(dist, "callback")), {})
 
 
 class KeepMutatedHyperparameters:
     """Re-applies the trial's configured optimizer settings after restoring a checkpoint of other params.
 
-    A mixin: `keep_mutated_hyperparameters` combines it with the Callback of the sweep's distribution.
+    A mixin: `keep_mutated_hyperparameters` makes it a Callback of the sweep's distribution.
     """
 
     def __init__(self, params: dict):

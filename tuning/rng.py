@@ -5,8 +5,6 @@ Lightning's checkpoints hold model, optimizer and LR-scheduler state but no RNG 
 """
 
 import random
-from functools import lru_cache
-
 import numpy as np
 import torch
 
@@ -15,12 +13,8 @@ from tuning import flavour
 
 def rng_state(dist: str):
     """An RngState callback of Lightning distribution `dist`."""
-    return _callback_class(dist)()
+    return flavour.callback_class(RngState, dist)()
 
-
-@lru_cache(maxsize=None)
-def _callback_class(dist: str) -> type:
-    return type("RngState", (RngState, flavour.base(dist, "callback")), {})
 
 
 class RngState:
@@ -30,7 +24,7 @@ class RngState:
     loaded: on a restart Lightning builds a throwaway train-loader iterator first, which draws from the
     global generator (measured with Lightning 2.6), and the saved states are those of an epoch's start.
 
-    Written as a mixin: `rng_state` combines it with the Callback of the sweep's distribution.
+    Written as a mixin: `rng_state` makes it a Callback of the sweep's distribution.
     """
 
     def __init__(self):

@@ -8,6 +8,7 @@ class works exactly like a built-in.
 import importlib
 import inspect
 import os
+from pathlib import Path
 from typing import NamedTuple
 
 from tuning import flavour
@@ -15,7 +16,6 @@ from tuning.errors import UserError, did_you_mean
 
 # Trainer arguments that tuning sets itself in every trial.
 RESERVED_TRAINER_KEYS = {
-    "logger": "every trial logs to TensorBoard in its own directory",
     "default_root_dir": "each trial writes into its own trial directory",
     "enable_progress_bar": "progress is reported per trial by tuning",
 }
@@ -100,7 +100,7 @@ def from_source(module: str, name: str, kind: str | None):
     return sig, found, f"{ref.module}.{ref.node.name}"
 
 
-def _parameters(cls):
+def parameters(cls):
     """A constructor's keyword-passable arguments (name -> required) and whether it takes **kwargs."""
     from tuning.signatures import Signature
 
@@ -119,7 +119,7 @@ def check_arguments(cls, given: dict[str, str], where: str, reserved: dict[str, 
     `cls` is a class or a `Signature` read from source; `given` maps argument name -> the key path
     the user wrote it at.
     """
-    sig = _parameters(cls)
+    sig = parameters(cls)
     named = sig.named  # argument -> required
     reserved = reserved or {}
     for arg, path in given.items():
@@ -208,5 +208,47 @@ def check_classes(cfg, static: bool = False) -> Checked:
     trainer = from_source(*flavour.defined_at(dist, "trainer"), None) if static else None
     trainer_sig = trainer[0] if trainer else flavour.base(dist, "trainer")
     check_arguments(trainer_sig, _given(cfg.trainer, space_keys, "trainer."), "trainer", RESERVED_TRAINER_KEYS)
+    check_lightning_cli(cfg, dist, space_keys)
     check_resources(cfg)
     return Checked(*resolved, dist)
+
+
+def check_lightning_cli(cfg, dist: str, space_keys: list[str]) -> None:
+    """LightningCLI's keys: optimizer and lr_scheduler classes with known arguments, trainer.logger
+    entries that are Loggers, a ckpt_path that is a file (tuning.lightning_cli)."""
+    from tuning.lightning_cli import resolve
+
+    first = {"optimizer": "params", "lr_scheduler": "optimizer"}  # what LightningCLI passes itself
+    for section, passed in first.items():
+        spec = getattr(cfg, section)
+        if spec is None:
+            searched = [k for k in space_keys if k.startswith(f"{section}.")]
+            if searched:
+                raise UserError(f"search.space.{searched[0]}: the sweep has no {section} entry to search in")
+            continue
+        cls = resolve(section, spec.class_path)
+        if not isinstance(cls, type):
+            raise UserError(f"{section}.class_path: no class '{spec.class_path}' (a dotted path, or a name in "
+                            f"torch.optim{'' if section == 'optimizer' else '.lr_scheduler'})")
+        given = _given(spec.init_args, space_keys, f"{section}.init_args.")
+        check_arguments(cls, {passed: f"{section} (passed by tuning)", **given}, f"{section}.init_args")
+    for i, spec in enumerate(cfg.trainer.get("logger", [])):  # imported even by validate: loggers have no registry
+        cls = resolve_logger(spec["class_path"], dist, f"trainer.logger[{i}].class_path")
+        given = _given(spec.get("init_args", {}), (), f"trainer.logger[{i}].init_args.")
+        if "save_dir" in parameters(cls).named:  # set to the trial directory (tuning.trial.user_loggers)
+            given["save_dir"] = "(the trial directory)"
+        check_arguments(cls, given, f"trainer.logger[{i}].init_args")
+    if cfg.ckpt_path is not None and not Path(cfg.ckpt_path).expanduser().is_file():
+        raise UserError(f"ckpt_path: {cfg.ckpt_path}: no such file")
+
+
+def resolve_logger(class_path: str, dist: str, where: str):
+    """A Lightning Logger class: a dotted path, or a bare name in the sweep's distribution's loggers."""
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module or f"{dist}.loggers"), name)
+    except (ImportError, AttributeError):
+        raise UserError(f"{where}: no Logger class '{class_path}' (a dotted path, or a name in {dist}.loggers)") from None
+    if not (isinstance(cls, type) and issubclass(cls, importlib.import_module(f"{dist}.loggers").Logger)):
+        raise UserError(f"{where}: {class_path} is not a {dist} Logger")
+    return cls

@@ -1,6 +1,7 @@
 """The `tuning` command line: parse arguments, call one function, map errors to exit codes.
 
-Exit codes: 0 success, 2 bad input (message on stderr, no traceback), 1 anything else.
+Exit codes: 0 success; 3 the sweep finished but some trials errored (listed on stderr); 2 bad input
+(message on stderr, no traceback); 130 interrupted; 1 anything else.
 Nothing here imports torch or ray; the commands import what they need when they run.
 """
 
@@ -11,9 +12,10 @@ from tuning.cli_finders import add_finder_commands
 from tuning.cli_jobs import add_job_commands
 from tuning.errors import UserError
 
+EXIT_TRIALS_ERRORED = 3
 
-def _run(args) -> None:
-    from tuning import formats
+
+def _run(args) -> int | None:
     from tuning.config import load_sweep
     from tuning.driver import run_sweep
     from tuning.report import load_report
@@ -22,20 +24,36 @@ def _run(args) -> None:
     from tuning.storage import local_copy
 
     exp_dir = run_sweep(cfg, storage=args.storage, name=args.name, address=args.address)
-    print()
-    print(formats.render(load_report(local_copy(str(exp_dir))), "table", top=10))
-    print(f"\nexperiment: {exp_dir}\nfull report: tuning report {exp_dir}")
+    return _finished(load_report(local_copy(str(exp_dir))), exp_dir)
 
 
-def _resume(args) -> None:
+def _finished(report, exp_dir) -> int | None:
+    """The ranked table of a finished sweep; exit code 3 if trials errored."""
     from tuning import formats
+
+    print()
+    print(formats.render(report, "table", top=10))
+    print(f"\nexperiment: {exp_dir}\nfull report: tuning report {exp_dir}")
+    return _errored(report)
+
+
+def _errored(report) -> int | None:
+    """Exit code 3, with each errored trial's last error line on stderr, if any trial errored."""
+    errored = [t for t in report.trials if t.status == "errored"]
+    for trial in errored:
+        print(f"trial {trial.trial_id} errored: {trial.error or 'no error file'}", file=sys.stderr)
+    if errored:
+        print(f"{len(errored)} of {len(report.trials)} trials errored (exit code 3)", file=sys.stderr)
+        return EXIT_TRIALS_ERRORED
+    return None
+
+
+def _resume(args) -> int | None:
     from tuning.driver import resume_sweep
     from tuning.report import load_report
 
     exp_dir = resume_sweep(args.experiment, address=args.address, retry_errored=not args.skip_errored)
-    print()
-    print(formats.render(load_report(str(exp_dir)), "table", top=10))
-    print(f"\nexperiment: {exp_dir}\nfull report: tuning report {exp_dir}")
+    return _finished(load_report(str(exp_dir)), exp_dir)
 
 
 def _validate(args) -> None:
@@ -51,14 +69,16 @@ def _validate(args) -> None:
           f"searcher {cfg.search.searcher.name}, scheduler {cfg.search.scheduler.name}", file=sys.stderr)
 
 
-def _confirm(args) -> None:
+def _confirm(args) -> int | None:
     from tuning.confirm import confirmed, render, run_confirm
+    from tuning.report import load_report
 
     exp_dir = run_confirm(args.experiment, args.top, args.seeds, storage=args.storage, name=args.name,
                           address=args.address)
     print()
     print(render(*confirmed(str(exp_dir))))
     print(f"\nexperiment: {exp_dir}")
+    return _errored(load_report(str(exp_dir)))
 
 
 def _init(args) -> None:

@@ -5,6 +5,7 @@ overrides -> a checked `SweepConfig`, or a `UserError` that says what is wrong a
 is allowed. Checks that need the user's classes live in `tuning.classes`.
 """
 
+import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -95,6 +96,8 @@ def _parse_domains(value) -> dict:
     return parsed
 
 
+# Top-level keys left out of a resolved sweep when not given.
+OPTIONAL_SECTIONS = ("objective", "model", "data", "optimizer", "lr_scheduler", "ckpt_path", "weights_only")
 PROFILERS = ("simple", "advanced", "pytorch")  # Lightning's profiler names; reports land in the trial dir
 
 
@@ -122,15 +125,23 @@ def _check_trainer(trainer: dict) -> dict:
     profiler = trainer.get("profiler")
     if profiler is not None and profiler not in PROFILERS:
         problems.append(f"{_SPACE_KEY}profiler]: must be one of {', '.join(PROFILERS)} (or left out), got {profiler!r}")
-    callbacks = trainer.get("callbacks", [])
-    if not isinstance(callbacks, list):
-        problems.append(f"{_SPACE_KEY}callbacks]: must be a list of {{class_path, init_args}}, got {callbacks!r}")
-        callbacks = []
-    for i, spec in enumerate(callbacks):
-        if not isinstance(spec, dict) or not isinstance(spec.get("class_path"), str):
-            problems.append(f"{_SPACE_KEY}callbacks[{i}].class_path]: required, a Callback class name or dotted path")
-        elif set(spec) - {"class_path", "init_args"} or not isinstance(spec.get("init_args", {}), dict):
-            problems.append(f"{_SPACE_KEY}callbacks[{i}]]: allowed keys: class_path, init_args (a mapping)")
+    if trainer.get("enable_checkpointing") is False:
+        problems.append(f"{_SPACE_KEY}enable_checkpointing]: every trial keeps checkpoints (retries, `tuning resume`, "
+                        "schedulers that restart trials and `tuning export` need them); leave it out, and set "
+                        "run.keep_checkpoints for how many")
+    if trainer.get("logger") is False:
+        problems.append(f"{_SPACE_KEY}logger]: every trial reports through its TensorBoard logger; leave it out "
+                        "(loggers listed here run next to it)")
+    for key, kind in (("callbacks", "Callback"), ("logger", "Logger")):
+        entries = trainer.get(key, [])
+        if not isinstance(entries, list):
+            problems.append(f"{_SPACE_KEY}{key}]: must be a list of {{class_path, init_args}}, got {entries!r}")
+            entries = []
+        for i, spec in enumerate(entries):
+            if not isinstance(spec, dict) or not isinstance(spec.get("class_path"), str):
+                problems.append(f"{_SPACE_KEY}{key}[{i}].class_path]: required, a {kind} class name or dotted path")
+            elif set(spec) - {"class_path", "init_args"} or not isinstance(spec.get("init_args", {}), dict):
+                problems.append(f"{_SPACE_KEY}{key}[{i}]]: allowed keys: class_path, init_args (a mapping)")
     if problems:
         raise ValueError("\n".join(problems))
     return trainer
@@ -180,7 +191,8 @@ class ObjectiveSpec(_Section):
 class SweepConfig(_Section):
     """One sweep: model, data, Trainer, search space, searcher, scheduler, resources."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="experiment name (letters, digits, _ . -)")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                      description="experiment name (letters, digits, _ . -); default: the sweep file's name")
     description: str = Field("", description="one line shown by `tuning sweeps`")
     objective: Optional[ObjectiveSpec] = Field(None, description="a synthetic objective instead of model/data/trainer")
     model: Optional[ClassSpec] = Field(None, description="the LightningModule (required without objective)")
@@ -190,6 +202,12 @@ class SweepConfig(_Section):
     resources: Resources = Field(default_factory=Resources, description="per-trial resources and concurrency")
     run: RunSpec = Field(default_factory=RunSpec, description="storage, seed, checkpoints, retries")
     trial: TrialSpec = Field(default_factory=TrialSpec, description="early stopping and batch scaling per trial")
+    # LightningCLI's own top-level keys (tuning.lightning_cli).
+    optimizer: Optional[ClassSpec] = Field(None, description="LightningCLI's optimizer: replaces the module's "
+                                                             "configure_optimizers (torch.optim name or dotted path)")
+    lr_scheduler: Optional[ClassSpec] = Field(None, description="LightningCLI's lr_scheduler, on that optimizer")
+    ckpt_path: Optional[str] = Field(None, description="a checkpoint every trial starts from (its weights only)")
+    weights_only: Optional[bool] = Field(None, description="torch.load's weights_only for ckpt_path")
 
     @field_validator("trainer")
     @classmethod
@@ -213,7 +231,7 @@ class SweepConfig(_Section):
         """Plain data, as it would be written in a sweep file."""
         data = self.model_dump(mode="python")
         data["search"]["space"] = {k: {d.kind: list(d.args)} for k, d in self.search.space.items()}
-        return {k: v for k, v in data.items() if not (v is None and k in ("objective", "model", "data"))}
+        return {k: v for k, v in data.items() if not (v is None and k in OPTIONAL_SECTIONS)}
 
 
 def combination_problem(cfg: "SweepConfig") -> str | None:
@@ -225,6 +243,8 @@ def combination_problem(cfg: "SweepConfig") -> str | None:
     problem = sweep_problem(cfg)
     if problem:
         return problem
+    if cfg.lr_scheduler is not None and cfg.optimizer is None:
+        return "lr_scheduler: needs an optimizer entry as well (LightningCLI builds the scheduler on it)"
     if sched.name in ("asha", "hyperband") and not isinstance(cfg.max_epochs, int):
         return f"search.scheduler: {sched.name} needs an epoch budget: set trainer.max_epochs or search.scheduler.max_t"
     grids = [k for k, d in space.items() if d.kind == "grid"]
@@ -314,13 +334,17 @@ def load_sweep(source: str, overrides: list[str] = ()) -> SweepConfig:
     """Read, override and validate a sweep (file path or built-in name)."""
     path = locate(source)
     data = apply_overrides(read_yaml(path), list(overrides))
+    if isinstance(data, dict) and "name" not in data:  # a LightningCLI config has none: the file's name
+        data["name"] = re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem).lstrip("_.-") or "sweep"
     return parse_sweep(data, origin=str(path))
 
 
 def parse_sweep(data: dict, origin: str = "sweep") -> SweepConfig:
     """Validate raw sweep data; errors name each key path and what is allowed."""
+    from tuning.lightning_cli import normalize
+
     try:
-        return SweepConfig.model_validate(data)
+        return SweepConfig.model_validate(normalize(data))
     except ValidationError as exc:
         lines = [_describe(err) for err in exc.errors()]
         raise UserError(f"{origin}: invalid sweep:\n  " + "\n  ".join(lines)) from None

@@ -265,6 +265,8 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
 
     exp_dir, cfg = load_experiment(experiment)
     dist = check_sweep(cfg)
+    if address is None:
+        check_local_gpus(cfg)
     settle_orphans(exp_dir)
     repair_results(exp_dir)
     repair_checkpoints(exp_dir)
@@ -287,6 +289,17 @@ def _cluster_preflight(cfg: SweepConfig) -> None:
     print(describe_cluster(cfg.resources), flush=True)
 
 
+def check_local_gpus(cfg: SweepConfig) -> None:
+    """A local sweep asking for GPUs on a machine without one is bad input, not trials that never start."""
+    if cfg.resources.gpu > 0:
+        import torch
+
+        if torch.cuda.device_count() == 0:
+            raise UserError(f"resources.gpu: {cfg.resources.gpu} per trial, but this machine has no GPU that torch "
+                            "can use: run on a cluster that has them (--address), or set resources.gpu: 0 and "
+                            "trainer.accelerator: cpu")
+
+
 def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = None,
               address: str | None = None) -> Path:
     """Run the sweep to the end and return its experiment directory."""
@@ -299,6 +312,8 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
     base, exp_name = location.rsplit("/", 1)
     cfg = cfg.model_copy(update={"name": exp_name, "run": cfg.run.model_copy(update={"storage": base})})
     dist = check_sweep(cfg)
+    if address is None:
+        check_local_gpus(cfg)
     warm_start = warm_start_points(cfg.search.warm_start, cfg.search)
     start_ray(address, worker_preload(cfg, dist))  # before the data: workers import Lightning meanwhile
     prepare(cfg)

@@ -30,10 +30,12 @@ def resolved_config(sweep: dict, params: dict, seed: int | None) -> dict:
     """model/data/trainer of the sweep with the trial's params applied, as a Lightning config."""
     from tuning.space import apply_params
 
-    sections = apply_params({k: sweep[k] for k in ("model", "data", "trainer")}, params)
+    keys = ("model", "data", "trainer", "optimizer", "lr_scheduler")
+    sections = apply_params({k: sweep.get(k) for k in keys}, params)
     out = {"seed_everything": seed} if seed is not None else {}
     out.update(model=_class_path("model", sections["model"]), data=_class_path("data", sections["data"]),
                trainer=sections["trainer"])
+    out.update({k: sections[k] for k in ("optimizer", "lr_scheduler") if sections[k]})  # LightningCLI's own keys
     return out
 
 

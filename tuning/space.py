@@ -7,7 +7,8 @@ A space maps a dotted key of `model`, `data` or `trainer` to a one-key mapping:
 from dataclasses import dataclass
 from typing import Any
 
-SECTIONS = ("model", "data", "trainer", "objective")  # objective.*: only with an objective section
+# objective.*: only with an objective section; optimizer.*, lr_scheduler.*: LightningCLI's sections
+SECTIONS = ("model", "data", "trainer", "objective", "optimizer", "lr_scheduler")
 
 # kind -> (number of bounds, whether a step `q` follows the bounds)
 _RANGES = {

@@ -10,7 +10,7 @@ import os
 import socket
 import zlib
 
-from tuning import flavour
+from tuning import flavour, lightning_cli
 
 CHECKPOINT_FILE = "checkpoint.ckpt"
 TRIAL_FILE = "trial.json"  # seed and placement of a trial, next to Tune's result files
@@ -102,6 +102,13 @@ def epoch_report(dist: str, on: str, report, mean_over_ranks: bool = False, chec
             if on == "train_epoch_end":
                 self.report(trainer)
 
+        def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+            # LightningCLI's `validate/test/predict --ckpt_path` reads the module's class from here
+            # (it writes the key itself when it builds the module); load_from_checkpoint ignores it.
+            if "hyper_parameters" in checkpoint:
+                cls = type(pl_module)
+                checkpoint["hyper_parameters"].setdefault("_class_path", f"{cls.__module__}.{cls.__qualname__}")
+
         def report(self, trainer):
             import tempfile
 
@@ -133,6 +140,20 @@ def _scalar_metrics(trainer, mean_over_ranks: bool) -> dict:
     return metrics
 
 
+def user_loggers(dist: str, entries: list[dict], trial_dir: str) -> list:
+    """The sweep's own `trainer.logger` entries, each writing inside the trial directory."""
+    from tuning.classes import parameters, resolve_logger
+
+    loggers = []
+    for i, spec in enumerate(entries):
+        cls = resolve_logger(spec["class_path"], dist, f"trainer.logger[{i}].class_path")
+        args = dict(spec.get("init_args", {}))
+        if "save_dir" in parameters(cls).named:
+            args["save_dir"] = trial_dir  # a path of the user's own would collect every trial's files in one place
+        loggers.append(cls(**args))
+    return loggers
+
+
 def make_trainer(dist: str, trainer_args: dict, trial_dir: str, sweep: dict | None = None,
                  params: dict | None = None, report=None, **extra):
     """A Lightning Trainer (of distribution `dist`) that logs to TensorBoard in the trial directory and reports to Tune.
@@ -160,7 +181,8 @@ def make_trainer(dist: str, trainer_args: dict, trial_dir: str, sweep: dict | No
     callbacks = [*([profile_summary_callback(dist, trial_dir)] if profiler else []), *user,
                  keep_mutated_hyperparameters(dist, params or {}),
                  rng_state(dist), report]  # rng_state: retries continue the random stream
-    logger = trial_logger(dist, trial_dir, params, search.get("metric"))
+    logger = [trial_logger(dist, trial_dir, params, search.get("metric")),
+              *user_loggers(dist, args.pop("logger", []), trial_dir)]
     return flavour.module(dist).Trainer(logger=logger, default_root_dir=trial_dir, profiler=profiler,
                                         enable_progress_bar=False, callbacks=callbacks, **args)
 
@@ -182,9 +204,14 @@ def prepare_trial(config: dict, sweep: dict, trial_dir: str):
     seed = trial_seed(sweep["run"]["seed"], trial_dir)
     torch.set_num_threads(max(1, int(sweep["resources"]["cpu"])))
     flavour.module(dist).seed_everything(seed, workers=True, verbose=False)
-    sections = apply_params({k: sweep[k] for k in ("model", "data", "trainer")}, config)
+    sections = apply_params({k: sweep.get(k) for k in ("model", "data", "trainer", "optimizer", "lr_scheduler")},
+                            config)
     datamodule = build(sections["data"], "data")
     model = build(sections["model"], "model")
+    if sections["optimizer"]:
+        lightning_cli.add_configure_optimizers(model, sections["optimizer"], sections["lr_scheduler"])
+    if sweep.get("ckpt_path"):  # a fine-tuning sweep; a retry's own checkpoint then replaces these weights
+        lightning_cli.load_weights(model, os.path.expanduser(sweep["ckpt_path"]), sweep.get("weights_only"))
     return seed, sections, datamodule, model, flavour.of_object(model)
 
 

@@ -74,8 +74,10 @@ def test_trainer_keys_are_checked_against_lightning(tiny_sweep):
 
 
 def test_trainer_keys_tuning_owns_are_refused(tiny_sweep):
-    tiny_sweep["trainer"]["logger"] = False
-    assert "trainer.logger: set by tuning" in _check(tiny_sweep)
+    tiny_sweep["trainer"]["enable_progress_bar"] = True
+    assert "trainer.enable_progress_bar: set by tuning" in _check(tiny_sweep)
+    tiny_sweep["trainer"]["enable_progress_bar"] = None  # LightningCLI's printed default: left to tuning
+    check_classes(parse_sweep(tiny_sweep))
 
 
 def test_model_must_be_a_lightning_module(tiny_sweep):

@@ -27,7 +27,7 @@ def _with(sweep: dict, dotted: str, value) -> dict:
     ("search.space.model.init_args.lr", {"uniform": [0.5, 0.1]}, ["search.space.model.init_args.lr", "low < high"]),
     ("search.space.model.init_args.hidden_dim", {"choice": []}, ["search.space.model.init_args.hidden_dim", "non-empty"]),
     ("search.space.model.init_args.lr", {"chioce": [1]}, ["search.space.model.init_args.lr", "did you mean 'choice'"]),
-    ("search.space.optimizer.lr", {"choice": [1]}, ["search.space.optimizer.lr", "model, data, trainer"]),
+    ("search.space.optimiser.lr", {"choice": [1]}, ["search.space.optimiser.lr", "model, data, trainer"]),
     ("search.space.model.init_args.lr", {"quniform": [0.1, 1.0]}, ["search.space.model.init_args.lr", "[low, high, q]"]),
     ("search.space.model.init_args.hidden_dim", {"randint": [1.5, 8]}, ["randint", "integer"]),
     ("search.searcher.name", "hyperopt", ["search.searcher.name", "'optuna', 'random' or 'grid'"]),

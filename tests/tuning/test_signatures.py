@@ -9,7 +9,7 @@ from tuning.data import DATA
 from tuning.models import MODELS
 from tuning import signatures
 from tuning import flavour
-from tuning.classes import _parameters, from_source, split_path
+from tuning.classes import parameters, from_source, split_path
 
 
 def _same_as_imported(section, module, name):
@@ -20,7 +20,7 @@ def _same_as_imported(section, module, name):
     if found is None:
         return False
     cls = getattr(importlib.import_module(module), name)
-    assert found[0] == _parameters(cls)
+    assert found[0] == parameters(cls)
     assert found[1] == ((flavour.of_class(cls, section) or False) if section else None)
     assert found[2] == f"{cls.__module__}.{cls.__qualname__}"
     return True

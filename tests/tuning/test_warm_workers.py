@@ -21,14 +21,24 @@ SCRIPT = textwrap.dedent("""
 
     cfg = load_sweep(sys.argv[1], [])
     driver.start_ray(None, driver.worker_preload(cfg))
-    deadline = time.monotonic() + 120
-    while True:
-        idle = {p.pid for p in psutil.process_iter(["cmdline"])
-                if (p.info["cmdline"] or [""])[0] == "ray::IDLE"}
-        if len(idle) >= 2 or time.monotonic() > deadline:
-            break
+    def workers():  # this Ray's own workers only: another test's Ray may run beside it
+        found = set()
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                found |= {proc.pid} if (proc.cmdline() or [""])[0].startswith("ray::") else set()
+            except psutil.Error:  # gone meanwhile
+                pass
+        return found
+
+    # Until Ray has started its workers (one per CPU it counts) and no more appear for 3 s.
+    deadline, seen, since = time.monotonic() + 120, set(), time.monotonic()
+    while time.monotonic() < deadline and (len(seen) < 2 or time.monotonic() - since < 3):
+        now = workers()
+        if now - seen:
+            seen, since = seen | now, time.monotonic()
         time.sleep(0.2)
     driver.prepare(cfg)
+    idle = workers()  # started before any trial was asked for
     exp_dir = Path(sys.argv[2])
     exp_dir.mkdir(parents=True)
     driver.build_tuner(cfg, exp_dir).fit()

@@ -216,7 +216,7 @@ def check_classes(cfg, static: bool = False) -> Checked:
 def check_lightning_cli(cfg, dist: str, space_keys: list[str]) -> None:
     """LightningCLI's keys: optimizer and lr_scheduler classes with known arguments, trainer.logger
     entries that are Loggers, a ckpt_path that is a file (tuning.lightning_cli)."""
-    from tuning.lightning_cli import resolve
+    from tuning.lightning_cli import TORCH_MODULES, resolve
 
     first = {"optimizer": "params", "lr_scheduler": "optimizer"}  # what LightningCLI passes itself
     for section, passed in first.items():
@@ -229,7 +229,7 @@ def check_lightning_cli(cfg, dist: str, space_keys: list[str]) -> None:
         cls = resolve(section, spec.class_path)
         if not isinstance(cls, type):
             raise UserError(f"{section}.class_path: no class '{spec.class_path}' (a dotted path, or a name in "
-                            f"torch.optim{'' if section == 'optimizer' else '.lr_scheduler'})")
+                            f"{TORCH_MODULES[section]})")
         given = _given(spec.init_args, space_keys, f"{section}.init_args.")
         check_arguments(cls, {passed: f"{section} (passed by tuning)", **given}, f"{section}.init_args")
     for i, spec in enumerate(cfg.trainer.get("logger", [])):  # imported even by validate: loggers have no registry
@@ -244,11 +244,11 @@ def check_lightning_cli(cfg, dist: str, space_keys: list[str]) -> None:
 
 def resolve_logger(class_path: str, dist: str, where: str):
     """A Lightning Logger class: a dotted path, or a bare name in the sweep's distribution's loggers."""
-    module, _, name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module or f"{dist}.loggers"), name)
-    except (ImportError, AttributeError):
-        raise UserError(f"{where}: no Logger class '{class_path}' (a dotted path, or a name in {dist}.loggers)") from None
+    from tuning.lightning_cli import import_name
+
+    cls = import_name(class_path, f"{dist}.loggers")
+    if cls is None:
+        raise UserError(f"{where}: no Logger class '{class_path}' (a dotted path, or a name in {dist}.loggers)")
     if not (isinstance(cls, type) and issubclass(cls, importlib.import_module(f"{dist}.loggers").Logger)):
         raise UserError(f"{where}: {class_path} is not a {dist} Logger")
     return cls

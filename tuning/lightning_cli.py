@@ -42,7 +42,7 @@ def normalize(data):
     if isinstance(trainer, dict):
         trainer = {k: v for k, v in trainer.items() if v is not None}
         for key in ("callbacks", "logger"):
-            if key in trainer:
+            if key in trainer and trainer[key] is not False:  # logger: false is refused by the sweep check
                 trainer[key] = _entries(trainer[key])
         if trainer.get("logger") == []:
             del trainer["logger"]
@@ -58,13 +58,18 @@ def _entries(value):
     return [{"class_path": item} if isinstance(item, str) else item for item in items]
 
 
-def resolve(section: str, class_path: str):
-    """The class of `optimizer` or `lr_scheduler`: a dotted path, or a bare name in torch's module."""
+def import_name(class_path: str, default_module: str):
+    """What a dotted path names, or a bare name in `default_module`; None if there is none."""
     module, _, name = class_path.rpartition(".")
     try:
-        return getattr(importlib.import_module(module or TORCH_MODULES[section]), name)
+        return getattr(importlib.import_module(module or default_module), name)
     except (ImportError, AttributeError):
         return None
+
+
+def resolve(section: str, class_path: str):
+    """The class of `optimizer` or `lr_scheduler`: a dotted path, or a bare name in torch's module."""
+    return import_name(class_path, TORCH_MODULES[section])
 
 
 def add_configure_optimizers(model, optimizer: dict, lr_scheduler: dict | None) -> None:

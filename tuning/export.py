@@ -28,10 +28,9 @@ def _class_path(section: str, spec: dict) -> dict:
 
 def resolved_config(sweep: dict, params: dict, seed: int | None) -> dict:
     """model/data/trainer of the sweep with the trial's params applied, as a Lightning config."""
-    from tuning.space import apply_params
+    from tuning.space import TRIAL_SECTIONS, apply_params
 
-    keys = ("model", "data", "trainer", "optimizer", "lr_scheduler")
-    sections = apply_params({k: sweep.get(k) for k in keys}, params)
+    sections = apply_params({k: sweep.get(k) for k in TRIAL_SECTIONS}, params)
     out = {"seed_everything": seed} if seed is not None else {}
     out.update(model=_class_path("model", sections["model"]), data=_class_path("data", sections["data"]),
                trainer=sections["trainer"])

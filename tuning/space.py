@@ -9,6 +9,7 @@ from typing import Any
 
 # objective.*: only with an objective section; optimizer.*, lr_scheduler.*: LightningCLI's sections
 SECTIONS = ("model", "data", "trainer", "objective", "optimizer", "lr_scheduler")
+TRIAL_SECTIONS = ("model", "data", "trainer", "optimizer", "lr_scheduler")  # what a trial's params are applied to
 
 # kind -> (number of bounds, whether a step `q` follows the bounds)
 _RANGES = {

@@ -195,7 +195,7 @@ def prepare_trial(config: dict, sweep: dict, trial_dir: str):
     """
     import torch
 
-    from tuning.space import apply_params
+    from tuning.space import TRIAL_SECTIONS, apply_params
 
     dist = sweep.get("lightning") or flavour.DEFAULT
     logging.getLogger(dist).setLevel(logging.WARNING)
@@ -204,8 +204,7 @@ def prepare_trial(config: dict, sweep: dict, trial_dir: str):
     seed = trial_seed(sweep["run"]["seed"], trial_dir)
     torch.set_num_threads(max(1, int(sweep["resources"]["cpu"])))
     flavour.module(dist).seed_everything(seed, workers=True, verbose=False)
-    sections = apply_params({k: sweep.get(k) for k in ("model", "data", "trainer", "optimizer", "lr_scheduler")},
-                            config)
+    sections = apply_params({k: sweep.get(k) for k in TRIAL_SECTIONS}, config)
     datamodule = build(sections["data"], "data")
     model = build(sections["model"], "model")
     if sections["optimizer"]:

@@ -119,6 +119,18 @@ def _export(args) -> None:
         print(f"wrote {path}", file=sys.stderr)
 
 
+def experiment_name(value: str) -> str:
+    """The argparse type of --name: checked like the sweep's `name`, so the experiment stays inside the storage."""
+    import re
+
+    from tuning.config import NAME_PATTERN
+
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an experiment name: letters, digits, _ . -, starting "
+                                         "with a letter or digit (it names one directory inside the storage)")
+    return value
+
+
 def _add_sweep_args(parser, optional: bool) -> None:
     if optional:
         parser.add_argument("sweep", nargs="?", default="quickstart",
@@ -138,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "trials. Example: tuning run my_sweep.yaml --set search.num_samples=32")
     _add_sweep_args(run, optional=True)
     run.add_argument("--storage", help="directory that holds experiments (default: run.storage)")
-    run.add_argument("--name", help="experiment name (default: the sweep's name)")
+    run.add_argument("--name", type=experiment_name, help="experiment name (default: the sweep's name)")
     run.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
     run.set_defaults(func=_run)
 
@@ -192,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     confirm.add_argument("--top", type=int, default=3, help="how many of the best configs to rerun (default 3)")
     confirm.add_argument("--seeds", type=int, default=3, help="new seeds per config (default 3)")
     confirm.add_argument("--storage", help="where the new experiment goes (default: next to the sweep's)")
-    confirm.add_argument("--name", help="its name (default: <sweep name>-confirm)")
+    confirm.add_argument("--name", type=experiment_name, help="its name (default: <sweep name>-confirm)")
     confirm.add_argument("--address", help="an existing Ray cluster to run on")
     confirm.set_defaults(func=_confirm)
 
@@ -214,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--skip-errored", action="store_true", help="leave errored trials as they are")
     resume.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
     resume.set_defaults(func=_resume)
-    add_job_commands(sub, _add_sweep_args)  # submit, jobs, status, logs, stop: tuning/cli_jobs.py
+    add_job_commands(sub, _add_sweep_args, experiment_name)  # submit, jobs, status, logs, stop: tuning/cli_jobs.py
     add_finder_commands(sub, _add_sweep_args)  # find-lr, find-batch-size: tuning/cli_finders.py
     return parser
 

@@ -111,8 +111,8 @@ def _stop(args) -> int:
     return 0
 
 
-def add_job_commands(sub, add_sweep_args) -> None:
-    """Register submit, jobs, status, logs and stop on the `tuning` subparsers."""
+def add_job_commands(sub, add_sweep_args, experiment_name) -> None:
+    """Register submit, jobs, status, logs and stop on the `tuning` subparsers (with cli.py's argument helpers)."""
     p = sub.add_parser("submit", help="submit a sweep to a Ray cluster as a job",
                        description="Validate the sweep here, then run it on a Ray cluster as a job; your project "
                                    "directory is uploaded so your own classes travel. Example: tuning submit "
@@ -121,7 +121,7 @@ def add_job_commands(sub, add_sweep_args) -> None:
     p.add_argument("--address", help=ADDRESS_HELP)
     p.add_argument("--storage", help="path on every node or URI (s3://, gs://) for the experiment "
                                      "(default: run.storage, which must then be absolute or a URI)")
-    p.add_argument("--name", help="experiment name (default: the sweep's name)")
+    p.add_argument("--name", type=experiment_name, help="experiment name (default: the sweep's name)")
     p.add_argument("--working-dir", default=".", help="the project to upload (default: the current directory)")
     p.add_argument("--pip", action="append", default=[], metavar="REQ", help="a pip requirement to install "
                    "for the job (repeatable)")

@@ -19,6 +19,7 @@ class ExpDir:
         self.files: dict[str, int] = {}  # relative path -> size, for every file below the directory
         self.subdirs: dict[str, list[str]] = {}  # relative dir -> names of the directories in it
         self.dir_bytes: dict[str, int] = {}  # trial_x/checkpoint_y -> bytes below it (two levels deep)
+        self.ckpt_files: dict[str, int] = {}  # trial_x -> .ckpt files a ModelCheckpoint kept (not Tune's checkpoint_*)
         if "://" in location:
             self._open_uri(location)
             return
@@ -58,6 +59,8 @@ class ExpDir:
         if len(parts) == 3:
             top = f"{parts[0]}/{parts[1]}"
             self.dir_bytes[top] = self.dir_bytes.get(top, 0) + size
+        if rel.endswith(".ckpt") and len(parts) > 1 and not parts[1].startswith("checkpoint_"):
+            self.ckpt_files[parts[0]] = self.ckpt_files.get(parts[0], 0) + 1
 
     def _list_local(self) -> None:
         skip = len(self.base.rstrip("/")) + 1

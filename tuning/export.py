@@ -19,11 +19,18 @@ CONFIG_FILE = "config.yaml"
 
 
 def _class_path(section: str, spec: dict) -> dict:
-    """The spec with a registry name replaced by the class's import path."""
-    from tuning.classes import resolve_class
+    """The spec with a registry name replaced by its import path, read from the registry: nothing is imported.
 
-    cls = resolve_class(section, spec["class_path"])
-    return {**spec, "class_path": f"{cls.__module__}.{cls.__qualname__}"}
+    The experiment directory may come from someone else; importing the module its sweep names would
+    run that module's code on this machine.
+    """
+    from tuning.classes import split_path
+
+    split = split_path(section, spec["class_path"])
+    if split is None:
+        raise UserError(f"sweep.yaml: {section}.class_path '{spec['class_path']}' is neither a registry name nor "
+                        f"a dotted import path")
+    return {**spec, "class_path": ".".join(split)}
 
 
 def resolved_config(sweep: dict, params: dict, seed: int | None) -> dict:

@@ -67,7 +67,9 @@ def _cells(report: Report, extra: list[str], params: list[str]) -> list[list[str
         rows.append([str(t.rank), t.trial_id, status_text(t), _fmt(t.metric), _fmt(t.epoch),
                      *(_fmt(t.metrics.get(m)) for m in extra), str(t.iterations),
                      *(_fmt(t.config.get(p)) for p in params), _fmt(t.time_s), _fmt(t.node),
-                     f"{t.checkpoints}/{human_bytes(t.checkpoint_bytes)}", _fmt(relative(report, t.checkpoint))])
+                     f"{t.checkpoints}/{human_bytes(t.checkpoint_bytes)}"
+                     + (f" +{t.model_checkpoints} .ckpt" if t.model_checkpoints else ""),
+                     _fmt(relative(report, t.checkpoint))])
     return rows
 
 

@@ -48,6 +48,7 @@ class TrialRow:
     seed: int | None = None
     checkpoints: int = 0  # kept checkpoint directories
     checkpoint_bytes: int = 0
+    model_checkpoints: int = 0  # .ckpt files the sweep's own ModelCheckpoint callbacks kept
     gpu_s: float = 0.0
     reached_at: float | None = None  # unix time of the ranked result
     rank: int = 0
@@ -229,6 +230,7 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
         stopped_at=stopped_at, budget=limit, node=info.get("hostname") or last.get("hostname"), node_id=info.get("node_id"),
         seed=info.get("seed"), checkpoints=len(checkpoints),
         checkpoint_bytes=sum(exp.size_below(f"{name}/{c}") for c in checkpoints),
+        model_checkpoints=exp.ckpt_files.get(name, 0) if name else 0,
         gpu_s=round(time_s * float(res.get("gpu") or 0) * max(1, int(res.get("workers") or 1)), 2),
         reached_at=best.get("timestamp") if best else None)
 

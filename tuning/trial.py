@@ -120,8 +120,38 @@ def epoch_report(dist: str, on: str, report, mean_over_ranks: bool = False, chec
             with tempfile.TemporaryDirectory() as tmp:
                 trainer.save_checkpoint(os.path.join(tmp, CHECKPOINT_FILE))  # every rank calls; rank 0 writes
                 report(metrics, checkpoint=Checkpoint.from_directory(tmp) if trainer.global_rank == 0 else None)
+            if not mean_over_ranks:  # a trial of one process; DDP ranks report through Ray Train instead
+                drop_deleted_checkpoints(dist, trainer)
 
     return EpochReport()
+
+
+def drop_deleted_checkpoints(dist: str, trainer) -> None:
+    """What a user's ModelCheckpoint deleted (its `save_top_k`) is deleted from the storage too.
+
+    Tune's artifact sync copies the trial directory to the storage but never deletes there, so every
+    file a ModelCheckpoint ever wrote would stay. Runs after the report (and its sync), when the
+    epoch's checkpoint callbacks have all saved and deleted; dirpaths outside the trial directory are
+    the user's own and left alone.
+    """
+    from pyarrow import fs
+    from ray import tune
+
+    model_checkpoint = flavour.module(dist).callbacks.ModelCheckpoint
+    storage = tune.get_context().get_storage()
+    local = storage.trial_working_directory
+    dirs = {os.path.abspath(cb.dirpath) for cb in trainer.checkpoint_callbacks
+            if isinstance(cb, model_checkpoint) and cb.dirpath}
+    dirs = [d for d in dirs if os.path.commonpath([d, os.path.abspath(local)]) == os.path.abspath(local)]
+    if not dirs:
+        return
+    storage.persist_artifacts(force=True)  # waits for the sync the report started, so none runs after this
+    for directory in dirs:
+        remote = f"{storage.trial_fs_path}/{os.path.relpath(directory, local)}"
+        found = storage.storage_filesystem.get_file_info(fs.FileSelector(remote, allow_not_found=True))
+        for entry in found:
+            if entry.type == fs.FileType.File and not os.path.exists(os.path.join(directory, entry.base_name)):
+                storage.storage_filesystem.delete_file(entry.path)
 
 
 def _scalar_metrics(trainer, mean_over_ranks: bool) -> dict:
@@ -260,6 +290,7 @@ def run_trial(config: dict, sweep: dict) -> None:
     # Files written after the last report (Lightning's final logs, the profile summary) reach the storage
     # only through this sync: Tune's own at the trial's end may run before they are written.
     tune.get_context().get_storage().persist_artifacts(force=True)
+    drop_deleted_checkpoints(dist, trainer)
 
 
 def _record(trial_dir: str, seed: int, params: dict, **more) -> None:

@@ -77,6 +77,17 @@ def test_bad_arguments_exit_2(tmp_path):
     assert tuning("report", str(tmp_path), "--format", "yaml").returncode == 2
 
 
+@pytest.mark.parametrize("command", ["run", "submit"])
+def test_a_name_that_leaves_the_storage_exits_2_writing_nothing(tmp_path, command):
+    storage = tmp_path / "runs"
+    for name in ("../escape", str(tmp_path / "abs"), "", ".hidden", "a/b", "ok\n"):
+        extra = ("--address", "http://127.0.0.1:1") if command == "submit" else ()
+        result = tuning(command, "quickstart", "--storage", str(storage), "--name", name, *extra, cwd=tmp_path)
+        assert result.returncode == 2, (name, result.stderr)
+        assert "argument --name" in result.stderr and "Traceback" not in result.stderr, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "a refused --name wrote something"
+
+
 def test_run_then_report(tmp_path):
     """The user's path: `tuning run` with overrides, then `tuning report` as a table and as JSON."""
     overrides = ["search.num_samples=3", "trainer.max_epochs=2", "search.scheduler.name=fifo",

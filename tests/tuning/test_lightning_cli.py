@@ -81,7 +81,7 @@ def test_what_cannot_be_honoured_is_exit_2_naming_the_key(tmp_path, capsys, chan
     assert not (tmp_path / "runs").exists(), "nothing is written for bad input"
 
 
-def test_ckpt_path_starts_the_trial_from_its_weights_and_optimizer_replaces_configure_optimizers(tmp_path):
+def test_ckpt_path_starts_the_trial_from_its_weights_and_optimizer_replaces_configure_optimizers(tmp_path, monkeypatch):
     import lightning as L
     import torch
 
@@ -94,6 +94,7 @@ def test_ckpt_path_starts_the_trial_from_its_weights_and_optimizer_replaces_conf
     trainer.save_checkpoint(tmp_path / "start.ckpt")  # a real Lightning checkpoint file
     sweep = parse_sweep({**copy.deepcopy(PRINTED), "name": "x", "ckpt_path": str(tmp_path / "start.ckpt"),
                          "weights_only": True}).to_dict()
+    monkeypatch.setenv("TUNING_IN_TRIAL", "")  # prepare_trial marks the process as a trial; undone after the test
     *_, model, dist = prepare_trial({"optimizer.init_args.lr": 0.123}, sweep, str(tmp_path / "trial_0001_ab"))
     assert dist == "lightning.pytorch"
     for name, tensor in saved.state_dict().items():
@@ -156,7 +157,9 @@ def test_a_pytorch_lightning_project_sweeps_and_errored_trials_exit_3(tmp_path):
         "model": {"class_path": "tests.legacy_project.LegacyClassifier"},
         "data": {"class_path": "tests.legacy_project.LegacyDigits"},
         "trainer": {"max_epochs": 2, "accelerator": "cpu", "logger": "CSVLogger",
-                    "callbacks": [{"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss"}}]},
+                    "callbacks": [{"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss"}},
+                                  # no monitor: each epoch's file replaces the last one
+                                  {"class_path": "ModelCheckpoint", "init_args": {"save_top_k": 1}}]},
         "search": {"num_samples": 2, "space": {"model.init_args.fail": {"choice": [False, True]}},
                    "searcher": {"points_to_evaluate": [{"model.init_args.fail": False},
                                                        {"model.init_args.fail": True}]},
@@ -176,3 +179,7 @@ def test_a_pytorch_lightning_project_sweeps_and_errored_trials_exit_3(tmp_path):
                if json.loads((p / "trial.json").read_text())["params"]["model.init_args.fail"] is False]
     header, *rows = (done / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()
     assert "val_loss" in header.split(",") and len(rows) >= 2  # the bare CSVLogger, in pytorch_lightning
+    # The user's ModelCheckpoint deleted its epoch-0 file; the deletion reached the storage too.
+    kept = [p.name for p in done.rglob("*.ckpt") if not p.relative_to(done).parts[0].startswith("checkpoint_")]
+    assert len(kept) == 1 and kept[0].startswith("epoch=1-"), kept
+    assert by_fail[False]["model_checkpoints"] == 1

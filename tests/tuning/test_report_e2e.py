@@ -183,3 +183,23 @@ def test_bad_report_arguments_exit_2_without_a_traceback(live, tmp_path):
                           (("report", str(exp_dir), "--status", "finished"), "--status")]:
         result = tuning(*args)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, args
+
+
+def test_reading_a_crafted_experiment_never_runs_its_modules(live, tmp_path):
+    """report, compare and export of a directory someone else wrote import nothing it names."""
+    exp_dir, _ = live
+    crafted = tmp_path / "crafted"
+    shutil.copytree(exp_dir, crafted)
+    sweep = yaml.safe_load((crafted / "sweep.yaml").read_text())
+    sweep["model"]["class_path"] = "evil_module.Net"
+    (crafted / "sweep.yaml").write_text(yaml.safe_dump(sweep))
+    marker = tmp_path / "ran"
+    (tmp_path / "evil_module.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Net: pass\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}  # importable from where the reader stands, too
+    for args in (("report", str(crafted)), ("compare", str(crafted), str(exp_dir)),
+                 ("export", str(crafted), "--output", str(tmp_path / "out"))):
+        result = subprocess.run([sys.executable, "-m", "tuning", *args], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, (args, result.stderr[-2000:])
+        assert not marker.exists(), f"tuning {args[0]} imported the experiment's module"
+    assert yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())["model"]["class_path"] == "evil_module.Net"

@@ -30,12 +30,28 @@ SCRIPT = textwrap.dedent("""
                 pass
         return found
 
-    # Until Ray has started its workers (one per CPU it counts) and no more appear for 3 s.
-    deadline, seen, since = time.monotonic() + 120, set(), time.monotonic()
-    while time.monotonic() < deadline and (len(seen) < 2 or time.monotonic() - since < 3):
+    def busy(pids):  # CPU seconds these workers have used so far
+        total = 0.0
+        for pid in pids:
+            try:
+                total += sum(psutil.Process(pid).cpu_times()[:2])
+            except psutil.Error:
+                pass
+        return total
+
+    # Until Ray has started its workers (one per CPU it counts), no more appear for 3 s and they have
+    # finished importing Lightning (no CPU used for 2 s): a worker still importing is not yet idle, and
+    # on a loaded machine Ray would start other workers for the trials meanwhile.
+    deadline, seen, since, used, quiet = time.monotonic() + 180, set(), time.monotonic(), -1.0, time.monotonic()
+    while time.monotonic() < deadline:
         now = workers()
         if now - seen:
             seen, since = seen | now, time.monotonic()
+        cpu = busy(now)
+        if cpu - used > 0.05:
+            used, quiet = cpu, time.monotonic()
+        if len(now) >= 2 and time.monotonic() - since >= 3 and time.monotonic() - quiet >= 2:
+            break
         time.sleep(0.2)
     driver.prepare(cfg)
     idle = workers()  # started before any trial was asked for

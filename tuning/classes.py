@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tuning import flavour
-from tuning.errors import UserError, did_you_mean
+from tuning.errors import UserError, describe_exception, did_you_mean
 
 # Trainer arguments that tuning sets itself in every trial.
 RESERVED_TRAINER_KEYS = {
@@ -68,6 +68,9 @@ def resolve_class(section: str, class_path: str) -> type:
     except ImportError as exc:
         raise UserError(f"{where}: cannot import module '{module_name}' for '{class_path}': {exc}. "
                         f"Run tuning from the folder that holds the package, or install it.") from None
+    except Exception as exc:  # a SyntaxError or anything the module raises while it is imported
+        raise UserError(f"{where}: importing module '{module_name}' for '{class_path}' failed: "
+                        f"{describe_exception(exc)}") from None
     cls = getattr(module, attr, None)
     if not inspect.isclass(cls):
         raise UserError(f"{where}: module '{module_name}' has no class '{attr}'"

@@ -7,6 +7,8 @@ Nothing here imports torch or ray; the commands import what they need when they 
 
 import argparse
 import sys
+import warnings
+from pathlib import Path
 
 from tuning.cli_finders import add_finder_commands
 from tuning.cli_jobs import add_job_commands
@@ -102,7 +104,7 @@ def _report(args) -> None:
     from tuning.storage import local_copy
 
     experiment = local_copy(args.experiment)  # s3://... or gs://...: read from a download, checkpoints left out
-    for path in run_report(experiment, args.format, args.top, args.output, args.scope, args.status):
+    for path in run_report(experiment, args.format, args.top, args.output, args.scope, args.status, args.force):
         print(f"wrote {path}", file=sys.stderr)
 
 
@@ -176,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--status", metavar="S[,S...]",
                         help="show only trials with these statuses: completed, stopped_early, errored, running, "
                              "pending (ranks stay those among all trials)")
-    report.add_argument("--output", help="write to this file instead of stdout (required for parquet)")
+    report.add_argument("--output", help="write to this file instead of stdout (required for parquet); never "
+                                         "inside the experiment")
+    report.add_argument("--force", action="store_true", help="overwrite an existing --output file")
     report.set_defaults(func=_report)
 
     compare = sub.add_parser("compare", help="the best trial of several experiments side by side",
@@ -231,8 +235,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _format_warning(message, category, filename, lineno, line=None, _default=warnings.formatwarning) -> str:
+    """tuning's own warnings (a skipped unreadable file, ...) as one line; others as Python shows them."""
+    if filename.startswith(str(Path(__file__).parent)):
+        return f"warning: {message}\n"
+    return _default(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tuning` console script."""
+    warnings.formatwarning = _format_warning
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)  # None means success; the job commands return the job's outcome

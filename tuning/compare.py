@@ -4,8 +4,6 @@ Settings are compared on each best trial's resolved config (the sweep's model/da
 the trial's params applied), so a fixed value that differs between two sweep files shows too.
 """
 
-import yaml
-
 from tuning.errors import UserError
 from tuning.expdir import ExpDir
 from tuning.formats import _fmt, status_text
@@ -28,7 +26,7 @@ def best_settings(experiment: str, params: dict) -> dict:
     """The flat resolved config of a trial with `params`."""
     from tuning.space import apply_params
 
-    sweep = yaml.safe_load(ExpDir(experiment).text("sweep.yaml"))
+    sweep = ExpDir(experiment).sweep()
     return flatten(apply_params({k: sweep.get(k) or {} for k in ("model", "data", "trainer")}, params))
 
 

@@ -5,6 +5,7 @@ overrides -> a checked `SweepConfig`, or a `UserError` that says what is wrong a
 is allowed. Checks that need the user's classes live in `tuning.classes`.
 """
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -119,9 +120,38 @@ class TrialSpec(_Section):
     batch_size_mode: Literal["power", "binsearch"] = Field("power", description="how auto_batch_size searches")
 
 
+def _whole(low):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low, f"a whole number >= {low}"
+
+
+def _count_or_fraction(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and (0 <= v <= 1 if isinstance(v, float) else v >= 0)
+
+
+# Trainer arguments Lightning would refuse only once a trial starts: key -> (accepts, what it accepts).
+TRAINER_RANGES = {
+    "max_epochs": _whole(1),
+    "min_epochs": _whole(0),
+    "max_steps": _whole(-1),
+    "min_steps": _whole(0),
+    "check_val_every_n_epoch": _whole(1),
+    "accumulate_grad_batches": _whole(1),
+    "log_every_n_steps": _whole(1),
+    "num_sanity_val_steps": _whole(-1),
+    "gradient_clip_val": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
+                          "a number >= 0"),
+    **{f"limit_{stage}_batches": (_count_or_fraction, "a number of batches (whole, >= 0) or a fraction in [0, 1]")
+       for stage in ("train", "val", "test", "predict")},
+    "overfit_batches": (_count_or_fraction, "a number of batches (whole, >= 0) or a fraction in [0, 1]"),
+}
+
+
 def _check_trainer(trainer: dict) -> dict:
-    """`trainer.callbacks` as [{class_path, init_args}], `trainer.profiler` as a profiler name."""
+    """`trainer.callbacks` as [{class_path, init_args}], `trainer.profiler` as a profiler name, values in range."""
     problems = []
+    for key, (accepts, allowed) in TRAINER_RANGES.items():
+        if trainer.get(key) is not None and not accepts(trainer[key]):
+            problems.append(f"{_SPACE_KEY}{key}]: must be {allowed}, got {trainer[key]!r}")
     profiler = trainer.get("profiler")
     if profiler is not None and profiler not in PROFILERS:
         problems.append(f"{_SPACE_KEY}profiler]: must be one of {', '.join(PROFILERS)} (or left out), got {profiler!r}")
@@ -273,6 +303,24 @@ def combination_problem(cfg: "SweepConfig") -> str | None:
         if unknown:
             return (f"search.searcher.points_to_evaluate[{i}].{unknown[0]}: not a key of search.space"
                     f"{did_you_mean(unknown[0], space)}; keys: {', '.join(space)}")
+        outside = [k for k, v in point.items() if not space[k].contains(v)]
+        if outside:
+            domain = space[outside[0]]
+            return (f"search.searcher.points_to_evaluate[{i}].{outside[0]}: {point[outside[0]]!r} is outside its "
+                    f"space entry {{{domain.kind}: {list(domain.args)}}}")
+    sections = {"model": cfg.model, "data": cfg.data, "trainer": cfg.trainer, "optimizer": cfg.optimizer,
+                "lr_scheduler": cfg.lr_scheduler}
+    for key in space:
+        node, *parts = key.split(".")
+        node = sections.get(node)
+        node = node.model_dump() if isinstance(node, BaseModel) else node
+        for depth, part in enumerate(parts[:-1]):
+            if not isinstance(node, dict):
+                break
+            node = node.get(part)
+            if node is not None and not isinstance(node, dict):
+                return (f"search.space.{key}: '{'.'.join([key.split('.')[0], *parts[:depth + 1]])}' is "
+                        f"{node!r}, not a mapping; a space key can only set a value inside a mapping")
     return None
 
 
@@ -293,12 +341,28 @@ def locate(source: str) -> Path:
                     f"built-in sweeps: {', '.join(builtins)}")
 
 
+class _Loader(yaml.SafeLoader):
+    """The safe loader, reading floats as YAML 1.2 does: `1e-3` is a number, not the string '1e-3'."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+
+
+def load_yaml(text: str):
+    """YAML text as plain data (safe loader, YAML 1.2 floats)."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def read_yaml(path: Path) -> dict:
     """A YAML mapping from disk (safe loader), or a UserError naming the file and line."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason}); a sweep file is YAML text")
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
     if not isinstance(data, dict):
@@ -313,7 +377,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         if not sep or not key:
             raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set search.num_samples=32")
         try:
-            value = yaml.safe_load(raw)
+            value = load_yaml(raw)
         except yaml.YAMLError as exc:
             raise UserError(f"--set {key}: the value is not valid YAML: {exc}") from None
         _set_dotted(data, key, value)
@@ -346,11 +410,35 @@ def parse_sweep(data: dict, origin: str = "sweep") -> SweepConfig:
     """Validate raw sweep data; errors name each key path and what is allowed."""
     from tuning.lightning_cli import normalize
 
+    problem = plain_data_problem(data)
+    if problem:
+        raise UserError(f"{origin}: invalid sweep:\n  {problem}")
     try:
         return SweepConfig.model_validate(normalize(data))
     except ValidationError as exc:
         lines = [_describe(err) for err in exc.errors()]
         raise UserError(f"{origin}: invalid sweep:\n  " + "\n  ".join(lines)) from None
+
+
+MAX_NODES = 100_000  # values in a sweep, aliases expanded: far above any real sweep, far below a YAML alias bomb
+
+
+def plain_data_problem(data) -> str | None:
+    """The first non-finite number (with its key path), or a sweep too large once its YAML aliases are expanded."""
+    stack, seen = [("", data)], 0
+    while stack:
+        where, value = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            return (f"more than {MAX_NODES} values once YAML aliases are expanded (a YAML alias bomb?); "
+                    "a sweep file is far smaller")
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{where or '(top level)'}: {value} is not allowed; numbers must be finite (no NaN or infinity)"
+        if isinstance(value, dict):
+            stack += [(f"{where}.{k}" if where else str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    return None
 
 
 def _describe(err: dict) -> str:

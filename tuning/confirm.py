@@ -10,9 +10,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from tuning.errors import UserError
+from tuning.expdir import ExpDir
 
 LINK_FILE = "confirm.json"
 
@@ -64,7 +63,7 @@ def confirm_sweep(experiment: str, top: int, seeds: int) -> tuple[dict, list[dic
     ranked = [t for t in report.trials if t.metric is not None][:top]
     if not ranked:
         raise UserError(f"experiment {experiment}: no trial has a {report.metric} yet; nothing to confirm")
-    sweep = yaml.safe_load((Path(experiment) / "sweep.yaml").read_text())
+    sweep = ExpDir(experiment).sweep()
     search = sweep["search"]
     # Random search over the same space (grid entries as choices), fed exactly the configs to rerun.
     search["space"] = {k: ({"choice": v["grid"]} if "grid" in v else v) for k, v in search["space"].items()}

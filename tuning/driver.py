@@ -199,7 +199,6 @@ def expected_trials(cfg: SweepConfig) -> int:
 
 def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:
     """Run the Tuner; when stopped early (Ctrl-C, SIGTERM) the state is kept and the resume command printed."""
-    import signal
     import threading
 
     from tuning.environment import record_end, record_start
@@ -306,6 +305,7 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
     from tuning import storage as store
 
     location = store.experiment_location(storage or cfg.run.storage, name or cfg.name)
+    store.check_writable(location, "--storage" if storage else "run.storage")
     if store.is_nonempty(location):
         raise UserError(f"experiment directory {location} already exists and is not empty; "
                         "choose another with --name or --storage (nothing was overwritten)")
@@ -319,7 +319,7 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
     prepare(cfg)
     if address is not None:
         _cluster_preflight(cfg)
-    store.write_text(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    store.claim(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     exp_dir = location if store.is_uri(location) else Path(location)
     fit(build_tuner(cfg, exp_dir, dist, warm_start), cfg, exp_dir)
     return exp_dir

@@ -11,3 +11,22 @@ def did_you_mean(word: str, choices) -> str:
     """' (did you mean X?)' when a close match exists, else ''."""
     match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def raised_at(exc: BaseException) -> str:
+    """'file:line' where `exc` came from: a SyntaxError's own place, else the innermost frame outside
+    installed libraries (the user's code rather than torch's), else the innermost frame."""
+    import traceback
+
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if "site-packages" not in f.filename and not f.filename.startswith("<")]
+    frame = (own or frames or [None])[-1]
+    return f"{frame.filename}:{frame.lineno}" if frame else "unknown place"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """'ValueError: bad init (at /path/file.py:5)', one line."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}{': ' + message if message else ''} (at {raised_at(exc)})"

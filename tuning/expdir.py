@@ -104,6 +104,26 @@ class ExpDir:
         with self._fs.open_input_stream(f"{self.base}/{rel}") as stream:
             return stream.read().decode("utf-8", errors="replace")
 
+    def sweep(self) -> dict:
+        """The experiment's sweep.yaml as data, checked to be one tuning wrote (a UserError naming it if not)."""
+        import yaml
+
+        where = self.path("sweep.yaml")
+        if not self.has("sweep.yaml"):
+            problem = "does not exist" if not self.exists else "has no sweep.yaml (not a tuning experiment)"
+            raise UserError(f"experiment {self.display}: {problem}")
+        try:
+            sweep = yaml.safe_load(self.text("sweep.yaml"))
+        except yaml.YAMLError as exc:
+            raise UserError(f"{where}: not valid YAML ({exc}); was it edited by hand?") from None
+        search = sweep.get("search") if isinstance(sweep, dict) else None
+        if not (isinstance(search, dict) and isinstance(search.get("metric"), str)
+                and search.get("mode") in ("min", "max") and isinstance(search.get("space"), dict)
+                and all(isinstance(d, dict) for d in search["space"].values())):
+            raise UserError(f"{where}: not a sweep written by tuning (a mapping with search.metric, search.mode "
+                            "and search.space)")
+        return sweep
+
     def children(self, rel: str = "") -> list[str]:
         """Names of the directories directly inside `rel`."""
         return sorted(self.subdirs.get(rel, []))

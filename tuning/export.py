@@ -45,8 +45,10 @@ def resolved_config(sweep: dict, params: dict, seed: int | None) -> dict:
     return out
 
 
-def _target(output: str) -> Path:
-    out = Path(output).expanduser()
+def _target(output: str, experiment: str) -> Path:
+    from tuning.storage import check_output
+
+    out = check_output(output, experiment, kind="directory")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--output {out}: exists and is not an empty directory (nothing was overwritten)")
     return out
@@ -62,14 +64,14 @@ def export_trial(experiment: str, rank: int = 1, output: str = "export", scope: 
     trial = report.trials[rank - 1]
     if trial.checkpoint is None:
         raise UserError(f"--rank {rank}: trial {trial.trial_id} ({trial.status}) kept no checkpoint")
-    out = _target(output)
+    out = _target(output, experiment)
     exp = ExpDir(experiment)
     ckpt_rel = trial.checkpoint[len(exp.display) + 1:] + "/" + CHECKPOINT_FILE
     trial_rel = ckpt_rel.split("/")[0]
     if not exp.has(ckpt_rel):
         raise UserError(f"--rank {rank}: {exp.path(ckpt_rel)} is missing")
     info = json.loads(exp.text(f"{trial_rel}/trial.json") or "{}")
-    sweep = yaml.safe_load(exp.text("sweep.yaml"))
+    sweep = exp.sweep()
     config = resolved_config(sweep, info.get("params") or trial.config, trial.seed)
     out.mkdir(parents=True, exist_ok=True)
     with exp.fs.open_input_stream(f"{exp.base}/{ckpt_rel}") as src, open(out / CHECKPOINT_FILE, "wb") as dst:

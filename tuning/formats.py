@@ -220,20 +220,26 @@ def write(report: Report, fmt: str, top: int | None, output: str | None, importa
         if not output:
             print(_csv_text(trials), end="")
             return []
-        if fmt == "csv":
-            Path(output).write_text(_csv_text(trials))
-            results_path(output).write_text(_csv_text(results))
-        else:
-            import pyarrow.parquet as pq
+        try:
+            if fmt == "csv":
+                Path(output).write_text(_csv_text(trials))
+                results_path(output).write_text(_csv_text(results))
+            else:
+                import pyarrow.parquet as pq
 
-            pq.write_table(trials, output)
-            pq.write_table(results, results_path(output))
+                pq.write_table(trials, output)
+                pq.write_table(results, results_path(output))
+        except OSError as exc:
+            raise UserError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
         return [output, str(results_path(output))]
     text = render(report, fmt, top, importance)
     if not output:
         print(text)
         return []
-    Path(output).write_text(text + "\n")
+    try:
+        Path(output).write_text(text + "\n")
+    except OSError as exc:
+        raise UserError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
     return [output]
 
 
@@ -255,12 +261,18 @@ def render(report: Report, fmt: str = "table", top: int | None = None, importanc
 
 
 def run_report(experiment: str, fmt: str = "table", top: int | None = None, output: str | None = None,
-               scope: str = "best", status: str | None = None) -> list[str]:
+               scope: str = "best", status: str | None = None, force: bool = False) -> list[str]:
     """`tuning report`: read, rank, add importance where shown, and print or write; returns paths written."""
     from tuning.report import load_report
+    from tuning.storage import check_output
 
     if fmt in BINARY and not output:
         raise UserError(f"--format {fmt}: needs --output PATH (a binary file)")
+    if top is not None and top < 1:
+        raise UserError(f"--top: must be at least 1, got {top}")
+    if output:
+        for path in [output] + ([str(results_path(output))] if fmt in ("csv", "parquet") else []):
+            check_output(path, experiment, force)
     report = load_report(experiment, scope=scope, status=status)
     imp = None
     if fmt in ("table", "markdown", "html"):

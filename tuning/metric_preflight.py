@@ -8,7 +8,7 @@ arrives would otherwise run every trial to the end with nothing for the schedule
 import tempfile
 
 from tuning import flavour
-from tuning.errors import UserError
+from tuning.errors import UserError, describe_exception
 
 PREFLIGHT_BATCHES = 2
 # The sweep's budget and schedule would make this tiny run long or invalid (val_check_interval > batches).
@@ -60,7 +60,14 @@ def check_metric(cfg, dist: str = flavour.DEFAULT) -> None:
 
     logging.getLogger(dist).setLevel(logging.WARNING)
     metric = cfg.search.metric
-    trainer = _run_briefly(cfg, dist)
+    try:
+        trainer = _run_briefly(cfg, dist)
+    except UserError:
+        raise
+    except Exception as exc:  # the user's __init__, init_args of the wrong type, a bug in a step
+        raise UserError(f"model/data: building {cfg.model.class_path} and {cfg.data.class_path} and fitting them on "
+                        f"{PREFLIGHT_BATCHES} batches (before any trial) raised {describe_exception(exc)}; check "
+                        "their init_args and code") from None
     epoch, step_only = epoch_metrics(trainer)
     if metric in epoch:
         return

@@ -12,8 +12,6 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from tuning.errors import UserError
 from tuning.expdir import ExpDir
 
@@ -109,9 +107,14 @@ def parse_rows(text: str | None, where: str) -> list[dict]:
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             warnings.warn(f"{where}:{number}: skipped an unreadable line (interrupted write?)")
+            continue
+        if isinstance(row, dict) and isinstance(row.get("config", {}), dict):
+            rows.append(row)
+        else:
+            warnings.warn(f"{where}:{number}: skipped a line that is not a result (a JSON object Tune writes)")
     return rows
 
 
@@ -126,15 +129,16 @@ def _trial_states(exp: ExpDir) -> list[dict]:
     if not states:
         return []
     try:
-        data = json.loads(exp.text(states[-1]))
-    except json.JSONDecodeError:
+        trials = []
+        for state_json, _runtime in json.loads(exp.text(states[-1]))["trial_data"]:
+            state = json.loads(state_json)
+            # Only plain fields are read; pickled ones (storage, resources) are left alone.
+            trials.append({key: state.get(key) for key in ("trial_id", "status", "relative_logdir")})
+            if not all(isinstance(trials[-1][key], str) for key in ("trial_id", "status")):
+                raise ValueError("a trial without id or status")
+    except (json.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):  # cut short, or not Tune's
         warnings.warn(f"{exp.path(states[-1])}: unreadable experiment state; statuses are inferred from results")
         return []
-    trials = []
-    for state_json, _runtime in data.get("trial_data", []):
-        state = json.loads(state_json)
-        # Only plain fields are read; pickled ones (storage, resources) are left alone.
-        trials.append({key: state.get(key) for key in ("trial_id", "status", "relative_logdir")})
     return trials
 
 
@@ -199,10 +203,30 @@ def _trial_info(exp: ExpDir, name: str) -> dict:
     """Our trial.json (seed, params, node); empty, with a warning, if it was cut short."""
     text = exp.text(f"{name}/trial.json")
     try:
-        return json.loads(text) if text else {}
+        info = json.loads(text) if text else {}
     except json.JSONDecodeError:
-        warnings.warn(f"{exp.path(name)}/trial.json: unreadable (interrupted write?); seed and node unknown")
-        return {}
+        info = None
+    if isinstance(info, dict) and isinstance(info.get("params", {}), dict):
+        return info
+    warnings.warn(f"{exp.path(name)}/trial.json: unreadable (interrupted write?); seed and node unknown")
+    return {}
+
+
+def _params(exp: ExpDir, name: str | None, config: dict, space: dict) -> dict:
+    """The trial's values of the searched keys; a value no entry of that kind could hold is left out, warned."""
+    params = {}
+    for key, value in config.items():
+        if key not in space:
+            continue
+        kind, args = next(iter(space[key].items()), (None, None))
+        numeric = kind not in ("choice", "grid")
+        ok = (finite(value) if numeric else
+              value in (args or []) or value is None or isinstance(value, (str, int, float, bool)))
+        if ok:
+            params[key] = value
+        else:
+            warnings.warn(f"{exp.path(name or '?')}: left out {key}={value!r}, not a value of its {kind} entry")
+    return params
 
 
 def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: list[dict], sweep: dict,
@@ -211,7 +235,7 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
     metric, mode = search["metric"], search["mode"]
     info = _trial_info(exp, name) if name else {}
     last = rows[-1] if rows else {}
-    params = {k: v for k, v in (last.get("config") or info.get("params") or {}).items() if k in search["space"]}
+    params = _params(exp, name, last.get("config") or info.get("params") or {}, search["space"])
     iterations = last.get("training_iteration", 0)
     limit = budget(sweep, params)
     if status == "pending" and limit and iterations >= limit:
@@ -262,10 +286,7 @@ def load_report(experiment: str, scope: str = "best", status: str | None = None)
         raise UserError(f"--scope: must be best or last, got '{scope}'")
     statuses = parse_statuses(status)
     exp = ExpDir(experiment)
-    if not exp.has("sweep.yaml"):
-        problem = "does not exist" if not exp.exists else "has no sweep.yaml (not a tuning experiment)"
-        raise UserError(f"experiment {exp.display}: {problem}")
-    sweep = yaml.safe_load(exp.text("sweep.yaml"))
+    sweep = exp.sweep()
     dirs = _trial_dirs(exp)
     states = _trial_states(exp) or [{"trial_id": t, "status": "TERMINATED"} for t in sorted(dirs)]
     trials, results = [], []

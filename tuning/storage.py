@@ -56,6 +56,55 @@ def is_nonempty(location: str) -> bool:
     return bool(filesystem.get_file_info(fs.FileSelector(path, recursive=False)))
 
 
+def check_writable(location: str, what: str) -> None:
+    """UserError naming `what` unless a local `location` can be created and written (nothing is created)."""
+    import os
+
+    if is_uri(location):
+        return  # checked where it is written: object stores have no permissions to read ahead
+    path = Path(location)
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            break
+    if not parent.is_dir():
+        raise UserError(f"{what}: {parent} is a file, not a directory; choose another")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{what}: {parent} is not writable by you; choose another")
+
+
+def check_output(output: str, experiment: str, force: bool = False, kind: str = "file") -> Path:
+    """The path `--output` names, refused (UserError) inside the experiment it is made from, over an existing
+    file without `force`, or where it cannot be written. Nothing is created."""
+    import os
+
+    out = Path(output).expanduser()
+    resolved, exp = out.resolve(), Path(experiment).expanduser().resolve()
+    if not is_uri(experiment) and (resolved == exp or exp in resolved.parents):
+        raise UserError(f"--output {out}: inside the experiment {exp}; its files are the experiment's own, "
+                        "write elsewhere (nothing was written)")
+    if kind == "file" and out.is_dir():
+        raise UserError(f"--output {out}: is a directory; name a file")
+    if kind == "file" and out.exists() and not force:
+        raise UserError(f"--output {out}: exists; add --force to overwrite it (nothing was written)")
+    check_writable(str(resolved.parent), f"--output {out}")
+    return out
+
+
+def claim(location: str, text: str) -> None:
+    """Write the experiment's first file, `location`, only if it does not exist yet: of two runs started with
+    the same name at the same moment, exactly one proceeds (locally; an object store has no exclusive create)."""
+    if is_uri(location):
+        return write_text(location, text)
+    path = Path(location)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "x", encoding="utf-8") as out:
+            out.write(text)
+    except FileExistsError:
+        raise UserError(f"experiment directory {path.parent} was just taken by another run; choose another with "
+                        "--name or --storage (nothing was overwritten)") from None
+
+
 def write_text(location: str, text: str) -> None:
     """Write a small text file at `location` (its directory is created)."""
     filesystem, path = _fs(location)

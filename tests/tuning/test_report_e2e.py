@@ -203,3 +203,51 @@ def test_reading_a_crafted_experiment_never_runs_its_modules(live, tmp_path):
         assert result.returncode == 0, (args, result.stderr[-2000:])
         assert not marker.exists(), f"tuning {args[0]} imported the experiment's module"
     assert yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())["model"]["class_path"] == "evil_module.Net"
+
+
+def test_malformed_experiment_files_are_skipped_with_a_warning_naming_them(live, tmp_path):
+    """A result.json or trial.json that is a JSON list, a state file that is not Tune's, a param no space entry
+    could hold: every reader warns, naming the file, and reports the rest."""
+    exp_dir, _ = live
+    crafted = tmp_path / "crafted"
+    shutil.copytree(exp_dir, crafted)
+    trials = sorted(p for p in crafted.iterdir() if (p / "result.json").is_file())
+    (trials[0] / "result.json").write_text("[1, 2]\n")
+    (trials[0] / "trial.json").write_text("[1]\n")
+    rows = [json.loads(line) for line in (trials[1] / "result.json").read_text().splitlines()]
+    key = next(iter(rows[0]["config"]))
+    for row in rows:
+        row["config"][key] = [1, {"a": 2}]
+    (trials[1] / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    state = next(crafted.glob("experiment_state-*.json"))
+    state.write_text("[1]")
+    for fmt in ("table", "json", "csv", "html"):
+        result = tuning("report", str(crafted), "--format", fmt, "--output", str(tmp_path / f"r.{fmt}"))
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        for where in (f"{trials[0]}/result.json:1", f"{trials[0]}/trial.json", f"{trials[1]}: left out {key}=",
+                      str(state)):
+            assert f"warning: {where}" in result.stderr, (fmt, where, result.stderr)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert len(report["trials"]) == len(trials)
+    by_id = {t["trial_id"]: t for t in report["trials"]}
+    assert key not in by_id[rows[0]["trial_id"]]["config"]
+    result = tuning("compare", str(crafted), str(exp_dir))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+
+
+def test_output_never_overwrites_and_never_writes_inside_the_experiment(live, tmp_path):
+    exp_dir, _ = live
+    before = (exp_dir / "sweep.yaml").read_bytes()
+    for output in (exp_dir / "sweep.yaml", exp_dir / "report.md"):
+        result = tuning("report", str(exp_dir), "--format", "markdown", "--output", str(output))
+        assert result.returncode == 2 and "inside the experiment" in result.stderr, result.stderr
+    result = tuning("export", str(exp_dir), "--output", str(exp_dir / "best"))
+    assert result.returncode == 2 and "inside the experiment" in result.stderr, result.stderr
+    assert (exp_dir / "sweep.yaml").read_bytes() == before
+    assert not (exp_dir / "report.md").exists() and not (exp_dir / "best").exists()
+    mine = tmp_path / "mine.md"
+    mine.write_text("my notes")
+    result = tuning("report", str(exp_dir), "--format", "markdown", "--output", str(mine))
+    assert result.returncode == 2 and "add --force" in result.stderr and mine.read_text() == "my notes"
+    assert tuning("report", str(exp_dir), "--format", "markdown", "--output", str(mine), "--force").returncode == 0
+    assert mine.read_text().startswith("#") or "|" in mine.read_text()

@@ -114,3 +114,38 @@ def test_the_path_check_keeps_names_inside_the_root(tmp_path):
         assert storage.inside(root, bad) is None, bad
     (root / "link").symlink_to(tmp_path)  # a link already there that points out of the copy
     assert storage.inside(root, "link/x") is None
+
+
+def _claim(location, barrier, results):
+    barrier.wait()
+    try:
+        storage.claim(location, "name: exp\n")
+        results.put("claimed")
+    except UserError as exc:
+        results.put(str(exc))
+
+
+def test_of_runs_claiming_one_experiment_at_the_same_moment_exactly_one_proceeds(tmp_path):
+    """Eight processes released together create the experiment's sweep.yaml: one wins, seven get the message."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(8), ctx.Queue()
+    location = str(tmp_path / "runs" / "exp" / "sweep.yaml")
+    procs = [ctx.Process(target=_claim, args=(location, barrier, results)) for _ in range(8)]
+    for proc in procs:
+        proc.start()
+    outcomes = sorted(results.get(timeout=120) for _ in procs)
+    for proc in procs:
+        proc.join(timeout=60)
+    assert outcomes.count("claimed") == 1, outcomes
+    assert all("was just taken by another run" in o for o in outcomes if o != "claimed")
+    assert (tmp_path / "runs" / "exp" / "sweep.yaml").read_text() == "name: exp\n"
+
+
+def test_check_writable_creates_nothing_and_names_a_file_in_the_way(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match="is a file, not a directory"):
+        storage.check_writable(str(tmp_path / "file" / "runs" / "exp"), "--storage")
+    storage.check_writable(str(tmp_path / "new" / "runs" / "exp"), "--storage")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -32,8 +32,8 @@ def registry(section: str) -> dict[str, str]:
 def add_user_path() -> None:
     """Let users' own packages import from the current folder, as `python -m` does (Ray's workers get it too).
 
-    Our `models` and `data` packages are imported first, and the folder is appended, not prepended:
-    a user's project often has folders of those names, which must not shadow ours.
+    The built-ins live inside our namespace (`tuning.models`, `tuning.data`), so a project's own `data.py`
+    or `models/` neither shadows them nor is shadowed; the folder is appended, after installed packages.
     """
     import sys
 

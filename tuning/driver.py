@@ -143,9 +143,12 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
         scheduler=make_scheduler(search.scheduler, cfg.max_epochs, search.space),
         # A stopped DDP trial's actor is ended, not reused: its Ray Train workers end with it.
         max_concurrent_trials=res.max_concurrent, reuse_actors=res.workers == 1, trial_dirname_creator=trial_dirname)
+    # Ray's HyperBand can pause a trial that reached the budget and never resume or end it (the sweep then
+    # spins forever; ray#6780, ray PR #39157): a trial at the budget is ended by Tune before HyperBand decides.
+    stop = {"training_iteration": cfg.max_epochs} if search.scheduler.name == "hyperband" else None
     run_config = tune.RunConfig(
         # cfg.run.storage may be a URI (s3://...), which a Path cannot hold: run_sweep resolved both.
-        name=cfg.name, storage_path=cfg.run.storage, verbose=0,
+        name=cfg.name, storage_path=cfg.run.storage, verbose=0, stop=stop,
         callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), PendingNotice(),
                    Progress(search.metric, search.mode, expected_trials(cfg))],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.keep_checkpoints,

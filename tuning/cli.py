@@ -93,7 +93,8 @@ def _init(args) -> None:
 
 
 def _sweeps(args) -> None:
-    from tuning.config import builtin_sweeps, read_yaml
+    from tuning.config import builtin_sweeps
+    from tuning.sweep_file import read_yaml
 
     for name, path in builtin_sweeps().items():
         print(f"{name:<16} {read_yaml(path).get('description', '')}")

@@ -1,20 +1,19 @@
 """The sweep file: typed, validated, with errors that name the key path.
 
-`load_sweep(source, overrides)` is the one entry point: YAML (safe loader) + `--set`
-overrides -> a checked `SweepConfig`, or a `UserError` that says what is wrong and what
+`load_sweep(source, overrides)` is the one entry point: YAML and `--set` overrides read by
+`tuning.sweep_file` -> a checked `SweepConfig`, or a `UserError` that says what is wrong and what
 is allowed. Checks that need the user's classes live in `tuning.classes`.
 """
 
-import math
 import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tuning import space as space_mod
 from tuning.errors import UserError, did_you_mean
+from tuning.sweep_file import apply_overrides, plain_data_problem, read_yaml
 
 SWEEPS_DIR = Path(__file__).parent / "sweeps"
 _SPACE_KEY = "[space key "  # marks per-key space errors so they can be reported one per line
@@ -121,11 +120,11 @@ class TrialSpec(_Section):
 
 
 def _whole(low):
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low, f"a whole number >= {low}"
+    return lambda v: space_mod.is_number(v) and isinstance(v, int) and v >= low, f"a whole number >= {low}"
 
 
 def _count_or_fraction(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and (0 <= v <= 1 if isinstance(v, float) else v >= 0)
+    return space_mod.is_number(v) and (0 <= v <= 1 if isinstance(v, float) else v >= 0)
 
 
 # Trainer arguments Lightning would refuse only once a trial starts: key -> (accepts, what it accepts).
@@ -138,8 +137,7 @@ TRAINER_RANGES = {
     "accumulate_grad_batches": _whole(1),
     "log_every_n_steps": _whole(1),
     "num_sanity_val_steps": _whole(-1),
-    "gradient_clip_val": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
-                          "a number >= 0"),
+    "gradient_clip_val": (lambda v: space_mod.is_number(v) and v >= 0, "a number >= 0"),
     **{f"limit_{stage}_batches": (_count_or_fraction, "a number of batches (whole, >= 0) or a fraction in [0, 1]")
        for stage in ("train", "val", "test", "predict")},
     "overfit_batches": (_count_or_fraction, "a number of batches (whole, >= 0) or a fraction in [0, 1]"),
@@ -308,19 +306,16 @@ def combination_problem(cfg: "SweepConfig") -> str | None:
             domain = space[outside[0]]
             return (f"search.searcher.points_to_evaluate[{i}].{outside[0]}: {point[outside[0]]!r} is outside its "
                     f"space entry {{{domain.kind}: {list(domain.args)}}}")
-    sections = {"model": cfg.model, "data": cfg.data, "trainer": cfg.trainer, "optimizer": cfg.optimizer,
-                "lr_scheduler": cfg.lr_scheduler}
+    sections = cfg.model_dump(include=set(space_mod.TRIAL_SECTIONS))
     for key in space:
-        node, *parts = key.split(".")
-        node = sections.get(node)
-        node = node.model_dump() if isinstance(node, BaseModel) else node
+        parts, node = key.split("."), sections
         for depth, part in enumerate(parts[:-1]):
+            node = node.get(part)
             if not isinstance(node, dict):
                 break
-            node = node.get(part)
-            if node is not None and not isinstance(node, dict):
-                return (f"search.space.{key}: '{'.'.join([key.split('.')[0], *parts[:depth + 1]])}' is "
-                        f"{node!r}, not a mapping; a space key can only set a value inside a mapping")
+        if node is not None and not isinstance(node, dict):
+            return (f"search.space.{key}: '{'.'.join(parts[:depth + 1])}' is {node!r}, not a mapping; "
+                    "a space key can only set a value inside a mapping")
     return None
 
 
@@ -339,62 +334,6 @@ def locate(source: str) -> Path:
         return builtins[source]
     raise UserError(f"sweep '{source}' is neither a file nor a built-in sweep{did_you_mean(source, builtins)}; "
                     f"built-in sweeps: {', '.join(builtins)}")
-
-
-class _Loader(yaml.SafeLoader):
-    """The safe loader, reading floats as YAML 1.2 does: `1e-3` is a number, not the string '1e-3'."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
-
-
-def load_yaml(text: str):
-    """YAML text as plain data (safe loader, YAML 1.2 floats)."""
-    return yaml.load(text, Loader=_Loader)
-
-
-def read_yaml(path: Path) -> dict:
-    """A YAML mapping from disk (safe loader), or a UserError naming the file and line."""
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason}); a sweep file is YAML text")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: a sweep file must be a YAML mapping (model, data, trainer, search, ...)")
-    return data
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply `dotted.key=value` overrides (values typed as YAML) to the raw sweep data, in order."""
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set search.num_samples=32")
-        try:
-            value = load_yaml(raw)
-        except yaml.YAMLError as exc:
-            raise UserError(f"--set {key}: the value is not valid YAML: {exc}") from None
-        _set_dotted(data, key, value)
-    return data
-
-
-def _set_dotted(data: dict, key: str, value) -> None:
-    # Space keys are themselves dotted: everything after `search.space.` is one key.
-    prefix = "search.space."
-    parts = ["search", "space", key[len(prefix):]] if key.startswith(prefix) else key.split(".")
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise UserError(f"--set {key}: '{'.'.join(parts[:i + 1])}' is not a mapping, cannot set a key inside it")
-        node = child
-    node[parts[-1]] = value
 
 
 def load_sweep(source: str, overrides: list[str] = ()) -> SweepConfig:
@@ -418,27 +357,6 @@ def parse_sweep(data: dict, origin: str = "sweep") -> SweepConfig:
     except ValidationError as exc:
         lines = [_describe(err) for err in exc.errors()]
         raise UserError(f"{origin}: invalid sweep:\n  " + "\n  ".join(lines)) from None
-
-
-MAX_NODES = 100_000  # values in a sweep, aliases expanded: far above any real sweep, far below a YAML alias bomb
-
-
-def plain_data_problem(data) -> str | None:
-    """The first non-finite number (with its key path), or a sweep too large once its YAML aliases are expanded."""
-    stack, seen = [("", data)], 0
-    while stack:
-        where, value = stack.pop()
-        seen += 1
-        if seen > MAX_NODES:
-            return (f"more than {MAX_NODES} values once YAML aliases are expanded (a YAML alias bomb?); "
-                    "a sweep file is far smaller")
-        if isinstance(value, float) and not math.isfinite(value):
-            return f"{where or '(top level)'}: {value} is not allowed; numbers must be finite (no NaN or infinity)"
-        if isinstance(value, dict):
-            stack += [(f"{where}.{k}" if where else str(k), v) for k, v in value.items()]
-        elif isinstance(value, list):
-            stack += [(f"{where}[{i}]", v) for i, v in enumerate(value)]
-    return None
 
 
 def _describe(err: dict) -> str:

@@ -220,27 +220,25 @@ def write(report: Report, fmt: str, top: int | None, output: str | None, importa
         if not output:
             print(_csv_text(trials), end="")
             return []
-        try:
-            if fmt == "csv":
-                Path(output).write_text(_csv_text(trials))
-                results_path(output).write_text(_csv_text(results))
-            else:
-                import pyarrow.parquet as pq
-
-                pq.write_table(trials, output)
-                pq.write_table(results, results_path(output))
-        except OSError as exc:
-            raise UserError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
-        return [output, str(results_path(output))]
-    text = render(report, fmt, top, importance)
-    if not output:
-        print(text)
-        return []
+    else:
+        text = render(report, fmt, top, importance)
+        if not output:
+            print(text)
+            return []
     try:
-        Path(output).write_text(text + "\n")
+        if fmt == "csv":
+            Path(output).write_text(_csv_text(trials))
+            results_path(output).write_text(_csv_text(results))
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(trials, output)
+            pq.write_table(results, results_path(output))
+        else:
+            Path(output).write_text(text + "\n")
     except OSError as exc:
         raise UserError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
-    return [output]
+    return [output, str(results_path(output))] if fmt in ("csv", "parquet") else [output]
 
 
 def render(report: Report, fmt: str = "table", top: int | None = None, importance: dict | None = None) -> str:

@@ -44,7 +44,7 @@ class Domain:
         """Whether `value` is one this domain can produce (bounds of q-domains included)."""
         if self.kind in _LISTS:
             return value in self.args
-        if not _is_number(value):
+        if not is_number(value):
             return False
         low, high = self.args[0], self.args[1]
         return low <= value < high if self.kind == "randint" else low <= value <= high
@@ -75,7 +75,7 @@ def _check_range(kind: str, args: list) -> tuple:
     n_bounds, has_q = _RANGES[kind]
     expected = n_bounds + has_q
     shape = "[low, high, q]" if has_q else "[low, high]"
-    if len(args) != expected or not all(_is_number(a) for a in args):
+    if len(args) != expected or not all(is_number(a) for a in args):
         raise ValueError(f"{kind} needs {shape} as numbers, got {args!r}")
     low, high = args[0], args[1]
     if kind == "randint" and not all(isinstance(a, int) for a in args):
@@ -89,7 +89,8 @@ def _check_range(kind: str, args: list) -> tuple:
     return tuple(args)
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
+    """An int or float, not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

@@ -75,8 +75,6 @@ def check_writable(location: str, what: str) -> None:
 def check_output(output: str, experiment: str, force: bool = False, kind: str = "file") -> Path:
     """The path `--output` names, refused (UserError) inside the experiment it is made from, over an existing
     file without `force`, or where it cannot be written. Nothing is created."""
-    import os
-
     out = Path(output).expanduser()
     resolved, exp = out.resolve(), Path(experiment).expanduser().resolve()
     if not is_uri(experiment) and (resolved == exp or exp in resolved.parents):

@@ -139,10 +139,10 @@ def drop_deleted_checkpoints(dist: str, trainer) -> None:
 
     model_checkpoint = flavour.module(dist).callbacks.ModelCheckpoint
     storage = tune.get_context().get_storage()
-    local = storage.trial_working_directory
+    local = os.path.abspath(storage.trial_working_directory)
     dirs = {os.path.abspath(cb.dirpath) for cb in trainer.checkpoint_callbacks
             if isinstance(cb, model_checkpoint) and cb.dirpath}
-    dirs = [d for d in dirs if os.path.commonpath([d, os.path.abspath(local)]) == os.path.abspath(local)]
+    dirs = [d for d in dirs if os.path.commonpath([d, local]) == local]
     if not dirs:
         return
     storage.persist_artifacts(force=True)  # waits for the sync the report started, so none runs after this

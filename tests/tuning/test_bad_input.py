@@ -71,7 +71,7 @@ def test_yaml_1_2_floats_are_numbers():
     """`lr: 1e-3` (PyYAML alone reads a string) is the number 0.001, in files and in --set."""
     code, err = validate("quickstart", "--set", "model.init_args.lr=2e-3", "--set", "run.seed=1")
     assert code == 0, err
-    from tuning.config import load_yaml
+    from tuning.sweep_file import load_yaml
 
     assert load_yaml("a: 1e-3\nb: -2E+4\nc: .5e1\nd: e5\ne: 1e\n") == {"a": 0.001, "b": -20000.0, "c": 5.0,
                                                                        "d": "e5", "e": "1e"}

@@ -3,7 +3,8 @@
 import pytest
 import yaml
 
-from tuning.config import apply_overrides, builtin_sweeps, load_sweep, parse_sweep
+from tuning.config import builtin_sweeps, load_sweep, parse_sweep
+from tuning.sweep_file import apply_overrides
 from tuning.errors import UserError
 
 

@@ -10,7 +10,8 @@ from tuning.config import parse_sweep
 from tuning.confirm import Confirmed, confirmed, render, run_confirm, stats
 from tuning.driver import run_sweep
 from tuning.report import load_report
-from tuning.searchers import SAMPLERS, make_searcher
+from tuning.resume import STUDY_FILE
+from tuning.searchers import SAMPLERS
 from tuning.warm_start import warm_start_points
 
 
@@ -23,30 +24,61 @@ def linear_sweep(tiny_sweep, searcher: dict, scheduler: dict, num_samples: int =
     return tiny_sweep
 
 
-@pytest.mark.parametrize("searcher", [{"name": "optuna", "sampler": s} for s in sorted(SAMPLERS)] + [{"name": "random"}])
-def test_every_searcher_runs_a_sweep(ray_session, tmp_path, tiny_sweep, searcher):
-    sweep = linear_sweep(tiny_sweep, searcher, {"name": "fifo"})
-    sweep["search"]["searcher"]["points_to_evaluate"] = [{"model.init_args.lr": 0.05}]
+def branin_sweep(searcher: dict, scheduler: dict, num_samples: int, iterations: int = 3,
+                 max_concurrent: int = 2) -> dict:
+    """A sweep of the synthetic Branin function: trials take milliseconds, so searchers and schedulers are
+    tested on their own behaviour, not on Lightning's start-up."""
+    return {"name": "branin", "objective": {"name": "branin", "iterations": iterations},
+            "search": {"metric": "value", "mode": "min", "num_samples": num_samples,
+                       "space": {"objective.x0": {"uniform": [-5.0, 10.0]}, "objective.x1": {"uniform": [0.0, 15.0]}},
+                       "searcher": searcher, "scheduler": scheduler},
+            "resources": {"cpu": 1, "max_concurrent": max_concurrent}, "run": {"seed": 0}}
+
+
+def test_every_searcher_runs_a_sweep_with_its_own_sampler(ray_session, tmp_path):
+    # One trial at a time, so each searcher's sequence is deterministic; 12 trials, past the 10 random
+    # start-up trials of TPE and GP (which share RandomSampler's sequence for the same seed).
+    sequences = {}
+    for searcher in [{"name": "optuna", "sampler": s} for s in sorted(SAMPLERS)] + [{"name": "random"}]:
+        searcher["points_to_evaluate"] = [{"objective.x0": 3.0, "objective.x1": 2.0}]
+        sweep = branin_sweep(searcher, {"name": "fifo"}, num_samples=12, iterations=1, max_concurrent=1)
+        label = f"optuna-{searcher['sampler']}" if "sampler" in searcher else searcher["name"]
+        report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path), name=label)))
+        assert len(report.trials) == 12 and all(t.status == "completed" for t in report.trials), label
+        points = [(t.config["objective.x0"], t.config["objective.x1"]) for t in report.trials]
+        assert (3.0, 2.0) in points, f"{label}: points_to_evaluate run"
+        assert all(-5 <= x0 <= 10 and 0 <= x1 <= 15 for x0, x1 in points) and len(set(points)) == 12, label
+        sequences[label] = sorted(points)
+    assert len({tuple(points) for points in sequences.values()}) == len(sequences), "each sampler suggests its own"
+
+
+def test_grid_searcher_tries_every_combination(ray_session, tmp_path):
+    sweep = branin_sweep({"name": "grid"}, {"name": "fifo"}, num_samples=1, iterations=1)
+    sweep["search"]["space"] = {"objective.x0": {"choice": [-1.0, 1.0]}, "objective.x1": {"grid": [2.0, 4.0]}}
     report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path))))
-    assert len(report.trials) == 3 and all(t.status == "completed" for t in report.trials)
-    lrs = [t.config["model.init_args.lr"] for t in report.trials]
-    assert 0.05 in lrs, "points_to_evaluate run first"
-    assert all(1e-3 <= lr <= 1e-1 for lr in lrs) and len(set(lrs)) == 3
+    seen = sorted((t.config["objective.x0"], t.config["objective.x1"]) for t in report.trials)
+    assert seen == sorted(itertools.product([-1.0, 1.0], [2.0, 4.0]))
 
 
-def test_grid_searcher_tries_every_combination(ray_session, tmp_path, tiny_sweep):
-    sweep = linear_sweep(tiny_sweep, {"name": "grid"}, {"name": "fifo"}, num_samples=1, epochs=1)
-    sweep["search"]["space"] = {"model.init_args.lr": {"choice": [0.01, 0.1]}, "data.init_args.batch_size": {"grid": [64, 128]}}
+@pytest.mark.parametrize("scheduler, stops", [({"name": "asha", "grace_period": 1, "reduction_factor": 2}, True),
+                                              ({"name": "median", "grace_period": 1, "min_samples_required": 1}, True),
+                                              ({"name": "fifo"}, False)])
+def test_stopping_schedulers_stop_and_fifo_never_does(ray_session, tmp_path, scheduler, stops):
+    sweep = branin_sweep({"name": "random"}, scheduler, num_samples=8, iterations=4)
     report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path))))
-    seen = sorted((t.config["model.init_args.lr"], t.config["data.init_args.batch_size"]) for t in report.trials)
-    assert seen == sorted(itertools.product([0.01, 0.1], [64, 128]))
+    assert len(report.trials) == 8 and all(t.metric is not None for t in report.trials)
+    statuses = [t.status for t in report.trials]
+    assert all(t.iterations == 4 for t in report.trials if t.status == "completed")
+    assert all(0 < t.iterations < 4 for t in report.trials if t.status == "stopped_early")
+    if stops:
+        assert "stopped_early" in statuses and "completed" in statuses, statuses
+    else:
+        assert statuses == ["completed"] * 8
 
 
-@pytest.mark.parametrize("scheduler", [{"name": "asha", "grace_period": 1}, {"name": "hyperband"},
-                                       {"name": "median", "grace_period": 1, "min_samples_required": 1},
-                                       {"name": "fifo"}])
-def test_every_stopping_scheduler_runs_a_sweep(ray_session, tmp_path, tiny_sweep, scheduler):
-    sweep = linear_sweep(tiny_sweep, {"name": "random"}, scheduler, num_samples=4, epochs=3)
+def test_hyperband_runs_a_lightning_sweep_to_its_budget(ray_session, tmp_path, tiny_sweep):
+    # HyperBand pauses and resumes trials from their checkpoints: a Lightning sweep, not the synthetic objective.
+    sweep = linear_sweep(tiny_sweep, {"name": "random"}, {"name": "hyperband"}, num_samples=4, epochs=3)
     report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path))))
     assert len(report.trials) == 4
     assert all(t.status in ("completed", "stopped_early") and t.metric is not None for t in report.trials), [(t.status, t.iterations) for t in report.trials]
@@ -102,28 +134,26 @@ def test_confirm_reruns_the_top_configs_with_new_seeds(ray_session, tmp_path, ti
     assert json.loads((confirm_dir / "confirm.json").read_text())["source"] == str(source)
 
 
-def test_warm_start_feeds_earlier_trials_into_the_study(ray_session, tmp_path, tiny_sweep):
+def test_a_warm_started_sweep_starts_its_study_with_the_earlier_trials(ray_session, tmp_path):
     import optuna
 
-    source = run_sweep(parse_sweep(linear_sweep(tiny_sweep, {"name": "random"}, {"name": "fifo"}, num_samples=3,
-                                                epochs=1)), storage=str(tmp_path), name="first")
-    tiny_sweep["search"].update(searcher={"name": "optuna"}, warm_start=[str(source)])
-    cfg = parse_sweep({**tiny_sweep, "name": "second"})
-    points = warm_start_points(cfg.search.warm_start, cfg.search)
-    assert len(points) == 3
-    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
-    searcher = make_searcher(cfg.search, 0, storage=storage, warm_start=points)
-    from tuning.space import to_param_space
-
-    searcher.set_search_properties(cfg.search.metric, cfg.search.mode, to_param_space(cfg.search.space))
-    study = optuna.load_study(study_name="tuning", storage=storage)
-    assert sorted(t.value for t in study.trials) == sorted(v for _, v in points)
+    first = branin_sweep({"name": "random"}, {"name": "fifo"}, num_samples=3, iterations=1)
+    source = run_sweep(parse_sweep(first), storage=str(tmp_path), name="first")
+    earlier = sorted(t.metric for t in load_report(str(source)).trials)
+    second = branin_sweep({"name": "optuna"}, {"name": "fifo"}, num_samples=2, iterations=1)
+    second["search"]["warm_start"] = [str(source)]
+    exp = run_sweep(parse_sweep(second), storage=str(tmp_path), name="second")
+    study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{exp / STUDY_FILE}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 5, "the 3 earlier trials, then the 2 of this sweep"
+    assert sorted(t.value for t in complete[:3]) == pytest.approx(earlier)
+    assert len(load_report(str(exp)).trials) == 2, "earlier trials inform the study; they are not this sweep's"
 
 
-def test_warm_start_skips_configs_outside_the_space(ray_session, tmp_path, tiny_sweep, capsys):
-    source = run_sweep(parse_sweep(linear_sweep(tiny_sweep, {"name": "random"}, {"name": "fifo"}, num_samples=2,
-                                                epochs=1)), storage=str(tmp_path))
-    cfg = parse_sweep(tiny_sweep)
-    cfg.search.space["model.init_args.lr"] = cfg.search.space["model.init_args.lr"].__class__("loguniform", (0.5, 0.9))
+def test_warm_start_skips_configs_outside_the_space(ray_session, tmp_path, capsys):
+    source = run_sweep(parse_sweep(branin_sweep({"name": "random"}, {"name": "fifo"}, num_samples=2, iterations=1)),
+                       storage=str(tmp_path))
+    cfg = parse_sweep(branin_sweep({"name": "optuna"}, {"name": "fifo"}, num_samples=2))
+    cfg.search.space["objective.x0"] = cfg.search.space["objective.x0"].__class__("uniform", (20.0, 30.0))
     assert warm_start_points([str(source)], cfg.search) == []
     assert "skipped 2 trial(s)" in capsys.readouterr().err

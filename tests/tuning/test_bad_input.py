@@ -7,9 +7,6 @@ subprocess, so a check it misses would really start a sweep and write an experim
 
 import contextlib
 import io
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -177,30 +174,32 @@ def test_mutated_builtin_sweeps_exit_0_or_2_and_never_print_a_traceback(data):
             assert not storage.exists(), "a refused sweep wrote into its storage"
 
 
-# --- tuning run as a user runs it: exit 2 before anything is written ---------------------------------------------
+# --- tuning run: exit 2 before anything is written ------------------------------------------------------------
 
-def run_tuning(*args, cwd):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
-    return subprocess.run([sys.executable, "-m", "tuning", "run", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+def run_tuning(*args) -> tuple[int, str]:
+    """`tuning run ARGS` in this process, on the session's Ray: (exit code, stderr). An unexpected exception
+    (a traceback a user would see) fails the test where it is raised."""
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main(["run", *args])
+    return code, err.getvalue()
 
 
-def test_run_refuses_bad_init_args_and_storage_before_writing_anything(tmp_path):
+def test_run_refuses_bad_init_args_and_storage_before_writing_anything(ray_session, tmp_path, monkeypatch):
     """init_args of the wrong type and an __init__ that raises are found by the preflight, before the experiment."""
-    (tmp_path / "raising.py").write_text(
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "raising_init.py").write_text(
         "import lightning as L\nclass Net(L.LightningModule):\n    def __init__(self, lr=0.1):\n"
         "        super().__init__()\n        raise ValueError('no such lr')\n")
     data = quickstart() | {"search": {"num_samples": 1}}
     cases = [(data | {"model": {"class_path": "mlp", "init_args": {"hidden_dim": "wide"}}}, "mlp.py"),
-             (data | {"model": {"class_path": "raising.Net"}}, "ValueError: no such lr (at ")]
+             (data | {"model": {"class_path": "raising_init.Net"}}, "ValueError: no such lr (at ")]
     for i, (sweep, message) in enumerate(cases):
-        result = run_tuning(str(write_sweep(tmp_path, sweep, f"s{i}.yaml")), "--storage", str(tmp_path / "runs"),
-                            cwd=tmp_path)
-        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, \
-            result.stderr[-3000:]
+        code, err = run_tuning(str(write_sweep(tmp_path, sweep, f"s{i}.yaml")), "--storage", str(tmp_path / "runs"))
+        assert code == 2 and message in err, err[-3000:]
     (tmp_path / "a_file").write_text("")
-    result = run_tuning("quickstart", "--storage", str(tmp_path / "a_file" / "runs"), cwd=tmp_path)
-    assert result.returncode == 2 and "a_file is a file, not a directory" in result.stderr, result.stderr[-3000:]
+    code, err = run_tuning("quickstart", "--storage", str(tmp_path / "a_file" / "runs"))
+    assert code == 2 and "a_file is a file, not a directory" in err, err[-3000:]
     assert not (tmp_path / "runs").exists() and (tmp_path / "a_file").read_text() == ""
 
 

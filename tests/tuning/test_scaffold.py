@@ -22,11 +22,18 @@ def test_every_template_runs_as_generated(tmp_path, template):
     assert result.returncode == 0, result.stderr
     assert (project / "my_project" / "model.py").is_file() and (project / "sweep.yaml").is_file()
     assert "__package__" not in (project / "sweep.yaml").read_text()
-    # A tiny budget of the generated sweep, run from inside the project as its README says.
-    run = tuning("run", "sweep.yaml", "--set", "search.num_samples=2", "--set", "trainer.max_epochs=2", cwd=project)
+    assert str(project / "my_project" / "model.py") in result.stdout, "init names the files it wrote"
+    # A tiny budget of the generated sweep, run from inside the project as its README says (in a process of
+    # its own: trials import the project from where tuning started).
+    overrides = ["search.num_samples=2", "trainer.max_epochs=2"]
+    if template == "text":  # not the user's ~/.cache
+        overrides.append(f"data.init_args.cache_dir={tmp_path / 'text-cache'}")
+    run = tuning("run", "sweep.yaml", *[a for o in overrides for a in ("--set", o)], cwd=project)
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(tuning("report", "runs/my-project", "--format", "json", cwd=project).stdout)
     assert len(report["trials"]) == 2 and all(t["metric"] is not None for t in report["trials"])
+    if template == "text":
+        assert (tmp_path / "text-cache" / "tokenize_runs.jsonl").is_file()
 
 
 def test_init_refuses_to_overwrite_and_names_the_files(tmp_path):

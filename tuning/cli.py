@@ -174,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--top", type=int, default=None, help="show only the best K trials")
     report.add_argument("--format", choices=["table", "markdown", "csv", "json", "parquet", "html"], default="table",
                         help="csv and parquet also write <stem>_results<suffix>: every reported result")
-    report.add_argument("--scope", choices=["best", "last"], default="best",
-                        help="rank each trial by its best epoch (default) or its last")
+    report.add_argument("--scope", choices=["best", "last"], default=None,
+                        help="rank each trial by its best epoch or its last (default: the sweep's search.scope, best unless set)")
     report.add_argument("--status", metavar="S[,S...]",
                         help="show only trials with these statuses: completed, stopped_early, errored, running, "
                              "pending (ranks stay those among all trials)")
@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                              description="The best trial of each experiment side by side, with the params that "
                                          "differ. Example: tuning compare runs/a runs/b")
     compare.add_argument("experiments", nargs="+", help="experiment directories")
-    compare.add_argument("--scope", choices=["best", "last"], default="best")
+    compare.add_argument("--scope", choices=["best", "last"], default=None)
     compare.set_defaults(func=_compare)
 
     export = sub.add_parser("export", help="a trial's best checkpoint and its resolved Lightning config",
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("experiment", help="an experiment directory")
     export.add_argument("--rank", type=int, default=1, help="which trial, by rank (default 1: the best)")
     export.add_argument("--output", required=True, help="a new or empty directory")
-    export.add_argument("--scope", choices=["best", "last"], default="best")
+    export.add_argument("--scope", choices=["best", "last"], default=None)
     export.set_defaults(func=_export)
 
     confirm = sub.add_parser("confirm", help="rerun the top configs with new seeds, rank by the mean",

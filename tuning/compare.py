@@ -30,7 +30,7 @@ def best_settings(experiment: str, params: dict) -> dict:
     return flatten(apply_params({k: sweep.get(k) or {} for k in ("model", "data", "trainer")}, params))
 
 
-def comparison(experiments: list[str], scope: str = "best") -> dict:
+def comparison(experiments: list[str], scope: str | None = None) -> dict:
     """Per experiment, its best trial; and the settings whose values differ between those trials."""
     if len(experiments) < 2:
         raise UserError("compare: give at least two experiment directories")
@@ -46,7 +46,7 @@ def comparison(experiments: list[str], scope: str = "best") -> dict:
     return {"sides": sides, "differ": differ, "same": len(keys) - len(differ)}
 
 
-def compare(experiments: list[str], scope: str = "best") -> str:
+def compare(experiments: list[str], scope: str | None = None) -> str:
     """The comparison as a text table, one column per experiment."""
     data = comparison(experiments, scope)
     sides = data["sides"]

@@ -68,6 +68,8 @@ class SearchSpec(_Section):
     metric: str = Field("val_loss", description="a metric the model logs at validation, e.g. val_loss")
     mode: Literal["min", "max"] = Field("min", description="whether lower (min) or higher (max) is better")
     num_samples: int = Field(10, ge=1, description="number of trials (per grid point with grid entries)")
+    scope: Literal["best", "last"] = Field("best", description="which epoch a trial counts by, its best or its last: "
+                                           "what the searcher learns and how tuning report ranks")
     space: dict[str, space_mod.Domain] = Field(default_factory=dict, description="dotted key -> domain")
     searcher: SearcherSpec = Field(default_factory=SearcherSpec, description="the search algorithm")
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec, description="the trial scheduler")

@@ -3,6 +3,7 @@
 Everything that can fail because of the user's input fails here, before any trial starts.
 """
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -121,13 +122,14 @@ def worker_preload(cfg: SweepConfig, dist: str = flavour.DEFAULT, cpus: int | No
 def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, warm_start=()):
     """A Tuner for the sweep: the trial function, searcher, scheduler, resources, storage and checkpoints.
 
-    `warm_start`: (params, value) pairs of earlier trials for the searcher (see tuning.warm_start).
+    `warm_start`: points of earlier trials for the searcher (see tuning.warm_start).
     """
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     from tuning.placement import PendingNotice
     from tuning.progress import Progress
+    from tuning.report import budget
     from tuning.schedulers import make_scheduler
     from tuning.searchers import make_searcher
     from tuning.space import to_param_space
@@ -139,7 +141,8 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     tune_config = tune.TuneConfig(
         metric=search.metric, mode=search.mode, num_samples=search.num_samples,
         search_alg=make_searcher(search, cfg.run.seed, warm_start=warm_start, max_concurrent=res.max_concurrent,
-                                 storage=study_storage(search.searcher.name, exp_dir)),
+                                 storage=study_storage(search.searcher.name, exp_dir),
+                                 budget=functools.partial(budget, cfg.to_dict()), experiment=str(exp_dir)),
         scheduler=make_scheduler(search.scheduler, cfg.max_epochs, search.space),
         # A stopped DDP trial's actor is ended, not reused: its Ray Train workers end with it.
         max_concurrent_trials=res.max_concurrent, reuse_actors=res.workers == 1, trial_dirname_creator=trial_dirname)

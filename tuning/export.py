@@ -54,7 +54,7 @@ def _target(output: str, experiment: str) -> Path:
     return out
 
 
-def export_trial(experiment: str, rank: int = 1, output: str = "export", scope: str = "best") -> list[str]:
+def export_trial(experiment: str, rank: int = 1, output: str = "export", scope: str | None = None) -> list[str]:
     """Copy the checkpoint of the trial at `rank` and write its config; returns the paths written."""
     import json
 

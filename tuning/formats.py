@@ -259,7 +259,7 @@ def render(report: Report, fmt: str = "table", top: int | None = None, importanc
 
 
 def run_report(experiment: str, fmt: str = "table", top: int | None = None, output: str | None = None,
-               scope: str = "best", status: str | None = None, force: bool = False) -> list[str]:
+               scope: str | None = None, status: str | None = None, force: bool = False) -> list[str]:
     """`tuning report`: read, rank, add importance where shown, and print or write; returns paths written."""
     from tuning.report import load_report
     from tuning.storage import check_output

@@ -280,13 +280,17 @@ def parse_statuses(value: str | None) -> tuple | None:
     return wanted
 
 
-def load_report(experiment: str, scope: str = "best", status: str | None = None) -> Report:
-    """Read and rank an experiment directory (finished, interrupted or still running)."""
-    if scope not in ("best", "last"):
+def load_report(experiment: str, scope: str | None = None, status: str | None = None) -> Report:
+    """Read and rank an experiment directory (finished, interrupted or still running).
+
+    `scope`: best or last epoch of each trial; None takes the sweep's search.scope (best by default).
+    """
+    if scope not in (None, "best", "last"):
         raise UserError(f"--scope: must be best or last, got '{scope}'")
     statuses = parse_statuses(status)
     exp = ExpDir(experiment)
     sweep = exp.sweep()
+    scope = scope or sweep["search"].get("scope") or "best"
     dirs = _trial_dirs(exp)
     states = _trial_states(exp) or [{"trial_id": t, "status": "TERMINATED"} for t in sorted(dirs)]
     trials, results = [], []

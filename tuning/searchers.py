@@ -1,5 +1,7 @@
 """Search algorithms by name: each factory takes the sweep's search section and returns a Tune searcher."""
 
+import math
+
 # Optuna sampler name -> factory(seed). TPE is multivariate (models parameters jointly) and uses the
 # constant liar, so trials running in parallel are not proposed into the same region twice.
 SAMPLERS = {
@@ -11,18 +13,42 @@ SAMPLERS = {
 }
 
 
-def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None):
+def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None, budget=None, experiment=None):
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-    class WarmOptunaSearch(OptunaSearch):
-        """OptunaSearch whose new study is first told the results of earlier experiments."""
+    class StudySearch(OptunaSearch):
+        """OptunaSearch whose study tells what `tuning report` tells (DESIGN.md, "The study").
+
+        Every reported epoch is an intermediate value, the last one too (Tune hands the last result to
+        on_trial_complete only); a trial that ended before its `budget(config)` (a scheduler stopped it)
+        is PRUNED; a finished one COMPLETE with its value at `search.scope` (best or last epoch); an
+        errored one FAIL. Each study trial carries the Tune trial id and the experiment as user
+        attributes. Earlier experiments' trials (`warm_start`) are told first, the same way.
+        """
 
         def _setup_study(self, mode):
             super()._setup_study(mode)
             if not self._ot_study.trials:  # a resumed study already holds them
-                for params, value in warm_start:
-                    self.add_evaluated_point(params, value)
+                for point in warm_start:
+                    self._add_point(point.params, point.value, point.pruned, point.steps)
+
+        def _add_point(self, params, value, pruned, steps):
+            state = optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.COMPLETE
+            self._ot_study.add_trial(optuna.trial.create_trial(
+                state=state, value=value, params=params, distributions=self._space,
+                intermediate_values=dict(steps), user_attrs={"warm_start": True}))
+
+        def suggest(self, trial_id):
+            config = super().suggest(trial_id)
+            ot_trial = self._ot_trials.get(trial_id)
+            if ot_trial is not None and isinstance(config, dict):
+                ot_trial.set_user_attr("tune_trial_id", trial_id)
+                ot_trial.set_user_attr("experiment", experiment)
+            return config
+
+        def _steps(self, trial_id) -> dict:
+            return self.__dict__.setdefault("_reported", {}).setdefault(trial_id, {})  # pickled with the searcher
 
         def on_trial_result(self, trial_id, result):
             # After `tuning resume`, a trial that ended after Tune's last snapshot runs on from its
@@ -30,30 +56,57 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None)
             try:
                 super().on_trial_result(trial_id, result)
             except optuna.exceptions.UpdateFinishedTrialError:
-                pass
+                return
+            if trial_id in self._ot_trials and result.get(self.metric) is not None:
+                self._steps(trial_id)[result["training_iteration"]] = result[self.metric]
 
         def on_trial_complete(self, trial_id, result=None, error=False):
-            # An errored trial that `tuning resume` retried is FAIL in the stored study: keep that
-            # record and add the retry's result as a trial of its own, so TPE learns from it.
             ot_trial = self._ot_trials.get(trial_id)
-            stored = ot_trial and self._ot_study._storage.get_trial(ot_trial._trial_id)
-            value = (result or {}).get(self.metric)
-            if stored and stored.state == optuna.trial.TrialState.FAIL and value is not None and not error:
-                retried = self.__dict__.setdefault("_retried", set())  # pickled with the searcher
-                if trial_id not in retried:
-                    self.add_evaluated_point(stored.params, value)
-                    retried.add(trial_id)
-                return
-            super().on_trial_complete(trial_id, result=result, error=error)
+            if ot_trial is None or trial_id in self._completed_trials:
+                return super().on_trial_complete(trial_id, result=result, error=error)  # Ray warns
+            result = result or {}
+            value, step = result.get(self.metric), result.get("training_iteration")
+            steps = self._steps(trial_id)
+            if value is not None and step not in steps and not error:
+                steps[step] = value
+            stored = self._ot_study._storage.get_trial(ot_trial._trial_id)
+            pruned = bool(steps) and budget is not None and (budget(result.get("config") or {}) or 0) > max(steps)
+            scored = self._at_scope(steps)
+            if stored.state == optuna.trial.TrialState.FAIL:
+                # An errored trial that `tuning resume` retried is FAIL in the stored study: keep that
+                # record and add the retry's result as a trial of its own, so TPE learns from it.
+                if scored is not None and not error:
+                    self._add_point(stored.params, scored, pruned, sorted(steps.items()))
+            elif stored.state.is_finished():
+                pass  # finished before a resume; the study already says so
+            else:
+                for at, reported in sorted(steps.items()):
+                    if at not in stored.intermediate_values:
+                        ot_trial.report(reported, at)
+                if error or scored is None:
+                    self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+                elif pruned:
+                    self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+                else:
+                    self._ot_study.tell(ot_trial, scored)
+            self._completed_trials.add(trial_id)
+
+        def _at_scope(self, steps: dict):
+            values = [v for _, v in sorted(steps.items()) if isinstance(v, (int, float)) and math.isfinite(v)]
+            if not values:
+                return None
+            if search.scope == "last":
+                return values[-1]
+            return min(values) if search.mode == "min" else max(values)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return WarmOptunaSearch(
+    return StudySearch(
         metric=search.metric, mode=search.mode, sampler=SAMPLERS[search.searcher.sampler](optuna, seed),
         points_to_evaluate=search.searcher.points_to_evaluate or None, storage=storage,
         study_name="tuning" if storage else None)
 
 
-def _variants(search, seed: int, storage=None, warm_start=(), max_concurrent=None):
+def _variants(search, seed: int, storage=None, warm_start=(), max_concurrent=None, budget=None, experiment=None):
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     # Tune drops TuneConfig.max_concurrent_trials for a ready-made generator: it must carry the limit.
@@ -64,15 +117,19 @@ def _variants(search, seed: int, storage=None, warm_start=(), max_concurrent=Non
 SEARCHERS = {"optuna": _optuna, "random": _variants, "grid": _variants}
 
 
-def make_searcher(search, seed: int, storage=None, warm_start=(), max_concurrent=None):
+def make_searcher(search, seed: int, storage=None, warm_start=(), max_concurrent=None, budget=None,
+                  experiment=None):
     """The Tune search algorithm named by `search.searcher.name`, seeded (searcher.seed wins over `seed`).
 
-    `storage`: an Optuna storage object (Ray's OptunaSearch takes no URL) for the study; `warm_start`: (params, value) pairs
-    of earlier trials that a model-based searcher learns from before proposing anything; `max_concurrent`:
-    trials at once (Tune applies it to Optuna itself, not to the variant generator).
+    `storage`: an Optuna storage object (Ray's OptunaSearch takes no URL) for the study; `warm_start`: points
+    (tuning.warm_start) of earlier trials that a model-based searcher learns from before proposing anything;
+    `max_concurrent`: trials at once (Tune applies it to Optuna itself, not to the variant generator);
+    `budget`: a trial's config -> the epochs it runs unless stopped (a picklable callable); `experiment`:
+    the experiment's path, kept on each study trial.
     """
     name = search.searcher.name
     if name not in SEARCHERS:
         raise ValueError(f"unknown searcher '{name}'; available: {', '.join(SEARCHERS)}")
     seed = search.searcher.seed if search.searcher.seed is not None else seed
-    return SEARCHERS[name](search, seed, storage=storage, warm_start=warm_start, max_concurrent=max_concurrent)
+    return SEARCHERS[name](search, seed, storage=storage, warm_start=warm_start, max_concurrent=max_concurrent,
+                           budget=budget, experiment=experiment)

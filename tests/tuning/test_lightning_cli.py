@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 import yaml
 
@@ -15,6 +16,7 @@ from tuning.classes import check_classes
 from tuning.config import parse_sweep
 from tuning.errors import UserError
 from tuning.lightning_cli import normalize
+from tuning.resume import STUDY_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -175,6 +177,9 @@ def test_a_pytorch_lightning_project_sweeps_and_errored_trials_exit_3(tmp_path):
     by_fail = {t["config"]["model.init_args.fail"]: t for t in report["trials"]}
     assert by_fail[False]["status"] == "completed" and by_fail[False]["iterations"] == 2
     assert by_fail[True]["status"] == "errored" and by_fail[True]["iterations"] == 1
+    study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{tmp_path / 'runs' / 'legacy' / STUDY_FILE}")
+    states = {t.user_attrs["tune_trial_id"]: t.state.name for t in study.trials}
+    assert states == {by_fail[False]["trial_id"]: "COMPLETE", by_fail[True]["trial_id"]: "FAIL"}, "the study agrees"
     (done,) = [p for p in (tmp_path / "runs" / "legacy").glob("trial_*")
                if json.loads((p / "trial.json").read_text())["params"]["model.init_args.fail"] is False]
     header, *rows = (done / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()

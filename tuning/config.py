@@ -7,7 +7,7 @@ is allowed. Checks that need the user's classes live in `tuning.classes`.
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -28,6 +28,15 @@ class ClassSpec(_Section):
 
     class_path: str = Field(description="registry name (e.g. mlp) or dotted import path (my_pkg.models.MyModel)")
     init_args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for __init__")
+
+
+class ModuleSpec(ClassSpec):
+    """The LightningModule or LightningDataModule, and how the project's LightningCLI spells it."""
+
+    cli_form: Literal["subclass", "fixed"] = Field(
+        "subclass", description="subclass: class_path + init_args (LightningCLI's subclass mode); fixed: the bare "
+                                "arguments of a class the CLI script fixes (LightningCLI(MyModel, MyData)), as "
+                                "tuning export writes it back")
 
 
 class SearcherSpec(_Section):
@@ -228,8 +237,8 @@ class SweepConfig(_Section):
                       description="experiment name (letters, digits, _ . -); default: the sweep file's name")
     description: str = Field("", description="one line shown by `tuning sweeps`")
     objective: Optional[ObjectiveSpec] = Field(None, description="a synthetic objective instead of model/data/trainer")
-    model: Optional[ClassSpec] = Field(None, description="the LightningModule (required without objective)")
-    data: Optional[ClassSpec] = Field(None, description="the LightningDataModule (required without objective)")
+    model: Optional[ModuleSpec] = Field(None, description="the LightningModule (required without objective)")
+    data: Optional[ModuleSpec] = Field(None, description="the LightningDataModule (required without objective)")
     trainer: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for lightning's Trainer")
     search: SearchSpec = Field(default_factory=SearchSpec, description="metric, space, searcher, scheduler")
     resources: Resources = Field(default_factory=Resources, description="per-trial resources and concurrency")
@@ -371,6 +380,10 @@ def _describe(err: dict) -> str:
     if msg.startswith(_SPACE_KEY):  # one line per bad space entry, each with its full key path
         return "\n  ".join(f"{where}." + line[len(_SPACE_KEY):].replace("]: ", ": ", 1) for line in msg.splitlines())
     if err["type"] == "missing":
+        if loc[1:] == ["class_path"] and loc[0] in ("model", "data"):  # LightningCLI(Model, Data) prints no class
+            return (f"{where}: required key is missing; a config printed by LightningCLI(MyModel, MyData) holds only "
+                    f"the arguments of its fixed classes: name the class under {loc[0]}:, e.g. "
+                    f"`class_path: my_package.{'MyModel' if loc[0] == 'model' else 'MyData'}` (the arguments may stay beside it)")
         return f"{where}: required key is missing"
     if "input" in err and err["type"] != "value_error":
         msg += f" (got {err['input']!r})"
@@ -382,7 +395,9 @@ def _fields_at(loc: list[str]) -> list[str]:
     for part in loc:
         field = model.model_fields.get(part)
         annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        # Optional[Section] is Union[Section, None]: the section's fields are what is allowed
+        options = [a for a in get_args(annotation) if a is not type(None)] or [annotation]
+        if not (len(options) == 1 and isinstance(options[0], type) and issubclass(options[0], BaseModel)):
             return []
-        model = annotation
+        model = options[0]
     return list(model.model_fields)

@@ -96,7 +96,7 @@ def ddp_worker(args: dict) -> None:
     """One DDP worker: the trial's model, data and Trainer, with Ray's strategy and environment."""
     import ray.train
 
-    from tuning.trial import CHECKPOINT_FILE, epoch_report, make_trainer, prepare_trial, report_hook
+    from tuning.trial import CHECKPOINT_FILE, cli_class_path, epoch_report, make_trainer, prepare_trial, report_hook
 
     config, sweep, trial_dir = args["config"], args["sweep"], args["trial_dir"]
     group = ray.util.get_current_placement_group()
@@ -106,7 +106,8 @@ def ddp_worker(args: dict) -> None:
         _internal_kv_put(args["pg_key"], group.id.hex(), overwrite=True)
     seed, sections, datamodule, model, dist = prepare_trial(config, sweep, trial_dir)
     accelerator = "gpu" if sweep["resources"]["gpu"] > 0 else "cpu"
-    report = epoch_report(dist, report_hook(sections["trainer"]), ray.train.report, mean_over_ranks=True)
+    report = epoch_report(dist, report_hook(sections["trainer"]), ray.train.report, mean_over_ranks=True,
+                          class_path=cli_class_path(sweep))
     trainer = make_trainer(dist, {**sections["trainer"], "accelerator": accelerator}, trial_dir, sweep,
                            config, report=report, **ray_ddp(dist))
     checkpoint = ray.train.get_checkpoint()  # set when Ray Train restores this trial's run

@@ -1,7 +1,7 @@
 """`tuning export`: one trial's best checkpoint and its resolved Lightning config, in a directory.
 
 The config is a plain Lightning config (`seed_everything`, `model`, `data`, `trainer`, with
-`class_path` + `init_args`) with the trial's sampled params applied and registry names turned
+`class_path` + `init_args`, or the bare arguments for `cli_form: fixed`) with the trial's sampled params applied and registry names turned
 into import paths, so the checkpoint loads with `MyModule.load_from_checkpoint` or the config
 reruns the trial. The checkpoint is copied byte for byte: nothing is unpickled here.
 """
@@ -30,7 +30,9 @@ def _class_path(section: str, spec: dict) -> dict:
     if split is None:
         raise UserError(f"sweep.yaml: {section}.class_path '{spec['class_path']}' is neither a registry name nor "
                         f"a dotted import path")
-    return {**spec, "class_path": ".".join(split)}
+    if spec.get("cli_form") == "fixed":  # LightningCLI(MyModel, MyData) takes the bare arguments
+        return dict(spec.get("init_args") or {})
+    return {"class_path": ".".join(split), "init_args": spec.get("init_args") or {}}
 
 
 def resolved_config(sweep: dict, params: dict, seed: int | None) -> dict:

@@ -13,7 +13,10 @@ sweep file's own keys; anything it does not map is then checked like any sweep k
   `torch.optim.lr_scheduler`) replace the module's `configure_optimizers` as LightningCLI does,
   and are searchable (`optimizer.init_args.lr`);
 - `ckpt_path: FILE` starts every trial from that checkpoint's weights, `weights_only` says how it
-  is loaded; `null` means none.
+  is loaded; `null` means none;
+- `model` / `data` as `LightningCLI(MyModel, MyData)` prints them (the fixed class's arguments, no
+  `class_path`): the arguments are its `init_args` (`cli_form: fixed`, so `tuning export` writes them
+  back bare); the user adds `class_path` beside them.
 """
 
 import importlib
@@ -38,6 +41,11 @@ def normalize(data):
     for key in ("optimizer", "lr_scheduler"):
         if isinstance(data.get(key), str):
             data[key] = {"class_path": data[key]}
+    for key in ("model", "data"):  # LightningCLI(MyModel, MyData) prints a fixed class's arguments bare
+        section = data.get(key)
+        if isinstance(section, dict) and "init_args" not in section and set(section) - {"class_path"}:
+            data[key] = {**({"class_path": section["class_path"]} if "class_path" in section else {}),
+                         "init_args": {k: v for k, v in section.items() if k != "class_path"}, "cli_form": "fixed"}
     trainer = data.get("trainer")
     if isinstance(trainer, dict):
         trainer = {k: v for k, v in trainer.items() if v is not None}

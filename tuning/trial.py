@@ -79,11 +79,13 @@ def report_hook(trainer_args: dict) -> str:
     return "train_epoch_end" if once_per_epoch else "validation_end"
 
 
-def epoch_report(dist: str, on: str, report, mean_over_ranks: bool = False, checkpoints: bool = True):
+def epoch_report(dist: str, on: str, report, mean_over_ranks: bool = False, checkpoints: bool = True,
+                 class_path: bool = True):
     """A Lightning checkpoint callback that reports every scalar metric once per epoch (or validation) to Ray.
 
     `report` is `ray.tune.report` (a trial) or `ray.train.report` (a DDP worker); each report carries
-    a checkpoint that rank 0 wrote, unless `checkpoints` is False. With `mean_over_ranks` the metrics
+    a checkpoint that rank 0 wrote, unless `checkpoints` is False; its hyperparameters name the module's
+    class for LightningCLI unless `class_path` is False (a CLI with fixed classes reads them bare). With `mean_over_ranks` the metrics
     are averaged over the DDP ranks: each rank's value is a sample-weighted mean over its shard, and
     DistributedSampler gives every rank the same number of samples, so the mean over ranks is the
     mean over the whole (padded) validation set, also for modules that log without `sync_dist=True`.
@@ -105,7 +107,7 @@ def epoch_report(dist: str, on: str, report, mean_over_ranks: bool = False, chec
         def on_save_checkpoint(self, trainer, pl_module, checkpoint):
             # LightningCLI's `validate/test/predict --ckpt_path` reads the module's class from here
             # (it writes the key itself when it builds the module); load_from_checkpoint ignores it.
-            if "hyper_parameters" in checkpoint:
+            if "hyper_parameters" in checkpoint and class_path:
                 cls = type(pl_module)
                 checkpoint["hyper_parameters"].setdefault("_class_path", f"{cls.__module__}.{cls.__qualname__}")
 
@@ -184,6 +186,11 @@ def user_loggers(dist: str, entries: list[dict], trial_dir: str) -> list:
     return loggers
 
 
+def cli_class_path(sweep: dict) -> bool:
+    """Whether checkpoints name the module's class for LightningCLI (its subclass mode, the default)."""
+    return (sweep.get("model") or {}).get("cli_form") != "fixed"
+
+
 def make_trainer(dist: str, trainer_args: dict, trial_dir: str, sweep: dict | None = None,
                  params: dict | None = None, report=None, **extra):
     """A Lightning Trainer (of distribution `dist`) that logs to TensorBoard in the trial directory and reports to Tune.
@@ -204,7 +211,7 @@ def make_trainer(dist: str, trainer_args: dict, trial_dir: str, sweep: dict | No
     search = sweep.get("search") or {"metric": "val_loss", "mode": "min"}
     user = build_callbacks(dist, args, sweep.get("trial") or {}, search)
     args.pop("callbacks", None)
-    report = report or epoch_report(dist, report_hook(args), tune.report)
+    report = report or epoch_report(dist, report_hook(args), tune.report, class_path=cli_class_path(sweep))
     args["enable_checkpointing"] = True  # the report is the trial's checkpoint callback; Lightning adds none
     # The report (with its checkpoint) comes last, as Lightning orders ModelCheckpoint: the checkpoint
     # then holds EarlyStopping's state after this epoch's check.

@@ -59,6 +59,14 @@ def test_printed_config_keys_map_onto_the_sweep():
     assert cfg.run.seed == 7 and cfg.optimizer.class_path == "torch.optim.SGD"
 
 
+def test_bare_arguments_of_a_fixed_class_are_its_init_args():
+    data = normalize({"model": {"class_path": "mlp", "hidden_dim": 8}, "data": {"batch_size": 64}})
+    assert data["model"] == {"class_path": "mlp", "init_args": {"hidden_dim": 8}, "cli_form": "fixed"}
+    assert data["data"] == {"init_args": {"batch_size": 64}, "cli_form": "fixed"}  # class_path still to name
+    spelled = {"class_path": "mlp", "init_args": {"hidden_dim": 8}}
+    assert normalize({"model": spelled})["model"] == spelled, "subclass mode is left as it is"
+
+
 @pytest.mark.parametrize("change, key", [
     ({"optimizer": None}, "lr_scheduler"),  # a scheduler needs an optimizer to schedule
     ({"optimizer": {"class_path": "torch.optim.Adamm"}}, "optimizer.class_path"),
@@ -150,6 +158,40 @@ def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightning
                             "--trainer.max_epochs", "1"], cwd=tmp_path, env=env, capture_output=True, text=True,
                            timeout=300)
     assert refit.returncode == 0, refit.stderr[-3000:]
+
+
+def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and_its_export_validates(tmp_path):
+    """`LightningCLI(Model, Data)` prints bare arguments: the sweep names the classes beside them, and the
+    export is written back in that form, so the user's own `validate --ckpt_path` gives the report's value."""
+    cli = [sys.executable, str(ROOT / "tests" / "lightningcli_fixed.py")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    printed = subprocess.run([*cli, "fit", "--model.width", "64", "--trainer.max_epochs", "1",
+                              "--trainer.limit_train_batches", "5", "--print_config"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert printed.returncode == 0, printed.stderr[-3000:]
+    config = yaml.safe_load(printed.stdout)
+    assert "class_path" not in config["model"] and config["model"]["width"] == 64
+    search = {"search": {"num_samples": 1, "space": {"model.init_args.lr": {"loguniform": [0.01, 0.1]}},
+                         "scheduler": {"name": "fifo"}}}
+    sweep = tmp_path / "fixed.yaml"
+    sweep.write_text(yaml.safe_dump({**config, **search}))
+    refused = tuning("validate", str(sweep))
+    assert refused.returncode == 2 and "LightningCLI(MyModel, MyData)" in refused.stderr, refused.stderr
+    config["model"]["class_path"] = "tests.user_models.LinearClassifier"
+    config["data"]["class_path"] = "tuning.data.digits.DigitsDataModule"
+    sweep.write_text(yaml.safe_dump({**config, **search}))
+    assert tuning("run", str(sweep), "--storage", str(tmp_path / "runs")).returncode == 0
+    exp = tmp_path / "runs" / "fixed"
+    best = json.loads(tuning("report", str(exp), "--format", "json").stdout)["trials"][0]
+    assert tuning("export", str(exp), "--output", str(tmp_path / "export")).returncode == 0
+    exported = yaml.safe_load((tmp_path / "export" / "config.yaml").read_text())
+    assert "class_path" not in exported["model"] and exported["model"]["width"] == 64
+    validated = subprocess.run([*cli, "validate", "--config", str(tmp_path / "export" / "config.yaml"),
+                                "--ckpt_path", str(tmp_path / "export" / "checkpoint.ckpt")],
+                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert validated.returncode == 0, validated.stderr[-3000:]
+    value = re.search(r"val_loss\s*\W\s*([0-9.]+)", validated.stdout)
+    assert value and float(value.group(1)) == pytest.approx(best["metric"], abs=1e-4), validated.stdout[-2000:]
 
 
 def test_a_pytorch_lightning_project_sweeps_and_errored_trials_exit_3(tmp_path):

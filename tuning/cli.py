@@ -67,7 +67,10 @@ def _validate(args) -> None:
     cfg = load_sweep(args.sweep, args.set)
     check_classes(cfg, static=True)  # from source where it can: no torch or Lightning import
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
-    print(f"# ok: {cfg.search.num_samples} trials, {len(cfg.search.space)} searched parameters, "
+    from tuning.driver import expected_trials
+
+    trials, searched = expected_trials(cfg), len(cfg.search.space)  # num_samples x grid points
+    print(f"# ok: {trials} trial{'s' * (trials != 1)}, {searched} searched parameter{'s' * (searched != 1)}, "
           f"searcher {cfg.search.searcher.name}, scheduler {cfg.search.scheduler.name}", file=sys.stderr)
 
 

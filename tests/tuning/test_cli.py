@@ -16,6 +16,16 @@ def tuning(*args, cwd=None, timeout=300):
                           timeout=timeout)
 
 
+def test_validate_summary_counts_grid_points_and_searched_parameters(tmp_path, tiny_sweep, capsys):
+    from tuning.cli import main
+
+    tiny_sweep["search"].update(searcher={"name": "random"}, num_samples=2,
+                                space={"model.init_args.hidden_dim": {"grid": [8, 16, 32]}})
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump(tiny_sweep))
+    assert main(["validate", str(tmp_path / "grid.yaml")]) == 0
+    assert "# ok: 6 trials, 1 searched parameter, searcher random, scheduler asha" in capsys.readouterr().err
+
+
 def test_help_imports_neither_torch_nor_ray():
     _, _, imported = fresh_imports("from tuning.cli import build_parser; build_parser().format_help()",
                                    ("torch", "ray", "pytorch_lightning", "lightning"))

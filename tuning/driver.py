@@ -218,6 +218,10 @@ def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:
     try:
         tuner.fit()
         outcome = "interrupted" if stop and stop.requested else "finished"
+        if outcome == "finished" and local:
+            from tuning.resume import settle_orphans
+
+            settle_orphans(exp_dir)  # a proposal Tune never ran (asked as the sweep ended) is not left RUNNING
     except KeyboardInterrupt:  # a second Ctrl-C cuts Tune's clean stop short; the last snapshot remains
         outcome = "interrupted"
         raise

@@ -1,8 +1,22 @@
-"""Shared fixtures: one Ray session per test run (ray.init costs seconds) and a tiny sweep."""
+"""Shared fixtures: one Ray session per test run (ray.init costs seconds) and a tiny sweep; the test layers.
+
+Two layers (README, "Tests"): `pytest -m "not integration"` is the fast unit layer; the integration
+layer starts Ray, a cluster, a browser or a sweep in a `tuning` process, or kills one. A test is
+integration when it asks for a fixture in INTEGRATION_FIXTURES (directly or through another fixture)
+or is marked `@pytest.mark.integration` (the module's `pytestmark` for a whole file).
+"""
 
 import copy
 
 import pytest
+
+INTEGRATION_FIXTURES = {"ray_session", "cluster", "live"}  # a Ray session, a local cluster, a finished sweep
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 TINY_SWEEP = {
     "name": "tiny",

@@ -98,6 +98,7 @@ def test_a_name_that_leaves_the_storage_exits_2_writing_nothing(tmp_path, comman
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "a refused --name wrote something"
 
 
+@pytest.mark.integration
 def test_run_then_report(tmp_path):
     """The user's path: `tuning run` with overrides, then `tuning report` as a table and as JSON."""
     overrides = ["search.num_samples=3", "trainer.max_epochs=2", "search.scheduler.name=fifo",

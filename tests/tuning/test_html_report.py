@@ -224,6 +224,7 @@ def _screenshot(page: Path, width: int, tmp: Path) -> Path:
     return shot
 
 
+@pytest.mark.integration
 @needs_chromium
 @pytest.mark.parametrize("width", [390, 1600])
 @pytest.mark.parametrize("n", [16, 1000])
@@ -249,6 +250,7 @@ def test_the_page_fits_the_width_and_renders_in_a_real_browser(pages, n, width, 
                                  "browser_run_s": round(wall, 2)}))
 
 
+@pytest.mark.integration
 @needs_chromium
 def test_clicks_highlight_a_trial_everywhere_and_sort_the_table(pages, tmp_path):
     seen, _ = _open(pages[1000], 1600, tmp_path, act=True)

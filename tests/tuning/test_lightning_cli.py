@@ -114,6 +114,7 @@ def test_ckpt_path_starts_the_trial_from_its_weights_and_optimizer_replaces_conf
     assert optimizer.param_groups[0]["lr"] == 0.123 and optimizer.param_groups[0]["momentum"] == 0.9
 
 
+@pytest.mark.integration
 def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightningcli(tmp_path):
     """The user's own LightningCLI prints the config; tuning sweeps it; the winner validates under it."""
     cli = [sys.executable, str(ROOT / "tests" / "lightningcli_main.py")]
@@ -160,6 +161,7 @@ def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightning
     assert refit.returncode == 0, refit.stderr[-3000:]
 
 
+@pytest.mark.integration
 def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and_its_export_validates(tmp_path):
     """`LightningCLI(Model, Data)` prints bare arguments: the sweep names the classes beside them, and the
     export is written back in that form, so the user's own `validate --ckpt_path` gives the report's value."""
@@ -194,6 +196,7 @@ def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and
     assert value and float(value.group(1)) == pytest.approx(best["metric"], abs=1e-4), validated.stdout[-2000:]
 
 
+@pytest.mark.integration
 def test_a_pytorch_lightning_project_sweeps_and_errored_trials_exit_3(tmp_path):
     """The older distribution end to end: its Trainer, bare callback and logger names; one trial fails."""
     sweep = {

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 PROBE = """
@@ -25,6 +26,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.integration  # real imports and builds in processes of their own
 def test_a_projects_own_data_py_and_models_package_neither_shadow_nor_are_shadowed(tmp_path):
     (tmp_path / "data.py").write_text(
         "from tuning.data.digits import DigitsDataModule\n\n\nclass MyData(DigitsDataModule):\n    pass\n")

@@ -18,6 +18,7 @@ from tuning.errors import UserError
 from tuning.report import load_report, read_results
 from tuning.resume import STUDY_FILE, trial_states
 
+pytestmark = pytest.mark.integration  # real `tuning` processes, killed and resumed
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -15,6 +15,7 @@ def tuning(*args, cwd):
                           timeout=600)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("template", templates())
 def test_every_template_runs_as_generated(tmp_path, template):
     project = tmp_path / "my-project"

@@ -6,6 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +46,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.integration
 def test_workers_ray_starts_with_the_driver_import_lightning_before_any_trial(tmp_path, tiny_sweep):
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(yaml.safe_dump(tiny_sweep))

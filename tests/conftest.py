@@ -46,10 +46,18 @@ def tiny_sweep() -> dict:
 @pytest.fixture(scope="session")
 def ray_session():
     """A local, loopback-only Ray started the way `tuning run` starts it, shared by the whole run."""
+    import os
+
     import ray
 
     from tuning.driver import start_ray
 
+    # start_ray sets variables (RAY_*, PL_DISABLE_FORK, TUNE_*) that Ray's processes inherit as they
+    # start; this process needs them no longer, and the `tuning` subprocesses of later tests get the
+    # user's environment, not this session's.
+    saved = dict(os.environ)
     start_ray()
+    os.environ.clear()
+    os.environ.update(saved)
     yield ray
     ray.shutdown()

@@ -1,6 +1,5 @@
 """The metric contract is checked in the driver before any trial starts, on a couple of real batches."""
 
-import time
 
 import pytest
 import yaml
@@ -31,15 +30,13 @@ def test_a_slashed_metric_name_that_is_logged_passes(tiny_sweep):
     check_metric(parse_sweep(tiny_sweep))
 
 
-def test_a_model_that_logs_nothing_exits_2_before_ray_starts(tiny_sweep, tmp_path, capsys):
+def test_a_model_that_logs_nothing_exits_2_before_any_trial_writing_nothing(tiny_sweep, tmp_path, capsys):
     tiny_sweep["model"] = {"class_path": "tests.user_callbacks.SilentClassifier"}
     tiny_sweep["search"]["space"] = {}
     path = tmp_path / "silent.yaml"
     path.write_text(yaml.safe_dump(tiny_sweep))
-    start = time.monotonic()
     assert main(["run", str(path), "--storage", str(tmp_path / "runs")]) == 2
-    assert time.monotonic() - start < 60
     err = capsys.readouterr().err
     assert "search.metric: 'val_loss' is not logged at epoch level" in err and "it logs: nothing at all" in err
     assert "Traceback" not in err
-    assert not (tmp_path / "runs" / "tiny").exists() or not any((tmp_path / "runs" / "tiny").iterdir())
+    assert not (tmp_path / "runs" / "tiny").exists(), "the preflight runs before the experiment is created"

@@ -161,18 +161,27 @@ def test_export_loads_with_load_from_checkpoint(live, tmp_path):
 
 def test_compare_shows_the_best_of_each_and_what_differs(live, tmp_path):
     exp_dir, _ = live
+    ranked = load_report(str(exp_dir)).trials
+    # Another experiment: a copy whose best trial reported nothing and whose sweep ran 3 epochs.
     other = tmp_path / "other"
     shutil.copytree(exp_dir, other)
+    (next(other.glob(f"trial_*{ranked[0].trial_id}")) / "result.json").write_text("")
     sweep = yaml.safe_load((other / "sweep.yaml").read_text())
     sweep["trainer"]["max_epochs"] = 3
     (other / "sweep.yaml").write_text(yaml.safe_dump(sweep))
     result = tuning("compare", str(exp_dir), str(other))
     assert result.returncode == 0, result.stderr
-    best = load_report(str(exp_dir)).trials[0]
-    assert f"trial                       {best.trial_id}" in result.stdout or best.trial_id in result.stdout
-    differ = [line for line in result.stdout.splitlines() if line.startswith("trainer.max_epochs")]
-    assert differ and differ[0].split()[1:] == ["2", "3"]
-    assert "settings that differ: 1" in result.stdout
+    def table(out):
+        return {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
+
+    rows = table(result.stdout)
+    assert rows["trial"] == [ranked[0].trial_id, ranked[1].trial_id], "each experiment's own best"
+    assert rows["trainer.max_epochs"] == ["2", "3"] and "model.init_args.lr" in rows
+    differ = sum(ranked[0].config[k] != ranked[1].config[k] for k in ranked[0].config)
+    assert f"settings that differ: {1 + differ}" in result.stdout
+    by_last = tuning("compare", str(exp_dir), str(other), "--scope", "last")
+    last = load_report(str(exp_dir), scope="last").trials[0]
+    assert by_last.returncode == 0 and table(by_last.stdout)["trial"][0] == last.trial_id, "--scope last"
 
 
 def test_bad_report_arguments_exit_2_without_a_traceback(live, tmp_path):

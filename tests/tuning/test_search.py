@@ -127,7 +127,8 @@ def test_confirm_reruns_the_top_configs_with_new_seeds(ray_session, tmp_path, ti
     confirm_dir = run_confirm(str(source), top=2, seeds=2)
     results, metric, mode = confirmed(str(confirm_dir))
     assert sorted(json.dumps(r.config) for r in results) == sorted(json.dumps(c) for c in top)
-    assert all(len(r.values) == 2 for r in results), "each config ran once per seed, none stopped early"
+    assert all(len(r.values) == 2 for r in results), "each config ran once per seed"
+    assert [t.status for t in load_report(str(confirm_dir)).trials] == ["completed"] * 4, "none stopped early"
     seeds = [json.loads(p.read_text())["seed"] for p in confirm_dir.glob("trial_*/trial.json")]
     sweep_seeds = [json.loads(p.read_text())["seed"] for p in source.glob("trial_*/trial.json")]
     assert len(set(seeds)) == 4 and not set(seeds) & set(sweep_seeds)

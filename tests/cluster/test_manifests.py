@@ -198,4 +198,9 @@ def test_every_ray_version_under_cluster_matches_pyprojects_pin():
                 found.setdefault(version, []).append(path.name)
     assert found, "cluster/ names a Ray version"
     assert set(found) == {pinned}, found
-    assert pinned == ray.__version__, "the venv runs the pinned Ray"
+    from packaging.requirements import Requirement
+
+    declared = next(Requirement(d) for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+                    if d.startswith("ray["))
+    assert pinned in declared.specifier, "the cluster pin lies in the range tuning declares"
+    assert ray.__version__ in declared.specifier, "the venv runs a Ray of the declared range"

@@ -123,8 +123,13 @@ def read_results(path: Path) -> list[dict]:
     return parse_rows(path.read_text(), str(path)) if path.is_file() else []
 
 
-def _trial_states(exp: ExpDir) -> list[dict]:
-    """Trial id, status and directory from the newest experiment state file."""
+def tune_states(exp: ExpDir, warn: bool = True) -> list[dict]:
+    """Trial id, status, directory and config (None unless plain JSON) from Tune's newest experiment state file.
+
+    The one reader of that file (report, resume, tests). Each resume adds a file; names carry the start
+    time, as Tune's own restore picks (mtimes do not: every sync rewrites all of them). A file cut short
+    or not Tune's gives [] (with a warning unless `warn` is False).
+    """
     states = sorted(p for p in exp.files if "/" not in p and p.startswith("experiment_state-") and p.endswith(".json"))
     if not states:
         return []
@@ -134,10 +139,12 @@ def _trial_states(exp: ExpDir) -> list[dict]:
             state = json.loads(state_json)
             # Only plain fields are read; pickled ones (storage, resources) are left alone.
             trials.append({key: state.get(key) for key in ("trial_id", "status", "relative_logdir")})
+            trials[-1]["config"] = state.get("config") if isinstance(state.get("config"), dict) else None
             if not all(isinstance(trials[-1][key], str) for key in ("trial_id", "status")):
                 raise ValueError("a trial without id or status")
     except (json.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):  # cut short, or not Tune's
-        warnings.warn(f"{exp.path(states[-1])}: unreadable experiment state; statuses are inferred from results")
+        if warn:
+            warnings.warn(f"{exp.path(states[-1])}: unreadable experiment state; statuses are inferred from results")
         return []
     return trials
 
@@ -292,7 +299,7 @@ def load_report(experiment: str, scope: str | None = None, status: str | None = 
     sweep = exp.sweep()
     scope = scope or sweep["search"].get("scope") or "best"
     dirs = _trial_dirs(exp)
-    states = _trial_states(exp) or [{"trial_id": t, "status": "TERMINATED"} for t in sorted(dirs)]
+    states = tune_states(exp) or [{"trial_id": t, "status": "TERMINATED"} for t in sorted(dirs)]
     trials, results = [], []
     for state in states:
         name, rows = dirs.get(state["trial_id"], (None, []))

@@ -49,22 +49,19 @@ def _commit_without_fsync(engine) -> None:
 
 
 def trial_states(exp_dir: Path) -> list[dict]:
-    """Trial id, status, directory and params of each trial in Tune's newest snapshot."""
-    # Each resume adds a file; names carry the start time, as Tune's own restore picks (mtimes do not:
-    # every sync rewrites all of them).
-    states = sorted(Path(exp_dir).glob("experiment_state-*.json"))
-    if not states:
-        return []
+    """Trial id, status, directory and params of each trial in Tune's newest snapshot ([] while it is
+    being written or before the first)."""
+    from tuning.expdir import ExpDir
+    from tuning.report import tune_states
+
     trials = []
-    for state_json, _runtime in json.loads(states[-1].read_text()).get("trial_data", []):
-        state = json.loads(state_json)
+    for state in tune_states(ExpDir(str(exp_dir)), warn=False):
         # A pending trial has no params.json yet; its config is in the state (plain JSON for our spaces).
-        params = state.get("config") if isinstance(state.get("config"), dict) else None
+        params = state.pop("config")
         params_file = Path(exp_dir) / (state.get("relative_logdir") or "-") / "params.json"
         if params is None and params_file.is_file():
             params = json.loads(params_file.read_text())
-        trials.append({"trial_id": state.get("trial_id"), "status": state.get("status"),
-                       "relative_logdir": state.get("relative_logdir"), "params": params})
+        trials.append({**state, "params": params})
     return trials
 
 

@@ -85,7 +85,8 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, 
     finished = {s["trial_id"]: _results(exp_dir, s) for s in trial_states(exp_dir) if s["status"] == "TERMINATED"}
     assert 2 <= len(finished) < 6
     # A crash in the middle of writing a result line leaves half a line; the report skips it, resume cuts it.
-    unfinished = next(s for s in trial_states(exp_dir) if s["status"] != "TERMINATED" and s["relative_logdir"])
+    unfinished = next((s for s in trial_states(exp_dir) if s["status"] != "TERMINATED" and s["relative_logdir"]), None)
+    assert unfinished, f"no unfinished trial with a directory in the snapshot: {trial_states(exp_dir)}"
     with (exp_dir / unfinished["relative_logdir"] / "result.json").open("a") as fh:
         fh.write('{"val_loss": 0.')
     with pytest.warns(UserWarning, match="unreadable"):

@@ -5,6 +5,7 @@ sessions, never other Ray instances on the machine (no global `ray stop`).
 """
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -20,11 +21,25 @@ import psutil
 BIN = Path(sys.executable).parent  # ray and tuning of this venv
 
 
+_ISSUED: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port free on 127.0.0.1 right now, never handed out before by this process, and below Linux's
+    ephemeral range (32768+), where the OS picks ports for connections and Ray for its workers. Between
+    this check and `ray start` another process may still take it: LocalCluster.start retries once."""
+    rng = random.Random()
+    while True:
+        port = rng.randrange(20000, 32000)
+        if port in _ISSUED:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ISSUED.add(port)
+        return port
 
 
 def _port_flags() -> list[str]:
@@ -66,7 +81,18 @@ class LocalCluster:
                                            start_new_session=True))
 
     def start(self, timeout: float = 120, worker: bool = True) -> "LocalCluster":
-        """Start the head, then the worker (unless not `worker`), and wait until the nodes are alive."""
+        """Start the head, then the worker (unless not `worker`), and wait until the nodes are alive; once
+        more on fresh ports if a `ray start` exits (a port taken since it was checked)."""
+        try:
+            return self._start_nodes(timeout, worker)
+        except RuntimeError:
+            self.stop()
+            self.procs = []
+            self.temp = Path(tempfile.mkdtemp(prefix="tuning-rc-"))
+            self.gcs_port, self.dashboard_port = free_port(), free_port()
+            return self._start_nodes(timeout, worker)
+
+    def _start_nodes(self, timeout: float, worker: bool) -> "LocalCluster":
         self._start("head", ["--head", "--port", str(self.gcs_port), "--dashboard-host=127.0.0.1",
                              "--dashboard-port", str(self.dashboard_port),
                              "--ray-client-server-port", str(free_port())])

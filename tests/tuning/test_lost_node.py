@@ -42,11 +42,19 @@ def _kill_node(cluster: LocalCluster, index: int) -> list[psutil.Process]:
     return members
 
 
+def _read_json(path: Path):
+    """The file's JSON, or None while it is missing or being written (the sweep writes as the test reads)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def _trial_on(exp_dir: Path, node_id: str) -> str | None:
     """A trial that has reported from `node_id` and is not finished yet."""
     running = {s["relative_logdir"] for s in trial_states(exp_dir) if s["status"] not in ("TERMINATED", "ERROR")}
     for info in exp_dir.glob("trial_*/trial.json"):
-        if info.parent.name in running and json.loads(info.read_text()).get("node_id") == node_id:
+        if info.parent.name in running and (_read_json(info) or {}).get("node_id") == node_id:
             return info.parent.name
     return None
 
@@ -68,14 +76,16 @@ def test_a_sweep_survives_losing_its_worker_node(cluster, tmp_path, tiny_sweep):
         while victim is None:
             assert run.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "no trial ever reported from the worker node"
-            nodes = json.loads((exp_dir / "environment.json").read_text())["runs"][0]["nodes"] \
-                if (exp_dir / "environment.json").is_file() else []
+            nodes = ((_read_json(exp_dir / "environment.json") or {}).get("runs") or [{}])[0].get("nodes", [])
             worker = [n["node_id"] for n in nodes if not n["head"]]
             victim = _trial_on(exp_dir, worker[0]) if worker else None
             time.sleep(0.3)
         first_pid = json.loads((exp_dir / victim / "trial.json").read_text())["pid"]
         assert _kill_node(cluster, 1), "the worker node had no processes to kill"
-        psutil.wait_procs([psutil.Process(first_pid)], timeout=60) if psutil.pid_exists(first_pid) else None
+        try:  # no check-then-use: the process may end between any two calls
+            psutil.Process(first_pid).wait(timeout=60)
+        except psutil.NoSuchProcess:
+            pass
         assert not psutil.pid_exists(first_pid), "the trial's worker process outlived its node"
         assert run.wait(timeout=480) == 0, log.read_text()[-3000:]
     finally:

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -24,6 +25,23 @@ def test_validate_summary_counts_grid_points_and_searched_parameters(tmp_path, t
     (tmp_path / "grid.yaml").write_text(yaml.safe_dump(tiny_sweep))
     assert main(["validate", str(tmp_path / "grid.yaml")]) == 0
     assert "# ok: 6 trials, 1 searched parameter, searcher random, scheduler asha" in capsys.readouterr().err
+
+
+def test_every_command_has_help_with_a_description(capsys):
+    from tuning.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # argparse's own table of subcommands
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("| command | does |", 1)[1].split("\n\n", 1)[0]
+    undocumented = [name for name in commands if f"`tuning {name}" not in table and f"/ `{name} " not in table]
+    assert len(commands) >= 15 and not undocumented, f"not in the README's command table: {undocumented}"
+    for name in commands:
+        with pytest.raises(SystemExit) as done:
+            parser.parse_args([name, "--help"])
+        out = capsys.readouterr().out
+        assert done.value.code == 0 and out.startswith(f"usage: tuning {name}"), name
+        assert len(out.split("\n\n")[1].strip()) > 20, f"{name}: no description under the usage line"
 
 
 def test_help_imports_neither_torch_nor_ray():

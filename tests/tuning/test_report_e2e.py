@@ -6,6 +6,7 @@ the same run proves the live progress view and gives the experiment every other 
 
 import json
 import os
+import pickle
 import pty
 import shutil
 import subprocess
@@ -194,16 +195,32 @@ def test_bad_report_arguments_exit_2_without_a_traceback(live, tmp_path):
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, args
 
 
+class _OpensAFile:
+    """Pickled, it runs open(path, "w") when loaded: what a hostile pickle could do instead."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
 def test_reading_a_crafted_experiment_never_runs_its_modules(live, tmp_path):
-    """report, compare and export of a directory someone else wrote import nothing it names."""
+    """report, compare and export of a directory someone else wrote import nothing it names and unpickle nothing."""
     exp_dir, _ = live
     crafted = tmp_path / "crafted"
     shutil.copytree(exp_dir, crafted)
     sweep = yaml.safe_load((crafted / "sweep.yaml").read_text())
     sweep["model"]["class_path"] = "evil_module.Net"
     (crafted / "sweep.yaml").write_text(yaml.safe_dump(sweep))
-    marker = tmp_path / "ran"
+    marker, unpickled = tmp_path / "ran", tmp_path / "unpickled"
     (tmp_path / "evil_module.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Net: pass\n")
+    # Every pickle in it (Tune's state, the searcher's, the checkpoints) writes a file when loaded.
+    hostile = pickle.dumps(_OpensAFile(str(unpickled)))
+    pickles = [p for p in crafted.rglob("*") if p.suffix in (".pkl", ".ckpt")]
+    assert pickles
+    for path in pickles:
+        path.write_bytes(hostile)
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}  # importable from where the reader stands, too
     for args in (("report", str(crafted)), ("compare", str(crafted), str(exp_dir)),
                  ("export", str(crafted), "--output", str(tmp_path / "out"))):
@@ -211,6 +228,7 @@ def test_reading_a_crafted_experiment_never_runs_its_modules(live, tmp_path):
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, (args, result.stderr[-2000:])
         assert not marker.exists(), f"tuning {args[0]} imported the experiment's module"
+        assert not unpickled.exists(), f"tuning {args[0]} unpickled a file of the experiment"
     assert yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())["model"]["class_path"] == "evil_module.Net"
 
 

@@ -51,18 +51,18 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
             return self.__dict__.setdefault("_reported", {}).setdefault(trial_id, {})  # pickled with the searcher
 
         def on_trial_result(self, trial_id, result):
+            if trial_id in self._ot_trials and result.get(self.metric) is not None:
+                self._steps(trial_id)[result["training_iteration"]] = result[self.metric]
             # After `tuning resume`, a trial that ended after Tune's last snapshot runs on from its
             # checkpoint, but the study in optuna.db already holds it as finished: nothing to add.
             try:
                 super().on_trial_result(trial_id, result)
             except optuna.exceptions.UpdateFinishedTrialError:
-                return
-            if trial_id in self._ot_trials and result.get(self.metric) is not None:
-                self._steps(trial_id)[result["training_iteration"]] = result[self.metric]
+                pass
 
         def on_trial_complete(self, trial_id, result=None, error=False):
             ot_trial = self._ot_trials.get(trial_id)
-            if ot_trial is None or trial_id in self._completed_trials:
+            if ot_trial is None:
                 return super().on_trial_complete(trial_id, result=result, error=error)  # Ray warns
             result = result or {}
             value, step = result.get(self.metric), result.get("training_iteration")
@@ -75,11 +75,11 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
             if stored.state == optuna.trial.TrialState.FAIL:
                 # An errored trial that `tuning resume` retried is FAIL in the stored study: keep that
                 # record and add the retry's result as a trial of its own, so TPE learns from it.
-                if scored is not None and not error:
+                retried = self.__dict__.setdefault("_retried", set())  # pickled with the searcher
+                if scored is not None and not error and trial_id not in retried:
                     self._add_point(stored.params, scored, pruned, sorted(steps.items()))
-            elif stored.state.is_finished():
-                pass  # finished before a resume; the study already says so
-            else:
+                    retried.add(trial_id)
+            elif not stored.state.is_finished() and trial_id not in self._completed_trials:
                 for at, reported in sorted(steps.items()):
                     if at not in stored.intermediate_values:
                         ot_trial.report(reported, at)
@@ -89,6 +89,7 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
                     self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
                 else:
                     self._ot_study.tell(ot_trial, scored)
+            # else: finished before a resume, the study already says so
             self._completed_trials.add(trial_id)
 
         def _at_scope(self, steps: dict):

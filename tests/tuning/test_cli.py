@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from tests.imports import fresh_imports
+from tests.in_process import tuning_here
 from tuning.config import builtin_sweeps
 
 
@@ -129,7 +130,7 @@ def test_run_then_report(tmp_path):
     assert "[3/3] trial" in result.stdout
     assert "rank  trial" in result.stdout and f"experiment: {tmp_path / 'cli'}" in result.stdout
 
-    report = json.loads(tuning("report", str(tmp_path / "cli"), "--format", "json").stdout)
+    report = json.loads(tuning_here("report", str(tmp_path / "cli"), "--format", "json").stdout)
     assert set(report) >= {"experiment", "metric", "mode", "scope", "trials"}  # DESIGN.md: a superset
     assert (report["metric"], report["mode"], report["scope"]) == ("val_loss", "min", "best")
     assert [t["rank"] for t in report["trials"]] == [1, 2, 3]

@@ -12,6 +12,7 @@ import optuna
 import pytest
 import yaml
 
+from tests.in_process import tuning_here
 from tuning.classes import check_classes
 from tuning.config import parse_sweep
 from tuning.errors import UserError
@@ -147,8 +148,8 @@ def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightning
         assert [float(lr) for lr in lrs] == pytest.approx([params["optimizer.init_args.lr"] * f for f in (1, 0.5)])
     assert not (ROOT / "somewhere").exists() and not (tmp_path / "somewhere").exists()
 
-    best = json.loads(tuning("report", str(exp), "--format", "json").stdout)["trials"][0]
-    assert tuning("export", str(exp), "--output", str(tmp_path / "export")).returncode == 0
+    best = json.loads(tuning_here("report", str(exp), "--format", "json").stdout)["trials"][0]
+    assert tuning_here("export", str(exp), "--output", str(tmp_path / "export")).returncode == 0
     validated = subprocess.run([*cli, "validate", "--config", str(tmp_path / "export" / "config.yaml"),
                                 "--ckpt_path", str(tmp_path / "export" / "checkpoint.ckpt")],
                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -177,15 +178,15 @@ def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and
                          "scheduler": {"name": "fifo"}}}
     sweep = tmp_path / "fixed.yaml"
     sweep.write_text(yaml.safe_dump({**config, **search}))
-    refused = tuning("validate", str(sweep))
+    refused = tuning_here("validate", str(sweep))
     assert refused.returncode == 2 and "LightningCLI(MyModel, MyData)" in refused.stderr, refused.stderr
     config["model"]["class_path"] = "tests.user_models.LinearClassifier"
     config["data"]["class_path"] = "tuning.data.digits.DigitsDataModule"
     sweep.write_text(yaml.safe_dump({**config, **search}))
     assert tuning("run", str(sweep), "--storage", str(tmp_path / "runs")).returncode == 0
     exp = tmp_path / "runs" / "fixed"
-    best = json.loads(tuning("report", str(exp), "--format", "json").stdout)["trials"][0]
-    assert tuning("export", str(exp), "--output", str(tmp_path / "export")).returncode == 0
+    best = json.loads(tuning_here("report", str(exp), "--format", "json").stdout)["trials"][0]
+    assert tuning_here("export", str(exp), "--output", str(tmp_path / "export")).returncode == 0
     exported = yaml.safe_load((tmp_path / "export" / "config.yaml").read_text())
     assert "class_path" not in exported["model"] and exported["model"]["width"] == 64
     validated = subprocess.run([*cli, "validate", "--config", str(tmp_path / "export" / "config.yaml"),
@@ -218,7 +219,7 @@ def test_a_pytorch_lightning_project_sweeps_and_errored_trials_exit_3(tmp_path):
     assert "rank  trial" in result.stdout, "the table is still printed"
     assert "errored: RuntimeError: boom in epoch 1" in result.stderr
     assert "1 of 2 trials errored" in result.stderr
-    report = json.loads(tuning("report", str(tmp_path / "runs" / "legacy"), "--format", "json").stdout)
+    report = json.loads(tuning_here("report", str(tmp_path / "runs" / "legacy"), "--format", "json").stdout)
     by_fail = {t["config"]["model.init_args.fail"]: t for t in report["trials"]}
     assert by_fail[False]["status"] == "completed" and by_fail[False]["iterations"] == 2
     assert by_fail[True]["status"] == "errored" and by_fail[True]["iterations"] == 1

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from tests.in_process import tuning_here
 from tuning.errors import UserError
 from tuning.scaffold import init_project, package_name, templates
 
@@ -26,12 +27,12 @@ def test_every_template_runs_as_generated(tmp_path, template):
     assert str(project / "my_project" / "model.py") in result.stdout, "init names the files it wrote"
     # A tiny budget of the generated sweep, run from inside the project as its README says (in a process of
     # its own: trials import the project from where tuning started).
-    overrides = ["search.num_samples=2", "trainer.max_epochs=2"]
+    overrides = ["search.num_samples=2", "trainer.max_epochs=1"]
     if template == "text":  # not the user's ~/.cache
         overrides.append(f"data.init_args.cache_dir={tmp_path / 'text-cache'}")
     run = tuning("run", "sweep.yaml", *[a for o in overrides for a in ("--set", o)], cwd=project)
     assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(tuning("report", "runs/my-project", "--format", "json", cwd=project).stdout)
+    report = json.loads(tuning_here("report", str(project / "runs" / "my-project"), "--format", "json").stdout)
     assert len(report["trials"]) == 2 and all(t["metric"] is not None for t in report["trials"])
     if template == "text":
         assert (tmp_path / "text-cache" / "tokenize_runs.jsonl").is_file()

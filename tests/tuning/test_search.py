@@ -88,7 +88,7 @@ def test_hyperband_runs_a_lightning_sweep_to_its_budget(ray_session, tmp_path, t
 def test_pbt_restarts_from_checkpoint_weights_and_keeps_its_own_lr(ray_session, tmp_path, tiny_sweep):
     probe = tmp_path / "probe.jsonl"
     sweep = linear_sweep(tiny_sweep, {"name": "random"}, {"name": "pbt", "perturbation_interval": 1,
-                                                          "quantile_fraction": 0.5}, num_samples=4, epochs=6)
+                                                          "quantile_fraction": 0.5}, num_samples=4, epochs=4)
     sweep["model"] = {"class_path": "tests.pbt_probe.ProbeClassifier",
                       "init_args": {"probe_file": str(probe), "epoch_seconds": 1.0}}
     sweep["resources"] = {"cpu": 0.5, "max_concurrent": 4}

@@ -15,7 +15,6 @@ import yaml
 from tests.in_process import tuning_here
 from tuning.classes import check_classes
 from tuning.config import parse_sweep
-from tuning.errors import UserError
 from tuning.lightning_cli import normalize
 from tuning.resume import STUDY_FILE
 
@@ -115,6 +114,18 @@ def test_ckpt_path_starts_the_trial_from_its_weights_and_optimizer_replaces_conf
     assert optimizer.param_groups[0]["lr"] == 0.123 and optimizer.param_groups[0]["momentum"] == 0.9
 
 
+def _export_validates_to_the_reported_value(exp: Path, out: Path, cli: list[str], env: dict) -> None:
+    """`tuning export` of the best trial, then the user's own `validate --ckpt_path` on it: the report's value."""
+    best = json.loads(tuning_here("report", str(exp), "--format", "json").stdout)["trials"][0]
+    assert tuning_here("export", str(exp), "--output", str(out)).returncode == 0
+    validated = subprocess.run([*cli, "validate", "--config", str(out / "config.yaml"), "--ckpt_path",
+                                str(out / "checkpoint.ckpt")], cwd=out.parent, env=env, capture_output=True,
+                               text=True, timeout=300)
+    assert validated.returncode == 0, validated.stderr[-3000:]
+    value = re.search(r"val_loss\s*\W\s*([0-9.]+)", validated.stdout)
+    assert value and float(value.group(1)) == pytest.approx(best["metric"], abs=1e-4), validated.stdout[-2000:]
+
+
 @pytest.mark.integration
 def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightningcli(tmp_path):
     """The user's own LightningCLI prints the config; tuning sweeps it; the winner validates under it."""
@@ -148,14 +159,7 @@ def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightning
         assert [float(lr) for lr in lrs] == pytest.approx([params["optimizer.init_args.lr"] * f for f in (1, 0.5)])
     assert not (ROOT / "somewhere").exists() and not (tmp_path / "somewhere").exists()
 
-    best = json.loads(tuning_here("report", str(exp), "--format", "json").stdout)["trials"][0]
-    assert tuning_here("export", str(exp), "--output", str(tmp_path / "export")).returncode == 0
-    validated = subprocess.run([*cli, "validate", "--config", str(tmp_path / "export" / "config.yaml"),
-                                "--ckpt_path", str(tmp_path / "export" / "checkpoint.ckpt")],
-                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert validated.returncode == 0, validated.stderr[-3000:]
-    value = re.search(r"val_loss\s*\W\s*([0-9.]+)", validated.stdout)
-    assert value and float(value.group(1)) == pytest.approx(best["metric"], abs=1e-4), validated.stdout[-2000:]
+    _export_validates_to_the_reported_value(exp, tmp_path / "export", cli, env)
     refit = subprocess.run([*cli, "fit", "--config", str(tmp_path / "export" / "config.yaml"),
                             "--trainer.max_epochs", "1"], cwd=tmp_path, env=env, capture_output=True, text=True,
                            timeout=300)
@@ -185,16 +189,9 @@ def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and
     sweep.write_text(yaml.safe_dump({**config, **search}))
     assert tuning("run", str(sweep), "--storage", str(tmp_path / "runs")).returncode == 0
     exp = tmp_path / "runs" / "fixed"
-    best = json.loads(tuning_here("report", str(exp), "--format", "json").stdout)["trials"][0]
-    assert tuning_here("export", str(exp), "--output", str(tmp_path / "export")).returncode == 0
+    _export_validates_to_the_reported_value(exp, tmp_path / "export", cli, env)
     exported = yaml.safe_load((tmp_path / "export" / "config.yaml").read_text())
     assert "class_path" not in exported["model"] and exported["model"]["width"] == 64
-    validated = subprocess.run([*cli, "validate", "--config", str(tmp_path / "export" / "config.yaml"),
-                                "--ckpt_path", str(tmp_path / "export" / "checkpoint.ckpt")],
-                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert validated.returncode == 0, validated.stderr[-3000:]
-    value = re.search(r"val_loss\s*\W\s*([0-9.]+)", validated.stdout)
-    assert value and float(value.group(1)) == pytest.approx(best["metric"], abs=1e-4), validated.stdout[-2000:]
 
 
 @pytest.mark.integration

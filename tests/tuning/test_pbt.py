@@ -1,7 +1,6 @@
 """PBT's exploit, in Lightning alone: a checkpoint written under one lr, restored into a trial with another."""
 
 import lightning.pytorch as pl
-import torch
 
 from tuning.data.digits import DigitsDataModule
 from tests.pbt_probe import ProbeClassifier, weights_digest

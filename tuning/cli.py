@@ -25,7 +25,8 @@ def _run(args) -> int | None:
     cfg = load_sweep(args.sweep, args.set)
     from tuning.storage import local_copy
 
-    exp_dir = run_sweep(cfg, storage=args.storage, name=args.name, address=args.address)
+    exp_dir = run_sweep(cfg, storage=args.storage, name=args.name, address=args.address,
+                        resume_existing=args.resume_existing)
     return _finished(load_report(local_copy(str(exp_dir))), exp_dir)
 
 
@@ -158,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--storage", help="directory that holds experiments (default: run.storage)")
     run.add_argument("--name", type=experiment_name, help="experiment name (default: the sweep's name)")
     run.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
+    run.add_argument("--resume-existing", action="store_true",
+                     help="if the experiment exists and this same sweep started it, continue it as tuning resume "
+                          "would (the entrypoint of a cluster job, so a restarted job continues); without it an "
+                          "existing experiment is refused")
     run.set_defaults(func=_run)
 
     validate = sub.add_parser("validate", help="check a sweep without running it",

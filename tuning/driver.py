@@ -6,6 +6,7 @@ Everything that can fail because of the user's input fails here, before any tria
 import functools
 import logging
 import os
+import sys
 from pathlib import Path
 
 import yaml
@@ -288,6 +289,23 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     return exp_dir
 
 
+def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> Path:
+    """Resume the experiment at `location` if it was started from this very sweep; else a UserError."""
+    from tuning.expdir import ExpDir
+    from tuning.storage import is_uri
+
+    if is_uri(location):
+        raise UserError(f"--resume-existing: {location} is on URI storage, which resume does not support yet; "
+                        "use a shared path for run.storage")
+    recorded = ExpDir(location).sweep()
+    if recorded != cfg.to_dict():
+        differs = next((k for k in {**recorded, **cfg.to_dict()} if recorded.get(k) != cfg.to_dict().get(k)), "?")
+        raise UserError(f"--resume-existing: {location} holds another sweep (its {differs} differs); "
+                        "it continues only the sweep that started it (nothing was overwritten)")
+    print(f"continuing the existing experiment {location}", file=sys.stderr, flush=True)
+    return resume_sweep(location, address)
+
+
 def _cluster_preflight(cfg: SweepConfig) -> None:
     """On a cluster: every node must reach the storage; say what the cluster has room for."""
     from tuning.placement import describe_cluster
@@ -310,17 +328,23 @@ def check_local_gpus(cfg: SweepConfig) -> None:
 
 
 def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = None,
-              address: str | None = None) -> Path:
-    """Run the sweep to the end and return its experiment directory."""
+              address: str | None = None, resume_existing: bool = False) -> Path:
+    """Run the sweep to the end and return its experiment directory.
+
+    An existing experiment is refused, unless `resume_existing` and it holds this same sweep: then it is
+    continued as `tuning resume` would (what a cluster job that was restarted needs).
+    """
     from tuning import storage as store
 
     location = store.experiment_location(storage or cfg.run.storage, name or cfg.name)
     store.check_writable(location, "--storage" if storage else "run.storage")
-    if store.is_nonempty(location):
-        raise UserError(f"experiment directory {location} already exists and is not empty; "
-                        "choose another with --name or --storage (nothing was overwritten)")
     base, exp_name = location.rsplit("/", 1)
     cfg = cfg.model_copy(update={"name": exp_name, "run": cfg.run.model_copy(update={"storage": base})})
+    if store.is_nonempty(location):
+        if resume_existing:
+            return _continue_existing(cfg, location, address)
+        raise UserError(f"experiment directory {location} already exists and is not empty; "
+                        "choose another with --name or --storage (nothing was overwritten)")
     dist = check_sweep(cfg)
     if address is None:
         check_local_gpus(cfg)

@@ -361,8 +361,9 @@ def submit(cfg, address: str, working_dir: Path, pip: list[str], max_upload_mib:
         print(f"uploading {summary(upload, working_dir)} (tuning submit --dry-run lists them)", flush=True)
         runtime_env = {"working_dir": str(working_dir), "excludes": upload.excludes,
                        **({"pip": list(pip)} if pip else {})}
-        job = call(client, address, client.submit_job, entrypoint=f"tuning run {sweep_file} --address auto",
-                   submission_id=job_id, runtime_env=runtime_env,
+        # --resume-existing: a job the cluster restarts (same entrypoint) continues its experiment.
+        entrypoint = f"tuning run {sweep_file} --address auto --resume-existing"
+        job = call(client, address, client.submit_job, entrypoint=entrypoint, submission_id=job_id, runtime_env=runtime_env,
                    metadata={"tuning_experiment": cfg.name, "tuning_storage": cfg.run.storage})
     if client.tuning_token is None:
         print(f"warning: the cluster at {address} accepted this job without a token: it has no authentication, "

@@ -45,6 +45,23 @@ def test_every_command_has_help_with_a_description(capsys):
         assert len(out.split("\n\n")[1].strip()) > 20, f"{name}: no description under the usage line"
 
 
+def test_resume_existing_continues_only_the_sweep_that_started_the_experiment(tmp_path, tiny_sweep, capsys):
+    from tuning.cli import main
+    from tuning.config import parse_sweep
+
+    sweep = tmp_path / "tiny.yaml"
+    sweep.write_text(yaml.safe_dump(tiny_sweep))
+    exp = tmp_path / "runs" / "tiny"
+    exp.mkdir(parents=True)
+    other = parse_sweep({**tiny_sweep, "run": {"storage": str(tmp_path / "runs")}}).to_dict()
+    other["search"]["num_samples"] = 99
+    (exp / "sweep.yaml").write_text(yaml.safe_dump(other))  # an experiment another sweep started
+    assert main(["run", str(sweep), "--storage", str(tmp_path / "runs"), "--resume-existing"]) == 2
+    err = capsys.readouterr().err
+    assert "holds another sweep (its search differs)" in err and "Traceback" not in err
+    assert yaml.safe_load((exp / "sweep.yaml").read_text())["search"]["num_samples"] == 99, "nothing overwritten"
+
+
 def test_help_imports_neither_torch_nor_ray():
     _, _, imported = fresh_imports("from tuning.cli import build_parser; build_parser().format_help()",
                                    ("torch", "ray", "pytorch_lightning", "lightning"))

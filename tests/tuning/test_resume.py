@@ -103,9 +103,16 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, 
         _kill_group(resume) if resume.poll() is None else None
     assert f"continue with: tuning resume {exp_dir}" in resume_log.read_text()
 
-    done = subprocess.run([sys.executable, "-m", "tuning", "resume", str(exp_dir)], cwd=ROOT, timeout=600,
+    # A restarted cluster job runs its entrypoint again: `tuning run` of the same sweep, --resume-existing.
+    # A plain `tuning run` still refuses the existing experiment.
+    again = ["run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "killed"]
+    refused = subprocess.run([sys.executable, "-m", "tuning", *again], cwd=ROOT, timeout=300, capture_output=True,
+                             text=True)
+    assert refused.returncode == 2 and "already exists" in refused.stderr, refused.stderr[-3000:]
+    done = subprocess.run([sys.executable, "-m", "tuning", *again, "--resume-existing"], cwd=ROOT, timeout=600,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "continuing the existing experiment" in done.stderr
 
     states = trial_states(exp_dir)
     assert len(states) == 6 and all(s["status"] == "TERMINATED" for s in states)

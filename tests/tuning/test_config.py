@@ -74,6 +74,13 @@ def test_grid_needs_the_random_searcher(tiny_sweep):
     assert parse_sweep(tiny_sweep).search.space["model.init_args.hidden_dim"].kind == "grid"
 
 
+def test_pbt_needs_a_searcher_that_does_not_learn(tiny_sweep):
+    tiny_sweep["search"]["scheduler"] = {"name": "pbt"}
+    assert "search.scheduler: pbt explores by itself and works with searcher random or grid" in _error(tiny_sweep)
+    tiny_sweep["search"]["searcher"] = {"name": "random"}
+    assert parse_sweep(tiny_sweep).search.scheduler.name == "pbt"
+
+
 def test_every_space_error_is_reported_at_once(tiny_sweep):
     tiny_sweep["search"]["space"] = {"model.init_args.lr": {"loguniform": [-1, 1]}, "data.init_args.batch_size": 4}
     message = _error(tiny_sweep)

@@ -14,10 +14,10 @@ import yaml
 from tuning import flavour
 from tuning.config import SweepConfig
 from tuning.errors import UserError
+from tuning.expdir import SWEEP_FILE
 from tuning.resume import study_storage
 from tuning.warm_start import warm_start_points
 
-SWEEP_FILE = "sweep.yaml"  # the resolved sweep, written into every experiment directory
 
 
 def experiment_dir(cfg: SweepConfig, storage: str | None = None, name: str | None = None) -> Path:

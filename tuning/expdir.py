@@ -10,6 +10,8 @@ from pathlib import Path
 
 from tuning.errors import UserError
 
+SWEEP_FILE = "sweep.yaml"  # the resolved sweep, written into every experiment directory
+
 
 class ExpDir:
     """An experiment directory: one recursive listing, then text reads by relative path."""
@@ -108,12 +110,12 @@ class ExpDir:
         """The experiment's sweep.yaml as data, checked to be one tuning wrote (a UserError naming it if not)."""
         import yaml
 
-        where = self.path("sweep.yaml")
-        if not self.has("sweep.yaml"):
-            problem = "does not exist" if not self.exists else "has no sweep.yaml (not a tuning experiment)"
+        where = self.path(SWEEP_FILE)
+        if not self.has(SWEEP_FILE):
+            problem = "does not exist" if not self.exists else f"has no {SWEEP_FILE} (not a tuning experiment)"
             raise UserError(f"experiment {self.display}: {problem}")
         try:
-            sweep = yaml.safe_load(self.text("sweep.yaml"))
+            sweep = yaml.safe_load(self.text(SWEEP_FILE))
         except yaml.YAMLError as exc:
             raise UserError(f"{where}: not valid YAML ({exc}); was it edited by hand?") from None
         search = sweep.get("search") if isinstance(sweep, dict) else None

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from tuning import storage, svg
+from tuning.expdir import SWEEP_FILE
 from tuning.formats import compute_line, headline, human_bytes, relative, status_text
 from tuning.report import Report, finite
 from tuning.space import Domain, parse_domain
@@ -81,7 +82,7 @@ def _domain(spec) -> Domain | None:
 
 def _about(report: Report) -> tuple[str, str]:
     """(name, description) from the experiment's sweep.yaml; the directory's name when it has none."""
-    location = f"{report.experiment}/sweep.yaml"
+    location = f"{report.experiment}/{SWEEP_FILE}"
     try:
         text = storage.read_text(location) if storage.is_uri(location) else Path(location).read_text()
         sweep = yaml.safe_load(text)

@@ -187,7 +187,7 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 def load_experiment(experiment: str):
     """The experiment directory and its resolved sweep, or a UserError saying what is missing."""
     from tuning.config import parse_sweep
-    from tuning.driver import SWEEP_FILE
+    from tuning.expdir import SWEEP_FILE
     from tuning.storage import is_uri
 
     if is_uri(experiment):

@@ -11,6 +11,8 @@ import time
 
 from ray.tune import Callback
 
+from tuning.report import STATUS  # Tune's trial status -> the report's words
+
 REFRESH_S = 0.5  # the view redraws at most this often
 
 
@@ -74,10 +76,6 @@ def view(counts: dict, total: int | None, elapsed: float, metric: str, best, bes
     return lines
 
 
-STATE = {"TERMINATED": "completed", "ERROR": "errored", "RUNNING": "running", "PENDING": "pending",
-         "PAUSED": "pending"}
-
-
 class Progress(ProgressLines):
     """The live view on a terminal, ProgressLines in a log; decided when it prints, not when built."""
 
@@ -95,7 +93,7 @@ class Progress(ProgressLines):
             return
         counts: dict = {}
         for trial in trials:
-            state = STATE.get(trial.status, "pending")
+            state = STATUS.get(trial.status, "pending")
             counts[state] = counts.get(state, 0) + 1
         lines = view(counts, self.total, now - self.started, self.metric, self.best, self.best_config)
         # Move up over the previous view and clear it, then draw the new one.

@@ -15,6 +15,7 @@ from pathlib import Path
 from tuning.errors import UserError
 from tuning.expdir import ExpDir
 
+# Tune's trial status -> the report's (and the live view's) word for it.
 STATUS = {"TERMINATED": "completed", "ERROR": "errored", "RUNNING": "running", "PENDING": "pending",
           "PAUSED": "pending"}
 STATUSES = ("completed", "stopped_early", "errored", "running", "pending")

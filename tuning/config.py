@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tuning import space as space_mod
 from tuning.errors import UserError, did_you_mean
+from tuning.schedulers import SCHEDULERS  # the names a sweep may give are the registries' keys
+from tuning.searchers import SAMPLERS, SEARCHERS
 from tuning.sweep_file import apply_overrides, plain_data_problem, read_yaml
 
 SWEEPS_DIR = Path(__file__).parent / "sweeps"
@@ -42,9 +44,9 @@ class ModuleSpec(ClassSpec):
 class SearcherSpec(_Section):
     """Which search algorithm proposes configs."""
 
-    name: Literal["optuna", "random", "grid"] = Field(
+    name: Literal[tuple(SEARCHERS)] = Field(
         "optuna", description="optuna (a model-based sampler), random or grid (Tune's variant generator)")
-    sampler: Literal["tpe", "cmaes", "gp", "qmc", "random"] = Field("tpe", description="the Optuna sampler")
+    sampler: Literal[tuple(SAMPLERS)] = Field("tpe", description="the Optuna sampler")
     seed: Optional[int] = Field(None, description="the searcher's seed; defaults to run.seed")
     points_to_evaluate: list[dict[str, Any]] = Field(
         default_factory=list, description="configs (dotted key -> value) to try first, e.g. known good ones")
@@ -53,7 +55,7 @@ class SearcherSpec(_Section):
 class SchedulerSpec(_Section):
     """Which trial scheduler stops (or, for pbt, mutates) trials."""
 
-    name: Literal["asha", "hyperband", "median", "pbt", "fifo"] = Field(
+    name: Literal[tuple(SCHEDULERS)] = Field(
         "asha", description="asha, hyperband, median (stopping rule), pbt (population based) or fifo (none)")
     grace_period: int = Field(1, ge=1, description="epochs every trial gets before it can be stopped")
     reduction_factor: float = Field(3, gt=1, description="asha/hyperband keep 1/reduction_factor of trials per rung")

@@ -43,6 +43,4 @@ SCHEDULERS = {"asha": _asha, "hyperband": _hyperband, "median": _median, "pbt": 
 
 def make_scheduler(spec, max_t: int | None, space: dict):
     """The Tune scheduler named by `spec.name`; `max_t` is a trial's epoch budget, `space` the search space."""
-    if spec.name not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler '{spec.name}'; available: {', '.join(SCHEDULERS)}")
     return SCHEDULERS[spec.name](spec, max_t, space)

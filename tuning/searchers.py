@@ -128,9 +128,7 @@ def make_searcher(search, seed: int, storage=None, warm_start=(), max_concurrent
     `budget`: a trial's config -> the epochs it runs unless stopped (a picklable callable); `experiment`:
     the experiment's path, kept on each study trial.
     """
-    name = search.searcher.name
-    if name not in SEARCHERS:
-        raise ValueError(f"unknown searcher '{name}'; available: {', '.join(SEARCHERS)}")
+    name = search.searcher.name  # one of SEARCHERS: the sweep's schema takes its names from there
     seed = search.searcher.seed if search.searcher.seed is not None else seed
     return SEARCHERS[name](search, seed, storage=storage, warm_start=warm_start, max_concurrent=max_concurrent,
                            budget=budget, experiment=experiment)

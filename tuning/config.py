@@ -267,9 +267,11 @@ class SweepConfig(_Section):
 
     @property
     def max_epochs(self) -> int:
-        """The epoch budget ASHA measures trials against."""
-        budget = self.objective.iterations if self.objective else self.trainer.get("max_epochs")
-        return self.search.scheduler.max_t or budget
+        """The epoch budget ASHA measures trials against: report.budget's rule, for a trial with no searched
+        trainer.max_epochs (one rule, so the scheduler, the study and the report agree)."""
+        from tuning.report import budget
+
+        return budget(self.to_dict(), {})
 
     def to_dict(self) -> dict:
         """Plain data, as it would be written in a sweep file."""

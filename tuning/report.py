@@ -202,7 +202,8 @@ def metrics_of(row: dict) -> dict:
 
 
 def budget(sweep: dict, params: dict) -> int | None:
-    """The epochs a trial runs when no scheduler stops it."""
+    """The epochs a trial with `params` runs when no scheduler stops it: a searched trainer.max_epochs, else
+    scheduler.max_t, else trainer.max_epochs, else the objective's iterations (SweepConfig.max_epochs too)."""
     return (params.get("trainer.max_epochs") or (sweep["search"].get("scheduler") or {}).get("max_t")
             or (sweep.get("trainer") or {}).get("max_epochs") or (sweep.get("objective") or {}).get("iterations"))
 

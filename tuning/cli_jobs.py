@@ -57,7 +57,9 @@ def _submit(args) -> int:
         return 0
     pip = submit.read_requirements(args.pip, args.requirements)
     job_id = submit.submit(cfg, address, working_dir, pip, args.max_upload_mib, args.include, args.job_id)
-    exp = f"{cfg.run.storage.rstrip('/')}/{cfg.name}"
+    from tuning.storage import experiment_location
+
+    exp = experiment_location(cfg.run.storage, cfg.name)
     print(f"submitted job {job_id}\n  follow:  tuning logs {job_id} --follow --address {address}\n"
           f"  status:  tuning status {job_id} --address {address}\n"
           f"  stop:    tuning stop {job_id} --address {address}\n"

@@ -150,7 +150,9 @@ def _storage_trial_dir(sweep: dict, trial_dir: str) -> str:
     Workers on other nodes upload their checkpoints there; the trial's local directory is only
     synced to storage by Tune, and other nodes cannot write into it.
     """
-    return f"{sweep['run']['storage'].rstrip('/')}/{sweep['name']}/{os.path.basename(trial_dir)}"
+    from tuning.storage import experiment_location
+
+    return f"{experiment_location(sweep['run']['storage'], sweep['name'])}/{os.path.basename(trial_dir)}"
 
 
 def _release_workers_on_stop(pg_key: str) -> None:

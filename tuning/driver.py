@@ -20,11 +20,6 @@ from tuning.warm_start import warm_start_points
 
 
 
-def experiment_dir(cfg: SweepConfig, storage: str | None = None, name: str | None = None) -> Path:
-    """`<storage>/<name>`, absolute; flags win over the sweep file."""
-    return (Path(storage or cfg.run.storage).expanduser() / (name or cfg.name)).resolve()
-
-
 def check_sweep(cfg: SweepConfig) -> str:
     """Bad input is found before anything starts: classes and arguments, read from source where it can.
 

@@ -188,7 +188,7 @@ def load_experiment(experiment: str):
     """The experiment directory and its resolved sweep, or a UserError saying what is missing."""
     from tuning.config import parse_sweep
     from tuning.expdir import SWEEP_FILE
-    from tuning.storage import is_uri
+    from tuning.storage import experiment_location, is_uri
 
     if is_uri(experiment):
         raise UserError(f"experiment {experiment}: resume works on a local or shared path; copy the experiment "
@@ -199,7 +199,7 @@ def load_experiment(experiment: str):
         problem = "does not exist" if not exp_dir.exists() else f"has no {SWEEP_FILE} (not a tuning experiment)"
         raise UserError(f"experiment {exp_dir}: {problem}")
     cfg = parse_sweep(yaml.safe_load(sweep_file.read_text()), origin=str(sweep_file))
-    recorded = (Path(cfg.run.storage) / cfg.name).resolve()
+    recorded = Path(experiment_location(cfg.run.storage, cfg.name))
     if recorded != exp_dir and (exp_dir / STUDY_FILE).exists():
         # Tune's pickled searcher holds the study's absolute path: resuming elsewhere would start a new study.
         raise UserError(f"experiment {exp_dir}: it was created as {recorded}; move it back there to resume "

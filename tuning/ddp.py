@@ -96,7 +96,7 @@ def ddp_worker(args: dict) -> None:
     """One DDP worker: the trial's model, data and Trainer, with Ray's strategy and environment."""
     import ray.train
 
-    from tuning.trial import CHECKPOINT_FILE, cli_class_path, epoch_report, make_trainer, prepare_trial, report_hook
+    from tuning.trial import cli_class_path, epoch_report, fit_from, make_trainer, prepare_trial, report_hook
 
     config, sweep, trial_dir = args["config"], args["sweep"], args["trial_dir"]
     group = ray.util.get_current_placement_group()
@@ -110,12 +110,7 @@ def ddp_worker(args: dict) -> None:
                           class_path=cli_class_path(sweep))
     trainer = make_trainer(dist, {**sections["trainer"], "accelerator": accelerator}, trial_dir, sweep,
                            config, report=report, **ray_ddp(dist))
-    checkpoint = ray.train.get_checkpoint()  # set when Ray Train restores this trial's run
-    if checkpoint is None:
-        trainer.fit(model, datamodule=datamodule)
-        return
-    with checkpoint.as_directory() as directory:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=os.path.join(directory, CHECKPOINT_FILE))
+    fit_from(ray.train.get_checkpoint(), trainer, model, datamodule)  # set when Ray Train restores the run
 
 
 def run_ddp_trial(config: dict, sweep: dict) -> None:

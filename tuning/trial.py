@@ -186,6 +186,16 @@ def user_loggers(dist: str, entries: list[dict], trial_dir: str) -> list:
     return loggers
 
 
+def fit_from(checkpoint, trainer, model, datamodule) -> None:
+    """`trainer.fit`, from the trial's own Ray checkpoint when Tune or Ray Train restored one (a retry, a
+    resume, PBT's exploit), else from the start."""
+    if checkpoint is None:
+        trainer.fit(model, datamodule=datamodule)
+        return
+    with checkpoint.as_directory() as directory:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=os.path.join(directory, CHECKPOINT_FILE))
+
+
 def cli_class_path(sweep: dict) -> bool:
     """Whether checkpoints name the module's class for LightningCLI (its subclass mode, the default)."""
     return (sweep.get("model") or {}).get("cli_form") != "fixed"
@@ -284,12 +294,7 @@ def run_trial(config: dict, sweep: dict) -> None:
     # A fractional GPU (0.25 packs four trials on one GPU) is still one device to Lightning.
     devices = {"devices": 1} if sweep["resources"]["gpu"] > 0 else {}
     trainer = make_trainer(dist, sections["trainer"], trial_dir, sweep, config, **devices)
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        trainer.fit(model, datamodule=datamodule)
-    else:
-        with checkpoint.as_directory() as directory:
-            trainer.fit(model, datamodule=datamodule, ckpt_path=os.path.join(directory, CHECKPOINT_FILE))
+    fit_from(tune.get_checkpoint(), trainer, model, datamodule)
     if trainer.profiler is not None and trainer.is_global_zero:  # the final summary, after the profiler's report
         from tuning.callbacks import write_profile_summary
 

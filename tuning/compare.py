@@ -6,7 +6,7 @@ the trial's params applied), so a fixed value that differs between two sweep fil
 
 from tuning.errors import UserError
 from tuning.expdir import ExpDir
-from tuning.formats import _fmt, status_text
+from tuning.report_text import cell, status_text
 from tuning.report import load_report
 
 
@@ -53,13 +53,13 @@ def compare(experiments: list[str], scope: str | None = None) -> str:
     rows = [["", *(s["experiment"].rstrip("/").rsplit("/", 1)[-1] for s in sides)]]
 
     def best(attr):
-        return [_fmt(getattr(s["best"], attr)) if s["best"] else "-" for s in sides]
+        return [cell(getattr(s["best"], attr)) if s["best"] else "-" for s in sides]
 
     rows += [["metric", *(f"{s['metric']} ({s['mode']})" for s in sides)], ["best", *best("metric")],
              ["trial", *best("trial_id")], ["status", *(status_text(s["best"]) if s["best"] else "-" for s in sides)],
              ["epoch", *best("epoch")], ["trials", *(str(s["trials"]) for s in sides)],
-             ["trial-s", *(_fmt(s["trial_s"]) for s in sides)]]
-    rows += [[key, *(_fmt(s["settings"].get(key)) for s in sides)] for key in data["differ"]]
+             ["trial-s", *(cell(s["trial_s"]) for s in sides)]]
+    rows += [[key, *(cell(s["settings"].get(key)) for s in sides)] for key in data["differ"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(8, "")

@@ -11,11 +11,11 @@ neutralised, and Markdown cells have HTML and pipes escaped.
 
 import html
 import re
-from collections import Counter
 from pathlib import Path
 
 from tuning.errors import UserError
-from tuning.report import Report, TrialRow
+from tuning.report import Report
+from tuning.report_text import cell, compute_line, headline, human_bytes, relative, status_text
 
 FORMATS = ("table", "markdown", "csv", "json", "parquet", "html")
 BINARY = ("parquet",)
@@ -25,28 +25,6 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def human_bytes(n: int) -> str:
-    """1536 -> '1.5K'."""
-    for unit in ("B", "K", "M", "G"):
-        if n < 1024 or unit == "G":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024
-    return str(n)
-
-
-def status_text(trial: TrialRow) -> str:
-    """`stopped_early@3` for a trial the scheduler stopped at iteration 3, else the status."""
-    return f"{trial.status}@{trial.stopped_at}" if trial.stopped_at else trial.status
-
-
 def _columns(report: Report) -> tuple[list[str], list[str]]:
     """(other metrics, params) shown as columns."""
     extra = sorted({k for t in report.trials for k in t.metrics})[:MAX_EXTRA_METRICS]
@@ -54,46 +32,18 @@ def _columns(report: Report) -> tuple[list[str], list[str]]:
     return extra, params
 
 
-def relative(report: Report, path: str | None) -> str | None:
-    """`path` relative to the experiment directory, when it lies inside it."""
-    return path[len(report.experiment) + 1:] if path and path.startswith(report.experiment + "/") else path
-
-
 def _cells(report: Report, extra: list[str], params: list[str]) -> list[list[str]]:
     header = ["rank", "trial", "status", report.metric, "epoch", *extra, "epochs", *(p.split(".")[-1] for p in params),
               "time_s", "node", "ckpts", "checkpoint"]
     rows = [header]
     for t in report.shown():
-        rows.append([str(t.rank), t.trial_id, status_text(t), _fmt(t.metric), _fmt(t.epoch),
-                     *(_fmt(t.metrics.get(m)) for m in extra), str(t.iterations),
-                     *(_fmt(t.config.get(p)) for p in params), _fmt(t.time_s), _fmt(t.node),
+        rows.append([str(t.rank), t.trial_id, status_text(t), cell(t.metric), cell(t.epoch),
+                     *(cell(t.metrics.get(m)) for m in extra), str(t.iterations),
+                     *(cell(t.config.get(p)) for p in params), cell(t.time_s), cell(t.node),
                      f"{t.checkpoints}/{human_bytes(t.checkpoint_bytes)}"
                      + (f" +{t.model_checkpoints} .ckpt" if t.model_checkpoints else ""),
-                     _fmt(relative(report, t.checkpoint))])
+                     cell(relative(report, t.checkpoint))])
     return rows
-
-
-def headline(report: Report) -> str:
-    """What is ranked and how, with the status counts."""
-    counts = Counter(t.status for t in report.trials)
-    scope = "best epoch of each trial" if report.scope == "best" else "last epoch of each trial"
-    summary = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
-    shown = f"; showing {', '.join(report.statuses)}" if report.statuses else ""
-    return (f"ranked by {report.metric} ({report.mode}), {scope}; {len(report.trials)} trials: "
-            f"{summary or 'none yet'}{shown}")
-
-
-def compute_line(compute: dict) -> str:
-    """One line of compute accounting."""
-    parts = [f"{compute['trial_s']:.1f} trial-s"]
-    if compute["gpu_s"]:
-        parts.append(f"{compute['gpu_s']:.1f} GPU-s")
-    parts.append(f"early stopping saved ~{compute['saved_s']:.1f} trial-s")
-    if compute["wall_s"] is not None:
-        parts.append(f"wall {compute['wall_s']:.1f} s")
-    if compute["time_to_best_s"] is not None:
-        parts.append(f"best reached after {compute['time_to_best_s']:.1f} s")
-    return "compute: " + ", ".join(parts)
 
 
 def importance_lines(imp: dict) -> list[str]:
@@ -138,7 +88,7 @@ def markdown(report: Report, top: int | None = None, importance: dict | None = N
     """A GitHub-flavoured Markdown table, with the same columns as the console table."""
     extra, params = _columns(report)
     rows = _cells(report, extra, params)[:None if top is None else top + 1]
-    lines = ["| " + " | ".join(_md_cell(cell) for cell in r) + " |" for r in rows]
+    lines = ["| " + " | ".join(_md_cell(text) for text in r) + " |" for r in rows]
     lines.insert(1, "|" + "|".join(" --- " for _ in rows[0]) + "|")
     notes = [f"- {_md_text(line)}" for line in [*_notes(report, top), compute_line(report.compute()),
                                                 *importance_lines(importance or {})]]

@@ -13,7 +13,7 @@ import yaml
 
 from tuning import storage, svg
 from tuning.expdir import SWEEP_FILE
-from tuning.formats import compute_line, headline, human_bytes, relative, status_text
+from tuning.report_text import compute_line, headline, human_bytes, relative, status_text
 from tuning.report import Report, finite
 from tuning.space import Domain, parse_domain
 

@@ -12,7 +12,8 @@ import pytest
 
 from tests.tuning.test_report import make_experiment
 from tuning.errors import UserError
-from tuning.formats import human_bytes, render, results_path, write
+from tuning.formats import render, results_path, write
+from tuning.report_text import human_bytes
 from tuning.report import load_report
 
 

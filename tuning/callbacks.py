@@ -13,61 +13,10 @@ PROFILE_FILE = "profile"  # Lightning writes <trial>/<stage>-profile.txt
 PROFILE_SUMMARY_FILE = "profile_summary.json"
 
 
-def resolve_callback(class_path: str, where: str, dist: str) -> type:
-    """A Callback class from a bare name (of distribution `dist`'s callbacks) or a dotted path."""
-    from tuning.classes import resolve_class
-    from tuning.errors import UserError, did_you_mean
-
-    if "." not in class_path:
-        builtin = flavour.module(dist).callbacks
-        cls = getattr(builtin, class_path, None)
-        if cls is None:
-            names = [n for n in dir(builtin) if n[0].isupper()]
-            raise UserError(f"{where}: '{class_path}' is not a Lightning callback{did_you_mean(class_path, names)}; "
-                            f"use a name from {dist}.callbacks or a dotted path like my_pkg.MyCallback")
-    else:
-        cls = resolve_class("callback", class_path)
-    if not flavour.of_class(cls, "callback"):
-        raise UserError(f"{where}: {class_path} is not a Lightning Callback subclass")
-    return cls
-
-
-def _callback_from_source(class_path: str, dist: str):
-    """(Signature, distribution or False, dotted name) of a callback read from its source; None: import it."""
-    from tuning.classes import add_user_path, from_source, split_path
-
-    add_user_path()
-    split = (f"{dist}.callbacks", class_path) if "." not in class_path else split_path("callback", class_path)
-    return from_source(*split, "callback") if split else None
-
-
-def check_callbacks(trainer: dict, dist: str, static: bool = False) -> dict[str, tuple[str, str]]:
-    """Resolve every `trainer.callbacks` entry and check its init_args against its signature.
-
-    A bare name is one of distribution `dist`'s callbacks. Returns key path -> (dotted name,
-    distribution) of each callback, for the one-distribution check. `static=True` reads a callback
-    from its source where it can (no Lightning import), as `tuning.classes.check_classes` does.
-    """
-    from tuning.classes import check_arguments
-    from tuning.errors import UserError
-
-    found = {}
-    for i, spec in enumerate(trainer.get("callbacks") or []):
-        where = f"trainer.callbacks[{i}]"
-        source = _callback_from_source(spec["class_path"], dist) if static else None
-        if source is not None and not source[1]:
-            raise UserError(f"{where}.class_path: {spec['class_path']} is not a Lightning Callback subclass")
-        if source is None:
-            cls = resolve_callback(spec["class_path"], f"{where}.class_path", dist)
-            source = (cls, flavour.of_class(cls, "callback"), f"{cls.__module__}.{cls.__qualname__}")
-        args = spec.get("init_args") or {}
-        check_arguments(source[0], {name: f"{where}.init_args.{name}" for name in args}, f"{where}.init_args")
-        found[f"{where}.class_path"] = (source[2], source[1])
-    return found
-
-
 def build_callbacks(dist: str, trainer: dict, trial: dict, search: dict) -> list:
     """The user's callbacks, plus EarlyStopping when `trial.early_stopping` is set."""
+    from tuning.classes import resolve_callback
+
     built = [resolve_callback(s["class_path"], f"trainer.callbacks[{i}].class_path", dist)(**(s.get("init_args") or {}))
              for i, s in enumerate(trainer.get("callbacks") or [])]
     stop = trial.get("early_stopping")

@@ -178,6 +178,11 @@ def check_flavours(found: dict[str, tuple[str, str]]) -> str:
     return names.pop() if names else flavour.DEFAULT
 
 
+def build(spec: dict, section: str):
+    """Instantiate `{class_path, init_args}` (a registry name or dotted path)."""
+    return resolve_class(section, spec["class_path"])(**spec.get("init_args", {}))
+
+
 def check_classes(cfg, static: bool = False) -> Checked:
     """Resolve model and data classes and check model, data, trainer and callback arguments.
 
@@ -202,8 +207,6 @@ def check_classes(cfg, static: bool = False) -> Checked:
         found[f"{section}.class_path"] = (dotted, dist)
         check_arguments(sig, _given(spec.init_args, space_keys, f"{section}.init_args."), f"{section}.init_args")
         resolved.append(cls)
-    from tuning.callbacks import check_callbacks
-    from tuning.ddp import check_resources
 
     dist = check_flavours(found)  # bare callback names resolve in the model's and data's distribution
     found.update(check_callbacks(cfg.trainer, dist, static=static))
@@ -255,3 +258,75 @@ def resolve_logger(class_path: str, dist: str, where: str):
     if not (isinstance(cls, type) and issubclass(cls, importlib.import_module(f"{dist}.loggers").Logger)):
         raise UserError(f"{where}: {class_path} is not a {dist} Logger")
     return cls
+
+
+# Trainer arguments tuning sets itself for a DDP trial (resources.workers > 1).
+DDP_RESERVED = ("strategy", "devices", "num_nodes", "plugins")
+
+
+def check_resources(cfg) -> None:
+    """Devices a trial can have: an accelerator with GPUs given, several devices as DDP workers
+    (`resources.workers`), never a Trainer waiting for processes nobody starts."""
+    res = cfg.resources
+    accelerator, devices = cfg.trainer.get("accelerator"), cfg.trainer.get("devices")
+    if str(accelerator).lower() in ("gpu", "cuda") and res.gpu == 0:
+        raise UserError(f"trainer.accelerator: {accelerator} but resources.gpu is 0, so Ray gives each trial no "
+                        "GPU: set resources.gpu (GPUs per trial, e.g. 1 or 0.5), or trainer.accelerator: cpu")
+    if res.workers == 1 and devices not in (None, "auto", 1, "1", -1, "-1") and not (
+            isinstance(devices, list) and len(devices) == 1):
+        raise UserError(f"trainer.devices: {devices!r} in one trial process; a trial runs on several devices as "
+                        "DDP over Ray workers: set resources.workers to the number of devices (and resources.gpu: 1, "
+                        "GPUs per worker), and leave trainer.devices out")
+    if res.workers == 1 and res.gpu > 1:
+        raise UserError(f"resources.gpu: {res.gpu} GPUs for one worker; a trial uses more than one GPU as DDP: "
+                        f"set resources.workers: {int(res.gpu)} and resources.gpu: 1 (GPUs per worker)")
+    if res.workers > 1:
+        taken = [k for k in DDP_RESERVED if k in cfg.trainer]
+        if taken:
+            raise UserError(f"trainer.{taken[0]}: set by tuning when resources.workers > 1 "
+                            "(each trial runs DDP over its workers through Ray Train)")
+
+
+def resolve_callback(class_path: str, where: str, dist: str) -> type:
+    """A Callback class from a bare name (of distribution `dist`'s callbacks) or a dotted path."""
+    if "." not in class_path:
+        builtin = flavour.module(dist).callbacks
+        cls = getattr(builtin, class_path, None)
+        if cls is None:
+            names = [n for n in dir(builtin) if n[0].isupper()]
+            raise UserError(f"{where}: '{class_path}' is not a Lightning callback{did_you_mean(class_path, names)}; "
+                            f"use a name from {dist}.callbacks or a dotted path like my_pkg.MyCallback")
+    else:
+        cls = resolve_class("callback", class_path)
+    if not flavour.of_class(cls, "callback"):
+        raise UserError(f"{where}: {class_path} is not a Lightning Callback subclass")
+    return cls
+
+
+def _callback_from_source(class_path: str, dist: str):
+    """(Signature, distribution or False, dotted name) of a callback read from its source; None: import it."""
+    add_user_path()
+    split = (f"{dist}.callbacks", class_path) if "." not in class_path else split_path("callback", class_path)
+    return from_source(*split, "callback") if split else None
+
+
+def check_callbacks(trainer: dict, dist: str, static: bool = False) -> dict[str, tuple[str, str]]:
+    """Resolve every `trainer.callbacks` entry and check its init_args against its signature.
+
+    A bare name is one of distribution `dist`'s callbacks. Returns key path -> (dotted name,
+    distribution) of each callback, for the one-distribution check. `static=True` reads a callback
+    from its source where it can (no Lightning import), as `tuning.classes.check_classes` does.
+    """
+    found = {}
+    for i, spec in enumerate(trainer.get("callbacks") or []):
+        where = f"trainer.callbacks[{i}]"
+        source = _callback_from_source(spec["class_path"], dist) if static else None
+        if source is not None and not source[1]:
+            raise UserError(f"{where}.class_path: {spec['class_path']} is not a Lightning Callback subclass")
+        if source is None:
+            cls = resolve_callback(spec["class_path"], f"{where}.class_path", dist)
+            source = (cls, flavour.of_class(cls, "callback"), f"{cls.__module__}.{cls.__qualname__}")
+        args = spec.get("init_args") or {}
+        check_arguments(source[0], {name: f"{where}.init_args.{name}" for name in args}, f"{where}.init_args")
+        found[f"{where}.class_path"] = (source[2], source[1])
+    return found

@@ -11,35 +11,10 @@ import os
 import threading
 
 from tuning import flavour
-from tuning.errors import UserError
 
 DDP_RUN = "ddp"  # Ray Train's run directory inside the trial directory: its checkpoints and state
 # Trainer arguments tuning sets for a DDP trial.
-DDP_RESERVED = ("strategy", "devices", "num_nodes", "plugins")
 PG_KEY = "tuning-ddp-pg-{trial_id}"  # where rank 0 leaves its worker placement group's id (Ray's KV store)
-
-
-def check_resources(cfg) -> None:
-    """Devices a trial can have: an accelerator with GPUs given, several devices as DDP workers
-    (`resources.workers`), never a Trainer waiting for processes nobody starts."""
-    res = cfg.resources
-    accelerator, devices = cfg.trainer.get("accelerator"), cfg.trainer.get("devices")
-    if str(accelerator).lower() in ("gpu", "cuda") and res.gpu == 0:
-        raise UserError(f"trainer.accelerator: {accelerator} but resources.gpu is 0, so Ray gives each trial no "
-                        "GPU: set resources.gpu (GPUs per trial, e.g. 1 or 0.5), or trainer.accelerator: cpu")
-    if res.workers == 1 and devices not in (None, "auto", 1, "1", -1, "-1") and not (
-            isinstance(devices, list) and len(devices) == 1):
-        raise UserError(f"trainer.devices: {devices!r} in one trial process; a trial runs on several devices as "
-                        "DDP over Ray workers: set resources.workers to the number of devices (and resources.gpu: 1, "
-                        "GPUs per worker), and leave trainer.devices out")
-    if res.workers == 1 and res.gpu > 1:
-        raise UserError(f"resources.gpu: {res.gpu} GPUs for one worker; a trial uses more than one GPU as DDP: "
-                        f"set resources.workers: {int(res.gpu)} and resources.gpu: 1 (GPUs per worker)")
-    if res.workers > 1:
-        taken = [k for k in DDP_RESERVED if k in cfg.trainer]
-        if taken:
-            raise UserError(f"trainer.{taken[0]}: set by tuning when resources.workers > 1 "
-                            "(each trial runs DDP over its workers through Ray Train)")
 
 
 def ray_ddp(dist: str) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tuning import flavour
+from tuning import flavour, preflight
 from tuning.config import SweepConfig
 from tuning.errors import UserError
 from tuning.expdir import SWEEP_FILE
@@ -28,32 +28,6 @@ def check_sweep(cfg: SweepConfig) -> str:
     from tuning.classes import check_classes
 
     return check_classes(cfg, static=True).flavour
-
-
-def prepare(cfg: SweepConfig, check_metric: bool = True) -> str:
-    """Import and check the classes, prepare the data once, in the driver, then check the metric contract.
-
-    Returns the sweep's Lightning distribution.
-    """
-    from tuning.classes import check_classes
-    from tuning.trial import build
-
-    if cfg.objective is not None:  # a synthetic objective: no classes, data or metric to check
-        return flavour.DEFAULT
-    dist = check_classes(cfg).flavour
-    try:
-        datamodule = build(cfg.data.model_dump(), "data")
-    except (TypeError, ValueError, OSError) as exc:
-        raise UserError(f"data: {cfg.data.class_path} could not be built from data.init_args: {exc}") from None
-    try:  # a missing column or file, an unreachable Hub name: bad input, found before any trial starts
-        datamodule.prepare_data()
-    except (ValueError, OSError) as exc:
-        raise UserError(f"data: {cfg.data.class_path}.prepare_data failed with data.init_args: {exc}") from None
-    if check_metric:
-        from tuning import metric_preflight
-
-        metric_preflight.check_metric(cfg, dist)
-    return dist
 
 
 def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None:
@@ -177,7 +151,7 @@ def make_trainable(cfg: SweepConfig, dist: str = flavour.DEFAULT):
     from ray import tune
 
     from tuning.placement import trial_resources
-    from tuning.trial import run_trial
+    from tuning.trainable import run_trial
 
     if cfg.objective is not None:  # milliseconds per trial: no torch or Lightning in the worker
         from tuning.synthetic import run_objective
@@ -276,7 +250,7 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     repair_results(exp_dir)
     repair_checkpoints(exp_dir)
     start_ray(address, worker_preload(cfg, dist))
-    prepare(cfg)
+    preflight.prepare(cfg)
     tune_environment()
     tuner = tune.Tuner.restore(str(exp_dir), trainable=make_trainable(cfg, dist), resume_unfinished=True,
                                resume_errored=retry_errored)
@@ -345,7 +319,7 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
         check_local_gpus(cfg)
     warm_start = warm_start_points(cfg.search.warm_start, cfg.search)
     start_ray(address, worker_preload(cfg, dist))  # before the data: workers import Lightning meanwhile
-    prepare(cfg)
+    preflight.prepare(cfg)
     if address is not None:
         _cluster_preflight(cfg)
     store.claim(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))

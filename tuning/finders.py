@@ -11,18 +11,7 @@ from pathlib import Path
 
 from tuning import flavour
 from tuning.errors import UserError
-
-# Trainer arguments a finder's scratch Trainer must not take from the sweep.
-_NOT_FOR_FINDERS = ("callbacks", "profiler", "logger", "default_root_dir", "enable_checkpointing",
-                    "enable_progress_bar", "enable_model_summary")
-
-
-def scratch_trainer(dist: str, trainer_args: dict, root: str):
-    """A quiet Trainer (of distribution `dist`) with the sweep's options that logs, checkpoints and prints nothing."""
-    args = {k: v for k, v in trainer_args.items() if k not in _NOT_FOR_FINDERS}
-    return flavour.module(dist).Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, default_root_dir=root, **args)
-
+from tuning.preflight import prepare, scratch_trainer
 
 def scale_batch_size(dist: str, trainer_args: dict, model, datamodule, mode: str = "power") -> int:
     """Set the largest batch size that fits (Lightning's scaler) on the datamodule and return it."""
@@ -37,10 +26,9 @@ def scale_batch_size(dist: str, trainer_args: dict, model, datamodule, mode: str
 
 def _base(cfg):
     """(distribution, model, datamodule, Trainer arguments) of the sweep's base config, seeded by run.seed."""
-    from tuning.driver import prepare
-    from tuning.trial import build
+    from tuning.classes import build
 
-    dist = prepare(cfg, check_metric=False)
+    dist = prepare(cfg, metric=False)
     logging.getLogger(dist).setLevel(logging.WARNING)  # the finders' progress chatter
     flavour.module(dist).seed_everything(cfg.run.seed, workers=True, verbose=False)
     return dist, build(cfg.model.model_dump(), "model"), build(cfg.data.model_dump(), "data"), dict(cfg.trainer)

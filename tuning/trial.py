@@ -33,13 +33,6 @@ def trial_seed(run_seed: int, trial_dir: str) -> int:
     return run_seed + (int(index) if index else zlib.crc32(parts[-1].encode()) % 100_000)
 
 
-def build(spec: dict, section: str):
-    """Instantiate `{class_path, init_args}` (a registry name or dotted path)."""
-    from tuning.classes import resolve_class
-
-    return resolve_class(section, spec["class_path"])(**spec.get("init_args", {}))
-
-
 def trial_logger(dist: str, trial_dir: str, params: dict | None, metric: str | None):
     """TensorBoard in `<trial>/tensorboard`; the hparams plugin gets the trial's sampled params too.
 
@@ -242,6 +235,7 @@ def prepare_trial(config: dict, sweep: dict, trial_dir: str):
     """
     import torch
 
+    from tuning.classes import build
     from tuning.space import TRIAL_SECTIONS, apply_params
 
     dist = sweep.get("lightning") or flavour.DEFAULT
@@ -274,14 +268,10 @@ def trial_output_dir() -> str:
     return path
 
 
-def run_trial(config: dict, sweep: dict) -> None:
-    """Tune's function trainable: `config` holds the sampled params, `sweep` the resolved sweep."""
+def run_one_process_trial(config: dict, sweep: dict) -> None:
+    """One trial in this process: `config` holds the sampled params, `sweep` the resolved sweep."""
     from ray import tune
 
-    if sweep["resources"].get("workers", 1) > 1:
-        from tuning.ddp import run_ddp_trial
-
-        return run_ddp_trial(config, sweep)
     trial_dir = trial_output_dir()
     seed, sections, datamodule, model, dist = prepare_trial(config, sweep, trial_dir)
     info = {}

@@ -7,7 +7,7 @@ import yaml
 from tuning.cli import main
 from tuning.config import parse_sweep
 from tuning.errors import UserError
-from tuning.metric_preflight import check_metric
+from tuning.preflight import check_metric
 
 
 def test_a_logged_epoch_metric_passes(tiny_sweep):

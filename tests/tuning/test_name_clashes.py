@@ -16,7 +16,7 @@ PROBE = """
 import inspect, json, sys
 from tuning.classes import check_classes, resolve_class
 from tuning.config import load_sweep
-from tuning.trial import build
+from tuning.classes import build
 out = {}
 for path in sys.argv[1:]:
     cfg = load_sweep(path)

@@ -1,6 +1,7 @@
-"""The metric contract, checked before a sweep starts: the model logs `search.metric` per epoch.
+"""Before a sweep starts, in the driver: the classes imported and checked, the data prepared once, and the
+metric contract (the model logs `search.metric` per epoch); the finders' scratch Trainer too.
 
-Runs the base config for a couple of training and validation batches in the driver (CPU when
+The metric check runs the base config for a couple of training and validation batches in the driver (CPU when
 the driver has no GPU) and lists what the model logs at epoch level. A sweep whose metric never
 arrives would otherwise run every trial to the end with nothing for the scheduler to compare.
 """
@@ -16,6 +17,41 @@ _DROPPED = ("max_epochs", "min_epochs", "max_steps", "min_steps", "max_time", "v
             "check_val_every_n_epoch", "num_sanity_val_steps", "limit_train_batches", "limit_val_batches",
             "limit_test_batches", "limit_predict_batches", "fast_dev_run", "profiler", "callbacks")
 _DEVICE_ARGS = ("accelerator", "devices", "strategy", "precision", "num_nodes")
+
+
+# Trainer arguments a finder's scratch Trainer must not take from the sweep.
+_NOT_FOR_FINDERS = ("callbacks", "profiler", "logger", "default_root_dir", "enable_checkpointing",
+                    "enable_progress_bar", "enable_model_summary")
+
+
+def scratch_trainer(dist: str, trainer_args: dict, root: str):
+    """A quiet Trainer (of distribution `dist`) with the sweep's options that logs, checkpoints and prints nothing."""
+    args = {k: v for k, v in trainer_args.items() if k not in _NOT_FOR_FINDERS}
+    return flavour.module(dist).Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=root, **args)
+
+
+def prepare(cfg, metric: bool = True) -> str:
+    """Import and check the classes, prepare the data once, in the driver, then check the metric contract.
+
+    Returns the sweep's Lightning distribution.
+    """
+    from tuning.classes import build, check_classes
+
+    if cfg.objective is not None:  # a synthetic objective: no classes, data or metric to check
+        return flavour.DEFAULT
+    dist = check_classes(cfg).flavour
+    try:
+        datamodule = build(cfg.data.model_dump(), "data")
+    except (TypeError, ValueError, OSError) as exc:
+        raise UserError(f"data: {cfg.data.class_path} could not be built from data.init_args: {exc}") from None
+    try:  # a missing column or file, an unreachable Hub name: bad input, found before any trial starts
+        datamodule.prepare_data()
+    except (ValueError, OSError) as exc:
+        raise UserError(f"data: {cfg.data.class_path}.prepare_data failed with data.init_args: {exc}") from None
+    if metric:
+        check_metric(cfg, dist)
+    return dist
 
 
 def epoch_metrics(trainer) -> tuple[set[str], set[str]]:
@@ -39,8 +75,7 @@ def _run_briefly(cfg, dist: str):
     """Fit the base config for a couple of batches (Lightning distribution `dist`); the finished Trainer."""
     import torch
 
-    from tuning.finders import scratch_trainer
-    from tuning.trial import build
+    from tuning.classes import build
 
     args = {k: v for k, v in cfg.trainer.items() if k not in _DROPPED}
     if not torch.cuda.is_available():  # a GPU sweep is checked on the driver's CPU

@@ -76,10 +76,21 @@ def _jobs(args) -> int:
     from tuning import submit
 
     jobs = submit.list_jobs(_address(args))
-    print(f"{'job':<40} {'status':<10} entrypoint")
+    print(f"{'job':<40} {'status':<10} {'experiment':<40} entrypoint")
     for job in jobs:
-        print(f"{job.submission_id or job.job_id:<40} {job.status.value:<10} {job.entrypoint}")
+        print(f"{job.submission_id or job.job_id:<40} {job.status.value:<10} {_experiment(job) or '-':<40} "
+              f"{job.entrypoint}")
     return 0
+
+
+def _experiment(info) -> str | None:
+    """The experiment a job of `tuning submit` writes (from the job's metadata); None for other jobs."""
+    from tuning.storage import experiment_location
+
+    meta = info.metadata or {}
+    if not (meta.get("tuning_storage") and meta.get("tuning_experiment")):
+        return None
+    return experiment_location(meta["tuning_storage"], meta["tuning_experiment"])
 
 
 @_cluster_errors
@@ -90,6 +101,13 @@ def _status(args) -> int:
     print(f"job {args.job}: {info.status.value}")
     if info.message:
         print(info.message)
+    experiment = _experiment(info)
+    if experiment:
+        print(f"experiment: {experiment} (tuning report {experiment})")
+        if info.status.value in ("STOPPED", "FAILED"):
+            # The job's entrypoint is `tuning run ... --resume-existing`: the same sweep submitted again continues.
+            print("continue with: tuning submit <the same sweep> --address ... (same storage); the new job "
+                  "continues this experiment")
     return 0
 
 

@@ -113,6 +113,10 @@ def test_a_submitted_sweep_runs_on_both_nodes_and_reports_from_storage(cluster, 
     assert f"job {job}: SUCCEEDED" in followed.stdout
 
     exp = storage / "cluster-tiny"
+    status = tuning(["status", job, "--address", cluster.dashboard], project, cluster.token)
+    assert f"experiment: {exp}" in status.stdout and "continue with" not in status.stdout, status.stdout
+    listed = tuning(["jobs", "--address", cluster.dashboard], project, cluster.token)
+    assert any(job in line and str(exp) in line for line in listed.stdout.splitlines()), listed.stdout
     nodes = {json.loads(p.read_text())["node_id"] for p in exp.glob("trial_*/trial.json")}
     assert len(list(exp.glob("trial_*/trial.json"))) == 4
     assert len(nodes) == 2, "trials ran on both nodes, and each node's trial files reached the storage"

@@ -18,7 +18,7 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
     from ray.tune.search.optuna import OptunaSearch
 
     class StudySearch(OptunaSearch):
-        """OptunaSearch whose study tells what `tuning report` tells (DESIGN.md, "The study").
+        """OptunaSearch whose study tells what `tuning report` tells (README, "Searchers and schedulers").
 
         Every reported epoch is an intermediate value, the last one too (Tune hands the last result to
         on_trial_complete only); a trial that ended before its `budget(config)` (a scheduler stopped it)
@@ -31,13 +31,13 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
             super()._setup_study(mode)
             if not self._ot_study.trials:  # a resumed study already holds them
                 for point in warm_start:
-                    self._add_point(point.params, point.value, point.pruned, point.steps)
+                    self._add_point(point.params, point.value, point.pruned, point.steps, {"warm_start": True})
 
-        def _add_point(self, params, value, pruned, steps):
+        def _add_point(self, params, value, pruned, steps, attrs: dict):
             state = optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.COMPLETE
             self._ot_study.add_trial(optuna.trial.create_trial(
                 state=state, value=value, params=params, distributions=self._space,
-                intermediate_values=dict(steps), user_attrs={"warm_start": True}))
+                intermediate_values=dict(steps), user_attrs=attrs))
 
         def suggest(self, trial_id):
             config = super().suggest(trial_id)
@@ -77,7 +77,8 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
                 # record and add the retry's result as a trial of its own, so TPE learns from it.
                 retried = self.__dict__.setdefault("_retried", set())  # pickled with the searcher
                 if scored is not None and not error and trial_id not in retried:
-                    self._add_point(stored.params, scored, pruned, sorted(steps.items()))
+                    self._add_point(stored.params, scored, pruned, sorted(steps.items()),
+                                    {"tune_trial_id": trial_id, "experiment": experiment, "retried": True})
                     retried.add(trial_id)
             elif not stored.state.is_finished() and trial_id not in self._completed_trials:
                 for at, reported in sorted(steps.items()):

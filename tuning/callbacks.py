@@ -1,7 +1,8 @@
-"""Per-trial callbacks and profilers: the user's callbacks by class path, early stopping, profiling.
+"""Per-trial callbacks and profilers: the user's callbacks built, early stopping, profiling.
 
 `trainer.callbacks` follows LightningCLI: `[{class_path, init_args}]`, where a bare name
-(`LearningRateMonitor`) means a class of the sweep's Lightning distribution (tuning.flavour).
+(`LearningRateMonitor`) means a class of the sweep's Lightning distribution (tuning.flavour);
+resolving and checking them is tuning.classes' work, done before the sweep starts.
 """
 
 import json

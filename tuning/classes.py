@@ -1,8 +1,10 @@
-"""Resolving model and data classes, and checking arguments against their signatures.
+"""Resolving the sweep's classes and checking it before anything starts: model and data, callbacks,
+loggers, arguments against signatures, and the devices a trial can have.
 
 A `class_path` is a registry name (`mlp`, `digits`) or a dotted import path
 (`my_pkg.models.MyModel`); both resolve through `resolve_class`, so a user's own
-class works exactly like a built-in.
+class works exactly like a built-in. `trainer.callbacks` entries may also be bare names of the
+sweep's Lightning distribution (`LearningRateMonitor`, tuning.flavour).
 """
 
 import importlib
@@ -315,7 +317,7 @@ def check_callbacks(trainer: dict, dist: str, static: bool = False) -> dict[str,
 
     A bare name is one of distribution `dist`'s callbacks. Returns key path -> (dotted name,
     distribution) of each callback, for the one-distribution check. `static=True` reads a callback
-    from its source where it can (no Lightning import), as `tuning.classes.check_classes` does.
+    from its source where it can (no Lightning import), as `check_classes` does.
     """
     found = {}
     for i, spec in enumerate(trainer.get("callbacks") or []):

@@ -266,9 +266,9 @@ def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> 
     if is_uri(location):
         raise UserError(f"--resume-existing: {location} is on URI storage, which resume does not support yet; "
                         "use a shared path for run.storage")
-    recorded = ExpDir(location).sweep()
-    if recorded != cfg.to_dict():
-        differs = next((k for k in {**recorded, **cfg.to_dict()} if recorded.get(k) != cfg.to_dict().get(k)), "?")
+    recorded, this = ExpDir(location).sweep(), cfg.to_dict()
+    if recorded != this:
+        differs = next((k for k in {**recorded, **this} if recorded.get(k) != this.get(k)), "?")
         raise UserError(f"--resume-existing: {location} holds another sweep (its {differs} differs); "
                         "it continues only the sweep that started it (nothing was overwritten)")
     print(f"continuing the existing experiment {location}", file=sys.stderr, flush=True)

@@ -40,11 +40,6 @@ PRINTED = {
 }
 
 
-def tuning(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "tuning", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
-
-
 def test_printed_config_keys_map_onto_the_sweep():
     data = normalize(copy.deepcopy(PRINTED))
     assert "seed_everything" not in data and data["run"] == {"seed": 7}
@@ -127,7 +122,7 @@ def _export_validates_to_the_reported_value(exp: Path, out: Path, cli: list[str]
 
 
 @pytest.mark.integration
-def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightningcli(tmp_path):
+def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightningcli(ray_session, tmp_path):
     """The user's own LightningCLI prints the config; tuning sweeps it; the winner validates under it."""
     cli = [sys.executable, str(ROOT / "tests" / "lightningcli_main.py")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the user's project: where `tests.user_models` imports from
@@ -144,7 +139,7 @@ def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightning
     sweep.write_text(printed.stdout + yaml.safe_dump({
         "search": {"num_samples": 2, "space": {"optimizer.init_args.lr": {"loguniform": [0.01, 0.3]}},
                    "scheduler": {"name": "fifo"}}}))
-    result = tuning("run", str(sweep), "--storage", str(tmp_path / "runs"))
+    result = tuning_here("run", str(sweep), "--storage", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stderr[-3000:]
     exp = tmp_path / "runs" / "printed"
     assert yaml.safe_load((exp / "sweep.yaml").read_text())["run"]["seed"] == 7
@@ -167,7 +162,8 @@ def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightning
 
 
 @pytest.mark.integration
-def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and_its_export_validates(tmp_path):
+def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and_its_export_validates(ray_session,
+                                                                                                      tmp_path):
     """`LightningCLI(Model, Data)` prints bare arguments: the sweep names the classes beside them, and the
     export is written back in that form, so the user's own `validate --ckpt_path` gives the report's value."""
     cli = [sys.executable, str(ROOT / "tests" / "lightningcli_fixed.py")]
@@ -187,7 +183,7 @@ def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and
     config["model"]["class_path"] = "tests.user_models.LinearClassifier"
     config["data"]["class_path"] = "tuning.data.digits.DigitsDataModule"
     sweep.write_text(yaml.safe_dump({**config, **search}))
-    assert tuning("run", str(sweep), "--storage", str(tmp_path / "runs")).returncode == 0
+    assert tuning_here("run", str(sweep), "--storage", str(tmp_path / "runs")).returncode == 0
     exp = tmp_path / "runs" / "fixed"
     _export_validates_to_the_reported_value(exp, tmp_path / "export", cli, env)
     exported = yaml.safe_load((tmp_path / "export" / "config.yaml").read_text())
@@ -195,7 +191,7 @@ def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and
 
 
 @pytest.mark.integration
-def test_a_pytorch_lightning_project_sweeps_and_errored_trials_exit_3(tmp_path):
+def test_a_pytorch_lightning_project_sweeps_and_errored_trials_exit_3(ray_session, tmp_path):
     """The older distribution end to end: its Trainer, bare callback and logger names; one trial fails."""
     sweep = {
         "name": "legacy",
@@ -211,7 +207,7 @@ def test_a_pytorch_lightning_project_sweeps_and_errored_trials_exit_3(tmp_path):
                    "scheduler": {"name": "fifo"}},
     }
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(sweep))
-    result = tuning("run", str(tmp_path / "sweep.yaml"), "--storage", str(tmp_path / "runs"))
+    result = tuning_here("run", str(tmp_path / "sweep.yaml"), "--storage", str(tmp_path / "runs"))
     assert result.returncode == 3, result.stderr[-3000:]
     assert "rank  trial" in result.stdout, "the table is still printed"
     assert "errored: RuntimeError: boom in epoch 1" in result.stderr

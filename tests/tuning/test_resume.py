@@ -13,6 +13,7 @@ import psutil
 import pytest
 import yaml
 
+from tests.in_process import tuning_here
 from tuning.driver import resume_sweep
 from tuning.errors import UserError
 from tuning.report import load_report, read_results
@@ -106,8 +107,7 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, 
     # A restarted cluster job runs its entrypoint again: `tuning run` of the same sweep, --resume-existing.
     # A plain `tuning run` still refuses the existing experiment.
     again = ["run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "killed"]
-    refused = subprocess.run([sys.executable, "-m", "tuning", *again], cwd=ROOT, timeout=300, capture_output=True,
-                             text=True)
+    refused = tuning_here(*again)  # refused before Ray starts: no process of its own needed
     assert refused.returncode == 2 and "already exists" in refused.stderr, refused.stderr[-3000:]
     done = subprocess.run([sys.executable, "-m", "tuning", *again, "--resume-existing"], cwd=ROOT, timeout=600,
                           capture_output=True, text=True)

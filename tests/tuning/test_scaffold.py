@@ -20,7 +20,7 @@ def tuning(*args, cwd):
 @pytest.mark.parametrize("template", templates())
 def test_every_template_runs_as_generated(tmp_path, template):
     project = tmp_path / "my-project"
-    result = tuning("init", str(project), "--template", template, cwd=tmp_path)
+    result = tuning_here("init", str(project), "--template", template)
     assert result.returncode == 0, result.stderr
     assert (project / "my_project" / "model.py").is_file() and (project / "sweep.yaml").is_file()
     assert "__package__" not in (project / "sweep.yaml").read_text()

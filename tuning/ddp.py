@@ -10,7 +10,7 @@ scheduler sees per-epoch metrics and can stop the trial. Only rank 0 writes chec
 import os
 import threading
 
-from tuning import flavour
+from tuning import compat, flavour
 
 DDP_RUN = "ddp"  # Ray Train's run directory inside the trial directory: its checkpoints and state
 # Trainer arguments tuning sets for a DDP trial.
@@ -76,9 +76,7 @@ def ddp_worker(args: dict) -> None:
     config, sweep, trial_dir = args["config"], args["sweep"], args["trial_dir"]
     group = ray.util.get_current_placement_group()
     if ray.train.get_context().get_world_rank() == 0 and group is not None:
-        from ray.experimental.internal_kv import _internal_kv_put
-
-        _internal_kv_put(args["pg_key"], group.id.hex(), overwrite=True)
+        compat.kv_put(args["pg_key"], group.id.hex())
     seed, sections, datamodule, model, dist = prepare_trial(config, sweep, trial_dir)
     accelerator = "gpu" if sweep["resources"]["gpu"] > 0 else "cpu"
     report = epoch_report(dist, report_hook(sections["trainer"]), ray.train.report, mean_over_ranks=True,
@@ -133,20 +131,14 @@ def _release_workers_on_stop(pg_key: str) -> None:
     Ray's state API (the dashboard), which local sweeps run without. Removing the group ends the
     workers and frees their resources for the next trial.
     """
-    from ray.experimental.internal_kv import _internal_kv_get
-    from ray.train._internal.session import get_session
-    from ray.util.placement_group import PlacementGroup, remove_placement_group
-
-    session = get_session()
+    session = compat.train_session()
     if session is None:
         return
     session.stop_event.wait()
-    group_id = _internal_kv_get(pg_key)
+    group_id = compat.kv_get(pg_key)
     if group_id:
-        from ray._raylet import PlacementGroupID
-
         try:
-            remove_placement_group(PlacementGroup(PlacementGroupID.from_hex(group_id.decode())))
+            compat.remove_placement_group(group_id.decode())
         except Exception:  # already removed: the run ended by itself
             pass
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tuning import flavour, preflight
+from tuning import compat, flavour, preflight
 from tuning.config import SweepConfig
 from tuning.errors import UserError
 from tuning.expdir import SWEEP_FILE
@@ -47,13 +47,9 @@ def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None
         if preload:  # read by the raylet as it starts
             os.environ.setdefault("RAY_preload_python_modules", ",".join(preload))
         _inherit_trial_environment()
-        # Without this Ray binds its ports on every interface (DESIGN.md, "Running Ray"). Ray reads the
-        # variable once, at import, and may be imported already: set the constant too. Ray's own
+        # Without this Ray binds its ports on every interface (DESIGN.md, "Running Ray"). Ray's own
         # processes started below inherit the environment.
-        from ray._private import ray_constants
-
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-        ray_constants.ENABLE_RAY_CLUSTER = False
+        compat.bind_ray_to_loopback()
     # "local" always starts a fresh instance; a bare ray.init() would join the last `ray start` cluster.
     ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
 
@@ -67,11 +63,8 @@ def _inherit_trial_environment() -> None:
     environment, so the variables are set here and Tune's lists emptied (measured: 2 trial actors
     ready in 0.2 s instead of 6 s). Not on a cluster: other nodes do not inherit it.
     """
-    from ray.tune.execution import class_cache
-
-    for name, value in class_cache.DEFAULT_ENV_VARS.items():
+    for name, value in compat.take_tune_trial_env().items():
         os.environ.setdefault(name, value)
-    class_cache.DEFAULT_ENV_VARS, class_cache.ENV_VARS_TO_PROPAGATE = {}, set()
 
 
 def worker_preload(cfg: SweepConfig, dist: str = flavour.DEFAULT, cpus: int | None = None) -> tuple[str, ...]:

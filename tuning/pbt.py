@@ -7,7 +7,7 @@ This callback records the trial's params in every checkpoint; when a restored ch
 under other params, it re-applies the optimizer settings that this trial's config produces.
 """
 
-from tuning import flavour
+from tuning import compat, flavour
 
 PARAMS_KEY = "tuning_params"
 
@@ -49,12 +49,4 @@ class KeepMutatedHyperparameters:
 
 def _configured(dist: str, pl_module) -> tuple[list, list]:
     """The optimizers and schedulers `configure_optimizers` makes from the current hyperparameters."""
-    import importlib
-
-    # Lightning's own parser of configure_optimizers' many return shapes (private, stable across 2.x):
-    # writing our own would duplicate it and miss shapes users rely on.
-    _init_optimizers_and_lr_schedulers = importlib.import_module(
-        f"{dist}.core.optimizer")._init_optimizers_and_lr_schedulers
-
-    optimizers, scheduler_configs = _init_optimizers_and_lr_schedulers(pl_module)
-    return optimizers, [c.scheduler for c in scheduler_configs]
+    return compat.init_optimizers(dist, pl_module)

@@ -8,7 +8,7 @@ arrives would otherwise run every trial to the end with nothing for the schedule
 
 import tempfile
 
-from tuning import flavour
+from tuning import compat, flavour
 from tuning.errors import UserError, describe_exception
 
 PREFLIGHT_BATCHES = 2
@@ -56,9 +56,8 @@ def prepare(cfg, metric: bool = True) -> str:
 
 def epoch_metrics(trainer) -> tuple[set[str], set[str]]:
     """(names logged at epoch level, names logged per step only) in the last fit of `trainer`."""
-    loop = trainer.fit_loop.epoch_loop
     epoch, step = set(), set()
-    for results in (loop._results, loop.val_loop._results):
+    for results in compat.logged_results(trainer):
         for metric in results.values():
             meta = getattr(metric, "meta", None)
             if meta is None:

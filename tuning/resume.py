@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from tuning import compat
 from tuning.errors import UserError
 
 STUDY_FILE = "optuna.db"  # Optuna's study (SQLite) inside the experiment directory
@@ -119,15 +120,13 @@ def repair_checkpoints(exp_dir: Path) -> list[str]:
     continues from its newest checkpoint still on disk, and its result rows after that are cut, since
     those epochs run again.
     """
-    from ray.tune.utils.serialization import TuneFunctionEncoder, _loads_with_cloudpickle
-
     states = sorted(Path(exp_dir).glob("experiment_state-*.json"))
     data = json.loads(states[-1].read_text()) if states else {"trial_data": []}
     repaired = []
     for entry in data["trial_data"]:
-        state, metadata = json.loads(entry[0]), _loads_with_cloudpickle(entry[1])
+        state, metadata = json.loads(entry[0]), compat.tune_trial_metadata(entry[1])
         manager, trial_dir = metadata.get("checkpoint_manager"), Path(exp_dir) / (state.get("relative_logdir") or "-")
-        latest = manager and manager._latest_checkpoint_result
+        latest = manager and compat.latest_checkpoint_result(manager)
         if state.get("status") in FINAL:
             continue
         if latest is None or (trial_dir / Path(latest.checkpoint.path).name).is_dir():
@@ -135,11 +134,11 @@ def repair_checkpoints(exp_dir: Path) -> list[str]:
             # checkpoint: those run again from it, so their rows are cut to be written once.
             _cut_results(trial_dir, latest.metrics["training_iteration"] if latest else 0)
             continue
-        kept = [r for r in manager._checkpoint_results if (trial_dir / Path(r.checkpoint.path).name).is_dir()]
-        manager._checkpoint_results = kept
-        manager._latest_checkpoint_result = max(kept, key=lambda r: r.metrics["training_iteration"], default=None)
-        entry[1] = json.dumps(metadata, indent=2, cls=TuneFunctionEncoder)
-        restored = manager._latest_checkpoint_result
+        kept = [r for r in compat.checkpoint_results(manager) if (trial_dir / Path(r.checkpoint.path).name).is_dir()]
+        compat.set_checkpoint_results(manager, kept, max(kept, key=lambda r: r.metrics["training_iteration"],
+                                                         default=None))
+        entry[1] = json.dumps(metadata, indent=2, cls=compat.tune_json_encoder())
+        restored = compat.latest_checkpoint_result(manager)
         _cut_results(trial_dir, restored.metrics["training_iteration"] if restored else 0)
         repaired.append(trial_dir.name)
     if repaired:

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
+from tuning import compat
 from tuning.errors import UserError
 
 # Never uploaded: likely secrets. Basenames only (an optional trailing "/" for directories), so each
@@ -184,15 +185,11 @@ def upload_excludes(working_dir: Path, storage: str, includes=(), skipped=()) ->
 def _ray_walk(working_dir: Path, excludes: list[str], watch=None) -> dict[str, int]:
     """relative path -> size of every file Ray's packaging zips from `working_dir` with these `excludes`.
 
-    Ray's own traversal (ray._private.runtime_env.packaging of Ray 2.60: `_dir_travel` with
-    `_get_excludes`, as its `_zip_files` calls them; nested .gitignore/.rayignore included), with Ray's
-    default excludes in front as `upload_working_dir_if_needed` puts them: what is listed is what is
-    zipped (tests/tuning/test_submit.py compares it with the zip Ray makes). `watch(path)` is called
-    like an exclude on every path not excluded otherwise; True leaves the path out.
+    Ray's own traversal (tuning.compat.ray_dir_walk; nested .gitignore/.rayignore included, Ray's
+    default excludes in front): what is listed is what is zipped (tests/tuning/test_submit.py compares
+    it with the zip Ray makes). `watch(path)` is called like an exclude on every path not excluded
+    otherwise; True leaves the path out.
     """
-    from ray._private import ray_constants
-    from ray._private.runtime_env.packaging import _dir_travel, _get_excludes
-
     root, files = working_dir.absolute(), {}
 
     def handler(path: Path):
@@ -201,9 +198,8 @@ def _ray_walk(working_dir: Path, excludes: list[str], watch=None) -> dict[str, i
 
     quiet = logging.getLogger("tuning.submit.walk")
     quiet.setLevel(logging.WARNING)  # Ray logs every ignore file it reads at INFO
-    gitignore = os.environ.get(ray_constants.RAY_RUNTIME_ENV_IGNORE_GITIGNORE, "0") != "1"
-    matchers = [_get_excludes(root, ray_constants.get_runtime_env_default_excludes() + list(excludes))]
-    _dir_travel(root, matchers + ([watch] if watch else []), handler, include_gitignore=gitignore, logger=quiet)
+    gitignore = os.environ.get(compat.ray_constants().RAY_RUNTIME_ENV_IGNORE_GITIGNORE, "0") != "1"
+    compat.ray_dir_walk(root, excludes, watch, handler, include_gitignore=gitignore, logger=quiet)
     return files
 
 
@@ -224,10 +220,8 @@ class Upload:
 
 def _link_watch(root: Path, includes, secret_links: dict, skipped: dict):
     """An exclude for Ray's walk that leaves out symlinks to outside the project, loops, and links to secrets."""
-    from ray._private.thirdparty.pathspec import PathSpec
-
     real = root.resolve()
-    secret = PathSpec.from_lines("gitwildmatch", SECRET_PATTERNS + [f"!{pattern}" for pattern in includes])
+    secret = compat.gitwildmatch(SECRET_PATTERNS + [f"!{pattern}" for pattern in includes])
 
     def watch(path: Path) -> bool:
         if not path.is_symlink():

@@ -10,7 +10,7 @@ import os
 import socket
 import zlib
 
-from tuning import flavour, lightning_cli
+from tuning import compat, flavour, lightning_cli
 
 CHECKPOINT_FILE = "checkpoint.ckpt"
 TRIAL_FILE = "trial.json"  # seed and placement of a trial, next to Tune's result files
@@ -47,14 +47,14 @@ def trial_logger(dist: str, trial_dir: str, params: dict | None, metric: str | N
     class TrialLogger(pl.loggers.TensorBoardLogger):
         @pl.utilities.rank_zero_only
         def log_hyperparams(self, hparams, metrics=None, step=None):
-            merged = {**fabric_logger._convert_params(hparams or {}), **(params or {})}
+            merged = {**compat.convert_params(fabric_logger, hparams or {}), **(params or {})}
             super().log_hyperparams(merged, metrics, step)
             if metrics is None and metric:
                 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-                flat = self._sanitize_params(fabric_logger._flatten_dict(merged))
+                flat = compat.flat_hparams(fabric_logger, self, merged)
                 for summary in hparams_summaries(flat, {metric: 0.0}):  # only the metric's name is used
-                    self.experiment._get_file_writer().add_summary(summary)
+                    compat.write_summary(self, summary)
 
     return TrialLogger(trial_dir, name="tensorboard", version="", default_hp_metric=False)
 

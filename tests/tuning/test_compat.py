@@ -1,0 +1,121 @@
+"""Every private reach of tuning/compat.py still works with the installed Ray, Lightning and Optuna.
+
+An upgrade that moves one fails here with the reach's name, before a sweep meets it.
+"""
+
+import json
+
+import pytest
+
+from tuning import compat
+
+
+def test_ray_constants_and_the_loopback_switch(monkeypatch):
+    constants = compat.ray_constants()
+    for name in ("ENABLE_RAY_CLUSTER", "RAY_RUNTIME_ENV_IGNORE_GITIGNORE", "get_runtime_env_default_excludes"):
+        assert hasattr(constants, name), f"ray._private.ray_constants.{name} is gone"
+    monkeypatch.setattr(constants, "ENABLE_RAY_CLUSTER", True)
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "1")
+    compat.bind_ray_to_loopback()
+    assert constants.ENABLE_RAY_CLUSTER is False
+
+
+def test_tune_trial_env_is_taken_once(monkeypatch):
+    from ray.tune.execution import class_cache
+
+    monkeypatch.setattr(class_cache, "DEFAULT_ENV_VARS", {"PL_DISABLE_FORK": "1"})
+    monkeypatch.setattr(class_cache, "ENV_VARS_TO_PROPAGATE", {"TUNE_X"})
+    assert compat.take_tune_trial_env() == {"PL_DISABLE_FORK": "1"}
+    assert class_cache.DEFAULT_ENV_VARS == {} and class_cache.ENV_VARS_TO_PROPAGATE == set(), \
+        "ray.tune.execution.class_cache's lists are no longer what Tune gives trial actors"
+
+
+def test_ray_train_session_placement_group_id_and_kv():
+    import inspect
+
+    from ray._raylet import PlacementGroupID
+    from ray.experimental import internal_kv
+    from ray.train._internal import session
+
+    assert compat.train_session() is None, "ray.train._internal.session.get_session outside a trial"
+    assert "self.stop_event = threading.Event()" in inspect.getsource(session._TrainSession), "the Train session's stop_event"
+    hex_id = PlacementGroupID.from_random().hex()
+    assert PlacementGroupID.from_hex(hex_id).hex() == hex_id, "ray._raylet.PlacementGroupID.from_hex"
+    assert callable(internal_kv._internal_kv_put) and callable(internal_kv._internal_kv_get), "internal_kv"
+
+
+def test_tune_metadata_round_trips_through_tunes_own_encoder():
+    from ray.train import CheckpointConfig
+    from ray.train._internal.checkpoint_manager import _CheckpointManager
+
+    manager = _CheckpointManager(checkpoint_config=CheckpointConfig(num_to_keep=1))
+    blob = json.dumps({"checkpoint_manager": manager}, cls=compat.tune_json_encoder())
+    restored = compat.tune_trial_metadata(blob)["checkpoint_manager"]
+    assert compat.checkpoint_results(restored) == [], "the checkpoint manager's _checkpoint_results"
+    assert compat.latest_checkpoint_result(restored) is None, "the checkpoint manager's _latest_checkpoint_result"
+    compat.set_checkpoint_results(restored, [], None)
+
+
+def test_ray_packaging_walk_and_its_excludes(tmp_path):
+    (tmp_path / "keep.py").write_text("x")
+    (tmp_path / "drop.log").write_text("x")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("x")  # in Ray's default excludes
+    found = []
+    compat.ray_dir_walk(tmp_path, ["*.log"], None, lambda p: found.append(p.name) if p.is_file() else None,
+                        include_gitignore=True, logger=__import__("logging").getLogger("test"))
+    assert found == ["keep.py"], "ray._private.runtime_env.packaging's _dir_travel/_get_excludes"
+    spec = compat.gitwildmatch(["*.pem", "!ok.pem"])
+    assert spec.match_file("a/key.pem") and not spec.match_file("ok.pem"), "Ray's vendored pathspec"
+
+
+@pytest.mark.parametrize("dist", ["lightning.pytorch", "pytorch_lightning"])
+def test_lightning_reaches(tmp_path, dist):
+    import importlib
+
+    from torch.utils.tensorboard.summary import hparams
+
+    pl = importlib.import_module(dist)
+    fabric_logger = importlib.import_module(
+        "lightning.fabric.utilities.logger" if dist.startswith("lightning") else "lightning_fabric.utilities.logger")
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    assert len(compat.logged_results(trainer)) == 2, "the fit and validation loops' _results"
+    assert callable(importlib.import_module(f"{dist}.core.optimizer")._init_optimizers_and_lr_schedulers), \
+        f"{dist}.core.optimizer._init_optimizers_and_lr_schedulers"
+    logger = pl.loggers.TensorBoardLogger(tmp_path, name="tb", version="")
+    flat = compat.flat_hparams(fabric_logger, logger, compat.convert_params(fabric_logger, {"a": {"b": 1}}))
+    assert flat == {"a/b": 1}, "TensorBoardLogger._sanitize_params / fabric's _flatten_dict"
+    for summary in hparams(flat, {"val_loss": 0.0}):
+        compat.write_summary(logger, summary)
+    logger.experiment.flush()
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*")), "SummaryWriter._get_file_writer"
+
+
+def test_optuna_search_keeps_the_attributes_study_search_uses():
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    search = OptunaSearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min")
+    missing = [name for name in compat.OPTUNA_SEARCH_ATTRIBUTES if not hasattr(search, name)]
+    assert not missing, f"OptunaSearch no longer keeps {missing}"
+    assert hasattr(search._ot_study, "_storage"), "the study's _storage (StudySearch reads a trial's state)"
+    trial = search._ot_study.ask()
+    stored = search._ot_study._storage.get_trial(trial._trial_id)
+    assert stored._trial_id == trial._trial_id, "Optuna's Trial/FrozenTrial._trial_id"
+
+
+@pytest.mark.parametrize("package", ["lightning", "pytorch-lightning", "ray", "optuna"])
+def test_the_declared_range_is_the_version_tested_here(package):
+    """pyproject.toml declares, for each package compat.py reaches into, the minor version this suite runs."""
+    import importlib.metadata
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    (declared,) = [r for r in map(Requirement, project["dependencies"]) if r.name == package]
+    installed = importlib.metadata.version(package)
+    assert declared.specifier.contains(installed), f"{package} {installed} is not in the declared {declared}"
+    major, minor = map(int, installed.split(".")[:2])
+    assert not declared.specifier.contains(f"{major}.{minor + 1}.0"), f"{declared} allows an untested minor version"

@@ -1,0 +1,83 @@
+"""The package's shape (README, "How it is built"): no import cycle, one seam for private reaches."""
+
+import ast
+import re
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "tuning"
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports() -> dict[str, set[str]]:
+    """module -> the project modules it imports anywhere in it (inside functions too)."""
+    modules = {_module(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tuning"):
+                for alias in node.names:  # `from tuning import compat` imports the module tuning.compat
+                    found.add(f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules
+                              else node.module)
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("tuning")}
+        graph[name] = {m for m in found if m in modules and m != name and not name.startswith(m + ".")}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    graph = _imports()
+    assert graph["tuning.driver"] and "tuning.compat" in graph["tuning.driver"], "the import graph is read"
+    assert _cycles(graph) == []
+
+
+def test_a_cycle_would_be_found():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+PRIVATE = re.compile(r"\bray\._|\._private\b|\._internal\b|_raylet|\._get_file_writer|\._sanitize_params|"
+                     r"\._flatten_dict|\._convert_params|_init_optimizers_and_lr_schedulers|\b_loads_with_cloudpickle|"
+                     r"\._results\b|\._checkpoint_results|\._latest_checkpoint_result|class_cache")
+
+
+def test_private_reaches_live_in_the_seam_only():
+    outside = [f"{p.relative_to(PACKAGE.parent)}:{n}: {line.strip()}"
+               for p in sorted(PACKAGE.rglob("*.py")) if p.name != "compat.py"
+               for n, line in enumerate(p.read_text().splitlines(), 1)
+               if PRIVATE.search(line.split("#")[0]) and not line.strip().startswith(('"', "'"))]
+    assert outside == [], "\n".join(outside)

@@ -1,0 +1,167 @@
+"""Every reach into a private part of Ray, Lightning or Optuna, in one place.
+
+Each function says why the public API does not do the job. tests/tuning/test_compat.py checks every reach
+against the installed versions and fails naming the one an upgrade moved; pyproject.toml declares the
+versions it was tested with. Imports are inside the functions: `tuning --help`, `validate` and
+`report` import neither Ray nor Lightning.
+
+Two reaches stay where they are, because a seam function would only rename them:
+- StudySearch (tuning/searchers.py) subclasses Tune's OptunaSearch and uses the attributes it keeps
+  (OPTUNA_SEARCH_ATTRIBUTES) and its study's `_storage`, to read a trial's stored state;
+- Optuna's storage API takes a trial's `_trial_id` (searchers, resume.settle_orphans).
+The test checks both on a real OptunaSearch and study.
+"""
+
+import importlib
+
+OPTUNA_SEARCH_ATTRIBUTES = ("_ot_study", "_ot_trials", "_space", "_completed_trials")
+
+
+# --- Ray ---------------------------------------------------------------------------------------------
+
+def ray_constants():
+    """Ray's constants module: the loopback-only switch and the runtime_env packaging defaults have no
+    public home."""
+    from ray._private import ray_constants as constants
+
+    return constants
+
+
+def bind_ray_to_loopback() -> None:
+    """Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, at import, and may be imported already: the
+    constant is set as well as the variable (DESIGN.md, "Running Ray")."""
+    import os
+
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray_constants().ENABLE_RAY_CLUSTER = False
+
+
+def take_tune_trial_env() -> dict[str, str]:
+    """The variables Tune gives each trial actor as a runtime_env, after which Tune gives none.
+
+    A runtime_env makes Ray start a cold worker for each trial; a local Ray's warm workers inherit
+    the driver's environment instead (tuning.driver.start_ray). Tune has no option for this.
+    """
+    from ray.tune.execution import class_cache
+
+    env = dict(class_cache.DEFAULT_ENV_VARS)
+    class_cache.DEFAULT_ENV_VARS, class_cache.ENV_VARS_TO_PROPAGATE = {}, set()
+    return env
+
+
+def kv_put(key: str, value: str) -> None:
+    """Ray's cluster key-value store (no public API): rank 0 of a DDP trial leaves its placement group."""
+    from ray.experimental.internal_kv import _internal_kv_put
+
+    _internal_kv_put(key, value, overwrite=True)
+
+
+def kv_get(key: str) -> bytes | None:
+    """What kv_put left under `key` (None if nothing)."""
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    return _internal_kv_get(key)
+
+
+def train_session():
+    """The Ray Train session of this trial's thread, or None: its stop_event says Tune stopped the trial
+    (the public ray.train.get_context has no such event)."""
+    from ray.train._internal.session import get_session
+
+    return get_session()
+
+
+def remove_placement_group(hex_id: str) -> None:
+    """Remove a placement group known by its hex id (the public API takes the group object only)."""
+    from ray._raylet import PlacementGroupID
+    from ray.util.placement_group import PlacementGroup
+    from ray.util.placement_group import remove_placement_group as remove
+
+    remove(PlacementGroup(PlacementGroupID.from_hex(hex_id)))
+
+
+def tune_trial_metadata(blob: str):
+    """The cloudpickled half of one trial's entry in Tune's experiment_state-*.json (its checkpoint
+    manager), as Tune itself reads it on restore.
+
+    Only `tuning resume` of the user's own experiment calls this: a report never unpickles anything.
+    """
+    from ray.tune.utils.serialization import _loads_with_cloudpickle
+
+    return _loads_with_cloudpickle(blob)
+
+
+def tune_json_encoder():
+    """The JSON encoder Tune writes experiment_state-*.json with (cloudpickles what JSON cannot hold)."""
+    from ray.tune.utils.serialization import TuneFunctionEncoder
+
+    return TuneFunctionEncoder
+
+
+def checkpoint_results(manager) -> list:
+    """A Tune trial's kept checkpoint results (the checkpoint manager has no public accessor)."""
+    return manager._checkpoint_results
+
+
+def latest_checkpoint_result(manager):
+    """The checkpoint result a restored Tune trial continues from."""
+    return manager._latest_checkpoint_result
+
+
+def set_checkpoint_results(manager, kept: list, latest) -> None:
+    """Point a trial at the checkpoints still on disk, so Tune restores the newest kept one."""
+    manager._checkpoint_results = kept
+    manager._latest_checkpoint_result = latest
+
+
+def ray_dir_walk(root, excludes: list[str], watch, handler, include_gitignore: bool, logger) -> None:
+    """Walk `root` exactly as Ray's runtime_env packaging does before zipping it (Ray 2.60: `_dir_travel`
+    with `_get_excludes` and Ray's default excludes first, as `upload_working_dir_if_needed` puts them),
+    so what `tuning submit --dry-run` lists is what Ray uploads."""
+    from ray._private.runtime_env.packaging import _dir_travel, _get_excludes
+
+    constants = ray_constants()
+    matchers = [_get_excludes(root, constants.get_runtime_env_default_excludes() + list(excludes))]
+    _dir_travel(root, matchers + ([watch] if watch else []), handler, include_gitignore=include_gitignore,
+                logger=logger)
+
+
+def gitwildmatch(patterns: list[str]):
+    """A matcher of .gitignore-style patterns: the pathspec copy Ray ships and matches excludes with."""
+    from ray._private.thirdparty.pathspec import PathSpec
+
+    return PathSpec.from_lines("gitwildmatch", patterns)
+
+
+# --- Lightning ---------------------------------------------------------------------------------------
+
+def logged_results(trainer) -> list:
+    """What the last fit logged, per loop: the fit and validation loops' result collections (each entry
+    has `.meta.on_epoch`/`.on_step`). Lightning offers the values (callback_metrics), not how each was
+    logged, which the metric preflight needs to say "logged per step only"."""
+    loop = trainer.fit_loop.epoch_loop
+    return [loop._results, loop.val_loop._results]
+
+
+def init_optimizers(dist: str, pl_module) -> tuple[list, list]:
+    """Lightning's own parser of `configure_optimizers`' many return shapes (private, stable across 2.x):
+    writing our own would duplicate it and miss shapes users rely on."""
+    parse = importlib.import_module(f"{dist}.core.optimizer")._init_optimizers_and_lr_schedulers
+    optimizers, scheduler_configs = parse(pl_module)
+    return optimizers, [c.scheduler for c in scheduler_configs]
+
+
+def flat_hparams(fabric_logger, tb_logger, merged: dict) -> dict:
+    """Hyperparameters flattened and sanitized as TensorBoardLogger does before writing them."""
+    return tb_logger._sanitize_params(fabric_logger._flatten_dict(merged))
+
+
+def convert_params(fabric_logger, hparams) -> dict:
+    """Hyperparameters as a plain dict, as Lightning's loggers convert them (Namespace, dataclass...)."""
+    return fabric_logger._convert_params(hparams)
+
+
+def write_summary(tb_logger, summary) -> None:
+    """Write one summary protobuf into the logger's event file (SummaryWriter has no public call for a
+    ready-made summary; the HParams plugin's summaries are made by torch's `hparams`)."""
+    tb_logger.experiment._get_file_writer().add_summary(summary)

@@ -13,6 +13,7 @@ The test checks both on a real OptunaSearch and study.
 """
 
 import importlib
+import os
 
 OPTUNA_SEARCH_ATTRIBUTES = ("_ot_study", "_ot_trials", "_space", "_completed_trials")
 
@@ -30,8 +31,6 @@ def ray_constants():
 def bind_ray_to_loopback() -> None:
     """Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, at import, and may be imported already: the
     constant is set as well as the variable (DESIGN.md, "Running Ray")."""
-    import os
-
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray_constants().ENABLE_RAY_CLUSTER = False
 
@@ -108,22 +107,25 @@ def latest_checkpoint_result(manager):
     return manager._latest_checkpoint_result
 
 
-def set_checkpoint_results(manager, kept: list, latest) -> None:
-    """Point a trial at the checkpoints still on disk, so Tune restores the newest kept one."""
+def keep_checkpoints(manager, kept: list):
+    """Point a trial at the checkpoints still on disk, so Tune restores the newest kept one; return it
+    (None if none is kept)."""
     manager._checkpoint_results = kept
-    manager._latest_checkpoint_result = latest
+    manager._latest_checkpoint_result = max(kept, key=lambda r: r.metrics["training_iteration"], default=None)
+    return manager._latest_checkpoint_result
 
 
-def ray_dir_walk(root, excludes: list[str], watch, handler, include_gitignore: bool, logger) -> None:
+def ray_dir_walk(root, excludes: list[str], watch, handler, logger) -> None:
     """Walk `root` exactly as Ray's runtime_env packaging does before zipping it (Ray 2.60: `_dir_travel`
-    with `_get_excludes` and Ray's default excludes first, as `upload_working_dir_if_needed` puts them),
-    so what `tuning submit --dry-run` lists is what Ray uploads."""
+    with `_get_excludes` and Ray's default excludes first, as `upload_working_dir_if_needed` puts them;
+    .gitignore files honoured unless Ray's variable says not), so what `tuning submit --dry-run` lists
+    is what Ray uploads."""
     from ray._private.runtime_env.packaging import _dir_travel, _get_excludes
 
     constants = ray_constants()
+    gitignore = os.environ.get(constants.RAY_RUNTIME_ENV_IGNORE_GITIGNORE, "0") != "1"
     matchers = [_get_excludes(root, constants.get_runtime_env_default_excludes() + list(excludes))]
-    _dir_travel(root, matchers + ([watch] if watch else []), handler, include_gitignore=include_gitignore,
-                logger=logger)
+    _dir_travel(root, matchers + ([watch] if watch else []), handler, include_gitignore=gitignore, logger=logger)
 
 
 def gitwildmatch(patterns: list[str]):

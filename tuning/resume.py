@@ -135,10 +135,8 @@ def repair_checkpoints(exp_dir: Path) -> list[str]:
             _cut_results(trial_dir, latest.metrics["training_iteration"] if latest else 0)
             continue
         kept = [r for r in compat.checkpoint_results(manager) if (trial_dir / Path(r.checkpoint.path).name).is_dir()]
-        compat.set_checkpoint_results(manager, kept, max(kept, key=lambda r: r.metrics["training_iteration"],
-                                                         default=None))
+        restored = compat.keep_checkpoints(manager, kept)
         entry[1] = json.dumps(metadata, indent=2, cls=compat.tune_json_encoder())
-        restored = compat.latest_checkpoint_result(manager)
         _cut_results(trial_dir, restored.metrics["training_iteration"] if restored else 0)
         repaired.append(trial_dir.name)
     if repaired:

@@ -198,8 +198,7 @@ def _ray_walk(working_dir: Path, excludes: list[str], watch=None) -> dict[str, i
 
     quiet = logging.getLogger("tuning.submit.walk")
     quiet.setLevel(logging.WARNING)  # Ray logs every ignore file it reads at INFO
-    gitignore = os.environ.get(compat.ray_constants().RAY_RUNTIME_ENV_IGNORE_GITIGNORE, "0") != "1"
-    compat.ray_dir_walk(root, excludes, watch, handler, include_gitignore=gitignore, logger=quiet)
+    compat.ray_dir_walk(root, excludes, watch, handler, logger=quiet)
     return files
 
 

@@ -4,6 +4,7 @@ An upgrade that moves one fails here with the reach's name, before a sweep meets
 """
 
 import json
+import logging
 
 import pytest
 
@@ -53,7 +54,7 @@ def test_tune_metadata_round_trips_through_tunes_own_encoder():
     restored = compat.tune_trial_metadata(blob)["checkpoint_manager"]
     assert compat.checkpoint_results(restored) == [], "the checkpoint manager's _checkpoint_results"
     assert compat.latest_checkpoint_result(restored) is None, "the checkpoint manager's _latest_checkpoint_result"
-    compat.set_checkpoint_results(restored, [], None)
+    assert compat.keep_checkpoints(restored, []) is None
 
 
 def test_ray_packaging_walk_and_its_excludes(tmp_path):
@@ -63,7 +64,7 @@ def test_ray_packaging_walk_and_its_excludes(tmp_path):
     (tmp_path / ".git" / "HEAD").write_text("x")  # in Ray's default excludes
     found = []
     compat.ray_dir_walk(tmp_path, ["*.log"], None, lambda p: found.append(p.name) if p.is_file() else None,
-                        include_gitignore=True, logger=__import__("logging").getLogger("test"))
+                        logger=logging.getLogger("test"))
     assert found == ["keep.py"], "ray._private.runtime_env.packaging's _dir_travel/_get_excludes"
     spec = compat.gitwildmatch(["*.pem", "!ok.pem"])
     assert spec.match_file("a/key.pem") and not spec.match_file("ok.pem"), "Ray's vendored pathspec"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 DEFAULT_CACHE_DIR = "~/.cache/tuning/text"
 CACHE_ENV = "TUNING_TEXT_CACHE"  # overrides the default cache directory
-IN_TRIAL_ENV = "TUNING_IN_TRIAL"  # set by tuning/trial.py: data must already be prepared
+IN_TRIAL_ENV = "TUNING_IN_TRIAL"  # set by tuning/trial/fit.py: data must already be prepared
 META_FILE = "meta.json"
 RUNS_FILE = "tokenize_runs.jsonl"
 FORMAT_VERSION = 1  # bump when the cached layout or preprocessing changes

@@ -55,7 +55,7 @@ def ray_session():
 
     import ray
 
-    from tuning.driver import start_ray
+    from tuning.run.driver import start_ray
 
     # start_ray sets variables (RAY_*, PL_DISABLE_FORK, TUNE_*) that Ray's processes inherit as they
     # start; this process needs them no longer, and the `tuning` subprocesses of later tests get the

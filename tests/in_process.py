@@ -8,7 +8,7 @@ import subprocess
 
 def tuning_here(*args: str) -> subprocess.CompletedProcess:
     """Run `tuning.cli.main(args)` with stdout and stderr captured, as subprocess.run would return it."""
-    from tuning.cli import main
+    from tuning.cli.commands import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -243,7 +243,7 @@ def check_lightning_cli(cfg, dist: str, space_keys: list[str]) -> None:
     for i, spec in enumerate(cfg.trainer.get("logger", [])):  # imported even by validate: loggers have no registry
         cls = resolve_logger(spec["class_path"], dist, f"trainer.logger[{i}].class_path")
         given = _given(spec.get("init_args", {}), (), f"trainer.logger[{i}].init_args.")
-        if "save_dir" in parameters(cls).named:  # set to the trial directory (tuning.trial.user_loggers)
+        if "save_dir" in parameters(cls).named:  # set to the trial directory (tuning.trial.fit.user_loggers)
             given["save_dir"] = "(the trial directory)"
         check_arguments(cls, given, f"trainer.logger[{i}].init_args")
     if cfg.ckpt_path is not None and not Path(cfg.ckpt_path).expanduser().is_file():

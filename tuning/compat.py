@@ -39,7 +39,7 @@ def take_tune_trial_env() -> dict[str, str]:
     """The variables Tune gives each trial actor as a runtime_env, after which Tune gives none.
 
     A runtime_env makes Ray start a cold worker for each trial; a local Ray's warm workers inherit
-    the driver's environment instead (tuning.driver.start_ray). Tune has no option for this.
+    the driver's environment instead (tuning.run.driver.start_ray). Tune has no option for this.
     """
     from ray.tune.execution import class_cache
 

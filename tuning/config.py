@@ -269,7 +269,7 @@ class SweepConfig(_Section):
     def max_epochs(self) -> int:
         """The epoch budget ASHA measures trials against: report.budget's rule, for a trial with no searched
         trainer.max_epochs (one rule, so the scheduler, the study and the report agree)."""
-        from tuning.report import budget
+        from tuning.expdir import budget
 
         return budget(self.to_dict(), {})
 

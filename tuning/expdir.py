@@ -5,12 +5,26 @@ needs, so a remote experiment costs one listing plus one request per file read. 
 directory is listed and read with `os` alone.
 """
 
+import json
 import os
+import warnings
 from pathlib import Path
 
 from tuning.errors import UserError
 
 SWEEP_FILE = "sweep.yaml"  # the resolved sweep, written into every experiment directory
+
+# Tune's trial status -> the report's (and the live view's) word for it.
+STATUS = {"TERMINATED": "completed", "ERROR": "errored", "RUNNING": "running", "PENDING": "pending",
+          "PAUSED": "pending"}
+STATUSES = ("completed", "stopped_early", "errored", "running", "pending")
+
+
+def budget(sweep: dict, params: dict) -> int | None:
+    """The epochs a trial with `params` runs when no scheduler stops it: a searched trainer.max_epochs, else
+    scheduler.max_t, else trainer.max_epochs, else the objective's iterations (SweepConfig.max_epochs too)."""
+    return (params.get("trainer.max_epochs") or (sweep["search"].get("scheduler") or {}).get("max_t")
+            or (sweep.get("trainer") or {}).get("max_epochs") or (sweep.get("objective") or {}).get("iterations"))
 
 
 class ExpDir:
@@ -137,3 +151,29 @@ class ExpDir:
     def path(self, rel: str) -> str:
         """The path of `rel` as a user would type it (absolute locally, a URI remotely)."""
         return f"{self.display}/{rel}"
+
+
+def tune_states(exp: ExpDir, warn: bool = True) -> list[dict]:
+    """Trial id, status, directory and config (None unless plain JSON) from Tune's newest experiment state file.
+
+    The one reader of that file (report, resume, tests). Each resume adds a file; names carry the start
+    time, as Tune's own restore picks (mtimes do not: every sync rewrites all of them). A file cut short
+    or not Tune's gives [] (with a warning unless `warn` is False).
+    """
+    states = sorted(p for p in exp.files if "/" not in p and p.startswith("experiment_state-") and p.endswith(".json"))
+    if not states:
+        return []
+    try:
+        trials = []
+        for state_json, _runtime in json.loads(exp.text(states[-1]))["trial_data"]:
+            state = json.loads(state_json)
+            # Only plain fields are read; pickled ones (storage, resources) are left alone.
+            trials.append({key: state.get(key) for key in ("trial_id", "status", "relative_logdir")})
+            trials[-1]["config"] = state.get("config") if isinstance(state.get("config"), dict) else None
+            if not all(isinstance(trials[-1][key], str) for key in ("trial_id", "status")):
+                raise ValueError("a trial without id or status")
+    except (json.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError):  # cut short, or not Tune's
+        if warn:
+            warnings.warn(f"{exp.path(states[-1])}: unreadable experiment state; statuses are inferred from results")
+        return []
+    return trials

@@ -94,8 +94,8 @@ def with_tuning(args) -> float:
     """`tuning run` on the same sweep; returns the fit wall time (run_sweep's call of driver.fit, timed)."""
     import yaml
 
-    from tuning import driver
-    from tuning.cli import main
+    from tuning.run import driver
+    from tuning.cli.commands import main
 
     sweep = {"name": "tuning", "model": {"class_path": "mlp"}, "data": {"class_path": "digits"},
              "trainer": {"max_epochs": args.epochs, "accelerator": "cpu",

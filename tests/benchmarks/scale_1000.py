@@ -116,7 +116,7 @@ def child_tuning(args) -> None:
 
         setattr(OptunaSearch, name, timed)
     atexit.register(lambda: Path(args.out).write_text(json.dumps(calls)))
-    from tuning.cli import main
+    from tuning.cli.commands import main
 
     argv = ["run", "synthetic", "--storage", args.storage, "--name", "scale",
             "--set", f"search.num_samples={args.trials}", "--set", f"resources.max_concurrent={args.concurrency}",
@@ -189,7 +189,7 @@ def suggest_times(sizes=(100, 500, 1000, 2000), repeats: int = 15) -> dict:
     """(c) Median ms of one TPE ask (then tell) at each study size, for each sampler option and storage."""
     import optuna
 
-    from tuning.resume import study_storage
+    from tuning.run.resume import study_storage
     from tuning.searchers import SAMPLERS
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 
 from tuning.config import parse_sweep
-from tuning.driver import run_sweep, start_ray
-from tuning.report import read_results
+from tuning.run.driver import run_sweep, start_ray
+from tuning.report.load import read_results
 
 SPACE = {
     "model.init_args.lr": {"loguniform": [1.0e-4, 1.0e-1]},

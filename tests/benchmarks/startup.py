@@ -26,8 +26,8 @@ IMPORTING_CHECK = ("from tuning.classes import check_classes; from tuning.config
 PATHS = {
     "python_pass": "pass",
     "import_torch": "import torch",
-    "tuning_help": "from tuning.cli import main; main(['--help'])",
-    "tuning_validate": "from tuning.cli import main; main(['validate', 'quickstart'])",
+    "tuning_help": "from tuning.cli.commands import main; main(['--help'])",
+    "tuning_validate": "from tuning.cli.commands import main; main(['validate', 'quickstart'])",
     "validate_importing_check": IMPORTING_CHECK,
 }
 

@@ -116,7 +116,7 @@ def main() -> None:
     os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     from tuning.data.text_cache import read_meta, tokenize_runs
     from tuning.config import parse_sweep
-    from tuning.driver import run_sweep
+    from tuning.run.driver import run_sweep
 
     work = Path(tempfile.mkdtemp(prefix="tokenize_once_"))
     write_texts(work / "texts.csv", work / "corpus")

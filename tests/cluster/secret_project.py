@@ -1,12 +1,12 @@
 """A user's project holding one file of every kind of secret `tuning submit` must leave at home.
 
-Shared by the packaging tests (tests/tuning/test_submit.py) and the upload to the two-node cluster
+Shared by the packaging tests (tests/tuning/run/test_submit.py) and the upload to the two-node cluster
 (tests/cluster/test_jobs.py).
 """
 
 from pathlib import Path
 
-# One file per kind of secret; every pattern of tuning.submit.SECRET_PATTERNS matches one of them.
+# One file per kind of secret; every pattern of tuning.run.submit.SECRET_PATTERNS matches one of them.
 SECRET_FILES = [
     ".ssh/config", "keys/id_rsa", "id_dsa", "deploy/id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk",
     "putty.ppk", "tls/server.pem", "tls/server.key", "cert.p12", "cert.pfx", "app.jks", "release.keystore",

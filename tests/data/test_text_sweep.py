@@ -6,8 +6,8 @@ import yaml
 from tuning.data.text_cache import tokenize_runs
 from tests.text_data import text_files
 from tuning.config import parse_sweep
-from tuning.driver import run_sweep
-from tuning.report import load_report
+from tuning.run.driver import run_sweep
+from tuning.report.load import load_report
 
 
 def text_sweep(files: dict, cache: str, samples: int) -> dict:

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tuning.cli import main
+from tuning.cli.commands import main
 from tuning.config import builtin_sweeps
 
 

@@ -1,4 +1,4 @@
-"""The package's shape (README, "How it is built"): no import cycle, one seam for private reaches."""
+"""The package's shape (README, "How it is built"): wings over a bottom, no import cycle, one seam for private reaches."""
 
 import ast
 import re
@@ -62,8 +62,68 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_module_imports_one_that_imports_it_back():
     graph = _imports()
-    assert graph["tuning.driver"] and "tuning.compat" in graph["tuning.driver"], "the import graph is read"
+    assert graph["tuning.run.driver"] and "tuning.compat" in graph["tuning.run.driver"], "the import graph is read"
     assert _cycles(graph) == []
+
+
+WINGS = ("cli", "run", "trial", "report")
+MAY_USE = {"bottom": set(), "trial": set(), "report": set(), "run": {"trial", "report"},
+           "cli": {"run", "trial", "report"}}  # the wings each may import, through their faces
+
+
+def _wing(module: str) -> str:
+    if module == "tuning.__main__":
+        return "cli"  # `python -m tuning` is the command line's other door
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in WINGS else "bottom"
+
+
+def _faces() -> dict[str, set[str]]:
+    """wing -> the names its face exports (`__all__` of tuning/<wing>/__init__.py)."""
+    faces = {}
+    for wing in WINGS:
+        tree = ast.parse((PACKAGE / wing / "__init__.py").read_text())
+        faces[wing] = {name for node in tree.body if isinstance(node, ast.Assign)
+                       and any(getattr(t, "id", None) == "__all__" for t in node.targets)
+                       for name in ast.literal_eval(node.value)}
+    return faces
+
+
+def _crossings() -> list[str]:
+    """Imports from one wing (or the bottom) into another that go up, sideways, or past the other's face."""
+    faces, bad = _faces(), []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        here = _wing(_module(path))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tuning"):
+                targets = [(node.module, alias.name) for alias in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [(a.name, None) for a in node.names if a.name.startswith("tuning")]
+            else:
+                continue
+            for module, name in targets:
+                there = _wing(module)
+                if there in ("bottom", here) or module == "tuning":
+                    continue
+                face_ok = module == f"tuning.{there}" and name in faces[there]
+                if there not in MAY_USE[here] or not face_ok:
+                    bad.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {here} imports "
+                               f"{module}{'.' + name if name else ''}")
+    return bad
+
+
+def test_wings_import_down_and_through_faces():
+    faces = _faces()
+    assert "run_sweep" in faces["run"] and "run_trial" in faces["trial"], "the faces are read"
+    assert {_wing(_module(p)) for p in PACKAGE.rglob("*.py")} == {"bottom", *WINGS}
+    assert _crossings() == []
+
+
+def test_each_face_exports_what_it_imports():
+    for wing in WINGS:
+        face = __import__(f"tuning.{wing}", fromlist=["__all__"])
+        missing = [name for name in face.__all__ if not hasattr(face, name)]
+        assert missing == [], f"tuning/{wing}/__init__.py: __all__ names {missing} it does not define"
 
 
 def test_a_cycle_would_be_found():

@@ -16,7 +16,7 @@ from tests.in_process import tuning_here
 from tuning.classes import check_classes
 from tuning.config import parse_sweep
 from tuning.lightning_cli import normalize
-from tuning.resume import STUDY_FILE
+from tuning.run.resume import STUDY_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +76,7 @@ def test_bare_arguments_of_a_fixed_class_are_its_init_args():
     ({"trainer": {**PRINTED["trainer"], "accelerator": "gpu"}}, "trainer.accelerator"),
 ])
 def test_what_cannot_be_honoured_is_exit_2_naming_the_key(tmp_path, capsys, change, key):
-    from tuning.cli import main
+    from tuning.cli.commands import main
 
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({**PRINTED, **change}))
@@ -91,7 +91,7 @@ def test_ckpt_path_starts_the_trial_from_its_weights_and_optimizer_replaces_conf
     import torch
 
     from tests.user_models import LinearClassifier
-    from tuning.trial import prepare_trial
+    from tuning.trial.fit import prepare_trial
 
     saved = LinearClassifier(width=64)
     trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False)

@@ -57,7 +57,7 @@ def test_a_report_from_a_uri_leaves_no_copy_behind(tmp_path):
     import subprocess
     import sys
 
-    from tests.tuning.test_report import make_experiment
+    from tests.tuning.report.test_report import make_experiment
 
     exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5], {}), "b": ("TERMINATED", [0.4], {})})
     temp = tmp_path / "temp"

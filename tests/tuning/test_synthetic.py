@@ -11,8 +11,8 @@ import yaml
 
 from tests.imports import fresh_imports
 from tuning.config import builtin_sweeps, load_sweep, parse_sweep
-from tuning.driver import run_sweep
-from tuning.report import load_report
+from tuning.run.driver import run_sweep
+from tuning.report.load import load_report
 from tuning.synthetic import OBJECTIVES, space_keys, value
 
 

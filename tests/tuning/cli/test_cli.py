@@ -1,0 +1,161 @@
+"""The `tuning` command as a user runs it: real subprocesses, exit codes, stdout and stderr."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.imports import fresh_imports
+from tests.in_process import tuning_here
+from tuning.config import builtin_sweeps
+
+
+def tuning(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "tuning", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def test_validate_summary_counts_grid_points_and_searched_parameters(tmp_path, tiny_sweep, capsys):
+    from tuning.cli.commands import main
+
+    tiny_sweep["search"].update(searcher={"name": "random"}, num_samples=2,
+                                space={"model.init_args.hidden_dim": {"grid": [8, 16, 32]}})
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump(tiny_sweep))
+    assert main(["validate", str(tmp_path / "grid.yaml")]) == 0
+    assert "# ok: 6 trials, 1 searched parameter, searcher random, scheduler asha" in capsys.readouterr().err
+
+
+def test_every_command_has_help_with_a_description(capsys):
+    from tuning.cli.commands import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # argparse's own table of subcommands
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    table = readme.split("| command | does |", 1)[1].split("\n\n", 1)[0]
+    undocumented = [name for name in commands if f"`tuning {name}" not in table and f"/ `{name} " not in table]
+    assert len(commands) >= 15 and not undocumented, f"not in the README's command table: {undocumented}"
+    for name in commands:
+        with pytest.raises(SystemExit) as done:
+            parser.parse_args([name, "--help"])
+        out = capsys.readouterr().out
+        assert done.value.code == 0 and out.startswith(f"usage: tuning {name}"), name
+        assert len(out.split("\n\n")[1].strip()) > 20, f"{name}: no description under the usage line"
+
+
+def test_resume_existing_continues_only_the_sweep_that_started_the_experiment(tmp_path, tiny_sweep, capsys):
+    from tuning.cli.commands import main
+    from tuning.config import parse_sweep
+
+    sweep = tmp_path / "tiny.yaml"
+    sweep.write_text(yaml.safe_dump(tiny_sweep))
+    exp = tmp_path / "runs" / "tiny"
+    exp.mkdir(parents=True)
+    other = parse_sweep({**tiny_sweep, "run": {"storage": str(tmp_path / "runs")}}).to_dict()
+    other["search"]["num_samples"] = 99
+    (exp / "sweep.yaml").write_text(yaml.safe_dump(other))  # an experiment another sweep started
+    assert main(["run", str(sweep), "--storage", str(tmp_path / "runs"), "--resume-existing"]) == 2
+    err = capsys.readouterr().err
+    assert "holds another sweep (its search differs)" in err and "Traceback" not in err
+    assert yaml.safe_load((exp / "sweep.yaml").read_text())["search"]["num_samples"] == 99, "nothing overwritten"
+
+
+def test_help_imports_neither_torch_nor_ray():
+    _, _, imported = fresh_imports("from tuning.cli.commands import build_parser; build_parser().format_help()",
+                                   ("torch", "ray", "pytorch_lightning", "lightning"))
+    assert imported == []
+
+
+def test_validate_imports_neither_torch_nor_lightning_nor_ray():
+    """`tuning validate` reads the classes from source: it starts in a fraction of a second."""
+    _, err, imported = fresh_imports("from tuning.cli.commands import main; assert main(['validate', 'quickstart']) == 0",
+                                     ("torch", "ray", "pytorch_lightning", "lightning"))
+    assert imported == [], err
+    assert "# ok: 16 trials" in err
+
+
+def test_every_command_has_help_with_an_example():
+    for command in ("run", "validate", "sweeps", "report", "compare", "export"):
+        result = tuning(command, "--help")
+        assert result.returncode == 0 and "Example: tuning" in result.stdout
+
+
+def test_sweeps_lists_the_quickstart():
+    result = tuning("sweeps")
+    assert result.returncode == 0 and result.stdout.startswith("quickstart")
+
+
+def test_validate_prints_the_resolved_sweep():
+    result = tuning("validate", "quickstart", "--set", "search.num_samples=3")
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["search"]["num_samples"] == 3
+
+
+@pytest.mark.parametrize("section, value, key", [
+    ("search", {"mode": "minimise"}, "search.mode"),
+    ("search", {"space": {"model.init_args.lr": {"loguniform": [0, 1]}}}, "search.space.model.init_args.lr"),
+    ("model", {"class_path": "mlp", "init_args": {"hiden_dim": 3}}, "model.init_args.hiden_dim"),
+    ("trainer", {"max_epochs": 2, "max_epoch": 3}, "trainer.max_epoch"),
+])
+def test_validate_a_broken_file_exits_2_naming_the_key(tmp_path, section, value, key):
+    sweep = yaml.safe_load(builtin_sweeps()["quickstart"].read_text())
+    sweep[section] = value
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    result = tuning("validate", str(path))
+    assert result.returncode == 2
+    assert key in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_validate_invalid_yaml_exits_2(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("search: [1, 2\n")
+    result = tuning("validate", str(path))
+    assert result.returncode == 2 and "not valid YAML" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_arguments_exit_2(tmp_path):
+    assert tuning("run", "no-such-sweep").returncode == 2
+    assert tuning("report", str(tmp_path / "missing")).returncode == 2
+    assert tuning("report", str(tmp_path), "--format", "yaml").returncode == 2
+
+
+@pytest.mark.parametrize("command", ["run", "submit"])
+def test_a_name_that_leaves_the_storage_exits_2_writing_nothing(tmp_path, command):
+    storage = tmp_path / "runs"
+    for name in ("../escape", str(tmp_path / "abs"), "", ".hidden", "a/b", "ok\n"):
+        extra = ("--address", "http://127.0.0.1:1") if command == "submit" else ()
+        result = tuning(command, "quickstart", "--storage", str(storage), "--name", name, *extra, cwd=tmp_path)
+        assert result.returncode == 2, (name, result.stderr)
+        assert "argument --name" in result.stderr and "Traceback" not in result.stderr, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "a refused --name wrote something"
+
+
+@pytest.mark.integration
+def test_run_then_report(tmp_path):
+    """The user's path: `tuning run` with overrides, then `tuning report` as a table and as JSON."""
+    overrides = ["search.num_samples=2", "trainer.max_epochs=1", "search.scheduler.name=fifo",
+                 "model.init_args.hidden_dim=16"]
+    args = ["run", "quickstart", "--storage", str(tmp_path), "--name", "cli"]
+    for item in overrides:
+        args += ["--set", item]
+    result = tuning(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "[2/2] trial" in result.stdout
+    assert "rank  trial" in result.stdout and f"experiment: {tmp_path / 'cli'}" in result.stdout
+
+    report = json.loads(tuning_here("report", str(tmp_path / "cli"), "--format", "json").stdout)
+    assert set(report) >= {"experiment", "metric", "mode", "scope", "trials"}  # DESIGN.md: a superset
+    assert (report["metric"], report["mode"], report["scope"]) == ("val_loss", "min", "best")
+    assert [t["rank"] for t in report["trials"]] == [1, 2]
+    assert [t["status"] for t in report["trials"]] == ["completed"] * 2
+    metrics = [t["metric"] for t in report["trials"]]
+    assert metrics == sorted(metrics)
+    assert set(report["trials"][0]) >= {"rank", "trial_id", "status", "metric", "config", "iterations", "time_s",
+                                        "checkpoint", "error"}
+
+    again = tuning(*args, cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr

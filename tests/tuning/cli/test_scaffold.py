@@ -1,0 +1,58 @@
+"""`tuning init`: every template generates a project whose sweep runs as generated."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.in_process import tuning_here
+from tuning.errors import UserError
+from tuning.cli.scaffold import init_project, package_name, templates
+
+
+def tuning(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "tuning", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("template", templates())
+def test_every_template_runs_as_generated(tmp_path, template):
+    project = tmp_path / "my-project"
+    result = tuning_here("init", str(project), "--template", template)
+    assert result.returncode == 0, result.stderr
+    assert (project / "my_project" / "model.py").is_file() and (project / "sweep.yaml").is_file()
+    assert "__package__" not in (project / "sweep.yaml").read_text()
+    assert str(project / "my_project" / "model.py") in result.stdout, "init names the files it wrote"
+    # A tiny budget of the generated sweep, run from inside the project as its README says (in a process of
+    # its own: trials import the project from where tuning started).
+    overrides = ["search.num_samples=2", "trainer.max_epochs=1"]
+    if template == "text":  # not the user's ~/.cache
+        overrides.append(f"data.init_args.cache_dir={tmp_path / 'text-cache'}")
+    run = tuning("run", "sweep.yaml", *[a for o in overrides for a in ("--set", o)], cwd=project)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(tuning_here("report", str(project / "runs" / "my-project"), "--format", "json").stdout)
+    assert len(report["trials"]) == 2 and all(t["metric"] is not None for t in report["trials"])
+    if template == "text":
+        assert (tmp_path / "text-cache" / "tokenize_runs.jsonl").is_file()
+
+
+def test_init_refuses_to_overwrite_and_names_the_files(tmp_path):
+    init_project(str(tmp_path / "p"), "custom")
+    (tmp_path / "p" / "sweep.yaml").write_text("mine")
+    with pytest.raises(UserError, match="would overwrite .*sweep.yaml"):
+        init_project(str(tmp_path / "p"), "custom")
+    assert (tmp_path / "p" / "sweep.yaml").read_text() == "mine", "nothing was written"
+    init_project(str(tmp_path / "p"), "custom", force=True)
+    assert (tmp_path / "p" / "sweep.yaml").read_text() != "mine"
+
+
+def test_unknown_template_exits_2(tmp_path):
+    result = tuning("init", str(tmp_path / "x"), "--template", "vision", cwd=tmp_path)
+    assert result.returncode == 2 and "vision" in result.stderr
+
+
+@pytest.mark.parametrize("folder, package", [("my-project", "my_project"), ("2fast", "p_2fast"), ("Exp.1", "exp_1")])
+def test_package_names_are_identifiers(tmp_path, folder, package):
+    assert package_name(tmp_path / folder) == package

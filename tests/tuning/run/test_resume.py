@@ -1,0 +1,210 @@
+"""`tuning resume` after real interruptions of `tuning run`: SIGKILL of its process group, then Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+import yaml
+
+from tests.in_process import tuning_here
+from tuning.run.driver import resume_sweep
+from tuning.errors import UserError
+from tuning.report.load import load_report, read_results
+from tuning.run.resume import STUDY_FILE, trial_states
+
+pytestmark = pytest.mark.integration  # real `tuning` processes, killed and resumed
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _start(*args: str, log: Path) -> subprocess.Popen:
+    """`tuning ARGS` in its own process group (a session), as a terminal would run it."""
+    return subprocess.Popen([sys.executable, "-m", "tuning", *args], cwd=ROOT, start_new_session=True,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def _wait_finished(proc, exp_dir: Path, count: int, log: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while sum(s["status"] == "TERMINATED" for s in trial_states(exp_dir)) < count:
+        assert proc.poll() is None, f"tuning exited early ({proc.returncode}):\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"fewer than {count} trials finished in time:\n{log.read_text()[-3000:]}"
+        time.sleep(0.3)
+
+
+def _wait_logged(proc, text: str, log: Path, timeout: float = 300) -> None:
+    """Waits until `text` appears in the log (the progress line of a finished trial is printed at once)."""
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert proc.poll() is None, f"tuning exited early ({proc.returncode}):\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"{text!r} not logged in time:\n{log.read_text()[-3000:]}"
+        time.sleep(0.2)
+
+
+def _kill_group(proc) -> None:
+    """SIGKILL the process group and every process it started (Ray's own may have left the group)."""
+    family = psutil.Process(proc.pid).children(recursive=True)
+    os.killpg(proc.pid, signal.SIGKILL)
+    for child in family:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=30)
+    proc.wait(timeout=30)
+
+
+def _results(exp_dir: Path, state: dict) -> list:
+    rows = read_results(exp_dir / state["relative_logdir"] / "result.json")
+    return [(r["training_iteration"], r["val_loss"]) for r in rows]
+
+
+@pytest.fixture
+def sweep_file(tmp_path, tiny_sweep) -> Path:
+    tiny_sweep["trainer"]["max_epochs"] = 3
+    # About 3 s per trial: a resumed sweep is surely still running when the test presses Ctrl-C.
+    tiny_sweep["trainer"]["callbacks"] = [{"class_path": "tests.user_callbacks.SlowEpochs",
+                                           "init_args": {"seconds": 1.0}}]
+    tiny_sweep["search"].update(num_samples=6, scheduler={"name": "fifo"})
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(tiny_sweep))
+    return path
+
+
+def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, sweep_file):
+    exp_dir, log = tmp_path / "runs" / "killed", tmp_path / "run.log"
+    run = _start("run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "killed", log=log)
+    try:
+        _wait_finished(run, exp_dir, 2, log)
+    finally:
+        _kill_group(run)
+    finished = {s["trial_id"]: _results(exp_dir, s) for s in trial_states(exp_dir) if s["status"] == "TERMINATED"}
+    assert 2 <= len(finished) < 6
+    # A crash in the middle of writing a result line leaves half a line; the report skips it, resume cuts it.
+    unfinished = next((s for s in trial_states(exp_dir) if s["status"] != "TERMINATED" and s["relative_logdir"]), None)
+    assert unfinished, f"no unfinished trial with a directory in the snapshot: {trial_states(exp_dir)}"
+    with (exp_dir / unfinished["relative_logdir"] / "result.json").open("a") as fh:
+        fh.write('{"val_loss": 0.')
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert len(load_report(str(exp_dir)).trials) == len(trial_states(exp_dir))
+
+    # Ctrl-C in a terminal: SIGINT to the whole foreground process group.
+    resume_log = tmp_path / "resume.log"
+    resume = _start("resume", str(exp_dir), log=resume_log)
+    try:
+        _wait_logged(resume, "[1/", resume_log)  # one trial finished in this run, more to go
+        os.killpg(resume.pid, signal.SIGINT)
+        assert resume.wait(timeout=120) == 130, resume_log.read_text()[-3000:]
+    finally:
+        _kill_group(resume) if resume.poll() is None else None
+    assert f"continue with: tuning resume {exp_dir}" in resume_log.read_text()
+
+    # A restarted cluster job runs its entrypoint again: `tuning run` of the same sweep, --resume-existing.
+    # A plain `tuning run` still refuses the existing experiment.
+    again = ["run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "killed"]
+    refused = tuning_here(*again)  # refused before Ray starts: no process of its own needed
+    assert refused.returncode == 2 and "already exists" in refused.stderr, refused.stderr[-3000:]
+    done = subprocess.run([sys.executable, "-m", "tuning", *again, "--resume-existing"], cwd=ROOT, timeout=600,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "continuing the existing experiment" in done.stderr
+
+    states = trial_states(exp_dir)
+    assert len(states) == 6 and all(s["status"] == "TERMINATED" for s in states)
+    for state in states:
+        assert [i for i, _ in _results(exp_dir, state)] == [1, 2, 3], state["relative_logdir"]
+        if state["trial_id"] in finished:
+            assert _results(exp_dir, state) == finished[state["trial_id"]], "a finished trial was run again"
+    configs = [json.dumps(s["params"], sort_keys=True) for s in states]
+    assert len(set(configs)) == 6, "a config was suggested twice"
+    assert len(load_report(str(exp_dir)).trials) == 6
+
+    # Optuna's study in the experiment directory saw every trial, each told once; nothing left running.
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{exp_dir / STUDY_FILE}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 6
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    assert sorted(t.params["model.init_args.lr"] for t in complete) == sorted(
+        s["params"]["model.init_args.lr"] for s in states)
+
+    environment = json.loads((exp_dir / "environment.json").read_text())
+    assert environment["packages"]["torch"] and environment["packages"]["ray"] and environment["packages"]["optuna"]
+    assert len(environment["git"]["commit"]) == 40  # `tuning` ran from this checkout
+    runs = environment["runs"]
+    assert all(len(r["nodes"]) == 1 and r["nodes"][0]["resources"]["CPU"] >= 1 for r in runs)
+    assert [r["command"] for r in runs] == ["run", "resume", "resume"]
+    assert runs[0]["ended"] is None and runs[1]["outcome"] == "interrupted" and runs[2]["outcome"] == "finished"
+
+
+def test_resume_refuses_what_it_cannot_resume(tmp_path, capsys):
+    from tuning.cli.commands import main
+
+    assert main(["resume", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(UserError, match="does not exist"):
+        resume_sweep(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="not a tuning experiment"):
+        resume_sweep(str(tmp_path / "empty"))
+    with pytest.raises(UserError, match="local or shared path"):
+        resume_sweep("s3://bucket/runs/x")
+
+
+def test_a_trial_finished_after_the_last_snapshot_may_report_again(tmp_path, tiny_sweep):
+    """Tune restores its searcher from the last snapshot; optuna.db may already hold the trial as finished."""
+    from tuning.config import parse_sweep
+    from tuning.run.resume import study_storage
+    from tuning.searchers import make_searcher
+    from tuning.space import to_param_space
+
+    search = parse_sweep(tiny_sweep).search
+    searcher = make_searcher(search, 0, storage=study_storage("optuna", tmp_path))
+    searcher.set_search_properties(search.metric, search.mode, to_param_space(search.space, False))
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", {"val_loss": 1.0, "training_iteration": 1})
+    searcher.save(str(tmp_path / "snapshot.pkl"))  # Tune's snapshot, taken here
+    searcher.on_trial_complete("t1", {"val_loss": 0.5, "training_iteration": 2})  # then the driver died
+
+    resumed = make_searcher(search, 0, storage=study_storage("optuna", tmp_path))
+    resumed.restore(str(tmp_path / "snapshot.pkl"))
+    resumed.on_trial_result("t1", {"val_loss": 0.5, "training_iteration": 2})  # must not stop the sweep
+    resumed.on_trial_complete("t1", {"val_loss": 0.5, "training_iteration": 2})
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{tmp_path / STUDY_FILE}")
+    assert [(t.state, t.value) for t in study.trials] == [(optuna.trial.TrialState.COMPLETE, 0.5)]
+
+    # An errored trial (FAIL in the study) that resume retries to the end: its result is kept as well.
+    params = resumed.suggest("t2")
+    resumed.on_trial_complete("t2", error=True)
+    resumed.save(str(tmp_path / "snapshot.pkl"))
+    again = make_searcher(search, 0, storage=study_storage("optuna", tmp_path))
+    again.restore(str(tmp_path / "snapshot.pkl"))
+    again.on_trial_result("t2", {"val_loss": 0.4, "training_iteration": 1})
+    again.on_trial_complete("t2", {"val_loss": 0.4, "training_iteration": 2})
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{tmp_path / STUDY_FILE}")
+    assert [(t.state, t.value) for t in study.trials[1:]] == [
+        (optuna.trial.TrialState.FAIL, None), (optuna.trial.TrialState.COMPLETE, 0.4)]
+    assert study.trials[1].params == study.trials[2].params == params
+
+
+def test_trials_proposed_after_the_last_snapshot_are_settled_as_failed(tmp_path):
+    """A trial asked of Optuna after Tune's last snapshot died with the driver: it must not stay RUNNING."""
+    from tuning.run.resume import settle_orphans, study_storage
+
+    study = optuna.create_study(study_name="tuning", storage=study_storage("optuna", tmp_path))
+    lr = optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)
+    done, known, lost = (study.ask({"model.init_args.lr": lr}) for _ in range(3))
+    study.tell(done, 0.3)
+    (tmp_path / "trial_0002_b").mkdir()
+    (tmp_path / "trial_0002_b" / "params.json").write_text(json.dumps(known.params))
+    snapshot = {"trial_data": [[json.dumps({"trial_id": "b", "status": "RUNNING",
+                                            "relative_logdir": "trial_0002_b"}), "{}"]]}
+    (tmp_path / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps(snapshot))
+
+    assert settle_orphans(tmp_path) == 1
+    states = [t.state for t in optuna.load_study(study_name="tuning", storage=study_storage("optuna", tmp_path)).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.FAIL]

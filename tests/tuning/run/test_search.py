@@ -1,0 +1,160 @@
+"""Searchers, schedulers, PBT's exploit, warm starts and multi-seed confirmation, on real tiny sweeps."""
+
+import itertools
+import json
+import math
+
+import pytest
+
+from tuning.config import parse_sweep
+from tuning.run.confirm import Confirmed, confirmed, render_confirmed, run_confirm, stats
+from tuning.run.driver import run_sweep
+from tuning.report.load import load_report
+from tuning.run.resume import STUDY_FILE
+from tuning.searchers import SAMPLERS
+from tuning.run.warm_start import warm_start_points
+
+
+def linear_sweep(tiny_sweep, searcher: dict, scheduler: dict, num_samples: int = 3, epochs: int = 2) -> dict:
+    """A sweep of the small linear model: fast enough to run once per searcher and scheduler."""
+    tiny_sweep["model"] = {"class_path": "tests.user_models.LinearClassifier", "init_args": {"width": 64}}
+    tiny_sweep["trainer"]["max_epochs"] = epochs
+    tiny_sweep["search"].update(num_samples=num_samples, searcher=searcher, scheduler=scheduler,
+                                space={"model.init_args.lr": {"loguniform": [1e-3, 1e-1]}})
+    return tiny_sweep
+
+
+def branin_sweep(searcher: dict, scheduler: dict, num_samples: int, iterations: int = 3,
+                 max_concurrent: int = 2) -> dict:
+    """A sweep of the synthetic Branin function: trials take milliseconds, so searchers and schedulers are
+    tested on their own behaviour, not on Lightning's start-up."""
+    return {"name": "branin", "objective": {"name": "branin", "iterations": iterations},
+            "search": {"metric": "value", "mode": "min", "num_samples": num_samples,
+                       "space": {"objective.x0": {"uniform": [-5.0, 10.0]}, "objective.x1": {"uniform": [0.0, 15.0]}},
+                       "searcher": searcher, "scheduler": scheduler},
+            "resources": {"cpu": 1, "max_concurrent": max_concurrent}, "run": {"seed": 0}}
+
+
+def test_every_searcher_runs_a_sweep_with_its_own_sampler(ray_session, tmp_path):
+    # One trial at a time, so each searcher's sequence is deterministic; 12 trials, past the 10 random
+    # start-up trials of TPE and GP (which share RandomSampler's sequence for the same seed).
+    sequences = {}
+    for searcher in [{"name": "optuna", "sampler": s} for s in sorted(SAMPLERS)] + [{"name": "random"}]:
+        searcher["points_to_evaluate"] = [{"objective.x0": 3.0, "objective.x1": 2.0}]
+        sweep = branin_sweep(searcher, {"name": "fifo"}, num_samples=12, iterations=1, max_concurrent=1)
+        label = f"optuna-{searcher['sampler']}" if "sampler" in searcher else searcher["name"]
+        report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path), name=label)))
+        assert len(report.trials) == 12 and all(t.status == "completed" for t in report.trials), label
+        points = [(t.config["objective.x0"], t.config["objective.x1"]) for t in report.trials]
+        assert (3.0, 2.0) in points, f"{label}: points_to_evaluate run"
+        assert all(-5 <= x0 <= 10 and 0 <= x1 <= 15 for x0, x1 in points) and len(set(points)) == 12, label
+        sequences[label] = sorted(points)
+    assert len({tuple(points) for points in sequences.values()}) == len(sequences), "each sampler suggests its own"
+
+
+def test_grid_searcher_tries_every_combination(ray_session, tmp_path):
+    sweep = branin_sweep({"name": "grid"}, {"name": "fifo"}, num_samples=1, iterations=1)
+    sweep["search"]["space"] = {"objective.x0": {"choice": [-1.0, 1.0]}, "objective.x1": {"grid": [2.0, 4.0]}}
+    report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path))))
+    seen = sorted((t.config["objective.x0"], t.config["objective.x1"]) for t in report.trials)
+    assert seen == sorted(itertools.product([-1.0, 1.0], [2.0, 4.0]))
+
+
+@pytest.mark.parametrize("scheduler, stops", [({"name": "asha", "grace_period": 1, "reduction_factor": 2}, True),
+                                              ({"name": "median", "grace_period": 1, "min_samples_required": 1}, True),
+                                              ({"name": "fifo"}, False)])
+def test_stopping_schedulers_stop_and_fifo_never_does(ray_session, tmp_path, scheduler, stops):
+    sweep = branin_sweep({"name": "random"}, scheduler, num_samples=8, iterations=4)
+    report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path))))
+    assert len(report.trials) == 8 and all(t.metric is not None for t in report.trials)
+    statuses = [t.status for t in report.trials]
+    assert all(t.iterations == 4 for t in report.trials if t.status == "completed")
+    assert all(0 < t.iterations < 4 for t in report.trials if t.status == "stopped_early")
+    if stops:
+        assert "stopped_early" in statuses and "completed" in statuses, statuses
+    else:
+        assert statuses == ["completed"] * 8
+
+
+def test_hyperband_runs_a_lightning_sweep_to_its_budget(ray_session, tmp_path, tiny_sweep):
+    # HyperBand pauses and resumes trials from their checkpoints: a Lightning sweep, not the synthetic objective.
+    sweep = linear_sweep(tiny_sweep, {"name": "random"}, {"name": "hyperband"}, num_samples=4, epochs=3)
+    report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path))))
+    assert len(report.trials) == 4
+    assert all(t.status in ("completed", "stopped_early") and t.metric is not None for t in report.trials), [(t.status, t.iterations) for t in report.trials]
+    assert all(t.iterations == 3 for t in report.trials if t.status == "completed")
+
+
+def test_pbt_restarts_from_checkpoint_weights_and_keeps_its_own_lr(ray_session, tmp_path, tiny_sweep):
+    probe = tmp_path / "probe.jsonl"
+    sweep = linear_sweep(tiny_sweep, {"name": "random"}, {"name": "pbt", "perturbation_interval": 1,
+                                                          "quantile_fraction": 0.5}, num_samples=4, epochs=4)
+    sweep["model"] = {"class_path": "tests.pbt_probe.ProbeClassifier",
+                      "init_args": {"probe_file": str(probe), "epoch_seconds": 1.0}}
+    sweep["resources"] = {"cpu": 0.5, "max_concurrent": 4}
+    run_sweep(parse_sweep(sweep), storage=str(tmp_path))
+
+    records = [json.loads(line) for line in probe.read_text().splitlines()]
+    saved = {}  # weights digest -> the lr of every checkpoint saved with exactly those weights
+    for record in records:
+        if "saved" in record:
+            saved.setdefault(record["saved"], []).append(record["lr"])
+    restarts = [r for r in records if r.get("epoch", 0) > 0]
+    assert restarts, "PBT should have restarted trials from checkpoints"
+    for record in restarts:
+        assert record["weights"] in saved, "a restarted trial starts from a checkpoint's exact weights"
+        assert record["optimizer_lr"] == pytest.approx(record["lr"]), "its own (mutated) lr is what the optimizer uses"
+
+
+def test_stats_on_known_numbers():
+    mean, std, ci = stats([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5
+    assert std == pytest.approx(math.sqrt(5 / 3))
+    assert ci == pytest.approx(3.182446305 * math.sqrt(5 / 3) / 2)  # t(0.975, df=3) = 3.1824
+    assert stats([2.0]) == (2.0, None, None)
+
+
+def test_render_says_plainly_when_the_sweeps_winner_loses():
+    results = [Confirmed({"lr": 0.1}, 2, 0.30, [0.20, 0.22]), Confirmed({"lr": 0.2}, 1, 0.25, [0.40, 0.38])]
+    text = render_confirmed(results, "val_loss", "min")
+    assert "The sweep's winner is NOT the confirmed winner: sweep rank 2" in text
+
+
+def test_confirm_reruns_the_top_configs_with_new_seeds(ray_session, tmp_path, tiny_sweep):
+    sweep = linear_sweep(tiny_sweep, {"name": "random"}, {"name": "asha", "grace_period": 1}, num_samples=4)
+    source = run_sweep(parse_sweep(sweep), storage=str(tmp_path))
+    top = [t.config for t in load_report(str(source)).trials[:2]]
+    confirm_dir = run_confirm(str(source), top=2, seeds=2)
+    results, metric, mode = confirmed(str(confirm_dir))
+    assert sorted(json.dumps(r.config) for r in results) == sorted(json.dumps(c) for c in top)
+    assert all(len(r.values) == 2 for r in results), "each config ran once per seed"
+    assert [t.status for t in load_report(str(confirm_dir)).trials] == ["completed"] * 4, "none stopped early"
+    seeds = [json.loads(p.read_text())["seed"] for p in confirm_dir.glob("trial_*/trial.json")]
+    sweep_seeds = [json.loads(p.read_text())["seed"] for p in source.glob("trial_*/trial.json")]
+    assert len(set(seeds)) == 4 and not set(seeds) & set(sweep_seeds)
+    assert json.loads((confirm_dir / "confirm.json").read_text())["source"] == str(source)
+
+
+def test_a_warm_started_sweep_starts_its_study_with_the_earlier_trials(ray_session, tmp_path):
+    import optuna
+
+    first = branin_sweep({"name": "random"}, {"name": "fifo"}, num_samples=3, iterations=1)
+    source = run_sweep(parse_sweep(first), storage=str(tmp_path), name="first")
+    earlier = sorted(t.metric for t in load_report(str(source)).trials)
+    second = branin_sweep({"name": "optuna"}, {"name": "fifo"}, num_samples=2, iterations=1)
+    second["search"]["warm_start"] = [str(source)]
+    exp = run_sweep(parse_sweep(second), storage=str(tmp_path), name="second")
+    study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{exp / STUDY_FILE}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 5, "the 3 earlier trials, then the 2 of this sweep"
+    assert sorted(t.value for t in complete[:3]) == pytest.approx(earlier)
+    assert len(load_report(str(exp)).trials) == 2, "earlier trials inform the study; they are not this sweep's"
+
+
+def test_warm_start_skips_configs_outside_the_space(ray_session, tmp_path, capsys):
+    source = run_sweep(parse_sweep(branin_sweep({"name": "random"}, {"name": "fifo"}, num_samples=2, iterations=1)),
+                       storage=str(tmp_path))
+    cfg = parse_sweep(branin_sweep({"name": "optuna"}, {"name": "fifo"}, num_samples=2))
+    cfg.search.space["objective.x0"] = cfg.search.space["objective.x0"].__class__("uniform", (20.0, 30.0))
+    assert warm_start_points([str(source)], cfg.search) == []
+    assert "skipped 2 trial(s)" in capsys.readouterr().err

@@ -1,0 +1,266 @@
+"""The `tuning` command line: parse arguments, call one function, map errors to exit codes.
+
+Exit codes: 0 success; 3 the sweep finished but some trials errored (listed on stderr); 2 bad input
+(message on stderr, no traceback); 130 interrupted; 1 anything else.
+Nothing here imports torch or ray; the commands import what they need when they run.
+"""
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from tuning.cli.finders import add_finder_commands
+from tuning.cli.jobs import add_job_commands
+from tuning.errors import UserError
+
+EXIT_TRIALS_ERRORED = 3
+
+
+def _run(args) -> int | None:
+    from tuning.config import load_sweep
+    from tuning.run import run_sweep
+    from tuning.report import load_report
+
+    cfg = load_sweep(args.sweep, args.set)
+    from tuning.storage import local_copy
+
+    exp_dir = run_sweep(cfg, storage=args.storage, name=args.name, address=args.address,
+                        resume_existing=args.resume_existing)
+    return _finished(load_report(local_copy(str(exp_dir))), exp_dir)
+
+
+def _finished(report, exp_dir) -> int | None:
+    """The ranked table of a finished sweep; exit code 3 if trials errored."""
+    from tuning.report import render
+
+    print()
+    print(render(report, "table", top=10))
+    print(f"\nexperiment: {exp_dir}\nfull report: tuning report {exp_dir}")
+    return _errored(report)
+
+
+def _errored(report) -> int | None:
+    """Exit code 3, with each errored trial's last error line on stderr, if any trial errored."""
+    errored = [t for t in report.trials if t.status == "errored"]
+    for trial in errored:
+        print(f"trial {trial.trial_id} errored: {trial.error or 'no error file'}", file=sys.stderr)
+    if errored:
+        print(f"{len(errored)} of {len(report.trials)} trials errored (exit code 3)", file=sys.stderr)
+        return EXIT_TRIALS_ERRORED
+    return None
+
+
+def _resume(args) -> int | None:
+    from tuning.run import resume_sweep
+    from tuning.report import load_report
+
+    exp_dir = resume_sweep(args.experiment, address=args.address, retry_errored=not args.skip_errored)
+    return _finished(load_report(str(exp_dir)), exp_dir)
+
+
+def _validate(args) -> None:
+    import yaml
+
+    from tuning.classes import check_classes
+    from tuning.config import load_sweep
+
+    cfg = load_sweep(args.sweep, args.set)
+    check_classes(cfg, static=True)  # from source where it can: no torch or Lightning import
+    print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+    from tuning.run import expected_trials
+
+    trials, searched = expected_trials(cfg), len(cfg.search.space)  # num_samples x grid points
+    print(f"# ok: {trials} trial{'s' * (trials != 1)}, {searched} searched parameter{'s' * (searched != 1)}, "
+          f"searcher {cfg.search.searcher.name}, scheduler {cfg.search.scheduler.name}", file=sys.stderr)
+
+
+def _confirm(args) -> int | None:
+    from tuning.run import confirmed, render_confirmed, run_confirm
+    from tuning.report import load_report
+
+    exp_dir = run_confirm(args.experiment, args.top, args.seeds, storage=args.storage, name=args.name,
+                          address=args.address)
+    print()
+    print(render_confirmed(*confirmed(str(exp_dir))))
+    print(f"\nexperiment: {exp_dir}")
+    return _errored(load_report(str(exp_dir)))
+
+
+def _init(args) -> None:
+    from tuning.cli.scaffold import init_project
+
+    written = init_project(args.directory, args.template, force=args.force)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"\nnext: cd {args.directory} && tuning validate sweep.yaml && tuning run sweep.yaml")
+
+
+def _sweeps(args) -> None:
+    from tuning.config import builtin_sweeps
+    from tuning.sweep_file import read_yaml
+
+    for name, path in builtin_sweeps().items():
+        print(f"{name:<16} {read_yaml(path).get('description', '')}")
+
+
+def _report(args) -> None:
+    from tuning.report import run_report
+    from tuning.storage import local_copy
+
+    experiment = local_copy(args.experiment)  # s3://... or gs://...: read from a download, checkpoints left out
+    for path in run_report(experiment, args.format, args.top, args.output, args.scope, args.status, args.force):
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def _compare(args) -> None:
+    from tuning.report import compare
+
+    print(compare(args.experiments, scope=args.scope))
+
+
+def _export(args) -> None:
+    from tuning.report import export_trial
+
+    for path in export_trial(args.experiment, args.rank, args.output, scope=args.scope):
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def experiment_name(value: str) -> str:
+    """The argparse type of --name: checked like the sweep's `name`, so the experiment stays inside the storage."""
+    import re
+
+    from tuning.config import NAME_PATTERN
+
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an experiment name: letters, digits, _ . -, starting "
+                                         "with a letter or digit (it names one directory inside the storage)")
+    return value
+
+
+def _add_sweep_args(parser, optional: bool) -> None:
+    if optional:
+        parser.add_argument("sweep", nargs="?", default="quickstart",
+                            help="a sweep file or a built-in sweep name (default: quickstart)")
+    else:
+        parser.add_argument("sweep", help="a sweep file or a built-in sweep name")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a key of the sweep file, value as YAML (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="tuning", description="Hyperparameter sweeps for Lightning models on Ray Tune.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a sweep on this machine", description="Run a sweep and print the ranked "
+                         "trials. Example: tuning run my_sweep.yaml --set search.num_samples=32")
+    _add_sweep_args(run, optional=True)
+    run.add_argument("--storage", help="directory that holds experiments (default: run.storage)")
+    run.add_argument("--name", type=experiment_name, help="experiment name (default: the sweep's name)")
+    run.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
+    run.add_argument("--resume-existing", action="store_true",
+                     help="if the experiment exists and this same sweep started it, continue it as tuning resume "
+                          "would (the entrypoint of a cluster job, so a restarted job continues); without it an "
+                          "existing experiment is refused")
+    run.set_defaults(func=_run)
+
+    validate = sub.add_parser("validate", help="check a sweep without running it",
+                              description="Resolve and check a sweep, print it, start nothing. "
+                                          "Example: tuning validate my_sweep.yaml --set trainer.max_epochs=5")
+    _add_sweep_args(validate, optional=False)
+    validate.set_defaults(func=_validate)
+
+    sweeps = sub.add_parser("sweeps", help="list the built-in sweeps", description="List the built-in sweeps. "
+                            "Example: tuning sweeps")
+    sweeps.set_defaults(func=_sweeps)
+
+    report = sub.add_parser("report", help="the ranked trial report of an experiment",
+                            description="Rank the trials of an experiment directory, offline. "
+                                        "Example: tuning report runs/quickstart --format json")
+    report.add_argument("experiment", help="an experiment directory or a pyarrow URI, e.g. runs/quickstart")
+    report.add_argument("--top", type=int, default=None, help="show only the best K trials")
+    report.add_argument("--format", choices=["table", "markdown", "csv", "json", "parquet", "html"], default="table",
+                        help="csv and parquet also write <stem>_results<suffix>: every reported result")
+    report.add_argument("--scope", choices=["best", "last"], default=None,
+                        help="rank each trial by its best epoch or its last (default: the sweep's search.scope, best unless set)")
+    report.add_argument("--status", metavar="S[,S...]",
+                        help="show only trials with these statuses: completed, stopped_early, errored, running, "
+                             "pending (ranks stay those among all trials)")
+    report.add_argument("--output", help="write to this file instead of stdout (required for parquet); never "
+                                         "inside the experiment")
+    report.add_argument("--force", action="store_true", help="overwrite an existing --output file")
+    report.set_defaults(func=_report)
+
+    compare = sub.add_parser("compare", help="the best trial of several experiments side by side",
+                             description="The best trial of each experiment side by side, with the params that "
+                                         "differ. Example: tuning compare runs/a runs/b")
+    compare.add_argument("experiments", nargs="+", help="experiment directories")
+    compare.add_argument("--scope", choices=["best", "last"], default=None)
+    compare.set_defaults(func=_compare)
+
+    export = sub.add_parser("export", help="a trial's best checkpoint and its resolved Lightning config",
+                            description="Copy a trial's best checkpoint and write its resolved model/data/trainer "
+                                        "config, loadable with Module.load_from_checkpoint. "
+                                        "Example: tuning export runs/quickstart --rank 1 --output best/")
+    export.add_argument("experiment", help="an experiment directory")
+    export.add_argument("--rank", type=int, default=1, help="which trial, by rank (default 1: the best)")
+    export.add_argument("--output", required=True, help="a new or empty directory")
+    export.add_argument("--scope", choices=["best", "last"], default=None)
+    export.set_defaults(func=_export)
+
+    confirm = sub.add_parser("confirm", help="rerun the top configs with new seeds, rank by the mean",
+                             description="Rerun the top K configs of an experiment S times each with new seeds, at "
+                                         "full budget, and rank them by the mean with a 95%% confidence interval. "
+                                         "Example: tuning confirm runs/quickstart --top 3 --seeds 5")
+    confirm.add_argument("experiment", help="the sweep's experiment directory")
+    confirm.add_argument("--top", type=int, default=3, help="how many of the best configs to rerun (default 3)")
+    confirm.add_argument("--seeds", type=int, default=3, help="new seeds per config (default 3)")
+    confirm.add_argument("--storage", help="where the new experiment goes (default: next to the sweep's)")
+    confirm.add_argument("--name", type=experiment_name, help="its name (default: <sweep name>-confirm)")
+    confirm.add_argument("--address", help="an existing Ray cluster to run on")
+    confirm.set_defaults(func=_confirm)
+
+    init = sub.add_parser("init", help="write a runnable starter project of your own",
+                          description="Write a small runnable project (LightningModule, DataModule, sweep.yaml, "
+                                      "README) into DIR. Example: tuning init my-project --template tabular")
+    init.add_argument("directory", metavar="DIR", help="the project folder (created if missing)")
+    init.add_argument("--template", choices=["tabular", "text", "custom"], default="tabular",
+                      help="tabular (CSV classifier), text (text classifier) or custom (a skeleton to fill in)")
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
+    init.set_defaults(func=_init)
+
+    resume = sub.add_parser("resume", help="continue an interrupted sweep",
+                            description="Continue a sweep stopped by Ctrl-C, a killed driver or a reboot: finished "
+                                        "trials stay, unfinished ones continue from their last checkpoint, errored "
+                                        "ones are retried from theirs, and the searcher continues from its state. "
+                                        "Example: tuning resume runs/quickstart")
+    resume.add_argument("experiment", help="the experiment directory, e.g. runs/quickstart")
+    resume.add_argument("--skip-errored", action="store_true", help="leave errored trials as they are")
+    resume.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
+    resume.set_defaults(func=_resume)
+    add_job_commands(sub, _add_sweep_args, experiment_name)  # submit, jobs, status, logs, stop: jobs.py
+    add_finder_commands(sub, _add_sweep_args)  # find-lr, find-batch-size: finders.py
+    return parser
+
+
+def _format_warning(message, category, filename, lineno, line=None, _default=warnings.formatwarning) -> str:
+    """tuning's own warnings (a skipped unreadable file, ...) as one line; others as Python shows them."""
+    if filename.startswith(str(Path(__file__).parents[1])):  # any module of the tuning package
+        return f"warning: {message}\n"
+    return _default(message, category, filename, lineno, line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `tuning` console script."""
+    warnings.formatwarning = _format_warning
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)  # None means success; the job commands return the job's outcome
+    except UserError as exc:
+        print(f"tuning {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tuning {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return code or 0

@@ -1,0 +1,173 @@
+"""The Ray Jobs subcommands of `tuning`: submit, jobs, status, logs, stop (parsing only; work in tuning.run.submit).
+
+Like commands.py, nothing here imports ray at import time.
+"""
+
+import argparse
+import re
+from pathlib import Path
+
+ADDRESS_HELP = "the head's dashboard address, e.g. http://HEAD:8265 (default: $RAY_ADDRESS)"
+FINAL_OK = "SUCCEEDED"
+
+
+def _address(args) -> str:
+    import os
+
+    from tuning.errors import UserError
+
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        raise UserError("--address: required (or set RAY_ADDRESS), e.g. --address http://HEAD:8265")
+    return address
+
+
+def _cluster_errors(func):
+    """A verb whose cluster failed the request (HTTP 5xx, no job agent) ends with one line and exit 1."""
+    import functools
+    import sys
+
+    @functools.wraps(func)
+    def verb(args) -> int:
+        from tuning.run import ClusterError
+
+        try:
+            return func(args)
+        except ClusterError as exc:
+            print(f"tuning {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+
+    return verb
+
+
+@_cluster_errors
+def _submit(args) -> int:
+    from tuning.run import submit
+    from tuning.errors import UserError
+
+    working_dir = Path(args.working_dir).resolve()
+    address = None if args.dry_run else _address(args)
+    if not working_dir.is_dir():
+        raise UserError(f"--working-dir {args.working_dir}: not a directory")
+    if args.job_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", args.job_id):
+        raise UserError(f"--job-id {args.job_id!r}: letters, digits, '.', '_' and '-' only (100 at most)")
+    cfg = submit.resolve(args.sweep, args.set, args.storage, args.name, working_dir)
+    if args.dry_run:
+        submit.dry_run(cfg, working_dir, args.include, args.max_upload_mib)
+        return 0
+    pip = submit.read_requirements(args.pip, args.requirements)
+    job_id = submit.submit(cfg, address, working_dir, pip, args.max_upload_mib, args.include, args.job_id)
+    from tuning.storage import experiment_location
+
+    exp = experiment_location(cfg.run.storage, cfg.name)
+    print(f"submitted job {job_id}\n  follow:  tuning logs {job_id} --follow --address {address}\n"
+          f"  status:  tuning status {job_id} --address {address}\n"
+          f"  stop:    tuning stop {job_id} --address {address}\n"
+          f"  results: {exp} (then: tuning report {exp})", flush=True)
+    if args.follow:
+        status = submit.logs(address, job_id, follow=True)
+        print(f"job {job_id}: {status}")
+        return 0 if status == FINAL_OK else 1
+    return 0
+
+
+@_cluster_errors
+def _jobs(args) -> int:
+    from tuning.run import submit
+
+    jobs = submit.list_jobs(_address(args))
+    print(f"{'job':<40} {'status':<10} {'experiment':<40} entrypoint")
+    for job in jobs:
+        print(f"{job.submission_id or job.job_id:<40} {job.status.value:<10} {_experiment(job) or '-':<40} "
+              f"{job.entrypoint}")
+    return 0
+
+
+def _experiment(info) -> str | None:
+    """The experiment a job of `tuning submit` writes (from the job's metadata); None for other jobs."""
+    from tuning.storage import experiment_location
+
+    meta = info.metadata or {}
+    if not (meta.get("tuning_storage") and meta.get("tuning_experiment")):
+        return None
+    return experiment_location(meta["tuning_storage"], meta["tuning_experiment"])
+
+
+@_cluster_errors
+def _status(args) -> int:
+    from tuning.run import submit
+
+    info = submit.job_info(_address(args), args.job)
+    print(f"job {args.job}: {info.status.value}")
+    if info.message:
+        print(info.message)
+    experiment = _experiment(info)
+    if experiment:
+        print(f"experiment: {experiment} (tuning report {experiment})")
+        if info.status.value in ("STOPPED", "FAILED"):
+            # The job's entrypoint is `tuning run ... --resume-existing`: the same sweep submitted again continues.
+            print("continue with: tuning submit <the same sweep> --address ... (same storage); the new job "
+                  "continues this experiment")
+    return 0
+
+
+@_cluster_errors
+def _logs(args) -> int:
+    from tuning.run import submit
+
+    status = submit.logs(_address(args), args.job, follow=args.follow)
+    if args.follow:
+        print(f"job {args.job}: {status}")
+        return 0 if status == FINAL_OK else 1
+    return 0
+
+
+@_cluster_errors
+def _stop(args) -> int:
+    from tuning.run import submit
+
+    stopped = submit.stop(_address(args), args.job)
+    print(f"job {args.job}: " + ("stop requested" if stopped else "had already finished"))
+    return 0
+
+
+def add_job_commands(sub, add_sweep_args, experiment_name) -> None:
+    """Register submit, jobs, status, logs and stop on the `tuning` subparsers (with commands.py's argument helpers)."""
+    p = sub.add_parser("submit", help="submit a sweep to a Ray cluster as a job",
+                       description="Validate the sweep here, then run it on a Ray cluster as a job; your project "
+                                   "directory is uploaded so your own classes travel. Example: tuning submit "
+                                   "my_sweep.yaml --address http://HEAD:8265 --storage s3://bucket/runs")
+    add_sweep_args(p, optional=False)
+    p.add_argument("--address", help=ADDRESS_HELP)
+    p.add_argument("--storage", help="path on every node or URI (s3://, gs://) for the experiment "
+                                     "(default: run.storage, which must then be absolute or a URI)")
+    p.add_argument("--name", type=experiment_name, help="experiment name (default: the sweep's name)")
+    p.add_argument("--working-dir", default=".", help="the project to upload (default: the current directory)")
+    p.add_argument("--pip", action="append", default=[], metavar="REQ", help="a pip requirement to install "
+                   "for the job (repeatable)")
+    p.add_argument("--requirements", help="a requirements.txt whose entries the job installs with pip")
+    p.add_argument("--max-upload-mib", type=float, default=100, help="refuse larger uploads (default 100)")
+    p.add_argument("--follow", action="store_true", help="print the job's logs until it ends; exit 0 on success")
+    p.add_argument("--dry-run", action="store_true", help="list every file the upload would carry and every "
+                   "file left out as a likely secret, then stop: no cluster is contacted, --address not needed")
+    p.add_argument("--include", action="append", default=[], metavar="PATTERN", help="upload files matching "
+                   "this gitignore-style pattern although they look like secrets (repeatable), e.g. "
+                   "--include .env.example")
+    p.add_argument("--job-id", help="the job's submission id (default: tuning-<name>-<random>); a cluster "
+                   "refuses an id it already has")
+    p.set_defaults(func=_submit)
+
+    p = sub.add_parser("jobs", help="list the jobs of a Ray cluster", description="List the jobs of a Ray "
+                       "cluster. Example: tuning jobs --address http://HEAD:8265")
+    p.add_argument("--address", help=ADDRESS_HELP)
+    p.set_defaults(func=_jobs)
+    for name, func, text in (("status", _status, "a job's status"), ("logs", _logs, "a job's logs"),
+                             ("stop", _stop, "stop a job")):
+        p = sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}. Example: tuning {name} "
+                           "JOB --address http://HEAD:8265", formatter_class=argparse.HelpFormatter)
+        p.add_argument("job", help="the job id that `tuning submit` printed")
+        p.add_argument("--address", help=ADDRESS_HELP)
+        if name == "logs":
+            p.add_argument("--follow", action="store_true", help="keep printing until the job ends; exit 0 "
+                                                                 "when it succeeded, 1 otherwise")
+        p.set_defaults(func=func)

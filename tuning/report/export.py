@@ -1,0 +1,85 @@
+"""`tuning export`: one trial's best checkpoint and its resolved Lightning config, in a directory.
+
+The config is a plain Lightning config (`seed_everything`, `model`, `data`, `trainer`, with
+`class_path` + `init_args`, or the bare arguments for `cli_form: fixed`) with the trial's sampled params applied and registry names turned
+into import paths, so the checkpoint loads with `MyModule.load_from_checkpoint` or the config
+reruns the trial. The checkpoint is copied byte for byte: nothing is unpickled here.
+"""
+
+from pathlib import Path
+
+import yaml
+
+from tuning.errors import UserError
+from tuning.expdir import ExpDir
+from tuning.report.load import load_report
+
+CHECKPOINT_FILE = "checkpoint.ckpt"  # tuning.trial.fit.CHECKPOINT_FILE, without importing the trial module
+CONFIG_FILE = "config.yaml"
+
+
+def _class_path(section: str, spec: dict) -> dict:
+    """The spec with a registry name replaced by its import path, read from the registry: nothing is imported.
+
+    The experiment directory may come from someone else; importing the module its sweep names would
+    run that module's code on this machine.
+    """
+    from tuning.classes import split_path
+
+    split = split_path(section, spec["class_path"])
+    if split is None:
+        raise UserError(f"sweep.yaml: {section}.class_path '{spec['class_path']}' is neither a registry name nor "
+                        f"a dotted import path")
+    if spec.get("cli_form") == "fixed":  # LightningCLI(MyModel, MyData) takes the bare arguments
+        return dict(spec.get("init_args") or {})
+    return {"class_path": ".".join(split), "init_args": spec.get("init_args") or {}}
+
+
+def resolved_config(sweep: dict, params: dict, seed: int | None) -> dict:
+    """model/data/trainer of the sweep with the trial's params applied, as a Lightning config."""
+    from tuning.space import TRIAL_SECTIONS, apply_params
+
+    sections = apply_params({k: sweep.get(k) for k in TRIAL_SECTIONS}, params)
+    out = {"seed_everything": seed} if seed is not None else {}
+    out.update(model=_class_path("model", sections["model"]), data=_class_path("data", sections["data"]),
+               trainer=sections["trainer"])
+    out.update({k: sections[k] for k in ("optimizer", "lr_scheduler") if sections[k]})  # LightningCLI's own keys
+    return out
+
+
+def _target(output: str, experiment: str) -> Path:
+    from tuning.storage import check_output
+
+    out = check_output(output, experiment, kind="directory")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--output {out}: exists and is not an empty directory (nothing was overwritten)")
+    return out
+
+
+def export_trial(experiment: str, rank: int = 1, output: str = "export", scope: str | None = None) -> list[str]:
+    """Copy the checkpoint of the trial at `rank` and write its config; returns the paths written."""
+    import json
+
+    report = load_report(experiment, scope=scope)
+    if not 1 <= rank <= len(report.trials):
+        raise UserError(f"--rank: must be between 1 and {len(report.trials)} (the trials of {report.experiment})")
+    trial = report.trials[rank - 1]
+    if trial.checkpoint is None:
+        raise UserError(f"--rank {rank}: trial {trial.trial_id} ({trial.status}) kept no checkpoint")
+    out = _target(output, experiment)
+    exp = ExpDir(experiment)
+    ckpt_rel = trial.checkpoint[len(exp.display) + 1:] + "/" + CHECKPOINT_FILE
+    trial_rel = ckpt_rel.split("/")[0]
+    if not exp.has(ckpt_rel):
+        raise UserError(f"--rank {rank}: {exp.path(ckpt_rel)} is missing")
+    info = json.loads(exp.text(f"{trial_rel}/trial.json") or "{}")
+    sweep = exp.sweep()
+    config = resolved_config(sweep, info.get("params") or trial.config, trial.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    with exp.fs.open_input_stream(f"{exp.base}/{ckpt_rel}") as src, open(out / CHECKPOINT_FILE, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+    header = (f"# trial {trial.trial_id} of {report.experiment}: rank {trial.rank}, {report.metric} "
+              f"{trial.metric} at epoch {trial.epoch} (checkpoint {trial.checkpoint})\n")
+    (out / CONFIG_FILE).write_text(header + yaml.safe_dump(config, sort_keys=False))
+    return [str(out / CHECKPOINT_FILE), str(out / CONFIG_FILE)]

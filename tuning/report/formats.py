@@ -1,0 +1,232 @@
+"""Rendering a Report: console table, Markdown, CSV, DESIGN.md's JSON, Parquet, self-contained HTML.
+
+CSV and Parquet come as two tables: one row per trial, and a long table of every reported
+result (trial, iteration, metrics) for pandas or Arrow. With --output PATH the long table goes
+next to PATH as `<stem>_results<suffix>`.
+
+Reports carry text from outside (param values and names from the sweep, error messages from
+trials), so the text formats are safe to open: a CSV cell a spreadsheet would run as a formula is
+neutralised, and Markdown cells have HTML and pipes escaped.
+"""
+
+import html
+import re
+from pathlib import Path
+
+from tuning.errors import UserError
+from tuning.report.load import Report
+from tuning.report.text import cell, compute_line, headline, human_bytes, relative, status_text
+
+FORMATS = ("table", "markdown", "csv", "json", "parquet", "html")
+BINARY = ("parquet",)
+MAX_EXTRA_METRICS = 3  # the table stays readable; csv/json/parquet carry every metric
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _columns(report: Report) -> tuple[list[str], list[str]]:
+    """(other metrics, params) shown as columns."""
+    extra = sorted({k for t in report.trials for k in t.metrics})[:MAX_EXTRA_METRICS]
+    params = sorted({key for t in report.trials for key in t.config})
+    return extra, params
+
+
+def _cells(report: Report, extra: list[str], params: list[str]) -> list[list[str]]:
+    header = ["rank", "trial", "status", report.metric, "epoch", *extra, "epochs", *(p.split(".")[-1] for p in params),
+              "time_s", "node", "ckpts", "checkpoint"]
+    rows = [header]
+    for t in report.shown():
+        rows.append([str(t.rank), t.trial_id, status_text(t), cell(t.metric), cell(t.epoch),
+                     *(cell(t.metrics.get(m)) for m in extra), str(t.iterations),
+                     *(cell(t.config.get(p)) for p in params), cell(t.time_s), cell(t.node),
+                     f"{t.checkpoints}/{human_bytes(t.checkpoint_bytes)}"
+                     + (f" +{t.model_checkpoints} .ckpt" if t.model_checkpoints else ""),
+                     cell(relative(report, t.checkpoint))])
+    return rows
+
+
+def importance_lines(imp: dict) -> list[str]:
+    """`importance (fanova): lr 0.88, hidden_dim 0.04, ...` per evaluator."""
+    lines = []
+    for name in ("fanova", "ped_anova"):
+        if imp.get(name):
+            shares = ", ".join(f"{k.split('.')[-1]} {v:.2f}" for k, v in imp[name].items() if v is not None)
+            lines.append(f"importance ({name}, {imp['trials']} trials): {shares}")
+    if imp.get("note"):
+        lines.append(f"importance: {imp['note']}")
+    return lines
+
+
+def _notes(report: Report, top: int | None) -> list[str]:
+    shown, everything = report.shown(top), report.shown()
+    out = [f"... {len(everything) - len(shown)} more (--top)"] if len(everything) > len(shown) else []
+    return out + [f"{t.trial_id}: {t.error}" for t in shown if t.error]
+
+
+def table(report: Report, top: int | None = 10, importance: dict | None = None) -> str:
+    """A plain-text table of the top trials, with a header saying what is ranked and how."""
+    extra, params = _columns(report)
+    rows = _cells(report, extra, params)[:None if top is None else top + 1]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    out = [report.experiment, headline(report), "", *lines, *_notes(report, top), "", compute_line(report.compute())]
+    return "\n".join(out + importance_lines(importance or {}))
+
+
+def _md_text(text: str) -> str:
+    """Text with HTML made inert (`<`, `>`, `&` as entities) and line breaks as spaces."""
+    return re.sub(r"[\r\n]+", " ", html.escape(text, quote=False))
+
+
+def _md_cell(text: str) -> str:
+    """A table cell: _md_text, with backslashes and pipes escaped so the cell stays one cell."""
+    return _md_text(text).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def markdown(report: Report, top: int | None = None, importance: dict | None = None) -> str:
+    """A GitHub-flavoured Markdown table, with the same columns as the console table."""
+    extra, params = _columns(report)
+    rows = _cells(report, extra, params)[:None if top is None else top + 1]
+    lines = ["| " + " | ".join(_md_cell(text) for text in r) + " |" for r in rows]
+    lines.insert(1, "|" + "|".join(" --- " for _ in rows[0]) + "|")
+    notes = [f"- {_md_text(line)}" for line in [*_notes(report, top), compute_line(report.compute()),
+                                                *importance_lines(importance or {})]]
+    return "\n".join([f"# {_md_text(report.experiment)}", "", _md_text(headline(report)), "", *lines, "", *notes])
+
+
+def trial_records(report: Report, top: int | None = None) -> list[dict]:
+    """One flat dict per shown trial: the columns of the CSV/Parquet trial table."""
+    extra, params = sorted({k for t in report.trials for k in t.metrics}), _columns(report)[1]
+    return [{"rank": t.rank, "trial_id": t.trial_id, "status": t.status, "stopped_at": t.stopped_at,
+             report.metric: t.metric, "epoch": t.epoch, **{m: t.metrics.get(m) for m in extra},
+             **{p: t.config.get(p) for p in params}, "iterations": t.iterations, "time_s": t.time_s,
+             "gpu_s": t.gpu_s, "node": t.node, "seed": t.seed, "checkpoints": t.checkpoints,
+             "checkpoint_bytes": t.checkpoint_bytes, "checkpoint": t.checkpoint, "error": t.error}
+            for t in report.shown(top)]
+
+
+def arrow_tables(report: Report, top: int | None = None):
+    """(trials, results) as pyarrow Tables; results hold every reported row of the shown trials."""
+    import pyarrow as pa
+
+    trials = trial_records(report, top)
+    ids = {t["trial_id"] for t in trials}
+    rows = [r for r in report.results if r["trial_id"] in ids]
+    keys = list(dict.fromkeys(k for r in rows for k in r))  # every row gets every column, in first-seen order
+    results = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows]) if rows else pa.table({})
+    return pa.Table.from_pylist(trials) if trials else pa.table({}), results
+
+
+def spreadsheet_safe(value):
+    """A string a spreadsheet would run as a formula, with a `'` in front (OWASP); anything else as it is.
+
+    Plain numbers written as text (`-0.5`) stay as they are: a spreadsheet reads them as numbers.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _spreadsheet_table(tbl):
+    """`tbl` with every string cell and column name passed through spreadsheet_safe; numbers untouched."""
+    import pyarrow as pa
+
+    columns = []
+    for column in tbl.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = pa.array([spreadsheet_safe(v) for v in column.to_pylist()], type=column.type)
+        columns.append(column)
+    return pa.table(columns, names=[spreadsheet_safe(name) for name in tbl.column_names])
+
+
+def _csv_text(tbl) -> str:
+    import io
+
+    import pyarrow.csv as pacsv
+
+    sink = io.BytesIO()
+    pacsv.write_csv(_spreadsheet_table(tbl), sink)
+    return sink.getvalue().decode()
+
+
+def results_path(output: str) -> Path:
+    """Where the long table of every result goes, next to the trial table at `output`."""
+    path = Path(output)
+    return path.with_name(f"{path.stem}_results{path.suffix}")
+
+
+def write(report: Report, fmt: str, top: int | None, output: str | None, importance: dict | None = None) -> list[str]:
+    """Render `fmt`; print it or write it to `output` (plus the long results table for csv/parquet).
+
+    Returns the paths written (empty when printed).
+    """
+    if fmt not in FORMATS:
+        raise UserError(f"--format: unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")
+    if fmt in BINARY and not output:
+        raise UserError(f"--format {fmt}: needs --output PATH (a binary file)")
+    if fmt in ("csv", "parquet"):
+        trials, results = arrow_tables(report, top)
+        if not output:
+            print(_csv_text(trials), end="")
+            return []
+    else:
+        text = render(report, fmt, top, importance)
+        if not output:
+            print(text)
+            return []
+    try:
+        if fmt == "csv":
+            Path(output).write_text(_csv_text(trials))
+            results_path(output).write_text(_csv_text(results))
+        elif fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(trials, output)
+            pq.write_table(results, results_path(output))
+        else:
+            Path(output).write_text(text + "\n")
+    except OSError as exc:
+        raise UserError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
+    return [output, str(results_path(output))] if fmt in ("csv", "parquet") else [output]
+
+
+def render(report: Report, fmt: str = "table", top: int | None = None, importance: dict | None = None) -> str:
+    """The report as text in one of the text formats."""
+    if fmt == "table":
+        return table(report, top, importance)
+    if fmt == "markdown":
+        return markdown(report, top, importance)
+    if fmt == "json":
+        return report.to_json(top, importance)
+    if fmt == "csv":
+        return _csv_text(arrow_tables(report, top)[0])
+    if fmt == "html":
+        from tuning.report.html import html
+
+        return html(report, top, importance)
+    raise UserError(f"--format {fmt}: not a text format; allowed here: table, markdown, csv, json, html")
+
+
+def run_report(experiment: str, fmt: str = "table", top: int | None = None, output: str | None = None,
+               scope: str | None = None, status: str | None = None, force: bool = False) -> list[str]:
+    """`tuning report`: read, rank, add importance where shown, and print or write; returns paths written."""
+    from tuning.report.load import load_report
+    from tuning.storage import check_output
+
+    if fmt in BINARY and not output:
+        raise UserError(f"--format {fmt}: needs --output PATH (a binary file)")
+    if top is not None and top < 1:
+        raise UserError(f"--top: must be at least 1, got {top}")
+    if output:
+        for path in [output] + ([str(results_path(output))] if fmt in ("csv", "parquet") else []):
+            check_output(path, experiment, force)
+    report = load_report(experiment, scope=scope, status=status)
+    imp = None
+    if fmt in ("table", "markdown", "html"):
+        from tuning.report.importance import importance
+
+        # fANOVA needs scikit-learn (~1.6 s to import) and a forest fit: the HTML report has room for
+        # it; the console table and markdown show PED-ANOVA alone and stay quick on 1000 trials.
+        imp = importance(report, evaluators=("fanova", "ped_anova") if fmt == "html" else ("ped_anova",))
+    return write(report, fmt, top, output, imp)

@@ -1,0 +1,297 @@
+"""The ranked trial report, read from an experiment directory alone: no Ray, no unpickling.
+
+Sources, all plain text: the resolved `sweep.yaml`, Tune's `experiment_state-*.json`
+(trial status), each trial's `result.json` (one line per epoch), `trial.json` (seed, node) and
+`error.txt`. Partial files from a crash are read up to the last whole line. The directory may be
+local or on any filesystem pyarrow opens (`s3://bucket/runs/exp`).
+"""
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tuning.errors import UserError
+from tuning.expdir import STATUS, STATUSES, ExpDir, budget, tune_states
+
+# Keys Tune adds to every result: everything else numeric in a result row is a logged metric.
+TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration", "trial_id",
+             "date", "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "config",
+             "time_since_restore", "iterations_since_restore", "experiment_tag", "episodes_total",
+             "timesteps_total", "timesteps_since_restore"}
+
+
+@dataclass
+class TrialRow:
+    """One trial as the report shows it (field names are the report JSON's)."""
+
+    trial_id: str
+    status: str
+    metric: float | None = None
+    epoch: int | None = None
+    config: dict = field(default_factory=dict)
+    iterations: int = 0
+    time_s: float = 0.0
+    checkpoint: str | None = None
+    error: str | None = None
+    metrics: dict = field(default_factory=dict)  # the other logged metrics at `epoch`
+    stopped_at: int | None = None  # the iteration at which the scheduler stopped it
+    budget: int | None = None  # the iterations it would have run, unstopped
+    node: str | None = None  # hostname of the Ray node it ran on
+    node_id: str | None = None
+    seed: int | None = None
+    checkpoints: int = 0  # kept checkpoint directories
+    checkpoint_bytes: int = 0
+    model_checkpoints: int = 0  # .ckpt files the sweep's own ModelCheckpoint callbacks kept
+    gpu_s: float = 0.0
+    reached_at: float | None = None  # unix time of the ranked result
+    rank: int = 0
+
+
+@dataclass
+class Report:
+    """Trials of one experiment in rank order, with every reported result for curves and exports."""
+
+    experiment: str
+    metric: str
+    mode: str
+    scope: str
+    trials: list[TrialRow]
+    space: dict = field(default_factory=dict)  # the sweep's search space, as written in sweep.yaml
+    results: list[dict] = field(default_factory=list)  # trial_id, training_iteration, metrics: every result
+    statuses: tuple | None = None  # --status: only trials with these statuses are shown
+
+    def shown(self, top: int | None = None) -> list[TrialRow]:
+        """The trials to show: the status filter, then the best `top`; ranks stay those among all trials."""
+        trials = [t for t in self.trials if not self.statuses or t.status in self.statuses]
+        return trials[:top]
+
+    def compute(self) -> dict:
+        """Compute accounting over all trials (see `compute_summary`)."""
+        return compute_summary(self)
+
+    def to_dict(self, top: int | None = None, importance: dict | None = None) -> dict:
+        """DESIGN.md's report JSON, plus extra keys (per-trial details, compute, importance)."""
+        # vars, not asdict: asdict deep-copies every config and metrics dict (0.2 s on 1000 trials), and
+        # _no_nan below copies them anyway.
+        trials = [{"rank": t.rank, **{k: v for k, v in vars(t).items() if k != "rank"}} for t in self.shown(top)]
+        data = {"experiment": self.experiment, "metric": self.metric, "mode": self.mode, "scope": self.scope,
+                "trials": trials, "compute": self.compute()}
+        if importance is not None:
+            data["importance"] = importance
+        return _no_nan(data)
+
+    def to_json(self, top: int | None = None, importance: dict | None = None) -> str:
+        """The report JSON as text (strict JSON: NaN and inf become null)."""
+        return json.dumps(self.to_dict(top, importance), indent=2, allow_nan=False, default=str)
+
+
+def _no_nan(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+def parse_rows(text: str | None, where: str) -> list[dict]:
+    """Rows of a result.json; a truncated or corrupt line is skipped with a warning."""
+    rows = []
+    for number, line in enumerate((text or "").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            warnings.warn(f"{where}:{number}: skipped an unreadable line (interrupted write?)")
+            continue
+        if isinstance(row, dict) and isinstance(row.get("config", {}), dict):
+            rows.append(row)
+        else:
+            warnings.warn(f"{where}:{number}: skipped a line that is not a result (a JSON object Tune writes)")
+    return rows
+
+
+def read_results(path: Path) -> list[dict]:
+    """Rows of a local result.json file."""
+    return parse_rows(path.read_text(), str(path)) if path.is_file() else []
+
+
+def _trial_dirs(exp: ExpDir) -> dict[str, tuple[str, list[dict]]]:
+    """Trial id -> (directory, result rows), for every directory holding Tune's params.json."""
+    found = {}
+    for name in exp.children():
+        if not exp.has(f"{name}/params.json"):
+            continue
+        rows = parse_rows(exp.text(f"{name}/result.json"), exp.path(f"{name}/result.json"))
+        trial_id = rows[0]["trial_id"] if rows else name
+        found[trial_id] = (name, rows)
+    return found
+
+
+def _best_row(rows: list[dict], metric: str, mode: str, scope: str) -> dict | None:
+    scored = [r for r in rows if finite(r.get(metric))]
+    if not scored:
+        return None
+    if scope == "last":
+        return scored[-1]
+    return (min if mode == "min" else max)(scored, key=lambda r: r[metric])
+
+
+def finite(value) -> bool:
+    """A real, finite number (not bool, NaN or inf)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _checkpoint(exp: ExpDir, name: str, rows: list[dict], metric: str, mode: str) -> str | None:
+    """The kept checkpoint with the best metric."""
+    scores = {r.get("checkpoint_dir_name"): r.get(metric) for r in rows if r.get("checkpoint_dir_name")}
+    kept = [d for d in exp.children(name) if d.startswith("checkpoint_")]
+    if not kept:
+        return None
+    sign = 1 if mode == "min" else -1
+    best = min(kept, key=lambda d: (not finite(scores.get(d)), sign * scores[d] if finite(scores.get(d)) else 0, d))
+    return exp.path(f"{name}/{best}")
+
+
+def _error(exp: ExpDir, name: str) -> str | None:
+    text = exp.text(f"{name}/error.txt")
+    if text is None:
+        return None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+def metrics_of(row: dict) -> dict:
+    """The logged metrics of one result row (numbers that Tune did not add itself)."""
+    return {k: v for k, v in row.items()
+            if k not in TUNE_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _trial_info(exp: ExpDir, name: str) -> dict:
+    """Our trial.json (seed, params, node); empty, with a warning, if it was cut short."""
+    text = exp.text(f"{name}/trial.json")
+    try:
+        info = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        info = None
+    if isinstance(info, dict) and isinstance(info.get("params", {}), dict):
+        return info
+    warnings.warn(f"{exp.path(name)}/trial.json: unreadable (interrupted write?); seed and node unknown")
+    return {}
+
+
+def _params(exp: ExpDir, name: str | None, config: dict, space: dict) -> dict:
+    """The trial's values of the searched keys; a value no entry of that kind could hold is left out, warned."""
+    params = {}
+    for key, value in config.items():
+        if key not in space:
+            continue
+        kind, args = next(iter(space[key].items()), (None, None))
+        numeric = kind not in ("choice", "grid")
+        ok = (finite(value) if numeric else
+              value in (args or []) or value is None or isinstance(value, (str, int, float, bool)))
+        if ok:
+            params[key] = value
+        else:
+            warnings.warn(f"{exp.path(name or '?')}: left out {key}={value!r}, not a value of its {kind} entry")
+    return params
+
+
+def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: list[dict], sweep: dict,
+               scope: str) -> TrialRow:
+    search = sweep["search"]
+    metric, mode = search["metric"], search["mode"]
+    info = _trial_info(exp, name) if name else {}
+    last = rows[-1] if rows else {}
+    params = _params(exp, name, last.get("config") or info.get("params") or {}, search["space"])
+    iterations = last.get("training_iteration", 0)
+    limit = budget(sweep, params)
+    if status == "pending" and limit and iterations >= limit:
+        status = "completed"  # HyperBand can leave a trial paused at its last rung: it ran its whole budget
+    stopped_at = iterations if status == "completed" and limit and iterations < limit else None
+    best = _best_row(rows, metric, mode, scope)
+    res = sweep.get("resources") or {}
+    time_s = round(last.get("time_total_s", 0.0), 2)
+    checkpoints = [d for d in exp.children(name) if d.startswith("checkpoint_")] if name else []
+    return TrialRow(
+        trial_id=trial_id, status="stopped_early" if stopped_at else status, metric=best[metric] if best else None,
+        epoch=best.get("training_iteration") if best else None, config=params, iterations=iterations,
+        time_s=time_s, checkpoint=_checkpoint(exp, name, rows, metric, mode) if name else None,
+        error=_error(exp, name) if name and status == "errored" else None,
+        metrics={k: v for k, v in metrics_of(best).items() if k != metric} if best else {},
+        stopped_at=stopped_at, budget=limit, node=info.get("hostname") or last.get("hostname"), node_id=info.get("node_id"),
+        seed=info.get("seed"), checkpoints=len(checkpoints),
+        checkpoint_bytes=sum(exp.size_below(f"{name}/{c}") for c in checkpoints),
+        model_checkpoints=exp.ckpt_files.get(name, 0) if name else 0,
+        gpu_s=round(time_s * float(res.get("gpu") or 0) * max(1, int(res.get("workers") or 1)), 2),
+        reached_at=best.get("timestamp") if best else None)
+
+
+def rank(trials: list[TrialRow], mode: str) -> list[TrialRow]:
+    """Sort best first; trials without a finite metric last; ties broken by trial id."""
+    sign = 1 if mode == "min" else -1
+    ordered = sorted(trials, key=lambda t: (not finite(t.metric), sign * t.metric if finite(t.metric) else 0,
+                                            t.trial_id))
+    for position, trial in enumerate(ordered, 1):
+        trial.rank = position
+    return ordered
+
+
+def parse_statuses(value: str | None) -> tuple | None:
+    """`--status completed,stopped_early` -> a tuple of statuses; None shows all."""
+    if not value:
+        return None
+    wanted = tuple(s.strip() for s in value.split(",") if s.strip())
+    unknown = [s for s in wanted if s not in STATUSES]
+    if unknown:
+        raise UserError(f"--status: unknown status '{unknown[0]}'; allowed: {', '.join(STATUSES)} (comma-separated)")
+    return wanted
+
+
+def load_report(experiment: str, scope: str | None = None, status: str | None = None) -> Report:
+    """Read and rank an experiment directory (finished, interrupted or still running).
+
+    `scope`: best or last epoch of each trial; None takes the sweep's search.scope (best by default).
+    """
+    if scope not in (None, "best", "last"):
+        raise UserError(f"--scope: must be best or last, got '{scope}'")
+    statuses = parse_statuses(status)
+    exp = ExpDir(experiment)
+    sweep = exp.sweep()
+    scope = scope or sweep["search"].get("scope") or "best"
+    dirs = _trial_dirs(exp)
+    states = tune_states(exp) or [{"trial_id": t, "status": "TERMINATED"} for t in sorted(dirs)]
+    trials, results = [], []
+    for state in states:
+        name, rows = dirs.get(state["trial_id"], (None, []))
+        if name is None and state.get("relative_logdir") in exp.children():
+            name = state["relative_logdir"]
+        trials.append(_trial_row(exp, state["trial_id"], STATUS.get(state["status"], state["status"].lower()),
+                                 name, rows, sweep, scope))
+        results += [{"trial_id": state["trial_id"], "training_iteration": r.get("training_iteration"),
+                     "time_total_s": r.get("time_total_s"), "timestamp": r.get("timestamp"), **metrics_of(r)}
+                    for r in rows]
+    search = sweep["search"]
+    return Report(exp.display, search["metric"], search["mode"], scope, rank(trials, search["mode"]),
+                  space=search["space"], results=results, statuses=statuses)
+
+
+def compute_summary(report: Report) -> dict:
+    """Trial-seconds, GPU-seconds, what early stopping saved (estimated), time to the best result."""
+    # Early stopping saved, estimated: each stopped trial at its own mean epoch time up to its budget.
+    saved = sum(t.time_s / t.iterations * (t.budget - t.iterations)
+                for t in report.trials if t.stopped_at and t.budget and t.iterations)
+    starts = [r["timestamp"] - (r["time_total_s"] or 0) for r in report.results
+              if finite(r.get("timestamp")) and finite(r.get("time_total_s"))]
+    start = min(starts) if starts else None
+    ends = [r["timestamp"] for r in report.results if finite(r.get("timestamp"))]
+    best = report.trials[0] if report.trials and report.trials[0].metric is not None else None
+    return {"trials": len(report.trials), "trial_s": round(sum(t.time_s for t in report.trials), 2),
+            "gpu_s": round(sum(t.gpu_s for t in report.trials), 2), "saved_s": round(saved, 2),
+            "wall_s": round(max(ends) - start, 2) if start is not None else None,
+            "time_to_best_s": round(best.reached_at - start, 2) if best and best.reached_at and start else None}
+

@@ -1,0 +1,58 @@
+"""The words and numbers of a report that every format shares: values, sizes, statuses, the headline, the
+compute line. Formats (tuning.report.formats, tuning.report.html) and compare build on these; nothing here
+knows a format."""
+
+from collections import Counter
+
+from tuning.report.load import Report, TrialRow
+
+
+def cell(value) -> str:
+    """A cell: `-` for None, 4 significant digits for a float."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def human_bytes(n: int) -> str:
+    """1536 -> '1.5K'."""
+    for unit in ("B", "K", "M", "G"):
+        if n < 1024 or unit == "G":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return str(n)
+
+
+def status_text(trial: TrialRow) -> str:
+    """`stopped_early@3` for a trial the scheduler stopped at iteration 3, else the status."""
+    return f"{trial.status}@{trial.stopped_at}" if trial.stopped_at else trial.status
+
+
+def relative(report: Report, path: str | None) -> str | None:
+    """`path` relative to the experiment directory, when it lies inside it."""
+    return path[len(report.experiment) + 1:] if path and path.startswith(report.experiment + "/") else path
+
+
+def headline(report: Report) -> str:
+    """What is ranked and how, with the status counts."""
+    counts = Counter(t.status for t in report.trials)
+    scope = "best epoch of each trial" if report.scope == "best" else "last epoch of each trial"
+    summary = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
+    shown = f"; showing {', '.join(report.statuses)}" if report.statuses else ""
+    return (f"ranked by {report.metric} ({report.mode}), {scope}; {len(report.trials)} trials: "
+            f"{summary or 'none yet'}{shown}")
+
+
+def compute_line(compute: dict) -> str:
+    """One line of compute accounting."""
+    parts = [f"{compute['trial_s']:.1f} trial-s"]
+    if compute["gpu_s"]:
+        parts.append(f"{compute['gpu_s']:.1f} GPU-s")
+    parts.append(f"early stopping saved ~{compute['saved_s']:.1f} trial-s")
+    if compute["wall_s"] is not None:
+        parts.append(f"wall {compute['wall_s']:.1f} s")
+    if compute["time_to_best_s"] is not None:
+        parts.append(f"best reached after {compute['time_to_best_s']:.1f} s")
+    return "compute: " + ", ".join(parts)

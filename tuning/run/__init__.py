@@ -1,0 +1,18 @@
+"""The driver side of a sweep: everything that runs in the `tuning run` / `resume` process.
+
+driver: check the sweep, start Ray, build and fit the Tuner; resume: continue an interrupted one;
+placement: trial resources and what a cluster has room for; progress: the live view; environment:
+environment.json; warm_start: earlier experiments told to the searcher; confirm: rerun the best
+configs under new seeds; submit: the sweep as a Ray job on a cluster. The driver hands Tune the
+trial wing's trainable; it reads results through the report wing.
+"""
+
+from tuning.run import submit
+from tuning.run.confirm import confirmed, render_confirmed, run_confirm
+from tuning.run.driver import expected_trials, resume_sweep, run_sweep
+from tuning.run.submit import ClusterError
+
+# submit is a module of verbs (resolve, dry_run, submit, list_jobs, job_info, logs, stop) for `tuning submit`
+# and the job commands; the face exports it whole rather than nine names.
+__all__ = ["ClusterError", "confirmed", "expected_trials", "render_confirmed", "resume_sweep", "run_confirm",
+           "run_sweep", "submit"]

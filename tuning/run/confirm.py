@@ -1,0 +1,131 @@
+"""`tuning confirm`: re-run a sweep's top configs with new seeds and rank them by their mean.
+
+A sweep's winner is often the luckiest seed. Confirmation runs each of the top K configs S times
+at full budget (no early stopping) as a new experiment linked to the first (`confirm.json`), then
+ranks configs by the mean metric with its std and a 95% confidence interval.
+"""
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tuning.errors import UserError
+from tuning.expdir import ExpDir
+
+LINK_FILE = "confirm.json"
+
+
+@dataclass
+class Confirmed:
+    """One config: where it ranked in the sweep and what its reruns gave."""
+
+    config: dict
+    sweep_rank: int
+    sweep_metric: float
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float | None:
+        return stats(self.values)[0]
+
+    @property
+    def std(self) -> float | None:
+        return stats(self.values)[1]
+
+    @property
+    def ci95(self) -> float | None:
+        """Half-width of the 95% confidence interval of the mean (Student's t)."""
+        return stats(self.values)[2]
+
+
+def stats(values: list[float]) -> tuple[float | None, float | None, float | None]:
+    """Mean, sample std and 95% CI half-width; std and CI need at least two values."""
+    n = len(values)
+    if n == 0:
+        return None, None, None
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None, None
+    from scipy.stats import t
+
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, std, t.ppf(0.975, n - 1) * std / math.sqrt(n)
+
+
+def confirm_sweep(experiment: str, top: int, seeds: int) -> tuple[dict, list[dict]]:
+    """The confirmation sweep (raw sweep data) and the top configs it reruns, from the sweep's report."""
+    from tuning.report import load_report
+
+    if top < 1 or seeds < 1:
+        raise UserError("--top and --seeds must be at least 1")
+    report = load_report(experiment)
+    ranked = [t for t in report.trials if t.metric is not None][:top]
+    if not ranked:
+        raise UserError(f"experiment {experiment}: no trial has a {report.metric} yet; nothing to confirm")
+    sweep = ExpDir(experiment).sweep()
+    search = sweep["search"]
+    # Random search over the same space (grid entries as choices), fed exactly the configs to rerun.
+    search["space"] = {k: ({"choice": v["grid"]} if "grid" in v else v) for k, v in search["space"].items()}
+    search["searcher"] = {"name": "random", "points_to_evaluate": [t.config for t in ranked for _ in range(seeds)]}
+    search["scheduler"] = {"name": "fifo"}
+    search["num_samples"] = len(ranked) * seeds
+    search["warm_start"] = []
+    # Seeds are run.seed + trial index: shifting run.seed past the sweep's trials gives new seeds.
+    sweep["run"]["seed"] = sweep["run"].get("seed", 0) + len(report.trials)
+    sweep["name"] = f"{sweep['name']}-confirm"
+    picked = [{"sweep_rank": t.rank, "trial_id": t.trial_id, "metric": t.metric, "config": t.config} for t in ranked]
+    return sweep, picked
+
+
+def run_confirm(experiment: str, top: int, seeds: int, storage: str | None = None, name: str | None = None,
+                address: str | None = None) -> Path:
+    """Run the confirmation experiment next to the sweep (or in `storage`) and return its directory."""
+    from tuning.config import parse_sweep
+    from tuning.run.driver import run_sweep
+
+    sweep, picked = confirm_sweep(experiment, top, seeds)
+    cfg = parse_sweep(sweep, origin=f"confirmation of {experiment}")
+    exp_dir = run_sweep(cfg, storage=storage or str(Path(experiment).resolve().parent), name=name, address=address)
+    link = {"source": str(Path(experiment).resolve()), "top": top, "seeds": seeds, "configs": picked}
+    (exp_dir / LINK_FILE).write_text(json.dumps(link, indent=1))
+    return exp_dir
+
+
+def confirmed(confirm_dir: str) -> tuple[list[Confirmed], str, str]:
+    """The configs of a confirmation experiment ranked by mean (best first), with its metric and mode."""
+    from tuning.report import load_report
+
+    link_path = Path(confirm_dir) / LINK_FILE
+    if not link_path.is_file():
+        raise UserError(f"{confirm_dir}: no {LINK_FILE}; not a confirmation experiment")
+    link = json.loads(link_path.read_text())
+    report = load_report(confirm_dir)
+    results = [Confirmed(p["config"], p["sweep_rank"], p["metric"]) for p in link["configs"]]
+    for trial in report.trials:
+        for result in results:
+            if trial.config == result.config and trial.metric is not None:
+                result.values.append(trial.metric)
+    sign = 1 if report.mode == "min" else -1
+    results.sort(key=lambda r: (r.mean is None, sign * (r.mean or 0), r.sweep_rank))
+    return results, report.metric, report.mode
+
+
+def render_confirmed(results: list[Confirmed], metric: str, mode: str) -> str:
+    """A table of configs by mean, and a plain statement on whether the sweep's winner held up."""
+    fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+    lines = [f"confirmed ranking by mean {metric} ({mode}), 95% CI from Student's t", "",
+             f"{'rank':<5} {'sweep rank':<11} {'sweep ' + metric:<14} {'mean':<10} {'± 95% CI':<10} {'std':<10} runs  params"]
+    for i, r in enumerate(results, 1):
+        params = ", ".join(f"{k.split('.')[-1]}={fmt(v) if isinstance(v, float) else v}" for k, v in r.config.items())
+        lines.append(f"{i:<5} {r.sweep_rank:<11} {fmt(r.sweep_metric):<14} {fmt(r.mean):<10} {fmt(r.ci95):<10} "
+                     f"{fmt(r.std):<10} {len(r.values):<5} {params}")
+    winner = results[0]
+    lines.append("")
+    if winner.sweep_rank == 1:
+        lines.append(f"The sweep's winner is also the confirmed winner (mean {metric} {fmt(winner.mean)}).")
+    else:
+        sweep_best = next(r for r in results if r.sweep_rank == 1)
+        lines.append(f"The sweep's winner is NOT the confirmed winner: sweep rank {winner.sweep_rank} has the best "
+                     f"mean {metric} {fmt(winner.mean)}, the sweep's winner {fmt(sweep_best.mean)}.")
+    return "\n".join(lines)

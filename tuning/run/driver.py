@@ -1,0 +1,323 @@
+"""The driver: preflight a validated sweep, start Ray, build the Tuner and run it.
+
+Everything that can fail because of the user's input fails here, before any trial starts.
+"""
+
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from tuning import compat, flavour
+
+from tuning.trial import prepare
+from tuning.config import SweepConfig
+from tuning.errors import UserError
+from tuning.expdir import SWEEP_FILE
+from tuning.run.resume import study_storage
+from tuning.run.warm_start import warm_start_points
+
+
+
+def check_sweep(cfg: SweepConfig) -> str:
+    """Bad input is found before anything starts: classes and arguments, read from source where it can.
+
+    Returns the sweep's Lightning distribution (tuning.flavour).
+    """
+    from tuning.classes import check_classes
+
+    return check_classes(cfg, static=True).flavour
+
+
+def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None:
+    """Connect to `address`, or start a local Ray that listens on 127.0.0.1 only, without a dashboard.
+
+    `preload`: modules every worker of a local Ray imports as it starts. Ray starts a worker per CPU
+    when the driver connects, so trials begin with Lightning imported (seconds per worker) while the
+    driver still prepares the data; Tune's trial actors take those warm workers.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    # Trials resolve relative paths and import the user's modules from where `tuning` was started.
+    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+    if address is None:
+        if preload:  # read by the raylet as it starts
+            os.environ.setdefault("RAY_preload_python_modules", ",".join(preload))
+        _inherit_trial_environment()
+        # Without this Ray binds its ports on every interface (DESIGN.md, "Running Ray"). Ray's own
+        # processes started below inherit the environment.
+        compat.bind_ray_to_loopback()
+    # "local" always starts a fresh instance; a bare ray.init() would join the last `ray start` cluster.
+    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+
+
+def _inherit_trial_environment() -> None:
+    """Trial actors of a local Ray get Tune's environment variables by inheritance, not a runtime_env.
+
+    Tune gives each trial actor `runtime_env={"env_vars": ...}` (PL_DISABLE_FORK and variables it
+    propagates from the driver). Ray starts a fresh, cold worker for any runtime_env, so trials would
+    never use the warm workers started with Ray. A local Ray's workers inherit this process's
+    environment, so the variables are set here and Tune's lists emptied (measured: 2 trial actors
+    ready in 0.2 s instead of 6 s). Not on a cluster: other nodes do not inherit it.
+    """
+    for name, value in compat.take_tune_trial_env().items():
+        os.environ.setdefault(name, value)
+
+
+def worker_preload(cfg: SweepConfig, dist: str = flavour.DEFAULT, cpus: int | None = None) -> tuple[str, ...]:
+    """What the workers a local Ray starts import first: Lightning, when most of them will run trials.
+
+    Ray starts one worker per CPU, and an idle worker holding Lightning keeps ~470 MB (340 MB its
+    own): on a machine with many more CPUs than the sweep runs trials at once, they would mostly
+    wait, so nothing is preloaded (trials then import Lightning themselves). Not for a synthetic
+    objective. `dist`: the sweep's Lightning distribution.
+    """
+    cpus = cpus or os.cpu_count() or 1
+    concurrent = min(cfg.resources.max_concurrent or cpus, max(1, int(cpus // max(cfg.resources.cpu, 1))))
+    if cfg.objective is not None or cpus > 2 * concurrent:
+        return ()
+    return (dist,)
+
+
+def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, warm_start=()):
+    """A Tuner for the sweep: the trial function, searcher, scheduler, resources, storage and checkpoints.
+
+    `warm_start`: points of earlier trials for the searcher (see tuning.run.warm_start).
+    """
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    from tuning.run.placement import PendingNotice
+    from tuning.run.progress import Progress
+    from tuning.expdir import budget
+    from tuning.schedulers import make_scheduler
+    from tuning.searchers import make_searcher
+    from tuning.space import to_param_space
+    from tuning.trial import trial_dirname
+
+    search, res = cfg.search, cfg.resources
+    tune_environment()
+    as_grid = search.searcher.name == "grid"
+    tune_config = tune.TuneConfig(
+        metric=search.metric, mode=search.mode, num_samples=search.num_samples,
+        search_alg=make_searcher(search, cfg.run.seed, warm_start=warm_start, max_concurrent=res.max_concurrent,
+                                 storage=study_storage(search.searcher.name, exp_dir),
+                                 budget=functools.partial(budget, cfg.to_dict()), experiment=str(exp_dir)),
+        scheduler=make_scheduler(search.scheduler, cfg.max_epochs, search.space),
+        # A stopped DDP trial's actor is ended, not reused: its Ray Train workers end with it.
+        max_concurrent_trials=res.max_concurrent, reuse_actors=res.workers == 1, trial_dirname_creator=trial_dirname)
+    # Ray's HyperBand can pause a trial that reached the budget and never resume or end it (the sweep then
+    # spins forever; ray#6780, ray PR #39157): a trial at the budget is ended by Tune before HyperBand decides.
+    stop = {"training_iteration": cfg.max_epochs} if search.scheduler.name == "hyperband" else None
+    run_config = tune.RunConfig(
+        # cfg.run.storage may be a URI (s3://...), which a Path cannot hold: run_sweep resolved both.
+        name=cfg.name, storage_path=cfg.run.storage, verbose=0, stop=stop,
+        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), PendingNotice(),
+                   Progress(search.metric, search.mode, expected_trials(cfg))],
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.keep_checkpoints,
+                                                checkpoint_score_attribute=search.metric,
+                                                checkpoint_score_order=search.mode),
+        failure_config=tune.FailureConfig(max_failures=cfg.run.max_failures),
+        sync_config=tune.SyncConfig(sync_artifacts=True))
+    return tune.Tuner(make_trainable(cfg, dist), param_space=to_param_space(search.space, as_grid), tune_config=tune_config,
+                      run_config=run_config)
+
+
+def tune_environment() -> None:
+    """Tune settings from the environment, the same for a run and its resumes."""
+    # Tune's own TensorBoard logger would duplicate Lightning's; keep the JSON/CSV files the report reads.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    # Snapshots after each kept checkpoint are expected with small num_to_keep; Tune warns about each.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's console tables are replaced by ProgressLines; the old output engine honours verbose=0.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+def make_trainable(cfg: SweepConfig, dist: str = flavour.DEFAULT):
+    """The trial function with the resolved sweep bound and its resources: built alike by run and resume.
+
+    `dist`: the sweep's Lightning distribution, which the trials import first.
+    """
+    from ray import tune
+
+    from tuning.run.placement import trial_resources
+    from tuning.trial import run_trial
+
+    if cfg.objective is not None:  # milliseconds per trial: no torch or Lightning in the worker
+        from tuning.synthetic import run_objective
+
+        trainable = tune.with_parameters(run_objective, objective=cfg.objective.model_dump(), seed=cfg.run.seed)
+        return tune.with_resources(trainable, trial_resources(cfg.resources))
+    trainable = tune.with_parameters(run_trial, sweep={**cfg.to_dict(), "lightning": dist})
+    if cfg.resources.workers > 1:
+        from tuning.trial import driver_resources
+
+        return tune.with_resources(trainable, driver_resources())
+    return tune.with_resources(trainable, trial_resources(cfg.resources))
+
+
+def expected_trials(cfg: SweepConfig) -> int:
+    """How many trials the finished sweep has: num_samples, times the grid size for the grid searcher."""
+    from tuning.space import grid_size
+
+    return cfg.search.num_samples * grid_size(cfg.search.space, cfg.search.searcher.name == "grid")
+
+
+def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:
+    """Run the Tuner; when stopped early (Ctrl-C, SIGTERM) the state is kept and the resume command printed."""
+    import threading
+
+    from tuning.run.environment import record_end, record_start
+    from tuning.run.resume import resume_hint
+
+    local = isinstance(exp_dir, Path)
+    if local:
+        record_start(exp_dir, command)
+    stop = _StopOnSignal() if threading.current_thread() is threading.main_thread() else None
+    outcome = "failed"
+    try:
+        tuner.fit()
+        outcome = "interrupted" if stop and stop.requested else "finished"
+        if outcome == "finished" and local:
+            from tuning.run.resume import settle_orphans
+
+            settle_orphans(exp_dir)  # a proposal Tune never ran (asked as the sweep ended) is not left RUNNING
+    except KeyboardInterrupt:  # a second Ctrl-C cuts Tune's clean stop short; the last snapshot remains
+        outcome = "interrupted"
+        raise
+    finally:
+        if stop:
+            stop.restore()
+        if local:
+            record_end(exp_dir, outcome)
+        if outcome == "interrupted":
+            resume_hint(exp_dir, command)
+    if outcome == "interrupted":
+        raise KeyboardInterrupt
+
+
+class _StopOnSignal:
+    """Ctrl-C and SIGTERM ask Tune for its clean stop (state saved first) and remember that they did.
+
+    Tune's own SIGINT handler would leave no trace of the stop: a sweep that ended with trials
+    still paused (HyperBand) would look the same as one cut short. Tune always listens on SIGUSR1
+    for the same clean stop, so our handler forwards to it; a second signal interrupts at once.
+    """
+
+    def __init__(self):
+        import signal
+
+        self.requested = False
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+        self.previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _handle(self, signum, frame):
+        import signal
+
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    def restore(self):
+        import signal
+
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def resume_sweep(experiment: str, address: str | None = None, retry_errored: bool = True) -> Path:
+    """Continue an interrupted sweep: finished trials stay, unfinished ones go on from their last checkpoint."""
+    from ray import tune
+
+    from tuning.run.resume import load_experiment, repair_checkpoints, repair_results, settle_orphans
+
+    exp_dir, cfg = load_experiment(experiment)
+    dist = check_sweep(cfg)
+    if address is None:
+        check_local_gpus(cfg)
+    settle_orphans(exp_dir)
+    repair_results(exp_dir)
+    repair_checkpoints(exp_dir)
+    start_ray(address, worker_preload(cfg, dist))
+    prepare(cfg)
+    tune_environment()
+    tuner = tune.Tuner.restore(str(exp_dir), trainable=make_trainable(cfg, dist), resume_unfinished=True,
+                               resume_errored=retry_errored)
+    fit(tuner, cfg, exp_dir, "resume")
+    return exp_dir
+
+
+def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> Path:
+    """Resume the experiment at `location` if it was started from this very sweep; else a UserError."""
+    from tuning.expdir import ExpDir
+    from tuning.storage import is_uri
+
+    if is_uri(location):
+        raise UserError(f"--resume-existing: {location} is on URI storage, which resume does not support yet; "
+                        "use a shared path for run.storage")
+    recorded, this = ExpDir(location).sweep(), cfg.to_dict()
+    if recorded != this:
+        differs = next((k for k in {**recorded, **this} if recorded.get(k) != this.get(k)), "?")
+        raise UserError(f"--resume-existing: {location} holds another sweep (its {differs} differs); "
+                        "it continues only the sweep that started it (nothing was overwritten)")
+    print(f"continuing the existing experiment {location}", file=sys.stderr, flush=True)
+    return resume_sweep(location, address)
+
+
+def _cluster_preflight(cfg: SweepConfig) -> None:
+    """On a cluster: every node must reach the storage; say what the cluster has room for."""
+    from tuning.run.placement import describe_cluster
+    from tuning.storage import check_nodes
+
+    nodes = check_nodes(cfg.run.storage)
+    print(f"storage {cfg.run.storage}: reachable from all {nodes} nodes", flush=True)
+    print(describe_cluster(cfg.resources), flush=True)
+
+
+def check_local_gpus(cfg: SweepConfig) -> None:
+    """A local sweep asking for GPUs on a machine without one is bad input, not trials that never start."""
+    if cfg.resources.gpu > 0:
+        import torch
+
+        if torch.cuda.device_count() == 0:
+            raise UserError(f"resources.gpu: {cfg.resources.gpu} per trial, but this machine has no GPU that torch "
+                            "can use: run on a cluster that has them (--address), or set resources.gpu: 0 and "
+                            "trainer.accelerator: cpu")
+
+
+def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = None,
+              address: str | None = None, resume_existing: bool = False) -> Path:
+    """Run the sweep to the end and return its experiment directory.
+
+    An existing experiment is refused, unless `resume_existing` and it holds this same sweep: then it is
+    continued as `tuning resume` would (what a cluster job that was restarted needs).
+    """
+    from tuning import storage as store
+
+    location = store.experiment_location(storage or cfg.run.storage, name or cfg.name)
+    store.check_writable(location, "--storage" if storage else "run.storage")
+    base, exp_name = location.rsplit("/", 1)
+    cfg = cfg.model_copy(update={"name": exp_name, "run": cfg.run.model_copy(update={"storage": base})})
+    if store.is_nonempty(location):
+        if resume_existing:
+            return _continue_existing(cfg, location, address)
+        raise UserError(f"experiment directory {location} already exists and is not empty; "
+                        "choose another with --name or --storage (nothing was overwritten)")
+    dist = check_sweep(cfg)
+    if address is None:
+        check_local_gpus(cfg)
+    warm_start = warm_start_points(cfg.search.warm_start, cfg.search)
+    start_ray(address, worker_preload(cfg, dist))  # before the data: workers import Lightning meanwhile
+    prepare(cfg)
+    if address is not None:
+        _cluster_preflight(cfg)
+    store.claim(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    exp_dir = location if store.is_uri(location) else Path(location)
+    fit(build_tuner(cfg, exp_dir, dist, warm_start), cfg, exp_dir)
+    return exp_dir

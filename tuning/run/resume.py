@@ -1,0 +1,207 @@
+"""Continue an interrupted sweep from its experiment directory alone.
+
+What makes a sweep resumable: Tune's own snapshot (experiment state + searcher state, written
+after every kept checkpoint), each trial's checkpoints, the resolved `sweep.yaml`, and Optuna's
+study in `optuna.db` next to them, so the searcher keeps every result it was told.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from tuning import compat
+from tuning.errors import UserError
+
+STUDY_FILE = "optuna.db"  # Optuna's study (SQLite) inside the experiment directory
+FINAL = ("TERMINATED", "ERROR")
+
+
+def study_storage(searcher: str, exp_dir: Path):
+    """An Optuna RDB storage in `<exp_dir>/optuna.db` for the optuna searcher; None for the others."""
+    if searcher != "optuna" or not isinstance(exp_dir, Path):  # a URI (s3://...) holds no SQLite file
+        return None
+    import optuna
+
+    # A generous lock timeout: the report or a user's optuna-dashboard may read the file meanwhile.
+    storage = optuna.storages.RDBStorage(f"sqlite:///{exp_dir / STUDY_FILE}",
+                                         engine_kwargs={"connect_args": {"timeout": 30}})
+    _commit_without_fsync(storage.engine)
+    return storage
+
+
+def _commit_without_fsync(engine) -> None:
+    """SQLite in WAL mode with synchronous=NORMAL: a commit no longer waits for the disk.
+
+    Optuna commits several times per suggestion and once per reported result; with SQLite's default
+    journal each commit is an fsync (tests/benchmarks/scale_1000.py: suggestions 2-4x slower, results
+    about 3x). Committed data is in the WAL before the call returns, so a killed driver loses nothing;
+    only an OS crash or power loss can lose the last commits.
+    """
+    from sqlalchemy import event
+
+    def pragmas(connection, _record):
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+
+    event.listen(engine, "connect", pragmas)
+    engine.dispose()  # the connections that set up the storage were opened without the pragmas
+
+
+def trial_states(exp_dir: Path) -> list[dict]:
+    """Trial id, status, directory and params of each trial in Tune's newest snapshot ([] while it is
+    being written or before the first)."""
+    from tuning.expdir import ExpDir
+    from tuning.expdir import tune_states
+
+    trials = []
+    for state in tune_states(ExpDir(str(exp_dir)), warn=False):
+        # A pending trial has no params.json yet; its config is in the state (plain JSON for our spaces).
+        params = state.pop("config")
+        params_file = Path(exp_dir) / (state.get("relative_logdir") or "-") / "params.json"
+        if params is None and params_file.is_file():
+            params = json.loads(params_file.read_text())
+        trials.append({**state, "params": params})
+    return trials
+
+
+def resume_hint(exp_dir: Path, command: str = "run") -> None:
+    """Tell the user the sweep stopped early, that its state is saved, and how to continue."""
+    print(f"tuning {command}: interrupted; finished trials and checkpoints are saved in {exp_dir}\n"
+          f"continue with: tuning resume {exp_dir}", file=sys.stderr, flush=True)
+
+
+def settle_orphans(exp_dir: Path) -> int:
+    """Mark FAIL the study's running trials that Tune's snapshot does not know; return how many.
+
+    A trial proposed after the last snapshot was lost with the driver; left RUNNING, Optuna's
+    constant liar would keep steering away from its (unmeasured) params forever.
+    """
+    path = Path(exp_dir) / STUDY_FILE
+    if not path.is_file():
+        return 0
+    import optuna
+
+    storage = study_storage("optuna", Path(exp_dir))
+    known = [s["params"] for s in trial_states(exp_dir) if s["status"] not in FINAL]
+    settled = 0
+    for summary in optuna.get_all_study_summaries(storage):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if not any(_same_params(trial.params, params) for params in known if params):
+                storage.set_trial_user_attr(trial._trial_id, "tuning", "lost with an interrupted driver")
+                storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+                settled += 1
+    return settled
+
+
+def repair_results(exp_dir: Path) -> list[Path]:
+    """Cut a line that a crash left half-written at the end of a trial's result files; return the files.
+
+    Tune appends to these files when a trial continues: its next row would be glued to the broken line
+    and lost with it. The cut row's epoch is not in Tune's snapshot, so it runs and is written again.
+    """
+    repaired = []
+    for path in [*Path(exp_dir).glob("*/result.json"), *Path(exp_dir).glob("*/progress.csv")]:
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            path.write_bytes(data[:data.rfind(b"\n") + 1])
+            print(f"tuning resume: {path}: removed a half-written last line", file=sys.stderr)
+            repaired.append(path)
+    return repaired
+
+
+def repair_checkpoints(exp_dir: Path) -> list[str]:
+    """Point each unfinished trial whose latest checkpoint is gone at its newest kept one; return their dirs.
+
+    Tune deletes a trial's previous checkpoint (num_to_keep) before the snapshot that stops referencing it
+    reaches storage: a driver killed in between leaves a trial that cannot be restored. The trial then
+    continues from its newest checkpoint still on disk, and its result rows after that are cut, since
+    those epochs run again.
+    """
+    states = sorted(Path(exp_dir).glob("experiment_state-*.json"))
+    data = json.loads(states[-1].read_text()) if states else {"trial_data": []}
+    repaired = []
+    for entry in data["trial_data"]:
+        state, metadata = json.loads(entry[0]), compat.tune_trial_metadata(entry[1])
+        manager, trial_dir = metadata.get("checkpoint_manager"), Path(exp_dir) / (state.get("relative_logdir") or "-")
+        latest = manager and compat.latest_checkpoint_result(manager)
+        if state.get("status") in FINAL:
+            continue
+        if latest is None or (trial_dir / Path(latest.checkpoint.path).name).is_dir():
+            # Result files are synced on their own schedule and may hold epochs past the snapshot's
+            # checkpoint: those run again from it, so their rows are cut to be written once.
+            _cut_results(trial_dir, latest.metrics["training_iteration"] if latest else 0)
+            continue
+        kept = [r for r in compat.checkpoint_results(manager) if (trial_dir / Path(r.checkpoint.path).name).is_dir()]
+        restored = compat.keep_checkpoints(manager, kept)
+        entry[1] = json.dumps(metadata, indent=2, cls=compat.tune_json_encoder())
+        _cut_results(trial_dir, restored.metrics["training_iteration"] if restored else 0)
+        repaired.append(trial_dir.name)
+    if repaired:
+        tmp = states[-1].with_name(f".{states[-1].name}.tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(states[-1])
+        print(f"tuning resume: {', '.join(repaired)}: continuing from the newest checkpoint still on disk",
+              file=sys.stderr)
+    return repaired
+
+
+def _cut_results(trial_dir: Path, iteration: int) -> None:
+    """Keep the result rows up to `iteration`; the epochs after it run again and are written again."""
+    import csv
+
+    results = trial_dir / "result.json"
+    if results.is_file():
+        lines = [line for line in results.read_text().splitlines(keepends=True)
+                 if line.strip() and json.loads(line).get("training_iteration", 0) <= iteration]
+        results.write_text("".join(lines))
+    progress = trial_dir / "progress.csv"
+    lines = progress.read_text().splitlines(keepends=True) if progress.is_file() else []
+    if lines:
+        column = next(csv.reader(lines[:1])).index("training_iteration")
+        kept = [line for line in lines[1:] if int(next(csv.reader([line]))[column] or 0) <= iteration]
+        progress.write_text("".join(lines[:1] + kept))
+
+
+def _same_params(optuna_params: dict, tune_params: dict) -> bool:
+    # Tune's params.json holds the nested config; OptunaSearch flattens it with "/".
+    flat = _flatten(tune_params)
+    return all(flat.get(key) == value for key, value in optuna_params.items())
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}/"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def load_experiment(experiment: str):
+    """The experiment directory and its resolved sweep, or a UserError saying what is missing."""
+    from tuning.config import parse_sweep
+    from tuning.expdir import SWEEP_FILE
+    from tuning.storage import experiment_location, is_uri
+
+    if is_uri(experiment):
+        raise UserError(f"experiment {experiment}: resume works on a local or shared path; copy the experiment "
+                        "there first (its optuna.db cannot live in object storage)")
+    exp_dir = Path(experiment).expanduser().resolve()
+    sweep_file = exp_dir / SWEEP_FILE
+    if not sweep_file.is_file():
+        problem = "does not exist" if not exp_dir.exists() else f"has no {SWEEP_FILE} (not a tuning experiment)"
+        raise UserError(f"experiment {exp_dir}: {problem}")
+    cfg = parse_sweep(yaml.safe_load(sweep_file.read_text()), origin=str(sweep_file))
+    recorded = Path(experiment_location(cfg.run.storage, cfg.name))
+    if recorded != exp_dir and (exp_dir / STUDY_FILE).exists():
+        # Tune's pickled searcher holds the study's absolute path: resuming elsewhere would start a new study.
+        raise UserError(f"experiment {exp_dir}: it was created as {recorded}; move it back there to resume "
+                        "(Optuna's study is referenced by that path). `tuning report` works from anywhere")
+    if not list(exp_dir.glob("experiment_state-*.json")):
+        raise UserError(f"experiment {exp_dir}: Ray Tune saved no state before the run stopped; nothing to resume. "
+                        f"Start it again with: tuning run {sweep_file} --name <new name>")
+    return exp_dir, cfg

@@ -1,0 +1,411 @@
+"""Ray Jobs: submit a sweep to a cluster, list, follow, inspect and stop its jobs.
+
+`submit` validates the sweep here first, so bad input never reaches the cluster. The job's
+working_dir is the user's project (their own classes travel with it) minus `.git`, experiment and
+checkpoint folders, likely secrets (keys, credentials, env files: SECRET_PATTERNS), symlinks that
+lead out of the project, and whatever `.gitignore`/`.rayignore` ignore; the entrypoint runs
+`tuning run` on the resolved sweep, uploaded with the project, against the cluster.
+"""
+
+import contextlib
+import dataclasses
+import ipaddress
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tuning import compat
+from tuning.errors import UserError
+
+# Never uploaded: likely secrets. Basenames only (an optional trailing "/" for directories), so each
+# pattern means the same at any depth to Ray's gitignore-style `excludes` and to rsync's --exclude
+# (the launcher configs' rsync_exclude carry this list: tests/cluster/test_manifests.py).
+SECRET_PATTERNS = [
+    # SSH, TLS and signing keys
+    ".ssh/", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk", "*.ppk",
+    "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.keytab", ".gnupg/", "*.gpg", "secring.*",
+    "*.kdbx",
+    # cloud, cluster, registry and package-index credentials and tokens
+    ".aws/", ".azure/", "gcloud/", "application_default_credentials.json", "credentials.json",
+    "service-account*.json", "client_secret*.json", ".netrc", "_netrc", ".git-credentials", ".pypirc",
+    ".npmrc", ".docker/", ".kube/", "kubeconfig", "*.kubeconfig", ".ray/", ".pgpass", ".htpasswd",
+    "*.tfstate", "*.tfstate.backup",
+    # environment files
+    ".env", ".env.*", ".envrc",
+]
+# Never uploaded either: VCS history, environments, and results (which belong in run.storage).
+OTHER_EXCLUDES = [".git/", ".venv/", "venv/", "__pycache__/", "runs/", "lightning_logs/", "checkpoints/",
+                  "*.ckpt"]
+DEFAULT_EXCLUDES = OTHER_EXCLUDES + SECRET_PATTERNS
+MAX_UPLOAD_MIB = 100  # Ray's hard limit is about 500 MiB zipped; beyond ~100 MiB results were probably caught
+TOKEN_HELP = ("give the cluster's token in RAY_AUTH_TOKEN, or a file named by RAY_AUTH_TOKEN_PATH, or "
+              "~/.ray/auth_token (on the head node: `ray get-auth-token`)")
+# The Jobs API answers before the head's job agent is up; Ray itself says "please try again later".
+AGENT_BUSY = "No available agent to submit job"
+AGENT_RETRY_S = 60  # how long that is retried (each try also waits up to 10 s inside the head)
+
+
+class ClusterError(Exception):
+    """The cluster failed a request (HTTP 5xx, no job agent): the CLI prints one line and exits 1."""
+
+
+class _AgentBusy(Exception):
+    pass
+
+
+def auth_token() -> tuple[str | None, str]:
+    """The Ray auth token and where it came from, in Ray's own order: env, token path, ~/.ray/auth_token."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return os.environ["RAY_AUTH_TOKEN"].strip(), "RAY_AUTH_TOKEN"
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
+    if path.is_file():
+        return path.read_text().strip(), str(path)
+    if os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        raise UserError(f"RAY_AUTH_TOKEN_PATH {path}: no such file; {TOKEN_HELP}")
+    return None, "no token"
+
+
+def _one_line(text: str) -> str:
+    """The last meaningful line of an error body (Ray sends whole tracebacks)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip().strip(".")]
+    return (lines[-1] if lines else text.strip())[:300]
+
+
+@contextlib.contextmanager
+def talking_to(address: str, source: str):
+    """Turn the job client's failures into messages: auth, connection, not found (UserError, exit 2),
+    the cluster's own failures (ClusterError, exit 1), and a head without a job agent yet (_AgentBusy)."""
+    from ray.exceptions import AuthenticationError
+
+    try:
+        yield
+    except AuthenticationError as exc:
+        first = str(exc).split("\n")[0]
+        raise UserError(f"the Ray cluster at {address} refused the request ({first}); token from {source}. "
+                        f"{TOKEN_HELP}") from None
+    except ConnectionError as exc:
+        raise UserError(f"cannot reach the Ray dashboard at {address}: {exc}; expected the head's dashboard "
+                        "address, e.g. http://HEAD:8265 (is the cluster up, the port forwarded?)") from None
+    except RuntimeError as exc:
+        text = str(exc)
+        if AGENT_BUSY in text:
+            raise _AgentBusy(text) from None
+        code = re.match(r"Request failed with status code (\d{3})", text)
+        if code and code.group(1).startswith("5"):
+            body = text.split(":", 1)[1] if ":" in text else text
+            raise ClusterError(f"the Ray cluster at {address} failed the request (HTTP {code.group(1)}): "
+                               f"{_one_line(body)}") from None
+        if "404" in text or "does not exist" in text:
+            raise UserError(f"{address}: {_one_line(text)}") from None
+        raise
+
+
+def call(client, address: str, request, *args, **kwargs):
+    """`request(*args, **kwargs)` through talking_to; while the head has no job agent yet (a fresh
+    cluster), retried with backoff (1, 2, 4, 8, 10, 10 ... s) for AGENT_RETRY_S seconds."""
+    deadline, delay = time.monotonic() + AGENT_RETRY_S, 1.0
+    while True:
+        try:
+            with talking_to(address, client.tuning_source):
+                return request(*args, **kwargs)
+        except _AgentBusy:
+            if time.monotonic() + delay > deadline:
+                raise ClusterError(f"the Ray cluster at {address} has no job agent ready after "
+                                   f"{AGENT_RETRY_S} s of retries (\"{AGENT_BUSY}\"); is the head node "
+                                   "healthy? (`ray status` on it)") from None
+            print(f"the cluster's job agent is not ready yet; retrying in {delay:g} s "
+                  f"(for up to {AGENT_RETRY_S} s)", file=sys.stderr, flush=True)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def plain_http_warning(address: str, token: str | None) -> str | None:
+    """A warning when `token` would travel unencrypted (plain http://) to another machine."""
+    url = urlparse(address)
+    if not token or url.scheme != "http":
+        return None
+    host = (url.hostname or "").lower()
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost" or host.endswith(".localhost")
+    if loopback:
+        return None
+    return (f"warning: {address} is plain http:// to another machine: the cluster's token travels unencrypted "
+            "and anyone on the path can read it and run code on the cluster; forward the port "
+            "(`ray dashboard`, `kubectl port-forward`) and use http://127.0.0.1:8265, or reach it over https://")
+
+
+def connect(address: str):
+    """A JobSubmissionClient for `address` that sends the auth token, if there is one."""
+    from ray.job_submission import JobSubmissionClient
+
+    if not address.startswith(("http://", "https://")):
+        raise UserError(f"--address {address}: expected the head's dashboard address, http://HEAD:8265")
+    # Ray logs each packaging step at INFO (its job SDK sets its own logger to INFO); `submit` prints one
+    # line about the upload instead.
+    for name in ("ray", "ray.dashboard.modules.dashboard_sdk"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    token, source = auth_token()
+    warning = plain_http_warning(address, token)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    with talking_to(address, source):
+        client = JobSubmissionClient(address, headers=headers)
+    client.tuning_source, client.tuning_token = source, token
+    return client
+
+
+def _literal(rel: str) -> str:
+    """A gitignore-style pattern that matches the path `rel` (relative to the project) and no other name,
+    except that control characters and trailing blanks, which Ray's pattern parser drops, match any one."""
+    escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", rel)
+    escaped = re.sub(r"[\x00-\x1f\x7f]", "?", escaped)
+    blanks = len(escaped) - len(escaped.rstrip())
+    return "/" + escaped[:len(escaped) - blanks] + "?" * blanks
+
+
+def upload_excludes(working_dir: Path, storage: str, includes=(), skipped=()) -> list[str]:
+    """runtime_env `excludes` for the upload: the defaults, `!PATTERN` for each re-included pattern, the
+    sweep's storage when it lies inside the project, and the paths of symlinks that must not be followed."""
+    excludes = list(DEFAULT_EXCLUDES) + [f"!{pattern}" for pattern in includes]
+    if "://" not in storage:
+        target = (working_dir / storage).resolve()
+        if target.is_relative_to(working_dir.resolve()) and target != working_dir.resolve():
+            excludes.append("/" + target.relative_to(working_dir.resolve()).as_posix() + "/")
+    return excludes + [_literal(rel) for rel in skipped]
+
+
+def _ray_walk(working_dir: Path, excludes: list[str], watch=None) -> dict[str, int]:
+    """relative path -> size of every file Ray's packaging zips from `working_dir` with these `excludes`.
+
+    Ray's own traversal (tuning.compat.ray_dir_walk; nested .gitignore/.rayignore included, Ray's
+    default excludes in front): what is listed is what is zipped (tests/tuning/run/test_submit.py compares
+    it with the zip Ray makes). `watch(path)` is called like an exclude on every path not excluded
+    otherwise; True leaves the path out.
+    """
+    root, files = working_dir.absolute(), {}
+
+    def handler(path: Path):
+        if path.is_file():
+            files[path.relative_to(root).as_posix()] = path.stat().st_size
+
+    quiet = logging.getLogger("tuning.run.submit.walk")
+    quiet.setLevel(logging.WARNING)  # Ray logs every ignore file it reads at INFO
+    compat.ray_dir_walk(root, excludes, watch, handler, logger=quiet)
+    return files
+
+
+def package_files(working_dir: Path, excludes: list[str]) -> dict[str, int]:
+    """relative path -> size of every file Ray will upload with these `excludes` (see _ray_walk)."""
+    return _ray_walk(working_dir, excludes)
+
+
+@dataclasses.dataclass
+class Upload:
+    """What `tuning submit` sends: files (path -> size), what it leaves out, the runtime_env excludes."""
+
+    files: dict[str, int]
+    secrets: list[str]  # left out as likely secrets (files, and symlinks to them)
+    skipped: dict[str, str]  # symlinks not followed: path -> target (outside the project, or a loop)
+    excludes: list[str]
+
+
+def _link_watch(root: Path, includes, secret_links: dict, skipped: dict):
+    """An exclude for Ray's walk that leaves out symlinks to outside the project, loops, and links to secrets."""
+    real = root.resolve()
+    secret = compat.gitwildmatch(SECRET_PATTERNS + [f"!{pattern}" for pattern in includes])
+
+    def watch(path: Path) -> bool:
+        if not path.is_symlink():
+            return False
+        rel, target = path.relative_to(root).as_posix(), path.resolve()
+        if secret.match_file(rel + ("/" if path.is_dir() else "")):  # the link itself looks like a secret
+            secret_links[rel] = str(target)
+            return True
+        if not target.is_relative_to(real) or (target.is_dir() and path.parent.resolve().is_relative_to(target)):
+            skipped[rel] = str(target)
+            return True
+        inside = target.relative_to(real).as_posix() + ("/" if target.is_dir() else "")
+        if secret.match_file(inside):  # another name for a secret in the project
+            secret_links[rel] = inside
+            return True
+        return False
+
+    return watch
+
+
+def plan_upload(working_dir: Path, storage: str, includes=()) -> Upload:
+    """The files Ray will zip for the job, the likely secrets left out and the symlinks not followed."""
+    root, secret_links, skipped = working_dir.absolute(), {}, {}
+    others = [p for p in upload_excludes(root, storage) if p not in SECRET_PATTERNS]
+    candidates = _ray_walk(root, others, _link_watch(root, includes, secret_links, skipped))
+    excludes = upload_excludes(root, storage, includes, [*skipped, *secret_links])
+    files = _ray_walk(root, excludes)
+    outside = [rel for rel in files if not (root / rel).resolve().is_relative_to(root.resolve())]
+    if outside:  # cannot happen: every link out is excluded by its path; never send one if it does
+        raise RuntimeError(f"upload would follow symlinks out of {root}: {outside}")
+    secrets = sorted(set(candidates) - set(files)) + sorted(secret_links)
+    return Upload(files, secrets, skipped, excludes)
+
+
+def summary(upload: Upload, working_dir: Path) -> str:
+    """`5 files (0.01 MiB) from DIR; 8 left out as likely secrets, 1 symlink not followed`."""
+    size = sum(upload.files.values()) / 2**20
+    links = f", {len(upload.skipped)} symlink(s) not followed" if upload.skipped else ""
+    return (f"{len(upload.files)} files ({size:.2f} MiB) from {working_dir}; "
+            f"{len(upload.secrets)} left out as likely secrets{links}")
+
+
+def check_size(files: dict[str, int], limit_mib: float) -> None:
+    """UserError listing the biggest files when the upload is over `limit_mib`."""
+    total = sum(files.values())
+    if total <= limit_mib * 2**20:
+        return
+    biggest = sorted(files.items(), key=lambda item: -item[1])[:5]
+    listing = ", ".join(f"{path} ({size / 2**20:.1f} MiB)" for path, size in biggest)
+    raise UserError(f"--working-dir: the upload would be {total / 2**20:.1f} MiB (limit {limit_mib:g} MiB, "
+                    f"--max-upload-mib); biggest: {listing}. Add them to .gitignore or .rayignore, keep data "
+                    "in storage every node reaches, or raise the limit")
+
+
+def _cluster_storage(cfg, storage: str | None) -> str:
+    """run.storage as every node must see it: an absolute path or a URI, never relative to the job's temp dir."""
+    value = storage or cfg.run.storage
+    if "://" in value or Path(value).expanduser().is_absolute():
+        return value if "://" in value else str(Path(value).expanduser())
+    raise UserError(f"run.storage {value!r} is relative: on a cluster it would land in the job's temporary "
+                    "directory and be lost; pass --storage with a path mounted on every node "
+                    "(e.g. /mnt/shared/runs) or a URI (s3://bucket/runs, gs://bucket/runs)")
+
+
+def resolve(source: str, overrides: list[str], storage: str | None, name: str | None, working_dir: Path):
+    """The sweep, validated here (classes imported from `working_dir`), with cluster storage and name set."""
+    from tuning.classes import check_classes
+    from tuning.config import load_sweep, parse_sweep
+    from tuning.run.placement import trial_bundle
+
+    data = load_sweep(source, overrides).to_dict()
+    data["name"] = name or data["name"]
+    data["run"]["storage"] = _cluster_storage(load_sweep(source, overrides), storage)
+    cfg = parse_sweep(data, origin=f"{source} (with --name/--storage)")
+    sys.path.insert(0, str(working_dir))
+    try:
+        check_classes(cfg)
+    finally:
+        sys.path.remove(str(working_dir))
+    trial_bundle(cfg.resources)
+    return cfg
+
+
+@contextlib.contextmanager
+def _staged(cfg, working_dir: Path, job_id: str):
+    """The resolved sweep written into the project for the upload, removed afterwards; yields its name."""
+    import yaml
+
+    sweep_file = f".tuning-job-{job_id}.yaml"
+    staged = working_dir / sweep_file
+    try:
+        staged.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    except OSError as exc:
+        raise UserError(f"--working-dir {working_dir}: cannot stage the sweep file there: {exc.strerror}") from None
+    try:
+        yield sweep_file
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _checked_upload(working_dir: Path, storage: str, includes, sweep_file: str, max_upload_mib: float) -> Upload:
+    upload = plan_upload(working_dir, storage, includes)
+    check_size(upload.files, max_upload_mib)
+    if sweep_file not in upload.files:
+        raise UserError(f"--working-dir {working_dir}: its .gitignore/.rayignore excludes {sweep_file}, "
+                        "which carries the sweep to the cluster; un-ignore `.tuning-job-*.yaml`")
+    return upload
+
+
+def dry_run(cfg, working_dir: Path, includes=(), max_upload_mib: float = MAX_UPLOAD_MIB, out=sys.stdout) -> Upload:
+    """Print every file the upload would carry and everything left out as a secret; contacts no cluster."""
+    with _staged(cfg, working_dir, f"tuning-{cfg.name}-dry-run") as sweep_file:
+        upload = _checked_upload(working_dir, cfg.run.storage, includes, sweep_file, max_upload_mib)
+    lines = [f"upload  {rel}" for rel in sorted(upload.files)]
+    lines += [f"secret  {rel}" for rel in upload.secrets]
+    lines += [f"skip    {rel} -> {target} (symlink out of the project or a loop: not followed)"
+              for rel, target in sorted(upload.skipped.items())]
+    hint = "; re-include a file on purpose with --include PATTERN" if upload.secrets else ""
+    out.write("\n".join(lines) + f"\nwould upload {summary(upload, working_dir)}{hint}; "
+              f"dry run: nothing was sent\n")
+    return upload
+
+
+def submit(cfg, address: str, working_dir: Path, pip: list[str], max_upload_mib: float = MAX_UPLOAD_MIB,
+           includes=(), job_id: str | None = None) -> str:
+    """Upload the project with the resolved sweep and start `tuning run` on the cluster; returns the job id."""
+    job_id = job_id or f"tuning-{cfg.name}-{uuid.uuid4().hex[:8]}"
+    with _staged(cfg, working_dir, job_id) as sweep_file:
+        upload = _checked_upload(working_dir, cfg.run.storage, includes, sweep_file, max_upload_mib)
+        client = connect(address)
+        print(f"uploading {summary(upload, working_dir)} (tuning submit --dry-run lists them)", flush=True)
+        runtime_env = {"working_dir": str(working_dir), "excludes": upload.excludes,
+                       **({"pip": list(pip)} if pip else {})}
+        # --resume-existing: a job the cluster restarts (same entrypoint) continues its experiment.
+        entrypoint = f"tuning run {sweep_file} --address auto --resume-existing"
+        job = call(client, address, client.submit_job, entrypoint=entrypoint, submission_id=job_id, runtime_env=runtime_env,
+                   metadata={"tuning_experiment": cfg.name, "tuning_storage": cfg.run.storage})
+    if client.tuning_token is None:
+        print(f"warning: the cluster at {address} accepted this job without a token: it has no authentication, "
+              "so anyone who reaches that address can run code on it; start it with RAY_AUTH_MODE=token "
+              "(cluster/README.md)", file=sys.stderr, flush=True)
+    return job
+
+
+def read_requirements(pip: list[str], requirements: str | None) -> list[str]:
+    """--pip entries plus the lines of a requirements file (comments and blanks dropped)."""
+    entries = list(pip)
+    if requirements:
+        try:
+            lines = Path(requirements).read_text().splitlines()
+        except OSError as exc:
+            raise UserError(f"--requirements {requirements}: cannot read: {exc.strerror}") from None
+        entries += [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    return entries
+
+
+def list_jobs(address: str) -> list:
+    """Every job the cluster knows, oldest first."""
+    client = connect(address)
+    return sorted(call(client, address, client.list_jobs), key=lambda job: job.start_time or 0)
+
+
+def job_info(address: str, job_id: str):
+    """A job's JobDetails (status, message, entrypoint, times)."""
+    client = connect(address)
+    return call(client, address, client.get_job_info, job_id)
+
+
+def stop(address: str, job_id: str) -> bool:
+    """Ask the cluster to stop a job; False when it had already finished."""
+    client = connect(address)
+    return call(client, address, client.stop_job, job_id)
+
+
+def logs(address: str, job_id: str, follow: bool, out=sys.stdout) -> str:
+    """Print a job's logs (following them until the job ends with `follow`); returns its status."""
+    import asyncio
+
+    client = connect(address)
+    if not follow:
+        out.write(call(client, address, client.get_job_logs, job_id))
+    else:
+        async def tail():
+            async for lines in client.tail_job_logs(job_id):
+                out.write(lines)
+                out.flush()
+        call(client, address, lambda: asyncio.run(tail()))
+    return str(call(client, address, client.get_job_status, job_id).value)

@@ -10,11 +10,15 @@ import sys
 import warnings
 from pathlib import Path
 
-from tuning.cli.finders import add_finder_commands
-from tuning.cli.jobs import add_job_commands
+from tuning.cli.args import add_sweep_args, experiment_name
+from tuning.cli.finders import COMMANDS as FINDER_COMMANDS
+from tuning.cli.jobs import COMMANDS as JOB_COMMANDS
 from tuning.errors import UserError
 
 EXIT_TRIALS_ERRORED = 3
+SCOPES = ("best", "last")
+# tuning.report.formats.FORMATS, written here so `tuning --help` need not import the report (test_cli checks both agree)
+FORMATS = ("table", "markdown", "csv", "json", "parquet", "html")
 
 
 def _run(args) -> int | None:
@@ -126,121 +130,124 @@ def _export(args) -> None:
         print(f"wrote {path}", file=sys.stderr)
 
 
-def experiment_name(value: str) -> str:
-    """The argparse type of --name: checked like the sweep's `name`, so the experiment stays inside the storage."""
-    import re
+def _add_run(sub, name: str) -> None:
+    p = sub.add_parser(name, help="run a sweep on this machine", description="Run a sweep and print the ranked "
+                       "trials. Example: tuning run my_sweep.yaml --set search.num_samples=32")
+    add_sweep_args(p, optional=True)
+    p.add_argument("--storage", help="directory that holds experiments (default: run.storage)")
+    p.add_argument("--name", type=experiment_name, help="experiment name (default: the sweep's name)")
+    p.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
+    p.add_argument("--resume-existing", action="store_true",
+                   help="if the experiment exists and this same sweep started it, continue it as tuning resume "
+                        "would (the entrypoint of a cluster job, so a restarted job continues); without it an "
+                        "existing experiment is refused")
+    p.set_defaults(func=_run)
 
-    from tuning.config import NAME_PATTERN
 
-    if not re.fullmatch(NAME_PATTERN, value):
-        raise argparse.ArgumentTypeError(f"{value!r} is not an experiment name: letters, digits, _ . -, starting "
-                                         "with a letter or digit (it names one directory inside the storage)")
-    return value
+def _add_validate(sub, name: str) -> None:
+    p = sub.add_parser(name, help="check a sweep without running it",
+                       description="Resolve and check a sweep, print it, start nothing. "
+                                   "Example: tuning validate my_sweep.yaml --set trainer.max_epochs=5")
+    add_sweep_args(p, optional=False)
+    p.set_defaults(func=_validate)
 
 
-def _add_sweep_args(parser, optional: bool) -> None:
-    if optional:
-        parser.add_argument("sweep", nargs="?", default="quickstart",
-                            help="a sweep file or a built-in sweep name (default: quickstart)")
-    else:
-        parser.add_argument("sweep", help="a sweep file or a built-in sweep name")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key of the sweep file, value as YAML (repeatable)")
+def _add_sweeps(sub, name: str) -> None:
+    p = sub.add_parser(name, help="list the built-in sweeps", description="List the built-in sweeps. "
+                       "Example: tuning sweeps")
+    p.set_defaults(func=_sweeps)
+
+
+def _add_report(sub, name: str) -> None:
+    p = sub.add_parser(name, help="the ranked trial report of an experiment",
+                       description="Rank the trials of an experiment directory, offline. "
+                                   "Example: tuning report runs/quickstart --format json")
+    p.add_argument("experiment", help="an experiment directory or a pyarrow URI, e.g. runs/quickstart")
+    p.add_argument("--top", type=int, default=None, help="show only the best K trials")
+    p.add_argument("--format", choices=FORMATS, default="table",
+                   help="csv and parquet also write <stem>_results<suffix>: every reported result")
+    p.add_argument("--scope", choices=SCOPES, default=None,
+                   help="rank each trial by its best epoch or its last (default: the sweep's search.scope, best "
+                        "unless set)")
+    p.add_argument("--status", metavar="S[,S...]",
+                   help="show only trials with these statuses: completed, stopped_early, errored, running, "
+                        "pending (ranks stay those among all trials)")
+    p.add_argument("--output", help="write to this file instead of stdout (required for parquet); never "
+                                    "inside the experiment")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --output file")
+    p.set_defaults(func=_report)
+
+
+def _add_compare(sub, name: str) -> None:
+    p = sub.add_parser(name, help="the best trial of several experiments side by side",
+                       description="The best trial of each experiment side by side, with the params that "
+                                   "differ. Example: tuning compare runs/a runs/b")
+    p.add_argument("experiments", nargs="+", help="experiment directories")
+    p.add_argument("--scope", choices=SCOPES, default=None)
+    p.set_defaults(func=_compare)
+
+
+def _add_export(sub, name: str) -> None:
+    p = sub.add_parser(name, help="a trial's best checkpoint and its resolved Lightning config",
+                       description="Copy a trial's best checkpoint and write its resolved model/data/trainer "
+                                   "config, loadable with Module.load_from_checkpoint. "
+                                   "Example: tuning export runs/quickstart --rank 1 --output best/")
+    p.add_argument("experiment", help="an experiment directory")
+    p.add_argument("--rank", type=int, default=1, help="which trial, by rank (default 1: the best)")
+    p.add_argument("--output", required=True, help="a new or empty directory")
+    p.add_argument("--scope", choices=SCOPES, default=None)
+    p.set_defaults(func=_export)
+
+
+def _add_confirm(sub, name: str) -> None:
+    p = sub.add_parser(name, help="rerun the top configs with new seeds, rank by the mean",
+                       description="Rerun the top K configs of an experiment S times each with new seeds, at "
+                                   "full budget, and rank them by the mean with a 95%% confidence interval. "
+                                   "Example: tuning confirm runs/quickstart --top 3 --seeds 5")
+    p.add_argument("experiment", help="the sweep's experiment directory")
+    p.add_argument("--top", type=int, default=3, help="how many of the best configs to rerun (default 3)")
+    p.add_argument("--seeds", type=int, default=3, help="new seeds per config (default 3)")
+    p.add_argument("--storage", help="where the new experiment goes (default: next to the sweep's)")
+    p.add_argument("--name", type=experiment_name, help="its name (default: <sweep name>-confirm)")
+    p.add_argument("--address", help="an existing Ray cluster to run on")
+    p.set_defaults(func=_confirm)
+
+
+def _add_init(sub, name: str) -> None:
+    p = sub.add_parser(name, help="write a runnable starter project of your own",
+                       description="Write a small runnable project (LightningModule, DataModule, sweep.yaml, "
+                                   "README) into DIR. Example: tuning init my-project --template tabular")
+    p.add_argument("directory", metavar="DIR", help="the project folder (created if missing)")
+    p.add_argument("--template", choices=["tabular", "text", "custom"], default="tabular",
+                   help="tabular (CSV classifier), text (text classifier) or custom (a skeleton to fill in)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(func=_init)
+
+
+def _add_resume(sub, name: str) -> None:
+    p = sub.add_parser(name, help="continue an interrupted sweep",
+                       description="Continue a sweep stopped by Ctrl-C, a killed driver or a reboot: finished "
+                                   "trials stay, unfinished ones continue from their last checkpoint, errored "
+                                   "ones are retried from theirs, and the searcher continues from its state. "
+                                   "Example: tuning resume runs/quickstart")
+    p.add_argument("experiment", help="the experiment directory, e.g. runs/quickstart")
+    p.add_argument("--skip-errored", action="store_true", help="leave errored trials as they are")
+    p.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
+    p.set_defaults(func=_resume)
+
+
+# Every verb, in the order `tuning --help` lists them: name -> the function that adds its parser.
+COMMANDS = {"run": _add_run, "validate": _add_validate, "sweeps": _add_sweeps, "report": _add_report,
+            "compare": _add_compare, "export": _add_export, "confirm": _add_confirm, "init": _add_init,
+            "resume": _add_resume, **JOB_COMMANDS, **FINDER_COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="tuning", description="Hyperparameter sweeps for Lightning models on Ray Tune.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = sub.add_parser("run", help="run a sweep on this machine", description="Run a sweep and print the ranked "
-                         "trials. Example: tuning run my_sweep.yaml --set search.num_samples=32")
-    _add_sweep_args(run, optional=True)
-    run.add_argument("--storage", help="directory that holds experiments (default: run.storage)")
-    run.add_argument("--name", type=experiment_name, help="experiment name (default: the sweep's name)")
-    run.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
-    run.add_argument("--resume-existing", action="store_true",
-                     help="if the experiment exists and this same sweep started it, continue it as tuning resume "
-                          "would (the entrypoint of a cluster job, so a restarted job continues); without it an "
-                          "existing experiment is refused")
-    run.set_defaults(func=_run)
-
-    validate = sub.add_parser("validate", help="check a sweep without running it",
-                              description="Resolve and check a sweep, print it, start nothing. "
-                                          "Example: tuning validate my_sweep.yaml --set trainer.max_epochs=5")
-    _add_sweep_args(validate, optional=False)
-    validate.set_defaults(func=_validate)
-
-    sweeps = sub.add_parser("sweeps", help="list the built-in sweeps", description="List the built-in sweeps. "
-                            "Example: tuning sweeps")
-    sweeps.set_defaults(func=_sweeps)
-
-    report = sub.add_parser("report", help="the ranked trial report of an experiment",
-                            description="Rank the trials of an experiment directory, offline. "
-                                        "Example: tuning report runs/quickstart --format json")
-    report.add_argument("experiment", help="an experiment directory or a pyarrow URI, e.g. runs/quickstart")
-    report.add_argument("--top", type=int, default=None, help="show only the best K trials")
-    report.add_argument("--format", choices=["table", "markdown", "csv", "json", "parquet", "html"], default="table",
-                        help="csv and parquet also write <stem>_results<suffix>: every reported result")
-    report.add_argument("--scope", choices=["best", "last"], default=None,
-                        help="rank each trial by its best epoch or its last (default: the sweep's search.scope, best unless set)")
-    report.add_argument("--status", metavar="S[,S...]",
-                        help="show only trials with these statuses: completed, stopped_early, errored, running, "
-                             "pending (ranks stay those among all trials)")
-    report.add_argument("--output", help="write to this file instead of stdout (required for parquet); never "
-                                         "inside the experiment")
-    report.add_argument("--force", action="store_true", help="overwrite an existing --output file")
-    report.set_defaults(func=_report)
-
-    compare = sub.add_parser("compare", help="the best trial of several experiments side by side",
-                             description="The best trial of each experiment side by side, with the params that "
-                                         "differ. Example: tuning compare runs/a runs/b")
-    compare.add_argument("experiments", nargs="+", help="experiment directories")
-    compare.add_argument("--scope", choices=["best", "last"], default=None)
-    compare.set_defaults(func=_compare)
-
-    export = sub.add_parser("export", help="a trial's best checkpoint and its resolved Lightning config",
-                            description="Copy a trial's best checkpoint and write its resolved model/data/trainer "
-                                        "config, loadable with Module.load_from_checkpoint. "
-                                        "Example: tuning export runs/quickstart --rank 1 --output best/")
-    export.add_argument("experiment", help="an experiment directory")
-    export.add_argument("--rank", type=int, default=1, help="which trial, by rank (default 1: the best)")
-    export.add_argument("--output", required=True, help="a new or empty directory")
-    export.add_argument("--scope", choices=["best", "last"], default=None)
-    export.set_defaults(func=_export)
-
-    confirm = sub.add_parser("confirm", help="rerun the top configs with new seeds, rank by the mean",
-                             description="Rerun the top K configs of an experiment S times each with new seeds, at "
-                                         "full budget, and rank them by the mean with a 95%% confidence interval. "
-                                         "Example: tuning confirm runs/quickstart --top 3 --seeds 5")
-    confirm.add_argument("experiment", help="the sweep's experiment directory")
-    confirm.add_argument("--top", type=int, default=3, help="how many of the best configs to rerun (default 3)")
-    confirm.add_argument("--seeds", type=int, default=3, help="new seeds per config (default 3)")
-    confirm.add_argument("--storage", help="where the new experiment goes (default: next to the sweep's)")
-    confirm.add_argument("--name", type=experiment_name, help="its name (default: <sweep name>-confirm)")
-    confirm.add_argument("--address", help="an existing Ray cluster to run on")
-    confirm.set_defaults(func=_confirm)
-
-    init = sub.add_parser("init", help="write a runnable starter project of your own",
-                          description="Write a small runnable project (LightningModule, DataModule, sweep.yaml, "
-                                      "README) into DIR. Example: tuning init my-project --template tabular")
-    init.add_argument("directory", metavar="DIR", help="the project folder (created if missing)")
-    init.add_argument("--template", choices=["tabular", "text", "custom"], default="tabular",
-                      help="tabular (CSV classifier), text (text classifier) or custom (a skeleton to fill in)")
-    init.add_argument("--force", action="store_true", help="overwrite existing files")
-    init.set_defaults(func=_init)
-
-    resume = sub.add_parser("resume", help="continue an interrupted sweep",
-                            description="Continue a sweep stopped by Ctrl-C, a killed driver or a reboot: finished "
-                                        "trials stay, unfinished ones continue from their last checkpoint, errored "
-                                        "ones are retried from theirs, and the searcher continues from its state. "
-                                        "Example: tuning resume runs/quickstart")
-    resume.add_argument("experiment", help="the experiment directory, e.g. runs/quickstart")
-    resume.add_argument("--skip-errored", action="store_true", help="leave errored trials as they are")
-    resume.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
-    resume.set_defaults(func=_resume)
-    add_job_commands(sub, _add_sweep_args, experiment_name)  # submit, jobs, status, logs, stop: jobs.py
-    add_finder_commands(sub, _add_sweep_args)  # find-lr, find-batch-size: finders.py
+    for name, add in COMMANDS.items():
+        add(sub, name)
     return parser
 
 

@@ -6,6 +6,8 @@ Like commands.py, nothing here imports torch or ray at import time.
 import sys
 from pathlib import Path
 
+from tuning.cli.args import add_sweep_args
+
 
 def _find_lr(args) -> None:
     from tuning.config import load_sweep
@@ -30,9 +32,8 @@ def _find_batch_size(args) -> None:
           "true to scale each trial's batch before it fits)", file=sys.stderr)
 
 
-def add_finder_commands(sub, add_sweep_args) -> None:
-    """Register find-lr and find-batch-size on the subparsers `sub`."""
-    lr = sub.add_parser("find-lr", help="Lightning's learning-rate finder on the sweep's base config",
+def _add_find_lr(sub, name: str) -> None:
+    lr = sub.add_parser(name, help="Lightning's learning-rate finder on the sweep's base config",
                         description="Run Lightning's learning-rate finder on the model, data and trainer of the "
                                     "sweep file (no sampled values), print the suggested LR and save the "
                                     "loss-vs-lr plot. Example: tuning find-lr quickstart --plot lr.png")
@@ -43,7 +44,9 @@ def add_finder_commands(sub, add_sweep_args) -> None:
     lr.add_argument("--steps", type=int, default=100, help="training steps, one learning rate each (default 100)")
     lr.set_defaults(func=_find_lr)
 
-    bs = sub.add_parser("find-batch-size", help="Lightning's batch-size scaler on the sweep's base config",
+
+def _add_find_batch_size(sub, name: str) -> None:
+    bs = sub.add_parser(name, help="Lightning's batch-size scaler on the sweep's base config",
                         description="Run Lightning's batch-size scaler on the sweep's base config and print the "
                                     "largest batch size that fits in memory (on a GPU sweep, run it where the "
                                     "GPU is). Example: tuning find-batch-size quickstart --mode binsearch")
@@ -51,3 +54,7 @@ def add_finder_commands(sub, add_sweep_args) -> None:
     bs.add_argument("--mode", choices=["power", "binsearch"], default="power",
                     help="power: double until it fails; binsearch: then search between the last two (default power)")
     bs.set_defaults(func=_find_batch_size)
+
+
+# name -> the function that adds its parser (tuning.cli.commands lists every verb)
+COMMANDS = {"find-lr": _add_find_lr, "find-batch-size": _add_find_batch_size}

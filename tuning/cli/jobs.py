@@ -3,9 +3,10 @@
 Like commands.py, nothing here imports ray at import time.
 """
 
-import argparse
 import re
 from pathlib import Path
+
+from tuning.cli.args import add_sweep_args, experiment_name
 
 ADDRESS_HELP = "the head's dashboard address, e.g. http://HEAD:8265 (default: $RAY_ADDRESS)"
 FINAL_OK = "SUCCEEDED"
@@ -131,9 +132,8 @@ def _stop(args) -> int:
     return 0
 
 
-def add_job_commands(sub, add_sweep_args, experiment_name) -> None:
-    """Register submit, jobs, status, logs and stop on the `tuning` subparsers (with commands.py's argument helpers)."""
-    p = sub.add_parser("submit", help="submit a sweep to a Ray cluster as a job",
+def _add_submit(sub, name: str) -> None:
+    p = sub.add_parser(name, help="submit a sweep to a Ray cluster as a job",
                        description="Validate the sweep here, then run it on a Ray cluster as a job; your project "
                                    "directory is uploaded so your own classes travel. Example: tuning submit "
                                    "my_sweep.yaml --address http://HEAD:8265 --storage s3://bucket/runs")
@@ -157,17 +157,28 @@ def add_job_commands(sub, add_sweep_args, experiment_name) -> None:
                    "refuses an id it already has")
     p.set_defaults(func=_submit)
 
-    p = sub.add_parser("jobs", help="list the jobs of a Ray cluster", description="List the jobs of a Ray "
+
+def _add_jobs(sub, name: str) -> None:
+    p = sub.add_parser(name, help="list the jobs of a Ray cluster", description="List the jobs of a Ray "
                        "cluster. Example: tuning jobs --address http://HEAD:8265")
     p.add_argument("--address", help=ADDRESS_HELP)
     p.set_defaults(func=_jobs)
-    for name, func, text in (("status", _status, "a job's status"), ("logs", _logs, "a job's logs"),
-                             ("stop", _stop, "stop a job")):
+
+
+def _job_verb(func, text: str, follow: bool = False):
+    """The add-function of a verb on one job (status, logs, stop)."""
+    def add(sub, name: str) -> None:
         p = sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}. Example: tuning {name} "
-                           "JOB --address http://HEAD:8265", formatter_class=argparse.HelpFormatter)
+                           "JOB --address http://HEAD:8265")
         p.add_argument("job", help="the job id that `tuning submit` printed")
         p.add_argument("--address", help=ADDRESS_HELP)
-        if name == "logs":
+        if follow:
             p.add_argument("--follow", action="store_true", help="keep printing until the job ends; exit 0 "
                                                                  "when it succeeded, 1 otherwise")
         p.set_defaults(func=func)
+    return add
+
+
+# name -> the function that adds its parser (tuning.cli.commands lists every verb)
+COMMANDS = {"submit": _add_submit, "jobs": _add_jobs, "status": _job_verb(_status, "a job's status"),
+            "logs": _job_verb(_logs, "a job's logs", follow=True), "stop": _job_verb(_stop, "stop a job")}

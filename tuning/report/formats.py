@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tuning.errors import UserError
 from tuning.report.load import Report
-from tuning.report.text import cell, compute_line, headline, human_bytes, relative, status_text
+from tuning.report.text import cell, columns, compute_line, headline
 
 FORMATS = ("table", "markdown", "csv", "json", "parquet", "html")
 BINARY = ("parquet",)
@@ -25,25 +25,10 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
-def _columns(report: Report) -> tuple[list[str], list[str]]:
-    """(other metrics, params) shown as columns."""
-    extra = sorted({k for t in report.trials for k in t.metrics})[:MAX_EXTRA_METRICS]
-    params = sorted({key for t in report.trials for key in t.config})
-    return extra, params
-
-
-def _cells(report: Report, extra: list[str], params: list[str]) -> list[list[str]]:
-    header = ["rank", "trial", "status", report.metric, "epoch", *extra, "epochs", *(p.split(".")[-1] for p in params),
-              "time_s", "node", "ckpts", "checkpoint"]
-    rows = [header]
-    for t in report.shown():
-        rows.append([str(t.rank), t.trial_id, status_text(t), cell(t.metric), cell(t.epoch),
-                     *(cell(t.metrics.get(m)) for m in extra), str(t.iterations),
-                     *(cell(t.config.get(p)) for p in params), cell(t.time_s), cell(t.node),
-                     f"{t.checkpoints}/{human_bytes(t.checkpoint_bytes)}"
-                     + (f" +{t.model_checkpoints} .ckpt" if t.model_checkpoints else ""),
-                     cell(relative(report, t.checkpoint))])
-    return rows
+def _cells(report: Report) -> list[list[str]]:
+    """The header and one row per shown trial, as text."""
+    cols = columns(report, MAX_EXTRA_METRICS)
+    return [[label for label, _ in cols], *([cell(value(t)) for _, value in cols] for t in report.shown())]
 
 
 def importance_lines(imp: dict) -> list[str]:
@@ -66,8 +51,7 @@ def _notes(report: Report, top: int | None) -> list[str]:
 
 def table(report: Report, top: int | None = 10, importance: dict | None = None) -> str:
     """A plain-text table of the top trials, with a header saying what is ranked and how."""
-    extra, params = _columns(report)
-    rows = _cells(report, extra, params)[:None if top is None else top + 1]
+    rows = _cells(report)[:None if top is None else top + 1]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     out = [report.experiment, headline(report), "", *lines, *_notes(report, top), "", compute_line(report.compute())]
@@ -86,8 +70,7 @@ def _md_cell(text: str) -> str:
 
 def markdown(report: Report, top: int | None = None, importance: dict | None = None) -> str:
     """A GitHub-flavoured Markdown table, with the same columns as the console table."""
-    extra, params = _columns(report)
-    rows = _cells(report, extra, params)[:None if top is None else top + 1]
+    rows = _cells(report)[:None if top is None else top + 1]
     lines = ["| " + " | ".join(_md_cell(text) for text in r) + " |" for r in rows]
     lines.insert(1, "|" + "|".join(" --- " for _ in rows[0]) + "|")
     notes = [f"- {_md_text(line)}" for line in [*_notes(report, top), compute_line(report.compute()),
@@ -97,7 +80,8 @@ def markdown(report: Report, top: int | None = None, importance: dict | None = N
 
 def trial_records(report: Report, top: int | None = None) -> list[dict]:
     """One flat dict per shown trial: the columns of the CSV/Parquet trial table."""
-    extra, params = sorted({k for t in report.trials for k in t.metrics}), _columns(report)[1]
+    extra = sorted({k for t in report.trials for k in t.metrics})
+    params = sorted({key for t in report.trials for key in t.config})
     return [{"rank": t.rank, "trial_id": t.trial_id, "status": t.status, "stopped_at": t.stopped_at,
              report.metric: t.metric, "epoch": t.epoch, **{m: t.metrics.get(m) for m in extra},
              **{p: t.config.get(p) for p in params}, "iterations": t.iterations, "time_s": t.time_s,

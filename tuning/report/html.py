@@ -15,7 +15,7 @@ from tuning import storage
 
 from tuning.report import svg
 from tuning.expdir import SWEEP_FILE
-from tuning.report.text import compute_line, headline, human_bytes, relative, status_text
+from tuning.report.text import columns, compute_line, headline
 from tuning.report.load import Report, finite
 from tuning.space import Domain, parse_domain
 
@@ -110,22 +110,17 @@ def _is_num(value) -> bool:
 
 
 def _table(report: Report, top: int | None) -> str:
-    params = list(report.space)
-    extra = sorted({k for t in report.trials for k in t.metrics})
-    head = ["rank", "trial", "status", report.metric, "epoch", *extra, "epochs",
-            *(p.split(".")[-1] for p in params), "time s", "node", "checkpoints", "best checkpoint"]
+    cols = columns(report)  # every metric: the page scrolls sideways
+    head = [label for label, _ in cols]
     shown = report.shown(top)
-    table = [[t.rank, t.trial_id, status_text(t), t.metric, t.epoch, *(t.metrics.get(m) for m in extra),
-              t.iterations, *(t.config.get(p) for p in params), t.time_s, t.node,
-              t.checkpoint_bytes, relative(report, t.checkpoint)] for t in shown]  # checkpoints sort by bytes
-    # A column sorts as numbers when it holds numbers and nothing else but gaps.
+    table = [[value(t) for _, value in cols] for t in shown]
+    # A column sorts as numbers when it holds numbers and nothing else but gaps; checkpoints sort by bytes.
     numeric = [any(_is_num(row[i]) for row in table) and all(_is_num(row[i]) or row[i] is None for row in table)
-               for i in range(len(head))]
+               or label == "ckpts" for i, label in enumerate(head)]
     rows = []
     for t, cells in zip(shown, table):
-        tds = "".join(_cell(c) for c in cells[:-2])
-        tds += f'<td class="num" data-v="{t.checkpoint_bytes}">{t.checkpoints} ({human_bytes(t.checkpoint_bytes)})</td>'
-        tds += _cell(cells[-1])
+        tds = "".join(f'<td class="num" data-v="{t.checkpoint_bytes}">{escape(c)}</td>' if label == "ckpts"
+                      else _cell(c) for label, c in zip(head, cells))
         key = escape(t.trial_id)
         error = f'<tr class="err" data-t="{key}"><td></td><td colspan="{len(head) - 1}" class="errored">' \
                 f'{escape(t.error)}</td></tr>' if t.error else ""

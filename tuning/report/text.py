@@ -3,6 +3,7 @@ compute line. Formats (tuning.report.formats, tuning.report.html) and compare bu
 knows a format."""
 
 from collections import Counter
+from typing import Callable
 
 from tuning.report.load import Report, TrialRow
 
@@ -33,6 +34,27 @@ def status_text(trial: TrialRow) -> str:
 def relative(report: Report, path: str | None) -> str | None:
     """`path` relative to the experiment directory, when it lies inside it."""
     return path[len(report.experiment) + 1:] if path and path.startswith(report.experiment + "/") else path
+
+
+def checkpoints_text(trial: TrialRow) -> str:
+    """`2/1.5K`: Tune checkpoints kept and their size, `+N .ckpt` for the trial's own Lightning checkpoints."""
+    extra = f" +{trial.model_checkpoints} .ckpt" if trial.model_checkpoints else ""
+    return f"{trial.checkpoints}/{human_bytes(trial.checkpoint_bytes)}{extra}"
+
+
+def columns(report: Report, max_metrics: int | None = None) -> list[tuple[str, Callable[[TrialRow], object]]]:
+    """The trial table's columns as (label, the value of a trial), for every format that draws the table.
+
+    Values are raw (numbers stay numbers; a format writes them its way); the other metrics shown are the
+    first `max_metrics` by name, and a parameter a trial did not sample is None (a blank cell)."""
+    metrics = sorted({k for t in report.trials for k in t.metrics})[:max_metrics]
+    params = sorted({key for t in report.trials for key in t.config})
+    return [("rank", lambda t: t.rank), ("trial", lambda t: t.trial_id), ("status", status_text),
+            (report.metric, lambda t: t.metric), ("epoch", lambda t: t.epoch),
+            *((m, lambda t, m=m: t.metrics.get(m)) for m in metrics), ("epochs", lambda t: t.iterations),
+            *((p.split(".")[-1], lambda t, p=p: t.config.get(p)) for p in params),
+            ("time_s", lambda t: t.time_s), ("node", lambda t: t.node), ("ckpts", checkpoints_text),
+            ("checkpoint", lambda t: relative(report, t.checkpoint))]
 
 
 def headline(report: Report) -> str:

@@ -29,10 +29,10 @@ def test_validate_summary_counts_grid_points_and_searched_parameters(tmp_path, t
 
 
 def test_every_command_has_help_with_a_description(capsys):
-    from tuning.cli.commands import build_parser
+    from tuning.cli.commands import COMMANDS, build_parser
 
     parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices  # argparse's own table of subcommands
+    commands = list(COMMANDS)
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     table = readme.split("| command | does |", 1)[1].split("\n\n", 1)[0]
     undocumented = [name for name in commands if f"`tuning {name}" not in table and f"/ `{name} " not in table]
@@ -43,6 +43,14 @@ def test_every_command_has_help_with_a_description(capsys):
         out = capsys.readouterr().out
         assert done.value.code == 0 and out.startswith(f"usage: tuning {name}"), name
         assert len(out.split("\n\n")[1].strip()) > 20, f"{name}: no description under the usage line"
+
+
+def test_the_command_line_offers_the_report_s_formats_and_scopes():
+    from tuning.cli.commands import FORMATS, SCOPES
+    from tuning.config import SearchSpec
+    from tuning.report.formats import FORMATS as RENDERED
+
+    assert FORMATS == RENDERED and set(SCOPES) == set(SearchSpec.model_fields["scope"].annotation.__args__)
 
 
 def test_resume_existing_continues_only_the_sweep_that_started_the_experiment(tmp_path, tiny_sweep, capsys):

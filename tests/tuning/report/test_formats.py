@@ -143,3 +143,13 @@ def test_markdown_escapes_html_and_pipes(hostile):
     cells = [re.split(r"(?<!\\) \| ", row.strip("|").strip()) for row in rows]
     assert {len(c) for c in cells} == {len(cells[0])}, "no cell spills into the next"
     assert not re.search(r"(?<!\\)\|", "".join(c for r in cells for c in r)), "every pipe inside a cell is escaped"
+
+
+def test_every_table_has_the_same_columns(report):
+    """One column list (tuning.report.text.columns): console, Markdown and HTML tables agree on labels and order."""
+    console = render(report, "table").splitlines()[3].split()
+    markdown = [c.strip() for c in render(report, "markdown").splitlines()[4].strip("|").split("|")]
+    page = render(report, "html")
+    heads = re.findall(r"<th tabindex=\"0\"[^>]*>([^<]*)</th>", page)
+    assert console == markdown == heads and "lr" in heads and heads[-2:] == ["ckpts", "checkpoint"]
+    assert 'data-v="2048">1/2.0K</td>' in page  # the checkpoint cell says what the console says, sorts by bytes

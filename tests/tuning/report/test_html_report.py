@@ -139,8 +139,8 @@ def test_the_ranked_table_is_sortable_and_every_mark_names_its_trial(tmp_path):
     page = _Page(text)
     heads = [(e[2][0], "data-num" in e[1], e[1].get("tabindex")) for e in page.elements if e[0] == "th" and
              "tabindex" in e[1]]
-    assert [h for h, num, _ in heads if num] == ["rank", "val_loss", "epoch", "val_acc", "epochs", "lr", "time s",
-                                                 "checkpoints"]
+    assert [h for h, num, _ in heads if num] == ["rank", "val_loss", "epoch", "val_acc", "epochs", "lr", "time_s",
+                                                 "ckpts"]
     assert {tab for *_, tab in heads} == {"0"} and heads[1][:2] == ("trial", False)
     rows = [e[1] for e in page.elements if e[0] == "tr" and "data-t" in e[1]]
     assert [(r["data-t"], r["class"]) for r in rows] == [('x"<y>', "completed"), ("b", "stopped_early"),

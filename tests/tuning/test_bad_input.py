@@ -54,6 +54,11 @@ REFUSED = [
     (["search.searcher.points_to_evaluate=[{model.init_args.dropout: 0.9}]"],
      "points_to_evaluate[0].model.init_args.dropout: 0.9 is outside its space entry"),
     (["search.searcher.points_to_evaluate=[{model.init_args.hidden_dim: 48}]"], "48 is outside its space entry"),
+    (["search.scheduler={name: pbt}"], "pbt explores by itself and works with searcher random or grid, not optuna"),
+    (["search.scheduler={name: pbt}", "search.searcher.name=random", SPACE + "hidden_dim={grid: [8, 16]}"],
+     "mutations.model.init_args.hidden_dim: pbt cannot mutate a grid entry; use choice"),
+    (["search.scheduler={name: pbt}", "search.searcher.name=random", "search.space={}"],
+     "search.scheduler.mutations: pbt needs something to mutate"),
 ]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from tuning.errors import UserError
-from tuning.expdir import ExpDir
+from tuning.expdir import TRIAL_FILE, ExpDir
 from tuning.report.load import load_report
 
 CHECKPOINT_FILE = "checkpoint.ckpt"  # tuning.trial.fit.CHECKPOINT_FILE, without importing the trial module
@@ -72,7 +72,7 @@ def export_trial(experiment: str, rank: int = 1, output: str = "export", scope: 
     trial_rel = ckpt_rel.split("/")[0]
     if not exp.has(ckpt_rel):
         raise UserError(f"--rank {rank}: {exp.path(ckpt_rel)} is missing")
-    info = json.loads(exp.text(f"{trial_rel}/trial.json") or "{}")
+    info = json.loads(exp.text(f"{trial_rel}/{TRIAL_FILE}") or "{}")
     sweep = exp.sweep()
     config = resolved_config(sweep, info.get("params") or trial.config, trial.seed)
     out.mkdir(parents=True, exist_ok=True)

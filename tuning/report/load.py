@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuning.errors import UserError
-from tuning.expdir import STATUS, STATUSES, ExpDir, budget, tune_states
+from tuning.expdir import STATUS, STATUSES, TRIAL_FILE, ExpDir, budget, tune_states
 
 # Keys Tune adds to every result: everything else numeric in a result row is a logged metric.
 TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration", "trial_id",
@@ -173,14 +173,14 @@ def metrics_of(row: dict) -> dict:
 
 def _trial_info(exp: ExpDir, name: str) -> dict:
     """Our trial.json (seed, params, node); empty, with a warning, if it was cut short."""
-    text = exp.text(f"{name}/trial.json")
+    text = exp.text(f"{name}/{TRIAL_FILE}")
     try:
         info = json.loads(text) if text else {}
     except json.JSONDecodeError:
         info = None
     if isinstance(info, dict) and isinstance(info.get("params", {}), dict):
         return info
-    warnings.warn(f"{exp.path(name)}/trial.json: unreadable (interrupted write?); seed and node unknown")
+    warnings.warn(f"{exp.path(name)}/{TRIAL_FILE}: unreadable (interrupted write?); seed and node unknown")
     return {}
 
 
@@ -212,7 +212,10 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
     limit = budget(sweep, params)
     if status == "pending" and limit and iterations >= limit:
         status = "completed"  # HyperBand can leave a trial paused at its last rung: it ran its whole budget
-    stopped_at = iterations if status == "completed" and limit and iterations < limit else None
+    # Fewer reports than the budget's epochs is a stop (the scheduler's, or the user's EarlyStopping), unless
+    # the Trainer ran its budget (it reports per validation, not per epoch, or stopped at max_steps/max_time).
+    stopped = status == "completed" and info.get("ended_by") != "trainer" and limit and iterations < limit
+    stopped_at = iterations if stopped else None
     best = _best_row(rows, metric, mode, scope)
     res = sweep.get("resources") or {}
     time_s = round(last.get("time_total_s", 0.0), 2)

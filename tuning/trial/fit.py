@@ -11,9 +11,9 @@ import socket
 import zlib
 
 from tuning import compat, flavour, lightning_cli
+from tuning.expdir import TRIAL_FILE
 
 CHECKPOINT_FILE = "checkpoint.ckpt"
-TRIAL_FILE = "trial.json"  # seed and placement of a trial, next to Tune's result files
 
 
 def trial_dirname(trial) -> str:
@@ -89,12 +89,19 @@ def epoch_report(dist: str, on: str, report, mean_over_ranks: bool = False, chec
     pl = flavour.module(dist)
 
     class EpochReport(pl.callbacks.Checkpoint):
+        validates = False  # whether this fit has validated yet (a module without validation never does)
+        validated = False  # since the last report
+
         def on_validation_end(self, trainer, pl_module):
-            if on == "validation_end" and not trainer.sanity_checking:
-                self.report(trainer)
+            if not trainer.sanity_checking:
+                self.validates = self.validated = True
+                if on == "validation_end":
+                    self.report(trainer)
 
         def on_train_epoch_end(self, trainer, pl_module):
-            if on == "train_epoch_end":
+            # An epoch that max_steps or max_time cut short ends without validating: its validation
+            # metrics would be the previous epoch's again, so it is not reported.
+            if on == "train_epoch_end" and (self.validated or not self.validates):
                 self.report(trainer)
 
         def on_save_checkpoint(self, trainer, pl_module, checkpoint):
@@ -109,6 +116,7 @@ def epoch_report(dist: str, on: str, report, mean_over_ranks: bool = False, chec
 
             from ray.tune import Checkpoint
 
+            self.validated = False
             metrics = _scalar_metrics(trainer, mean_over_ranks)
             if not checkpoints:
                 return report(metrics)
@@ -285,6 +293,7 @@ def run_one_process_trial(config: dict, sweep: dict) -> None:
     devices = {"devices": 1} if sweep["resources"]["gpu"] > 0 else {}
     trainer = make_trainer(dist, sections["trainer"], trial_dir, sweep, config, **devices)
     fit_from(tune.get_checkpoint(), trainer, model, datamodule)
+    record_finished(trial_dir, trainer)
     if trainer.profiler is not None and trainer.is_global_zero:  # the final summary, after the profiler's report
         from tuning.trial.callbacks import write_profile_summary
 
@@ -293,6 +302,20 @@ def run_one_process_trial(config: dict, sweep: dict) -> None:
     # only through this sync: Tune's own at the trial's end may run before they are written.
     tune.get_context().get_storage().persist_artifacts(force=True)
     drop_deleted_checkpoints(dist, trainer)
+
+
+def record_finished(trial_dir: str, trainer) -> None:
+    """Record in trial.json how the fit ended on its own: `ended_by` is `early_stopping` when an EarlyStopping
+    callback stopped it, else `trainer` (its budget: max_epochs, max_steps, max_time). The report then tells
+    a trial that made fewer reports than epochs (per validation, a budget of steps) from one a scheduler
+    stopped; a trial Tune's scheduler stops never gets here, its thread is ended inside the fit. (A DDP trial's
+    Trainer lives in its workers: it records nothing, and the report falls back to counting epochs.)"""
+    early = any(getattr(cb, "stopped_epoch", 0) for cb in trainer.early_stopping_callbacks)
+    path = os.path.join(trial_dir, TRIAL_FILE)
+    with open(path) as fh:
+        info = json.load(fh)
+    with open(path, "w") as fh:
+        json.dump({**info, "ended_by": "early_stopping" if early else "trainer"}, fh, indent=1)
 
 
 def _record(trial_dir: str, seed: int, params: dict, **more) -> None:

@@ -1,0 +1,37 @@
+"""When a trial reports (tuning/trial/fit.py): per epoch, per validation, and at a budget of steps; and the
+report tells a Trainer that ran its budget from a scheduler's stop."""
+
+import pytest
+import torch
+
+from tuning.config import parse_sweep
+from tuning.report.load import load_report
+from tuning.run.driver import run_sweep
+
+
+def _one_trial(tmp_path, tiny_sweep, name, **trainer):
+    tiny_sweep["trainer"].update(trainer)
+    tiny_sweep["search"].update(num_samples=1, searcher={"name": "random"}, scheduler={"name": "fifo"})
+    exp = run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name=name)
+    report = load_report(str(exp))
+    [trial] = report.trials
+    return exp, trial, [r["val_loss"] for r in report.results]
+
+
+@pytest.mark.parametrize("trainer,reports", [({"val_check_interval": 0.5, "max_epochs": 2}, 4),
+                                             ({"check_val_every_n_epoch": 2, "max_epochs": 4}, 2)],
+                         ids=["twice-an-epoch", "every-second-epoch"])
+def test_a_trial_reports_once_per_validation(ray_session, tmp_path, tiny_sweep, trainer, reports):
+    _, trial, losses = _one_trial(tmp_path, tiny_sweep, "val", **trainer)
+    assert trial.iterations == reports and len(set(losses)) == reports  # each report a new validation
+    assert trial.status == "completed"  # fewer reports than epochs, yet it ran its whole budget
+
+
+def test_max_steps_ends_the_trial_without_a_stale_report(ray_session, tmp_path, tiny_sweep):
+    # digits in batches of 128 make 10 steps an epoch: 15 steps end inside epoch 2, which Lightning ends
+    # without validating.
+    exp, trial, losses = _one_trial(tmp_path, tiny_sweep, "steps", max_steps=15, max_epochs=5)
+    assert trial.status == "completed" and trial.iterations == 1 and len(losses) == 1
+    [checkpoint] = exp.glob("trial_*/checkpoint_*/checkpoint.ckpt")
+    steps = torch.load(checkpoint, weights_only=False, map_location="cpu")["global_step"]  # at epoch 1's end
+    assert steps < 15 < 2 * steps

@@ -208,3 +208,26 @@ def test_trials_proposed_after_the_last_snapshot_are_settled_as_failed(tmp_path)
     assert settle_orphans(tmp_path) == 1
     states = [t.state for t in optuna.load_study(study_name="tuning", storage=study_storage("optuna", tmp_path)).trials]
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.FAIL]
+
+
+# (signal, to the whole process group?): `kill PID` and a container's stop signal the driver alone; Ctrl-C
+# in a terminal signals the foreground group, Ray's processes too.
+@pytest.mark.parametrize("signals", [((signal.SIGTERM, False),), ((signal.SIGINT, True), (signal.SIGINT, True))],
+                         ids=["sigterm", "ctrl-c-twice"])
+def test_a_signalled_run_stops_keeps_its_state_and_says_how_to_resume(tmp_path, sweep_file, signals):
+    """SIGTERM stops `tuning run` as Ctrl-C does; a second Ctrl-C stops it at once."""
+    exp_dir, log = tmp_path / "runs" / "stopped", tmp_path / "run.log"
+    run = _start("run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "stopped", log=log)
+    try:
+        _wait_logged(run, "[1/", log)  # one trial finished, more to go
+        for sig, group in signals:
+            (os.killpg if group else os.kill)(run.pid, sig)
+            time.sleep(0.3)
+        assert run.wait(timeout=120) == 130, log.read_text()[-3000:]
+    finally:
+        _kill_group(run) if run.poll() is None else None
+    assert f"continue with: tuning resume {exp_dir}" in log.read_text()
+    [only] = json.loads((exp_dir / "environment.json").read_text())["runs"]
+    assert only["outcome"] == "interrupted" and only["ended"] is not None
+    states = trial_states(exp_dir)
+    assert 1 <= sum(s["status"] == "TERMINATED" for s in states) < 6  # the snapshot holds the finished trial

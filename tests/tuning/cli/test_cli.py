@@ -167,3 +167,16 @@ def test_run_then_report(tmp_path):
 
     again = tuning(*args, cwd=tmp_path)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.mark.integration
+def test_the_readme_s_first_command_runs_the_whole_quickstart(tmp_path):
+    """`tuning run` with no argument, in a fresh directory: the built-in quickstart, unchanged, to its ranked table."""
+    result = tuning("run", cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"experiment: {tmp_path / 'runs' / 'quickstart'}" in result.stdout  # run.storage ./runs, from here
+    report = json.loads(tuning_here("report", str(tmp_path / "runs" / "quickstart"), "--format", "json").stdout)
+    statuses = [t["status"] for t in report["trials"]]
+    assert len(statuses) == 16 and "errored" not in statuses
+    assert "stopped_early" in statuses and "completed" in statuses  # ASHA spent the budget
+    assert "[16/16] trial" in result.stdout and "rank  trial" in result.stdout

@@ -83,6 +83,18 @@ def test_user_class_by_dotted_path_runs_like_a_builtin(ray_session, tmp_path, ti
     assert all(t.iterations == 2 for t in report.trials)
 
 
+def test_random_search_runs_num_samples_per_grid_point(ray_session, tmp_path, tiny_sweep):
+    """A grid entry under the random searcher multiplies num_samples: each grid value gets its own samples."""
+    tiny_sweep["trainer"]["max_epochs"] = 1
+    tiny_sweep["search"].update(num_samples=2, searcher={"name": "random", "seed": 0}, scheduler={"name": "fifo"},
+                                space={"model.init_args.hidden_dim": {"grid": [8, 16]},
+                                       "model.init_args.lr": {"loguniform": [1e-3, 1e-1]}})
+    report = load_report(str(run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="grid")))
+    dims = sorted(t.config["model.init_args.hidden_dim"] for t in report.trials)
+    assert dims == [8, 8, 16, 16] and len({t.config["model.init_args.lr"] for t in report.trials}) == 4
+    assert all(t.status == "completed" for t in report.trials)
+
+
 def test_existing_experiment_is_never_overwritten(finished):
     exp_dir, _ = finished
     before = sorted(p.name for p in exp_dir.iterdir())

@@ -145,6 +145,7 @@ def child(args) -> None:
 
 
 def run_variant(variant: str, args) -> dict:
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, __file__, "--child", variant, "--storage", tmp, "--log", f"{tmp}/epochs.jsonl",
                "--trials", str(args.trials), "--epochs", str(args.epochs), "--concurrency", str(args.concurrency)]
@@ -152,7 +153,9 @@ def run_variant(variant: str, args) -> dict:
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         if out.returncode:
             sys.exit(f"{variant} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
-        return json.loads(Path(tmp, "figures.json").read_text())
+        figures = json.loads(Path(tmp, "figures.json").read_text())
+    # From the process's start: Python, this script's imports (Lightning) and everything after.
+    return {**figures, "process_wall_from_start_s": round(time.perf_counter() - started, 2)}
 
 
 def main() -> None:
@@ -167,12 +170,21 @@ def main() -> None:
     if args.variant:
         return child(args)
     results = {v: run_variant(v, args) for v in ("default", "reuse", "tuning")}
-    a, b = results["default"]["overhead_per_trial_s"], results["tuning"]["overhead_per_trial_s"]
+    # The goals are against the strongest hand-written script of this run (reuse_actors=True), not Tune's defaults.
+    best, ours = results["reuse"], results["tuning"]
+    overhead = ours["overhead_per_trial_s"] / best["overhead_per_trial_s"]
+    wall = ours["process_wall_from_start_s"] / best["process_wall_from_start_s"]
+    first = ours["first_epoch_after_s"] / best["first_epoch_after_s"]
     print(json.dumps({"benchmark": "overhead", "trials": args.trials, "epochs": args.epochs,
                       "concurrency": args.concurrency, "hand_written": results["default"],
-                      "hand_written_reuse_actors": results["reuse"], "tuning": results["tuning"],
-                      "overhead_ratio_b_over_a": round(b / a, 3),
-                      "goals": {"overhead_per_trial_le_0.5s": b <= 0.5, "ratio_le_0.25": b / a <= 0.25}}))
+                      "hand_written_reuse_actors": best, "tuning": ours,
+                      "process_wall_from_start_s": {v: r["process_wall_from_start_s"] for v, r in results.items()},
+                      "overhead_ratio_vs_reuse": round(overhead, 3), "process_wall_ratio_vs_reuse": round(wall, 3),
+                      "first_epoch_ratio_vs_reuse": round(first, 3),
+                      "overhead_ratio_vs_defaults": round(ours["overhead_per_trial_s"] /
+                                                          results["default"]["overhead_per_trial_s"], 3),
+                      "goals": {"overhead_le_reuse": overhead <= 1.0, "process_wall_le_0.6x_reuse": wall <= 0.6,
+                                "first_epoch_le_0.6x_reuse": first <= 0.6}}))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 from tuning.errors import UserError
 
 SWEEP_FILE = "sweep.yaml"  # the resolved sweep, written into every experiment directory
-TRIAL_FILE = "trial.json"  # in each trial directory: seed, params, node, and whether the Trainer finished
+TRIAL_FILE = "trial.json"  # in each trial directory: seed, params, node
 
 # Tune's trial status -> the report's (and the live view's) word for it.
 STATUS = {"TERMINATED": "completed", "ERROR": "errored", "RUNNING": "running", "PENDING": "pending",

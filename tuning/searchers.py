@@ -70,7 +70,8 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
             if value is not None and step not in steps and not error:
                 steps[step] = value
             stored = self._ot_study._storage.get_trial(ot_trial._trial_id)
-            pruned = bool(steps) and budget is not None and (budget(result.get("config") or {}) or 0) > max(steps)
+            pruned = bool(steps) and budget is not None and result.get("ended_by") != "trainer" and \
+                (budget(result.get("config") or {}) or 0) > max(steps)  # the report's stopped_early rule
             scored = self._at_scope(steps)
             if stored.state == optuna.trial.TrialState.FAIL:
                 # An errored trial that `tuning resume` retried is FAIL in the stored study: keep that

@@ -214,7 +214,7 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
         status = "completed"  # HyperBand can leave a trial paused at its last rung: it ran its whole budget
     # Fewer reports than the budget's epochs is a stop (the scheduler's, or the user's EarlyStopping), unless
     # the Trainer ran its budget (it reports per validation, not per epoch, or stopped at max_steps/max_time).
-    stopped = status == "completed" and info.get("ended_by") != "trainer" and limit and iterations < limit
+    stopped = status == "completed" and last.get("ended_by") != "trainer" and limit and iterations < limit
     stopped_at = iterations if stopped else None
     best = _best_row(rows, metric, mode, scope)
     res = sweep.get("resources") or {}

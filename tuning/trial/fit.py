@@ -118,6 +118,9 @@ def epoch_report(dist: str, on: str, report, mean_over_ranks: bool = False, chec
 
             self.validated = False
             metrics = _scalar_metrics(trainer, mean_over_ranks)
+            ended_by = fit_ends_after(trainer, on)
+            if ended_by:  # the last report: the report and the study tell it from a scheduler's stop
+                metrics["ended_by"] = ended_by
             if not checkpoints:
                 return report(metrics)
             with tempfile.TemporaryDirectory() as tmp:
@@ -155,6 +158,30 @@ def drop_deleted_checkpoints(dist: str, trainer) -> None:
         for entry in found:
             if entry.type == fs.FileType.File and not os.path.exists(os.path.join(directory, entry.base_name)):
                 storage.storage_filesystem.delete_file(entry.path)
+
+
+def fit_ends_after(trainer, on: str) -> str | None:
+    """Whether the fit ends after this report, and why: `early_stopping` (a callback stopped it), `trainer` (its
+    budget: max_epochs, max_steps, max_time), None (it goes on, unless Tune's scheduler stops it).
+
+    A budget of steps that ends inside the next epoch ends the fit here: that epoch is not validated, so it is
+    not reported (EpochReport). A trial with fewer reports than epochs (it reports per validation) that carries
+    `ended_by: trainer` ran its whole budget; without it, it was stopped.
+    """
+    import math
+
+    if trainer.should_stop:  # EarlyStopping or the Timer of max_time, both run before this callback
+        stopped = [cb for cb in trainer.early_stopping_callbacks if cb.stopped_epoch == trainer.current_epoch]
+        return "early_stopping" if stopped else "trainer"
+    epoch_done = on == "train_epoch_end" or trainer.is_last_batch
+    if trainer.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= trainer.max_epochs and epoch_done:
+        return "trainer"
+    if trainer.max_steps not in (None, -1):
+        steps_per_epoch = math.ceil(trainer.num_training_batches / trainer.accumulate_grad_batches)
+        if trainer.global_step >= trainer.max_steps or (
+                on == "train_epoch_end" and trainer.global_step + steps_per_epoch > trainer.max_steps):
+            return "trainer"
+    return None
 
 
 def _scalar_metrics(trainer, mean_over_ranks: bool) -> dict:
@@ -293,7 +320,6 @@ def run_one_process_trial(config: dict, sweep: dict) -> None:
     devices = {"devices": 1} if sweep["resources"]["gpu"] > 0 else {}
     trainer = make_trainer(dist, sections["trainer"], trial_dir, sweep, config, **devices)
     fit_from(tune.get_checkpoint(), trainer, model, datamodule)
-    record_finished(trial_dir, trainer)
     if trainer.profiler is not None and trainer.is_global_zero:  # the final summary, after the profiler's report
         from tuning.trial.callbacks import write_profile_summary
 
@@ -302,20 +328,6 @@ def run_one_process_trial(config: dict, sweep: dict) -> None:
     # only through this sync: Tune's own at the trial's end may run before they are written.
     tune.get_context().get_storage().persist_artifacts(force=True)
     drop_deleted_checkpoints(dist, trainer)
-
-
-def record_finished(trial_dir: str, trainer) -> None:
-    """Record in trial.json how the fit ended on its own: `ended_by` is `early_stopping` when an EarlyStopping
-    callback stopped it, else `trainer` (its budget: max_epochs, max_steps, max_time). The report then tells
-    a trial that made fewer reports than epochs (per validation, a budget of steps) from one a scheduler
-    stopped; a trial Tune's scheduler stops never gets here, its thread is ended inside the fit. (A DDP trial's
-    Trainer lives in its workers: it records nothing, and the report falls back to counting epochs.)"""
-    early = any(getattr(cb, "stopped_epoch", 0) for cb in trainer.early_stopping_callbacks)
-    path = os.path.join(trial_dir, TRIAL_FILE)
-    with open(path) as fh:
-        info = json.load(fh)
-    with open(path, "w") as fh:
-        json.dump({**info, "ended_by": "early_stopping" if early else "trainer"}, fh, indent=1)
 
 
 def _record(trial_dir: str, seed: int, params: dict, **more) -> None:

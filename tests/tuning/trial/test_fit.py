@@ -1,20 +1,24 @@
 """When a trial reports (tuning/trial/fit.py): per epoch, per validation, and at a budget of steps; and the
 report tells a Trainer that ran its budget from a scheduler's stop."""
 
+import optuna
 import pytest
 import torch
 
 from tuning.config import parse_sweep
 from tuning.report.load import load_report
 from tuning.run.driver import run_sweep
+from tuning.run.resume import STUDY_FILE
 
 
 def _one_trial(tmp_path, tiny_sweep, name, **trainer):
     tiny_sweep["trainer"].update(trainer)
-    tiny_sweep["search"].update(num_samples=1, searcher={"name": "random"}, scheduler={"name": "fifo"})
+    tiny_sweep["search"].update(num_samples=1, scheduler={"name": "fifo"})
     exp = run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name=name)
     report = load_report(str(exp))
     [trial] = report.trials
+    [studied] = optuna.load_study(study_name=None, storage=f"sqlite:///{exp / STUDY_FILE}").trials
+    assert studied.state == optuna.trial.TrialState.COMPLETE  # as the report says: it ran its whole budget
     return exp, trial, [r["val_loss"] for r in report.results]
 
 

@@ -4,7 +4,6 @@ import json
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -63,8 +62,21 @@ def test_the_builtin_sweep_budget_comes_from_the_objective():
     assert "synthetic" in builtin_sweeps()
 
 
+def _best(cfg, storage, name: str) -> float:
+    """The best trial's metric of a sweep run to the end."""
+    return load_report(str(run_sweep(cfg, storage=str(storage), name=name))).trials[0].metric
+
+
 def test_a_tpe_asha_sweep_of_30_trials(ray_session, tmp_path):
-    cfg = load_sweep("synthetic", ["search.num_samples=30", "search.searcher.seed=0"])
+    """30 trials of TPE + ASHA: what Tune records is the function itself, and TPE finds a better point than
+    random search with the same budget (same space, scheduler and 30 trials) does in the median of 3 seeds.
+
+    One trial at a time, so each sweep is the same on every run: the study has every result before it proposes
+    the next point, and ASHA sees the results in one order. (Seeded: TPE -2.72; random -1.04, -2.75, -2.25; TPE
+    without its model, Optuna's random sampler, -1.18.)
+    """
+    one_at_a_time = ["search.num_samples=30", "resources.max_concurrent=1"]
+    cfg = load_sweep("synthetic", [*one_at_a_time, "search.searcher.seed=0"])
     exp = run_sweep(cfg, storage=str(tmp_path), name="synth")
     report = load_report(str(exp))
     assert len(report.trials) == 30 and all(t.metric is not None for t in report.trials)
@@ -74,11 +86,10 @@ def test_a_tpe_asha_sweep_of_30_trials(ray_session, tmp_path):
         if trial.status == "completed":
             x = [trial.config[key] for key in space_keys("hartmann6")]
             assert trial.iterations == 27 and trial.metric == pytest.approx(value("hartmann6", x, 27, 27))
-    # Optuna's TPE starts with 10 random trials: the search must beat their mean.
-    by_id = {t.trial_id: t for t in report.trials}
-    order = sorted(p.name for p in Path(exp).glob("trial_*"))
-    first = [by_id[name.rsplit("_", 1)[1]].metric for name in order[:10]]
-    assert report.trials[0].metric < sum(first) / len(first)
+    random_bests = sorted(_best(load_sweep("synthetic", [*one_at_a_time, "search.searcher.name=random",
+                                                         f"search.searcher.seed={seed}"]), tmp_path, f"random{seed}")
+                          for seed in range(3))
+    assert report.trials[0].metric < random_bests[1], (report.trials[0].metric, random_bests)
     out = tuning("report", str(exp), "--format", "json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)

@@ -42,6 +42,10 @@ def test_resources_reject_an_unknown_placement():
 
 
 def test_a_trial_that_cannot_start_is_reported_with_the_reason(ray_session, tmp_path, capfd):
+    """A trial asking for a resource no node has waits in a pending placement group of exactly its bundle, never
+    runs, and the notice says why; the sweep ends when the notice was printed (the time budget only bounds a
+    failure)."""
+    import ray
     from ray import tune
 
     from tuning.run.placement import PendingNotice
@@ -49,10 +53,32 @@ def test_a_trial_that_cannot_start_is_reported_with_the_reason(ray_session, tmp_
     def never_runs(config):
         raise AssertionError("no node has the resource")
 
+    class StopOnceTold(tune.Stopper):
+        """Ends the sweep at the first step after the notice, noting Ray's placement groups at that moment."""
+
+        def __init__(self, notice):
+            self.notice, self.groups = notice, None
+
+        def __call__(self, trial_id, result):
+            return False
+
+        def stop_all(self):
+            if self.notice.told and self.groups is None:
+                self.groups = ray.util.placement_group_table()
+            return self.notice.told
+
+    before = set(ray.util.placement_group_table())
+    notice = PendingNotice(after_s=1)
+    stopper = StopOnceTold(notice)
     trainable = tune.with_resources(never_runs, trial_resources(Resources(cpu=1, custom={"no_such_gpu": 1})))
-    tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(num_samples=1, time_budget_s=8),
+    tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(num_samples=1, time_budget_s=120),
                        run_config=tune.RunConfig(storage_path=str(tmp_path), name="pending", verbose=0,
-                                                 callbacks=[PendingNotice(after_s=2)]))
-    tuner.fit()
+                                                 stop=stopper, callbacks=[notice]))
+    (result,) = tuner.fit()
+    assert stopper.groups is not None, "the sweep ended without the notice"
+    (group,) = [g for pg_id, g in stopper.groups.items() if pg_id not in before]
+    assert group["state"] == "PENDING" and group["strategy"] == "PACK"
+    assert group["bundles"] == {0: {"CPU": 1.0, "no_such_gpu": 1.0}}
+    assert result.error is None and "training_iteration" not in result.metrics, "the trial never ran"
     out = capfd.readouterr().out
-    assert "1 trial(s) pending for 2 s, none running: the cluster has no no_such_gpu to give" in out
+    assert "1 trial(s) pending for 1 s, none running: the cluster has no no_such_gpu to give" in out

@@ -30,12 +30,25 @@ def test_a_slashed_metric_name_that_is_logged_passes(tiny_sweep):
     check_metric(parse_sweep(tiny_sweep))
 
 
+def _placement_groups() -> set:
+    """The ids of every placement group Ray's GCS knows (removed ones too); none before Ray starts."""
+    import ray
+
+    return set(ray.util.placement_group_table()) if ray.is_initialized() else set()
+
+
 def test_a_model_that_logs_nothing_exits_2_before_any_trial_writing_nothing(tiny_sweep, tmp_path, capsys):
+    """`tuning run` refuses the sweep in the driver: Ray (which the driver starts before the check, so the
+    workers import Lightning meanwhile) was never asked to place a trial, and no experiment was written."""
     tiny_sweep["model"] = {"class_path": "tests.user_callbacks.SilentClassifier"}
-    tiny_sweep["search"]["space"] = {}
+    # A space the searcher can sample: only the metric check stands between this sweep and its trials.
+    tiny_sweep["search"]["space"] = {"data.init_args.batch_size": {"choice": [64, 128]}}
     path = tmp_path / "silent.yaml"
     path.write_text(yaml.safe_dump(tiny_sweep))
-    assert main(["run", str(path), "--storage", str(tmp_path / "runs")]) == 2
+    before = _placement_groups()  # this process may hold the test session's Ray already
+    code = main(["run", str(path), "--storage", str(tmp_path / "runs")])
+    assert not _placement_groups() - before, "a trial's placement group was created: Tune started trials"
+    assert code == 2
     err = capsys.readouterr().err
     assert "search.metric: 'val_loss' is not logged at epoch level" in err and "it logs: nothing at all" in err
     assert "Traceback" not in err

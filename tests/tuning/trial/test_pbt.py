@@ -19,16 +19,22 @@ def fit(lr: float, tmp_path, name: str, params: dict, ckpt_path=None, keep=True)
 
 
 def test_the_recipient_keeps_its_mutated_lr_and_the_donors_weights(tmp_path):
+    """The recipient's weights at its start are the donor's checkpoint, not where its own (same-seed) init
+    would start; its optimizer runs at its own mutated lr."""
     import json
 
     donor = fit(0.01, tmp_path, "donor", {"model.init_args.lr": 0.01})
     donor.save_checkpoint(tmp_path / "donor.ckpt")
     donor_weights = {k: v.clone() for k, v in donor.lightning_module.state_dict().items()}
+    donor_records = [json.loads(line) for line in (tmp_path / "donor.jsonl").read_text().splitlines()]
+    initial = donor_records[0]["weights"]  # seed 0's init: where the recipient is built, before the restore
+    (saved,) = [r["saved"] for r in donor_records if "saved" in r]
+    assert saved == weights_digest(donor_weights) != initial, "the donor's checkpoint holds its trained weights"
 
     recipient = fit(0.05, tmp_path, "recipient", {"model.init_args.lr": 0.05}, ckpt_path=tmp_path / "donor.ckpt")
-    start = json.loads((tmp_path / "recipient.jsonl").read_text().splitlines()[-1])
+    (start,) = [json.loads(line) for line in (tmp_path / "recipient.jsonl").read_text().splitlines()]
     assert start["epoch"] == 1 and start["optimizer_lr"] == 0.05, "the mutated lr, not the donor's 0.01"
-    assert start["weights"] == weights_digest(donor_weights), "the recipient starts from the donor's weights"
+    assert start["weights"] == saved, "the recipient starts from the donor's checkpoint, not from its own init"
     assert recipient.optimizers[0].param_groups[0]["lr"] == 0.05
 
     # Without the callback, Lightning's restored optimizer state silently undoes the mutation.

@@ -142,6 +142,35 @@ def test_profiler_report_and_summary_in_the_trial_directory(restored):
     assert any("run_training_batch" in a["action"] for a in summary["slowest"])
 
 
+@pytest.mark.parametrize("slow, part", [("[_TrainingEpochLoop].train_dataloader_next", "data loading"),
+                                        ("run_training_batch", "training"),
+                                        ("[Strategy]SingleDeviceStrategy.validation_step", "validation"),
+                                        ("[LightningDataModule]DigitsDataModule.setup", "setup")])
+def test_the_profile_summary_names_the_part_given_the_most_time(tmp_path, slow, part):
+    """On a SimpleProfiler holding known durations (Lightning's action names), the summary's bottleneck is the
+    part one long extra call was added to, and each action's total and calls are the sum and count of its
+    durations, slowest first, without the whole-epoch action."""
+    from lightning.pytorch.profilers import SimpleProfiler
+
+    from tuning.trial.callbacks import PROFILE_SUMMARY_FILE, write_profile_summary
+
+    durations = {"[_TrainingEpochLoop].train_dataloader_next": [0.01] * 10, "run_training_batch": [0.02] * 10,
+                 "[Strategy]SingleDeviceStrategy.training_step": [0.018] * 10,  # inside run_training_batch
+                 "[Strategy]SingleDeviceStrategy.validation_step": [0.01] * 5,
+                 "[LightningDataModule]DigitsDataModule.setup": [0.04],
+                 "[LightningModule]MLPClassifier.on_train_batch_end": [0.001] * 10}
+    durations[slow] = durations[slow] + [1.0]
+    durations["run_training_epoch"] = [sum(sum(d) for d in durations.values())]
+    profiler = SimpleProfiler()
+    profiler.recorded_durations.update(durations)
+    write_profile_summary(profiler, str(tmp_path))
+    summary = json.loads((tmp_path / PROFILE_SUMMARY_FILE).read_text())
+    assert summary["profiler"] == "SimpleProfiler" and summary["bottleneck"] == part
+    expected = sorted(((a, round(sum(d), 6), len(d)) for a, d in durations.items() if a != "run_training_epoch"),
+                      key=lambda row: -row[1])
+    assert [(a["action"], a["total_s"], a["calls"]) for a in summary["slowest"]] == expected
+
+
 def _run_twice(ray_session, tmp_path, tiny_sweep):
     tiny_sweep["search"].update(num_samples=2, scheduler={"name": "fifo"})
     tiny_sweep["trial"] = {"auto_batch_size": True}  # Lightning's scaler before each trial fits

@@ -9,7 +9,7 @@ import pytest
 from tuning.config import parse_sweep
 from tuning.run.confirm import Confirmed, confirmed, render_confirmed, run_confirm, stats
 from tuning.run.driver import run_sweep
-from tuning.report.load import load_report
+from tuning.report.load import load_report, read_results
 from tuning.run.resume import STUDY_FILE
 from tuning.searchers import SAMPLERS
 from tuning.run.warm_start import warm_start_points
@@ -36,6 +36,8 @@ def branin_sweep(searcher: dict, scheduler: dict, num_samples: int, iterations: 
 
 
 def test_every_searcher_runs_a_sweep_with_its_own_sampler(ray_session, tmp_path):
+    """Every Optuna sampler and Tune's random search run a sweep (its points_to_evaluate first) and, with the same
+    seed, each proposes its own configs: were the sampler setting ignored, the Optuna ones would all be TPE's."""
     # One trial at a time, so each searcher's sequence is deterministic; 12 trials, past the 10 random
     # start-up trials of TPE and GP (which share RandomSampler's sequence for the same seed).
     sequences = {}
@@ -64,6 +66,8 @@ def test_grid_searcher_tries_every_combination(ray_session, tmp_path):
                                               ({"name": "median", "grace_period": 1, "min_samples_required": 1}, True),
                                               ({"name": "fifo"}, False)])
 def test_stopping_schedulers_stop_and_fifo_never_does(ray_session, tmp_path, scheduler, stops):
+    """ASHA and the median rule end some trials before their 4 iterations (stopped_early, fewer iterations) and
+    let others finish; FIFO runs every trial to the end."""
     sweep = branin_sweep({"name": "random"}, scheduler, num_samples=8, iterations=4)
     report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path))))
     assert len(report.trials) == 8 and all(t.metric is not None for t in report.trials)
@@ -76,13 +80,40 @@ def test_stopping_schedulers_stop_and_fifo_never_does(ray_session, tmp_path, sch
         assert statuses == ["completed"] * 8
 
 
-def test_hyperband_runs_a_lightning_sweep_to_its_budget(ray_session, tmp_path, tiny_sweep):
-    # HyperBand pauses and resumes trials from their checkpoints: a Lightning sweep, not the synthetic objective.
-    sweep = linear_sweep(tiny_sweep, {"name": "random"}, {"name": "hyperband"}, num_samples=4, epochs=3)
-    report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path))))
-    assert len(report.trials) == 4
-    assert all(t.status in ("completed", "stopped_early") and t.metric is not None for t in report.trials), [(t.status, t.iterations) for t in report.trials]
-    assert all(t.iterations == 3 for t in report.trials if t.status == "completed")
+def test_hyperband_pauses_at_its_rung_and_resumes_the_best_from_its_checkpoint(ray_session, tmp_path, tiny_sweep):
+    """HyperBand (max_t 3, reduction_factor 3) runs its first bracket (trials 0, 1) to the budget; its second
+    bracket (trials 2-4) pauses each trial at epoch 1 until the last arrives, then the best goes on from its epoch-1
+    checkpoint (training_iteration goes on while iterations_since_restore starts again) and the others end after
+    epoch 1. ASHA and FIFO never pause a trial, so with either no trial restarts."""
+    probe = tmp_path / "probe.jsonl"
+    sweep = linear_sweep(tiny_sweep, {"name": "random"}, {"name": "hyperband", "reduction_factor": 3},
+                         num_samples=5, epochs=3)
+    sweep["model"] = {"class_path": "tests.pbt_probe.ProbeClassifier", "init_args": {"probe_file": str(probe)}}
+    sweep["search"]["space"]["model.init_args.epoch_seconds"] = {"choice": [0.0, 4.0]}
+    # Trial 2 (the best lr of its bracket) reports epoch 1 first and is paused there; 3 and 4 sleep each epoch.
+    lrs_and_sleeps = [(0.01, 0.0), (0.01, 0.0), (0.1, 0.0), (0.001, 4.0), (0.001, 4.0)]
+    sweep["search"]["searcher"]["points_to_evaluate"] = [
+        {"model.init_args.lr": lr, "model.init_args.epoch_seconds": sleep} for lr, sleep in lrs_and_sleeps]
+    sweep["resources"] = {"cpu": 0.5, "max_concurrent": 5}  # all 5 trials exist from the start: brackets by order
+    exp = run_sweep(parse_sweep(sweep), storage=str(tmp_path))
+    report = load_report(str(exp))
+    best = next(t for t in report.trials if t.config["model.init_args.lr"] == 0.1)
+    # (training_iteration, iterations_since_restore) of each trial: they differ once a trial was restored.
+    steps = {path.parent.name: [(r["training_iteration"], r["iterations_since_restore"]) for r in read_results(path)]
+             for path in exp.glob("trial_*/result.json")}
+    resumed = {name: rows for name, rows in steps.items() if any(i != since for i, since in rows)}
+    assert list(resumed.values()) == [[(1, 1), (2, 1), (3, 2)]], f"one trial paused at epoch 1, resumed: {steps}"
+    assert next(iter(resumed)).endswith(best.trial_id), "the best of the bracket went on"
+    records = [json.loads(line) for line in probe.read_text().splitlines()]
+    saved = {r["saved"] for r in records if "saved" in r}
+    restarts = [r for r in records if r.get("epoch", 0) > 0]
+    assert [r["epoch"] for r in restarts] == [1] and restarts[0]["weights"] in saved, "restored from its checkpoint"
+    # The others of its bracket are cut at the rung; the first bracket's two run the budget. (The cut ones'
+    # status is not checked: one HyperBand stops while Tune is still pausing it stays PAUSED in Tune's state,
+    # which the report reads as "pending".)
+    ran = sorted((t.config["model.init_args.lr"], t.iterations) for t in report.trials)
+    assert ran == [(0.001, 1), (0.001, 1), (0.01, 3), (0.01, 3), (0.1, 3)], ran
+    assert [t.status for t in report.trials if t.iterations == 3] == ["completed"] * 3
 
 
 def test_pbt_restarts_from_checkpoint_weights_and_keeps_its_own_lr(ray_session, tmp_path, tiny_sweep):
@@ -121,6 +152,8 @@ def test_render_says_plainly_when_the_sweeps_winner_loses():
 
 
 def test_confirm_reruns_the_top_configs_with_new_seeds(ray_session, tmp_path, tiny_sweep):
+    """confirm reruns the sweep's top 2 configs twice each, with seeds the sweep did not use, at full budget
+    (none stopped early, though the sweep had ASHA), linked to the sweep."""
     sweep = linear_sweep(tiny_sweep, {"name": "random"}, {"name": "asha", "grace_period": 1}, num_samples=4)
     source = run_sweep(parse_sweep(sweep), storage=str(tmp_path))
     top = [t.config for t in load_report(str(source)).trials[:2]]
@@ -136,19 +169,27 @@ def test_confirm_reruns_the_top_configs_with_new_seeds(ray_session, tmp_path, ti
 
 
 def test_a_warm_started_sweep_starts_its_study_with_the_earlier_trials(ray_session, tmp_path):
+    """A sweep warm-started from an earlier one: its study in optuna.db holds the earlier trials first (their
+    params and values, marked warm_start), then this sweep's own trials; the report lists only its own."""
     import optuna
 
     first = branin_sweep({"name": "random"}, {"name": "fifo"}, num_samples=3, iterations=1)
     source = run_sweep(parse_sweep(first), storage=str(tmp_path), name="first")
-    earlier = sorted(t.metric for t in load_report(str(source)).trials)
+    earlier = sorted((t.config["objective.x0"], t.config["objective.x1"], t.metric)
+                     for t in load_report(str(source)).trials)
     second = branin_sweep({"name": "optuna"}, {"name": "fifo"}, num_samples=2, iterations=1)
     second["search"]["warm_start"] = [str(source)]
     exp = run_sweep(parse_sweep(second), storage=str(tmp_path), name="second")
     study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{exp / STUDY_FILE}")
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(complete) == 5, "the 3 earlier trials, then the 2 of this sweep"
-    assert sorted(t.value for t in complete[:3]) == pytest.approx(earlier)
-    assert len(load_report(str(exp)).trials) == 2, "earlier trials inform the study; they are not this sweep's"
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 5
+    warm, own = study.trials[:3], study.trials[3:]
+    assert all(t.user_attrs.get("warm_start") for t in warm), "the 3 earlier trials are told first"
+    told = sorted((*(t.params[k] for k in sorted(t.params)), t.value) for t in warm)
+    assert [row[:2] for row in told] == [row[:2] for row in earlier], "with their params"
+    assert [row[2] for row in told] == pytest.approx([row[2] for row in earlier]), "and their values"
+    ids = sorted(t.trial_id for t in load_report(str(exp)).trials)
+    assert sorted(t.user_attrs.get("tune_trial_id") for t in own) == ids, "then this sweep's 2 trials"
+    assert not any(t.user_attrs.get("warm_start") for t in own)
 
 
 def test_warm_start_skips_configs_outside_the_space(ray_session, tmp_path, capsys):

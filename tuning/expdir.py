@@ -14,6 +14,7 @@ from tuning.errors import UserError
 
 SWEEP_FILE = "sweep.yaml"  # the resolved sweep, written into every experiment directory
 TRIAL_FILE = "trial.json"  # in each trial directory: seed, params, node
+ENVIRONMENT_FILE = "environment.json"  # packages, git state, and one entry per run (run, resume) with its outcome
 
 # Tune's trial status -> the report's (and the live view's) word for it.
 STATUS = {"TERMINATED": "completed", "ERROR": "errored", "RUNNING": "running", "PENDING": "pending",
@@ -120,6 +121,14 @@ class ExpDir:
                 return None
         with self._fs.open_input_stream(f"{self.base}/{rel}") as stream:
             return stream.read().decode("utf-8", errors="replace")
+
+    def last_outcome(self) -> str | None:
+        """How the latest run or resume ended (environment.json): finished, interrupted, failed; None if unknown."""
+        try:
+            runs = json.loads(self.text(ENVIRONMENT_FILE) or "{}").get("runs") or []
+            return runs[-1].get("outcome") if isinstance(runs[-1], dict) else None
+        except (json.JSONDecodeError, AttributeError, IndexError):  # being written, or not ours
+            return None
 
     def sweep(self) -> dict:
         """The experiment's sweep.yaml as data, checked to be one tuning wrote (a UserError naming it if not)."""

@@ -202,7 +202,7 @@ def _params(exp: ExpDir, name: str | None, config: dict, space: dict) -> dict:
 
 
 def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: list[dict], sweep: dict,
-               scope: str) -> TrialRow:
+               scope: str, finished: bool = False) -> TrialRow:
     search = sweep["search"]
     metric, mode = search["metric"], search["mode"]
     info = _trial_info(exp, name) if name else {}
@@ -210,8 +210,10 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
     params = _params(exp, name, last.get("config") or info.get("params") or {}, search["space"])
     iterations = last.get("training_iteration", 0)
     limit = budget(sweep, params)
-    if status == "pending" and limit and iterations >= limit:
-        status = "completed"  # HyperBand can leave a trial paused at its last rung: it ran its whole budget
+    if status == "pending" and iterations and (finished or limit and iterations >= limit):
+        # HyperBand can leave a trial PAUSED at its rung when it ends it (a finished sweep waits for none),
+        # or at its last rung having run its whole budget: it is done, stopped or not.
+        status = "completed"
     # Fewer reports than the budget's epochs is a stop (the scheduler's, or the user's EarlyStopping), unless
     # the Trainer ran its budget (it reports per validation, not per epoch, or stopped at max_steps/max_time).
     stopped = status == "completed" and last.get("ended_by") != "trainer" and limit and iterations < limit
@@ -268,13 +270,13 @@ def load_report(experiment: str, scope: str | None = None, status: str | None = 
     scope = scope or sweep["search"].get("scope") or "best"
     dirs = _trial_dirs(exp)
     states = tune_states(exp) or [{"trial_id": t, "status": "TERMINATED"} for t in sorted(dirs)]
-    trials, results = [], []
+    trials, results, finished = [], [], exp.last_outcome() == "finished"
     for state in states:
         name, rows = dirs.get(state["trial_id"], (None, []))
         if name is None and state.get("relative_logdir") in exp.children():
             name = state["relative_logdir"]
         trials.append(_trial_row(exp, state["trial_id"], STATUS.get(state["status"], state["status"].lower()),
-                                 name, rows, sweep, scope))
+                                 name, rows, sweep, scope, finished))
         results += [{"trial_id": state["trial_id"], "training_iteration": r.get("training_iteration"),
                      "time_total_s": r.get("time_total_s"), "timestamp": r.get("timestamp"), **metrics_of(r)}
                     for r in rows]

@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-ENVIRONMENT_FILE = "environment.json"
+from tuning.expdir import ENVIRONMENT_FILE
+
 PACKAGES = ("torch", "pytorch-lightning", "ray", "optuna", "transformers")
 
 

@@ -77,6 +77,20 @@ def test_statuses_and_the_error_line(tmp_path):
                       "bad": ("errored", "ValueError: lr must be positive"), "live": ("running", None)}
 
 
+@pytest.mark.parametrize("outcome,cut,full", [("finished", "stopped_early", "completed"),
+                                               ("interrupted", "pending", "completed"), (None, "pending", "completed")])
+def test_a_trial_left_paused_is_done_when_the_sweep_finished(tmp_path, outcome, cut, full):
+    """HyperBand leaves a trial it ended PAUSED in Tune's state: once the sweep finished it is stopped early (or
+    completed, at its budget); in an interrupted or running sweep it is pending until resumed."""
+    exp = make_experiment(tmp_path / "e", {"cut": ("PAUSED", [0.5], {}), "full": ("PAUSED", [0.4, 0.3, 0.2], {}),
+                                           "waiting": ("PENDING", [], {})})
+    if outcome:
+        runs = [{"command": "run", "outcome": "interrupted"}, {"command": "resume", "outcome": outcome}]
+        (exp / "environment.json").write_text(json.dumps({"runs": runs}))
+    status = {t.trial_id: t.status for t in load_report(str(exp)).trials}
+    assert status == {"cut": cut, "full": full, "waiting": "pending"}
+
+
 def test_only_searched_params_are_shown(tmp_path):
     exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.1], {})})
     assert load_report(str(exp)).trials[0].config == {"model.init_args.lr": 0.1}

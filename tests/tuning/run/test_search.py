@@ -108,12 +108,13 @@ def test_hyperband_pauses_at_its_rung_and_resumes_the_best_from_its_checkpoint(r
     saved = {r["saved"] for r in records if "saved" in r}
     restarts = [r for r in records if r.get("epoch", 0) > 0]
     assert [r["epoch"] for r in restarts] == [1] and restarts[0]["weights"] in saved, "restored from its checkpoint"
-    # The others of its bracket are cut at the rung; the first bracket's two run the budget. (The cut ones'
-    # status is not checked: one HyperBand stops while Tune is still pausing it stays PAUSED in Tune's state,
-    # which the report reads as "pending".)
+    # The others of its bracket are cut at the rung (one HyperBand ends while Tune is still pausing it stays
+    # PAUSED in Tune's state: the report of the finished sweep counts it stopped early); the first bracket's
+    # two run the budget.
     ran = sorted((t.config["model.init_args.lr"], t.iterations) for t in report.trials)
     assert ran == [(0.001, 1), (0.001, 1), (0.01, 3), (0.01, 3), (0.1, 3)], ran
     assert [t.status for t in report.trials if t.iterations == 3] == ["completed"] * 3
+    assert [t.status for t in report.trials if t.iterations == 1] == ["stopped_early"] * 2
 
 
 def test_pbt_restarts_from_checkpoint_weights_and_keeps_its_own_lr(ray_session, tmp_path, tiny_sweep):

@@ -12,6 +12,7 @@ Two reaches stay where they are, because a seam function would only rename them:
 The test checks both on a real OptunaSearch and study.
 """
 
+import fnmatch
 import importlib
 import os
 
@@ -88,6 +89,26 @@ def tune_trial_metadata(blob: str):
     from ray.tune.utils.serialization import _loads_with_cloudpickle
 
     return _loads_with_cloudpickle(blob)
+
+
+def extend_search(exp_dir: str, more: int) -> int:
+    """Let a restored sweep's search algorithm propose `more` trials beyond the count it was started with; return the
+    new count. Tune's restore takes the count from the SearchGenerator state it saved (search_gen_state-*.json,
+    newest by name) and offers no way to change it: Tuner.restore cannot extend a sweep (ray PR #33495).
+    Rewritten with Tune's own reader and atomic writer; only `tuning resume --more` of the user's own
+    experiment calls this.
+    """
+    from ray.tune.search.search_generator import SearchGenerator
+    from ray.tune.utils.util import _atomic_save, _load_newest_checkpoint
+
+    pattern = SearchGenerator.CKPT_FILE_TMPL.format("*")
+    state = _load_newest_checkpoint(exp_dir, pattern)
+    if not state or "total_samples" not in state:
+        raise ValueError(f"no search state ({pattern}) in {exp_dir}")
+    state.update(total_samples=state["total_samples"] + more, finished=False)
+    newest = max(name for name in os.listdir(exp_dir) if fnmatch.fnmatch(name, pattern))
+    _atomic_save(state, exp_dir, newest, f"extend-{newest}")
+    return state["total_samples"]
 
 
 def tune_json_encoder():

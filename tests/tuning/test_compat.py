@@ -120,3 +120,20 @@ def test_the_declared_range_is_the_version_tested_here(package):
     assert declared.specifier.contains(installed), f"{package} {installed} is not in the declared {declared}"
     major, minor = map(int, installed.split(".")[:2])
     assert not declared.specifier.contains(f"{major}.{minor + 1}.0"), f"{declared} allows an untested minor version"
+
+
+def test_tunes_search_state_can_be_extended(tmp_path):
+    """Tune's SearchGenerator state (search_gen_state-*.json) holds the sample count resume goes to."""
+    from ray.tune.search import SearchGenerator
+    from ray.tune.search.optuna import OptunaSearch
+    from ray.tune.utils.util import _load_newest_checkpoint
+
+    gen = SearchGenerator(OptunaSearch(space={}, metric="m", mode="min"))
+    gen._total_samples, gen._finished = 3, True
+    gen.save_to_dir(str(tmp_path), session_str="2026-01-01_00-00-00")
+    assert compat.extend_search(str(tmp_path), 2) == 5
+    state = _load_newest_checkpoint(str(tmp_path), SearchGenerator.CKPT_FILE_TMPL.format("*"))
+    assert (state["total_samples"], state["finished"]) == (5, False), "Tune's search state no longer says this"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no search state"):
+        compat.extend_search(str(tmp_path / "empty"), 1)

@@ -59,7 +59,7 @@ def _resume(args) -> int | None:
     from tuning.run import resume_sweep
     from tuning.report import load_report
 
-    exp_dir = resume_sweep(args.experiment, address=args.address, retry_errored=not args.skip_errored)
+    exp_dir = resume_sweep(args.experiment, address=args.address, retry_errored=not args.skip_errored, more=args.more)
     return _finished(load_report(str(exp_dir)), exp_dir)
 
 
@@ -232,8 +232,17 @@ def _add_resume(sub, name: str) -> None:
                                    "Example: tuning resume runs/quickstart")
     p.add_argument("experiment", help="the experiment directory, e.g. runs/quickstart")
     p.add_argument("--skip-errored", action="store_true", help="leave errored trials as they are")
+    p.add_argument("--more", type=_at_least_one, default=0, metavar="K",
+                   help="add K trials to the sweep, finished or not: the searcher goes on from its study (optuna "
+                        "searcher), so no config is tried twice; sweep.yaml's num_samples records it")
     p.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
     p.set_defaults(func=_resume)
+
+
+def _at_least_one(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value!r}")
+    return int(value)
 
 
 # Every verb, in the order `tuning --help` lists them: name -> the function that adds its parser.

@@ -231,16 +231,20 @@ class _StopOnSignal:
             signal.signal(sig, handler)
 
 
-def resume_sweep(experiment: str, address: str | None = None, retry_errored: bool = True) -> Path:
-    """Continue an interrupted sweep: finished trials stay, unfinished ones go on from their last checkpoint."""
+def resume_sweep(experiment: str, address: str | None = None, retry_errored: bool = True, more: int = 0) -> Path:
+    """Continue an interrupted sweep: finished trials stay, unfinished ones go on from their last checkpoint.
+    With `more`, the sweep (finished or not) gets that many trials beyond its num_samples."""
     from ray import tune
 
-    from tuning.run.resume import load_experiment, repair_checkpoints, repair_results, settle_orphans
+    from tuning.run.resume import extend, load_experiment, repair_checkpoints, repair_results, settle_orphans
 
     exp_dir, cfg = load_experiment(experiment)
     dist = check_sweep(cfg)
     if address is None:
         check_local_gpus(cfg)
+    if more:
+        cfg = extend(exp_dir, cfg, more)
+        print(f"extending the sweep by {more} trials, to {expected_trials(cfg)}", file=sys.stderr, flush=True)
     settle_orphans(exp_dir)
     repair_results(exp_dir)
     repair_checkpoints(exp_dir)
@@ -249,7 +253,7 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     tune_environment()
     tuner = tune.Tuner.restore(str(exp_dir), trainable=make_trainable(cfg, dist), resume_unfinished=True,
                                resume_errored=retry_errored)
-    fit(tuner, cfg, exp_dir, "resume")
+    fit(tuner, cfg, exp_dir, f"resume --more {more}" if more else "resume")
     return exp_dir
 
 

@@ -25,6 +25,27 @@ class ProgressLines(Callback):
         self.done, self.best, self.trial_best = 0, None, {}
         self.best_config: dict = {}
 
+    def setup(self, stop=None, num_samples=None, total_num_samples=None, **info):
+        # Tune calls this as the run (or a resume) starts, with the trials its search will make in all:
+        # after `tuning resume --more K` that is more than this pickled callback was built with.
+        if total_num_samples:
+            self.total = total_num_samples
+
+    def on_step_begin(self, iteration, trials, **info):
+        # Once, as the run starts: a resumed sweep's trials that ended before count, and so do their results
+        # (the callback comes back as it was pickled when the sweep started, with none of them).
+        if getattr(self, "counted", False):
+            return
+        self.counted = True
+        for trial in trials:
+            if trial.status in ("TERMINATED", "ERROR"):
+                self.done += 1
+                value = (trial.metric_analysis.get(self.metric) or {}).get(self.mode)
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    self.trial_best[trial.trial_id] = value
+                    if self._better(value, self.best):
+                        self.best, self.best_config = value, dict(trial.config)
+
     def _better(self, value, than) -> bool:
         return than is None or (value < than if self.mode == "min" else value > than)
 

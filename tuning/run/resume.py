@@ -205,3 +205,26 @@ def load_experiment(experiment: str):
         raise UserError(f"experiment {exp_dir}: Ray Tune saved no state before the run stopped; nothing to resume. "
                         f"Start it again with: tuning run {sweep_file} --name <new name>")
     return exp_dir, cfg
+
+
+def extend(exp_dir: Path, cfg, more: int):
+    """Add `more` trials to the experiment: Tune's saved search state and sweep.yaml's num_samples both grow by
+    `more`; return the sweep as extended. The searcher's study goes on, so no config is proposed twice."""
+    from tuning.expdir import SWEEP_FILE
+
+    if more < 1:
+        raise UserError(f"--more: must be a whole number >= 1, got {more}")
+    if cfg.search.searcher.name != "optuna":
+        raise UserError(f"--more: extends a sweep whose searcher is optuna (its study knows what was tried); this "
+                        f"one's is {cfg.search.searcher.name}. For random search that can be extended, use "
+                        "search.searcher: {name: optuna, sampler: random}")
+    try:
+        total = compat.extend_search(str(exp_dir), more)
+    except ValueError as exc:
+        raise UserError(f"--more: {exc}; the sweep stopped before Ray Tune saved its search") from None
+    extended = cfg.model_copy(update={"search": cfg.search.model_copy(update={"num_samples": total})})
+    sweep_file = exp_dir / SWEEP_FILE
+    staged = sweep_file.with_name(f".{SWEEP_FILE}.more")
+    staged.write_text(yaml.safe_dump(extended.to_dict(), sort_keys=False))
+    staged.replace(sweep_file)  # atomic: a crash leaves the old sweep.yaml or the new one
+    return extended

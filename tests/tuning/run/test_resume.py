@@ -231,3 +231,41 @@ def test_a_signalled_run_stops_keeps_its_state_and_says_how_to_resume(tmp_path, 
     assert only["outcome"] == "interrupted" and only["ended"] is not None
     states = trial_states(exp_dir)
     assert 1 <= sum(s["status"] == "TERMINATED" for s in states) < 6  # the snapshot holds the finished trial
+
+
+def test_more_extends_a_finished_sweep_without_repeating_a_config(ray_session, tmp_path, tiny_sweep, capsys):
+    """`tuning resume EXP --more 2` on a finished sweep: 2 new trials, the old ones as they were, no config twice,
+    the study and sweep.yaml hold 5; a random-search sweep is refused (exit 2) with nothing written."""
+    from tuning.cli.commands import main
+    from tuning.config import parse_sweep
+    from tuning.run.driver import run_sweep
+
+    tiny_sweep["search"].update(num_samples=3, scheduler={"name": "fifo"})
+    exp = run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="more")
+    before = {s["trial_id"]: _results(exp, s) for s in trial_states(exp)}
+    capsys.readouterr()
+    assert main(["resume", str(exp), "--more", "2"]) == 0
+    out = capsys.readouterr()
+    assert "extending the sweep by 2 trials, to 5" in out.err and "[5/5] trial" in out.out, out.out[-2000:]
+    assert "[4/5] trial" in out.out and "[1/5]" not in out.out  # the 3 that ended before count
+    old_best = min(loss for rows in before.values() for _, loss in rows)
+    shown = [float(line.rsplit("sweep best ", 1)[1].rstrip(")")) for line in out.out.splitlines() if "sweep best" in line]
+    assert shown and all(best <= old_best for best in shown), (shown, old_best)  # the earlier trials' best counts
+    states = trial_states(exp)
+    assert len(states) == 5 and all(s["status"] == "TERMINATED" for s in states)
+    assert {s["trial_id"]: _results(exp, s) for s in states if s["trial_id"] in before} == before
+    configs = [json.dumps(s["params"], sort_keys=True) for s in states]
+    assert len(set(configs)) == 5, "a config was suggested twice"
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{exp / STUDY_FILE}")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 5
+    assert yaml.safe_load((exp / "sweep.yaml").read_text())["search"]["num_samples"] == 5
+    runs = json.loads((exp / "environment.json").read_text())["runs"]
+    assert [(r["command"], r["outcome"]) for r in runs] == [("run", "finished"), ("resume --more 2", "finished")]
+
+    tiny_sweep["search"].update(searcher={"name": "random"})
+    other = run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="random")
+    files = sorted((p.relative_to(other), p.stat().st_mtime_ns) for p in other.rglob("*"))
+    capsys.readouterr()
+    assert main(["resume", str(other), "--more", "2"]) == 2
+    assert "--more: extends a sweep whose searcher is optuna" in capsys.readouterr().err
+    assert sorted((p.relative_to(other), p.stat().st_mtime_ns) for p in other.rglob("*")) == files

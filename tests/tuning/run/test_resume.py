@@ -97,7 +97,8 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, 
     resume_log = tmp_path / "resume.log"
     resume = _start("resume", str(exp_dir), log=resume_log)
     try:
-        _wait_logged(resume, "[1/", resume_log)  # one trial finished in this run, more to go
+        # One trial finished in this run (the count goes on from those that finished before), more to go.
+        _wait_logged(resume, f"[{len(finished) + 1}/6]", resume_log)
         os.killpg(resume.pid, signal.SIGINT)
         assert resume.wait(timeout=120) == 130, resume_log.read_text()[-3000:]
     finally:

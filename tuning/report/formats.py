@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tuning.errors import UserError
 from tuning.report.load import Report
-from tuning.report.text import cell, columns, compute_line, headline
+from tuning.report.text import cell, columns, compute_line, headline, param_keys
 
 FORMATS = ("table", "markdown", "csv", "json", "parquet", "html")
 BINARY = ("parquet",)
@@ -81,7 +81,7 @@ def markdown(report: Report, top: int | None = None, importance: dict | None = N
 def trial_records(report: Report, top: int | None = None) -> list[dict]:
     """One flat dict per shown trial: the columns of the CSV/Parquet trial table."""
     extra = sorted({k for t in report.trials for k in t.metrics})
-    params = sorted({key for t in report.trials for key in t.config})
+    params = param_keys(report)
     return [{"rank": t.rank, "trial_id": t.trial_id, "status": t.status, "stopped_at": t.stopped_at,
              report.metric: t.metric, "epoch": t.epoch, **{m: t.metrics.get(m) for m in extra},
              **{p: t.config.get(p) for p in params}, "iterations": t.iterations, "time_s": t.time_s,

@@ -42,13 +42,18 @@ def checkpoints_text(trial: TrialRow) -> str:
     return f"{trial.checkpoints}/{human_bytes(trial.checkpoint_bytes)}{extra}"
 
 
+def param_keys(report: Report) -> list[str]:
+    """The params any trial sampled, sorted: the table's and the trial records' param columns."""
+    return sorted({key for t in report.trials for key in t.config})
+
+
 def columns(report: Report, max_metrics: int | None = None) -> list[tuple[str, Callable[[TrialRow], object]]]:
     """The trial table's columns as (label, the value of a trial), for every format that draws the table.
 
     Values are raw (numbers stay numbers; a format writes them its way); the other metrics shown are the
     first `max_metrics` by name, and a parameter a trial did not sample is None (a blank cell)."""
     metrics = sorted({k for t in report.trials for k in t.metrics})[:max_metrics]
-    params = sorted({key for t in report.trials for key in t.config})
+    params = param_keys(report)
     return [("rank", lambda t: t.rank), ("trial", lambda t: t.trial_id), ("status", status_text),
             (report.metric, lambda t: t.metric), ("epoch", lambda t: t.epoch),
             *((m, lambda t, m=m: t.metrics.get(m)) for m in metrics), ("epochs", lambda t: t.iterations),

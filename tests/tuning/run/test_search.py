@@ -89,11 +89,12 @@ def test_hyperband_pauses_at_its_rung_and_resumes_the_best_from_its_checkpoint(r
     sweep = linear_sweep(tiny_sweep, {"name": "random"}, {"name": "hyperband", "reduction_factor": 3},
                          num_samples=5, epochs=3)
     sweep["model"] = {"class_path": "tests.pbt_probe.ProbeClassifier", "init_args": {"probe_file": str(probe)}}
-    sweep["search"]["space"]["model.init_args.epoch_seconds"] = {"choice": [0.0, 4.0]}
-    # Trial 2 (the best lr of its bracket) reports epoch 1 first and is paused there; 3 and 4 sleep each epoch.
-    lrs_and_sleeps = [(0.01, 0.0), (0.01, 0.0), (0.1, 0.0), (0.001, 4.0), (0.001, 4.0)]
+    sweep["search"]["space"]["model.init_args.after_lr"] = {"choice": [0.0, 0.1]}
+    # Trial 2 (the best lr of its bracket) reports epoch 1 first and is paused there: 3 and 4 end their epochs
+    # only after it saved its epoch-1 checkpoint (a fixed sleep lost that race on a loaded machine).
+    lrs_and_waits = [(0.01, 0.0), (0.01, 0.0), (0.1, 0.0), (0.001, 0.1), (0.001, 0.1)]
     sweep["search"]["searcher"]["points_to_evaluate"] = [
-        {"model.init_args.lr": lr, "model.init_args.epoch_seconds": sleep} for lr, sleep in lrs_and_sleeps]
+        {"model.init_args.lr": lr, "model.init_args.after_lr": after} for lr, after in lrs_and_waits]
     sweep["resources"] = {"cpu": 0.5, "max_concurrent": 5}  # all 5 trials exist from the start: brackets by order
     exp = run_sweep(parse_sweep(sweep), storage=str(tmp_path))
     report = load_report(str(exp))

@@ -11,8 +11,14 @@ SAMPLERS = {
     "qmc": lambda optuna, seed: optuna.samplers.QMCSampler(seed=seed, scramble=True),
     "random": lambda optuna, seed: optuna.samplers.RandomSampler(seed=seed),
     # NSGA-II: the genetic algorithm for several objectives (Optuna's default population of 50).
-    "nsga2": lambda optuna, seed: optuna.samplers.NSGAIISampler(seed=seed),
+    "nsga2": lambda optuna, seed: _nsga2(seed),
 }
+
+
+def _nsga2(seed):
+    from tuning import compat
+
+    return compat.nsga2_sampler(seed)
 
 
 def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None, budget=None, experiment=None):

@@ -29,8 +29,16 @@ class ProgressLines(Callback):
         self.metric, self.mode, self.total = metric, mode, total
         self.done, self.best, self.trial_best = 0, None, {}
         self.best_config: dict = {}
-        self.pairs = objectives({"metric": metric, "mode": mode})
-        self.trial_values: dict = {}  # several objectives: trial id -> values at its best epoch by the first
+
+    # Properties, not attributes set in __init__: a sweep started before them resumes with its pickled callback.
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        return objectives({"metric": self.metric, "mode": self.mode})
+
+    @property
+    def trial_values(self) -> dict:
+        """Several objectives: trial id -> its values at its best epoch by the first metric."""
+        return self.__dict__.setdefault("_trial_values", {})
 
     def _values(self, result: dict) -> list | None:
         values = [result.get(m) for m, _ in self.pairs]

@@ -1,6 +1,7 @@
 """A sweep of two objectives end to end: the study, the report's Pareto ranks and the HTML front agree."""
 
 import json
+import re
 
 import numpy
 
@@ -31,12 +32,15 @@ def non_dominated(values: dict) -> set:
             if not any(c <= a and d <= b and (c < a or d < b) for c, d in values.values())}
 
 
-def test_pareto_rank_1_is_the_non_dominated_set_and_the_studys_best_trials(ray_session, tmp_path):
+def test_pareto_rank_1_is_the_non_dominated_set_and_the_studys_best_trials(ray_session, tmp_path, capsys):
     exp = run_sweep(parse_sweep(zdt1_sweep("tpe", {"name": "fifo"}, num_samples=10)), storage=str(tmp_path))
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
     report = load_report(str(exp))
     values = {t.trial_id: tuple(t.values) for t in report.trials}
     front = {t.trial_id for t in report.trials if t.pareto_rank == 1}
     assert front == non_dominated(values) and 1 < len(front) < len(values)
+    assert len(progress) == 10 and re.fullmatch(rf"\[10/10\] trial \w+: f1 [\d.e-]+, f2 [\d.e-]+ in 2 epochs "
+                                                rf"\(Pareto front: {len(front)} trials\)", progress[-1]), progress
     study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{exp / STUDY_FILE}")
     assert study.directions == [optuna.study.StudyDirection.MINIMIZE] * 2
     assert {t.user_attrs["tune_trial_id"] for t in study.best_trials} == front
@@ -87,3 +91,17 @@ def test_asha_compares_the_metric_it_names_and_its_stopped_trials_are_pruned(ray
     observed = [by_id[t].stopped_at for t in order]
     assert asha_stops(curves["f2"]) == observed, "ASHA compared f2, the metric search.scheduler.metric names"
     assert asha_stops(curves["f1"]) != observed, "f1 would stop the same trials: the test tells nothing apart"
+
+
+def test_confirm_reruns_the_pareto_front(ray_session, tmp_path):
+    from tuning.run.confirm import confirmed, render_confirmed, run_confirm
+
+    source = run_sweep(parse_sweep(zdt1_sweep("random", {"name": "fifo"}, num_samples=6, iterations=1)),
+                       storage=str(tmp_path))
+    front = [t.config for t in load_report(str(source)).trials if t.pareto_rank == 1]
+    assert 1 < len(front) < 6
+    results, metric, _ = confirmed(str(run_confirm(str(source), top=None, seeds=1)))
+    assert sorted(json.dumps(r.config) for r in results) == sorted(json.dumps(c) for c in front), "the whole front"
+    # ZDT1 has no noise: the reruns give the same values, so the front stays the front.
+    assert [r.pareto_rank for r in results] == [1] * len(front) and metric == "f1"
+    assert "Pareto front of the mean values" in render_confirmed(results, metric, "min")

@@ -17,7 +17,8 @@ REFUSED = [  # (more overrides on the quickstart, its asha scheduler, with TWO u
     (["search.scheduler.metric=train_loss"], "search.scheduler.metric: 'train_loss' is not one of search.metric"),
     (["search.scheduler.metric=val_acc", "search.searcher.sampler=cmaes"],
      "search.searcher.sampler: cmaes optimizes one objective"),
-    (["search.scheduler.metric=val_acc", "search.metric=[val_loss, val_loss]"], "search.metric: 'val_loss' is named twice"),
+    (["search.scheduler.metric=val_acc", "search.metric=[val_loss, val_loss]"],
+     "search.metric: 'val_loss' is named twice"),
 ]
 
 
@@ -30,7 +31,8 @@ def test_several_objectives_are_refused_where_they_cannot_work(overrides, messag
 
 def test_a_mode_list_needs_a_metric_list_and_the_scheduler_metric_must_be_searched():
     code, err = validate("quickstart", "--set", "search.mode=[min, max]")
-    assert code == 2 and "search.mode: a list ([min, max]) needs search.metric to be a list" in err.replace("'", ""), err
+    needs = "search.mode: a list ([min, max]) needs search.metric to be a list"
+    assert code == 2 and needs in err.replace("'", ""), err
     code, err = validate("quickstart", "--set", "search.scheduler.metric=val_acc")
     assert code == 2 and "search.scheduler.metric: 'val_acc' is not one of search.metric (val_loss)" in err, err
 

@@ -84,7 +84,8 @@ def trial_records(report: Report, top: int | None = None) -> list[dict]:
     params = param_keys(report)
     # Several objectives: a pareto_rank column; the other objectives' values are among the metrics at `epoch`.
     return [{"rank": t.rank, "trial_id": t.trial_id, "status": t.status, "stopped_at": t.stopped_at,
-             **({"pareto_rank": t.pareto_rank} if report.objectives else {}), report.metric: t.metric, "epoch": t.epoch, **{m: t.metrics.get(m) for m in extra},
+             **({"pareto_rank": t.pareto_rank} if report.objectives else {}), report.metric: t.metric,
+             "epoch": t.epoch, **{m: t.metrics.get(m) for m in extra},
              **{p: t.config.get(p) for p in params}, "iterations": t.iterations, "time_s": t.time_s,
              "gpu_s": t.gpu_s, "node": t.node, "seed": t.seed, "checkpoints": t.checkpoints,
              "checkpoint_bytes": t.checkpoint_bytes, "checkpoint": t.checkpoint, "error": t.error}

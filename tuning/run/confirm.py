@@ -16,6 +16,7 @@ from tuning.errors import UserError
 from tuning.expdir import ExpDir
 
 LINK_FILE = "confirm.json"
+TOP = 3  # configs rerun when --top is not given (a sweep of several objectives reruns its Pareto front)
 
 
 @dataclass
@@ -72,7 +73,7 @@ def confirm_sweep(experiment: str, top: int | None, seeds: int) -> tuple[dict, l
         raise UserError("--top and --seeds must be at least 1")
     report = load_report(experiment)
     front = [t for t in report.trials if t.pareto_rank == 1] if report.objectives else None
-    ranked = front[:top] if front is not None else [t for t in report.trials if t.metric is not None][:top or 3]
+    ranked = front[:top] if front is not None else [t for t in report.trials if t.metric is not None][:top or TOP]
     if not ranked:
         raise UserError(f"experiment {experiment}: no trial has a {report.metric} yet; nothing to confirm")
     sweep = ExpDir(experiment).sweep()
@@ -90,7 +91,7 @@ def confirm_sweep(experiment: str, top: int | None, seeds: int) -> tuple[dict, l
     return sweep, picked
 
 
-def run_confirm(experiment: str, top: int, seeds: int, storage: str | None = None, name: str | None = None,
+def run_confirm(experiment: str, top: int | None, seeds: int, storage: str | None = None, name: str | None = None,
                 address: str | None = None) -> Path:
     """Run the confirmation experiment next to the sweep (or in `storage`) and return its directory."""
     from tuning.config import parse_sweep
@@ -99,6 +100,10 @@ def run_confirm(experiment: str, top: int, seeds: int, storage: str | None = Non
     sweep, picked = confirm_sweep(experiment, top, seeds)
     cfg = parse_sweep(sweep, origin=f"confirmation of {experiment}")
     exp_dir = run_sweep(cfg, storage=storage or str(Path(experiment).resolve().parent), name=name, address=address)
+    from tuning.pareto import is_multi
+
+    if top is None:  # what was asked for: the front, or the single-objective default
+        top = len(picked) if is_multi(sweep["search"]) else TOP
     link = {"source": str(Path(experiment).resolve()), "top": top, "seeds": seeds, "configs": picked}
     (exp_dir / LINK_FILE).write_text(json.dumps(link, indent=1))
     return exp_dir

@@ -105,3 +105,19 @@ def test_confirm_reruns_the_pareto_front(ray_session, tmp_path):
     # ZDT1 has no noise: the reruns give the same values, so the front stays the front.
     assert [r.pareto_rank for r in results] == [1] * len(front) and metric == "f1"
     assert "Pareto front of the mean values" in render_confirmed(results, metric, "min")
+
+
+def test_a_nsga2_sweep_of_two_objectives_extends_from_its_pickled_searcher(ray_session, tmp_path):
+    """`resume --more` restores Tune's pickled searcher, NSGA-II's sampler with it (Optuna's own cannot be
+    pickled: tuning.compat.nsga2_sampler), and the study goes on with one direction per metric."""
+    from tuning.cli.commands import main
+
+    exp = run_sweep(parse_sweep(zdt1_sweep("nsga2", {"name": "fifo"}, num_samples=3, iterations=1)),
+                    storage=str(tmp_path))
+    assert main(["resume", str(exp), "--more", "2"]) == 0
+    report = load_report(str(exp))
+    study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{exp / STUDY_FILE}")
+    assert len(report.trials) == 5 and len({json.dumps(t.config) for t in report.trials}) == 5
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 5
+    front = {t.trial_id for t in report.trials if t.pareto_rank == 1}
+    assert {t.user_attrs["tune_trial_id"] for t in study.best_trials} == front

@@ -188,3 +188,40 @@ def write_summary(tb_logger, summary) -> None:
     """Write one summary protobuf into the logger's event file (SummaryWriter has no public call for a
     ready-made summary; the HParams plugin's summaries are made by torch's `hparams`)."""
     tb_logger.experiment._get_file_writer().add_summary(summary)
+
+
+# --- Optuna ------------------------------------------------------------------------------------------
+
+def nsga2_sampler(seed):
+    """Optuna's NSGA-II sampler, as one Tune can pickle: Optuna's genetic samplers keep a threading.Lock
+    (`_thread_lock`) that pickle refuses, and Tune pickles the searcher with the sweep's state (at
+    Tuner creation and in every snapshot). The lock only guards threads sharing the sampler; Tune asks
+    it from one thread. The study's system attributes keep NSGA-II's own keys."""
+    return _picklable_nsga2()(seed=seed)
+
+
+def _picklable_nsga2():
+    import threading
+
+    import optuna
+
+    if "PicklableNSGAIISampler" not in globals():
+        def getstate(self):
+            return {k: v for k, v in self.__dict__.items() if k != "_thread_lock"}
+
+        def setstate(self, state):
+            self.__dict__.update(state, _thread_lock=threading.Lock())
+
+        base = optuna.samplers.NSGAIISampler
+        cls = type("PicklableNSGAIISampler", (base,), {"__module__": __name__, "__getstate__": getstate,
+                                                      "__setstate__": setstate})
+        cls._GENERATION_KEY, cls._PARENT_CACHE_KEY_PREFIX = base._GENERATION_KEY, base._PARENT_CACHE_KEY_PREFIX
+        globals()["PicklableNSGAIISampler"] = cls
+    return globals()["PicklableNSGAIISampler"]
+
+
+def __getattr__(name):
+    # Unpickling a sampler in a fresh process looks the class up here before anything made it.
+    if name == "PicklableNSGAIISampler":
+        return _picklable_nsga2()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from tuning import space as space_mod
 from tuning.errors import UserError, did_you_mean
@@ -66,6 +67,8 @@ class SchedulerSpec(_Section):
     resample_probability: float = Field(0.25, ge=0, le=1, description="pbt: chance a mutated value is resampled")
     mutations: dict[str, space_mod.Domain] = Field(
         default_factory=dict, description="pbt: dotted key -> domain to mutate; default: the search space")
+    metric: Optional[str] = Field(None, description="the one metric it compares trials on: one of search.metric, "
+                                                    "required with several objectives (but for fifo)")
 
     @field_validator("mutations", mode="before")
     @classmethod
@@ -76,8 +79,10 @@ class SchedulerSpec(_Section):
 class SearchSpec(_Section):
     """What to optimize and how."""
 
-    metric: str = Field("val_loss", description="a metric the model logs at validation, e.g. val_loss")
-    mode: Literal["min", "max"] = Field("min", description="whether lower (min) or higher (max) is better")
+    metric: str | list[str] = Field("val_loss", description="a metric the model logs at validation, e.g. val_loss; "
+                                    "a list of them for several objectives (a Pareto front)")
+    mode: Literal["min", "max"] | list[Literal["min", "max"]] = Field(
+        "min", description="whether lower (min) or higher (max) is better; a list as long as search.metric's")
     num_samples: int = Field(10, ge=1, description="number of trials (per grid point with grid entries)")
     scope: Literal["best", "last"] = Field("best", description="which epoch a trial counts by, its best or its last: "
                                            "what the searcher learns and how tuning report ranks")
@@ -91,6 +96,43 @@ class SearchSpec(_Section):
     @classmethod
     def _parse_space(cls, value):
         return _parse_domains(value)
+
+    @field_validator("metric", "mode", mode="before")
+    @classmethod
+    def _one_or_list(cls, value, info):
+        """A name (or min/max), or a list of them: a bad one gets the message a plain field would give."""
+        ok, error = (lambda v: isinstance(v, str), ("string_type", "Input should be a valid string")) \
+            if info.field_name == "metric" else (lambda v: v in ("min", "max"),
+                                                 ("literal_error", "Input should be 'min' or 'max'"))
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            if not ok(item):
+                where = f"item {i}: " if isinstance(value, list) else ""
+                raise PydanticCustomError(error[0], where + error[1], {"input": item})
+        return value
+
+    @model_validator(mode="after")
+    def _objectives(self):
+        problem = objectives_problem(self.metric, self.mode)
+        if problem:
+            raise ValueError(f"{_SPACE_KEY}{problem}")
+        if isinstance(self.metric, list) and len(self.metric) == 1:  # one objective, written as a list
+            self.metric, self.mode = self.metric[0], self.mode[0]
+        return self
+
+
+def objectives_problem(metric, mode) -> str | None:
+    """What is wrong with search.metric and search.mode as a pair (one name and mode, or lists alike), or None."""
+    if not isinstance(metric, list) and not isinstance(mode, list):
+        return None
+    if not isinstance(metric, list):
+        return f"mode]: a list ({mode}) needs search.metric to be a list of as many metrics, got {metric!r}"
+    if not metric:
+        return "metric]: an empty list; name one metric, or a list of them for several objectives"
+    if not isinstance(mode, list) or len(mode) != len(metric):
+        return (f"mode]: search.metric names {len(metric)} metrics ({', '.join(metric)}), so search.mode must be "
+                f"a list of {len(metric)} (min or max, one per metric), got {mode!r}")
+    twice = [m for i, m in enumerate(metric) if m in metric[:i]]
+    return f"metric]: '{twice[0]}' is named twice" if twice else None
 
 
 def _parse_domains(value) -> dict:
@@ -117,7 +159,8 @@ PROFILERS = ("simple", "advanced", "pytorch")  # Lightning's profiler names; rep
 class EarlyStoppingSpec(_Section):
     """Lightning's EarlyStopping inside each trial (on top of the sweep's scheduler)."""
 
-    monitor: Optional[str] = Field(None, description="metric to watch; defaults to search.metric")
+    monitor: Optional[str] = Field(None, description="metric to watch; defaults to search.metric "
+                                                     "(its first, with several)")
     patience: int = Field(3, ge=1, description="validation epochs without improvement before the trial stops")
     mode: Optional[Literal["min", "max"]] = Field(None, description="min or max; defaults to search.mode")
     min_delta: float = Field(0.0, ge=0, description="smallest change that counts as an improvement")
@@ -214,7 +257,8 @@ class RunSpec(_Section):
 class ObjectiveSpec(_Section):
     """A built-in synthetic objective (tuning.synthetic) in place of model, data and trainer."""
 
-    name: str = Field(description="hartmann6 (6 inputs, on [0, 1]) or branin (2 inputs, on [-5, 10] x [0, 15])")
+    name: str = Field(description="hartmann6 (6 inputs, on [0, 1]), branin (2 inputs, on [-5, 10] x [0, 15]) or "
+                                  "zdt1 (4 inputs, on [0, 1]; two objectives, f1 and f2)")
     iterations: int = Field(27, ge=1, description="reports per trial; the last one is the function's true value")
     noise: float = Field(0.0, ge=0, description="standard deviation of Gaussian noise on every report")
 
@@ -291,6 +335,9 @@ def combination_problem(cfg: "SweepConfig") -> str | None:
         return problem
     if cfg.lr_scheduler is not None and cfg.optimizer is None:
         return "lr_scheduler: needs an optimizer entry as well (LightningCLI builds the scheduler on it)"
+    problem = objectives_combination_problem(search)
+    if problem:
+        return problem
     if sched.name in ("asha", "hyperband") and not isinstance(cfg.max_epochs, int):
         return f"search.scheduler: {sched.name} needs an epoch budget: set trainer.max_epochs or search.scheduler.max_t"
     grids = [k for k, d in space.items() if d.kind == "grid"]
@@ -331,6 +378,27 @@ def combination_problem(cfg: "SweepConfig") -> str | None:
         if node is not None and not isinstance(node, dict):
             return (f"search.space.{key}: '{'.'.join(parts[:depth + 1])}' is {node!r}, not a mapping; "
                     "a space key can only set a value inside a mapping")
+    return None
+
+
+def objectives_combination_problem(search: SearchSpec) -> str | None:
+    """Several objectives: a scheduler that compares trials on one number names it; what cannot take several."""
+    from tuning.pareto import objectives
+
+    metrics, sched = [m for m, _ in objectives(search)], search.scheduler
+    if sched.metric is not None and sched.metric not in metrics:
+        return (f"search.scheduler.metric: '{sched.metric}' is not one of search.metric ({', '.join(metrics)})"
+                f"{did_you_mean(sched.metric, metrics)}")
+    if len(metrics) == 1:
+        return None
+    if sched.name != "fifo" and sched.metric is None:
+        return (f"search.scheduler.metric: {sched.name} compares trials on one number, and this sweep has "
+                f"{len(metrics)} objectives ({', '.join(metrics)}): name the one it compares, e.g. "
+                f"search.scheduler.metric: {metrics[0]}, or use search.scheduler.name: fifo")
+    if search.searcher.name == "optuna" and search.searcher.sampler == "cmaes":
+        return "search.searcher.sampler: cmaes optimizes one objective; with several use nsga2, tpe, gp, qmc or random"
+    if search.warm_start:
+        return "search.warm_start: not with several objectives yet (warm starts carry one value per trial)"
     return None
 
 

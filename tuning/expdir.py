@@ -143,8 +143,12 @@ class ExpDir:
         except yaml.YAMLError as exc:
             raise UserError(f"{where}: not valid YAML ({exc}); was it edited by hand?") from None
         search = sweep.get("search") if isinstance(sweep, dict) else None
-        if not (isinstance(search, dict) and isinstance(search.get("metric"), str)
-                and search.get("mode") in ("min", "max") and isinstance(search.get("space"), dict)
+        one = isinstance(search, dict) and isinstance(search.get("metric"), str) and \
+            search.get("mode") in ("min", "max")
+        several = isinstance(search, dict) and isinstance(search.get("metric"), list) and \
+            isinstance(search.get("mode"), list) and len(search["metric"]) == len(search["mode"]) and \
+            all(isinstance(m, str) for m in search["metric"]) and all(m in ("min", "max") for m in search["mode"])
+        if not ((one or several) and isinstance(search.get("space"), dict)
                 and all(isinstance(d, dict) for d in search["space"].values())):
             raise UserError(f"{where}: not a sweep written by tuning (a mapping with search.metric, search.mode "
                             "and search.space)")

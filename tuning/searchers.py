@@ -10,12 +10,25 @@ SAMPLERS = {
     "gp": lambda optuna, seed: optuna.samplers.GPSampler(seed=seed),
     "qmc": lambda optuna, seed: optuna.samplers.QMCSampler(seed=seed, scramble=True),
     "random": lambda optuna, seed: optuna.samplers.RandomSampler(seed=seed),
+    # NSGA-II: the genetic algorithm for several objectives (Optuna's default population of 50).
+    "nsga2": lambda optuna, seed: _nsga2(seed),
 }
+
+
+def _nsga2(seed):
+    from tuning import compat
+
+    return compat.nsga2_sampler(seed)
 
 
 def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None, budget=None, experiment=None):
     import optuna
     from ray.tune.search.optuna import OptunaSearch
+
+    from tuning.pareto import objectives
+
+    pairs = objectives(search)
+    multi = len(pairs) > 1
 
     class StudySearch(OptunaSearch):
         """OptunaSearch whose study tells what `tuning report` tells (README, "Searchers and schedulers").
@@ -25,7 +38,16 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
         is PRUNED; a finished one COMPLETE with its value at `search.scope` (best or last epoch); an
         errored one FAIL. Each study trial carries the Tune trial id and the experiment as user
         attributes. Earlier experiments' trials (`warm_start`) are told first, the same way.
+
+        With several objectives (search.metric a list) the study has one direction per metric and a
+        trial's values are all metrics at the epoch the first metric's scope picks. Optuna refuses
+        intermediate values for such trials (Trial.report), so every epoch's values go to the user
+        attribute `epoch_values` ({"epoch": [one per metric]}) instead.
         """
+
+        def set_search_properties(self, metric, mode, config, **spec):
+            # Tune passes TuneConfig's one metric (the scheduler's): the study keeps all the objectives.
+            return super().set_search_properties(None if multi else metric, None if multi else mode, config, **spec)
 
         def _setup_study(self, mode):
             super()._setup_study(mode)
@@ -35,9 +57,11 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
 
         def _add_point(self, params, value, pruned, steps, attrs: dict):
             state = optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.COMPLETE
+            if multi:
+                attrs = {**attrs, "epoch_values": {str(at): v for at, v in steps}}
             self._ot_study.add_trial(optuna.trial.create_trial(
-                state=state, value=value, params=params, distributions=self._space,
-                intermediate_values=dict(steps), user_attrs=attrs))
+                state=state, value=None if multi else value, values=value if multi else None, params=params,
+                distributions=self._space, intermediate_values={} if multi else dict(steps), user_attrs=attrs))
 
         def suggest(self, trial_id):
             config = super().suggest(trial_id)
@@ -50,9 +74,16 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
         def _steps(self, trial_id) -> dict:
             return self.__dict__.setdefault("_reported", {}).setdefault(trial_id, {})  # pickled with the searcher
 
+        def _observed(self, result: dict):
+            """The trial's value in a result (with several objectives a list, one per metric), or None."""
+            if not multi:
+                return result.get(self.metric)
+            values = [result.get(metric) for metric, _ in pairs]
+            return None if None in values else values
+
         def on_trial_result(self, trial_id, result):
-            if trial_id in self._ot_trials and result.get(self.metric) is not None:
-                self._steps(trial_id)[result["training_iteration"]] = result[self.metric]
+            if trial_id in self._ot_trials and self._observed(result) is not None:
+                self._steps(trial_id)[result["training_iteration"]] = self._observed(result)
             # After `tuning resume`, a trial that ended after Tune's last snapshot runs on from its
             # checkpoint, but the study in optuna.db already holds it as finished: nothing to add.
             try:
@@ -65,7 +96,7 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
             if ot_trial is None:
                 return super().on_trial_complete(trial_id, result=result, error=error)  # Ray warns
             result = result or {}
-            value, step = result.get(self.metric), result.get("training_iteration")
+            value, step = self._observed(result), result.get("training_iteration")
             steps = self._steps(trial_id)
             if value is not None and step not in steps and not error:
                 steps[step] = value
@@ -82,9 +113,7 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
                                     {"tune_trial_id": trial_id, "experiment": experiment, "retried": True})
                     retried.add(trial_id)
             elif not stored.state.is_finished() and trial_id not in self._completed_trials:
-                for at, reported in sorted(steps.items()):
-                    if at not in stored.intermediate_values:
-                        ot_trial.report(reported, at)
+                self._mirror_steps(ot_trial, stored, steps)
                 if error or scored is None:
                     self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
                 elif pruned:
@@ -94,13 +123,24 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
             # else: finished before a resume, the study already says so
             self._completed_trials.add(trial_id)
 
+        def _mirror_steps(self, ot_trial, stored, steps: dict):
+            if multi:  # Trial.report is single-objective only
+                ot_trial.set_user_attr("epoch_values", {str(at): v for at, v in sorted(steps.items())})
+                return
+            for at, reported in sorted(steps.items()):
+                if at not in stored.intermediate_values:
+                    ot_trial.report(reported, at)
+
         def _at_scope(self, steps: dict):
-            values = [v for _, v in sorted(steps.items()) if isinstance(v, (int, float)) and math.isfinite(v)]
-            if not values:
+            """The value at the scope's epoch; with several objectives all values at the epoch the first picks."""
+            finite = [v for _, v in sorted(steps.items())
+                      if all(isinstance(x, (int, float)) and math.isfinite(x) for x in (v if multi else [v]))]
+            if not finite:
                 return None
             if search.scope == "last":
-                return values[-1]
-            return min(values) if search.mode == "min" else max(values)
+                return finite[-1]
+            first = (lambda v: v[0]) if multi else (lambda v: v)
+            return (min if pairs[0][1] == "min" else max)(finite, key=first)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return StudySearch(

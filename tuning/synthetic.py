@@ -1,8 +1,9 @@
 """Built-in synthetic objectives: a sweep whose trials cost milliseconds, for testing searchers and schedulers.
 
-A sweep with a top-level `objective: {name: hartmann6|branin, iterations: N, noise: 0.0}` section has
+A sweep with a top-level `objective: {name: hartmann6|branin|zdt1, iterations: N, noise: 0.0}` section has
 no model, data or trainer. It searches `objective.x0` ... `objective.x<d-1>` (each objective's own
-domain, see OBJECTIVES) and every trial reports `value` once per iteration, approaching the
+domain, see OBJECTIVES) and every trial reports `value` (zdt1, with two objectives: `f1` and `f2`,
+a sweep with `search.metric: [f1, f2]`) once per iteration, approaching the
 function's true value as iterations grow and equal to it at the last one (a multi-fidelity
 function: like a learning curve, the early values rank points differently from the final ones).
 Nothing here imports torch or Lightning; ray is imported only inside a trial.
@@ -34,6 +35,13 @@ def branin(x) -> float:
     return (x2 - b * x1 ** 2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
 
 
+def zdt1(x) -> tuple:
+    """ZDT1 (Zitzler, Deb and Thiele, 2000) on [0, 1]^n, two objectives to minimize; its Pareto front is
+    f2 = 1 - sqrt(f1), reached where x1 = ... = 0."""
+    g = 1 + 9 * sum(x[1:]) / (len(x) - 1)
+    return x[0], g * (1 - math.sqrt(x[0] / g))
+
+
 class Objective(NamedTuple):
     """A test function, its domain (one (low, high) per coordinate), its known minimum and a minimizer."""
 
@@ -42,12 +50,15 @@ class Objective(NamedTuple):
     minimum: float
     argmin: tuple
     gap: float  # the size of the early-iteration offset, in the function's own units
+    metrics: tuple = (METRIC,)  # what a trial reports: one name per value the function returns
 
 
 OBJECTIVES = {
     "hartmann6": Objective(hartmann6, ((0.0, 1.0),) * 6, -3.32237,
                            (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573), 1.0),
     "branin": Objective(branin, ((-5.0, 10.0), (0.0, 15.0)), 0.397887, (math.pi, 2.275), 20.0),
+    # Two objectives: minimum and argmin are f1's (the front's end where f2 = 1).
+    "zdt1": Objective(zdt1, ((0.0, 1.0),) * 4, 0.0, (0.0,) * 4, 1.0, ("f1", "f2")),
 }
 
 
@@ -56,21 +67,24 @@ def space_keys(name: str) -> list[str]:
     return [f"objective.x{i}" for i in range(len(OBJECTIVES[name].bounds))]
 
 
-def value(name: str, x, iteration: int, iterations: int, noise: float = 0.0, seed: int = 0) -> float:
+def value(name: str, x, iteration: int, iterations: int, noise: float = 0.0, seed: int = 0) -> float | tuple:
     """The objective at fidelity `iteration` of `iterations`: f(x) plus an offset that decays to 0 at the last.
 
     The offset (e-fold every iterations/4) is larger for points high in their domain, so early
     values are a biased view of the final ones. `noise` adds Gaussian noise of that standard
-    deviation, the same for the same x, seed and iteration.
+    deviation, the same for the same x, seed and iteration. A function of several objectives gives a
+    tuple, each value treated so.
     """
     obj = OBJECTIVES[name]
     position = sum((xi - low) / (high - low) for xi, (low, high) in zip(x, obj.bounds)) / len(x)
     decay = (math.exp(-4 * iteration / iterations) - math.exp(-4)) / (1 - math.exp(-4))
-    result = obj.function(x) + obj.gap * (0.5 + position) * decay
+    exact = obj.function(x)
+    results = [f + obj.gap * (0.5 + position) * decay for f in (exact if isinstance(exact, tuple) else [exact])]
     if noise:
-        key = zlib.crc32(repr((seed, iteration, [float(xi) for xi in x])).encode())
-        result += noise * random.Random(key).gauss(0.0, 1.0)
-    return result
+        for i in range(len(results)):  # the first value's key is the one-objective key, unchanged
+            key = zlib.crc32(repr((seed, iteration, [float(xi) for xi in x], *([i] if i else []))).encode())
+            results[i] += noise * random.Random(key).gauss(0.0, 1.0)
+    return tuple(results) if isinstance(exact, tuple) else results[0]
 
 
 def run_objective(config: dict, objective: dict, seed: int = 0) -> None:
@@ -83,8 +97,10 @@ def run_objective(config: dict, objective: dict, seed: int = 0) -> None:
 
     name, iterations, noise = objective["name"], objective["iterations"], objective.get("noise", 0.0)
     x = [config[key] for key in space_keys(name)]
+    metrics = OBJECTIVES[name].metrics
     for iteration in range(1, iterations + 1):
-        tune.report({METRIC: value(name, x, iteration, iterations, noise, seed)})
+        result = value(name, x, iteration, iterations, noise, seed)
+        tune.report(dict(zip(metrics, result if isinstance(result, tuple) else (result,))))
 
 
 def sweep_problem(cfg) -> str | None:
@@ -115,6 +131,11 @@ def sweep_problem(cfg) -> str | None:
     missing = [key for key in keys if key not in space]
     if missing:
         return f"search.space.{missing[0]}: missing; objective {cfg.objective.name} needs all of {', '.join(keys)}"
-    if cfg.search.metric != METRIC:
+    reported = OBJECTIVES[cfg.objective.name].metrics
+    if len(reported) == 1 and cfg.search.metric != METRIC:
         return f"search.metric: a synthetic objective reports '{METRIC}', got '{cfg.search.metric}'"
+    unknown = [m for m in (cfg.search.metric if isinstance(cfg.search.metric, list) else [cfg.search.metric])
+               if m not in reported]
+    if unknown:
+        return f"search.metric: objective {cfg.objective.name} reports {', '.join(reported)}, not '{unknown[0]}'"
     return None

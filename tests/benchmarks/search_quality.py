@@ -8,6 +8,13 @@ curve (lower is better) and the median epochs needed to reach the baseline's fin
 whether ASHA + TPE gets there with at most a third of the baseline's epochs in the median seed.
 
     python tests/benchmarks/search_quality.py [--seeds 5] [--trials 8] [--epochs 9]
+
+With --multi-objective it prints the multi-objective line instead: on ZDT1 (the synthetic objective zdt1,
+two objectives, both minimized), the hypervolume of the Pareto front each sampler reaches after the same
+number of trials (NSGA-II, TPE, random; all Optuna samplers through the same sweep), per seed and the
+median, against the reference point ZDT1_REFERENCE.
+
+    python tests/benchmarks/search_quality.py --multi-objective [--seeds 5] [--mo-trials 100]
 """
 
 import argparse
@@ -63,13 +70,52 @@ def epochs_to_reach(points: list[float], target: float) -> int | None:
     return next((i + 1 for i, v in enumerate(points) if v <= target), None)
 
 
+# ZDT1's objectives are at most 1 (f1) and 10 (f2) on its domain: this point lies beyond every trial, so
+# each one's dominated box counts; the true front (f2 = 1 - sqrt(f1)) dominates 1.1 * 11 - 1/3 of area.
+ZDT1_REFERENCE = (1.1, 11.0)
+ZDT1_MAX_HYPERVOLUME = 1.1 * 11.0 - 1 / 3
+MO_SAMPLERS = ("nsga2", "tpe", "random")
+
+
+def multi_objective(seeds: int, trials: int, storage: str) -> dict:
+    """The hypervolume of each sampler's Pareto front after `trials` trials of ZDT1, for each seed."""
+    from tuning.pareto import hypervolume_2d
+    from tuning.report.load import load_report
+
+    volumes = {name: [] for name in MO_SAMPLERS}
+    for seed in range(seeds):
+        for name in MO_SAMPLERS:
+            sweep = {"name": f"zdt1-{name}-{seed}", "objective": {"name": "zdt1", "iterations": 1},
+                     "search": {"metric": ["f1", "f2"], "mode": ["min", "min"], "num_samples": trials,
+                                "space": {f"objective.x{i}": {"uniform": [0.0, 1.0]} for i in range(4)},
+                                "searcher": {"name": "optuna", "sampler": name, "seed": seed},
+                                "scheduler": {"name": "fifo"}},
+                     "resources": {"cpu": 1, "max_concurrent": 2}, "run": {"seed": seed}}
+            report = load_report(str(run_sweep(parse_sweep(sweep), storage=storage)))
+            volumes[name].append(hypervolume_2d([t.values for t in report.trials], ["min", "min"], ZDT1_REFERENCE))
+    result = {"multi_objective": "zdt1 (4 inputs; f1, f2 minimized), fifo, hypervolume of the Pareto front",
+              "trials": trials, "seeds": seeds, "reference_point": list(ZDT1_REFERENCE),
+              "max_hypervolume": round(ZDT1_MAX_HYPERVOLUME, 4)}
+    for name, runs in volumes.items():
+        result[name] = {"median_hypervolume": round(statistics.median(runs), 4),
+                        "hypervolumes": [round(v, 4) for v in runs]}
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=8, help="baseline trials (each runs --epochs epochs)")
     parser.add_argument("--epochs", type=int, default=9)
+    parser.add_argument("--multi-objective", action="store_true", help="print the multi-objective line instead")
+    parser.add_argument("--mo-trials", type=int, default=100, help="multi-objective: trials per sampler and seed")
     args = parser.parse_args()
     start_ray()
+    if args.multi_objective:
+        with tempfile.TemporaryDirectory() as storage, contextlib.redirect_stdout(sys.stderr):
+            result = multi_objective(args.seeds, args.mo_trials, storage)
+        print(json.dumps(result))
+        return
     curves = {name: [] for name in STRATEGIES}
     # Per-trial progress goes to stderr: stdout carries the one JSON line.
     with tempfile.TemporaryDirectory() as storage, contextlib.redirect_stdout(sys.stderr):

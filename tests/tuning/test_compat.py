@@ -137,3 +137,24 @@ def test_tunes_search_state_can_be_extended(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no search state"):
         compat.extend_search(str(tmp_path / "empty"), 1)
+
+
+def test_nsga2_sampler_pickles_and_keeps_its_study_keys():
+    import pickle
+    import subprocess
+    import sys
+
+    import optuna
+
+    sampler = compat.nsga2_sampler(seed=0)
+    with pytest.raises(TypeError):  # why the seam exists: Optuna's own sampler keeps a lock
+        pickle.dumps(optuna.samplers.NSGAIISampler(seed=0))
+    blob = pickle.dumps(sampler)
+    assert sampler._GENERATION_KEY == optuna.samplers.NSGAIISampler._GENERATION_KEY
+    # A fresh process loads it (the class is looked up in tuning.compat before anything made it) and samples.
+    code = ("import pickle, sys, optuna; s = pickle.loads(sys.stdin.buffer.read()); "
+            "st = optuna.create_study(directions=['minimize', 'minimize'], sampler=s); "
+            "st.optimize(lambda t: (t.suggest_float('x', 0, 1), 1 - t.suggest_float('x', 0, 1)), n_trials=3); "
+            "print(len(st.trials))")
+    out = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, timeout=120)
+    assert out.stdout.strip() == b"3", out.stderr.decode()[-2000:]

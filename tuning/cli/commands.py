@@ -205,7 +205,8 @@ def _add_confirm(sub, name: str) -> None:
                                    "full budget, and rank them by the mean with a 95%% confidence interval. "
                                    "Example: tuning confirm runs/quickstart --top 3 --seeds 5")
     p.add_argument("experiment", help="the sweep's experiment directory")
-    p.add_argument("--top", type=int, default=3, help="how many of the best configs to rerun (default 3)")
+    p.add_argument("--top", type=int, default=None, help="how many of the best configs to rerun (default 3; with "
+                                                         "several objectives, the whole Pareto front)")
     p.add_argument("--seeds", type=int, default=3, help="new seeds per config (default 3)")
     p.add_argument("--storage", help="where the new experiment goes (default: next to the sweep's)")
     p.add_argument("--name", type=experiment_name, help="its name (default: <sweep name>-confirm)")

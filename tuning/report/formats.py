@@ -82,8 +82,10 @@ def trial_records(report: Report, top: int | None = None) -> list[dict]:
     """One flat dict per shown trial: the columns of the CSV/Parquet trial table."""
     extra = sorted({k for t in report.trials for k in t.metrics})
     params = param_keys(report)
+    # Several objectives: a pareto_rank column; the other objectives' values are among the metrics at `epoch`.
     return [{"rank": t.rank, "trial_id": t.trial_id, "status": t.status, "stopped_at": t.stopped_at,
-             report.metric: t.metric, "epoch": t.epoch, **{m: t.metrics.get(m) for m in extra},
+             **({"pareto_rank": t.pareto_rank} if report.objectives else {}), report.metric: t.metric,
+             "epoch": t.epoch, **{m: t.metrics.get(m) for m in extra},
              **{p: t.config.get(p) for p in params}, "iterations": t.iterations, "time_s": t.time_s,
              "gpu_s": t.gpu_s, "node": t.node, "seed": t.seed, "checkpoints": t.checkpoints,
              "checkpoint_bytes": t.checkpoint_bytes, "checkpoint": t.checkpoint, "error": t.error}

@@ -1,7 +1,8 @@
 """The HTML report: one self-contained file (inline CSS, SVG and a few lines of script, no network).
 
 Sections: the ranked table (scrolls in its own box, sortable by any column, sticky header),
-learning curves of the top K, parallel coordinates of the params against the metric, one scatter
+with several objectives their Pareto front (a scatter of two, the front joined; parallel coordinates
+of more), learning curves of the top K, parallel coordinates of the params against the metric, one scatter
 plot per param, importance bars, compute accounting. Clicking a row, a line or a dot highlights
 that trial everywhere. The page reads on a phone (390 px) as on a wide screen.
 """
@@ -190,6 +191,23 @@ def _scatters(report: Report, scored) -> str:
     return "".join(plots)
 
 
+def _pareto(report: Report) -> str:
+    """Several objectives: the Pareto front, a scatter of two (the front joined) or parallel coordinates of more."""
+    ranked = [t for t in report.trials if t.pareto_rank is not None]
+    if not ranked:
+        return "<p>No trial has a finite value for every objective yet.</p>"
+    names = [f"{m} ({mode})" for m, mode in report.objectives]
+    if len(names) == 2:
+        points = [(t.values[0], t.values[1], f"#{t.rank} {t.trial_id}: Pareto rank {t.pareto_rank}", t.trial_id,
+                   t.pareto_rank == 1) for t in ranked]
+        return svg.front_scatter(points, f"Pareto front (red, joined) of {len(ranked)} trials", names[0], names[1])
+    worst = max(t.pareto_rank for t in ranked)
+    axes = [(name, svg.Scale([t.values[i] for t in ranked], svg.H - svg.PAD, 14, nice=True), None)
+            for i, name in enumerate(names)]
+    lines = [(t.values, svg.color((t.pareto_rank - 1) / max(1, worst - 1)), t.trial_id) for t in ranked]
+    return svg.parallel(axes, lines[::-1], "objectives of each trial (dark: the Pareto front)")
+
+
 def _importance(imp: dict | None) -> str:
     groups = {k: imp[k] for k in ("fanova", "ped_anova") if imp and imp.get(k)}
     note = f"<p>{escape(imp['note'])}</p>" if imp and imp.get("note") else ""
@@ -210,7 +228,9 @@ def _compute(report: Report) -> str:
 def html(report: Report, top: int | None = None, importance: dict | None = None) -> str:
     """The whole report as one HTML page."""
     scored = [t for t in report.trials if finite(t.metric) and set(report.space) <= set(t.config)]
-    sections = [("Ranked trials", _table(report, top)), ("Learning curves", _curves(report, top)),
+    sections = [("Ranked trials", _table(report, top)),
+                *([("Pareto front", f'<div class="plots">{_pareto(report)}</div>')] if report.objectives else []),
+                ("Learning curves", _curves(report, top)),
                 ("Parameters against the metric", f'<div class="plots">{_parallel(report, scored)}</div>'),
                 ("Each parameter", f'<div class="plots">{_scatters(report, scored)}</div>'),
                 ("Importance", _importance(importance)), ("Compute", _compute(report))]

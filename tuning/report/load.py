@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tuning.errors import UserError
 from tuning.expdir import STATUS, STATUSES, TRIAL_FILE, ExpDir, budget, tune_states
+from tuning.pareto import objectives, pareto_ranks
 
 # Keys Tune adds to every result: everything else numeric in a result row is a logged metric.
 TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration", "trial_id",
@@ -47,6 +48,8 @@ class TrialRow:
     gpu_s: float = 0.0
     reached_at: float | None = None  # unix time of the ranked result
     rank: int = 0
+    values: list | None = None  # several objectives: one per metric, at `epoch` (the first metric's scope)
+    pareto_rank: int | None = None  # several objectives: 1 = no trial dominates it, 2 = only rank-1 ones, ...
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Report:
     space: dict = field(default_factory=dict)  # the sweep's search space, as written in sweep.yaml
     results: list[dict] = field(default_factory=list)  # trial_id, training_iteration, metrics: every result
     statuses: tuple | None = None  # --status: only trials with these statuses are shown
+    objectives: list = field(default_factory=list)  # several objectives: their (metric, mode) pairs; else empty
 
     def shown(self, top: int | None = None) -> list[TrialRow]:
         """The trials to show: the status filter, then the best `top`; ranks stay those among all trials."""
@@ -75,9 +79,13 @@ class Report:
         """DESIGN.md's report JSON, plus extra keys (per-trial details, compute, importance)."""
         # vars, not asdict: asdict deep-copies every config and metrics dict (0.2 s on 1000 trials), and
         # _no_nan below copies them anyway.
-        trials = [{"rank": t.rank, **{k: v for k, v in vars(t).items() if k != "rank"}} for t in self.shown(top)]
+        # values and pareto_rank are keys of a multi-objective report only: a single-objective one is unchanged.
+        skip = {"rank"} if self.objectives else {"rank", "values", "pareto_rank"}
+        trials = [{"rank": t.rank, **{k: v for k, v in vars(t).items() if k not in skip}} for t in self.shown(top)]
         data = {"experiment": self.experiment, "metric": self.metric, "mode": self.mode, "scope": self.scope,
                 "trials": trials, "compute": self.compute()}
+        if self.objectives:
+            data.update(metrics=[m for m, _ in self.objectives], modes=[m for _, m in self.objectives])
         if importance is not None:
             data["importance"] = importance
         return _no_nan(data)
@@ -132,8 +140,9 @@ def _trial_dirs(exp: ExpDir) -> dict[str, tuple[str, list[dict]]]:
     return found
 
 
-def _best_row(rows: list[dict], metric: str, mode: str, scope: str) -> dict | None:
-    scored = [r for r in rows if finite(r.get(metric))]
+def _best_row(rows: list[dict], metric: str, mode: str, scope: str, also: tuple = ()) -> dict | None:
+    """The row at the scope's epoch by `metric`, among rows where it (and every metric in `also`) is finite."""
+    scored = [r for r in rows if finite(r.get(metric)) and all(finite(r.get(m)) for m in also)]
     if not scored:
         return None
     if scope == "last":
@@ -204,7 +213,8 @@ def _params(exp: ExpDir, name: str | None, config: dict, space: dict) -> dict:
 def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: list[dict], sweep: dict,
                scope: str, finished: bool = False) -> TrialRow:
     search = sweep["search"]
-    metric, mode = search["metric"], search["mode"]
+    pairs = objectives(search)
+    (metric, mode), others = pairs[0], [m for m, _ in pairs[1:]]  # several objectives: ranked by the first's epoch
     info = _trial_info(exp, name) if name else {}
     last = rows[-1] if rows else {}
     params = _params(exp, name, last.get("config") or info.get("params") or {}, search["space"])
@@ -218,7 +228,7 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
     # the Trainer ran its budget (it reports per validation, not per epoch, or stopped at max_steps/max_time).
     stopped = status == "completed" and last.get("ended_by") != "trainer" and limit and iterations < limit
     stopped_at = iterations if stopped else None
-    best = _best_row(rows, metric, mode, scope)
+    best = _best_row(rows, metric, mode, scope, tuple(others))
     res = sweep.get("resources") or {}
     time_s = round(last.get("time_total_s", 0.0), 2)
     checkpoints = [d for d in exp.children(name) if d.startswith("checkpoint_")] if name else []
@@ -233,7 +243,21 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
         checkpoint_bytes=sum(exp.size_below(f"{name}/{c}") for c in checkpoints),
         model_checkpoints=exp.ckpt_files.get(name, 0) if name else 0,
         gpu_s=round(time_s * float(res.get("gpu") or 0) * max(1, int(res.get("workers") or 1)), 2),
-        reached_at=best.get("timestamp") if best else None)
+        reached_at=best.get("timestamp") if best else None,
+        values=[best[m] for m, _ in pairs] if best and others else None)
+
+
+def rank_pareto(trials: list[TrialRow], modes: list[str]) -> list[TrialRow]:
+    """Several objectives: Pareto rank by non-dominated sorting of `values`, then the first value, then trial
+    id; trials without values last."""
+    for trial, pareto in zip(trials, pareto_ranks([t.values for t in trials], modes)):
+        trial.pareto_rank = pareto
+    sign = 1 if modes[0] == "min" else -1
+    ordered = sorted(trials, key=lambda t: (t.pareto_rank is None, t.pareto_rank or 0,
+                                            sign * t.metric if finite(t.metric) else 0, t.trial_id))
+    for position, trial in enumerate(ordered, 1):
+        trial.rank = position
+    return ordered
 
 
 def rank(trials: list[TrialRow], mode: str) -> list[TrialRow]:
@@ -280,9 +304,11 @@ def load_report(experiment: str, scope: str | None = None, status: str | None = 
         results += [{"trial_id": state["trial_id"], "training_iteration": r.get("training_iteration"),
                      "time_total_s": r.get("time_total_s"), "timestamp": r.get("timestamp"), **metrics_of(r)}
                     for r in rows]
-    search = sweep["search"]
-    return Report(exp.display, search["metric"], search["mode"], scope, rank(trials, search["mode"]),
-                  space=search["space"], results=results, statuses=statuses)
+    search, pairs = sweep["search"], objectives(sweep["search"])
+    several = pairs if len(pairs) > 1 else []
+    ranked = rank_pareto(trials, [m for _, m in pairs]) if several else rank(trials, search["mode"])
+    return Report(exp.display, pairs[0][0], pairs[0][1], scope, ranked, space=search["space"], results=results,
+                  statuses=statuses, objectives=several)
 
 
 def compute_summary(report: Report) -> dict:

@@ -149,6 +149,24 @@ def scatter(points: list[tuple[float, float, str, str | None]], title: str, x_la
     return _frame(body, title, x_label, y_label)
 
 
+def front_scatter(points: list[tuple[float, float, str, str | None, bool]], title: str, x_label: str,
+                  y_label: str) -> str:
+    """Two objectives: a dot per (x, y, hover label, trial id, on the front); the front's dots (Pareto rank 1)
+    are red and joined by a line in the order of x."""
+    xs = Scale([p[0] for p in points], PAD + 8, W - 18, nice=True)
+    ys = Scale([p[1] for p in points], H - PAD, 14, nice=True)
+    body = _axes(xs, ys)
+    front = sorted((x, y) for x, y, _l, _t, on in points if on)
+    if len(front) > 1:
+        path = " ".join(f"{'M' if j == 0 else 'L'}{xs(x)},{ys(y)}" for j, (x, y) in enumerate(front))
+        body.append(f'<path class="front" d="{path}" fill="none" stroke="#d62728" stroke-width="1.5"/>')
+    for x, y, label, trial, on in sorted(points, key=lambda p: p[4]):  # the front's dots on top
+        style = ' style="fill:#d62728"' if on else ""
+        body.append(f'<circle class="dot" cx="{xs(x)}" cy="{ys(y)}" r="{5 if on else 4}"{style}{_key(trial)}>'
+                    f'<title>{escape(label)}</title></circle>')
+    return _frame(body, title, x_label, y_label)
+
+
 def bars(groups: dict[str, dict[str, float]], title: str) -> str:
     """Horizontal bars, one block per group (evaluator), one bar per key (parameter)."""
     keys = list(dict.fromkeys(k for g in groups.values() for k in g))

@@ -52,10 +52,14 @@ def columns(report: Report, max_metrics: int | None = None) -> list[tuple[str, C
 
     Values are raw (numbers stay numbers; a format writes them its way); the other metrics shown are the
     first `max_metrics` by name, and a parameter a trial did not sample is None (a blank cell)."""
-    metrics = sorted({k for t in report.trials for k in t.metrics})[:max_metrics]
+    names = [m for m, _ in report.objectives]  # several objectives: a pareto column, then one per objective
+    metrics = sorted({k for t in report.trials for k in t.metrics} - set(names))[:max_metrics]
     params = param_keys(report)
+    ranked = [("pareto", lambda t: t.pareto_rank),
+              *((m, lambda t, i=i: t.values[i] if t.values else None) for i, m in enumerate(names))] \
+        if names else [(report.metric, lambda t: t.metric)]
     return [("rank", lambda t: t.rank), ("trial", lambda t: t.trial_id), ("status", status_text),
-            (report.metric, lambda t: t.metric), ("epoch", lambda t: t.epoch),
+            *ranked, ("epoch", lambda t: t.epoch),
             *((m, lambda t, m=m: t.metrics.get(m)) for m in metrics), ("epochs", lambda t: t.iterations),
             *((p.split(".")[-1], lambda t, p=p: t.config.get(p)) for p in params),
             ("time_s", lambda t: t.time_s), ("node", lambda t: t.node), ("ckpts", checkpoints_text),
@@ -68,6 +72,10 @@ def headline(report: Report) -> str:
     scope = "best epoch of each trial" if report.scope == "best" else "last epoch of each trial"
     summary = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
     shown = f"; showing {', '.join(report.statuses)}" if report.statuses else ""
+    if report.objectives:  # the values are those at the epoch the first metric's scope picks
+        pairs = ", ".join(f"{m} ({mode})" for m, mode in report.objectives)
+        return (f"ranked by Pareto rank of {pairs}, then {report.metric}; values at the {scope} by {report.metric}; "
+                f"{len(report.trials)} trials: {summary or 'none yet'}{shown}")
     return (f"ranked by {report.metric} ({report.mode}), {scope}; {len(report.trials)} trials: "
             f"{summary or 'none yet'}{shown}")
 

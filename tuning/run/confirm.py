@@ -2,7 +2,9 @@
 
 A sweep's winner is often the luckiest seed. Confirmation runs each of the top K configs S times
 at full budget (no early stopping) as a new experiment linked to the first (`confirm.json`), then
-ranks configs by the mean metric with its std and a 95% confidence interval.
+ranks configs by the mean metric with its std and a 95% confidence interval. A sweep of several
+objectives reruns its Pareto front (at most `--top` configs of it when given); the configs are then
+ranked by the Pareto rank of their mean values, then the first metric's mean.
 """
 
 import json
@@ -14,6 +16,7 @@ from tuning.errors import UserError
 from tuning.expdir import ExpDir
 
 LINK_FILE = "confirm.json"
+TOP = 3  # configs rerun when --top is not given (a sweep of several objectives reruns its Pareto front)
 
 
 @dataclass
@@ -24,6 +27,14 @@ class Confirmed:
     sweep_rank: int
     sweep_metric: float
     values: list[float] = field(default_factory=list)
+    objective_values: list[list[float]] = field(default_factory=list)  # several objectives: each rerun's values
+    pareto_rank: int | None = None  # several objectives: the Pareto rank of the mean values among the configs
+
+    @property
+    def means(self) -> list[float] | None:
+        """Several objectives: the mean of each objective over the reruns."""
+        runs = self.objective_values
+        return [sum(column) / len(runs) for column in zip(*runs)] if runs else None
 
     @property
     def mean(self) -> float | None:
@@ -53,14 +64,16 @@ def stats(values: list[float]) -> tuple[float | None, float | None, float | None
     return mean, std, t.ppf(0.975, n - 1) * std / math.sqrt(n)
 
 
-def confirm_sweep(experiment: str, top: int, seeds: int) -> tuple[dict, list[dict]]:
-    """The confirmation sweep (raw sweep data) and the top configs it reruns, from the sweep's report."""
+def confirm_sweep(experiment: str, top: int | None, seeds: int) -> tuple[dict, list[dict]]:
+    """The confirmation sweep (raw sweep data) and the top configs it reruns, from the sweep's report: the
+    best `top` (default 3), or with several objectives the Pareto front (at most `top` of it when given)."""
     from tuning.report import load_report
 
-    if top < 1 or seeds < 1:
+    if (top is not None and top < 1) or seeds < 1:
         raise UserError("--top and --seeds must be at least 1")
     report = load_report(experiment)
-    ranked = [t for t in report.trials if t.metric is not None][:top]
+    front = [t for t in report.trials if t.pareto_rank == 1] if report.objectives else None
+    ranked = front[:top] if front is not None else [t for t in report.trials if t.metric is not None][:top or TOP]
     if not ranked:
         raise UserError(f"experiment {experiment}: no trial has a {report.metric} yet; nothing to confirm")
     sweep = ExpDir(experiment).sweep()
@@ -78,7 +91,7 @@ def confirm_sweep(experiment: str, top: int, seeds: int) -> tuple[dict, list[dic
     return sweep, picked
 
 
-def run_confirm(experiment: str, top: int, seeds: int, storage: str | None = None, name: str | None = None,
+def run_confirm(experiment: str, top: int | None, seeds: int, storage: str | None = None, name: str | None = None,
                 address: str | None = None) -> Path:
     """Run the confirmation experiment next to the sweep (or in `storage`) and return its directory."""
     from tuning.config import parse_sweep
@@ -87,6 +100,10 @@ def run_confirm(experiment: str, top: int, seeds: int, storage: str | None = Non
     sweep, picked = confirm_sweep(experiment, top, seeds)
     cfg = parse_sweep(sweep, origin=f"confirmation of {experiment}")
     exp_dir = run_sweep(cfg, storage=storage or str(Path(experiment).resolve().parent), name=name, address=address)
+    from tuning.pareto import is_multi
+
+    if top is None:  # what was asked for: the front, or the single-objective default
+        top = len(picked) if is_multi(sweep["search"]) else TOP
     link = {"source": str(Path(experiment).resolve()), "top": top, "seeds": seeds, "configs": picked}
     (exp_dir / LINK_FILE).write_text(json.dumps(link, indent=1))
     return exp_dir
@@ -106,8 +123,16 @@ def confirmed(confirm_dir: str) -> tuple[list[Confirmed], str, str]:
         for result in results:
             if trial.config == result.config and trial.metric is not None:
                 result.values.append(trial.metric)
-    sign = 1 if report.mode == "min" else -1
-    results.sort(key=lambda r: (r.mean is None, sign * (r.mean or 0), r.sweep_rank))
+                if trial.values:
+                    result.objective_values.append(trial.values)
+    if report.objectives:
+        from tuning.pareto import pareto_ranks
+
+        for result, pareto in zip(results, pareto_ranks([r.means for r in results], [m for _, m in report.objectives])):
+            result.pareto_rank = pareto
+    sign, last = 1 if report.mode == "min" else -1, len(results) + 1  # configs without values: after the fronts
+    results.sort(key=lambda r: (last if report.objectives and r.pareto_rank is None else r.pareto_rank or 0,
+                                r.mean is None, sign * (r.mean or 0), r.sweep_rank))
     return results, report.metric, report.mode
 
 
@@ -118,10 +143,18 @@ def render_confirmed(results: list[Confirmed], metric: str, mode: str) -> str:
              f"{'rank':<5} {'sweep rank':<11} {'sweep ' + metric:<14} {'mean':<10} {'± 95% CI':<10} {'std':<10} runs  params"]
     for i, r in enumerate(results, 1):
         params = ", ".join(f"{k.split('.')[-1]}={fmt(v) if isinstance(v, float) else v}" for k, v in r.config.items())
+        if r.means:  # several objectives: the Pareto rank and every objective's mean come first
+            params = f"front {r.pareto_rank}, means {', '.join(fmt(m) for m in r.means)}; {params}"
         lines.append(f"{i:<5} {r.sweep_rank:<11} {fmt(r.sweep_metric):<14} {fmt(r.mean):<10} {fmt(r.ci95):<10} "
                      f"{fmt(r.std):<10} {len(r.values):<5} {params}")
     winner = results[0]
     lines.append("")
+    if any(r.pareto_rank is not None for r in results):  # several objectives: the sweep's front, rerun
+        kept = [str(r.sweep_rank) for r in results if r.pareto_rank == 1]
+        dropped = [str(r.sweep_rank) for r in results if r.pareto_rank != 1]
+        lines.append(f"Pareto front of the mean values: sweep ranks {', '.join(kept)}"
+                     + (f"; no longer on it: sweep ranks {', '.join(dropped)}." if dropped else " (all of them)."))
+        return "\n".join(lines)
     if winner.sweep_rank == 1:
         lines.append(f"The sweep's winner is also the confirmed winner (mean {metric} {fmt(winner.mean)}).")
     else:

@@ -100,11 +100,14 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     from tuning.space import to_param_space
     from tuning.trial import trial_dirname
 
+    from tuning.pareto import compared
+
     search, res = cfg.search, cfg.resources
+    metric, mode = compared(search)  # with several objectives, only the searcher sees them all
     tune_environment()
     as_grid = search.searcher.name == "grid"
     tune_config = tune.TuneConfig(
-        metric=search.metric, mode=search.mode, num_samples=search.num_samples,
+        metric=metric, mode=mode, num_samples=search.num_samples,
         search_alg=make_searcher(search, cfg.run.seed, warm_start=warm_start, max_concurrent=res.max_concurrent,
                                  storage=study_storage(search.searcher.name, exp_dir),
                                  budget=functools.partial(budget, cfg.to_dict()), experiment=str(exp_dir)),
@@ -120,8 +123,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
         callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), PendingNotice(),
                    Progress(search.metric, search.mode, expected_trials(cfg))],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.keep_checkpoints,
-                                                checkpoint_score_attribute=search.metric,
-                                                checkpoint_score_order=search.mode),
+                                                checkpoint_score_attribute=metric, checkpoint_score_order=mode),
         failure_config=tune.FailureConfig(max_failures=cfg.run.max_failures),
         sync_config=tune.SyncConfig(sync_artifacts=True))
     return tune.Tuner(make_trainable(cfg, dist), param_space=to_param_space(search.space, as_grid), tune_config=tune_config,

@@ -12,18 +12,41 @@ import time
 from ray.tune import Callback
 
 from tuning.expdir import STATUS  # Tune's trial status -> the report's words
+from tuning.pareto import objectives, pareto_ranks
 
 REFRESH_S = 0.5  # the view redraws at most this often
 
 
 class ProgressLines(Callback):
-    """Prints `[done/total] trial ...: best <metric> ... (sweep best ...)` as trials end."""
+    """Prints `[done/total] trial ...: best <metric> ... (sweep best ...)` as trials end.
 
-    def __init__(self, metric: str, mode: str, total: int | None):
+    With several objectives (`metric` and `mode` lists) a line gives all values at the trial's best epoch
+    by the first metric, and the size of the sweep's Pareto front so far.
+    """
+
+    def __init__(self, metric: str | list, mode: str | list, total: int | None):
         # No stream is kept: Tune pickles its callbacks with the experiment.
         self.metric, self.mode, self.total = metric, mode, total
         self.done, self.best, self.trial_best = 0, None, {}
         self.best_config: dict = {}
+
+    # Properties, not attributes set in __init__: a sweep started before them resumes with its pickled callback.
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        return objectives({"metric": self.metric, "mode": self.mode})
+
+    @property
+    def trial_values(self) -> dict:
+        """Several objectives: trial id -> its values at its best epoch by the first metric."""
+        return self.__dict__.setdefault("_trial_values", {})
+
+    def _values(self, result: dict) -> list | None:
+        values = [result.get(m) for m, _ in self.pairs]
+        return values if all(isinstance(v, (int, float)) and math.isfinite(v) for v in values) else None
+
+    def front(self) -> int:
+        """How many trials are on the Pareto front of the values seen so far."""
+        return pareto_ranks(list(self.trial_values.values()), [m for _, m in self.pairs]).count(1)
 
     def setup(self, stop=None, num_samples=None, total_num_samples=None, **info):
         # Tune calls this as the run (or a resume) starts, with the trials its search will make in all:
@@ -40,6 +63,10 @@ class ProgressLines(Callback):
         for trial in trials:
             if trial.status in ("TERMINATED", "ERROR"):
                 self.done += 1
+                if len(self.pairs) > 1:
+                    if self._values(trial.last_result or {}):
+                        self.trial_values[trial.trial_id] = self._values(trial.last_result)
+                    continue
                 value = (trial.metric_analysis.get(self.metric) or {}).get(self.mode)
                 if isinstance(value, (int, float)) and math.isfinite(value):
                     self.trial_best[trial.trial_id] = value
@@ -47,9 +74,15 @@ class ProgressLines(Callback):
                         self.best, self.best_config = value, dict(trial.config)
 
     def _better(self, value, than) -> bool:
-        return than is None or (value < than if self.mode == "min" else value > than)
+        mode = self.pairs[0][1]  # the first objective's: the only one but in multi-objective lines
+        return than is None or (value < than if mode == "min" else value > than)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        if len(self.pairs) > 1:
+            values, before = self._values(result), self.trial_values.get(trial.trial_id)
+            if values and (before is None or self._better(values[0], before[0])):
+                self.trial_values[trial.trial_id] = values
+            return
         value = result.get(self.metric)
         if isinstance(value, (int, float)) and math.isfinite(value):
             if self._better(value, self.trial_best.get(trial.trial_id)):
@@ -65,7 +98,13 @@ class ProgressLines(Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         epochs = (trial.last_result or {}).get("training_iteration", 0)
         value = self.trial_best.get(trial.trial_id)
-        if value is None:
+        if len(self.pairs) > 1:
+            values = self.trial_values.get(trial.trial_id)
+            names = ", ".join(m for m, _ in self.pairs)
+            shown = ", ".join(f"{m} {v:.4g}" for (m, _), v in zip(self.pairs, values or []))
+            self._line(trial, f"{shown} in {epochs} epochs (Pareto front: {self.front()} trials)" if values else
+                       f"ended after {epochs} epochs without finite {names}")
+        elif value is None:
             self._line(trial, f"ended after {epochs} epochs without a finite {self.metric}")
         else:
             self._line(trial, f"{self.metric} {value:.4g} in {epochs} epochs (sweep best {self.best:.4g})")
@@ -117,6 +156,8 @@ class Progress(ProgressLines):
             state = STATUS.get(trial.status, "pending")
             counts[state] = counts.get(state, 0) + 1
         lines = view(counts, self.total, now - self.started, self.metric, self.best, self.best_config)
+        if len(self.pairs) > 1:
+            lines[1] = f"Pareto front of {', '.join(m for m, _ in self.pairs)}: {self.front()} trials"
         # Move up over the previous view and clear it, then draw the new one.
         erase = f"\x1b[{self.drawn}F\x1b[J" if self.drawn else ""
         sys.stdout.write(erase + "\n".join(line[:200] for line in lines) + "\n")

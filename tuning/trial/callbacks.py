@@ -22,9 +22,12 @@ def build_callbacks(dist: str, trainer: dict, trial: dict, search: dict) -> list
              for i, s in enumerate(trainer.get("callbacks") or [])]
     stop = trial.get("early_stopping")
     if stop:
+        from tuning.pareto import objectives
+
+        metric, mode = objectives(search)[0]  # with several objectives, the first unless monitor says
         built.append(flavour.module(dist).callbacks.EarlyStopping(
-            monitor=stop["monitor"] or search["metric"], patience=stop["patience"],
-            mode=stop["mode"] or search["mode"], min_delta=stop["min_delta"]))
+            monitor=stop["monitor"] or metric, patience=stop["patience"],
+            mode=stop["mode"] or mode, min_delta=stop["min_delta"]))
     return built
 
 

@@ -256,7 +256,9 @@ def make_trainer(dist: str, trainer_args: dict, trial_dir: str, sweep: dict | No
     callbacks = [*([profile_summary_callback(dist, trial_dir)] if profiler else []), *user,
                  keep_mutated_hyperparameters(dist, params or {}),
                  rng_state(dist), report]  # rng_state: retries continue the random stream
-    logger = [trial_logger(dist, trial_dir, params, search.get("metric")),
+    from tuning.pareto import objectives
+
+    logger = [trial_logger(dist, trial_dir, params, objectives(search)[0][0]),
               *user_loggers(dist, args.pop("logger", []), trial_dir)]
     return flavour.module(dist).Trainer(logger=logger, default_root_dir=trial_dir, profiler=profiler,
                                         enable_progress_bar=False, callbacks=callbacks, **args)

@@ -93,7 +93,8 @@ def check_metric(cfg, dist: str = flavour.DEFAULT) -> None:
     import logging
 
     logging.getLogger(dist).setLevel(logging.WARNING)
-    metric = cfg.search.metric
+    from tuning.pareto import objectives
+
     try:
         trainer = _run_briefly(cfg, dist)
     except UserError:
@@ -103,8 +104,10 @@ def check_metric(cfg, dist: str = flavour.DEFAULT) -> None:
                         f"{PREFLIGHT_BATCHES} batches (before any trial) raised {describe_exception(exc)}; check "
                         "their init_args and code") from None
     epoch, step_only = epoch_metrics(trainer)
-    if metric in epoch:
+    missing = [m for m, _ in objectives(cfg.search) if m not in epoch]
+    if not missing:
         return
+    metric = missing[0]
     where = f"search.metric: '{metric}'"
     model = cfg.model.class_path
     if metric in step_only:

@@ -53,3 +53,9 @@ def test_a_model_that_logs_nothing_exits_2_before_any_trial_writing_nothing(tiny
     assert "search.metric: 'val_loss' is not logged at epoch level" in err and "it logs: nothing at all" in err
     assert "Traceback" not in err
     assert not (tmp_path / "runs" / "tiny").exists(), "the preflight runs before the experiment is created"
+
+
+def test_every_objective_of_a_multi_objective_sweep_must_be_logged(tiny_sweep):
+    tiny_sweep["search"].update(metric=["val_loss", "valid/f1"], mode=["min", "max"], scheduler={"name": "fifo"})
+    with pytest.raises(UserError, match=r"^search.metric: 'valid/f1' is not logged at epoch level"):
+        check_metric(parse_sweep(tiny_sweep))

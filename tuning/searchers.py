@@ -33,7 +33,8 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
 
         def _setup_study(self, mode):
             super()._setup_study(mode)
-            if not self._ot_study.trials:  # a resumed study already holds them
+            # a resumed study already holds them; points_to_evaluate were just enqueued (WAITING), nothing else
+            if all(t.state == optuna.trial.TrialState.WAITING for t in self._ot_study.get_trials(deepcopy=False)):
                 for point in warm_start:
                     self._add_point(point.params, point.value, point.pruned, point.steps, {"warm_start": True})
 

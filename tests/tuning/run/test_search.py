@@ -200,3 +200,32 @@ def test_warm_start_skips_configs_outside_the_space(ray_session, tmp_path, capsy
     cfg.search.space["objective.x0"] = cfg.search.space["objective.x0"].__class__("uniform", (20.0, 30.0))
     assert warm_start_points([str(source)], cfg.search) == []
     assert "skipped 2 trial(s)" in capsys.readouterr().err
+
+
+def test_conditional_sweeps_sample_only_the_chosen_branches(ray_session, tmp_path):
+    """A random sweep of a two-level conditional space, then an optuna one warm-started from it (a point to
+    evaluate down the deepest branch first): every trial, reported and in the study, holds the keys of the
+    branches it chose, each inside that branch's domain; the study also holds the warm-start trials."""
+    import optuna
+
+    from tests.tuning.test_conditional import DECAY, HIDDEN, LAYERS, LR, respects_its_branch, sweep
+
+    def conditional(searcher, num_samples, **extra):
+        data = sweep(searcher=searcher, num_samples=num_samples, scheduler={"name": "fifo"}, **extra)
+        data["trainer"]["max_epochs"] = 1
+        return parse_sweep(data)
+
+    source = run_sweep(conditional({"name": "random", "seed": 1}, 2), storage=str(tmp_path), name="random")
+    earlier = load_report(str(source)).trials
+    assert len(earlier) == 2 and all(respects_its_branch(t.config) for t in earlier), [t.config for t in earlier]
+    deep = {LR: 0.01, LAYERS: 3, DECAY: 0.01}  # dropout and hidden_dim left to the sampler
+    exp = run_sweep(conditional({"name": "optuna", "points_to_evaluate": [deep]}, 2, warm_start=[str(source)]),
+                    storage=str(tmp_path), name="optuna")
+    own = {t.trial_id: t.config for t in load_report(str(exp)).trials}
+    assert len(own) == 2 and all(respects_its_branch(c) for c in own.values()), own
+    assert any(c[LAYERS] == 3 and c[DECAY] == 0.01 and HIDDEN in c for c in own.values()), "the point ran"
+    study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{exp / STUDY_FILE}").trials
+    warm = [t.params for t in study if t.user_attrs.get("warm_start")]
+    assert sorted(map(str, warm)) == sorted(map(str, (t.config for t in earlier))), "told with their own keys"
+    assert {t.user_attrs["tune_trial_id"]: t.params for t in study if not t.user_attrs.get("warm_start")} == own
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study)

@@ -179,7 +179,9 @@ def parallel(axes: list[tuple[str, Scale, list[tuple[float, str]] | None]],
         if None not in pts:
             body.append(f'<polyline class="series par" points="{" ".join(pts)}" stroke="{c}"{_key(trial)}/>')
             continue
-        runs = " ".join("M" + " L".join(run) for run in _runs(pts) if len(run) > 1)
+        # a value alone between gaps is a short tick across its axis, so it still shows
+        runs = " ".join("M" + " L".join(run) if len(run) > 1 else f"M{float(run[0].split(',')[0]) - 4:.1f},"
+                        f"{run[0].split(',')[1]} h8" for run in _runs(pts))
         body.append(f'<path class="series par" d="{runs}" fill="none" stroke="{c}"{_key(trial)}/>')
     for i, (name, scale, ticks) in enumerate(axes):
         x = PAD + i * step

@@ -273,13 +273,22 @@ def flat_specs(space: dict) -> dict:
     return {k: d.to_spec() for k, d in flat_domains(parsed).items()}
 
 
+def always_sampled(space: dict[str, Domain]) -> set[str]:
+    """The keys every config samples: the top level, and those every branch of a conditional choice samples."""
+    keys = set(space)
+    for d in space.values():
+        if d.branches:
+            keys |= set.intersection(*(always_sampled(b) for b in d.branches))
+    return keys
+
+
 def conditional_keys(space: dict) -> list[str]:
     """Keys of a sweep.yaml space that only some branches sample (absent from other trials)."""
     try:
         parsed, problems = parse_space(space)
     except (TypeError, ValueError):
         return []
-    return [] if problems else [k for k in flat_domains(parsed) if k not in parsed]
+    return [] if problems else [k for k in flat_domains(parsed) if k not in always_sampled(parsed)]
 
 
 def conditional_problem(search) -> str | None:

@@ -113,3 +113,14 @@ def test_the_resolved_sweep_writes_the_branches_back_as_written():
     cfg = parse_sweep(sweep())
     again = parse_sweep(cfg.to_dict())
     assert again.search.space == cfg.search.space and cfg.to_dict()["search"]["space"][LAYERS]["choice"][1] == {}
+
+
+def test_a_key_every_branch_samples_is_always_sampled_and_the_others_are_conditional():
+    """The report ranks importance on the keys every trial has: the top level, and a key in every branch."""
+    from tuning.space import always_sampled, conditional_keys
+
+    cfg = parse_sweep(sweep())
+    assert always_sampled(cfg.search.space) == {LR, LAYERS}
+    both = {LAYERS: {"choice": {1: {DROPOUT: {"uniform": [0.0, 0.1]}}, 2: {DROPOUT: {"uniform": [0.2, 0.3]}}}}}
+    assert always_sampled(parse_sweep(sweep(both)).search.space) == {LAYERS, DROPOUT}
+    assert conditional_keys(SPACE) == [DROPOUT, HIDDEN, DECAY] and conditional_keys(both) == []

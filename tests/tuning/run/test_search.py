@@ -62,6 +62,18 @@ def test_grid_searcher_tries_every_combination(ray_session, tmp_path):
     assert seen == sorted(itertools.product([-1.0, 1.0], [2.0, 4.0]))
 
 
+
+def test_grid_searcher_expands_every_branch_of_a_conditional_choice(ray_session, tmp_path):
+    """Tune asks the conditional grid searcher for every point (the sum over branches; tests/tuning/
+    test_conditional.py counts branches of unequal sizes), times num_samples: not num_samples alone."""
+    sweep = branin_sweep({"name": "grid"}, {"name": "fifo"}, num_samples=2, iterations=1)
+    sweep["search"]["space"] = {"objective.x0": {"choice": {-3.0: {"objective.x1": {"grid": [10.0, 12.0]}},
+                                                            3.0: {"objective.x1": {"grid": [10.0, 12.0]}}}}}
+    report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path))))
+    seen = sorted((t.config["objective.x0"], t.config["objective.x1"]) for t in report.trials)
+    assert seen == sorted(list(itertools.product([-3.0, 3.0], [10.0, 12.0])) * 2)
+
+
 @pytest.mark.parametrize("scheduler, stops", [({"name": "asha", "grace_period": 1, "reduction_factor": 2}, True),
                                               ({"name": "median", "grace_period": 1, "min_samples_required": 1}, True),
                                               ({"name": "fifo"}, False)])

@@ -140,11 +140,14 @@ def check_arguments(cls, given: dict[str, str], where: str, reserved: dict[str, 
 
 
 def _given(section: dict, space_keys, prefix: str) -> dict[str, str]:
-    """Argument name -> key path, from the section's own keys and the space keys under `prefix`."""
+    """Argument name -> key path, from the section's own keys and the space keys under `prefix`.
+
+    `space_keys`: key -> its path in search.space (through a conditional choice's branch), or just keys."""
     given = {name: f"{prefix}{name}" for name in section}
-    for key in space_keys:
+    paths = space_keys if isinstance(space_keys, dict) else {key: key for key in space_keys}
+    for key, path in paths.items():
         if key.startswith(prefix):
-            given.setdefault(key[len(prefix):].split(".")[0], f"search.space.{key}")
+            given.setdefault(key[len(prefix):].split(".")[0], f"search.space.{path}")
     return given
 
 
@@ -194,11 +197,13 @@ def check_classes(cfg, static: bool = False) -> Checked:
     """
     if cfg.objective is not None:
         return Checked(None, None, flavour.DEFAULT)
-    space_keys = list(cfg.search.space)
-    for key in space_keys:
+    from tuning.space import key_paths
+
+    space_keys = key_paths(cfg.search.space)  # every branch's keys too, each by its full path
+    for key, path in space_keys.items():
         head = key.split(".")[0]
         if head in ("model", "data") and not key.startswith(f"{head}.init_args."):
-            raise UserError(f"search.space.{key}: {head} parameters are searched as {head}.init_args.<argument>")
+            raise UserError(f"search.space.{path}: {head} parameters are searched as {head}.init_args.<argument>")
     resolved, found = [], {}
     for section in ("model", "data"):
         spec = getattr(cfg, section)
@@ -221,7 +226,7 @@ def check_classes(cfg, static: bool = False) -> Checked:
     return Checked(*resolved, dist)
 
 
-def check_lightning_cli(cfg, dist: str, space_keys: list[str]) -> None:
+def check_lightning_cli(cfg, dist: str, space_keys: dict[str, str]) -> None:
     """LightningCLI's keys: optimizer and lr_scheduler classes with known arguments, trainer.logger
     entries that are Loggers, a ckpt_path that is a file (tuning.lightning_cli)."""
     from tuning.lightning_cli import TORCH_MODULES, resolve
@@ -232,7 +237,7 @@ def check_lightning_cli(cfg, dist: str, space_keys: list[str]) -> None:
         if spec is None:
             searched = [k for k in space_keys if k.startswith(f"{section}.")]
             if searched:
-                raise UserError(f"search.space.{searched[0]}: the sweep has no {section} entry to search in")
+                raise UserError(f"search.space.{space_keys[searched[0]]}: the sweep has no {section} entry to search in")
             continue
         cls = resolve(section, spec.class_path)
         if not isinstance(cls, type):

@@ -139,15 +139,9 @@ def _parse_domains(value) -> dict:
     """Dotted key -> Domain; every bad entry is reported, one per line, with its key."""
     if not isinstance(value, dict):
         raise ValueError(f"must be a mapping of dotted key -> domain, got {value!r}")
-    parsed, problems = {}, []
-    for key, spec in value.items():
-        try:
-            space_mod.check_key(str(key))
-            parsed[str(key)] = space_mod.parse_domain(spec)
-        except ValueError as exc:
-            problems.append(f"{_SPACE_KEY}{key}]: {exc}")
+    parsed, problems = space_mod.parse_space(value)  # branches of conditional choices too, by their full path
     if problems:
-        raise ValueError("\n".join(problems))
+        raise ValueError("\n".join(f"{_SPACE_KEY}{path}]: {message}" for path, message in problems))
     return parsed
 
 
@@ -320,7 +314,9 @@ class SweepConfig(_Section):
     def to_dict(self) -> dict:
         """Plain data, as it would be written in a sweep file."""
         data = self.model_dump(mode="python")
-        data["search"]["space"] = {k: {d.kind: list(d.args)} for k, d in self.search.space.items()}
+        data["search"]["space"] = {k: d.to_spec() for k, d in self.search.space.items()}
+        # as a sweep file writes them (a dumped Domain is not one), so a resume reads them back
+        data["search"]["scheduler"]["mutations"] = {k: d.to_spec() for k, d in self.search.scheduler.mutations.items()}
         return {k: v for k, v in data.items() if not (v is None and k in OPTIONAL_SECTIONS)}
 
 
@@ -340,13 +336,18 @@ def combination_problem(cfg: "SweepConfig") -> str | None:
         return problem
     if sched.name in ("asha", "hyperband") and not isinstance(cfg.max_epochs, int):
         return f"search.scheduler: {sched.name} needs an epoch budget: set trainer.max_epochs or search.scheduler.max_t"
-    grids = [k for k, d in space.items() if d.kind == "grid"]
+    problem = space_mod.conditional_problem(search)
+    if problem:
+        return problem
+    every, paths = space_mod.flat_domains(space, merge=False), space_mod.key_paths(space)
+    grids = [k for k, d in every.items() if d.kind == "grid"]
     if searcher == "optuna" and grids:
-        return (f"search.space.{grids[0]}: grid works with searcher random or grid, not optuna; "
+        return (f"search.space.{paths[grids[0]]}: grid works with searcher random or grid, not optuna; "
                 "use choice with optuna, or set search.searcher.name: grid")
-    not_grid = [k for k, d in space.items() if d.kind not in ("grid", "choice")]
+    not_grid = [k for k, d in every.items() if d.kind not in ("grid", "choice")]
     if searcher == "grid" and not_grid:
-        return f"search.space.{not_grid[0]}: searcher grid needs grid or choice entries, got {space[not_grid[0]].kind}"
+        return (f"search.space.{paths[not_grid[0]]}: searcher grid needs grid or choice entries, "
+                f"got {every[not_grid[0]].kind}")
     if sched.name == "pbt":
         if searcher == "optuna":
             return "search.scheduler: pbt explores by itself and works with searcher random or grid, not optuna"
@@ -359,24 +360,26 @@ def combination_problem(cfg: "SweepConfig") -> str | None:
     if search.warm_start and searcher != "optuna":
         return f"search.warm_start: needs searcher optuna (a {searcher} searcher does not learn from results)"
     for i, point in enumerate(search.searcher.points_to_evaluate):
-        unknown = [k for k in point if k not in space]
+        reach = space_mod.active(space, point)  # with a conditional choice: the branches the point chooses
+        unknown = [k for k in point if k not in reach]
         if unknown:
             return (f"search.searcher.points_to_evaluate[{i}].{unknown[0]}: not a key of search.space"
-                    f"{did_you_mean(unknown[0], space)}; keys: {', '.join(space)}")
-        outside = [k for k, v in point.items() if not space[k].contains(v)]
+                    f"{' on the branches this point chooses' if unknown[0] in paths else ''}"
+                    f"{did_you_mean(unknown[0], reach)}; keys: {', '.join(reach)}")
+        outside = [k for k, v in point.items() if not reach[k].contains(v)]
         if outside:
-            domain = space[outside[0]]
+            domain = reach[outside[0]]
             return (f"search.searcher.points_to_evaluate[{i}].{outside[0]}: {point[outside[0]]!r} is outside its "
                     f"space entry {{{domain.kind}: {list(domain.args)}}}")
     sections = cfg.model_dump(include=set(space_mod.TRIAL_SECTIONS))
-    for key in space:
+    for key in every:
         parts, node = key.split("."), sections
         for depth, part in enumerate(parts[:-1]):
             node = node.get(part)
             if not isinstance(node, dict):
                 break
         if node is not None and not isinstance(node, dict):
-            return (f"search.space.{key}: '{'.'.join(parts[:depth + 1])}' is {node!r}, not a mapping; "
+            return (f"search.space.{paths[key]}: '{'.'.join(parts[:depth + 1])}' is {node!r}, not a mapping; "
                     "a space key can only set a value inside a mapping")
     return None
 

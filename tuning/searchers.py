@@ -1,6 +1,10 @@
 """Search algorithms by name: each factory takes the sweep's search section and returns a Tune searcher."""
 
+import functools
 import math
+
+from tuning import conditional
+from tuning.space import grid_size, is_conditional
 
 # Optuna sampler name -> factory(seed). TPE is multivariate (models parameters jointly) and uses the
 # constant liar, so trials running in parallel are not proposed into the same region twice.
@@ -51,7 +55,8 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
 
         def _setup_study(self, mode):
             super()._setup_study(mode)
-            if not self._ot_study.trials:  # a resumed study already holds them
+            # a resumed study already holds them; points_to_evaluate were just enqueued (WAITING), nothing else
+            if all(t.state == optuna.trial.TrialState.WAITING for t in self._ot_study.get_trials(deepcopy=False)):
                 for point in warm_start:
                     self._add_point(point.params, point.value, point.pruned, point.steps, {"warm_start": True})
 
@@ -59,9 +64,10 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
             state = optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.COMPLETE
             if multi:
                 attrs = {**attrs, "epoch_values": {str(at): v for at, v in steps}}
+            dists = self._space if isinstance(self._space, dict) else conditional.distributions(search.space, params)
             self._ot_study.add_trial(optuna.trial.create_trial(
                 state=state, value=None if multi else value, values=value if multi else None, params=params,
-                distributions=self._space, intermediate_values={} if multi else dict(steps), user_attrs=attrs))
+                distributions=dists, intermediate_values={} if multi else dict(steps), user_attrs=attrs))
 
         def suggest(self, trial_id):
             config = super().suggest(trial_id)
@@ -143,15 +149,35 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
             return (min if pairs[0][1] == "min" else max)(finite, key=first)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler, space = SAMPLERS[search.searcher.sampler](optuna, seed), None
+    if is_conditional(search.space):  # define-by-run: each trial suggests only its chosen branches' keys
+        space = functools.partial(conditional.define_by_run, search.space)  # picklable, with the searcher
+        sampler = _grouped(optuna, sampler, seed)
     return StudySearch(
-        metric=search.metric, mode=search.mode, sampler=SAMPLERS[search.searcher.sampler](optuna, seed),
+        metric=search.metric, mode=search.mode, sampler=sampler, space=space,
         points_to_evaluate=search.searcher.points_to_evaluate or None, storage=storage,
         study_name="tuning" if storage else None)
+
+
+def _grouped(optuna, sampler, seed: int):
+    """Multivariate TPE on a conditional space: group=True models each set of keys sampled together, where
+    the default falls back to independent sampling for every key outside the intersection of all trials."""
+    import warnings
+
+    if type(sampler) is not optuna.samplers.TPESampler:
+        return sampler
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True, group=True)
 
 
 def _variants(search, seed: int, storage=None, warm_start=(), max_concurrent=None, budget=None, experiment=None):
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
+    if is_conditional(search.space):  # Tune's variant generator has no conditional domains
+        as_grid = search.searcher.name == "grid"
+        return conditional.branch_search(search.space, as_grid, search.num_samples * grid_size(search.space, as_grid),
+                                         seed, search.searcher.points_to_evaluate)
     # Tune drops TuneConfig.max_concurrent_trials for a ready-made generator: it must carry the limit.
     return BasicVariantGenerator(random_state=seed, points_to_evaluate=search.searcher.points_to_evaluate or None,
                                  max_concurrent=max_concurrent or 0)

@@ -105,14 +105,16 @@ def run_objective(config: dict, objective: dict, seed: int = 0) -> None:
 
 def sweep_problem(cfg) -> str | None:
     """What is wrong with a sweep's objective (or its lack of model and data), or None."""
-    space = cfg.search.space
+    from tuning.space import always_sampled, flat_domains, key_paths
+
+    space, paths = cfg.search.space, key_paths(cfg.search.space)  # a conditional choice's branches too
     if cfg.objective is None:
         missing = [key for key in ("model", "data") if getattr(cfg, key) is None]
         if missing:
             return (f"{missing[0]}: required key is missing; a sweep needs model and data ({{class_path, init_args}}) "
                     f"or an objective section instead (objective.name: {' or '.join(OBJECTIVES)})")
-        stray = [key for key in space if key.startswith("objective.")]
-        return f"search.space.{stray[0]}: objective.* keys need an objective section" if stray else None
+        stray = [key for key in paths if key.startswith("objective.")]
+        return f"search.space.{paths[stray[0]]}: objective.* keys need an objective section" if stray else None
     given = [key for key in ("model", "data", "trainer") if getattr(cfg, key)]
     if given:
         return f"{given[0]}: a sweep with an objective has no {given[0]} (objective replaces model, data and trainer)"
@@ -123,14 +125,15 @@ def sweep_problem(cfg) -> str | None:
         return (f"search.scheduler: {cfg.search.scheduler.name} restarts trials from checkpoints, which a synthetic "
                 "objective does not keep; use asha, median or fifo")
     keys = space_keys(cfg.objective.name)
-    for key, domain in space.items():
+    for key, domain in flat_domains(space, merge=False).items():
         if key not in keys:
-            return f"search.space.{key}: objective {cfg.objective.name} searches {', '.join(keys)} only"
+            return f"search.space.{paths[key]}: objective {cfg.objective.name} searches {', '.join(keys)} only"
         if domain.kind in ("choice", "grid") and not all(isinstance(v, (int, float)) for v in domain.args):
-            return f"search.space.{key}: the objective's inputs are numbers, got {list(domain.args)}"
-    missing = [key for key in keys if key not in space]
+            return f"search.space.{paths[key]}: the objective's inputs are numbers, got {list(domain.args)}"
+    missing = [key for key in keys if key not in always_sampled(space)]  # every trial needs every input
     if missing:
-        return f"search.space.{missing[0]}: missing; objective {cfg.objective.name} needs all of {', '.join(keys)}"
+        return (f"search.space.{missing[0]}: missing{' from some branches' if missing[0] in paths else ''}; "
+                f"objective {cfg.objective.name} needs all of {', '.join(keys)}")
     reported = OBJECTIVES[cfg.objective.name].metrics
     if len(reported) == 1 and cfg.search.metric != METRIC:
         return f"search.metric: a synthetic objective reports '{METRIC}', got '{cfg.search.metric}'"

@@ -74,7 +74,12 @@ def _validate(args) -> None:
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
     from tuning.run import expected_trials
 
-    trials, searched = expected_trials(cfg), len(cfg.search.space)  # num_samples x grid points
+    from tuning.space import describe, flat_domains, is_conditional
+
+    trials, searched = expected_trials(cfg), len(flat_domains(cfg.search.space))  # num_samples x grid points
+    if is_conditional(cfg.search.space):  # the YAML above nests deep: the tree, one line per entry
+        print("# search space (each value of a conditional choice samples the keys below it):", file=sys.stderr)
+        print("\n".join(f"#   {line}" for line in describe(cfg.search.space)), file=sys.stderr)
     print(f"# ok: {trials} trial{'s' * (trials != 1)}, {searched} searched parameter{'s' * (searched != 1)}, "
           f"searcher {cfg.search.searcher.name}, scheduler {cfg.search.scheduler.name}", file=sys.stderr)
 

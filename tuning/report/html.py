@@ -157,7 +157,7 @@ def _param_axis(key: str, domain: Domain, scored, a: float, b: float):
     low, high, *q = domain.args
     high = high - 1 if domain.kind == "randint" else high  # randint excludes its high bound
     integer = domain.kind == "randint" or bool(q) and float(q[0]).is_integer() and float(low).is_integer()
-    values = [t.config[key] for t in scored if finite(t.config[key])] + [low, high]
+    values = [t.config[key] for t in scored if finite(t.config.get(key))] + [low, high]
     return svg.Scale(values, a, b, log="log" in domain.kind, integer=integer), None, float
 
 
@@ -175,7 +175,8 @@ def _parallel(report: Report, scored) -> str:
         axes.append((key.split(".")[-1], scale, ticks))
         mappers.append(to_pos)
     axes.append((report.metric, svg.Scale([t.metric for t in scored], svg.H - svg.PAD, 14, nice=True), None))
-    lines = [([m(t.config[k]) for m, k in zip(mappers, charted)] + [t.metric],
+    # a key a trial's branch did not sample is absent: its line has a gap there (None), not a position
+    lines = [([m(t.config[k]) if k in t.config else None for m, k in zip(mappers, charted)] + [t.metric],
               svg.color(i / max(1, len(scored) - 1)), t.trial_id) for i, t in enumerate(scored)]
     return svg.parallel(axes, lines[::-1], f"params against {report.metric} (dark: best)")
 
@@ -185,7 +186,7 @@ def _scatters(report: Report, scored) -> str:
     for key, domain in _charted(report).items():
         xs, ticks, to_pos = _param_axis(key, domain, scored, svg.PAD + 8, svg.W - 18)
         points = [(to_pos(t.config[key]), t.metric, f"#{t.rank} {t.trial_id}: {t.config[key]}", t.trial_id)
-                  for t in scored]
+                  for t in scored if key in t.config]
         plots.append(svg.scatter(points, f"{key} against {report.metric}", key, report.metric, xs,
                                  categories=[c for _, c in ticks] if ticks else None))
     return "".join(plots)
@@ -227,7 +228,8 @@ def _compute(report: Report) -> str:
 
 def html(report: Report, top: int | None = None, importance: dict | None = None) -> str:
     """The whole report as one HTML page."""
-    scored = [t for t in report.trials if finite(t.metric) and set(report.space) <= set(t.config)]
+    always = set(report.space) - set(report.conditional)  # a conditional choice's branch keys: only some trials
+    scored = [t for t in report.trials if finite(t.metric) and always <= set(t.config)]
     sections = [("Ranked trials", _table(report, top)),
                 *([("Pareto front", f'<div class="plots">{_pareto(report)}</div>')] if report.objectives else []),
                 ("Learning curves", _curves(report, top)),

@@ -1,7 +1,9 @@
 """Hyperparameter importance with Optuna's evaluators, on a study rebuilt in memory from the report.
 
 Every trial with a finite ranked metric becomes a completed Optuna trial whose distributions
-come from the sweep's search space, whichever searcher ran the sweep.
+come from the sweep's search space, whichever searcher ran the sweep. A key of a conditional choice's
+branch is absent from the trials that did not choose it (not a value): Optuna's evaluators then rank
+the keys every trial sampled, and the note names the others.
 """
 
 import json
@@ -44,13 +46,15 @@ def build_study(report: Report):
     """An in-memory Optuna study holding one completed trial per trial with a finite metric."""
     import optuna
 
-    scored = [t for t in report.trials if finite(t.metric) and set(report.space) <= set(t.config)]
-    observed = {key: [t.config[key] for t in scored] for key in report.space}
+    always = set(report.space) - set(report.conditional)  # every trial has these; a branch's keys only some
+    scored = [t for t in report.trials if finite(t.metric) and always <= set(t.config)]
+    observed = {key: [t.config[key] for t in scored if key in t.config] for key in report.space}
     dists = distributions(report.space, observed)
     study = optuna.create_study(direction="minimize" if report.mode == "min" else "maximize")
     for trial in scored:
         params = {k: _plain(v) if k in dists and hasattr(dists[k], "choices") else v for k, v in trial.config.items()}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=trial.metric))
+        study.add_trial(optuna.trial.create_trial(params=params, distributions={k: dists[k] for k in params},
+                                                  value=trial.metric))
     return study
 
 
@@ -86,4 +90,6 @@ def importance(report: Report, evaluators=EVALUATORS) -> dict:
                 out.setdefault("note", f"{name}: {exc}")
                 continue
         out[name] = {k: round(float(v), 4) if math.isfinite(v) else None for k, v in scores.items()}
+    if report.conditional:
+        out.setdefault("note", f"not ranked, sampled by only some branches: {', '.join(report.conditional)}")
     return out

@@ -15,6 +15,7 @@ from pathlib import Path
 from tuning.errors import UserError
 from tuning.expdir import STATUS, STATUSES, TRIAL_FILE, ExpDir, budget, tune_states
 from tuning.pareto import objectives, pareto_ranks
+from tuning.space import conditional_keys, flat_specs
 
 # Keys Tune adds to every result: everything else numeric in a result row is a logged metric.
 TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration", "trial_id",
@@ -61,10 +62,11 @@ class Report:
     mode: str
     scope: str
     trials: list[TrialRow]
-    space: dict = field(default_factory=dict)  # the sweep's search space, as written in sweep.yaml
+    space: dict = field(default_factory=dict)  # the sweep's search space as written, branches flattened: key -> spec
     results: list[dict] = field(default_factory=list)  # trial_id, training_iteration, metrics: every result
     statuses: tuple | None = None  # --status: only trials with these statuses are shown
     objectives: list = field(default_factory=list)  # several objectives: their (metric, mode) pairs; else empty
+    conditional: tuple = ()  # keys of `space` only some branches of a conditional choice sample (absent elsewhere)
 
     def shown(self, top: int | None = None) -> list[TrialRow]:
         """The trials to show: the status filter, then the best `top`; ranks stay those among all trials."""
@@ -217,7 +219,7 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
     (metric, mode), others = pairs[0], [m for m, _ in pairs[1:]]  # several objectives: ranked by the first's epoch
     info = _trial_info(exp, name) if name else {}
     last = rows[-1] if rows else {}
-    params = _params(exp, name, last.get("config") or info.get("params") or {}, search["space"])
+    params = _params(exp, name, last.get("config") or info.get("params") or {}, flat_specs(search["space"]))
     iterations = last.get("training_iteration", 0)
     limit = budget(sweep, params)
     if status == "pending" and iterations and (finished or limit and iterations >= limit):
@@ -307,8 +309,9 @@ def load_report(experiment: str, scope: str | None = None, status: str | None = 
     search, pairs = sweep["search"], objectives(sweep["search"])
     several = pairs if len(pairs) > 1 else []
     ranked = rank_pareto(trials, [m for _, m in pairs]) if several else rank(trials, search["mode"])
-    return Report(exp.display, pairs[0][0], pairs[0][1], scope, ranked, space=search["space"], results=results,
-                  statuses=statuses, objectives=several)
+    return Report(exp.display, pairs[0][0], pairs[0][1], scope, ranked, space=flat_specs(search["space"]),
+                  results=results, statuses=statuses, objectives=several,
+                  conditional=tuple(conditional_keys(search["space"])))
 
 
 def compute_summary(report: Report) -> dict:

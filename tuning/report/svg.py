@@ -186,12 +186,21 @@ def bars(groups: dict[str, dict[str, float]], title: str) -> str:
 
 def parallel(axes: list[tuple[str, Scale, list[tuple[float, str]] | None]],
              lines: list[tuple[list[float], str, str | None]], title: str) -> str:
-    """Parallel coordinates: a vertical axis per (name, scale, ticks); each line is (values, colour, trial id)."""
+    """Parallel coordinates: a vertical axis per (name, scale, ticks); each line is (values, colour, trial id).
+
+    A value None (a parameter the trial did not sample) leaves a gap in its line at that axis."""
     step = (W - 2 * PAD) / max(1, len(axes) - 1)
     body = []
     for values, c, trial in lines:
-        pts = [f"{PAD + i * step:.1f},{scale(v)}" for i, ((_, scale, _t), v) in enumerate(zip(axes, values))]
-        body.append(f'<polyline class="series par" points="{" ".join(pts)}" stroke="{c}"{_key(trial)}/>')
+        pts = [f"{PAD + i * step:.1f},{scale(v)}" if v is not None else None
+               for i, ((_, scale, _t), v) in enumerate(zip(axes, values))]
+        if None not in pts:
+            body.append(f'<polyline class="series par" points="{" ".join(pts)}" stroke="{c}"{_key(trial)}/>')
+            continue
+        # a value alone between gaps is a short tick across its axis, so it still shows
+        runs = " ".join("M" + " L".join(run) if len(run) > 1 else f"M{float(run[0].split(',')[0]) - 4:.1f},"
+                        f"{run[0].split(',')[1]} h8" for run in _runs(pts))
+        body.append(f'<path class="series par" d="{runs}" fill="none" stroke="{c}"{_key(trial)}/>')
     for i, (name, scale, ticks) in enumerate(axes):
         x = PAD + i * step
         body.append(f'<line class="axis" x1="{x:.1f}" y1="14" x2="{x:.1f}" y2="{H - PAD}"/>'
@@ -199,3 +208,14 @@ def parallel(axes: list[tuple[str, Scale, list[tuple[float, str]] | None]],
         for value, label in ticks or [(v, tick_label(v)) for v in scale.ticks()]:
             body.append(f'<text class="tick" x="{x + 3:.1f}" y="{scale(value) + 4}">{escape(label)}</text>')
     return _frame(body, title, "", "")
+
+
+def _runs(points: list) -> list[list]:
+    """The stretches of consecutive points between gaps (None)."""
+    runs = [[]]
+    for p in points:
+        if p is None:
+            runs.append([])
+        else:
+            runs[-1].append(p)
+    return [r for r in runs if r]

@@ -64,6 +64,18 @@ def stats(values: list[float]) -> tuple[float | None, float | None, float | None
     return mean, std, t.ppf(0.975, n - 1) * std / math.sqrt(n)
 
 
+def _as_choices(space: dict) -> dict:
+    """A sweep.yaml space with its grid entries as choices, inside a conditional choice's branches too."""
+    out = {}
+    for key, spec in space.items():
+        if "grid" in spec:
+            spec = {"choice": spec["grid"]}
+        elif isinstance(spec.get("choice"), dict):
+            spec = {"choice": {value: _as_choices(sub or {}) for value, sub in spec["choice"].items()}}
+        out[key] = spec
+    return out
+
+
 def confirm_sweep(experiment: str, top: int | None, seeds: int) -> tuple[dict, list[dict]]:
     """The confirmation sweep (raw sweep data) and the top configs it reruns, from the sweep's report: the
     best `top` (default 3), or with several objectives the Pareto front (at most `top` of it when given)."""
@@ -79,7 +91,7 @@ def confirm_sweep(experiment: str, top: int | None, seeds: int) -> tuple[dict, l
     sweep = ExpDir(experiment).sweep()
     search = sweep["search"]
     # Random search over the same space (grid entries as choices), fed exactly the configs to rerun.
-    search["space"] = {k: ({"choice": v["grid"]} if "grid" in v else v) for k, v in search["space"].items()}
+    search["space"] = _as_choices(search["space"])
     search["searcher"] = {"name": "random", "points_to_evaluate": [t.config for t in ranked for _ in range(seeds)]}
     search["scheduler"] = {"name": "fifo"}
     search["num_samples"] = len(ranked) * seeds

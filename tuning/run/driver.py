@@ -97,7 +97,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     from tuning.expdir import budget
     from tuning.schedulers import make_scheduler
     from tuning.searchers import make_searcher
-    from tuning.space import to_param_space
+    from tuning.space import is_conditional, to_param_space
     from tuning.trial import trial_dirname
 
     from tuning.pareto import compared
@@ -107,7 +107,9 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     tune_environment()
     as_grid = search.searcher.name == "grid"
     tune_config = tune.TuneConfig(
-        metric=metric, mode=mode, num_samples=search.num_samples,
+        # a conditional space's searcher counts its own grid points: Tune asks it for every trial
+        metric=metric, mode=mode,
+        num_samples=expected_trials(cfg) if is_conditional(search.space) else search.num_samples,
         search_alg=make_searcher(search, cfg.run.seed, warm_start=warm_start, max_concurrent=res.max_concurrent,
                                  storage=study_storage(search.searcher.name, exp_dir),
                                  budget=functools.partial(budget, cfg.to_dict()), experiment=str(exp_dir)),

@@ -17,8 +17,11 @@ class Point(NamedTuple):
 
 
 def warm_start_points(experiments: list[str], search) -> list[Point]:
-    """Finished trials of `experiments` whose params all lie in `search.space`; others are skipped with a warning."""
+    """Finished trials of `experiments` whose params all lie in `search.space`; others are skipped with a warning.
+
+    With a conditional choice a trial's params are those of the branches it chose (tuning.space.active)."""
     from tuning.report import finite, load_report
+    from tuning.space import active
 
     points = []
     for experiment in experiments:
@@ -30,8 +33,8 @@ def warm_start_points(experiments: list[str], search) -> list[Point]:
         for trial in report.trials:
             if trial.metric is None:
                 continue
-            if set(trial.config) != set(search.space) or not all(
-                    search.space[k].contains(v) for k, v in trial.config.items()):
+            reach = active(search.space, trial.config)
+            if set(trial.config) != set(reach) or not all(reach[k].contains(v) for k, v in trial.config.items()):
                 skipped += 1
                 continue
             steps = tuple((r["training_iteration"], r[search.metric]) for r in report.results

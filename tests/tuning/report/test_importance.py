@@ -1,6 +1,7 @@
 """Hyperparameter importance: Optuna's evaluators on a study rebuilt from an experiment directory."""
 
 import math
+import re
 import random
 
 from tests.tuning.report.test_report import make_experiment
@@ -53,3 +54,37 @@ def test_quantized_values_outside_the_bounds_widen_them():
 def test_too_few_trials_say_so(tmp_path):
     result = importance(load_report(str(_experiment(tmp_path, n=2))))
     assert "fanova" not in result and "needs at least 4 trials" in result["note"]
+
+
+def test_a_branch_parameter_is_absent_where_its_branch_was_not_chosen(tmp_path):
+    """A conditional space: dropout exists only with 2 layers. The report, its table, its CSV and the rebuilt
+    study leave it absent elsewhere (not None, 0 or '-' as a value); importance ranks the keys every trial has,
+    over every trial, and names the others; parallel coordinates break the line at the missing axis."""
+    from tuning.report import svg
+    from tuning.report.formats import render
+    from tuning.report.html import html
+
+    lr, layers, dropout = "model.init_args.lr", "model.init_args.num_layers", "model.init_args.dropout"
+    space = {lr: {"loguniform": [1.0e-4, 1.0e-1]}, layers: {"choice": {1: {}, 2: {dropout: {"uniform": [0.0, 0.5]}}}}}
+    rng, trials = random.Random(0), {}
+    for i in range(12):
+        params = {lr: 10 ** rng.uniform(-4, -1), layers: 1 + i % 2}
+        if params[layers] == 2:
+            params[dropout] = rng.uniform(0, 0.5)
+        trials[f"t{i:02d}"] = ("TERMINATED", [abs(math.log10(params[lr]) + 2.5)], {}, params)
+    report = load_report(str(make_experiment(tmp_path / "e", trials, space=space)))
+    assert report.conditional == (dropout,) and set(report.space) == {lr, layers, dropout}
+    one_layer = [t for t in report.trials if t.config[layers] == 1]
+    assert len(one_layer) == 6 and all(dropout not in t.config for t in one_layer)
+    study = build_study(report)
+    assert len(study.trials) == 12, "every trial counts, not only those with every key"
+    assert sorted(len(t.params) for t in study.trials) == [2] * 6 + [3] * 6
+    result = importance(report)
+    assert set(result["fanova"]) == {lr, layers} and dropout in result["note"]
+    csv = render(report, "csv").splitlines()
+    column = csv[0].split(",").index(f'"{dropout}"')
+    assert sum(row.split(",")[column] == "" for row in csv[1:13]) == 6, "a blank cell, not a value"
+    page = html(report)
+    gaps = [d for d in re.findall(r'<path class="series par" d="([^"]*)"', page)]
+    assert len(gaps) == 6 and all(d.count("M") == 2 for d in gaps), "lr to layers, a gap, the metric"
+    assert svg._runs(["a", None, "b", "c"]) == [["a"], ["b", "c"]]

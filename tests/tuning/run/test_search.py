@@ -62,6 +62,18 @@ def test_grid_searcher_tries_every_combination(ray_session, tmp_path):
     assert seen == sorted(itertools.product([-1.0, 1.0], [2.0, 4.0]))
 
 
+
+def test_grid_searcher_expands_every_branch_of_a_conditional_choice(ray_session, tmp_path):
+    """Tune asks the conditional grid searcher for every point (the sum over branches; tests/tuning/
+    test_conditional.py counts branches of unequal sizes), times num_samples: not num_samples alone."""
+    sweep = branin_sweep({"name": "grid"}, {"name": "fifo"}, num_samples=2, iterations=1)
+    sweep["search"]["space"] = {"objective.x0": {"choice": {-3.0: {"objective.x1": {"grid": [10.0, 12.0]}},
+                                                            3.0: {"objective.x1": {"grid": [10.0, 12.0]}}}}}
+    report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path))))
+    seen = sorted((t.config["objective.x0"], t.config["objective.x1"]) for t in report.trials)
+    assert seen == sorted(list(itertools.product([-3.0, 3.0], [10.0, 12.0])) * 2)
+
+
 @pytest.mark.parametrize("scheduler, stops", [({"name": "asha", "grace_period": 1, "reduction_factor": 2}, True),
                                               ({"name": "median", "grace_period": 1, "min_samples_required": 1}, True),
                                               ({"name": "fifo"}, False)])
@@ -201,3 +213,32 @@ def test_warm_start_skips_configs_outside_the_space(ray_session, tmp_path, capsy
     cfg.search.space["objective.x0"] = cfg.search.space["objective.x0"].__class__("uniform", (20.0, 30.0))
     assert warm_start_points([str(source)], cfg.search) == []
     assert "skipped 2 trial(s)" in capsys.readouterr().err
+
+
+def test_conditional_sweeps_sample_only_the_chosen_branches(ray_session, tmp_path):
+    """A random sweep of a two-level conditional space, then an optuna one warm-started from it (a point to
+    evaluate down the deepest branch first): every trial, reported and in the study, holds the keys of the
+    branches it chose, each inside that branch's domain; the study also holds the warm-start trials."""
+    import optuna
+
+    from tests.tuning.test_conditional import DECAY, HIDDEN, LAYERS, LR, respects_its_branch, sweep
+
+    def conditional(searcher, num_samples, **extra):
+        data = sweep(searcher=searcher, num_samples=num_samples, scheduler={"name": "fifo"}, **extra)
+        data["trainer"]["max_epochs"] = 1
+        return parse_sweep(data)
+
+    source = run_sweep(conditional({"name": "random", "seed": 1}, 2), storage=str(tmp_path), name="random")
+    earlier = load_report(str(source)).trials
+    assert len(earlier) == 2 and all(respects_its_branch(t.config) for t in earlier), [t.config for t in earlier]
+    deep = {LR: 0.01, LAYERS: 3, DECAY: 0.01}  # dropout and hidden_dim left to the sampler
+    exp = run_sweep(conditional({"name": "optuna", "points_to_evaluate": [deep]}, 2, warm_start=[str(source)]),
+                    storage=str(tmp_path), name="optuna")
+    own = {t.trial_id: t.config for t in load_report(str(exp)).trials}
+    assert len(own) == 2 and all(respects_its_branch(c) for c in own.values()), own
+    assert any(c[LAYERS] == 3 and c[DECAY] == 0.01 and HIDDEN in c for c in own.values()), "the point ran"
+    study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{exp / STUDY_FILE}").trials
+    warm = [t.params for t in study if t.user_attrs.get("warm_start")]
+    assert sorted(map(str, warm)) == sorted(map(str, (t.config for t in earlier))), "told with their own keys"
+    assert {t.user_attrs["tune_trial_id"]: t.params for t in study if not t.user_attrs.get("warm_start")} == own
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study)

@@ -105,3 +105,18 @@ class ScriptedLoss(LinearClassifier):
 
     def validation_step(self, batch, batch_idx):
         self.log("val_loss", float(self.hparams.losses[self.current_epoch]))
+
+
+class MemoryCapped(LinearClassifier):
+    """Runs out of memory, as torch's CPU allocator says it, on a training batch above `max_batch` samples: a
+    machine whose memory holds `max_batch` samples, for the batch-size scaler to find."""
+
+    def __init__(self, width: int = 64, lr: float = 0.05, max_batch: int = 300):
+        super().__init__(width=width, lr=lr)
+        self.save_hyperparameters()
+
+    def training_step(self, batch, batch_idx):
+        if len(batch[0]) > self.hparams.max_batch:
+            raise RuntimeError(f"DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+                               f"{len(batch[0]) * 2**20} bytes. Error code 12 (Cannot allocate memory)")
+        return super().training_step(batch, batch_idx)

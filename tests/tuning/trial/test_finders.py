@@ -44,6 +44,19 @@ def test_find_lr_prints_lightnings_suggestion_and_saves_the_plot(sweep_file, tmp
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5000
 
 
+def test_find_lr_sets_a_learning_rate_attribute_and_refuses_a_model_without_a_rate(sweep_file, tiny_sweep, capsys):
+    """A model whose rate is the attribute `learning_rate` (no `lr`) gets a suggestion; one with neither is exit 2
+    naming both names, before any finder runs."""
+    tiny_sweep["search"]["space"] = {}
+    for model, code in (("LearningRateClassifier", 0), ("NoRateClassifier", 2)):
+        tiny_sweep["model"] = {"class_path": f"tests.user_models.{model}", "init_args": {"width": 64}}
+        sweep_file.write_text(yaml.safe_dump(tiny_sweep))
+        assert main(["find-lr", str(sweep_file), "--steps", "20", "--plot", str(sweep_file.parent / "lr.png")]) == code
+    out, err = capsys.readouterr()
+    assert float(out.split("suggested learning rate:")[1].split()[0]) > 0
+    assert "NoRateClassifier has no `lr` or `learning_rate` attribute or hparam" in err
+
+
 def test_find_batch_size_prints_the_largest_that_fits(sweep_file, capsys):
     assert main(["find-batch-size", str(sweep_file), "--mode", "binsearch"]) == 0
     from tuning.data.digits import DigitsDataModule

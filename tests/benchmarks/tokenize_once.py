@@ -187,7 +187,8 @@ def main() -> None:
                                    "data_setup_s_mean": round(every_setup_mean, 3),
                                    "sweep_wall_s": round(every_wall, 1)},
         "goal_setup_once_over_every_trial": round(setup_mean / every_setup_mean, 4),
-        "goal_sweep_wall_once_over_every_trial": round(first_wall / every_wall, 3) if len(every) == len(trials) else None,
+        "goal_sweep_wall_once_over_every_trial":
+            round(first_wall / every_wall, 3) if len(every) == len(trials) else None,
         "trial_rss_mb_mean": round(mean(trials, "rss_mb"), 1), "trial_uss_mb_mean": round(mean(trials, "uss_mb"), 1),
         "trial_arrow_resident_mb_max": round(max(t["arrow_resident_mb"] for t in trials), 1),
         "trial_arrow_private_dirty_mb_max": round(max(t["arrow_private_dirty_mb"] for t in trials), 2),

@@ -76,5 +76,6 @@ def make_pip_project(root: Path, wheels: Path, user_models: Path) -> tuple[Path,
     (root / "probe_models.py").write_text(MODEL)
     pip_wheel = make_wheel(wheels, PIP_PACKAGE, PIP_VALUE)
     requirements = root / "requirements.txt"
-    requirements.write_text(f"# the job installs these\n\n{make_wheel(wheels, REQUIREMENTS_PACKAGE, REQUIREMENTS_VALUE)}\n")
+    other = make_wheel(wheels, REQUIREMENTS_PACKAGE, REQUIREMENTS_VALUE)
+    requirements.write_text(f"# the job installs these\n\n{other}\n")
     return pip_wheel, requirements

@@ -32,8 +32,8 @@ def scale_batch_size(dist: str, trainer_args: dict, model, datamodule, mode: str
     # a configured size that does not fit was taken for 2 failing, and binsearch ended at 1.
     start = _batch_size(model, datamodule) or 2
     with tempfile.TemporaryDirectory() as root:
-        found = Tuner(scratch_trainer(dist, trainer_args, root)).scale_batch_size(model, datamodule=datamodule, mode=mode,
-                                                                                 init_val=start)
+        tuner = Tuner(scratch_trainer(dist, trainer_args, root))
+        found = tuner.scale_batch_size(model, datamodule=datamodule, mode=mode, init_val=start)
     if found is None:
         raise UserError("data.init_args.batch_size: the batch-size scaler found no batch size that fits")
     return int(found)

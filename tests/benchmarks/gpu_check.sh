@@ -79,6 +79,7 @@ if [[ "${1:-}" == "analyse" ]]; then
 fi
 
 OUT=${OUT:-$(mktemp -d)}
+trap 'jobs -p | xargs -r kill 2>/dev/null || true' EXIT  # a sampler or driver left by a failed step
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 "$PY" -c "import torch; assert torch.cuda.is_available(), 'torch has no CUDA: install a CUDA build of torch'"
 

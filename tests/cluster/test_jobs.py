@@ -200,7 +200,7 @@ def test_an_unknown_job_is_a_clear_error(cluster, project):
 
 
 def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
-    """The one extra cluster of this suite: a head alone, token auth off."""
+    """The one extra cluster of this suite: a head alone, token auth off. Its job is stopped while it runs."""
     head = LocalCluster(tmp_path / "open", auth=False)
     (tmp_path / "open").mkdir()
     project = tmp_path / "project"
@@ -216,6 +216,21 @@ def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
         assert "accepted this job without a token: it has no authentication" in submitted.stderr
         job = submitted.stdout.split("submitted job ")[1].split()[0]
         stopped = tuning(["stop", job, "--address", head.dashboard], project, token=None)
-        assert stopped.returncode == 0, stopped.stderr
+        assert stopped.returncode == 0 and f"job {job}: stop requested" in stopped.stdout, stopped.stderr
+        # The running job ends STOPPED (not SUCCEEDED), and its status says how to continue it.
+        status = _status_once_ended(job, head, project)
+        assert status.startswith(f"job {job}: STOPPED") and "continue with: tuning submit" in status, status
     finally:
         head.stop()
+
+
+def _status_once_ended(job: str, cluster: LocalCluster, project: Path, tries: int = 60) -> str:
+    """`tuning status` of the job once it is no longer pending or running (polled once a second, bounded)."""
+    import time
+
+    for _ in range(tries):
+        status = tuning(["status", job, "--address", cluster.dashboard], project, cluster.token).stdout
+        if not any(f": {state}" in status for state in ("PENDING", "RUNNING")):
+            return status
+        time.sleep(1)
+    return status

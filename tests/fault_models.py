@@ -105,3 +105,42 @@ class ScriptedLoss(LinearClassifier):
 
     def validation_step(self, batch, batch_idx):
         self.log("val_loss", float(self.hparams.losses[self.current_epoch]))
+
+
+class MemoryCapped(LinearClassifier):
+    """Runs out of memory, as torch's CPU allocator says it, on a training batch above `max_batch` samples: a
+    machine whose memory holds `max_batch` samples, for the batch-size scaler to find."""
+
+    def __init__(self, width: int = 64, lr: float = 0.05, max_batch: int = 300):
+        super().__init__(width=width, lr=lr)
+        self.save_hyperparameters()
+
+    def training_step(self, batch, batch_idx):
+        if len(batch[0]) > self.hparams.max_batch:
+            raise RuntimeError(f"DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+                               f"{len(batch[0]) * 2**20} bytes. Error code 12 (Cannot allocate memory)")
+        return super().training_step(batch, batch_idx)
+
+
+class FirstAndLast(LinearClassifier):
+    """Trains normally but reports val_loss `first` at the first epoch and `last` after it: searchable scalars, so
+    a sweep decides which trial is best by its best epoch and which by its last."""
+
+    def __init__(self, width: int = 64, lr: float = 0.05, first: float = 1.0, last: float = 3.0):
+        super().__init__(width=width, lr=lr)
+        self.save_hyperparameters()
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", float(self.hparams.first if self.current_epoch == 0 else self.hparams.last))
+
+
+class LuckySeed(LinearClassifier):
+    """Reports val_loss `quality`, or 0.0 when the trial's seed is `lucky_seed`: a config that won by its seed."""
+
+    def __init__(self, width: int = 64, lr: float = 0.05, quality: float = 1.0, lucky_seed: int = 0):
+        super().__init__(width=width, lr=lr)
+        self.save_hyperparameters()
+
+    def validation_step(self, batch, batch_idx):
+        lucky = int(os.environ["PL_GLOBAL_SEED"]) == self.hparams.lucky_seed  # set by seed_everything
+        self.log("val_loss", 0.0 if lucky else float(self.hparams.quality))

@@ -1,10 +1,13 @@
-"""Benchmark: `tuning report` on a synthetic 1000-trial experiment directory (target: under 3 s).
+"""Benchmark: `tuning report` on a synthetic 1000-trial experiment directory.
 
 Writes a directory laid out like a real sweep (Tune's state file, result.json, progress.csv,
 params.json, trial.json, a small checkpoint and TensorBoard file per trial), then times the CLI
 in each format. Baselines from the same run: the interpreter + `tuning --help` start-up, the
 floor of reading and parsing every result.json in a plain loop, and `import optuna.importance`
 (which the table, markdown and HTML formats pay for hyperparameter importance). Prints one JSON line.
+
+The goal is a ratio to that import, measured in the same run: every format within GOAL_OVER_IMPORTANCE
+times it (the former 3 s target, where the import took 1.9 s on an idle 2-core machine, is 1.6 of it).
 
     python tests/benchmarks/report_1000.py [--trials 1000] [--keep DIR]
 """
@@ -26,6 +29,7 @@ import yaml
 SPACE = {"model.init_args.lr": {"loguniform": [1.0e-4, 3.0e-2]}, "model.init_args.hidden_dim": {"choice": [32, 64, 128]},
          "model.init_args.dropout": {"uniform": [0.0, 0.5]}, "data.init_args.batch_size": {"choice": [32, 64, 128]}}
 EPOCHS = 8
+GOAL_OVER_IMPORTANCE = 1.6
 
 
 def make_experiment(root: Path, n: int, seed: int = 0) -> Path:
@@ -105,7 +109,8 @@ def main() -> None:
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="report-bench-"))
     exp = make_experiment(root, args.trials)
     cli = [sys.executable, "-m", "tuning"]
-    out = {"benchmark": "report_1000", "trials": args.trials, "target_s": 3.0, "cores": os.cpu_count(),
+    out = {"benchmark": "report_1000", "trials": args.trials, "goal_over_importance_import": GOAL_OVER_IMPORTANCE,
+           "cores": os.cpu_count(),
            "load_avg_1m": round(os.getloadavg()[0], 2), "baseline_startup_s": timed([*cli, "--help"])[0],
            "baseline_read_floor_s": read_floor(exp),
            # The table's importance needs optuna.importance, which imports scikit-learn even for PED-ANOVA.
@@ -113,7 +118,11 @@ def main() -> None:
     for fmt in ("table", "json", "markdown", "html", "parquet"):
         extra = ["--output", str(root / f"report.{fmt}")] if fmt in ("html", "parquet") else []
         out[f"report_{fmt}_s"], out[f"report_{fmt}_cpu_s"] = timed([*cli, "report", str(exp), "--format", fmt, *extra])
-    out["under_target"] = all(v <= out["target_s"] for k, v in out.items() if k.startswith("report_"))
+    floor = out["baseline_import_optuna_importance_s"]
+    for fmt in ("table", "json", "markdown", "html", "parquet"):
+        out[f"report_{fmt}_over_importance_import"] = round(out[f"report_{fmt}_s"] / floor, 3)
+    out["goal_met"] = all(out[f"report_{fmt}_over_importance_import"] <= GOAL_OVER_IMPORTANCE
+                          for fmt in ("table", "json", "markdown", "html", "parquet"))
     print(json.dumps(out))
 
 

@@ -4,6 +4,7 @@ Each node runs in its own session (process group); stopping kills exactly the pr
 sessions, never other Ray instances on the machine (no global `ray stop`).
 """
 
+import json
 import os
 import random
 import shutil
@@ -50,10 +51,12 @@ def _port_flags() -> list[str]:
 
 
 class LocalCluster:
-    """A head and one worker node, one CPU each, listening on this machine, with token auth (or none)."""
+    """A head and one worker node, one CPU each (the worker with `worker_resources` too), listening on this
+    machine, with token auth (or none)."""
 
-    def __init__(self, root: Path, num_cpus: int = 1, auth: bool = True):
+    def __init__(self, root: Path, num_cpus: int = 1, auth: bool = True, worker_resources: dict | None = None):
         self.root, self.num_cpus = root, num_cpus
+        self.worker_resources = worker_resources or {}  # custom Ray resources of the worker node alone
         # Ray's socket paths live under --temp-dir and must stay under 108 bytes: pytest's paths are too long.
         self.temp = Path(tempfile.mkdtemp(prefix="tuning-rc-"))
         self.token = uuid.uuid4().hex
@@ -99,7 +102,8 @@ class LocalCluster:
         self._wait(lambda: self._alive_nodes() >= 1, timeout, "head node")
         if not worker:
             return self
-        self._start("worker", ["--address", f"127.0.0.1:{self.gcs_port}"])
+        custom = ["--resources", json.dumps(self.worker_resources)] if self.worker_resources else []
+        self._start("worker", ["--address", f"127.0.0.1:{self.gcs_port}", *custom])
         self._wait(lambda: self._alive_nodes() >= 2, timeout, "worker node")
         return self
 

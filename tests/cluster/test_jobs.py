@@ -1,5 +1,6 @@
 """`tuning submit` and friends against a real two-node Ray cluster on loopback, with token auth."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cluster import pip_project as pp
 from tests.cluster import secret_project as sp
 from tests.cluster.local_cluster import BIN, LocalCluster
 
@@ -30,8 +32,9 @@ SWEEP = {
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """Head + worker, one CPU each; stopped (only its own processes) after the module."""
-    local = LocalCluster(tmp_path_factory.mktemp("ray-cluster"))
+    """Head + worker, one CPU each, the worker with one custom `tuning_probe`; stopped (only its own processes)
+    after the module."""
+    local = LocalCluster(tmp_path_factory.mktemp("ray-cluster"), worker_resources={"tuning_probe": 1})
     try:
         yield local.start()
     finally:
@@ -151,6 +154,45 @@ def test_a_submitted_sweep_runs_on_both_nodes_and_reports_from_storage(cluster, 
     assert "failed the request (HTTP 500)" in again.stderr and "already exists" in again.stderr
 
 
+def test_pip_and_requirements_reach_the_job_and_its_trials_get_their_memory_and_custom_resource(cluster, tmp_path):
+    """`submit --pip WHEEL --requirements FILE --follow`: the job's driver and trials import both packages (not
+    installed here), and Ray placed each trial with its bundle {CPU, memory, tuning_probe}, so on the one node
+    that has `tuning_probe`, though the other had a CPU free; --follow waits for the job and says how it ended, and
+    `logs` without it prints the finished job's log."""
+    assert not {importlib.util.find_spec(p) for p in (pp.PIP_PACKAGE, pp.REQUIREMENTS_PACKAGE)} - {None}
+    project, wheels, log = tmp_path / "project", tmp_path / "wheels", tmp_path / "placement.jsonl"
+    project.mkdir()
+    wheels.mkdir()
+    pip_wheel, requirements = pp.make_pip_project(project, wheels, HERE.parent / "user_models.py")
+    sweep = {**SWEEP, "name": "cluster-pip", "trainer": {"max_epochs": 1, "accelerator": "cpu"},
+             "model": {"class_path": "probe_models.ProbeClassifier", "init_args": {"width": 64, "log": str(log)}},
+             "search": {**SWEEP["search"], "num_samples": 2},
+             "resources": {"cpu": 1, "memory": 0.25, "custom": {"tuning_probe": 1}}}
+    (project / "sweep.yaml").write_text(yaml.safe_dump(sweep))
+    storage = tmp_path / "shared"
+    submitted = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", str(storage),
+                        "--pip", str(pip_wheel), "--requirements", requirements.name, "--follow"], project,
+                       cluster.token)
+    job = submitted.stdout.split("submitted job ")[1].split()[0]
+    assert submitted.returncode == 0, submitted.stdout[-3000:] + submitted.stderr[-2000:]
+    assert submitted.stdout.rstrip().endswith(f"job {job}: SUCCEEDED")
+    logs = tuning(["logs", job, "--address", cluster.dashboard], project, cluster.token)  # no --follow: what it has
+    assert logs.returncode == 0 and f"experiment: {storage / 'cluster-pip'}" in logs.stdout, logs.stderr
+
+    report = tuning(["report", str(storage / "cluster-pip"), "--format", "json"], project, cluster.token)
+    trials = json.loads(report.stdout)["trials"]
+    assert [t["status"] for t in trials] == ["completed"] * 2, report.stderr
+    assert [t["metrics"]["probe"] for t in trials] == [pp.PIP_VALUE + pp.REQUIREMENTS_VALUE] * 2
+    placed = [json.loads(line) for line in log.read_text().splitlines()]
+    (probe_node,) = placed[0]["probe_nodes"]
+    assert [p["bundles"] for p in placed] == [[{"CPU": 1.0, "memory": 0.25 * 2**30, "tuning_probe": 1.0}]] * 2
+    assert {p["node"] for p in placed} == {t["node_id"] for t in _trial_files(storage / "cluster-pip")} == {probe_node}
+
+
+def _trial_files(exp: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in exp.glob("trial_*/trial.json")]
+
+
 def test_an_unknown_job_is_a_clear_error(cluster, project):
     result = tuning(["status", "no-such-job", "--address", cluster.dashboard], project, cluster.token)
     assert result.returncode == 2, result.stderr
@@ -158,7 +200,7 @@ def test_an_unknown_job_is_a_clear_error(cluster, project):
 
 
 def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
-    """The one extra cluster of this suite: a head alone, token auth off."""
+    """The one extra cluster of this suite: a head alone, token auth off. Its job is stopped while it runs."""
     head = LocalCluster(tmp_path / "open", auth=False)
     (tmp_path / "open").mkdir()
     project = tmp_path / "project"
@@ -174,6 +216,21 @@ def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
         assert "accepted this job without a token: it has no authentication" in submitted.stderr
         job = submitted.stdout.split("submitted job ")[1].split()[0]
         stopped = tuning(["stop", job, "--address", head.dashboard], project, token=None)
-        assert stopped.returncode == 0, stopped.stderr
+        assert stopped.returncode == 0 and f"job {job}: stop requested" in stopped.stdout, stopped.stderr
+        # The running job ends STOPPED (not SUCCEEDED), and its status says how to continue it.
+        status = _status_once_ended(job, head, project)
+        assert status.startswith(f"job {job}: STOPPED") and "continue with: tuning submit" in status, status
     finally:
         head.stop()
+
+
+def _status_once_ended(job: str, cluster: LocalCluster, project: Path, tries: int = 60) -> str:
+    """`tuning status` of the job once it is no longer pending or running (polled once a second, bounded)."""
+    import time
+
+    for _ in range(tries):
+        status = tuning(["status", job, "--address", cluster.dashboard], project, cluster.token).stdout
+        if not any(f": {state}" in status for state in ("PENDING", "RUNNING")):
+            return status
+        time.sleep(1)
+    return status

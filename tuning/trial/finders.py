@@ -13,12 +13,27 @@ from tuning import flavour
 from tuning.errors import UserError
 from tuning.trial.preflight import prepare, scratch_trainer
 
+def _batch_size(model, datamodule) -> int | None:
+    """The batch size where Lightning's scaler looks for it: the model, its hparams, the datamodule, its hparams."""
+    for holder in (model, datamodule):
+        if hasattr(holder, "batch_size"):
+            return getattr(holder, "batch_size")
+        if "batch_size" in getattr(holder, "hparams", {}):
+            return holder.hparams["batch_size"]
+    return None
+
+
 def scale_batch_size(dist: str, trainer_args: dict, model, datamodule, mode: str = "power") -> int:
     """Set the largest batch size that fits (Lightning's scaler) on the datamodule and return it."""
     Tuner = flavour.module(dist).tuner.Tuner
 
+    # The scaler starts at the configured size. Lightning's first try runs on loaders built at the configured
+    # size while it counts it as `init_val` (it loads the data before it sets the size): from its default of 2,
+    # a configured size that does not fit was taken for 2 failing, and binsearch ended at 1.
+    start = _batch_size(model, datamodule) or 2
     with tempfile.TemporaryDirectory() as root:
-        found = Tuner(scratch_trainer(dist, trainer_args, root)).scale_batch_size(model, datamodule=datamodule, mode=mode)
+        tuner = Tuner(scratch_trainer(dist, trainer_args, root))
+        found = tuner.scale_batch_size(model, datamodule=datamodule, mode=mode, init_val=start)
     if found is None:
         raise UserError("data.init_args.batch_size: the batch-size scaler found no batch size that fits")
     return int(found)

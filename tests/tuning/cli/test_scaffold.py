@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,28 @@ def test_unknown_template_exits_2(tmp_path):
 @pytest.mark.parametrize("folder, package", [("my-project", "my_project"), ("2fast", "p_2fast"), ("Exp.1", "exp_1")])
 def test_package_names_are_identifiers(tmp_path, folder, package):
     assert package_name(tmp_path / folder) == package
+
+
+def _readme_init_block() -> str:
+    """The output of `tuning init my-project --template tabular` as the README shows it."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    block = readme.split("prints the files it wrote and the next command:\n```\n", 1)[1]
+    return block.split("```", 1)[0]
+
+
+def test_init_prints_the_files_it_wrote_as_the_readme_shows(tmp_path, monkeypatch):
+    """`tuning init` run as the README's "Your own model in 5 minutes" says prints exactly the README's lines;
+    for every template the printed `wrote` lines are exactly the files on disk, then the next command."""
+    monkeypatch.chdir(tmp_path)
+    result = tuning_here("init", "my-project", "--template", "tabular")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == _readme_init_block()
+    for template in templates():
+        folder = f"p-{template}"
+        result = tuning_here("init", folder, "--template", template)
+        assert result.returncode == 0, result.stderr
+        *wrote, blank, last = result.stdout.splitlines()
+        on_disk = {p.as_posix() for p in Path(folder).rglob("*") if p.is_file()}
+        assert all(line.startswith("wrote ") for line in wrote) and len(wrote) == len(on_disk), template
+        assert {line[len("wrote "):] for line in wrote} == on_disk, template
+        assert (blank, last) == ("", f"next: cd {folder} && tuning validate sweep.yaml && tuning run sweep.yaml")

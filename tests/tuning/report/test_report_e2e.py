@@ -19,11 +19,14 @@ import pytest
 import yaml
 
 from tests.conftest import TINY_SWEEP
+from tests.in_process import tuning_here
 from tuning.report.load import load_report, read_results
 from tuning.report.text import cell
 
 
 def tuning(*args, timeout=120):
+    """`tuning ARGS` in a process of its own: for what only a real process shows (warnings, argparse's exits, a
+    traceback); commands that start nothing run in this process otherwise (tuning_here), a start-up less each."""
     return subprocess.run([sys.executable, "-m", "tuning", *args], capture_output=True, text=True, timeout=timeout)
 
 
@@ -68,7 +71,7 @@ def test_live_view_redraws_in_place_on_a_terminal(live):
 
 def test_ranking_and_extra_columns_on_a_real_experiment(live):
     exp_dir, _ = live
-    report = json.loads(tuning("report", str(exp_dir), "--format", "json").stdout)
+    report = json.loads(tuning_here("report", str(exp_dir), "--format", "json").stdout)
     best = {}
     for path in exp_dir.glob("trial_*/result.json"):
         rows = read_results(path)
@@ -92,23 +95,23 @@ class _Cells(HTMLParser):
 
 def test_every_format_parses_back(live, tmp_path):
     exp_dir, _ = live
-    table = tuning("report", str(exp_dir))
+    table = tuning_here("report", str(exp_dir))
     assert table.returncode == 0 and "importance (ped_anova, 4 trials)" in table.stdout
     assert "compute: " in table.stdout
-    markdown = tuning("report", str(exp_dir), "--format", "markdown").stdout
+    markdown = tuning_here("report", str(exp_dir), "--format", "markdown").stdout
     rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in markdown.splitlines() if line.startswith("|")]
     assert rows[0][:4] == ["rank", "trial", "status", "val_loss"] and set(rows[1]) == {"---"}
     assert [r[0] for r in rows[2:]] == ["1", "2", "3", "4"] and {len(r) for r in rows} == {len(rows[0])}
     for fmt in ("csv", "parquet"):
         out = tmp_path / f"trials.{fmt}"
-        assert tuning("report", str(exp_dir), "--format", fmt, "--output", str(out)).returncode == 0
+        assert tuning_here("report", str(exp_dir), "--format", fmt, "--output", str(out)).returncode == 0
         read = pacsv.read_csv if fmt == "csv" else pq.read_table
         trials, results = read(out), read(tmp_path / f"trials_results.{fmt}")
         assert trials.num_rows == 4 and trials.column("rank").to_pylist() == [1, 2, 3, 4]
         assert results.num_rows == sum(len(read_results(p)) for p in exp_dir.glob("trial_*/result.json"))
         assert {"trial_id", "training_iteration", "val_loss", "val_acc"} <= set(results.column_names)
     page = tmp_path / "report.html"
-    assert tuning("report", str(exp_dir), "--format", "html", "--output", str(page)).returncode == 0
+    assert tuning_here("report", str(exp_dir), "--format", "html", "--output", str(page)).returncode == 0
     parser = _Cells()
     text = page.read_text()
     parser.feed(text)
@@ -181,13 +184,23 @@ def test_html_report_renders_in_a_real_browser(live, tmp_path):
     assert page_width <= int(body.split('data-window-width="')[1].split('"')[0])  # no horizontal page scroll
 
 
+def test_output_of_the_table_and_json_is_what_the_command_prints(live, tmp_path):
+    """`--output` with the table and JSON formats writes exactly what the command prints without it."""
+    exp_dir, _ = live
+    for fmt in ("table", "json"):
+        out = tmp_path / f"report.{fmt}"
+        written = tuning_here("report", str(exp_dir), "--format", fmt, "--output", str(out))
+        assert written.returncode == 0 and f"wrote {out}" in written.stderr, written.stderr
+        assert out.read_text() == tuning_here("report", str(exp_dir), "--format", fmt).stdout
+
+
 def test_export_loads_with_load_from_checkpoint(live, tmp_path):
     from tuning.models.mlp import MLPClassifier
     from tuning.classes import resolve_class
 
     exp_dir, _ = live
     out = tmp_path / "best"
-    result = tuning("export", str(exp_dir), "--rank", "1", "--output", str(out))
+    result = tuning_here("export", str(exp_dir), "--rank", "1", "--output", str(out))
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load((out / "config.yaml").read_text())
     best = load_report(str(exp_dir)).trials[0]
@@ -199,7 +212,7 @@ def test_export_loads_with_load_from_checkpoint(live, tmp_path):
     # the config alone rebuilds the same module the checkpoint's weights fit
     rebuilt = resolve_class("model", config["model"]["class_path"])(**config["model"]["init_args"])
     rebuilt.load_state_dict(model.state_dict())
-    again = tuning("export", str(exp_dir), "--rank", "1", "--output", str(out))
+    again = tuning_here("export", str(exp_dir), "--rank", "1", "--output", str(out))
     assert again.returncode == 2 and "not an empty directory" in again.stderr
 
 
@@ -215,7 +228,7 @@ def test_compare_shows_the_best_of_each_and_what_differs(live, tmp_path):
     sweep = yaml.safe_load((other / "sweep.yaml").read_text())
     sweep["trainer"]["max_epochs"] = 3
     (other / "sweep.yaml").write_text(yaml.safe_dump(sweep))
-    result = tuning("compare", str(exp_dir), str(other))
+    result = tuning_here("compare", str(exp_dir), str(other))
     assert result.returncode == 0, result.stderr
     def table(out):
         return {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
@@ -228,7 +241,7 @@ def test_compare_shows_the_best_of_each_and_what_differs(live, tmp_path):
     for key in differ:
         assert rows[key] == [cell(ranked[0].config[key]), cell(ranked[1].config[key])], key
     assert f"settings that differ: {1 + len(differ)}" in result.stdout
-    by_last = tuning("compare", str(exp_dir), str(other), "--scope", "last")
+    by_last = tuning_here("compare", str(exp_dir), str(other), "--scope", "last")
     last = load_report(str(exp_dir), scope="last").trials[0]
     assert by_last.returncode == 0 and table(by_last.stdout)["trial"][0] == last.trial_id, "--scope last"
 
@@ -316,15 +329,15 @@ def test_output_never_overwrites_and_never_writes_inside_the_experiment(live, tm
     exp_dir, _ = live
     before = (exp_dir / "sweep.yaml").read_bytes()
     for output in (exp_dir / "sweep.yaml", exp_dir / "report.md"):
-        result = tuning("report", str(exp_dir), "--format", "markdown", "--output", str(output))
+        result = tuning_here("report", str(exp_dir), "--format", "markdown", "--output", str(output))
         assert result.returncode == 2 and "inside the experiment" in result.stderr, result.stderr
-    result = tuning("export", str(exp_dir), "--output", str(exp_dir / "best"))
+    result = tuning_here("export", str(exp_dir), "--output", str(exp_dir / "best"))
     assert result.returncode == 2 and "inside the experiment" in result.stderr, result.stderr
     assert (exp_dir / "sweep.yaml").read_bytes() == before
     assert not (exp_dir / "report.md").exists() and not (exp_dir / "best").exists()
     mine = tmp_path / "mine.md"
     mine.write_text("my notes")
-    result = tuning("report", str(exp_dir), "--format", "markdown", "--output", str(mine))
+    result = tuning_here("report", str(exp_dir), "--format", "markdown", "--output", str(mine))
     assert result.returncode == 2 and "add --force" in result.stderr and mine.read_text() == "my notes"
-    assert tuning("report", str(exp_dir), "--format", "markdown", "--output", str(mine), "--force").returncode == 0
-    assert mine.read_text() == tuning("report", str(exp_dir), "--format", "markdown").stdout
+    assert tuning_here("report", str(exp_dir), "--format", "markdown", "--output", str(mine), "--force").returncode == 0
+    assert mine.read_text() == tuning_here("report", str(exp_dir), "--format", "markdown").stdout

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+from tests.in_process import tuning_here
 from tuning.config import parse_sweep
 from tuning.run.driver import resume_sweep, run_sweep
 from tuning.report.load import load_report, read_results
@@ -62,8 +63,14 @@ def test_an_unwritable_checkpoint_directory_errors_that_trial_only(ray_session, 
     assert "checkpoint_000000" in blocked.error, blocked.error
     assert blocked.checkpoint is None
 
-    # `tuning resume --skip-errored` leaves it; once the disk is fixed, `tuning resume` retries it.
-    resume_sweep(str(exp_dir), retry_errored=False)
+    # `tuning resume --skip-errored` (the command line, in this process) leaves it, exit 3 naming it; once the
+    # disk is fixed, `tuning resume` retries it.
+    [error_file] = exp_dir.glob(f"trial_*{blocked.trial_id}/error.txt")  # Tune appends each failure to it
+    failures = error_file.read_text()
+    skipped = tuning_here("resume", str(exp_dir), "--skip-errored")
+    assert skipped.returncode == 3, skipped.stderr[-3000:]
+    assert f"trial {blocked.trial_id} errored: " in skipped.stderr and "1 of 2 trials errored" in skipped.stderr
+    assert error_file.read_text() == failures, "--skip-errored ran the errored trial again"
     assert {t.config["model.init_args.block"]: t.status for t in load_report(str(exp_dir)).trials} == {
         True: "errored", False: "completed"}
     broken.unlink()

@@ -45,10 +45,12 @@ def test_every_searcher_runs_a_sweep_with_its_own_sampler(ray_session, tmp_path)
         searcher["points_to_evaluate"] = [{"objective.x0": 3.0, "objective.x1": 2.0}]
         sweep = branin_sweep(searcher, {"name": "fifo"}, num_samples=12, iterations=1, max_concurrent=1)
         label = f"optuna-{searcher['sampler']}" if "sampler" in searcher else searcher["name"]
-        report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path), name=label)))
+        exp = run_sweep(parse_sweep(sweep), storage=str(tmp_path), name=label)
+        report = load_report(str(exp))
         assert len(report.trials) == 12 and all(t.status == "completed" for t in report.trials), label
         points = [(t.config["objective.x0"], t.config["objective.x1"]) for t in report.trials]
-        assert (3.0, 2.0) in points, f"{label}: points_to_evaluate run"
+        first = read_results(sorted(exp.glob("trial_*"))[0] / "result.json")[0]["config"]  # trial 1, in creation order
+        assert (first["objective.x0"], first["objective.x1"]) == (3.0, 2.0), f"{label}: points_to_evaluate run first"
         assert all(-5 <= x0 <= 10 and 0 <= x1 <= 15 for x0, x1 in points) and len(set(points)) == 12, label
         sequences[label] = sorted(points)
     assert len({tuple(points) for points in sequences.values()}) == len(sequences), "each sampler suggests its own"

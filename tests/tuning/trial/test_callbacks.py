@@ -1,5 +1,7 @@
 """Sweep checks of trainer.callbacks, trainer.profiler, trial.* and DDP resources: errors name the key path."""
 
+import json
+
 import pytest
 
 from tuning.classes import check_classes
@@ -61,3 +63,21 @@ def test_ddp_resource_rules(tiny_sweep):
     tiny_sweep["trainer"]["strategy"] = "ddp"
     with pytest.raises(UserError, match="trainer.strategy: set by tuning when resources.workers > 1"):
         _check(tiny_sweep)
+
+
+@pytest.mark.parametrize("profiler, name, marker", [("advanced", "AdvancedProfiler", "ncalls"),
+                                                    ("pytorch", "PyTorchProfiler", "Self CPU")])
+def test_the_advanced_and_pytorch_profilers_report_in_the_trial_directory(ray_session, tmp_path, tiny_sweep, profiler,
+                                                                          name, marker):
+    """`trainer.profiler: advanced | pytorch` in a real trial: Lightning's report of that profiler (cProfile's
+    table; torch's op table) in fit-profile.txt, and profile_summary.json built from its own records."""
+    from tuning.run.driver import run_sweep
+
+    tiny_sweep["trainer"].update(profiler=profiler, max_epochs=1, limit_train_batches=6, limit_val_batches=2)
+    tiny_sweep["search"].update(num_samples=1, scheduler={"name": "fifo"})
+    exp = run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name=profiler)
+    [trial_dir] = exp.glob("trial_*")
+    assert marker in (trial_dir / "fit-profile.txt").read_text()
+    summary = json.loads((trial_dir / "profile_summary.json").read_text())
+    assert summary["profiler"] == name and summary["slowest"] and summary["slowest"][0]["total_s"] > 0
+    assert summary["bottleneck"] in {"data loading", "training", "validation", "setup", "unknown"}

@@ -44,6 +44,19 @@ def test_find_lr_prints_lightnings_suggestion_and_saves_the_plot(sweep_file, tmp
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5000
 
 
+def test_find_lr_sets_a_learning_rate_attribute_and_refuses_a_model_without_a_rate(sweep_file, tiny_sweep, capsys):
+    """A model whose rate is the attribute `learning_rate` (no `lr`) gets a suggestion; one with neither is exit 2
+    naming both names, before any finder runs."""
+    tiny_sweep["search"]["space"] = {}
+    for model, code in (("LearningRateClassifier", 0), ("NoRateClassifier", 2)):
+        tiny_sweep["model"] = {"class_path": f"tests.user_models.{model}", "init_args": {"width": 64}}
+        sweep_file.write_text(yaml.safe_dump(tiny_sweep))
+        assert main(["find-lr", str(sweep_file), "--steps", "20", "--plot", str(sweep_file.parent / "lr.png")]) == code
+    out, err = capsys.readouterr()
+    assert float(out.split("suggested learning rate:")[1].split()[0]) > 0
+    assert "NoRateClassifier has no `lr` or `learning_rate` attribute or hparam" in err
+
+
 def test_find_batch_size_prints_the_largest_that_fits(sweep_file, capsys):
     assert main(["find-batch-size", str(sweep_file), "--mode", "binsearch"]) == 0
     from tuning.data.digits import DigitsDataModule
@@ -53,6 +66,21 @@ def test_find_batch_size_prints_the_largest_that_fits(sweep_file, capsys):
     datamodule.setup("fit")
     # On CPU every batch up to the whole training set fits: the scaler went past the sweep's 128.
     assert size >= len(datamodule.datasets["train"]) > 128
+
+
+def test_find_batch_size_power_and_binsearch_find_what_fits_below_a_memory_limit(sweep_file, tiny_sweep, capsys):
+    """On a model that runs out of memory above 40 samples a batch, from the sweep's batch size of 128: `--mode
+    power` halves to the size that fits, 32, and stops when doubling fails; `--mode binsearch` prints the largest
+    size that fits (40) less its 5% margin. (Lightning's first try at its default start of 2 ran at 128: binsearch
+    took that failure for 2's and printed 1.)"""
+    tiny_sweep["model"] = {"class_path": "tests.fault_models.MemoryCapped", "init_args": {"max_batch": 40}}
+    tiny_sweep["search"]["space"] = {"model.init_args.lr": {"loguniform": [1e-3, 1e-1]}}
+    sweep_file.write_text(yaml.safe_dump(tiny_sweep))
+    found = {}
+    for mode in ("power", "binsearch"):
+        assert main(["find-batch-size", str(sweep_file), "--mode", mode]) == 0
+        found[mode] = int(capsys.readouterr().out.split("largest batch size that fits:")[1].split()[0])
+    assert found == {"power": 32, "binsearch": int(40 * 0.95)}
 
 
 def test_scale_batch_size_sets_the_datamodule(tiny_sweep):

@@ -39,3 +39,19 @@ def test_max_steps_ends_the_trial_without_a_stale_report(ray_session, tmp_path, 
     [checkpoint] = exp.glob("trial_*/checkpoint_*/checkpoint.ckpt")
     steps = torch.load(checkpoint, weights_only=False, map_location="cpu")["global_step"]  # at epoch 1's end
     assert steps < 15 < 2 * steps
+
+
+def test_max_time_ends_the_trial_completed_without_a_stale_report(ray_session, tmp_path, tiny_sweep):
+    """Epochs of a second or more (the model sleeps as each starts) under `max_time` of 4 s and 50 epochs: the
+    Trainer ends the trial at its time budget, mid-epoch, and that cut epoch is not reported (each report is a
+    new validation); the trial is completed, ended by the trainer."""
+    from tuning.report.load import read_results
+
+    tiny_sweep["model"] = {"class_path": "tests.fault_models.Slow", "init_args": {"seconds": 1.0}}
+    tiny_sweep["search"]["space"] = {"model.init_args.lr": {"loguniform": [1e-3, 1e-1]}}
+    exp, trial, losses = _one_trial(tmp_path, tiny_sweep, "time", max_time="00:00:00:04", max_epochs=50)
+    assert trial.status == "completed" and 1 <= trial.iterations <= 4 and len(set(losses)) == len(losses)
+    [result] = exp.glob("trial_*/result.json")
+    rows = read_results(result)
+    assert rows[-1]["ended_by"] == "trainer" and [r["training_iteration"] for r in rows] == list(
+        range(1, len(rows) + 1))

@@ -1,0 +1,57 @@
+"""`tuning export` of a real sweep: the trial `--scope` ranks first, its config's model, data and trainer sections."""
+
+import pytest
+import torch
+import yaml
+
+from tests.in_process import tuning_here
+from tuning.config import parse_sweep
+from tuning.report.load import load_report
+from tuning.run.driver import run_sweep
+
+# Two trials whose order flips with the scope: A is best at its best epoch (1.0), B at its last (2.5 < 3.0).
+A = {"model.init_args.first": 1.0, "model.init_args.last": 3.0, "data.init_args.batch_size": 64,
+     "trainer.gradient_clip_val": 0.5}
+B = {"model.init_args.first": 2.0, "model.init_args.last": 2.5, "data.init_args.batch_size": 128,
+     "trainer.gradient_clip_val": 1.0}
+
+
+@pytest.fixture(scope="module")
+def experiment(ray_session, tmp_path_factory):
+    """A and B, run for 2 epochs; the space spans the model, data and trainer sections."""
+    sweep = {"name": "scoped", "model": {"class_path": "tests.fault_models.FirstAndLast", "init_args": {"width": 64}},
+             "data": {"class_path": "digits", "init_args": {"batch_size": 32}},
+             "trainer": {"max_epochs": 2, "accelerator": "cpu"},
+             "search": {"metric": "val_loss", "mode": "min", "num_samples": 2,
+                        "space": {"model.init_args.first": {"uniform": [0.5, 2.5]},
+                                  "model.init_args.last": {"uniform": [2.0, 3.5]},
+                                  "data.init_args.batch_size": {"choice": [64, 128]},
+                                  "trainer.gradient_clip_val": {"uniform": [0.5, 1.0]}},
+                        "searcher": {"name": "random", "points_to_evaluate": [A, B]},
+                        "scheduler": {"name": "fifo"}},
+             "resources": {"cpu": 1, "max_concurrent": 2}, "run": {"seed": 0}}
+    return run_sweep(parse_sweep(sweep), storage=str(tmp_path_factory.mktemp("export")))
+
+
+@pytest.mark.parametrize("scope, params, value, epoch", [("best", A, 1.0, 1), ("last", B, 2.5, 2)])
+def test_export_scope_picks_the_trial_it_ranks_first_with_its_data_and_trainer(experiment, tmp_path, scope, params,
+                                                                               value, epoch):
+    """`--scope best` exports A, `--scope last` B; each config carries the trial's own values in the model, data
+    and trainer sections (the sweep's other settings kept), and its checkpoint was trained with that data."""
+    (trial,) = [t for t in load_report(str(experiment)).trials if t.config == params]
+    out = tmp_path / scope
+    result = tuning_here("export", str(experiment), "--scope", scope, "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    header, body = (out / "config.yaml").read_text().split("\n", 1)
+    assert header.startswith(f"# trial {trial.trial_id} of ") and f"val_loss {value} at epoch {epoch}" in header
+    config = yaml.safe_load(body)
+    assert config["model"] == {"class_path": "tests.fault_models.FirstAndLast",
+                               "init_args": {"width": 64, "first": params["model.init_args.first"],
+                                             "last": params["model.init_args.last"]}}
+    assert config["data"] == {"class_path": "tuning.data.digits.DigitsDataModule",
+                              "init_args": {"batch_size": params["data.init_args.batch_size"]}}
+    assert config["trainer"] == {"max_epochs": 2, "accelerator": "cpu",
+                                 "gradient_clip_val": params["trainer.gradient_clip_val"]}
+    checkpoint = torch.load(out / "checkpoint.ckpt", weights_only=False)
+    assert checkpoint["datamodule_hyper_parameters"]["batch_size"] == params["data.init_args.batch_size"]
+    assert checkpoint["hyper_parameters"]["first"] == params["model.init_args.first"]

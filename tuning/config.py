@@ -298,6 +298,8 @@ class SweepConfig(_Section):
 
     @model_validator(mode="after")
     def _check_combinations(self):
+        from tuning.combinations import combination_problem
+
         problem = combination_problem(self)
         if problem:
             raise ValueError(problem)
@@ -318,91 +320,6 @@ class SweepConfig(_Section):
         # as a sweep file writes them (a dumped Domain is not one), so a resume reads them back
         data["search"]["scheduler"]["mutations"] = {k: d.to_spec() for k, d in self.search.scheduler.mutations.items()}
         return {k: v for k, v in data.items() if not (v is None and k in OPTIONAL_SECTIONS)}
-
-
-def combination_problem(cfg: "SweepConfig") -> str | None:
-    """What is wrong with the searcher/scheduler/space combination, or None."""
-    search, sched = cfg.search, cfg.search.scheduler
-    searcher, space = search.searcher.name, search.space
-    from tuning.synthetic import sweep_problem
-
-    problem = sweep_problem(cfg)
-    if problem:
-        return problem
-    if cfg.lr_scheduler is not None and cfg.optimizer is None:
-        return "lr_scheduler: needs an optimizer entry as well (LightningCLI builds the scheduler on it)"
-    problem = objectives_combination_problem(search)
-    if problem:
-        return problem
-    if sched.name in ("asha", "hyperband") and not isinstance(cfg.max_epochs, int):
-        return f"search.scheduler: {sched.name} needs an epoch budget: set trainer.max_epochs or search.scheduler.max_t"
-    problem = space_mod.conditional_problem(search)
-    if problem:
-        return problem
-    every, paths = space_mod.flat_domains(space, merge=False), space_mod.key_paths(space)
-    grids = [k for k, d in every.items() if d.kind == "grid"]
-    if searcher == "optuna" and grids:
-        return (f"search.space.{paths[grids[0]]}: grid works with searcher random or grid, not optuna; "
-                "use choice with optuna, or set search.searcher.name: grid")
-    not_grid = [k for k, d in every.items() if d.kind not in ("grid", "choice")]
-    if searcher == "grid" and not_grid:
-        return (f"search.space.{paths[not_grid[0]]}: searcher grid needs grid or choice entries, "
-                f"got {every[not_grid[0]].kind}")
-    if sched.name == "pbt":
-        if searcher == "optuna":
-            return "search.scheduler: pbt explores by itself and works with searcher random or grid, not optuna"
-        mutations = sched.mutations or space
-        if not mutations:
-            return "search.scheduler.mutations: pbt needs something to mutate: a search.space or mutations"
-        bad = [k for k, d in mutations.items() if d.kind == "grid"]
-        if bad:
-            return f"search.scheduler.mutations.{bad[0]}: pbt cannot mutate a grid entry; use choice"
-    if search.warm_start and searcher != "optuna":
-        return f"search.warm_start: needs searcher optuna (a {searcher} searcher does not learn from results)"
-    for i, point in enumerate(search.searcher.points_to_evaluate):
-        reach = space_mod.active(space, point)  # with a conditional choice: the branches the point chooses
-        unknown = [k for k in point if k not in reach]
-        if unknown:
-            return (f"search.searcher.points_to_evaluate[{i}].{unknown[0]}: not a key of search.space"
-                    f"{' on the branches this point chooses' if unknown[0] in paths else ''}"
-                    f"{did_you_mean(unknown[0], reach)}; keys: {', '.join(reach)}")
-        outside = [k for k, v in point.items() if not reach[k].contains(v)]
-        if outside:
-            domain = reach[outside[0]]
-            return (f"search.searcher.points_to_evaluate[{i}].{outside[0]}: {point[outside[0]]!r} is outside its "
-                    f"space entry {{{domain.kind}: {list(domain.args)}}}")
-    sections = cfg.model_dump(include=set(space_mod.TRIAL_SECTIONS))
-    for key in every:
-        parts, node = key.split("."), sections
-        for depth, part in enumerate(parts[:-1]):
-            node = node.get(part)
-            if not isinstance(node, dict):
-                break
-        if node is not None and not isinstance(node, dict):
-            return (f"search.space.{paths[key]}: '{'.'.join(parts[:depth + 1])}' is {node!r}, not a mapping; "
-                    "a space key can only set a value inside a mapping")
-    return None
-
-
-def objectives_combination_problem(search: SearchSpec) -> str | None:
-    """Several objectives: a scheduler that compares trials on one number names it; what cannot take several."""
-    from tuning.pareto import objectives
-
-    metrics, sched = [m for m, _ in objectives(search)], search.scheduler
-    if sched.metric is not None and sched.metric not in metrics:
-        return (f"search.scheduler.metric: '{sched.metric}' is not one of search.metric ({', '.join(metrics)})"
-                f"{did_you_mean(sched.metric, metrics)}")
-    if len(metrics) == 1:
-        return None
-    if sched.name != "fifo" and sched.metric is None:
-        return (f"search.scheduler.metric: {sched.name} compares trials on one number, and this sweep has "
-                f"{len(metrics)} objectives ({', '.join(metrics)}): name the one it compares, e.g. "
-                f"search.scheduler.metric: {metrics[0]}, or use search.scheduler.name: fifo")
-    if search.searcher.name == "optuna" and search.searcher.sampler == "cmaes":
-        return "search.searcher.sampler: cmaes optimizes one objective; with several use nsga2, tpe, gp, qmc or random"
-    if search.warm_start:
-        return "search.warm_start: not with several objectives yet (warm starts carry one value per trial)"
-    return None
 
 
 def builtin_sweeps() -> dict[str, Path]:

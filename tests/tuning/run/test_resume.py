@@ -217,6 +217,14 @@ def test_trials_proposed_after_the_last_snapshot_are_settled_as_failed(tmp_path)
                          ids=["sigterm", "ctrl-c-twice"])
 def test_a_signalled_run_stops_keeps_its_state_and_says_how_to_resume(tmp_path, sweep_file, signals):
     """SIGTERM stops `tuning run` as Ctrl-C does; a second Ctrl-C stops it at once."""
+    exp_dir = _signalled_run(tmp_path, sweep_file, signals)
+    states = trial_states(exp_dir)
+    assert 1 <= sum(s["status"] == "TERMINATED" for s in states) < 6  # the snapshot holds the finished trial
+
+
+def _signalled_run(tmp_path, sweep_file, signals) -> Path:
+    """`tuning run` of sweep_file stopped by `signals` after one trial finished: exit 130, the resume command
+    printed, the run recorded as interrupted."""
     exp_dir, log = tmp_path / "runs" / "stopped", tmp_path / "run.log"
     run = _start("run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "stopped", log=log)
     try:
@@ -230,8 +238,26 @@ def test_a_signalled_run_stops_keeps_its_state_and_says_how_to_resume(tmp_path, 
     assert f"continue with: tuning resume {exp_dir}" in log.read_text()
     [only] = json.loads((exp_dir / "environment.json").read_text())["runs"]
     assert only["outcome"] == "interrupted" and only["ended"] is not None
+    return exp_dir
+
+
+def test_more_extends_an_interrupted_sweep(ray_session, tmp_path, sweep_file, capsys):
+    """`tuning resume EXP --more 1` on a sweep stopped by SIGTERM: the finished trials stay as they were, the
+    unfinished ones end, one more runs: num_samples + 1 trials, no config twice, the study holds each once."""
+    from tuning.cli.commands import main
+
+    exp_dir = _signalled_run(tmp_path, sweep_file, ((signal.SIGTERM, False),))
+    before = {s["trial_id"]: _results(exp_dir, s) for s in trial_states(exp_dir) if s["status"] == "TERMINATED"}
+    assert main(["resume", str(exp_dir), "--more", "1"]) == 0, capsys.readouterr().err[-2000:]
     states = trial_states(exp_dir)
-    assert 1 <= sum(s["status"] == "TERMINATED" for s in states) < 6  # the snapshot holds the finished trial
+    assert len(states) == 7 and all(s["status"] == "TERMINATED" for s in states), states
+    assert {s["trial_id"]: _results(exp_dir, s) for s in states if s["trial_id"] in before} == before
+    assert len({json.dumps(s["params"], sort_keys=True) for s in states}) == 7, "a config was suggested twice"
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{exp_dir / STUDY_FILE}")
+    told = [t for t in study.trials if t.state != optuna.trial.TrialState.FAIL]  # FAIL: settled orphans
+    assert sorted(t.user_attrs["tune_trial_id"] for t in told) == sorted(s["trial_id"] for s in states)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in told)
+    assert yaml.safe_load((exp_dir / "sweep.yaml").read_text())["search"]["num_samples"] == 7
 
 
 def test_more_extends_a_finished_sweep_without_repeating_a_config(ray_session, tmp_path, tiny_sweep, capsys):

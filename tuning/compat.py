@@ -16,7 +16,7 @@ import fnmatch
 import importlib
 import os
 
-OPTUNA_SEARCH_ATTRIBUTES = ("_ot_study", "_ot_trials", "_space", "_completed_trials")
+OPTUNA_SEARCH_ATTRIBUTES = ("_ot_study", "_ot_trials", "_space", "_completed_trials", "_storage")
 
 
 # --- Ray ---------------------------------------------------------------------------------------------
@@ -109,6 +109,15 @@ def extend_search(exp_dir: str, more: int) -> int:
     newest = max(name for name in os.listdir(exp_dir) if fnmatch.fnmatch(name, pattern))
     _atomic_save(state, exp_dir, newest, f"extend-{newest}")
     return state["total_samples"]
+
+
+def rebind_rdb_state(state: dict, url: str) -> dict:
+    """Optuna's pickled RDBStorage state with its database URL replaced: a URI experiment's study is opened
+    on the machine that resumes it, at that machine's live path (tuning.run.study). RDBStorage reopens
+    `url` from its state when unpickled and offers no other way to point a restored searcher elsewhere."""
+    if "url" not in state:
+        raise RuntimeError("optuna's RDBStorage no longer pickles its 'url': see tuning.compat.rebind_rdb_state")
+    return {**state, "url": url}
 
 
 def tune_json_encoder():

@@ -45,7 +45,18 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
             if ot_trial is not None and isinstance(config, dict):
                 ot_trial.set_user_attr("tune_trial_id", trial_id)
                 ot_trial.set_user_attr("experiment", experiment)
+                self._publish()  # before Tune can save a state that names this trial
             return config
+
+        def save(self, checkpoint_path):
+            super().save(checkpoint_path)
+            self._publish()  # with each snapshot of Tune's state, before Tune uploads it
+
+        def _publish(self):
+            # A URI experiment's study is a live local file that publishes itself there (tuning.run.study).
+            publish = getattr(self._storage, "publish", None)
+            if publish is not None:
+                publish()
 
         def _steps(self, trial_id) -> dict:
             return self.__dict__.setdefault("_reported", {}).setdefault(trial_id, {})  # pickled with the searcher

@@ -27,7 +27,7 @@ SWEEP = {
     "name": "uri-tiny",
     "model": {"class_path": "mlp", "init_args": {"hidden_dim": 16, "num_layers": 1}},
     "data": {"class_path": "digits", "init_args": {"batch_size": 256}},
-    "trainer": {"max_epochs": 3, "accelerator": "cpu",
+    "trainer": {"max_epochs": 2, "accelerator": "cpu",
                 "callbacks": [{"class_path": "tests.user_callbacks.SlowEpochs", "init_args": {"seconds": 1.0}}]},
     "search": {"metric": "val_loss", "mode": "min", "num_samples": SAMPLES,
                "space": {"model.init_args.lr": {"loguniform": [1.0e-3, 3.0e-2]}},
@@ -91,18 +91,22 @@ def _rows(exp_dir: Path, state: dict) -> list:
     return [(r["training_iteration"], r["val_loss"]) for r in rows]
 
 
-def _kill_after(cluster: LocalCluster, marker: str, exp_dir: Path, count: int, timeout: float = 400) -> dict:
-    """SIGKILL the job driver whose command line holds `marker` once `count` trials finished; return those."""
+def _kill_after(marker: str, exp_dir: Path, count: int, before: dict | None = None, here=None,
+                timeout: float = 400) -> dict:
+    """SIGKILL the driver whose command line holds `marker` once `count` trials finished; return the finished
+    trials' results, checking that those of `before` did not change."""
     deadline = time.monotonic() + timeout
     while len(_finished(exp_dir)) < count:
+        assert here is None or here.poll() is None, f"the driver here exited early ({here.returncode})"
         assert time.monotonic() < deadline, f"fewer than {count} trials finished in time: {trial_states(exp_dir)}"
         time.sleep(0.3)
-    driver = _driver(marker)
+    driver = psutil.Process(here.pid) if here is not None else _driver(marker)
     assert driver is not None, f"no driver process with {marker!r}"
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=60)
     finished = _finished(exp_dir)
     assert count <= len(finished) < SAMPLES, "the driver was killed mid-sweep"
+    assert {t: rows for t, rows in finished.items() if t in (before or {})} == (before or {}), "a finished trial changed"
     return finished
 
 
@@ -121,7 +125,7 @@ def _check_complete(exp_dir: Path, finished: dict) -> None:
     states = trial_states(exp_dir)
     assert len(states) == SAMPLES and all(s["status"] == "TERMINATED" for s in states), states
     for state in states:
-        assert [i for i, _ in _rows(exp_dir, state)] == [1, 2, 3], state["relative_logdir"]
+        assert [i for i, _ in _rows(exp_dir, state)] == [1, 2], state["relative_logdir"]
         if state["trial_id"] in finished:
             assert _rows(exp_dir, state) == finished[state["trial_id"]], "a finished trial was run again"
     lrs = [s["params"]["model.init_args.lr"] for s in states]
@@ -133,48 +137,55 @@ def _check_complete(exp_dir: Path, finished: dict) -> None:
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
 
 
-def test_a_killed_job_driver_resumes_on_the_cluster_from_uri_storage(cluster, project, tmp_path):
-    uri = f"file://{tmp_path}/runs"
-    exp_dir, exp = tmp_path / "runs" / "uri-tiny", f"file://{tmp_path}/runs/uri-tiny"
-    job = _submit(project, cluster, uri)
-    finished = _kill_after(cluster, f".tuning-job-{job}.yaml", exp_dir, 2)
+def _start_here(args: list[str], cwd: Path, cluster: LocalCluster, log: Path) -> subprocess.Popen:
+    """`tuning ARGS` here, in its own process group, as a terminal would run it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=cluster.token, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([str(BIN / "tuning"), *args], cwd=cwd, env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
+
+def test_a_uri_sweep_survives_three_lost_drivers(cluster, project, tmp_path):
+    """Killed in turn: the job's driver, the driver of the job restarted with the same entrypoint, a resume's
+    driver here (against the GCS); then `tuning resume --address http://...` finishes it as a job."""
+    exp_dir, exp = tmp_path / "runs" / "uri-tiny", f"file://{tmp_path}/runs/uri-tiny"
+    job = _submit(project, cluster, f"file://{tmp_path}/runs")
+    finished = _kill_after(f".tuning-job-{job}.yaml", exp_dir, 2)
     status = _wait_status(project, cluster, job, "FAILED")
     assert f"experiment: {exp}" in status and f"tuning resume {exp} --address {cluster.dashboard}" in status, status
-    listed = tuning(["jobs", "--address", cluster.dashboard], project, cluster)
-    assert f"resume with: tuning resume {exp} --address {cluster.dashboard}" in listed.stdout, listed.stdout
     report = tuning(["report", exp, "--format", "json"], project, cluster)
-    assert report.returncode == 0 and len(json.loads(report.stdout)["trials"]) < SAMPLES + 1
+    assert report.returncode == 0 and len(json.loads(report.stdout)["trials"]) <= SAMPLES
     assert "has not ended" in report.stderr and f"continue with: tuning resume {exp}" in report.stderr
 
+    # What a RayJob that Kubernetes retries does: the same sweep, the same storage, the same entrypoint.
+    restarted = _submit(project, cluster, f"file://{tmp_path}/runs")
+    finished = _kill_after(f".tuning-job-{restarted}.yaml", exp_dir, len(finished) + 1, finished)
+    logs = tuning(["logs", restarted, "--address", cluster.dashboard], project, cluster)
+    assert "continuing the existing experiment" in logs.stdout, logs.stdout[-3000:]
+
+    # The resume's driver here, against the cluster's GCS, SIGKILLed with its process group.
+    log = tmp_path / "here.log"
+    here = _start_here(["resume", exp, "--address", f"127.0.0.1:{cluster.gcs_port}"], project, cluster, log)
+    try:
+        finished = _kill_after(f"127.0.0.1:{cluster.gcs_port}", exp_dir, len(finished) + 1, finished, here)
+    finally:
+        _kill_group(here)
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+    listed = tuning(["jobs", "--address", cluster.dashboard], project, cluster)
+    assert f"resume with: tuning resume {exp} --address {cluster.dashboard}" in listed.stdout, listed.stdout
     resumed = tuning(["resume", exp, "--address", cluster.dashboard, "--follow"], project, cluster)
     assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-2000:]
     assert "SUCCEEDED" in resumed.stdout
     _check_complete(exp_dir, finished)
     runs = json.loads((exp_dir / "environment.json").read_text())["runs"]
-    assert [r["command"] for r in runs] == ["run", "resume"] and runs[-1]["outcome"] == "finished"
+    assert [r["command"] for r in runs] == ["run", "resume", "resume", "resume"], runs
+    assert runs[-1]["outcome"] == "finished" and {len(r["nodes"]) for r in runs} == {2}
     again = tuning(["report", exp], project, cluster)
     assert again.returncode == 0 and "continue with" not in again.stderr, again.stderr
 
 
-def test_a_restarted_job_continues_then_a_driver_here_finishes_it(cluster, project, tmp_path):
-    uri = f"file://{tmp_path}/runs"
-    exp_dir, exp = tmp_path / "runs" / "uri-tiny", f"file://{tmp_path}/runs/uri-tiny"
-    job = _submit(project, cluster, uri)
-    finished = _kill_after(cluster, f".tuning-job-{job}.yaml", exp_dir, 2)
-
-    # What a RayJob that Kubernetes retries does: the same sweep, the same storage, the job's own entrypoint.
-    restarted = _submit(project, cluster, uri)
-    more = _kill_after(cluster, f".tuning-job-{restarted}.yaml", exp_dir, len(finished) + 1)
-    assert set(finished) < set(more)
-    assert finished == {t: rows for t, rows in more.items() if t in finished}
-    logs = tuning(["logs", restarted, "--address", cluster.dashboard], project, cluster)
-    assert "continuing the existing experiment" in logs.stdout, logs.stdout[-3000:]
-
-    # The resume's driver here, against the cluster's GCS.
-    here = tuning(["resume", exp, "--address", f"127.0.0.1:{cluster.gcs_port}"], project, cluster)
-    assert here.returncode == 0, here.stdout[-4000:] + here.stderr[-3000:]
-    _check_complete(exp_dir, more)
-    runs = json.loads((exp_dir / "environment.json").read_text())["runs"]
-    assert [r["command"] for r in runs] == ["run", "resume", "resume"] and runs[-1]["outcome"] == "finished"
-    assert {len(r["nodes"]) for r in runs} == {2}
+def _kill_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)

@@ -157,11 +157,19 @@ def test_a_uri_sweep_survives_three_lost_drivers(cluster, project, tmp_path):
     assert report.returncode == 0 and len(json.loads(report.stdout)["trials"]) <= SAMPLES
     assert "has not ended" in report.stderr and f"continue with: tuning resume {exp}" in report.stderr
 
+    # A crash in the middle of writing a result line leaves half a line: the resume cuts it on the storage.
+    unfinished = next((s for s in trial_states(exp_dir) if s["status"] != "TERMINATED" and s["relative_logdir"]
+                       and (exp_dir / s["relative_logdir"] / "result.json").is_file()), None)
+    assert unfinished, f"no unfinished trial with results in the snapshot: {trial_states(exp_dir)}"
+    with (exp_dir / unfinished["relative_logdir"] / "result.json").open("a") as fh:
+        fh.write('{"val_loss": 0.')
+
     # What a RayJob that Kubernetes retries does: the same sweep, the same storage, the same entrypoint.
     restarted = _submit(project, cluster, f"file://{tmp_path}/runs")
     finished = _kill_after(f".tuning-job-{restarted}.yaml", exp_dir, len(finished) + 1, finished)
-    logs = tuning(["logs", restarted, "--address", cluster.dashboard], project, cluster)
-    assert "continuing the existing experiment" in logs.stdout, logs.stdout[-3000:]
+    logs = tuning(["logs", restarted, "--address", cluster.dashboard], project, cluster).stdout
+    assert "continuing the existing experiment" in logs and "removed a half-written last line" in logs, logs[-3000:]
+    assert "newest checkpoint still on disk" not in logs, "every checkpoint the snapshot names is there"
 
     # The resume's driver here, against the cluster's GCS, SIGKILLed with its process group.
     log = tmp_path / "here.log"

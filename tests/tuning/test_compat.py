@@ -137,3 +137,17 @@ def test_tunes_search_state_can_be_extended(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no search state"):
         compat.extend_search(str(tmp_path / "empty"), 1)
+
+
+def test_optuna_rdb_storage_reopens_the_url_of_its_pickled_state(tmp_path):
+    import pickle
+
+    import optuna
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'a.db'}")
+    optuna.create_study(study_name="s", storage=storage)
+    state = compat.rebind_rdb_state(storage.__getstate__(), f"sqlite:///{tmp_path / 'b.db'}")
+    moved = pickle.loads(pickle.dumps(storage))
+    moved.__setstate__(state)
+    assert moved.url.endswith("b.db") and (tmp_path / "b.db").is_file(), "RDBStorage's pickled 'url'"
+    assert not optuna.get_all_study_summaries(moved), "the storage opened the new file, not the old one"

@@ -1,0 +1,53 @@
+"""The study of an experiment on URI storage follows it (the killed and resumed sweeps on URI storage, crash repairs
+included, are in tests/cluster/test_resume_uri.py)."""
+
+import pickle
+
+import optuna
+
+from tuning.run.resume import study_storage
+from tuning.run.study import STUDY_FILE, fetch, live_path
+
+
+def test_a_uri_study_is_published_whole_and_reopened_where_it_is_resumed(tmp_path, monkeypatch):
+    location = f"file://{tmp_path}/runs/exp"
+    monkeypatch.setenv("TUNING_STUDY_DIR", str(tmp_path / "driver-a"))
+    storage = study_storage("optuna", location)
+    study = optuna.create_study(study_name="tuning", storage=storage)
+    study.tell(study.ask(), 1.0)
+    storage.publish()
+    study.tell(study.ask(), 2.0)  # after the publication: not in the experiment's copy
+    saved = pickle.dumps(storage)  # as Tune saves it with its searcher
+
+    published = optuna.load_study(study_name="tuning", storage=f"sqlite:///{tmp_path}/runs/exp/{STUDY_FILE}")
+    assert [t.value for t in published.trials] == [1.0]
+    assert not list((tmp_path / "runs" / "exp").glob(".*")), "no staged upload is left behind"
+
+    # Another machine (another live root): the study is downloaded there and Tune's unpickled storage opens it.
+    monkeypatch.setenv("TUNING_STUDY_DIR", str(tmp_path / "driver-b"))
+    assert fetch(location) == live_path(location) and live_path(location).is_relative_to(tmp_path / "driver-b")
+    restored = pickle.loads(saved)
+    assert restored.url == f"sqlite:///{live_path(location)}"
+    again = optuna.load_study(study_name="tuning", storage=restored)
+    assert [t.value for t in again.trials] == [1.0]
+    again.tell(again.ask(), 3.0)
+    restored.publish()
+    assert [t.value for t in optuna.load_study(study_name="tuning", storage=f"sqlite:///{tmp_path}/runs/exp/"
+                                               f"{STUDY_FILE}").trials] == [1.0, 3.0]
+    assert fetch(f"file://{tmp_path}/runs/none") is None
+
+
+def test_a_resume_job_is_refused_here_before_any_cluster_is_contacted(tmp_path, capsys):
+    from tuning.cli.commands import main
+
+    nowhere = "http://127.0.0.1:9"  # nothing listens: a request would fail otherwise than with exit 2
+    assert main(["resume", "runs/x", "--address", nowhere]) == 2
+    assert "relative path" in capsys.readouterr().err
+    assert main(["resume", f"file://{tmp_path}/runs/x", "--address", nowhere]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "runs" / "y").mkdir(parents=True)
+    (tmp_path / "runs" / "y" / "environment.json").write_text("{}")
+    assert main(["resume", str(tmp_path / "runs" / "y"), "--address", nowhere]) == 2
+    err = capsys.readouterr().err
+    assert "sweep.yaml" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "runs").rglob("*")) == ["environment.json", "y"], "nothing written"

@@ -120,6 +120,41 @@ def rebind_rdb_state(state: dict, url: str) -> dict:
     return {**state, "url": url}
 
 
+def optuna_trial(study, trial_id: int):
+    """The Trial handle of a study's existing (running) trial, as Optuna's own `ask` builds it: the searcher adopts a
+    trial its restored state lost (searchers.StudySearch._adopt); Optuna has no public way to reopen one."""
+    import optuna
+
+    return optuna.trial.Trial(study, trial_id)
+
+
+def settle_search_state(exp_dir: str, trials: int, unfinished: set[str]) -> bool:
+    """Bring Tune's saved search state (search_gen_state-*.json, newest by name) up to its newest trial list; True
+    when it was behind. Tune writes the trial list before the search state, and a driver killed while they were
+    uploaded can leave the search state behind: its count of created trials (the restored generator would create
+    trials beyond num_samples) and the ConcurrencyLimiter's live trials (it would drop the results of the trials it
+    does not list). `trials`: how many the list holds; `unfinished`: the ids of those that will run again.
+    Rewritten with Tune's own reader and atomic writer; only `tuning resume` of the user's own experiment calls it."""
+    from ray.tune.search.search_generator import SearchGenerator
+    from ray.tune.utils.util import _atomic_save, _load_newest_checkpoint
+
+    pattern = SearchGenerator.CKPT_FILE_TMPL.format("*")
+    state = _load_newest_checkpoint(exp_dir, pattern)
+    if not state or "counter" not in state:
+        return False
+    limiter = state.get("name:ConcurrencyLimiter") or {}
+    missing = set(unfinished) - set(limiter.get("live_trials", unfinished))
+    if state["counter"] >= trials and not missing:
+        return False
+    state["counter"] = max(state["counter"], trials)
+    if missing:
+        limiter["live_trials"] = set(limiter["live_trials"]) | missing
+        limiter["num_unfinished_live_trials"] = limiter.get("num_unfinished_live_trials", 0) + len(missing)
+    newest = max(name for name in os.listdir(exp_dir) if fnmatch.fnmatch(name, pattern))
+    _atomic_save(state, exp_dir, newest, f"settle-{newest}")
+    return True
+
+
 def tune_json_encoder():
     """The JSON encoder Tune writes experiment_state-*.json with (cloudpickles what JSON cannot hold)."""
     from ray.tune.utils.serialization import TuneFunctionEncoder

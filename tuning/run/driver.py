@@ -208,9 +208,9 @@ def _settle_at_the_end(exp_dir) -> None:
         settle_orphans(exp_dir)
         return
     from tuning.run.study import live_path, publish
-    from tuning.storage import local_copy
 
-    if live_path(exp_dir).is_file() and settle_orphans(Path(local_copy(exp_dir)), live_path(exp_dir)):
+    # Tune's state is read from the storage: at the end every trial is final, so nothing else is needed there.
+    if live_path(exp_dir).is_file() and settle_orphans(exp_dir, live_path(exp_dir)):
         publish(exp_dir)
 
 
@@ -250,7 +250,8 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     path or a URI (tuning.run.uri_resume); returns the experiment's Path, or the URI."""
     from ray import tune
 
-    from tuning.run.resume import extend, load_experiment, repair_checkpoints, repair_results, settle_orphans
+    from tuning.run.resume import (extend, load_experiment, repair_checkpoints, repair_results, repair_search,
+                                   settle_orphans)
     from tuning.storage import is_uri
 
     if is_uri(experiment):
@@ -276,6 +277,7 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
         settle_orphans(exp_dir)
         repair_results(exp_dir)
         repair_checkpoints(exp_dir)
+        repair_search(exp_dir)
     start_ray(address, worker_preload(cfg, dist))
     prepare(cfg)
     tune_environment()

@@ -92,6 +92,17 @@ def repair_results(exp_dir: Path) -> list[Path]:
     return repaired
 
 
+def repair_search(exp_dir: Path) -> bool:
+    """Bring Tune's saved search state up to its trial list when a crash left it behind (compat.settle_search_state);
+    the searcher itself takes a trial it lost back from the study (searchers.StudySearch)."""
+    states = trial_states(exp_dir)
+    unfinished = {s["trial_id"] for s in states if s["status"] not in FINAL}
+    repaired = bool(states) and compat.settle_search_state(str(exp_dir), len(states), unfinished)
+    if repaired:
+        print(f"tuning resume: {exp_dir}: the search state lagged Tune's trial list; brought up to it", file=sys.stderr)
+    return repaired
+
+
 def repair_checkpoints(exp_dir: Path) -> list[str]:
     """Point each unfinished trial whose latest checkpoint is gone at its newest kept one; return their dirs.
 

@@ -95,7 +95,7 @@ def load_uri_experiment(location: str):
 
 def repair_uri(location: str, copy: Path, before: dict[str, str]) -> None:
     """The crash repairs of a local resume, made on `copy` and written back; the study fetched, settled, published."""
-    from tuning.run.resume import repair_checkpoints, repair_results, settle_orphans
+    from tuning.run.resume import repair_checkpoints, repair_results, repair_search, settle_orphans
     from tuning.run.study import fetch, publish
 
     study = fetch(location)
@@ -104,4 +104,5 @@ def repair_uri(location: str, copy: Path, before: dict[str, str]) -> None:
         publish(location)
     repair_results(copy)
     repair_checkpoints(copy)
+    repair_search(copy)
     write_back(copy, before, location)

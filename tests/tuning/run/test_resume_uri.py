@@ -51,3 +51,29 @@ def test_a_resume_job_is_refused_here_before_any_cluster_is_contacted(tmp_path, 
     err = capsys.readouterr().err
     assert "sweep.yaml" in err and "Traceback" not in err
     assert sorted(p.name for p in (tmp_path / "runs").rglob("*")) == ["environment.json", "y"], "nothing written"
+
+
+def test_a_searcher_restored_from_a_state_older_than_tunes_takes_the_trial_from_the_study(tmp_path, tiny_sweep):
+    """Tune saves its trial list before its searcher: a driver killed in between (or while they are uploaded)
+    leaves a trial the restored searcher never proposed; the study knows it by its Tune id."""
+    from tuning.config import parse_sweep
+    from tuning.searchers import make_searcher
+    from tuning.space import to_param_space
+
+    search = parse_sweep(tiny_sweep).search
+    location = f"file://{tmp_path}/runs/exp"
+    searcher = make_searcher(search, 0, storage=study_storage("optuna", location))
+    searcher.set_search_properties(search.metric, search.mode, to_param_space(search.space, False))
+    searcher.save(str(tmp_path / "snapshot.pkl"))  # the searcher's state, saved before this trial
+    params = searcher.suggest("t1")  # then proposed, and in Tune's trial list
+    searcher.on_trial_result("t1", {"val_loss": 1.0, "training_iteration": 1})
+
+    resumed = make_searcher(search, 0, storage=study_storage("optuna", location))
+    fetch(location)  # what `tuning resume` does before Tune's restore
+    resumed.restore(str(tmp_path / "snapshot.pkl"))
+    resumed.on_trial_result("t1", {"val_loss": 0.9, "training_iteration": 1})  # would be a KeyError
+    resumed.on_trial_complete("t1", {"val_loss": 0.5, "training_iteration": 2})
+    study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{tmp_path}/runs/exp/{STUDY_FILE}")
+    assert [(t.state, t.value, t.user_attrs["tune_trial_id"]) for t in study.trials] == [
+        (optuna.trial.TrialState.COMPLETE, 0.5, "t1")], "published when it ended, told once"
+    assert study.trials[0].params == params

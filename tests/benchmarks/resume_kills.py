@@ -116,7 +116,11 @@ def run(kills: int, samples: int, seed: int, work: Path) -> dict:
         done += 1
     final = start(["resume", exp], log)
     assert final.wait(timeout=900) == 0, log.read_text()[-3000:]
-    return {"kills": done, "kill_after_snapshot_s": moments, "baseline_wall_s": round(baseline_s, 1),
+    text = log.read_text()
+    repairs = {"half_lines_cut": text.count("removed a half-written last line"),
+               "search_state_lagged": text.count("the search state lagged"),
+               "checkpoints_repointed": text.count("newest checkpoint still on disk")}
+    return {"kills": done, "repairs": repairs, "kill_after_snapshot_s": moments, "baseline_wall_s": round(baseline_s, 1),
             "killed_wall_s": round(time.monotonic() - t0, 1), "baseline": count(work / "runs" / "base", samples),
             **count(exp_dir, samples)}
 

@@ -2,13 +2,14 @@
 driver, its copy in the experiment.
 
 An object store holds no live SQLite database, so the driver works on a local file (`live_path`) and
-publishes a consistent copy of it (SQLite's online backup) to `<experiment>/optuna.db` after every
-suggestion and at every snapshot of Tune's state, before Tune uploads that snapshot. The copy in the
-experiment therefore always knows every trial Tune's saved state can name; what a crash between two
-publications can lose is only newer than Tune's own snapshot (a result or an ending told since), and
-`tuning resume` settles those trials (resume.settle_orphans). A resume downloads the copy to
-`live_path` on whatever machine runs it, and the storage Tune unpickles with its searcher opens that
-file there (StudyStorage.__setstate__), not the path of the machine that wrote it.
+publishes a consistent copy of it (SQLite's online backup) to `<experiment>/optuna.db`, replacing it
+whole, after every suggestion and every ended trial: before Tune can save a state that names the
+trial or has it ended. The copy in the experiment therefore always knows every trial Tune's saved
+state can name. What a crash between two publications can lose is newer than Tune's own snapshot:
+intermediate values reported since (the resumed trial reports them again) and a suggestion Tune never
+saved (the resume marks it FAIL: resume.settle_orphans). A resume downloads the copy to `live_path` on
+whatever machine runs it, and the storage Tune unpickles with its searcher opens that file there
+(StudyStorage.__setstate__), not the path of the machine that wrote it.
 """
 
 import hashlib

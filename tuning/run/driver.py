@@ -250,8 +250,7 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     path or a URI (tuning.run.uri_resume); returns the experiment's Path, or the URI."""
     from ray import tune
 
-    from tuning.run.resume import (extend, load_experiment, repair_checkpoints, repair_results, repair_search,
-                                   settle_orphans)
+    from tuning.run.resume import extend, load_experiment, repair
     from tuning.storage import is_uri
 
     if is_uri(experiment):
@@ -274,10 +273,7 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
 
         repair_uri(exp_dir, local, before)
     else:
-        settle_orphans(exp_dir)
-        repair_results(exp_dir)
-        repair_checkpoints(exp_dir)
-        repair_search(exp_dir)
+        repair(exp_dir)
     start_ray(address, worker_preload(cfg, dist))
     prepare(cfg)
     tune_environment()

@@ -92,6 +92,15 @@ def repair_results(exp_dir: Path) -> list[Path]:
     return repaired
 
 
+def repair(exp_dir: Path, study_file: Path | None = None) -> None:
+    """Every crash repair, before Tune's restore: the study's orphans, half-written result lines, snapshots naming
+    deleted checkpoints, a search state behind the trial list. `study_file`: as for settle_orphans."""
+    settle_orphans(exp_dir, study_file)
+    repair_results(exp_dir)
+    repair_checkpoints(exp_dir)
+    repair_search(exp_dir)
+
+
 def repair_search(exp_dir: Path) -> bool:
     """Bring Tune's saved search state up to its trial list when a crash left it behind (compat.settle_search_state);
     the searcher itself takes a trial it lost back from the study (searchers.StudySearch)."""

@@ -95,14 +95,11 @@ def load_uri_experiment(location: str):
 
 def repair_uri(location: str, copy: Path, before: dict[str, str]) -> None:
     """The crash repairs of a local resume, made on `copy` and written back; the study fetched, settled, published."""
-    from tuning.run.resume import repair_checkpoints, repair_results, repair_search, settle_orphans
+    from tuning.run.resume import repair
     from tuning.run.study import fetch, publish
 
     study = fetch(location)
+    repair(copy, study or copy / STUDY_FILE)  # the copy holds no study: without one there is nothing to settle
     if study is not None:
-        settle_orphans(copy, study)
         publish(location)
-    repair_results(copy)
-    repair_checkpoints(copy)
-    repair_search(copy)
     write_back(copy, before, location)

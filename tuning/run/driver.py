@@ -283,15 +283,21 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     return exp_dir
 
 
-def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> Path:
-    """Resume the experiment at `location` if it was started from this very sweep; else a UserError."""
+def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> Path | None:
+    """Resume the experiment at `location` if it was started from this very sweep; else a UserError. None when
+    that start stopped before Ray Tune saved any state (a job restarted early): the caller starts it again there."""
     from tuning.expdir import ExpDir
 
-    recorded, this = ExpDir(location).sweep(), cfg.to_dict()
+    exp = ExpDir(location)
+    recorded, this = exp.sweep(), cfg.to_dict()
     if recorded != this:
         differs = next((k for k in {**recorded, **this} if recorded.get(k) != this.get(k)), "?")
         raise UserError(f"--resume-existing: {location} holds another sweep (its {differs} differs); "
                         "it continues only the sweep that started it (nothing was overwritten)")
+    if not any(rel.startswith("experiment_state-") for rel in exp.files if "/" not in rel):
+        print(f"starting the existing experiment {location} again: its first start stopped before Ray Tune "
+              "saved any state", file=sys.stderr, flush=True)
+        return None
     print(f"continuing the existing experiment {location}", file=sys.stderr, flush=True)
     return resume_sweep(location, address)
 
@@ -330,11 +336,15 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
     store.check_writable(location, "--storage" if storage else "run.storage")
     base, exp_name = location.rsplit("/", 1)
     cfg = cfg.model_copy(update={"name": exp_name, "run": cfg.run.model_copy(update={"storage": base})})
+    again = False  # the same sweep started again where its first start saved nothing
     if store.is_nonempty(location):
-        if resume_existing:
-            return _continue_existing(cfg, location, address)
-        raise UserError(f"experiment directory {location} already exists and is not empty; "
-                        "choose another with --name or --storage (nothing was overwritten)")
+        if not resume_existing:
+            raise UserError(f"experiment directory {location} already exists and is not empty; "
+                            "choose another with --name or --storage (nothing was overwritten)")
+        continued = _continue_existing(cfg, location, address)
+        if continued is not None:
+            return continued
+        again = True
     dist = check_sweep(cfg)
     if address is None:
         check_local_gpus(cfg)
@@ -343,7 +353,8 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
     prepare(cfg)
     if address is not None:
         _cluster_preflight(cfg)
-    store.claim(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if not again:  # else its sweep.yaml, the same sweep (checked), is there already
+        store.claim(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     exp_dir = location if store.is_uri(location) else Path(location)
     fit(build_tuner(cfg, exp_dir, dist, warm_start), cfg, exp_dir)
     return exp_dir

@@ -77,3 +77,26 @@ def test_a_searcher_restored_from_a_state_older_than_tunes_takes_the_trial_from_
     assert [(t.state, t.value, t.user_attrs["tune_trial_id"]) for t in study.trials] == [
         (optuna.trial.TrialState.COMPLETE, 0.5, "t1")], "published when it ended, told once"
     assert study.trials[0].params == params
+
+
+def test_a_job_restarted_before_tunes_first_snapshot_starts_its_sweep_again_in_place(tmp_path):
+    """A restarted job whose first start stopped before Ray Tune saved anything (sweep.yaml only) runs the sweep."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tuning.config import load_sweep
+    from tuning.run.resume import trial_states
+
+    storage = f"file://{tmp_path}/runs"
+    cfg = load_sweep("synthetic", ["search.num_samples=3", "objective.iterations=2", f"run.storage={storage}"])
+    (tmp_path / "runs" / "synthetic").mkdir(parents=True)
+    (tmp_path / "runs" / "synthetic" / "sweep.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    done = subprocess.run([sys.executable, "-m", "tuning", "run", "synthetic", "--set", "search.num_samples=3",
+                           "--set", "objective.iterations=2", "--storage", storage, "--resume-existing"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "starting the existing experiment" in done.stderr
+    states = trial_states(tmp_path / "runs" / "synthetic")
+    assert len(states) == 3 and {s["status"] for s in states} == {"TERMINATED"}

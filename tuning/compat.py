@@ -129,12 +129,14 @@ def optuna_trial(study, trial_id: int):
 
 
 def settle_search_state(exp_dir: str, trials: int, unfinished: set[str]) -> bool:
-    """Bring Tune's saved search state (search_gen_state-*.json, newest by name) up to its newest trial list; True
-    when it was behind. Tune writes the trial list before the search state, and a driver killed while they were
-    uploaded can leave the search state behind: its count of created trials (the restored generator would create
-    trials beyond num_samples) and the ConcurrencyLimiter's live trials (it would drop the results of the trials it
-    does not list). `trials`: how many the list holds; `unfinished`: the ids of those that will run again.
-    Rewritten with Tune's own reader and atomic writer; only `tuning resume` of the user's own experiment calls it."""
+    """Make Tune's saved search state (search_gen_state-*.json, newest by name) agree with its newest trial list;
+    True when it did not. Tune writes the trial list and the search state one after the other, and a driver killed
+    while a sync uploaded them can leave either one older: then the restored generator's count of created trials
+    is off (it would create trials beyond num_samples, or stop short of it) and the ConcurrencyLimiter's live
+    trials too (it would drop the results of a trial it does not list, and hold a slot forever for one that
+    ended or never reached the list: the sweep would hang). `trials`: how many the list holds; `unfinished`: the
+    ids of those that will run again. Rewritten with Tune's own reader and atomic writer; only `tuning resume` of
+    the user's own experiment calls it."""
     from ray.tune.search.search_generator import SearchGenerator
     from ray.tune.utils.util import _atomic_save, _load_newest_checkpoint
 
@@ -142,14 +144,14 @@ def settle_search_state(exp_dir: str, trials: int, unfinished: set[str]) -> bool
     state = _load_newest_checkpoint(exp_dir, pattern)
     if not state or "counter" not in state:
         return False
-    limiter = state.get("name:ConcurrencyLimiter") or {}
-    missing = set(unfinished) - set(limiter.get("live_trials", unfinished))
-    if state["counter"] >= trials and not missing:
+    limiter = state.get("name:ConcurrencyLimiter")
+    live = set(limiter["live_trials"]) if limiter and "live_trials" in limiter else set(unfinished)
+    if state["counter"] == trials and live == set(unfinished):
         return False
-    state["counter"] = max(state["counter"], trials)
-    if missing:
-        limiter["live_trials"] = set(limiter["live_trials"]) | missing
-        limiter["num_unfinished_live_trials"] = limiter.get("num_unfinished_live_trials", 0) + len(missing)
+    state["counter"] = trials
+    if limiter and "live_trials" in limiter:
+        limiter["live_trials"] = set(unfinished)
+        limiter["num_unfinished_live_trials"] = len(unfinished)
     newest = max(name for name in os.listdir(exp_dir) if fnmatch.fnmatch(name, pattern))
     _atomic_save(state, exp_dir, newest, f"settle-{newest}")
     return True

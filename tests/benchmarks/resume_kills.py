@@ -118,7 +118,7 @@ def run(kills: int, samples: int, seed: int, work: Path) -> dict:
     assert final.wait(timeout=900) == 0, log.read_text()[-3000:]
     text = log.read_text()
     repairs = {"half_lines_cut": text.count("removed a half-written last line"),
-               "search_state_lagged": text.count("the search state lagged"),
+               "search_state_settled": text.count("the search state disagreed"),
                "checkpoints_repointed": text.count("newest checkpoint still on disk")}
     return {"kills": done, "repairs": repairs, "kill_after_snapshot_s": moments, "baseline_wall_s": round(baseline_s, 1),
             "killed_wall_s": round(time.monotonic() - t0, 1), "baseline": count(work / "runs" / "base", samples),

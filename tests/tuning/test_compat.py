@@ -153,23 +153,23 @@ def test_optuna_rdb_storage_reopens_the_url_of_its_pickled_state(tmp_path):
     assert not optuna.get_all_study_summaries(moved), "the storage opened the new file, not the old one"
 
 
-def test_tunes_search_state_behind_its_trial_list_is_brought_up_to_it(tmp_path):
+def test_tunes_search_state_is_made_to_agree_with_its_trial_list(tmp_path):
     """The SearchGenerator's created-trial count and the ConcurrencyLimiter's live trials, as Tune restores them."""
     from ray.tune.search import ConcurrencyLimiter, SearchGenerator
     from ray.tune.search.optuna import OptunaSearch
     from ray.tune.utils.util import _load_newest_checkpoint
 
     limiter = ConcurrencyLimiter(OptunaSearch(space={}, metric="m", mode="min"), max_concurrent=2)
-    limiter.live_trials.add("a")
-    limiter.num_unfinished_live_trials = 1
+    limiter.live_trials |= {"a", "ended"}  # "ended" has ended in the trial list, "b" is not live here yet
+    limiter.num_unfinished_live_trials = 2
     gen = SearchGenerator(limiter)
-    gen._counter, gen._total_samples = 1, 4
+    gen._counter, gen._total_samples = 2, 4
     gen.save_to_dir(str(tmp_path), session_str="2026-01-01_00-00-00")
-    assert compat.settle_search_state(str(tmp_path), 2, {"a", "b"})
-    assert not compat.settle_search_state(str(tmp_path), 2, {"a", "b"}), "once brought up, nothing to do"
+    assert compat.settle_search_state(str(tmp_path), 3, {"a", "b"})
+    assert not compat.settle_search_state(str(tmp_path), 3, {"a", "b"}), "once they agree, nothing to do"
     restored = SearchGenerator(ConcurrencyLimiter(OptunaSearch(space={}, metric="m", mode="min"), max_concurrent=2))
     restored.restore_from_dir(str(tmp_path))
-    assert restored._counter == 2, "SearchGenerator's 'counter'"
+    assert restored._counter == 3, "SearchGenerator's 'counter'"
     assert restored.searcher.live_trials == {"a", "b"} and restored.searcher.num_unfinished_live_trials == 2
     state = _load_newest_checkpoint(str(tmp_path), SearchGenerator.CKPT_FILE_TMPL.format("*"))
     assert state["total_samples"] == 4

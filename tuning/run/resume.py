@@ -102,13 +102,14 @@ def repair(exp_dir: Path, study_file: Path | None = None) -> None:
 
 
 def repair_search(exp_dir: Path) -> bool:
-    """Bring Tune's saved search state up to its trial list when a crash left it behind (compat.settle_search_state);
-    the searcher itself takes a trial it lost back from the study (searchers.StudySearch)."""
+    """Make Tune's saved search state agree with its trial list where a crash left them apart
+    (compat.settle_search_state); the searcher itself takes a trial it lost back from the study (searchers)."""
     states = trial_states(exp_dir)
     unfinished = {s["trial_id"] for s in states if s["status"] not in FINAL}
     repaired = bool(states) and compat.settle_search_state(str(exp_dir), len(states), unfinished)
     if repaired:
-        print(f"tuning resume: {exp_dir}: the search state lagged Tune's trial list; brought up to it", file=sys.stderr)
+        print(f"tuning resume: {exp_dir}: the search state disagreed with Tune's trial list; made to agree",
+              file=sys.stderr)
     return repaired
 
 

@@ -88,7 +88,7 @@ def test_a_killed_s3_sweep_resumes_from_the_bucket(s3, tmp_path):
     before = {s["trial_id"] for s in _states(exp, s3) if s["status"] == "TERMINATED"}
     assert 5 <= len(before) < SAMPLES
 
-    done = subprocess.run([sys.executable, "-m", "tuning", "resume", exp], cwd=ROOT, env=s3, timeout=600,
+    done = subprocess.run([sys.executable, "-m", "tuning", "resume", exp], cwd=ROOT, env=s3, timeout=400,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     states = _states(exp, s3)

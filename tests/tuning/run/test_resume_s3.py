@@ -19,7 +19,7 @@ from tuning.expdir import ExpDir, tune_states
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
-SAMPLES = 60
+SAMPLES = 80
 
 
 @pytest.fixture(scope="module")
@@ -74,19 +74,21 @@ def _kill(proc: subprocess.Popen) -> None:
 
 def test_a_killed_s3_sweep_resumes_from_the_bucket(s3, tmp_path):
     exp, log = "s3://sweeps/runs/s", tmp_path / "run.log"
-    args = ["run", "synthetic", "--set", f"search.num_samples={SAMPLES}", "--storage", "s3://sweeps/runs", "--name", "s"]
+    args = ["run", "synthetic", "--set", f"search.num_samples={SAMPLES}", "--set", "search.scheduler.name=fifo",
+            "--storage", "s3://sweeps/runs", "--name", "s"]
     run = subprocess.Popen([sys.executable, "-m", "tuning", *args], cwd=ROOT, env=s3, start_new_session=True,
                            stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
+        # Killed once 5 trials ended (the progress line is printed at once) and a snapshot reached the bucket.
         deadline = time.monotonic() + 300
-        while sum(s["status"] == "TERMINATED" for s in _states(exp, s3)) < 5:
+        while f"[5/{SAMPLES}]" not in log.read_text() or not _states(exp, s3):
             assert run.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.3)
+            time.sleep(0.2)
     finally:
         _kill(run)
     before = {s["trial_id"] for s in _states(exp, s3) if s["status"] == "TERMINATED"}
-    assert 5 <= len(before) < SAMPLES
+    assert len(before) < SAMPLES, "the driver was killed mid-sweep"
 
     done = subprocess.run([sys.executable, "-m", "tuning", "resume", exp], cwd=ROOT, env=s3, timeout=400,
                           capture_output=True, text=True)
@@ -102,5 +104,9 @@ def test_a_killed_s3_sweep_resumes_from_the_bucket(s3, tmp_path):
     study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{study_file}")
     told = [t.user_attrs["tune_trial_id"] for t in study.trials if t.state.is_finished()
             and t.state != optuna.trial.TrialState.FAIL]
-    assert sorted(told) == sorted(s["trial_id"] for s in states), "the study holds every trial once"
+    ids = {s["trial_id"] for s in states}
+    assert sorted(t for t in told if t in ids) == sorted(ids), "the study holds every trial of the sweep once"
+    # A trial that ended after the last snapshot of Tune's state reached the bucket stays in the study as it ended
+    # (a real result); its Tune record is lost with the driver and another trial runs in its place.
+    assert len(set(told)) == len(told)
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]

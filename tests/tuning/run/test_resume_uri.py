@@ -53,7 +53,8 @@ def test_a_resume_job_is_refused_here_before_any_cluster_is_contacted(tmp_path, 
     assert sorted(p.name for p in (tmp_path / "runs").rglob("*")) == ["environment.json", "y"], "nothing written"
 
 
-def test_a_searcher_restored_from_a_state_older_than_tunes_takes_the_trial_from_the_study(tmp_path, tiny_sweep):
+def test_a_searcher_restored_from_a_state_older_than_tunes_takes_the_trial_from_the_study(tmp_path, tiny_sweep,
+                                                                                          monkeypatch):
     """Tune saves its trial list before its searcher: a driver killed in between (or while they are uploaded)
     leaves a trial the restored searcher never proposed; the study knows it by its Tune id."""
     from tuning.config import parse_sweep
@@ -62,6 +63,7 @@ def test_a_searcher_restored_from_a_state_older_than_tunes_takes_the_trial_from_
 
     search = parse_sweep(tiny_sweep).search
     location = f"file://{tmp_path}/runs/exp"
+    monkeypatch.setenv("TUNING_STUDY_DIR", str(tmp_path / "live"))  # nothing left in the machine's temp dir
     searcher = make_searcher(search, 0, storage=study_storage("optuna", location))
     searcher.set_search_properties(search.metric, search.mode, to_param_space(search.space, False))
     searcher.save(str(tmp_path / "snapshot.pkl"))  # the searcher's state, saved before this trial

@@ -16,7 +16,7 @@ import fnmatch
 import importlib
 import os
 
-OPTUNA_SEARCH_ATTRIBUTES = ("_ot_study", "_ot_trials", "_space", "_completed_trials")
+OPTUNA_SEARCH_ATTRIBUTES = ("_ot_study", "_ot_trials", "_space", "_completed_trials", "_storage")
 
 
 # --- Ray ---------------------------------------------------------------------------------------------
@@ -109,6 +109,52 @@ def extend_search(exp_dir: str, more: int) -> int:
     newest = max(name for name in os.listdir(exp_dir) if fnmatch.fnmatch(name, pattern))
     _atomic_save(state, exp_dir, newest, f"extend-{newest}")
     return state["total_samples"]
+
+
+def rebind_rdb_state(state: dict, url: str) -> dict:
+    """Optuna's pickled RDBStorage state with its database URL replaced: a URI experiment's study is opened
+    on the machine that resumes it, at that machine's live path (tuning.run.study). RDBStorage reopens
+    `url` from its state when unpickled and offers no other way to point a restored searcher elsewhere."""
+    if "url" not in state:
+        raise RuntimeError("optuna's RDBStorage no longer pickles its 'url': see tuning.compat.rebind_rdb_state")
+    return {**state, "url": url}
+
+
+def optuna_trial(study, trial_id: int):
+    """The Trial handle of a study's existing (running) trial, as Optuna's own `ask` builds it: the searcher adopts a
+    trial its restored state lost (searchers.StudySearch._adopt); Optuna has no public way to reopen one."""
+    import optuna
+
+    return optuna.trial.Trial(study, trial_id)
+
+
+def settle_search_state(exp_dir: str, trials: int, unfinished: set[str]) -> bool:
+    """Make Tune's saved search state (search_gen_state-*.json, newest by name) agree with its newest trial list;
+    True when it did not. Tune writes the trial list and the search state one after the other, and a driver killed
+    while a sync uploaded them can leave either one older: then the restored generator's count of created trials
+    is off (it would create trials beyond num_samples, or stop short of it) and the ConcurrencyLimiter's live
+    trials too (it would drop the results of a trial it does not list, and hold a slot forever for one that
+    ended or never reached the list: the sweep would hang). `trials`: how many the list holds; `unfinished`: the
+    ids of those that will run again. Rewritten with Tune's own reader and atomic writer; only `tuning resume` of
+    the user's own experiment calls it."""
+    from ray.tune.search.search_generator import SearchGenerator
+    from ray.tune.utils.util import _atomic_save, _load_newest_checkpoint
+
+    pattern = SearchGenerator.CKPT_FILE_TMPL.format("*")
+    state = _load_newest_checkpoint(exp_dir, pattern)
+    if not state or "counter" not in state:
+        return False
+    limiter = state.get("name:ConcurrencyLimiter")
+    live = set(limiter["live_trials"]) if limiter and "live_trials" in limiter else set(unfinished)
+    if state["counter"] == trials and live == set(unfinished):
+        return False
+    state["counter"] = trials
+    if limiter and "live_trials" in limiter:
+        limiter["live_trials"] = set(unfinished)
+        limiter["num_unfinished_live_trials"] = len(unfinished)
+    newest = max(name for name in os.listdir(exp_dir) if fnmatch.fnmatch(name, pattern))
+    _atomic_save(state, exp_dir, newest, f"settle-{newest}")
+    return True
 
 
 def tune_json_encoder():

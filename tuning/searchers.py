@@ -27,6 +27,8 @@ def _nsga2(seed):
 
 def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None, budget=None, experiment=None):
     import optuna
+
+    from tuning import compat
     from ray.tune.search.optuna import OptunaSearch
 
     from tuning.pareto import objectives
@@ -75,7 +77,27 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
             if ot_trial is not None and isinstance(config, dict):
                 ot_trial.set_user_attr("tune_trial_id", trial_id)
                 ot_trial.set_user_attr("experiment", experiment)
+                self._publish()  # before Tune can save a state that names this trial
             return config
+
+        def _publish(self):
+            # A URI experiment's study is a live local file that publishes itself there (tuning.run.study).
+            publish = getattr(self._storage, "publish", None)
+            if publish is not None:
+                publish()
+
+        def _adopt(self, trial_id) -> bool:
+            """Whether the searcher knows `trial_id`, after taking it from the study if only the study does.
+
+            Tune writes its trial list before the searcher's state: a driver killed while they were
+            uploaded leaves a trial the restored searcher never proposed, but the study holds it (the
+            trial's Tune id is on it)."""
+            if trial_id not in self._ot_trials:
+                stored = next((t for t in self._ot_study.get_trials(deepcopy=False, states=(
+                    optuna.trial.TrialState.RUNNING,)) if t.user_attrs.get("tune_trial_id") == trial_id), None)
+                if stored is not None:
+                    self._ot_trials[trial_id] = compat.optuna_trial(self._ot_study, stored._trial_id)
+            return trial_id in self._ot_trials
 
         def _steps(self, trial_id) -> dict:
             return self.__dict__.setdefault("_reported", {}).setdefault(trial_id, {})  # pickled with the searcher
@@ -88,7 +110,9 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
             return None if None in values else values
 
         def on_trial_result(self, trial_id, result):
-            if trial_id in self._ot_trials and self._observed(result) is not None:
+            if not self._adopt(trial_id):
+                return
+            if self._observed(result) is not None:
                 self._steps(trial_id)[result["training_iteration"]] = self._observed(result)
             # After `tuning resume`, a trial that ended after Tune's last snapshot runs on from its
             # checkpoint, but the study in optuna.db already holds it as finished: nothing to add.
@@ -98,6 +122,7 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
                 pass
 
         def on_trial_complete(self, trial_id, result=None, error=False):
+            self._adopt(trial_id)
             ot_trial = self._ot_trials.get(trial_id)
             if ot_trial is None:
                 return super().on_trial_complete(trial_id, result=result, error=error)  # Ray warns
@@ -128,6 +153,7 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
                     self._ot_study.tell(ot_trial, scored)
             # else: finished before a resume, the study already says so
             self._completed_trials.add(trial_id)
+            self._publish()  # before Tune can save a state that has this trial ended
 
         def _mirror_steps(self, ot_trial, stored, steps: dict):
             if multi:  # Trial.report is single-objective only

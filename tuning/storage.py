@@ -111,6 +111,40 @@ def write_text(location: str, text: str) -> None:
         out.write(text.encode())
 
 
+def upload_file(local: Path, location: str) -> None:
+    """Copy the local file `local` to `location` whole: written beside it, then moved over it, so a reader (or
+    a crash) meets the old file or the new one, never half of one (a rename here, one put on object stores)."""
+    from pyarrow import fs
+
+    filesystem, path = _fs(location)
+    filesystem.create_dir(posixpath.dirname(path), recursive=True)
+    staged = f"{posixpath.dirname(path)}/.{posixpath.basename(path)}.upload"
+    fs.copy_files(str(local), staged, source_filesystem=fs.LocalFileSystem(), destination_filesystem=filesystem)
+    filesystem.move(staged, path)
+
+
+def download_file(location: str, local: Path) -> bool:
+    """Copy the file at `location` to the local path `local` (whole: a temporary name, then a rename); False
+    when there is no such file."""
+    from pyarrow import fs
+
+    filesystem, path = _fs(location)
+    if filesystem.get_file_info(path).type != fs.FileType.File:
+        return False
+    staged = Path(local).with_name(f".{Path(local).name}.download")
+    fs.copy_files(path, str(staged), source_filesystem=filesystem, destination_filesystem=fs.LocalFileSystem())
+    staged.replace(local)
+    return True
+
+
+def replace_text(location: str, text: str) -> None:
+    """Write a small text file at `location` whole (see upload_file): a crash leaves the old one or the new."""
+    with tempfile.TemporaryDirectory(prefix="tuning-upload-") as tmp:
+        staged = Path(tmp) / posixpath.basename(location.rstrip("/"))
+        staged.write_text(text)
+        upload_file(staged, location)
+
+
 def read_text(location: str) -> str:
     """Read a small text file at `location`."""
     filesystem, path = _fs(location)

@@ -178,6 +178,8 @@ def test_there_is_a_raycluster_with_gpu_autoscaling_and_a_rayjob():
     assert "nvidia.com/gpu" in group["template"]["spec"]["containers"][0]["resources"]["limits"]
     job = next(d for d in docs if d["kind"] == "RayJob")
     assert job["spec"]["entrypoint"].startswith("tuning run ")
+    # A retried job continues its experiment (tuning run --resume-existing), and a retry is configured.
+    assert job["spec"]["entrypoint"].endswith(" --resume-existing") and job["spec"]["backoffLimit"] >= 1
 
 
 def test_the_crd_schema_rejects_a_misspelled_field():

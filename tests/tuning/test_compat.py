@@ -158,3 +158,50 @@ def test_nsga2_sampler_pickles_and_keeps_its_study_keys():
             "print(len(st.trials))")
     out = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, timeout=120)
     assert out.stdout.strip() == b"3", out.stderr.decode()[-2000:]
+
+
+def test_optuna_rdb_storage_reopens_the_url_of_its_pickled_state(tmp_path):
+    import pickle
+
+    import optuna
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'a.db'}")
+    optuna.create_study(study_name="s", storage=storage)
+    state = compat.rebind_rdb_state(storage.__getstate__(), f"sqlite:///{tmp_path / 'b.db'}")
+    moved = pickle.loads(pickle.dumps(storage))
+    moved.__setstate__(state)
+    assert moved.url.endswith("b.db") and (tmp_path / "b.db").is_file(), "RDBStorage's pickled 'url'"
+    assert not optuna.get_all_study_summaries(moved), "the storage opened the new file, not the old one"
+
+
+def test_tunes_search_state_is_made_to_agree_with_its_trial_list(tmp_path):
+    """The SearchGenerator's created-trial count and the ConcurrencyLimiter's live trials, as Tune restores them."""
+    from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+    from ray.tune.search.optuna import OptunaSearch
+    from ray.tune.utils.util import _load_newest_checkpoint
+
+    limiter = ConcurrencyLimiter(OptunaSearch(space={}, metric="m", mode="min"), max_concurrent=2)
+    limiter.live_trials |= {"a", "ended"}  # "ended" has ended in the trial list, "b" is not live here yet
+    limiter.num_unfinished_live_trials = 2
+    gen = SearchGenerator(limiter)
+    gen._counter, gen._total_samples = 2, 4
+    gen.save_to_dir(str(tmp_path), session_str="2026-01-01_00-00-00")
+    assert compat.settle_search_state(str(tmp_path), 3, {"a", "b"})
+    assert not compat.settle_search_state(str(tmp_path), 3, {"a", "b"}), "once they agree, nothing to do"
+    restored = SearchGenerator(ConcurrencyLimiter(OptunaSearch(space={}, metric="m", mode="min"), max_concurrent=2))
+    restored.restore_from_dir(str(tmp_path))
+    assert restored._counter == 3, "SearchGenerator's 'counter'"
+    assert restored.searcher.live_trials == {"a", "b"} and restored.searcher.num_unfinished_live_trials == 2
+    state = _load_newest_checkpoint(str(tmp_path), SearchGenerator.CKPT_FILE_TMPL.format("*"))
+    assert state["total_samples"] == 4
+
+
+def test_an_optuna_trial_is_reopened_by_its_id():
+    import optuna
+
+    study = optuna.create_study()
+    asked = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    reopened = compat.optuna_trial(study, asked._trial_id)
+    reopened.report(0.5, 1)
+    study.tell(reopened, 0.25)
+    assert study.trials[0].state == optuna.trial.TrialState.COMPLETE and study.trials[0].intermediate_values == {1: 0.5}

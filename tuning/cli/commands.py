@@ -13,6 +13,7 @@ from pathlib import Path
 from tuning.cli.args import add_sweep_args, experiment_name
 from tuning.cli.finders import COMMANDS as FINDER_COMMANDS
 from tuning.cli.jobs import COMMANDS as JOB_COMMANDS
+from tuning.cli.jobs import add_upload_args
 from tuning.errors import UserError
 
 EXIT_TRIALS_ERRORED = 3
@@ -58,9 +59,14 @@ def _errored(report) -> int | None:
 def _resume(args) -> int | None:
     from tuning.run import resume_sweep
     from tuning.report import load_report
+    from tuning.storage import local_copy
 
+    if (args.address or "").startswith(("http://", "https://")):  # the dashboard: the resume runs as a job there
+        from tuning.cli.jobs import resume_job
+
+        return resume_job(args)
     exp_dir = resume_sweep(args.experiment, address=args.address, retry_errored=not args.skip_errored, more=args.more)
-    return _finished(load_report(str(exp_dir)), exp_dir)
+    return _finished(load_report(local_copy(str(exp_dir))), exp_dir)
 
 
 def _validate(args) -> None:
@@ -120,6 +126,30 @@ def _report(args) -> None:
     experiment = local_copy(args.experiment)  # s3://... or gs://...: read from a download, checkpoints left out
     for path in run_report(experiment, args.format, args.top, args.output, args.scope, args.status, args.force):
         print(f"wrote {path}", file=sys.stderr)
+    notice = unfinished_notice(args.experiment, experiment)
+    if notice:
+        print(notice, file=sys.stderr)
+
+
+def unfinished_notice(experiment: str, copy: str) -> str | None:
+    """What the report says of a sweep whose last run did not finish, with the resume command; None otherwise."""
+    import json
+
+    from tuning.expdir import ENVIRONMENT_FILE, ExpDir
+
+    exp = ExpDir(copy)
+    try:
+        runs = json.loads(exp.text(ENVIRONMENT_FILE) or "{}").get("runs") or []
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    outcome = exp.last_outcome()
+    on_cluster = " (as a job on the cluster: add --address http://HEAD:8265)" if "://" in experiment else ""
+    if outcome in ("interrupted", "failed"):
+        return f"tuning report: the sweep was {outcome}; continue with: tuning resume {experiment}{on_cluster}"
+    if runs and outcome is None:
+        return ("tuning report: the sweep's last run has not ended: it is still running, or its driver was lost "
+                f"(killed, or its node gone); if lost, continue with: tuning resume {experiment}{on_cluster}")
+    return None
 
 
 def _compare(args) -> None:
@@ -236,12 +266,16 @@ def _add_resume(sub, name: str) -> None:
                                    "trials stay, unfinished ones continue from their last checkpoint, errored "
                                    "ones are retried from theirs, and the searcher continues from its state. "
                                    "Example: tuning resume runs/quickstart")
-    p.add_argument("experiment", help="the experiment directory, e.g. runs/quickstart")
+    p.add_argument("experiment", help="the experiment directory or its URI, e.g. runs/quickstart or "
+                                      "s3://bucket/runs/quickstart")
     p.add_argument("--skip-errored", action="store_true", help="leave errored trials as they are")
     p.add_argument("--more", type=_at_least_one, default=0, metavar="K",
                    help="add K trials to the sweep, finished or not: the searcher goes on from its study (optuna "
                         "searcher), so no config is tried twice; sweep.yaml's num_samples records it")
-    p.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
+    p.add_argument("--address", help="a Ray cluster: its dashboard, http://HEAD:8265, runs the resume there as a "
+                   "job (the project uploaded as by submit); `auto` or HEAD:6379 runs the resume's driver here "
+                   "against it (default: a local Ray on 127.0.0.1)")
+    add_upload_args(p)
     p.set_defaults(func=_resume)
 
 

@@ -10,6 +10,7 @@ from tuning.cli.args import add_sweep_args, experiment_name
 
 ADDRESS_HELP = "the head's dashboard address, e.g. http://HEAD:8265 (default: $RAY_ADDRESS)"
 FINAL_OK = "SUCCEEDED"
+ENDED_EARLY = ("STOPPED", "FAILED")  # a job whose experiment may be unfinished: its resume command is shown
 
 
 def _address(args) -> str:
@@ -50,8 +51,7 @@ def _submit(args) -> int:
     address = None if args.dry_run else _address(args)
     if not working_dir.is_dir():
         raise UserError(f"--working-dir {args.working_dir}: not a directory")
-    if args.job_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", args.job_id):
-        raise UserError(f"--job-id {args.job_id!r}: letters, digits, '.', '_' and '-' only (100 at most)")
+    _check_job_id(args.job_id)
     cfg = submit.resolve(args.sweep, args.set, args.storage, args.name, working_dir)
     if args.dry_run:
         submit.dry_run(cfg, working_dir, args.include, args.max_upload_mib)
@@ -65,6 +65,20 @@ def _submit(args) -> int:
           f"  status:  tuning status {job_id} --address {address}\n"
           f"  stop:    tuning stop {job_id} --address {address}\n"
           f"  results: {exp} (then: tuning report {exp})", flush=True)
+    return _follow(args, address, job_id)
+
+
+def _check_job_id(job_id: str | None) -> None:
+    from tuning.errors import UserError
+
+    if job_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", job_id):
+        raise UserError(f"--job-id {job_id!r}: letters, digits, '.', '_' and '-' only (100 at most)")
+
+
+def _follow(args, address: str, job_id: str) -> int:
+    """With --follow, the job's logs until it ends (exit 0 when it succeeded, 1 otherwise); else 0."""
+    from tuning.run import submit
+
     if args.follow:
         status = submit.logs(address, job_id, follow=True)
         print(f"job {job_id}: {status}")
@@ -73,15 +87,45 @@ def _submit(args) -> int:
 
 
 @_cluster_errors
+def resume_job(args) -> int:
+    """`tuning resume EXP --address http://HEAD:8265`: the resume as a job on the cluster (tuning.run.resume_job)."""
+    from tuning.errors import UserError
+    from tuning.run import resume_job as rj
+    from tuning.run import submit
+
+    working_dir = Path(args.working_dir).resolve()
+    if not working_dir.is_dir():
+        raise UserError(f"--working-dir {args.working_dir}: not a directory")
+    _check_job_id(args.job_id)
+    flags = (("--skip-errored",) if args.skip_errored else ()) + (("--more", str(args.more)) if args.more else ())
+    pip = submit.read_requirements(args.pip, args.requirements)
+    job_id, exp = rj.submit_resume(args.experiment, args.address, working_dir, pip, args.max_upload_mib,
+                                   args.include, args.job_id, flags)
+    print(f"submitted job {job_id}, resuming {exp}\n  follow:  tuning logs {job_id} --follow --address "
+          f"{args.address}\n  status:  tuning status {job_id} --address {args.address}\n"
+          f"  results: {exp} (then: tuning report {exp})", flush=True)
+    return _follow(args, args.address, job_id)
+
+
+@_cluster_errors
 def _jobs(args) -> int:
     from tuning.run import submit
 
-    jobs = submit.list_jobs(_address(args))
+    address = _address(args)
+    jobs = submit.list_jobs(address)
     print(f"{'job':<40} {'status':<10} {'experiment':<40} entrypoint")
     for job in jobs:
-        print(f"{job.submission_id or job.job_id:<40} {job.status.value:<10} {_experiment(job) or '-':<40} "
+        experiment = _experiment(job)
+        print(f"{job.submission_id or job.job_id:<40} {job.status.value:<10} {experiment or '-':<40} "
               f"{job.entrypoint}")
+        if experiment and job.status.value in ENDED_EARLY:
+            print(f"  {'':<38} resume with: {_resume_command(experiment, address)}")
     return 0
+
+
+def _resume_command(experiment: str, address: str) -> str:
+    """The command that continues a job's experiment on the cluster (as a job of its own)."""
+    return f"tuning resume {experiment} --address {address}"
 
 
 def _experiment(info) -> str | None:
@@ -105,10 +149,10 @@ def _status(args) -> int:
     experiment = _experiment(info)
     if experiment:
         print(f"experiment: {experiment} (tuning report {experiment})")
-        if info.status.value in ("STOPPED", "FAILED"):
-            # The job's entrypoint is `tuning run ... --resume-existing`: the same sweep submitted again continues.
-            print("continue with: tuning submit <the same sweep> --address ... (same storage); the new job "
-                  "continues this experiment")
+        if info.status.value in ENDED_EARLY:
+            # Its finished trials, checkpoints and study are in the storage (a path or a URI): resume them there.
+            print(f"continue with: {_resume_command(experiment, _address(args))}\n"
+                  "  (or submit the same sweep again with the same storage: the new job continues this experiment)")
     return 0
 
 
@@ -142,20 +186,25 @@ def _add_submit(sub, name: str) -> None:
     p.add_argument("--storage", help="path on every node or URI (s3://, gs://) for the experiment "
                                      "(default: run.storage, which must then be absolute or a URI)")
     p.add_argument("--name", type=experiment_name, help="experiment name (default: the sweep's name)")
+    add_upload_args(p)
+    p.add_argument("--dry-run", action="store_true", help="list every file the upload would carry and every "
+                   "file left out as a likely secret, then stop: no cluster is contacted, --address not needed")
+    p.set_defaults(func=_submit)
+
+
+def add_upload_args(p) -> None:
+    """The flags of a job that uploads the project: `submit`, and `resume --address http://...`."""
     p.add_argument("--working-dir", default=".", help="the project to upload (default: the current directory)")
     p.add_argument("--pip", action="append", default=[], metavar="REQ", help="a pip requirement to install "
                    "for the job (repeatable)")
     p.add_argument("--requirements", help="a requirements.txt whose entries the job installs with pip")
     p.add_argument("--max-upload-mib", type=float, default=100, help="refuse larger uploads (default 100)")
     p.add_argument("--follow", action="store_true", help="print the job's logs until it ends; exit 0 on success")
-    p.add_argument("--dry-run", action="store_true", help="list every file the upload would carry and every "
-                   "file left out as a likely secret, then stop: no cluster is contacted, --address not needed")
     p.add_argument("--include", action="append", default=[], metavar="PATTERN", help="upload files matching "
                    "this gitignore-style pattern although they look like secrets (repeatable), e.g. "
                    "--include .env.example")
     p.add_argument("--job-id", help="the job's submission id (default: tuning-<name>-<random>); a cluster "
                    "refuses an id it already has")
-    p.set_defaults(func=_submit)
 
 
 def _add_jobs(sub, name: str) -> None:

@@ -3,16 +3,17 @@
 driver: check the sweep, start Ray, build and fit the Tuner; resume: continue an interrupted one;
 placement: trial resources and what a cluster has room for; progress: the live view; environment:
 environment.json; warm_start: earlier experiments told to the searcher; confirm: rerun the best
-configs under new seeds; submit: the sweep as a Ray job on a cluster. The driver hands Tune the
-trial wing's trainable; it reads results through the report wing.
+configs under new seeds; submit: the sweep as a Ray job on a cluster; resume_job: a resume as a Ray
+job; study: the Optuna study of an experiment on URI storage; uri_resume: the resume of one. The
+driver hands Tune the trial wing's trainable; it reads results through the report wing.
 """
 
-from tuning.run import submit
+from tuning.run import resume_job, submit
 from tuning.run.confirm import confirmed, render_confirmed, run_confirm
 from tuning.run.driver import expected_trials, resume_sweep, run_sweep
 from tuning.run.submit import ClusterError
 
-# submit is a module of verbs (resolve, dry_run, submit, list_jobs, job_info, logs, stop) for `tuning submit`
+# submit (and resume_job, its resume) is a module of verbs (resolve, dry_run, submit, list_jobs, job_info, logs, stop) for `tuning submit`
 # and the job commands; the face exports it whole rather than nine names.
-__all__ = ["ClusterError", "confirmed", "expected_trials", "render_confirmed", "resume_sweep", "run_confirm",
-           "run_sweep", "submit"]
+__all__ = ["ClusterError", "confirmed", "expected_trials", "render_confirmed", "resume_job", "resume_sweep",
+           "run_confirm", "run_sweep", "submit"]

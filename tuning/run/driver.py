@@ -179,30 +179,43 @@ def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:
     from tuning.run.environment import record_end, record_start
     from tuning.run.resume import resume_hint
 
-    local = isinstance(exp_dir, Path)
-    if local:
-        record_start(exp_dir, command)
+    record_start(exp_dir, command)
     stop = _StopOnSignal() if threading.current_thread() is threading.main_thread() else None
     outcome = "failed"
     try:
         tuner.fit()
         outcome = "interrupted" if stop and stop.requested else "finished"
-        if outcome == "finished" and local:
-            from tuning.run.resume import settle_orphans
-
-            settle_orphans(exp_dir)  # a proposal Tune never ran (asked as the sweep ended) is not left RUNNING
+        if outcome == "finished":
+            _settle_at_the_end(exp_dir)
     except KeyboardInterrupt:  # a second Ctrl-C cuts Tune's clean stop short; the last snapshot remains
         outcome = "interrupted"
         raise
     finally:
         if stop:
             stop.restore()
-        if local:
-            record_end(exp_dir, outcome)
+        record_end(exp_dir, outcome)
+        if not isinstance(exp_dir, Path):  # its last state is published; a resume downloads it afresh
+            from tuning.run.study import discard
+
+            discard(exp_dir)
         if outcome == "interrupted":
             resume_hint(exp_dir, command)
     if outcome == "interrupted":
         raise KeyboardInterrupt
+
+
+def _settle_at_the_end(exp_dir) -> None:
+    """A proposal Tune never ran (asked as the sweep ended) is not left RUNNING in the study."""
+    from tuning.run.resume import settle_orphans
+
+    if isinstance(exp_dir, Path):
+        settle_orphans(exp_dir)
+        return
+    from tuning.run.study import live_path, publish
+
+    # Tune's state is read from the storage: at the end every trial is final, so nothing else is needed there.
+    if live_path(exp_dir).is_file() and settle_orphans(exp_dir, live_path(exp_dir)):
+        publish(exp_dir)
 
 
 class _StopOnSignal:
@@ -235,23 +248,36 @@ class _StopOnSignal:
             signal.signal(sig, handler)
 
 
-def resume_sweep(experiment: str, address: str | None = None, retry_errored: bool = True, more: int = 0) -> Path:
+def resume_sweep(experiment: str, address: str | None = None, retry_errored: bool = True, more: int = 0):
     """Continue an interrupted sweep: finished trials stay, unfinished ones go on from their last checkpoint.
-    With `more`, the sweep (finished or not) gets that many trials beyond its num_samples."""
+    With `more`, the sweep (finished or not) gets that many trials beyond its num_samples. `experiment`: a
+    path or a URI (tuning.run.uri_resume); returns the experiment's Path, or the URI."""
     from ray import tune
 
-    from tuning.run.resume import extend, load_experiment, repair_checkpoints, repair_results, settle_orphans
+    from tuning.run.resume import extend, load_experiment, repair
+    from tuning.storage import is_uri
 
-    exp_dir, cfg = load_experiment(experiment)
+    if is_uri(experiment):
+        from tuning.run.uri_resume import digests, load_uri_experiment
+
+        exp_dir = experiment.rstrip("/")
+        local, cfg = load_uri_experiment(exp_dir)
+        before = digests(local)
+    else:
+        exp_dir, cfg = load_experiment(experiment)
+        local = exp_dir
     dist = check_sweep(cfg)
     if address is None:
         check_local_gpus(cfg)
     if more:
-        cfg = extend(exp_dir, cfg, more)
+        cfg = extend(local, cfg, more)
         print(f"extending the sweep by {more} trials, to {expected_trials(cfg)}", file=sys.stderr, flush=True)
-    settle_orphans(exp_dir)
-    repair_results(exp_dir)
-    repair_checkpoints(exp_dir)
+    if is_uri(experiment):
+        from tuning.run.uri_resume import repair_uri
+
+        repair_uri(exp_dir, local, before)
+    else:
+        repair(exp_dir)
     start_ray(address, worker_preload(cfg, dist))
     prepare(cfg)
     tune_environment()
@@ -261,19 +287,21 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     return exp_dir
 
 
-def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> Path:
-    """Resume the experiment at `location` if it was started from this very sweep; else a UserError."""
+def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> Path | None:
+    """Resume the experiment at `location` if it was started from this very sweep; else a UserError. None when
+    that start stopped before Ray Tune saved any state (a job restarted early): the caller starts it again there."""
     from tuning.expdir import ExpDir
-    from tuning.storage import is_uri
 
-    if is_uri(location):
-        raise UserError(f"--resume-existing: {location} is on URI storage, which resume does not support yet; "
-                        "use a shared path for run.storage")
-    recorded, this = ExpDir(location).sweep(), cfg.to_dict()
+    exp = ExpDir(location)
+    recorded, this = exp.sweep(), cfg.to_dict()
     if recorded != this:
         differs = next((k for k in {**recorded, **this} if recorded.get(k) != this.get(k)), "?")
         raise UserError(f"--resume-existing: {location} holds another sweep (its {differs} differs); "
                         "it continues only the sweep that started it (nothing was overwritten)")
+    if not any(rel.startswith("experiment_state-") for rel in exp.files if "/" not in rel):
+        print(f"starting the existing experiment {location} again: its first start stopped before Ray Tune "
+              "saved any state", file=sys.stderr, flush=True)
+        return None
     print(f"continuing the existing experiment {location}", file=sys.stderr, flush=True)
     return resume_sweep(location, address)
 
@@ -312,11 +340,15 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
     store.check_writable(location, "--storage" if storage else "run.storage")
     base, exp_name = location.rsplit("/", 1)
     cfg = cfg.model_copy(update={"name": exp_name, "run": cfg.run.model_copy(update={"storage": base})})
+    again = False  # the same sweep started again where its first start saved nothing
     if store.is_nonempty(location):
-        if resume_existing:
-            return _continue_existing(cfg, location, address)
-        raise UserError(f"experiment directory {location} already exists and is not empty; "
-                        "choose another with --name or --storage (nothing was overwritten)")
+        if not resume_existing:
+            raise UserError(f"experiment directory {location} already exists and is not empty; "
+                            "choose another with --name or --storage (nothing was overwritten)")
+        continued = _continue_existing(cfg, location, address)
+        if continued is not None:
+            return continued
+        again = True
     dist = check_sweep(cfg)
     if address is None:
         check_local_gpus(cfg)
@@ -325,7 +357,8 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
     prepare(cfg)
     if address is not None:
         _cluster_preflight(cfg)
-    store.claim(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if not again:  # else its sweep.yaml, the same sweep (checked), is there already
+        store.claim(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     exp_dir = location if store.is_uri(location) else Path(location)
     fit(build_tuner(cfg, exp_dir, dist, warm_start), cfg, exp_dir)
     return exp_dir

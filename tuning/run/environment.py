@@ -56,22 +56,38 @@ def ray_nodes() -> list[dict]:
             for n in ray.nodes() if n.get("Alive")]
 
 
-def _read(path: Path) -> dict:
+def _read(path) -> dict:
     try:
+        if isinstance(path, str):  # a URI experiment's file
+            from tuning.storage import read_text
+
+            return json.loads(read_text(path))
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
 
 
-def _write(path: Path, data: dict) -> None:
+def _write(path, data: dict) -> None:
+    text = json.dumps(data, indent=1, default=str)
+    if isinstance(path, str):
+        from tuning.storage import replace_text
+
+        return replace_text(path, text)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _location(exp_dir) -> Path | str:
+    """environment.json of a local experiment (a Path) or of one on URI storage (a str)."""
+    if isinstance(exp_dir, Path):
+        return exp_dir / ENVIRONMENT_FILE
+    return f"{str(exp_dir).rstrip('/')}/{ENVIRONMENT_FILE}"
 
 
 def record_start(exp_dir: Path, command: str) -> None:
     """Add a run entry (now, this machine, these nodes); describe the environment on the first run."""
-    path = Path(exp_dir) / ENVIRONMENT_FILE
+    path = _location(exp_dir)
     data = _read(path)
     if not data:
         data = {"python": sys.version.split()[0], "platform": platform.platform(),
@@ -85,7 +101,7 @@ def record_start(exp_dir: Path, command: str) -> None:
 
 def record_end(exp_dir: Path, outcome: str) -> None:
     """Close the latest run entry: `finished`, `interrupted` or `failed`."""
-    path = Path(exp_dir) / ENVIRONMENT_FILE
+    path = _location(exp_dir)
     data = _read(path)
     if not data.get("runs"):
         return

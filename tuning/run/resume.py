@@ -13,40 +13,19 @@ import yaml
 
 from tuning import compat
 from tuning.errors import UserError
+from tuning.run.study import STUDY_FILE, fresh, open_storage
 
-STUDY_FILE = "optuna.db"  # Optuna's study (SQLite) inside the experiment directory
 FINAL = ("TERMINATED", "ERROR")
 
 
-def study_storage(searcher: str, exp_dir: Path):
-    """An Optuna RDB storage in `<exp_dir>/optuna.db` for the optuna searcher; None for the others."""
-    if searcher != "optuna" or not isinstance(exp_dir, Path):  # a URI (s3://...) holds no SQLite file
+def study_storage(searcher: str, exp_dir):
+    """An Optuna RDB storage for the optuna searcher's study, None for the other searchers: `<exp_dir>/optuna.db`
+    for a path; for a URI, a fresh live file on this machine published to `<exp_dir>/optuna.db` (tuning.run.study)."""
+    if searcher != "optuna":
         return None
-    import optuna
-
-    # A generous lock timeout: the report or a user's optuna-dashboard may read the file meanwhile.
-    storage = optuna.storages.RDBStorage(f"sqlite:///{exp_dir / STUDY_FILE}",
-                                         engine_kwargs={"connect_args": {"timeout": 30}})
-    _commit_without_fsync(storage.engine)
-    return storage
-
-
-def _commit_without_fsync(engine) -> None:
-    """SQLite in WAL mode with synchronous=NORMAL: a commit no longer waits for the disk.
-
-    Optuna commits several times per suggestion and once per reported result; with SQLite's default
-    journal each commit is an fsync (tests/benchmarks/scale_1000.py: suggestions 2-4x slower, results
-    about 3x). Committed data is in the WAL before the call returns, so a killed driver loses nothing;
-    only an OS crash or power loss can lose the last commits.
-    """
-    from sqlalchemy import event
-
-    def pragmas(connection, _record):
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-
-    event.listen(engine, "connect", pragmas)
-    engine.dispose()  # the connections that set up the storage were opened without the pragmas
+    if not isinstance(exp_dir, Path):
+        return open_storage(fresh(exp_dir), exp_dir)
+    return open_storage(exp_dir / STUDY_FILE)
 
 
 def trial_states(exp_dir: Path) -> list[dict]:
@@ -72,18 +51,19 @@ def resume_hint(exp_dir: Path, command: str = "run") -> None:
           f"continue with: tuning resume {exp_dir}", file=sys.stderr, flush=True)
 
 
-def settle_orphans(exp_dir: Path) -> int:
-    """Mark FAIL the study's running trials that Tune's snapshot does not know; return how many.
+def settle_orphans(exp_dir: Path, study_file: Path | None = None) -> int:
+    """Mark FAIL the study's running trials that Tune's snapshot does not know, or knows as ended; return how many.
 
     A trial proposed after the last snapshot was lost with the driver; left RUNNING, Optuna's
-    constant liar would keep steering away from its (unmeasured) params forever.
+    constant liar would keep steering away from its (unmeasured) params forever. `study_file`: the
+    study, if not `<exp_dir>/optuna.db` (a URI experiment's live file, tuning.run.study).
     """
-    path = Path(exp_dir) / STUDY_FILE
+    path = study_file or Path(exp_dir) / STUDY_FILE
     if not path.is_file():
         return 0
     import optuna
 
-    storage = study_storage("optuna", Path(exp_dir))
+    storage = open_storage(path)
     known = [s["params"] for s in trial_states(exp_dir) if s["status"] not in FINAL]
     settled = 0
     for summary in optuna.get_all_study_summaries(storage):
@@ -109,6 +89,27 @@ def repair_results(exp_dir: Path) -> list[Path]:
             path.write_bytes(data[:data.rfind(b"\n") + 1])
             print(f"tuning resume: {path}: removed a half-written last line", file=sys.stderr)
             repaired.append(path)
+    return repaired
+
+
+def repair(exp_dir: Path, study_file: Path | None = None) -> None:
+    """Every crash repair, before Tune's restore: the study's orphans, half-written result lines, snapshots naming
+    deleted checkpoints, a search state behind the trial list. `study_file`: as for settle_orphans."""
+    settle_orphans(exp_dir, study_file)
+    repair_results(exp_dir)
+    repair_checkpoints(exp_dir)
+    repair_search(exp_dir)
+
+
+def repair_search(exp_dir: Path) -> bool:
+    """Make Tune's saved search state agree with its trial list where a crash left them apart
+    (compat.settle_search_state); the searcher itself takes a trial it lost back from the study (searchers)."""
+    states = trial_states(exp_dir)
+    unfinished = {s["trial_id"] for s in states if s["status"] not in FINAL}
+    repaired = bool(states) and compat.settle_search_state(str(exp_dir), len(states), unfinished)
+    if repaired:
+        print(f"tuning resume: {exp_dir}: the search state disagreed with Tune's trial list; made to agree",
+              file=sys.stderr)
     return repaired
 
 

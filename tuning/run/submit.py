@@ -358,11 +358,16 @@ def submit(cfg, address: str, working_dir: Path, pip: list[str], max_upload_mib:
         entrypoint = f"tuning run {sweep_file} --address auto --resume-existing"
         job = call(client, address, client.submit_job, entrypoint=entrypoint, submission_id=job_id, runtime_env=runtime_env,
                    metadata={"tuning_experiment": cfg.name, "tuning_storage": cfg.run.storage})
+    warn_without_token(client, address)
+    return job
+
+
+def warn_without_token(client, address: str) -> None:
+    """Say so when the cluster accepted a job without any token: it has no authentication."""
     if client.tuning_token is None:
         print(f"warning: the cluster at {address} accepted this job without a token: it has no authentication, "
               "so anyone who reaches that address can run code on it; start it with RAY_AUTH_MODE=token "
               "(cluster/README.md)", file=sys.stderr, flush=True)
-    return job
 
 
 def read_requirements(pip: list[str], requirements: str | None) -> list[str]:

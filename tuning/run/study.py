@@ -1,0 +1,143 @@
+"""The Optuna study of an experiment on URI storage (`file://`, `s3://`, `gs://`): a live SQLite file on the
+driver, its copy in the experiment.
+
+An object store holds no live SQLite database, so the driver works on a local file (`live_path`) and
+publishes a consistent copy of it (SQLite's online backup) to `<experiment>/optuna.db`, replacing it
+whole, after every suggestion and every ended trial: before Tune can save a state that names the
+trial or has it ended. The copy in the experiment therefore always knows every trial Tune's saved
+state can name. What a crash between two publications can lose is newer than Tune's own snapshot:
+intermediate values reported since (the resumed trial reports them again) and a suggestion Tune never
+saved (the resume marks it FAIL: resume.settle_orphans). A resume downloads the copy to `live_path` on
+whatever machine runs it, and the storage Tune unpickles with its searcher opens that file there
+(StudyStorage.__setstate__), not the path of the machine that wrote it.
+"""
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+STUDY_FILE = "optuna.db"  # Optuna's study (SQLite) inside the experiment directory
+LIVE_ROOT = "TUNING_STUDY_DIR"  # environment variable: where live studies of URI experiments go
+
+
+def live_path(location: str) -> Path:
+    """The local file the driver of the experiment at `location` (a URI) works on: the same on every
+    machine for one experiment, another for every other experiment."""
+    root = os.environ.get(LIVE_ROOT) or os.path.join(tempfile.gettempdir(), "tuning-studies")
+    digest = hashlib.sha256(location.rstrip("/").encode()).hexdigest()[:16]
+    return Path(root) / digest / STUDY_FILE
+
+
+def _copy(source: Path, dest: Path) -> None:
+    """A consistent copy of the SQLite file `source` (committed transactions only, WAL included) at `dest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    src, out = sqlite3.connect(source, timeout=30), sqlite3.connect(tmp)
+    try:
+        src.backup(out)
+    finally:
+        out.close()
+        src.close()
+    os.replace(tmp, dest)
+
+
+def publish(location: str) -> None:
+    """Upload a consistent copy of the live study to `<location>/optuna.db`, replacing the old one whole."""
+    from tuning.storage import upload_file
+
+    live = live_path(location)
+    snapshot = live.with_name(f"{STUDY_FILE}.publish")
+    _copy(live, snapshot)
+    upload_file(snapshot, f"{location.rstrip('/')}/{STUDY_FILE}")
+
+
+def fetch(location: str) -> Path | None:
+    """Download `<location>/optuna.db` to the live path (replacing a stale one); None when there is none."""
+    from tuning.storage import download_file
+
+    live = live_path(location)
+    live.parent.mkdir(parents=True, exist_ok=True)
+    for stale in live.parent.glob(f"{STUDY_FILE}*"):  # -wal/-shm of an earlier run would be applied to it
+        stale.unlink()
+    return live if download_file(f"{location.rstrip('/')}/{STUDY_FILE}", live) else None
+
+
+def fresh(location: str) -> Path:
+    """An empty live path for a new experiment at `location` (what an earlier one left there removed)."""
+    live = live_path(location)
+    live.parent.mkdir(parents=True, exist_ok=True)
+    for stale in live.parent.glob(f"{STUDY_FILE}*"):
+        stale.unlink()
+    return live
+
+
+def discard(location: str) -> None:
+    """Remove the live study of `location` from this machine (the sweep's driver ended; the experiment has it)."""
+    shutil.rmtree(live_path(location).parent, ignore_errors=True)
+
+
+def open_storage(path: Path, location: str | None = None):
+    """An Optuna RDB storage on the SQLite file `path`; with `location` (a URI experiment), one that publishes
+    itself there and that reopens the live path of whatever machine unpickles it."""
+    import optuna
+
+    # A generous lock timeout: the report or a user's optuna-dashboard may read the file meanwhile.
+    kwargs = {"engine_kwargs": {"connect_args": {"timeout": 30}}}
+    storage = __getattr__("StudyStorage")(location, f"sqlite:///{path}", **kwargs) if location else \
+        optuna.storages.RDBStorage(f"sqlite:///{path}", **kwargs)
+    commit_without_fsync(storage.engine)
+    return storage
+
+
+def commit_without_fsync(engine) -> None:
+    """SQLite in WAL mode with synchronous=NORMAL: a commit no longer waits for the disk.
+
+    Optuna commits several times per suggestion and once per reported result; with SQLite's default
+    journal each commit is an fsync (tests/benchmarks/scale_1000.py: suggestions 2-4x slower, results
+    about 3x). Committed data is in the WAL before the call returns, so a killed driver loses nothing;
+    only an OS crash or power loss can lose the last commits.
+    """
+    from sqlalchemy import event
+
+    def pragmas(connection, _record):
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+
+    event.listen(engine, "connect", pragmas)
+    engine.dispose()  # the connections that set up the storage were opened without the pragmas
+
+
+def _study_storage_class():
+    import optuna
+
+    from tuning import compat
+
+    class StudyStorage(optuna.storages.RDBStorage):
+        """RDBStorage of a URI experiment's live study: `publish()` uploads it; unpickled (Tune's restore of its
+        searcher) it opens the live path of this machine, where `tuning resume` downloaded the study."""
+
+        def __init__(self, location: str, url: str, **kwargs):
+            self.location = location
+            super().__init__(url, **kwargs)
+
+        def publish(self) -> None:
+            publish(self.location)
+
+        def __setstate__(self, state):
+            super().__setstate__(compat.rebind_rdb_state(state, f"sqlite:///{live_path(state['location'])}"))
+            commit_without_fsync(self.engine)
+
+    StudyStorage.__module__, StudyStorage.__qualname__ = __name__, "StudyStorage"
+    return StudyStorage
+
+
+def __getattr__(name: str):
+    # Built on first use, so that importing this module imports no Optuna; pickles find it by this name.
+    if name == "StudyStorage":
+        if name not in globals():
+            globals()[name] = _study_storage_class()
+        return globals()[name]
+    raise AttributeError(name)

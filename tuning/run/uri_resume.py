@@ -1,0 +1,105 @@
+"""`tuning resume` of an experiment on URI storage (`file://`, `s3://`, `gs://`): the same checks and crash repairs as
+for a local one, made on a local copy of its small files and written back.
+
+The copy holds every file but the checkpoints' contents; each checkpoint directory is there, empty, so
+that the repairs see which checkpoints still exist. A file the checks or repairs change is uploaded
+back whole (tuning.storage.upload_file) before Tune's restore reads the experiment; the study is
+downloaded to this machine's live path (tuning.run.study), settled there and published again.
+"""
+
+import hashlib
+import posixpath
+import shutil
+import tempfile
+from pathlib import Path
+
+from tuning.errors import UserError
+from tuning.run.study import STUDY_FILE
+
+CHECKPOINT_PREFIX = "checkpoint_"
+
+
+def download_skeleton(location: str) -> Path:
+    """A local copy of the experiment at `location` without checkpoint contents (their directories kept,
+    empty) and without its study; removed when the process exits."""
+    import atexit
+
+    from pyarrow import fs
+
+    from tuning.storage import _fs, inside
+
+    filesystem, path = _fs(location)
+    root = Path(tempfile.mkdtemp(prefix="tuning-resume-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    prefix = path.rstrip("/") + "/"
+    for info in filesystem.get_file_info(fs.FileSelector(path, recursive=True, allow_not_found=True)):
+        relative = info.path[len(prefix):] if info.path.startswith(prefix) else ""
+        dest = inside(root, relative)
+        if dest is None or relative == STUDY_FILE or posixpath.basename(relative).startswith("."):
+            continue  # names that would land outside, the study (fetched apart), staged uploads
+        parts = relative.split("/")
+        in_checkpoint = next((i for i, part in enumerate(parts[:-1]) if part.startswith(CHECKPOINT_PREFIX)), None)
+        if in_checkpoint is not None:
+            root.joinpath(*parts[:in_checkpoint + 1]).mkdir(parents=True, exist_ok=True)
+        elif info.type == fs.FileType.Directory:
+            dest.mkdir(parents=True, exist_ok=True)
+        elif info.type == fs.FileType.File:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with filesystem.open_input_stream(info.path) as stream:
+                dest.write_bytes(stream.read())
+    return root
+
+
+def digests(root: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file below `root`."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in root.rglob("*") if p.is_file()}
+
+
+def write_back(root: Path, before: dict[str, str], location: str) -> list[str]:
+    """Upload each file below `root` that is new or changed since `before` to `location`; return their paths."""
+    from tuning.storage import upload_file
+
+    changed = sorted(rel for rel, digest in digests(root).items() if before.get(rel) != digest)
+    for rel in changed:
+        upload_file(root / rel, f"{location.rstrip('/')}/{rel}")
+    return changed
+
+
+def load_uri_experiment(location: str):
+    """(local copy, resolved sweep) of the experiment at the URI `location`, checked as a local one is; a
+    UserError saying what is missing."""
+    from tuning.config import parse_sweep
+    from tuning.expdir import SWEEP_FILE
+    from tuning.storage import experiment_location, is_nonempty
+
+    import yaml
+
+    location = location.rstrip("/")
+    if not is_nonempty(location):
+        raise UserError(f"experiment {location}: does not exist (or is empty)")
+    copy = download_skeleton(location)
+    if not (copy / SWEEP_FILE).is_file():
+        raise UserError(f"experiment {location}: has no {SWEEP_FILE} (not a tuning experiment)")
+    cfg = parse_sweep(yaml.safe_load((copy / SWEEP_FILE).read_text()), origin=f"{location}/{SWEEP_FILE}")
+    recorded = experiment_location(cfg.run.storage, cfg.name)
+    if recorded.rstrip("/") != location:
+        # Tune's pickled state names its storage; the study's live path is keyed by the location too.
+        raise UserError(f"experiment {location}: it was created as {recorded}; copy it back there to resume. "
+                        "`tuning report` works from anywhere")
+    if not list(copy.glob("experiment_state-*.json")):
+        raise UserError(f"experiment {location}: Ray Tune saved no state before the run stopped; nothing to "
+                        f"resume. Start it again with: tuning run {location}/{SWEEP_FILE} --name <new name>")
+    return copy, cfg
+
+
+def repair_uri(location: str, copy: Path, before: dict[str, str]) -> None:
+    """The crash repairs of a local resume, made on `copy` and written back; the study fetched, settled, published."""
+    from tuning.run.resume import repair
+    from tuning.run.study import fetch, publish
+
+    study = fetch(location)
+    repair(copy, study or copy / STUDY_FILE)  # the copy holds no study: without one there is nothing to settle
+    if study is not None:
+        publish(location)
+    write_back(copy, before, location)

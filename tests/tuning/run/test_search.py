@@ -39,7 +39,8 @@ def test_every_searcher_runs_a_sweep_with_its_own_sampler(ray_session, tmp_path)
     """Every Optuna sampler and Tune's random search run a sweep (its points_to_evaluate first) and, with the same
     seed, each proposes its own configs: were the sampler setting ignored, the Optuna ones would all be TPE's."""
     # One trial at a time, so each searcher's sequence is deterministic; 12 trials, past the 10 random
-    # start-up trials of TPE and GP (which share RandomSampler's sequence for the same seed).
+    # start-up trials of TPE and GP (which share RandomSampler's sequence for the same seed); NSGA-II's first 50
+    # are random too.
     sequences = {}
     for searcher in [{"name": "optuna", "sampler": s} for s in sorted(SAMPLERS)] + [{"name": "random"}]:
         searcher["points_to_evaluate"] = [{"objective.x0": 3.0, "objective.x1": 2.0}]
@@ -53,6 +54,8 @@ def test_every_searcher_runs_a_sweep_with_its_own_sampler(ray_session, tmp_path)
         assert (first["objective.x0"], first["objective.x1"]) == (3.0, 2.0), f"{label}: points_to_evaluate run first"
         assert all(-5 <= x0 <= 10 and 0 <= x1 <= 15 for x0, x1 in points) and len(set(points)) == 12, label
         sequences[label] = sorted(points)
+    # NSGA-II's first generation (its population of 50) is drawn by RandomSampler with the same seed.
+    assert sequences.pop("optuna-nsga2") == sequences["optuna-random"], "nsga2's first generation is random"
     assert len({tuple(points) for points in sequences.values()}) == len(sequences), "each sampler suggests its own"
 
 

@@ -6,7 +6,7 @@ versions it was tested with. Imports are inside the functions: `tuning --help`, 
 `report` import neither Ray nor Lightning.
 
 Two reaches stay where they are, because a seam function would only rename them:
-- StudySearch (tuning/searchers.py) subclasses Tune's OptunaSearch and uses the attributes it keeps
+- StudySearch (tuning/study_search.py) subclasses Tune's OptunaSearch and uses the attributes it keeps
   (OPTUNA_SEARCH_ATTRIBUTES) and its study's `_storage`, to read a trial's stored state;
 - Optuna's storage API takes a trial's `_trial_id` (searchers, resume.settle_orphans).
 The test checks both on a real OptunaSearch and study.
@@ -122,7 +122,7 @@ def rebind_rdb_state(state: dict, url: str) -> dict:
 
 def optuna_trial(study, trial_id: int):
     """The Trial handle of a study's existing (running) trial, as Optuna's own `ask` builds it: the searcher adopts a
-    trial its restored state lost (searchers.StudySearch._adopt); Optuna has no public way to reopen one."""
+    trial its restored state lost (study_search.StudySearch._adopt); Optuna has no public way to reopen one."""
     import optuna
 
     return optuna.trial.Trial(study, trial_id)

@@ -11,9 +11,7 @@ computed again. Baseline in the same run: the same sweep, never killed. Prints o
 
 import argparse
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,12 +19,12 @@ import time
 from pathlib import Path
 
 import optuna
-import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.processes import kill_group  # noqa: E402
 from tuning.report.load import read_results  # noqa: E402
 from tuning.run.resume import trial_states  # noqa: E402
 
@@ -41,25 +39,6 @@ def sweep(samples: int) -> dict:
 def start(args: list[str], log: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "tuning", *args], cwd=ROOT, start_new_session=True,
                             stdout=log.open("a"), stderr=subprocess.STDOUT)
-
-
-def kill(proc: subprocess.Popen) -> None:
-    """SIGKILL the driver, its process group and every process it started (its local Ray)."""
-    try:
-        family = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        family = []
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    for child in family:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(family, timeout=30)
-    proc.wait(timeout=30)
 
 
 def until_trials_start(proc, exp_dir: Path, timeout: float = 120) -> bool:
@@ -104,7 +83,7 @@ def run(kills: int, samples: int, seed: int, work: Path) -> dict:
         proc = start(args, log)
         args = ["resume", exp]
         if not until_trials_start(proc, exp_dir):
-            kill(proc)
+            kill_group(proc)
             if proc.returncode == 0:  # the sweep ended before a kill could land
                 break
             continue
@@ -112,7 +91,7 @@ def run(kills: int, samples: int, seed: int, work: Path) -> dict:
         time.sleep(moments[-1])
         if proc.poll() is not None:
             break
-        kill(proc)
+        kill_group(proc)
         done += 1
     final = start(["resume", exp], log)
     assert final.wait(timeout=900) == 0, log.read_text()[-3000:]

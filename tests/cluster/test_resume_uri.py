@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.cluster.local_cluster import BIN, LocalCluster
+from tests.processes import kill_group
 from tuning.report.load import read_results
 from tuning.run.resume import trial_states
 
@@ -181,7 +182,7 @@ def test_a_uri_sweep_survives_three_lost_drivers(cluster, project, tmp_path):
     try:
         finished = _kill_after(f"127.0.0.1:{cluster.gcs_port}", exp_dir, len(finished) + 1, finished, here)
     finally:
-        _kill_group(here)
+        kill_group(here)
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
     listed = tuning(["jobs", "--address", cluster.dashboard], project, cluster)
@@ -195,9 +196,3 @@ def test_a_uri_sweep_survives_three_lost_drivers(cluster, project, tmp_path):
     assert runs[-1]["outcome"] == "finished" and {len(r["nodes"]) for r in runs} == {2}
     again = tuning(["report", exp], project, cluster)
     assert again.returncode == 0 and "continue with" not in again.stderr, again.stderr
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)

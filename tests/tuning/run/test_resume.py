@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import optuna
-import psutil
 import pytest
 import yaml
 
+from tests.processes import kill_group
 from tests.in_process import tuning_here
 from tuning.run.driver import resume_sweep
 from tuning.errors import UserError
@@ -46,19 +46,6 @@ def _wait_logged(proc, text: str, log: Path, timeout: float = 300) -> None:
         time.sleep(0.2)
 
 
-def _kill_group(proc) -> None:
-    """SIGKILL the process group and every process it started (Ray's own may have left the group)."""
-    family = psutil.Process(proc.pid).children(recursive=True)
-    os.killpg(proc.pid, signal.SIGKILL)
-    for child in family:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(family, timeout=30)
-    proc.wait(timeout=30)
-
-
 def _results(exp_dir: Path, state: dict) -> list:
     rows = read_results(exp_dir / state["relative_logdir"] / "result.json")
     return [(r["training_iteration"], r["val_loss"]) for r in rows]
@@ -82,7 +69,7 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, 
     try:
         _wait_finished(run, exp_dir, 2, log)
     finally:
-        _kill_group(run)
+        kill_group(run)
     finished = {s["trial_id"]: _results(exp_dir, s) for s in trial_states(exp_dir) if s["status"] == "TERMINATED"}
     assert 2 <= len(finished) < 6
     # A crash in the middle of writing a result line leaves half a line; the report skips it, resume cuts it.
@@ -102,7 +89,7 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, 
         os.killpg(resume.pid, signal.SIGINT)
         assert resume.wait(timeout=120) == 130, resume_log.read_text()[-3000:]
     finally:
-        _kill_group(resume) if resume.poll() is None else None
+        kill_group(resume) if resume.poll() is None else None
     assert f"continue with: tuning resume {exp_dir}" in resume_log.read_text()
 
     # A restarted cluster job runs its entrypoint again: `tuning run` of the same sweep, --resume-existing.
@@ -234,7 +221,7 @@ def _signalled_run(tmp_path, sweep_file, signals) -> Path:
             time.sleep(0.3)
         assert run.wait(timeout=120) == 130, log.read_text()[-3000:]
     finally:
-        _kill_group(run) if run.poll() is None else None
+        kill_group(run) if run.poll() is None else None
     assert f"continue with: tuning resume {exp_dir}" in log.read_text()
     [only] = json.loads((exp_dir / "environment.json").read_text())["runs"]
     assert only["outcome"] == "interrupted" and only["ended"] is not None

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import optuna
-import psutil
 import pytest
 
+from tests.processes import kill_group
 from tests.cluster.local_cluster import free_port
 from tuning.expdir import ExpDir, tune_states
 
@@ -60,18 +60,6 @@ def _states(exp: str, env: dict) -> list[dict]:
         os.environ.update(saved)
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    family = psutil.Process(proc.pid).children(recursive=True)
-    os.killpg(proc.pid, signal.SIGKILL)
-    for child in family:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(family, timeout=30)
-    proc.wait(timeout=30)
-
-
 def test_a_killed_s3_sweep_resumes_from_the_bucket(s3, tmp_path):
     exp, log = "s3://sweeps/runs/s", tmp_path / "run.log"
     args = ["run", "synthetic", "--set", f"search.num_samples={SAMPLES}", "--set", "search.scheduler.name=fifo",
@@ -86,7 +74,7 @@ def test_a_killed_s3_sweep_resumes_from_the_bucket(s3, tmp_path):
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
     finally:
-        _kill(run)
+        kill_group(run)
     before = {s["trial_id"] for s in _states(exp, s3) if s["status"] == "TERMINATED"}
     assert len(before) < SAMPLES, "the driver was killed mid-sweep"
 

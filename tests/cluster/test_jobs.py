@@ -219,7 +219,8 @@ def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
         assert stopped.returncode == 0 and f"job {job}: stop requested" in stopped.stdout, stopped.stderr
         # The running job ends STOPPED (not SUCCEEDED), and its status says how to continue it.
         status = _status_once_ended(job, head, project)
-        assert status.startswith(f"job {job}: STOPPED") and "continue with: tuning submit" in status, status
+        resume = f"continue with: tuning resume {tmp_path / 'runs' / SWEEP['name']} --address {head.dashboard}"
+        assert status.startswith(f"job {job}: STOPPED") and resume in status, status
     finally:
         head.stop()
 

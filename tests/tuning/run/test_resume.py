@@ -198,13 +198,10 @@ def test_trials_proposed_after_the_last_snapshot_are_settled_as_failed(tmp_path)
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.FAIL]
 
 
-# (signal, to the whole process group?): `kill PID` and a container's stop signal the driver alone; Ctrl-C
-# in a terminal signals the foreground group, Ray's processes too.
-@pytest.mark.parametrize("signals", [((signal.SIGTERM, False),), ((signal.SIGINT, True), (signal.SIGINT, True))],
-                         ids=["sigterm", "ctrl-c-twice"])
-def test_a_signalled_run_stops_keeps_its_state_and_says_how_to_resume(tmp_path, sweep_file, signals):
-    """SIGTERM stops `tuning run` as Ctrl-C does; a second Ctrl-C stops it at once."""
-    exp_dir = _signalled_run(tmp_path, sweep_file, signals)
+def test_a_double_ctrl_c_stops_the_run_at_once_and_keeps_its_state(tmp_path, sweep_file):
+    """Ctrl-C in a terminal signals the foreground group, Ray's processes too; the second one stops at once.
+    (SIGTERM: test_sigterm_stops_a_run_and_resume_more_extends_it.)"""
+    exp_dir = _signalled_run(tmp_path, sweep_file, ((signal.SIGINT, True), (signal.SIGINT, True)))
     states = trial_states(exp_dir)
     assert 1 <= sum(s["status"] == "TERMINATED" for s in states) < 6  # the snapshot holds the finished trial
 
@@ -228,8 +225,9 @@ def _signalled_run(tmp_path, sweep_file, signals) -> Path:
     return exp_dir
 
 
-def test_more_extends_an_interrupted_sweep(ray_session, tmp_path, sweep_file, capsys):
-    """`tuning resume EXP --more 1` on a sweep stopped by SIGTERM: the finished trials stay as they were, the
+def test_sigterm_stops_a_run_and_resume_more_extends_it(ray_session, tmp_path, sweep_file, capsys):
+    """SIGTERM to the driver alone (`kill PID`, a container's stop) stops `tuning run` as Ctrl-C does; then
+    `tuning resume EXP --more 1` extends the interrupted sweep: the finished trials stay as they were, the
     unfinished ones end, one more runs: num_samples + 1 trials, no config twice, the study holds each once."""
     from tuning.cli.commands import main
 

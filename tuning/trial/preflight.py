@@ -7,11 +7,13 @@ arrives would otherwise run every trial to the end with nothing for the schedule
 """
 
 import tempfile
+import warnings
 
 from tuning import compat, flavour
 from tuning.errors import UserError, describe_exception
 
 PREFLIGHT_BATCHES = 2
+_LIGHTNING_PYTREE = r"(lightning\.pytorch|pytorch_lightning)\.utilities\._pytree"
 # The sweep's budget and schedule would make this tiny run long or invalid (val_check_interval > batches).
 _DROPPED = ("max_epochs", "min_epochs", "max_steps", "min_steps", "max_time", "val_check_interval",
             "check_val_every_n_epoch", "num_sanity_val_steps", "limit_train_batches", "limit_val_batches",
@@ -96,7 +98,11 @@ def check_metric(cfg, dist: str = flavour.DEFAULT) -> None:
     from tuning.pareto import objectives
 
     try:
-        trainer = _run_briefly(cfg, dist)
+        with warnings.catch_warnings():
+            # Lightning 2.6's own call of a torch API that torch 2.13 deprecates, printed on every `tuning run`:
+            # nothing a user can act on (their own code's warnings still show).
+            warnings.filterwarnings("ignore", category=FutureWarning, module=_LIGHTNING_PYTREE)
+            trainer = _run_briefly(cfg, dist)
     except UserError:
         raise
     except Exception as exc:  # the user's __init__, init_args of the wrong type, a bug in a step

@@ -152,7 +152,8 @@ def test_the_readme_s_first_command_runs_the_whole_quickstart(tmp_path):
     result = tuning("run", cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"experiment: {tmp_path / 'runs' / 'quickstart'}" in result.stdout  # run.storage ./runs, from here
-    assert result.stderr == "", result.stderr[-3000:]  # a first run prints no warning a user cannot act on
+    # A first run prints no warning a user cannot act on (Lightning's own deprecations, say).
+    assert not any(word in result.stderr for word in ("deprecated", "Warning")), result.stderr[-3000:]
     report = json.loads(tuning_here("report", str(tmp_path / "runs" / "quickstart"), "--format", "json").stdout)
     statuses = [t["status"] for t in report["trials"]]
     assert len(statuses) == 16 and "errored" not in statuses

@@ -122,13 +122,20 @@ class ExpDir:
         with self._fs.open_input_stream(f"{self.base}/{rel}") as stream:
             return stream.read().decode("utf-8", errors="replace")
 
-    def last_outcome(self) -> str | None:
-        """How the latest run or resume ended (environment.json): finished, interrupted, failed; None if unknown."""
+    def runs(self) -> list:
+        """The runs and resumes environment.json records, oldest first ([] when it is missing, being written or
+        not ours)."""
         try:
             runs = json.loads(self.text(ENVIRONMENT_FILE) or "{}").get("runs") or []
-            return runs[-1].get("outcome") if isinstance(runs[-1], dict) else None
-        except (json.JSONDecodeError, AttributeError, IndexError):  # being written, or not ours
-            return None
+        except (json.JSONDecodeError, AttributeError):
+            return []
+        return runs if isinstance(runs, list) else []
+
+    def last_outcome(self, runs: list | None = None) -> str | None:
+        """How the latest run or resume ended (environment.json, or `runs` already read from it): finished,
+        interrupted, failed; None if unknown."""
+        runs = self.runs() if runs is None else runs
+        return runs[-1].get("outcome") if runs and isinstance(runs[-1], dict) else None
 
     def sweep(self) -> dict:
         """The experiment's sweep.yaml as data, checked to be one tuning wrote (a UserError naming it if not)."""

@@ -133,17 +133,13 @@ def _report(args) -> None:
 
 def unfinished_notice(experiment: str, copy: str) -> str | None:
     """What the report says of a sweep whose last run did not finish, with the resume command; None otherwise."""
-    import json
-
-    from tuning.expdir import ENVIRONMENT_FILE, ExpDir
+    from tuning.expdir import ExpDir
+    from tuning.storage import is_uri
 
     exp = ExpDir(copy)
-    try:
-        runs = json.loads(exp.text(ENVIRONMENT_FILE) or "{}").get("runs") or []
-    except (json.JSONDecodeError, AttributeError):
-        return None
-    outcome = exp.last_outcome()
-    on_cluster = " (as a job on the cluster: add --address http://HEAD:8265)" if "://" in experiment else ""
+    runs = exp.runs()  # read once: the outcome and whether any run was recorded
+    outcome = exp.last_outcome(runs)
+    on_cluster = " (as a job on the cluster: add --address http://HEAD:8265)" if is_uri(experiment) else ""
     if outcome in ("interrupted", "failed"):
         return f"tuning report: the sweep was {outcome}; continue with: tuning resume {experiment}{on_cluster}"
     if runs and outcome is None:

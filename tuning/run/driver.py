@@ -254,30 +254,16 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     path or a URI (tuning.run.uri_resume); returns the experiment's Path, or the URI."""
     from ray import tune
 
-    from tuning.run.resume import extend, load_experiment, repair
-    from tuning.storage import is_uri
+    from tuning.run.resume import extend
 
-    if is_uri(experiment):
-        from tuning.run.uri_resume import digests, load_uri_experiment
-
-        exp_dir = experiment.rstrip("/")
-        local, cfg = load_uri_experiment(exp_dir)
-        before = digests(local)
-    else:
-        exp_dir, cfg = load_experiment(experiment)
-        local = exp_dir
+    exp_dir, local, cfg, repair = _open_experiment(experiment)
     dist = check_sweep(cfg)
     if address is None:
         check_local_gpus(cfg)
     if more:
         cfg = extend(local, cfg, more)
         print(f"extending the sweep by {more} trials, to {expected_trials(cfg)}", file=sys.stderr, flush=True)
-    if is_uri(experiment):
-        from tuning.run.uri_resume import repair_uri
-
-        repair_uri(exp_dir, local, before)
-    else:
-        repair(exp_dir)
+    repair()
     start_ray(address, worker_preload(cfg, dist))
     prepare(cfg)
     tune_environment()
@@ -285,6 +271,23 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
                                resume_errored=retry_errored)
     fit(tuner, cfg, exp_dir, f"resume --more {more}" if more else "resume")
     return exp_dir
+
+
+def _open_experiment(experiment: str):
+    """(the experiment: a Path or the URI, the local directory the checks and repairs work on, its sweep, the
+    crash repairs to run before Tune's restore) for a path or a URI (tuning.run.uri_resume)."""
+    from tuning.storage import is_uri
+
+    if not is_uri(experiment):
+        from tuning.run.resume import load_experiment, repair
+
+        exp_dir, cfg = load_experiment(experiment)
+        return exp_dir, exp_dir, cfg, functools.partial(repair, exp_dir)
+    from tuning.run.uri_resume import digests, load_uri_experiment, repair_uri
+
+    location = experiment.rstrip("/")
+    local, cfg = load_uri_experiment(location)
+    return location, local, cfg, functools.partial(repair_uri, location, local, digests(local))
 
 
 def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> Path | None:

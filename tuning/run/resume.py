@@ -183,14 +183,12 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 
 
 def load_experiment(experiment: str):
-    """The experiment directory and its resolved sweep, or a UserError saying what is missing."""
+    """The experiment directory (a path; a URI: tuning.run.uri_resume) and its resolved sweep, or a UserError
+    saying what is missing."""
     from tuning.config import parse_sweep
     from tuning.expdir import SWEEP_FILE
-    from tuning.storage import experiment_location, is_uri
+    from tuning.storage import experiment_location
 
-    if is_uri(experiment):
-        raise UserError(f"experiment {experiment}: resume works on a local or shared path; copy the experiment "
-                        "there first (its optuna.db cannot live in object storage)")
     exp_dir = Path(experiment).expanduser().resolve()
     sweep_file = exp_dir / SWEEP_FILE
     if not sweep_file.is_file():
@@ -202,10 +200,15 @@ def load_experiment(experiment: str):
         # Tune's pickled searcher holds the study's absolute path: resuming elsewhere would start a new study.
         raise UserError(f"experiment {exp_dir}: it was created as {recorded}; move it back there to resume "
                         "(Optuna's study is referenced by that path). `tuning report` works from anywhere")
-    if not list(exp_dir.glob("experiment_state-*.json")):
-        raise UserError(f"experiment {exp_dir}: Ray Tune saved no state before the run stopped; nothing to resume. "
-                        f"Start it again with: tuning run {sweep_file} --name <new name>")
+    require_snapshot(exp_dir, str(exp_dir), str(sweep_file))
     return exp_dir, cfg
+
+
+def require_snapshot(directory: Path, shown: str, sweep_file: str) -> None:
+    """A UserError unless `directory` (the experiment, or a local copy of it) holds a state Ray Tune saved."""
+    if not list(directory.glob("experiment_state-*.json")):
+        raise UserError(f"experiment {shown}: Ray Tune saved no state before the run stopped; nothing to resume. "
+                        f"Start it again with: tuning run {sweep_file} --name <new name>")
 
 
 def extend(exp_dir: Path, cfg, more: int):

@@ -71,6 +71,7 @@ def load_uri_experiment(location: str):
     UserError saying what is missing."""
     from tuning.config import parse_sweep
     from tuning.expdir import SWEEP_FILE
+    from tuning.run.resume import require_snapshot
     from tuning.storage import experiment_location, is_nonempty
 
     import yaml
@@ -87,9 +88,7 @@ def load_uri_experiment(location: str):
         # Tune's pickled state names its storage; the study's live path is keyed by the location too.
         raise UserError(f"experiment {location}: it was created as {recorded}; copy it back there to resume. "
                         "`tuning report` works from anywhere")
-    if not list(copy.glob("experiment_state-*.json")):
-        raise UserError(f"experiment {location}: Ray Tune saved no state before the run stopped; nothing to "
-                        f"resume. Start it again with: tuning run {location}/{SWEEP_FILE} --name <new name>")
+    require_snapshot(copy, location, f"{location}/{SWEEP_FILE}")
     return copy, cfg
 
 

@@ -12,6 +12,7 @@ Two reaches stay where they are, because a seam function would only rename them:
 The test checks both on a real OptunaSearch and study.
 """
 
+import contextlib
 import fnmatch
 import importlib
 import os
@@ -34,6 +35,30 @@ def bind_ray_to_loopback() -> None:
     constant is set as well as the variable (DESIGN.md, "Running Ray")."""
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray_constants().ENABLE_RAY_CLUSTER = False
+
+
+@contextlib.contextmanager
+def lean_head_node():
+    """A local Ray started inside this block starts no autoscaler monitor, API server or log monitor.
+
+    ray.init has no option for them (`ray start` has --no-monitor; the API server starts even with
+    include_dashboard=False, for Ray's usage statistics). A single-node sweep on this machine has
+    nothing to scale, never calls the job or state APIs, and reads no worker logs (log_to_driver=False).
+    Measured with Ray 2.60 on 2 cores: ray.init 0.6 s sooner, 1.7 CPU-seconds fewer taken from the
+    workers importing Lightning, and ray.shutdown 1 s sooner (the monitor ignores SIGTERM, so Ray
+    waits its full second before killing it).
+    """
+    from ray._private.node import Node
+
+    names = ("start_monitor", "start_api_server", "start_log_monitor")
+    saved = {name: getattr(Node, name) for name in names}
+    for name in names:
+        setattr(Node, name, lambda self, *args, **kwargs: None)
+    try:
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(Node, name, method)
 
 
 def take_tune_trial_env() -> dict[str, str]:

@@ -21,6 +21,16 @@ def test_ray_constants_and_the_loopback_switch(monkeypatch):
     assert constants.ENABLE_RAY_CLUSTER is False
 
 
+def test_lean_head_node_skips_the_three_starts_and_restores_them():
+    from ray._private.node import Node
+
+    names = ("start_monitor", "start_api_server", "start_log_monitor")
+    before = {name: getattr(Node, name) for name in names}  # AttributeError: ray._private.node.Node renamed one
+    with compat.lean_head_node():
+        assert all(getattr(Node, name)(object()) is None for name in names)
+    assert {name: getattr(Node, name) for name in names} == before
+
+
 def test_tune_trial_env_is_taken_once(monkeypatch):
     from ray.tune.execution import class_cache
 

@@ -1,5 +1,6 @@
 """End to end: a tiny sweep through the real driver, Ray Tune, Lightning and Optuna."""
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -110,3 +111,16 @@ def test_local_ray_listens_on_loopback_only(ray_session):
     assert listening, "Ray's processes should be listening on some port"
     exposed = [(psutil.Process(c.pid).name(), c.laddr) for c in listening if c.laddr.ip not in LOOPBACK]
     assert not exposed
+
+
+def test_local_ray_starts_no_monitor_api_server_or_log_monitor(ray_session):
+    """compat.lean_head_node: what a single-node sweep never uses is not started (each took CPU from the
+    workers' imports; the monitor held up every exit by a second)."""
+    commands = []
+    for proc in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            commands.append(" ".join(proc.cmdline()))
+    assert any("raylet" in c for c in commands), commands  # this Ray's processes are the ones looked at
+    started = [name for name in ("autoscaler/_private/monitor.py", "dashboard/dashboard.py", "log_monitor.py")
+               if any(name in c for c in commands)]
+    assert not started

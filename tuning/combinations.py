@@ -13,7 +13,7 @@ def combination_problem(cfg) -> str | None:
     """What is wrong with the sweep as a whole (a tuning.config.SweepConfig), or None."""
     from tuning.synthetic import sweep_problem
 
-    for rule in (sweep_problem, _lr_scheduler_problem, _objectives_problem, _budget_problem, _space_problem, _pbt_problem,
+    for rule in (sweep_problem, _lr_scheduler_problem, _history_problem, _objectives_problem, _budget_problem, _space_problem, _pbt_problem,
                  _warm_start_problem, _points_problem, _mapping_problem):
         problem = rule(cfg)
         if problem:
@@ -24,6 +24,14 @@ def combination_problem(cfg) -> str | None:
 def _lr_scheduler_problem(cfg) -> str | None:
     if cfg.lr_scheduler is not None and cfg.optimizer is None:
         return "lr_scheduler: needs an optimizer entry as well (LightningCLI builds the scheduler on it)"
+    return None
+
+
+def _history_problem(cfg) -> str | None:
+    searcher = cfg.search.searcher
+    if searcher.history is not None and (searcher.name, searcher.sampler) != ("optuna", "tpe"):
+        return (f"search.searcher.history: bounds the tpe sampler's model; this sweep uses "
+                f"{searcher.name if searcher.name != 'optuna' else 'optuna with sampler ' + searcher.sampler}")
     return None
 
 

@@ -74,6 +74,16 @@ def take_tune_trial_env() -> dict[str, str]:
     return env
 
 
+def forget_metric_history(trial) -> None:
+    """Empty a finished Tune trial's running statistics of every result key (Trial.metric_analysis and
+    metric_n_steps: min/max/avg and deques of the last values) and the JSON Tune caches of them for its
+    snapshots. Tune has no option to keep fewer; it rebuilds them for a trial that reports again."""
+    meta = trial.run_metadata
+    meta.metric_analysis.clear()
+    meta.metric_n_steps.clear()
+    meta.invalidate_cache()
+
+
 def kv_put(key: str, value: str) -> None:
     """Ray's cluster key-value store (no public API): rank 0 of a DDP trial leaves its placement group."""
     from ray.experimental.internal_kv import _internal_kv_put
@@ -291,8 +301,65 @@ def _picklable_nsga2():
     return globals()["PicklableNSGAIISampler"]
 
 
+def bounded_tpe_sampler(history: int, **tpe):
+    """Optuna's TPESampler (`tpe`: its arguments) modelling at most `history` finished trials: the best
+    quarter of them (single objective) and the most recent rest, with every running one (the constant liar).
+
+    TPE's cost per suggestion grows with every finished trial it models (Optuna has no option to bound
+    it); the study still holds every trial. TPE reads trials only through Study._get_trials inside
+    TPESampler._sample: the override hands it a view of the study that returns the bounded list.
+    """
+    return _bounded_tpe()(history, **tpe)
+
+
+class _RecentTrials:
+    """A study as TPESampler._sample reads it, limited to `history` finished trials."""
+
+    def __init__(self, study, history: int):
+        self._study, self._history = study, history
+
+    def __getattr__(self, name):
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy=False, states=None, use_cache=False):
+        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        finished = [t for t in trials if t.state.is_finished()]
+        if len(finished) <= self._history:
+            return trials
+        kept = set()
+        if len(self._study.directions) == 1:
+            import optuna
+
+            scored = [t for t in finished if t.value is not None]
+            scored.sort(key=lambda t: t.value, reverse=self._study.direction == optuna.study.StudyDirection.MAXIMIZE)
+            kept = {t.number for t in scored[:self._history // 4]}
+        recent = [t.number for t in finished if t.number not in kept][-(self._history - len(kept)):]
+        kept.update(recent)
+        return [t for t in trials if not t.state.is_finished() or t.number in kept]
+
+
+def _bounded_tpe():
+    import optuna
+
+    if "BoundedTPESampler" not in globals():
+        base = optuna.samplers.TPESampler
+
+        def __init__(self, history, **tpe):
+            base.__init__(self, **tpe)
+            self._history = history
+
+        def _sample(self, study, trial, search_space):
+            return base._sample(self, _RecentTrials(study, self._history), trial, search_space)
+
+        globals()["BoundedTPESampler"] = type("BoundedTPESampler", (base,), {
+            "__module__": __name__, "__init__": __init__, "_sample": _sample})
+    return globals()["BoundedTPESampler"]
+
+
 def __getattr__(name):
     # Unpickling a sampler in a fresh process looks the class up here before anything made it.
     if name == "PicklableNSGAIISampler":
         return _picklable_nsga2()
+    if name == "BoundedTPESampler":
+        return _bounded_tpe()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

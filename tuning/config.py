@@ -49,6 +49,9 @@ class SearcherSpec(_Section):
         "optuna", description="optuna (a model-based sampler), random or grid (Tune's variant generator)")
     sampler: Literal[tuple(SAMPLERS)] = Field("tpe", description="the Optuna sampler")
     seed: Optional[int] = Field(None, description="the searcher's seed; defaults to run.seed")
+    history: Optional[int] = Field(
+        None, ge=10, description="tpe: model at most this many finished trials (the best quarter, the most recent "
+        "rest), so each suggestion costs the same however long the sweep; default: all")
     points_to_evaluate: list[dict[str, Any]] = Field(
         default_factory=list, description="configs (dotted key -> value) to try first, e.g. known good ones")
 

@@ -32,7 +32,9 @@ def budget(sweep: dict, params: dict) -> int | None:
 class ExpDir:
     """An experiment directory: one recursive listing, then text reads by relative path."""
 
-    def __init__(self, location: str):
+    def __init__(self, location: str, shallow: bool = False):
+        """`shallow`: list the directory's own files only, not the trials' (what reads environment.json needs)."""
+        self._shallow = shallow
         self._fs = None  # a local directory is read through os: importing pyarrow alone costs ~0.2 s
         self.files: dict[str, int] = {}  # relative path -> size, for every file below the directory
         self.subdirs: dict[str, list[str]] = {}  # relative dir -> names of the directories in it
@@ -80,24 +82,34 @@ class ExpDir:
         if rel.endswith(".ckpt") and len(parts) > 1 and not parts[1].startswith("checkpoint_"):
             self.ckpt_files[parts[0]] = self.ckpt_files.get(parts[0], 0) + 1
 
-    def _list_local(self) -> None:
-        skip = len(self.base.rstrip("/")) + 1
-        for path, dirs, names in os.walk(self.base):
-            rel = path[skip:]
-            if dirs:
-                self.subdirs[rel] = list(dirs)
-            prefix = f"{rel}/" if rel else ""
-            for name in names:
-                try:
-                    self._add_file(prefix + name, os.stat(os.path.join(path, name)).st_size)
-                except OSError:  # removed while listing (a running sweep rotates checkpoints)
-                    continue
+    def _list_local(self, rel: str = "") -> None:
+        # scandir, not os.walk + os.stat: the entries carry their type, and a stat needs no path built
+        # (10,000 trials: 0.9 s -> 0.5 s)
+        dirs, below, prefix = [], [], f"{rel}/" if rel else ""
+        try:
+            entries = list(os.scandir(f"{self.base}/{rel}" if rel else self.base))
+        except OSError:  # removed while listing (a running sweep rotates checkpoints)
+            return
+        for entry in entries:
+            try:
+                if entry.is_dir():
+                    dirs.append(entry.name)
+                    if not entry.is_symlink():  # a linked directory is listed, never followed (as os.walk did)
+                        below.append(prefix + entry.name)
+                else:
+                    self._add_file(prefix + entry.name, entry.stat().st_size)
+            except OSError:
+                continue
+        if dirs:
+            self.subdirs[rel] = dirs
+        for sub in [] if self._shallow else below:
+            self._list_local(sub)
 
     def _list_uri(self) -> None:
         from pyarrow import fs
 
         skip = len(self.base.rstrip("/")) + 1  # entry paths all start with "<base>/"
-        for entry in self._fs.get_file_info(fs.FileSelector(self.base, recursive=True)):
+        for entry in self._fs.get_file_info(fs.FileSelector(self.base, recursive=not self._shallow)):
             rel = entry.path[skip:]
             parent, _, name = rel.rpartition("/")
             if entry.type == fs.FileType.Directory:

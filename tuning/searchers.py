@@ -8,7 +8,7 @@ from tuning.space import grid_size, is_conditional
 # Optuna sampler name -> factory(seed). TPE is multivariate (models parameters jointly) and uses the
 # constant liar, so trials running in parallel are not proposed into the same region twice.
 SAMPLERS = {
-    "tpe": lambda optuna, seed: optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True),
+    "tpe": lambda optuna, seed: _tpe(optuna, seed),
     "cmaes": lambda optuna, seed: optuna.samplers.CmaEsSampler(seed=seed),
     "gp": lambda optuna, seed: optuna.samplers.GPSampler(seed=seed),
     "qmc": lambda optuna, seed: optuna.samplers.QMCSampler(seed=seed, scramble=True),
@@ -16,6 +16,22 @@ SAMPLERS = {
     # NSGA-II: the genetic algorithm for several objectives (Optuna's default population of 50).
     "nsga2": lambda optuna, seed: _nsga2(seed),
 }
+
+
+def _tpe(optuna, seed, group: bool = False, history: int | None = None):
+    """The TPE sampler. `group`: for a conditional space, multivariate TPE models each set of keys sampled
+    together, where the default falls back to independent sampling for every key outside the intersection
+    of all trials. `history`: model at most that many finished trials (tuning.compat.bounded_tpe_sampler)."""
+    import warnings
+
+    from tuning import compat
+
+    tpe = {"seed": seed, "multivariate": True, "constant_liar": True} | ({"group": True} if group else {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # group
+        if history is None:
+            return optuna.samplers.TPESampler(**tpe)
+        return compat.bounded_tpe_sampler(history, **tpe)
 
 
 def _nsga2(seed):
@@ -30,27 +46,18 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
     from tuning.study_search import StudySearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler, space = SAMPLERS[search.searcher.sampler](optuna, seed), None
-    if is_conditional(search.space):  # define-by-run: each trial suggests only its chosen branches' keys
+    conditional_space, space = is_conditional(search.space), None
+    if search.searcher.sampler == "tpe":
+        sampler = _tpe(optuna, seed, group=conditional_space, history=search.searcher.history)
+    else:
+        sampler = SAMPLERS[search.searcher.sampler](optuna, seed)
+    if conditional_space:  # define-by-run: each trial suggests only its chosen branches' keys
         space = functools.partial(conditional.define_by_run, search.space)  # picklable, with the searcher
-        sampler = _grouped(optuna, sampler, seed)
     return StudySearch(
         search, warm_start=warm_start, budget=budget, experiment=experiment,
         metric=search.metric, mode=search.mode, sampler=sampler, space=space,
         points_to_evaluate=search.searcher.points_to_evaluate or None, storage=storage,
         study_name="tuning" if storage else None)
-
-
-def _grouped(optuna, sampler, seed: int):
-    """Multivariate TPE on a conditional space: group=True models each set of keys sampled together, where
-    the default falls back to independent sampling for every key outside the intersection of all trials."""
-    import warnings
-
-    if type(sampler) is not optuna.samplers.TPESampler:
-        return sampler
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True, group=True)
 
 
 def _variants(search, seed: int, storage=None, warm_start=(), max_concurrent=None, budget=None, experiment=None):

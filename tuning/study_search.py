@@ -137,6 +137,9 @@ class StudySearch(OptunaSearch):
                 self._ot_study.tell(ot_trial, scored)
         # else: finished before a resume, the study already says so
         self._completed_trials.add(trial_id)
+        if not error:  # the study holds it now: kept here, the searcher would grow (and its every snapshot) per trial
+            self._ot_trials.pop(trial_id, None)
+            self.__dict__.get("_reported", {}).pop(trial_id, None)
         self._publish()  # before Tune can save a state that has this trial ended
 
     def _mirror_steps(self, ot_trial, stored, steps: dict):

@@ -11,11 +11,16 @@ Bookkeeping per trial = (sweep window - sum of trial compute / concurrency) / tr
 window runs from the first trial's start to the last result (start-up and the final report are
 reported apart). Prints one JSON line; progress goes to stderr.
 
-Goals, as ratios to the baseline (b) of the same run: bookkeeping per trial at most GOAL_BOOKKEEPING times
-Ray Tune's floor and driver peak RSS at most GOAL_RSS times the plain script's (the former 0.3 s and 1.5 GB
-targets stood against a floor of 0.057 s and 490 MiB; these are stricter, and were met in every run).
+Goals, as ratios to the baseline (b) of the same run, over the same number of trials (tuning's first ones
+where it ran more): bookkeeping per trial at most GOAL_BOOKKEEPING times Ray Tune's floor and driver peak
+RSS at most GOAL_RSS times the plain script's.
+
+Flat at scale (`per_1000`: each block of --block trials in start order): the driver's RSS grows by at most
+GOAL_RSS_GROWTH_MIB per block after the first, and the last block's bookkeeping per trial is at most
+GOAL_FLAT times the first block's.
 
     python tests/benchmarks/scale_1000.py [--trials 1000] [--concurrency 2] [--baseline-trials 1000]
+    python tests/benchmarks/scale_1000.py --trials 5000 --skip suggest [--history 1000]   # flatness
 """
 
 import argparse
@@ -30,7 +35,8 @@ import time
 from pathlib import Path
 
 ITERATIONS = 27
-GOAL_BOOKKEEPING, GOAL_RSS = 2.0, 1.5  # tuning / plain tune.Tuner, same run
+GOAL_BOOKKEEPING, GOAL_RSS = 1.5, 1.5  # tuning / plain tune.Tuner, same run
+GOAL_RSS_GROWTH_MIB, GOAL_FLAT = 50, 1.5  # per 1000 trials after the first 1000; last 1000 / first 1000
 
 
 def log(*parts) -> None:
@@ -38,15 +44,18 @@ def log(*parts) -> None:
 
 
 def sample_rss(proc: subprocess.Popen, peak: dict) -> None:
-    """Peak RSS of the driver process (not its Ray children), sampled every 0.1 s."""
+    """Peak RSS of the driver process (not its Ray children), sampled every 0.1 s; the samples as (time, bytes)."""
     import psutil
 
     handle = psutil.Process(proc.pid)
+    peak["samples"] = []
     while proc.poll() is None:
         try:
-            peak["rss"] = max(peak.get("rss", 0), handle.memory_info().rss)
+            rss = handle.memory_info().rss
         except psutil.Error:
             break
+        peak["rss"] = max(peak.get("rss", 0), rss)
+        peak["samples"].append((time.time(), rss))
         time.sleep(0.1)
 
 
@@ -64,7 +73,8 @@ def timed_run(args: list[str], env: dict | None = None) -> dict:
     if proc.returncode:
         log(out[-3000:], err[-3000:])
         raise SystemExit(f"{args[:4]} exited {proc.returncode}")
-    return {"start": start, "end": end, "rss_mib": round(peak.get("rss", 0) / 2**20, 1)}
+    return {"start": start, "end": end, "rss_mib": round(peak.get("rss", 0) / 2**20, 1),
+            "rss_samples": peak.get("samples", [])}
 
 
 def trial_figures(exp: Path, run: dict, concurrency: int) -> dict:
@@ -80,7 +90,8 @@ def trial_figures(exp: Path, run: dict, concurrency: int) -> dict:
         iterations += len(rows)
         stopped += rows[-1]["training_iteration"] < ITERATIONS
     trials, window = len(compute), max(ends) - min(starts)
-    return {"trials": trials, "results": iterations, "stopped_early": stopped,
+    blocks = per_block(sorted(zip(starts, ends, compute)), run["rss_samples"], concurrency)
+    return {"per_1000": blocks, **flatness(blocks), "trials": trials, "results": iterations, "stopped_early": stopped,
             "wall_s": round(run["end"] - run["start"], 1), "startup_s": round(min(starts) - run["start"], 1),
             "after_last_result_s": round(run["end"] - max(ends), 1), "sweep_window_s": round(window, 1),
             "compute_s": round(sum(compute), 2),
@@ -88,11 +99,42 @@ def trial_figures(exp: Path, run: dict, concurrency: int) -> dict:
             "driver_rss_mib": run["rss_mib"]}
 
 
-def run_tuning(root: Path, trials: int, concurrency: int, profile: str | None = None) -> dict:
+BLOCK = 1000
+
+
+def per_block(trials: list, rss_samples: list, concurrency: int) -> list[dict]:
+    """Each block of BLOCK trials in start order: bookkeeping per trial (the block's window, from its first
+    trial's start to the next block's, less its compute / concurrency) and the driver's RSS at its end."""
+    blocks = []
+    for first in range(0, len(trials), BLOCK):
+        block = trials[first:first + BLOCK]
+        until = trials[first + BLOCK][0] if first + BLOCK < len(trials) else max(end for _, end, _ in block)
+        compute = sum(c for _, _, c in block)
+        rss = [r for t, r in rss_samples if t <= until]
+        blocks.append({"trials": first + len(block),
+                       "bookkeeping_per_trial_s": round((until - block[0][0] - compute / concurrency) / len(block), 4),
+                       "driver_rss_mib": round(max(rss or [0]) / 2**20, 1)})
+    return blocks
+
+
+def flatness(blocks: list[dict]) -> dict:
+    """Goal 3 (issue 19): RSS growth per BLOCK trials after the first block, and the last full block's
+    bookkeeping per trial against the first's."""
+    full = [b for b in blocks if b["trials"] % BLOCK == 0]
+    if len(full) < 2:
+        return {}
+    growth = (full[-1]["driver_rss_mib"] - full[0]["driver_rss_mib"]) / (len(full) - 1)
+    ratio = full[-1]["bookkeeping_per_trial_s"] / full[0]["bookkeeping_per_trial_s"]
+    return {"rss_growth_mib_per_1000": round(growth, 1), "bookkeeping_last_to_first_1000": round(ratio, 2),
+            "goal_flat": growth <= GOAL_RSS_GROWTH_MIB and ratio <= GOAL_FLAT}
+
+
+def run_tuning(root: Path, trials: int, concurrency: int, profile: str | None = None, history: int | None = None) -> dict:
     """(a): the sweep through `tuning run`, with the searcher's calls timed inside the driver."""
     timings = root / "searcher_times.json"
     args = [sys.executable, __file__, "--child", "tuning", "--out", str(timings), "--trials", str(trials),
-            "--concurrency", str(concurrency), "--storage", str(root)] + (["--profile", profile] if profile else [])
+            "--concurrency", str(concurrency), "--storage", str(root)] + (["--profile", profile] if profile else []) \
+        + (["--history", str(history)] if history else [])
     figures = trial_figures(root / "scale", timed_run(args), concurrency)
     calls = json.loads(timings.read_text())
     for name, samples in calls.items():  # [(trials told so far, seconds)]
@@ -117,7 +159,7 @@ def child_tuning(args) -> None:
             try:
                 return _original(self, *a, **k)
             finally:
-                calls[_name].append((len(self._ot_trials), time.perf_counter() - start))
+                calls[_name].append((len(calls["suggest"]), time.perf_counter() - start))  # trials proposed so far
 
         setattr(OptunaSearch, name, timed)
     atexit.register(lambda: Path(args.out).write_text(json.dumps(calls)))
@@ -125,7 +167,8 @@ def child_tuning(args) -> None:
 
     argv = ["run", "synthetic", "--storage", args.storage, "--name", "scale",
             "--set", f"search.num_samples={args.trials}", "--set", f"resources.max_concurrent={args.concurrency}",
-            "--set", f"objective.iterations={ITERATIONS}", "--set", "search.searcher.seed=0"]
+            "--set", f"objective.iterations={ITERATIONS}", "--set", "search.searcher.seed=0"] \
+        + (["--set", f"search.searcher.history={args.history}"] if args.history else [])
     if not args.profile:
         return main(argv)
     import cProfile
@@ -224,7 +267,10 @@ def suggest_times(sizes=(100, 500, 1000, 2000), repeats: int = 15) -> dict:
 
 
 def goals(tuning: dict, floor: dict) -> dict:
-    """tuning's bookkeeping per trial and driver RSS as ratios to the plain script's, and whether both are met."""
+    """tuning's bookkeeping per trial and driver RSS as ratios to the plain script's, and whether both are met:
+    over the same number of trials (tuning's first ones where it ran more)."""
+    if tuning["trials"] > floor["trials"]:
+        tuning = next(b for b in tuning["per_1000"] if b["trials"] >= floor["trials"])
     bookkeeping = round(tuning["bookkeeping_per_trial_s"] / floor["bookkeeping_per_trial_s"], 2)
     rss = round(tuning["driver_rss_mib"] / floor["driver_rss_mib"], 2)
     return {"bookkeeping_ratio_to_floor": bookkeeping, "rss_ratio_to_floor": rss,
@@ -237,6 +283,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--baseline-trials", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--history", type=int, help="tuning's sweep with search.searcher.history set to this")
+    parser.add_argument("--block", type=int, default=1000, help="trials per block of the flatness figures")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: tuning,baseline,suggest")
     parser.add_argument("--profile", help="write cProfile stats of the tuning driver to this file")
     parser.add_argument("--child", choices=["tuning", "baseline"], help=argparse.SUPPRESS)
@@ -246,13 +294,16 @@ def main() -> None:
     if args.child:
         sys.exit((child_tuning if args.child == "tuning" else child_baseline)(args))
     skip = set(args.skip.split(","))
+    global BLOCK
+    BLOCK = args.block
     out = {"benchmark": "scale_1000", "cores": os.cpu_count(), "concurrency": args.concurrency,
            "load_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory() as tmp:
         if "tuning" not in skip:
             log(f"tuning run synthetic: {args.trials} trials ...")
             (Path(tmp) / "a").mkdir()
-            out["tuning"] = run_tuning(Path(tmp) / "a", args.trials, args.concurrency, args.profile)
+            out["tuning"] = run_tuning(Path(tmp) / "a", args.trials, args.concurrency, args.profile, args.history)
+            out["tuning"]["history"] = args.history
             log(json.dumps(out["tuning"]))
         if "baseline" not in skip:
             log(f"plain tune.Tuner: {args.baseline_trials} trials ...")

@@ -136,7 +136,7 @@ def unfinished_notice(experiment: str, copy: str) -> str | None:
     from tuning.expdir import ExpDir
     from tuning.storage import is_uri
 
-    exp = ExpDir(copy)
+    exp = ExpDir(copy, shallow=True)  # environment.json only: the trials were listed by the report itself
     runs = exp.runs()  # read once: the outcome and whether any run was recorded
     outcome = exp.last_outcome(runs)
     on_cluster = " (as a job on the cluster: add --address http://HEAD:8265)" if is_uri(experiment) else ""

@@ -213,13 +213,15 @@ def _params(exp: ExpDir, name: str | None, config: dict, space: dict) -> dict:
 
 
 def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: list[dict], sweep: dict,
-               scope: str, finished: bool = False) -> TrialRow:
+               scope: str, finished: bool = False, specs: dict | None = None) -> TrialRow:
+    """`specs`: flat_specs of the sweep's space, when the caller has them (they are the same for every trial)."""
     search = sweep["search"]
     pairs = objectives(search)
     (metric, mode), others = pairs[0], [m for m, _ in pairs[1:]]  # several objectives: ranked by the first's epoch
     info = _trial_info(exp, name) if name else {}
     last = rows[-1] if rows else {}
-    params = _params(exp, name, last.get("config") or info.get("params") or {}, flat_specs(search["space"]))
+    specs = flat_specs(search["space"]) if specs is None else specs
+    params = _params(exp, name, last.get("config") or info.get("params") or {}, specs)
     iterations = last.get("training_iteration", 0)
     limit = budget(sweep, params)
     if status == "pending" and iterations and (finished or limit and iterations >= limit):
@@ -297,19 +299,20 @@ def load_report(experiment: str, scope: str | None = None, status: str | None = 
     dirs = _trial_dirs(exp)
     states = tune_states(exp) or [{"trial_id": t, "status": "TERMINATED"} for t in sorted(dirs)]
     trials, results, finished = [], [], exp.last_outcome() == "finished"
+    specs = flat_specs(sweep["search"]["space"])
     for state in states:
         name, rows = dirs.get(state["trial_id"], (None, []))
         if name is None and state.get("relative_logdir") in exp.children():
             name = state["relative_logdir"]
         trials.append(_trial_row(exp, state["trial_id"], STATUS.get(state["status"], state["status"].lower()),
-                                 name, rows, sweep, scope, finished))
+                                 name, rows, sweep, scope, finished, specs))
         results += [{"trial_id": state["trial_id"], "training_iteration": r.get("training_iteration"),
                      "time_total_s": r.get("time_total_s"), "timestamp": r.get("timestamp"), **metrics_of(r)}
                     for r in rows]
     search, pairs = sweep["search"], objectives(sweep["search"])
     several = pairs if len(pairs) > 1 else []
     ranked = rank_pareto(trials, [m for _, m in pairs]) if several else rank(trials, search["mode"])
-    return Report(exp.display, pairs[0][0], pairs[0][1], scope, ranked, space=flat_specs(search["space"]),
+    return Report(exp.display, pairs[0][0], pairs[0][1], scope, ranked, space=specs,
                   results=results, statuses=statuses, objectives=several,
                   conditional=tuple(conditional_keys(search["space"])))
 

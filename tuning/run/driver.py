@@ -102,6 +102,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
 
     from tuning.run.placement import PendingNotice
     from tuning.run.progress import Progress
+    from tuning.run.trim import ForgetFinished
     from tuning.expdir import budget
     from tuning.schedulers import make_scheduler
     from tuning.searchers import make_searcher
@@ -130,7 +131,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     run_config = tune.RunConfig(
         # cfg.run.storage may be a URI (s3://...), which a Path cannot hold: run_sweep resolved both.
         name=cfg.name, storage_path=cfg.run.storage, verbose=0, stop=stop,
-        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), PendingNotice(),
+        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), PendingNotice(), ForgetFinished(),
                    Progress(search.metric, search.mode, expected_trials(cfg))],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.keep_checkpoints,
                                                 checkpoint_score_attribute=metric, checkpoint_score_order=mode),

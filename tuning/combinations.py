@@ -13,8 +13,8 @@ def combination_problem(cfg) -> str | None:
     """What is wrong with the sweep as a whole (a tuning.config.SweepConfig), or None."""
     from tuning.synthetic import sweep_problem
 
-    for rule in (sweep_problem, _lr_scheduler_problem, _history_problem, _objectives_problem, _budget_problem, _space_problem, _pbt_problem,
-                 _warm_start_problem, _points_problem, _mapping_problem):
+    for rule in (sweep_problem, _lr_scheduler_problem, _history_problem, _objectives_problem, _budget_problem,
+                 _space_problem, _pbt_problem, _warm_start_problem, _points_problem, _mapping_problem):
         problem = rule(cfg)
         if problem:
             return problem

@@ -15,7 +15,7 @@ import yaml
 from tuning import compat, flavour
 
 from tuning.trial import prepare
-from tuning.config import SweepConfig
+from tuning.config import SweepConfig, parse_sweep
 from tuning.errors import UserError
 from tuning.expdir import SWEEP_FILE
 from tuning.run.resume import study_storage
@@ -305,7 +305,8 @@ def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> 
     from tuning.expdir import ExpDir
 
     exp = ExpDir(location)
-    recorded, this = exp.sweep(), cfg.to_dict()
+    # through the schema: keys a later version added (with their defaults) do not make it another sweep
+    recorded, this = parse_sweep(exp.sweep()).to_dict(), cfg.to_dict()
     if recorded != this:
         differs = next((k for k in {**recorded, **this} if recorded.get(k) != this.get(k)), "?")
         raise UserError(f"--resume-existing: {location} holds another sweep (its {differs} differs); "

@@ -170,3 +170,19 @@ def test_the_readme_s_first_command_runs_the_whole_quickstart(tmp_path):
         patch.chdir(tmp_path)
         again = tuning_here("run")
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_resume_existing_takes_a_sweep_recorded_before_a_key_was_added(tmp_path, tiny_sweep, capsys):
+    """A sweep.yaml written by an earlier version lacks keys added since (search.searcher.history): it is the
+    same sweep, not another one."""
+    from tuning.config import parse_sweep
+    from tuning.run.driver import _continue_existing
+
+    exp = tmp_path / "runs" / "tiny"
+    exp.mkdir(parents=True)
+    cfg = parse_sweep({**tiny_sweep, "name": "tiny", "run": {"storage": str(tmp_path / "runs")}})
+    older = cfg.to_dict()
+    del older["search"]["searcher"]["history"]
+    (exp / "sweep.yaml").write_text(yaml.safe_dump(older))
+    assert _continue_existing(cfg, str(exp), None) is None  # no snapshot yet: started again in place
+    assert "starting the existing experiment" in capsys.readouterr().err

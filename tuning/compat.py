@@ -74,12 +74,13 @@ def take_tune_trial_env() -> dict[str, str]:
     return env
 
 
-def forget_metric_history(trial) -> None:
-    """Empty a finished Tune trial's running statistics of every result key (Trial.metric_analysis and
-    metric_n_steps: min/max/avg and deques of the last values) and the JSON Tune caches of them for its
+def forget_metric_history(trial, keep: tuple[str, ...] = ()) -> None:
+    """Empty a finished Tune trial's running statistics of every result key but `keep` (Trial.metric_analysis:
+    min/max/avg/last; metric_n_steps: deques of the last values) and the JSON Tune caches of them for its
     snapshots. Tune has no option to keep fewer; it rebuilds them for a trial that reports again."""
     meta = trial.run_metadata
-    meta.metric_analysis.clear()
+    for key in [k for k in meta.metric_analysis if k not in keep]:
+        del meta.metric_analysis[key]
     meta.metric_n_steps.clear()
     meta.invalidate_cache()
 

@@ -109,7 +109,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     from tuning.space import is_conditional, to_param_space
     from tuning.trial import trial_dirname
 
-    from tuning.pareto import compared
+    from tuning.pareto import compared, objectives
 
     search, res = cfg.search, cfg.resources
     metric, mode = compared(search)  # with several objectives, only the searcher sees them all
@@ -131,7 +131,8 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     run_config = tune.RunConfig(
         # cfg.run.storage may be a URI (s3://...), which a Path cannot hold: run_sweep resolved both.
         name=cfg.name, storage_path=cfg.run.storage, verbose=0, stop=stop,
-        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), PendingNotice(), ForgetFinished(),
+        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), PendingNotice(),
+                   ForgetFinished(tuple(m for m, _ in objectives(search))),
                    Progress(search.metric, search.mode, expected_trials(cfg))],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.keep_checkpoints,
                                                 checkpoint_score_attribute=metric, checkpoint_score_order=mode),

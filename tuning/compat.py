@@ -75,13 +75,14 @@ def take_tune_trial_env() -> dict[str, str]:
 
 
 def forget_metric_history(trial, keep: tuple[str, ...] = ()) -> None:
-    """Empty a finished Tune trial's running statistics of every result key but `keep` (Trial.metric_analysis:
+    """Drop a finished Tune trial's running statistics of every result key but `keep` (Trial.metric_analysis:
     min/max/avg/last; metric_n_steps: deques of the last values) and the JSON Tune caches of them for its
-    snapshots. Tune has no option to keep fewer; it rebuilds them for a trial that reports again."""
+    snapshots. Tune has no option to keep fewer; it starts them afresh for a trial that reports again."""
     meta = trial.run_metadata
     for key in [k for k in meta.metric_analysis if k not in keep]:
+        # both or neither: Tune creates the two together for a key it has no analysis of
         del meta.metric_analysis[key]
-    meta.metric_n_steps.clear()
+        meta.metric_n_steps.pop(key, None)
     meta.invalidate_cache()
 
 

@@ -215,3 +215,15 @@ def test_an_optuna_trial_is_reopened_by_its_id():
     reopened.report(0.5, 1)
     study.tell(reopened, 0.25)
     assert study.trials[0].state == optuna.trial.TrialState.COMPLETE and study.trials[0].intermediate_values == {1: 0.5}
+
+
+def test_a_trial_forgets_its_statistics_but_the_kept_metrics_and_can_report_again():
+    from ray.tune.experiment import Trial
+
+    trial = Trial("a_trainable", stub=True)
+    trial.update_last_result({"val_loss": 1.0, "val_acc": 0.5, "training_iteration": 1})
+    assert {"val_loss", "val_acc"} <= set(trial.metric_analysis), "Trial.metric_analysis"
+    compat.forget_metric_history(trial, keep=("val_loss",))
+    assert set(trial.metric_analysis) == set(trial.metric_n_steps) == {"val_loss"}
+    trial.update_last_result({"val_loss": 0.5, "val_acc": 0.7, "training_iteration": 2})  # a resumed trial
+    assert trial.metric_analysis["val_loss"]["min"] == 0.5 and trial.metric_analysis["val_acc"]["last"] == 0.7

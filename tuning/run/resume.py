@@ -150,20 +150,23 @@ def repair_checkpoints(exp_dir: Path) -> list[str]:
 
 
 def _cut_results(trial_dir: Path, iteration: int) -> None:
-    """Keep the result rows up to `iteration`; the epochs after it run again and are written again."""
-    import csv
+    """Keep the result rows up to `iteration`; the epochs after it run again and are written again.
 
+    progress.csv holds a row per result.json row, in the same order (Tune's two loggers write each result),
+    so it keeps as many rows: its columns cannot be trusted to line up, since a resumed trial's rows follow
+    the keys of its own first result under the header the first run wrote.
+    """
     results = trial_dir / "result.json"
+    kept = 0
     if results.is_file():
         lines = [line for line in results.read_text().splitlines(keepends=True)
                  if line.strip() and json.loads(line).get("training_iteration", 0) <= iteration]
         results.write_text("".join(lines))
+        kept = len(lines)
     progress = trial_dir / "progress.csv"
     lines = progress.read_text().splitlines(keepends=True) if progress.is_file() else []
     if lines:
-        column = next(csv.reader(lines[:1])).index("training_iteration")
-        kept = [line for line in lines[1:] if int(next(csv.reader([line]))[column] or 0) <= iteration]
-        progress.write_text("".join(lines[:1] + kept))
+        progress.write_text("".join(lines[:1 + kept]))
 
 
 def _same_params(optuna_params: dict, tune_params: dict) -> bool:

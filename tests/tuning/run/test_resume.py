@@ -281,3 +281,19 @@ def test_more_extends_a_finished_sweep_without_repeating_a_config(ray_session, t
     assert main(["resume", str(other), "--more", "2"]) == 2
     assert "--more: extends a sweep whose searcher is optuna" in capsys.readouterr().err
     assert sorted((p.relative_to(other), p.stat().st_mtime_ns) for p in other.rglob("*")) == files
+
+
+def test_cutting_results_keeps_progress_csv_rows_that_do_not_line_up_with_its_header(tmp_path):
+    """A resumed trial's CSV rows follow its own first result's keys under the first run's header: cutting
+    keeps rows by their count, the same as result.json's, and never reads a column that moved."""
+    from tuning.run.resume import _cut_results
+
+    rows = [{"training_iteration": i, "val_loss": 1.0 / i, "done": False} for i in (1, 2, 3, 4)]
+    (tmp_path / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "progress.csv").write_text("training_iteration,val_loss,done\n1,1.0,False\n2,0.5,False\n"
+                                           "False,3,0.33\nFalse,4,0.25\n")  # the resumed run's order
+    _cut_results(tmp_path, 3)
+    assert [json.loads(line)["training_iteration"] for line in (tmp_path / "result.json").read_text().splitlines()] \
+        == [1, 2, 3]
+    assert (tmp_path / "progress.csv").read_text().splitlines() == [
+        "training_iteration,val_loss,done", "1,1.0,False", "2,0.5,False", "False,3,0.33"]

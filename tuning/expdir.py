@@ -102,8 +102,9 @@ class ExpDir:
                 continue
         if dirs:
             self.subdirs[rel] = dirs
-        for sub in [] if self._shallow else below:
-            self._list_local(sub)
+        if not self._shallow:
+            for sub in below:
+                self._list_local(sub)
 
     def _list_uri(self) -> None:
         from pyarrow import fs

@@ -161,28 +161,43 @@ def local_copy(location: str, into: str | None = None) -> str:
     """
     if not is_uri(location):
         return location
-    from pyarrow import fs
-
-    filesystem, path = _fs(location)
     if into is None:
         into = tempfile.mkdtemp(prefix="tuning-report-")
         atexit.register(shutil.rmtree, into, ignore_errors=True)
-    target = Path(into) / posixpath.basename(path.rstrip("/"))
+    target = Path(into) / posixpath.basename(_fs(location)[1].rstrip("/"))
+    download_tree(location, target)
+    return str(target)
+
+
+def download_tree(location: str, target: Path, checkpoint_dirs: bool = False, skip=None) -> None:
+    """The files below the URI `location`, into `target`, but what is inside a checkpoint_* directory.
+
+    `checkpoint_dirs`: every listed directory is made, a checkpoint's empty (what the crash repairs of a
+    resume look at); `skip`: relative path -> whether to leave that file out. A listed name that would land
+    outside `target` (`..`, an absolute or empty part: a crafted remote key) is skipped with a warning.
+    """
+    from pyarrow import fs
+
+    filesystem, path = _fs(location)
     prefix = path.rstrip("/") + "/"
     for info in filesystem.get_file_info(fs.FileSelector(path, recursive=True)):
-        if info.type != fs.FileType.File:
-            continue
         relative = info.path[len(prefix):] if info.path.startswith(prefix) else ""
         dest = inside(target, relative)
         if dest is None:
             warnings.warn(f"{location}: skipped {info.path!r}, a name that would land outside the local copy")
             continue
-        if "/checkpoint_" in "/" + relative:
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with filesystem.open_input_stream(info.path) as stream:
-            dest.write_bytes(stream.read())
-    return str(target)
+        parts = relative.split("/")
+        in_checkpoint = next((i for i, part in enumerate(parts[:-1]) if part.startswith("checkpoint_")), None)
+        if in_checkpoint is not None:
+            if checkpoint_dirs:
+                target.joinpath(*parts[:in_checkpoint + 1]).mkdir(parents=True, exist_ok=True)
+        elif info.type == fs.FileType.Directory:
+            if checkpoint_dirs:
+                dest.mkdir(parents=True, exist_ok=True)
+        elif info.type == fs.FileType.File and not (skip and skip(relative)):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with filesystem.open_input_stream(info.path) as stream:
+                dest.write_bytes(stream.read())
 
 
 def inside(root: Path, relative: str) -> Path | None:

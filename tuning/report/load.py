@@ -213,14 +213,13 @@ def _params(exp: ExpDir, name: str | None, config: dict, space: dict) -> dict:
 
 
 def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: list[dict], sweep: dict,
-               scope: str, finished: bool = False, specs: dict | None = None) -> TrialRow:
-    """`specs`: flat_specs of the sweep's space, when the caller has them (they are the same for every trial)."""
+               scope: str, finished: bool, specs: dict) -> TrialRow:
+    """`specs`: flat_specs of the sweep's space (the same for every trial: parsed once by the caller)."""
     search = sweep["search"]
     pairs = objectives(search)
     (metric, mode), others = pairs[0], [m for m, _ in pairs[1:]]  # several objectives: ranked by the first's epoch
     info = _trial_info(exp, name) if name else {}
     last = rows[-1] if rows else {}
-    specs = flat_specs(search["space"]) if specs is None else specs
     params = _params(exp, name, last.get("config") or info.get("params") or {}, specs)
     iterations = last.get("training_iteration", 0)
     limit = budget(sweep, params)

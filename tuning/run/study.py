@@ -58,10 +58,7 @@ def fetch(location: str) -> Path | None:
     """Download `<location>/optuna.db` to the live path (replacing a stale one); None when there is none."""
     from tuning.storage import download_file
 
-    live = live_path(location)
-    live.parent.mkdir(parents=True, exist_ok=True)
-    for stale in live.parent.glob(f"{STUDY_FILE}*"):  # -wal/-shm of an earlier run would be applied to it
-        stale.unlink()
+    live = fresh(location)  # -wal/-shm of an earlier run would be applied to it
     return live if download_file(f"{location.rstrip('/')}/{STUDY_FILE}", live) else None
 
 

@@ -16,37 +16,18 @@ from pathlib import Path
 from tuning.errors import UserError
 from tuning.run.study import STUDY_FILE
 
-CHECKPOINT_PREFIX = "checkpoint_"
-
-
 def download_skeleton(location: str) -> Path:
     """A local copy of the experiment at `location` without checkpoint contents (their directories kept,
     empty) and without its study; removed when the process exits."""
     import atexit
 
-    from pyarrow import fs
+    from tuning.storage import download_tree
 
-    from tuning.storage import _fs, inside
-
-    filesystem, path = _fs(location)
     root = Path(tempfile.mkdtemp(prefix="tuning-resume-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    prefix = path.rstrip("/") + "/"
-    for info in filesystem.get_file_info(fs.FileSelector(path, recursive=True, allow_not_found=True)):
-        relative = info.path[len(prefix):] if info.path.startswith(prefix) else ""
-        dest = inside(root, relative)
-        if dest is None or relative == STUDY_FILE or posixpath.basename(relative).startswith("."):
-            continue  # names that would land outside, the study (fetched apart), staged uploads
-        parts = relative.split("/")
-        in_checkpoint = next((i for i, part in enumerate(parts[:-1]) if part.startswith(CHECKPOINT_PREFIX)), None)
-        if in_checkpoint is not None:
-            root.joinpath(*parts[:in_checkpoint + 1]).mkdir(parents=True, exist_ok=True)
-        elif info.type == fs.FileType.Directory:
-            dest.mkdir(parents=True, exist_ok=True)
-        elif info.type == fs.FileType.File:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with filesystem.open_input_stream(info.path) as stream:
-                dest.write_bytes(stream.read())
+    # the study is fetched apart; dot-files are uploads being staged
+    download_tree(location, root, checkpoint_dirs=True,
+                  skip=lambda relative: relative == STUDY_FILE or posixpath.basename(relative).startswith("."))
     return root
 
 

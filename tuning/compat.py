@@ -249,6 +249,25 @@ def logged_results(trainer) -> list:
     return [loop._results, loop.val_loop._results]
 
 
+def lightning_cli_instantiator(dist: str, parser, config, section: str, cls: type) -> tuple:
+    """LightningCLI's own instantiator (`_InstantiatorFn`, private) for `section`, as jsonargparse's
+    `instantiate(..., instantiators=[it])` takes it.
+
+    It is what makes a module built by LightningCLI reloadable: `save_hyperparameters()` then stores the
+    section's config (nested class_path entries as written, not the objects built from them) with
+    LightningCLI's `instantiate_module`, and `load_from_checkpoint` rebuilds nested classes from that. The
+    public LightningCLI would also parse and build a Trainer, which a trial builds itself.
+    """
+    import types
+
+    import yaml
+
+    cli = importlib.import_module(f"{dist}.cli")
+    holder = types.SimpleNamespace(config_dump=yaml.safe_load(parser.dump(config, skip_link_targets=False)),
+                                   _dump_config=lambda: None)
+    return cli._InstantiatorFn(cli=holder, key=section), cls, True  # True: subclasses of cls too
+
+
 def init_optimizers(dist: str, pl_module) -> tuple[list, list]:
     """Lightning's own parser of `configure_optimizers`' many return shapes (private, stable across 2.x):
     writing our own would duplicate it and miss shapes users rely on."""

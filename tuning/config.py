@@ -36,10 +36,11 @@ class ClassSpec(_Section):
 class ModuleSpec(ClassSpec):
     """The LightningModule or LightningDataModule, and how the project's LightningCLI spells it."""
 
-    cli_form: Literal["subclass", "fixed"] = Field(
+    cli_form: Literal["subclass", "fixed", "hydra"] = Field(
         "subclass", description="subclass: class_path + init_args (LightningCLI's subclass mode); fixed: the bare "
-                                "arguments of a class the CLI script fixes (LightningCLI(MyModel, MyData)), as "
-                                "tuning export writes it back")
+                                "arguments of a class the CLI script fixes (LightningCLI(MyModel, MyData)); hydra: a "
+                                "Hydra node (_target_ is the class_path, the rest its init_args); as tuning export "
+                                "writes it back")
 
 
 class SearcherSpec(_Section):
@@ -281,7 +282,8 @@ class SweepConfig(_Section):
     description: str = Field("", description="one line shown by `tuning sweeps`")
     objective: Optional[ObjectiveSpec] = Field(None, description="a synthetic objective instead of model/data/trainer")
     model: Optional[ModuleSpec] = Field(None, description="the LightningModule (required without objective)")
-    data: Optional[ModuleSpec] = Field(None, description="the LightningDataModule (required without objective)")
+    data: Optional[ModuleSpec] = Field(None, description="the LightningDataModule (left out: the module has its own "
+                                                          "dataloaders, as LightningCLI(MyModel) runs it)")
     trainer: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for lightning's Trainer")
     search: SearchSpec = Field(default_factory=SearchSpec, description="metric, space, searcher, scheduler")
     resources: Resources = Field(default_factory=Resources, description="per-trial resources and concurrency")
@@ -344,8 +346,11 @@ def locate(source: str) -> Path:
 
 def load_sweep(source: str, overrides: list[str] = ()) -> SweepConfig:
     """Read, override and validate a sweep (file path or built-in name)."""
+    from tuning.lightning_cli import normalize_sections
+
     path = locate(source)
-    data = apply_overrides(read_yaml(path), list(overrides))
+    # model.lr and model.init_args.lr name one argument: overrides land on the sections' own form
+    data = apply_overrides(normalize_sections(read_yaml(path)), list(overrides))
     if isinstance(data, dict) and "name" not in data:  # a LightningCLI config has none: the file's name
         data["name"] = re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem).lstrip("_.-") or "sweep"
     return parse_sweep(data, origin=str(path))

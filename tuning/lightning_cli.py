@@ -41,11 +41,7 @@ def normalize(data):
     for key in ("optimizer", "lr_scheduler"):
         if isinstance(data.get(key), str):
             data[key] = {"class_path": data[key]}
-    for key in ("model", "data"):  # LightningCLI(MyModel, MyData) prints a fixed class's arguments bare
-        section = data.get(key)
-        if isinstance(section, dict) and "init_args" not in section and set(section) - {"class_path"}:
-            data[key] = {**({"class_path": section["class_path"]} if "class_path" in section else {}),
-                         "init_args": {k: v for k, v in section.items() if k != "class_path"}, "cli_form": "fixed"}
+    data = normalize_sections(data)
     trainer = data.get("trainer")
     if isinstance(trainer, dict):
         trainer = {k: v for k, v in trainer.items() if v is not None}
@@ -56,6 +52,35 @@ def normalize(data):
             del trainer["logger"]
         data["trainer"] = trainer
     return data
+
+
+def normalize_sections(data: dict) -> dict:
+    """`model` and `data` in the sweep file's own form: `{class_path, init_args, cli_form}`.
+
+    What LightningCLI(MyModel, MyData) prints (a fixed class's bare arguments) is `cli_form: fixed`; a
+    Hydra node (`_target_` and the arguments beside it) is `cli_form: hydra`; arguments written beside
+    `init_args` are LightningCLI's shorthand for arguments in it (`model.lr` is `model.init_args.lr`).
+    """
+    data = dict(data)
+    for key in ("model", "data"):
+        if isinstance(data.get(key), dict):
+            data[key] = _section(data[key])
+    return data
+
+
+def _section(section: dict) -> dict:
+    if "_target_" in section:  # as a Hydra project's configs/model/*.yaml writes it
+        return {"class_path": section["_target_"], "cli_form": "hydra",
+                "init_args": {k: v for k, v in section.items() if k != "_target_"}}
+    own = {"class_path", "init_args", "cli_form"}
+    bare = {k: v for k, v in section.items() if k not in own}
+    if not bare:
+        return section
+    kept = {k: v for k, v in section.items() if k in own}
+    if "init_args" not in section:  # LightningCLI(MyModel, MyData) prints a fixed class's arguments bare
+        return {**kept, "init_args": bare, "cli_form": section.get("cli_form", "fixed")}
+    init_args = section["init_args"] if isinstance(section["init_args"], dict) else {}
+    return {**kept, "init_args": {**bare, **init_args}}
 
 
 def _entries(value):

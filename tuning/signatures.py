@@ -11,7 +11,7 @@ import builtins
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 MAX_HOPS = 16  # re-exports and base classes followed before the answer is "unknown"
@@ -25,6 +25,8 @@ class Signature:
     owner: str  # the class name, for messages
     named: dict  # keyword-passable argument -> whether it is required, in order
     var_kw: bool  # whether it takes **kwargs
+    annotations: dict = field(default_factory=dict, compare=False)  # argument -> its annotation as source text
+    positional: tuple = ()  # the arguments that may be passed by position, in order (Hydra's _args_)
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,9 @@ def signature(ref: ClassRef, trusted: set = frozenset()) -> Signature | None:
     required = [True] * (len(positional) - len(args.defaults)) + [False] * len(args.defaults)
     named = {a.arg: r for a, r in zip(positional, required) if a not in args.posonlyargs and a is not positional[0]}
     named.update({a.arg: d is None for a, d in zip(args.kwonlyargs, args.kw_defaults)})
-    return Signature(ref.node.name, named, args.kwarg is not None)
+    annotations = {a.arg: ast.unparse(a.annotation) for a in positional[1:] + args.kwonlyargs if a.annotation}
+    return Signature(ref.node.name, named, args.kwarg is not None, annotations,
+                     tuple(a.arg for a in positional[1:]))
 
 
 def importable(ref: ClassRef) -> bool:
@@ -235,3 +239,21 @@ def importable(ref: ClassRef) -> bool:
         except (ImportError, ValueError):
             return False
     return True
+
+
+def defines(module: str, name: str, method: str) -> bool | None:
+    """Whether the class at module.name defines `method` in its own body; None when that cannot be told
+    from source (the caller imports the class and asks it)."""
+    ref = resolve(module, [name])
+    if not isinstance(ref, ClassRef):
+        return None
+    return True if isinstance(bindings(ref.node.body).get(method), ast.FunctionDef) else None
+
+
+def unbound(module: str, name: str) -> list[str] | None:
+    """The names the module binds, when its source (with no `import *`) certainly does not bind `name`;
+    None when it does or that cannot be told. For a missing class named without importing its module."""
+    info = module_info(module)
+    if info is None or info[1] or name in info[0]:
+        return None
+    return list(info[0])

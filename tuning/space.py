@@ -145,12 +145,52 @@ def apply_params(sections: dict, params: dict) -> dict:
 
     out = copy.deepcopy(sections)
     for key, value in params.items():
-        node = out
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+        set_path(out, key, value)
     return out
+
+
+CLASS_KEYS = ("class_path", "init_args", "dict_kwargs", "cli_form")  # a class_path entry's own keys
+
+
+def canonical_parts(tree: dict, key: str) -> list[str]:
+    """The parts of a dotted key into `tree`, with `init_args` where a class_path entry's argument is named
+    without it: `model.lr` is `model.init_args.lr`, `model.init_args.backbone.width` is
+    `model.init_args.backbone.init_args.width`, as LightningCLI's command line reads `--model.lr`."""
+    parts, node = [], tree
+    for part in key.split("."):
+        if isinstance(node, dict) and ("class_path" in node or "init_args" in node) and part not in CLASS_KEYS:
+            parts.append("init_args")
+            node = node.get("init_args")
+        parts.append(part)
+        node = _child(node, part)
+    return parts
+
+
+def _child(node, part: str):
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    return None
+
+
+def set_path(tree: dict, key: str, value) -> None:
+    """Set a dotted key (canonical_parts' reading; a number indexes a list) in nested data, making mappings
+    on the way; ValueError naming the part that is neither a mapping nor a list."""
+    parts = canonical_parts(tree, key)
+    node = tree
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            if last:
+                node[int(part)] = value
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            node = node.setdefault(part, {}) if not last else None
+        else:
+            raise ValueError(f"'{'.'.join(parts[:i])}' is not a mapping, cannot set '{part}' inside it")
 
 
 # --- conditional spaces -------------------------------------------------------------------------------------

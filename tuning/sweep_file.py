@@ -57,16 +57,22 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 
 def _set_dotted(data: dict, key: str, value) -> None:
+    from tuning.space import set_path
+
     # Space keys are themselves dotted: everything after `search.space.` is one key.
     prefix = "search.space."
-    parts = ["search", "space", key[len(prefix):]] if key.startswith(prefix) else key.split(".")
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise UserError(f"--set {key}: '{'.'.join(parts[:i + 1])}' is not a mapping, cannot set a key inside it")
-        node = child
-    node[parts[-1]] = value
+    if key.startswith(prefix):
+        node = data
+        for where in ("search", "search.space"):
+            node = node.setdefault(where.split(".")[-1], {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {key}: '{where}' is not a mapping, cannot set a key inside it")
+        node[key[len(prefix):]] = value
+        return
+    try:  # model.lr is model.init_args.lr, as LightningCLI's own command line reads it (tuning.space.set_path)
+        set_path(data, key, value)
+    except ValueError as exc:
+        raise UserError(f"--set {key}: {exc}") from None
 
 
 MAX_NODES = 100_000  # values in a sweep, aliases expanded: far above any real sweep, far below a YAML alias bomb

@@ -109,10 +109,10 @@ def sweep_problem(cfg) -> str | None:
 
     space, paths = cfg.search.space, key_paths(cfg.search.space)  # a conditional choice's branches too
     if cfg.objective is None:
-        missing = [key for key in ("model", "data") if getattr(cfg, key) is None]
-        if missing:
-            return (f"{missing[0]}: required key is missing; a sweep needs model and data ({{class_path, init_args}}) "
-                    f"or an objective section instead (objective.name: {' or '.join(OBJECTIVES)})")
+        if cfg.model is None:  # data may be left out: a module with its own dataloaders (tuning.classes)
+            return (f"model: required key is missing; a sweep needs a model ({{class_path, init_args}}, and data "
+                    f"unless the module has its own dataloaders) or an objective section instead (objective.name: "
+                    f"{' or '.join(OBJECTIVES)})")
         stray = [key for key in paths if key.startswith("objective.")]
         return f"search.space.{paths[stray[0]]}: objective.* keys need an objective section" if stray else None
     given = [key for key in ("model", "data", "trainer") if getattr(cfg, key)]

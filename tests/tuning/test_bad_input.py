@@ -200,7 +200,8 @@ def test_run_refuses_bad_init_args_and_storage_before_writing_anything(ray_sessi
         "import lightning as L\nclass Net(L.LightningModule):\n    def __init__(self, lr=0.1):\n"
         "        super().__init__()\n        raise ValueError('no such lr')\n")
     data = quickstart() | {"search": {"num_samples": 1}}
-    cases = [(data | {"model": {"class_path": "mlp", "init_args": {"hidden_dim": "wide"}}}, "mlp.py"),
+    cases = [(data | {"model": {"class_path": "mlp", "init_args": {"hidden_dim": "wide"}}},
+              "model.init_args.hidden_dim: expects int, got 'wide'"),
              (data | {"model": {"class_path": "raising_init.Net"}}, "ValueError: no such lr (at ")]
     for i, (sweep, message) in enumerate(cases):
         code, err = run_tuning(str(write_sweep(tmp_path, sweep, f"s{i}.yaml")), "--storage", str(tmp_path / "runs"))

@@ -88,7 +88,7 @@ def _searched_args(searched: dict, prefix: str) -> dict:
 
 def check_given(sig, given: dict, where: str, required: bool = True) -> None:
     """Every given argument exists (with did-you-mean) and, if `required`, every required one is given."""
-    from tuning.classes import check_arguments
+    from tuning.class_paths import check_arguments
 
     if not required:
         sig = type(sig)(sig.owner, {n: False for n in sig.named}, sig.var_kw, sig.annotations, sig.positional)
@@ -100,7 +100,7 @@ def signature_of(class_path: str, where: str, static: bool, classes_only: bool =
     naming `where` when there is no such class. None for a target that is not a class (classes_only False)."""
     import inspect
 
-    from tuning.classes import from_source, parameters, resolve_class, split_path
+    from tuning.class_paths import from_source, parameters, resolve_class, split_path
 
     module_name, _, name = class_path.rpartition(".")
     if static and module_name:
@@ -135,7 +135,7 @@ _ANY = ("Any", "object")
 def type_problem(annotation: str | None, value) -> str | None:
     """What is wrong with a plain value for an annotation (as source text), or None when it fits or the
     annotation is not one of the plain types this knows (a class type is left to the preflight)."""
-    if not annotation:
+    if not annotation or (isinstance(value, str) and "${" in value):  # an interpolation: resolved when built
         return None
     try:
         node = ast.parse(annotation, mode="eval").body

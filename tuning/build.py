@@ -18,6 +18,7 @@ Errors are `UserError`s naming the section's key path, so the driver's preflight
 LightningCLI or Hydra would refuse (exit 2) before any trial starts.
 """
 
+import copy
 import importlib
 import re
 
@@ -30,7 +31,7 @@ HYDRA_MISSING = "a Hydra node (_target_) is built by hydra.utils.instantiate: pi
 
 def build_section(spec: dict, section: str):
     """The LightningModule or LightningDataModule a `model`/`data` section describes."""
-    from tuning.classes import add_user_path
+    from tuning.class_paths import add_user_path
 
     add_user_path()
     if spec.get("cli_form") == "hydra":
@@ -47,12 +48,15 @@ def _hydra(spec: dict, section: str):
     try:
         from hydra.errors import InstantiationException
         from hydra.utils import instantiate
+        from omegaconf.errors import InterpolationKeyError, OmegaConfBaseException
     except ImportError:
         raise UserError(f"{section}._target_: {HYDRA_MISSING}") from None
     try:
         return instantiate(hydra_node(spec))
-    except InstantiationException as exc:
-        raise UserError(f"{section}: hydra.utils.instantiate refuses it: {_hydra_message(exc)}") from None
+    except (InstantiationException, OmegaConfBaseException) as exc:  # OmegaConf's: `???` left, `${...}` unresolved
+        hint = (f" (the section is built on its own: an interpolation can name keys inside {section} only)"
+                if isinstance(exc, InterpolationKeyError) else "")
+        raise UserError(f"{section}: hydra.utils.instantiate refuses it: {_hydra_message(exc)}{hint}") from None
 
 
 def _hydra_message(exc) -> str:
@@ -63,7 +67,7 @@ def _hydra_message(exc) -> str:
 
 def _lightning_cli(spec: dict, section: str):
     from tuning import compat
-    from tuning.classes import resolve_class
+    from tuning.class_paths import resolve_class
 
     cls = resolve_class(section, spec["class_path"])
     dist = flavour.of_class(cls, section)
@@ -73,7 +77,7 @@ def _lightning_cli(spec: dict, section: str):
     cli = importlib.import_module(f"{dist}.cli")
     parser = cli.LightningArgumentParser(exit_on_error=False)
     subclass = spec.get("cli_form", "subclass") == "subclass"
-    init_args = spec.get("init_args") or {}
+    init_args = copy.deepcopy(spec.get("init_args") or {})  # jsonargparse edits what it parses (pops dict_kwargs)
     given = {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args} if subclass else init_args
     parser.add_lightning_class_args(cls if not subclass else flavour.base(dist, section), section,
                                     subclass_mode=subclass)
@@ -101,6 +105,13 @@ def cli_error(section: str, text: str) -> str:
     path, classes, message, after_class = [section], [], None, False
     for line in text.splitlines():
         line = line.strip().removeprefix("- ")
+        called = re.match(r"Type .* expects a function or a callable class: (.*)", line)
+        if called:  # a Callable-typed argument (OptimizerCallable); a class_path entry's problem follows
+            entry = re.search(r"Got value: Namespace\(class_path='([^']+)'", line)
+            line = called.group(1)
+            if entry or line.startswith("Parser key"):
+                classes += [entry.group(1)] if entry else []
+                path, after_class = path + ["init_args"], True
         key = re.match(r'Parser key "([^"]+)":', line)
         given = re.match(r"Problem with given class_path '([^']+)':", line)
         if key:
@@ -113,9 +124,13 @@ def cli_error(section: str, text: str) -> str:
             break
         after_class = bool(given)
     option = re.match(r"Option '([^']+)' is not accepted", message or "")
-    if option:
-        path.append(option.group(1))
-    elif after_class and not (message or "").startswith("the following arguments"):
+    group = re.match(r"Group '([^']+)' does not accept option '([^']+)'", message or "")
+    required = re.match(r"the following arguments are required: ([^,\s]+)", message or "")
+    if group:  # a fixed class's own arguments
+        path = [*group.group(1).split("."), group.group(2)]
+    elif option or required:
+        path.append((option or required).group(1))
+    elif after_class:
         path[-1] = "class_path"  # the class itself: not found, not a subclass
     owner = f" ({classes[-1]})" if classes else ""
     return f"{'.'.join(path)}: LightningCLI refuses this config{owner}: {message or text.strip()}"

@@ -65,9 +65,9 @@ def test_lightning_is_preloaded_only_where_most_started_workers_run_trials(tiny_
     from tuning.run.driver import worker_preload
 
     tiny_sweep["resources"] = {"cpu": 1, "max_concurrent": 2}
-    assert worker_preload(parse_sweep(tiny_sweep), cpus=2) == ("lightning.pytorch", "ray.tune")
+    assert worker_preload(parse_sweep(tiny_sweep), cpus=2) == ("lightning.pytorch", "lightning.pytorch.cli", "ray.tune")
     assert worker_preload(parse_sweep(tiny_sweep), cpus=64) == ()  # 62 idle workers of ~470 MB each
     tiny_sweep["resources"] = {"cpu": 1}  # as many at once as the CPUs allow
-    assert worker_preload(parse_sweep(tiny_sweep), cpus=64) == ("lightning.pytorch", "ray.tune")
+    assert worker_preload(parse_sweep(tiny_sweep), cpus=64) == ("lightning.pytorch", "lightning.pytorch.cli", "ray.tune")
     tiny_sweep["resources"] = {"cpu": 4}  # 16 trials at once on 64 CPUs
     assert worker_preload(parse_sweep(tiny_sweep), cpus=64) == ()

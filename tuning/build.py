@@ -132,5 +132,7 @@ def cli_error(section: str, text: str) -> str:
         path.append((option or required).group(1))
     elif after_class:
         path[-1] = "class_path"  # the class itself: not found, not a subclass
+    elif (message or "").startswith("Import path "):  # a class of the wrong base, given to a class-typed argument
+        path.append("class_path")
     owner = f" ({classes[-1]})" if classes else ""
     return f"{'.'.join(path)}: LightningCLI refuses this config{owner}: {message or text.strip()}"

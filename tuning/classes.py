@@ -8,135 +8,19 @@ sweep's Lightning distribution (`LearningRateMonitor`, tuning.flavour).
 """
 
 import importlib
-import inspect
-import os
 from pathlib import Path
 from typing import NamedTuple
 
 from tuning import flavour
-from tuning.errors import UserError, describe_exception, did_you_mean
+from tuning.class_paths import (add_user_path, check_arguments, from_source, parameters,  # noqa: F401 (re-exported)
+                                registry, resolve_class, split_path)
+from tuning.errors import UserError, did_you_mean
 
 # Trainer arguments that tuning sets itself in every trial.
 RESERVED_TRAINER_KEYS = {
     "default_root_dir": "each trial writes into its own trial directory",
     "enable_progress_bar": "progress is reported per trial by tuning",
 }
-
-
-def registry(section: str) -> dict[str, str]:
-    """The registry of built-ins for `model` or `data`: name -> 'module:Class' (other sections have none)."""
-    from tuning.data import DATA
-    from tuning.models import MODELS
-
-    return {"model": MODELS, "data": DATA}.get(section, {})
-
-
-def add_user_path() -> None:
-    """Let users' own packages import from the current folder, as `python -m` does (Ray's workers get it too).
-
-    The built-ins live inside our namespace (`tuning.models`, `tuning.data`), so a project's own `data.py`
-    or `models/` neither shadows them nor is shadowed; the folder is appended, after installed packages.
-    """
-    import sys
-
-    registry("model")
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
-
-
-# Trainer.__init__'s decorator only fills defaults from PL_TRAINER_* variables; it keeps the signature.
-KEEPS_SIGNATURE = {(f"{name}.utilities.argparse", "_defaults_from_env_vars") for name in flavour.NAMES}
-
-
-def split_path(section: str, class_path: str) -> tuple[str, str] | None:
-    """(module, class name) of a registry name or a dotted path; None when it is neither."""
-    target = registry(section).get(class_path, class_path)
-    module_name, sep, attr = target.partition(":") if ":" in target else target.rpartition(".")
-    return (module_name, attr) if sep and module_name else None
-
-
-def resolve_class(section: str, class_path: str) -> type:
-    """The class named by a registry name or a dotted path; UserError naming `<section>.class_path`."""
-    add_user_path()
-    names = registry(section)
-    where = f"{section}.class_path"
-    split = split_path(section, class_path)
-    if split is None:
-        raise UserError(f"{where}: '{class_path}' is not a registered {section}{did_you_mean(class_path, names)} "
-                        f"nor a dotted import path like my_pkg.module.MyClass; registered: {', '.join(names)}")
-    module_name, attr = split
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(f"{where}: cannot import module '{module_name}' for '{class_path}': {exc}. "
-                        f"Run tuning from the folder that holds the package, or install it.") from None
-    except Exception as exc:  # a SyntaxError or anything the module raises while it is imported
-        raise UserError(f"{where}: importing module '{module_name}' for '{class_path}' failed: "
-                        f"{describe_exception(exc)}") from None
-    cls = getattr(module, attr, None)
-    if not inspect.isclass(cls):
-        raise UserError(f"{where}: module '{module_name}' has no class '{attr}'"
-                        f"{did_you_mean(attr, [n for n, v in vars(module).items() if inspect.isclass(v)])}")
-    return cls
-
-
-def from_source(module: str, name: str, kind: str | None):
-    """(Signature, distribution, dotted name) read from source alone; None when the source cannot tell.
-
-    The distribution is the Lightning distribution whose base of `kind` the class derives from,
-    False when it derives from neither (None for `kind` None: no base to check). None sends the
-    caller to import the class: a class made at run time, a decorated class or `__init__`, an
-    inherited `__init__`, a module whose own imports are not installed.
-    """
-    from tuning import signatures
-
-    ref = signatures.resolve(module, [name])
-    if not isinstance(ref, signatures.ClassRef) or not signatures.importable(ref):
-        return None
-    sig = signatures.signature(ref, KEEPS_SIGNATURE)
-    if sig is None:
-        return None
-    found = None
-    if kind is not None:
-        answers = {n: signatures.is_subclass(ref, flavour.defined_at(n, kind)) for n in flavour.NAMES}
-        found = next((n for n, yes in answers.items() if yes), None if None in answers.values() else False)
-        if found is None:
-            return None
-    return sig, found, f"{ref.module}.{ref.node.name}"
-
-
-def parameters(cls):
-    """A constructor's keyword-passable arguments (name -> required) and whether it takes **kwargs."""
-    from tuning.signatures import Signature
-
-    if isinstance(cls, Signature):
-        return cls
-    params = dict(inspect.signature(cls.__init__).parameters)
-    params.pop("self", None)
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    named = {n: p.default is p.empty for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    return Signature(cls.__name__, named, var_kw)
-
-
-def check_arguments(cls, given: dict[str, str], where: str, reserved: dict[str, str] | None = None) -> None:
-    """Every given argument exists in `cls.__init__` and every required one is given.
-
-    `cls` is a class or a `Signature` read from source; `given` maps argument name -> the key path
-    the user wrote it at.
-    """
-    sig = parameters(cls)
-    named = sig.named  # argument -> required
-    reserved = reserved or {}
-    for arg, path in given.items():
-        if arg in reserved:
-            raise UserError(f"{path}: set by tuning, not by the sweep ({reserved[arg]})")
-        if arg not in named and not sig.var_kw:
-            raise UserError(f"{path}: {sig.owner} has no argument '{arg}'{did_you_mean(arg, named)}; "
-                            f"it accepts: {', '.join(named) or 'nothing'}")
-    missing = [n for n, required in named.items() if required and n not in given]
-    if missing:
-        raise UserError(f"{where}: {sig.owner} needs argument '{missing[0]}' (it has no default); "
-                        f"add it to {where} or to search.space")
 
 
 def _given(section: dict, space_keys, prefix: str) -> dict[str, str]:
@@ -184,12 +68,76 @@ def check_flavours(found: dict[str, tuple[str, str]]) -> str:
 
 
 def build(spec: dict, section: str):
-    """Instantiate `{class_path, init_args}` (a registry name or dotted path)."""
-    return resolve_class(section, spec["class_path"])(**spec.get("init_args", {}))
+    """The LightningModule or DataModule of a model/data section, as LightningCLI or Hydra builds it (tuning.build)."""
+    from tuning.build import build_section
+
+    return build_section(spec, section)
+
+
+def searched_keys(cfg) -> dict[str, tuple]:
+    """Canonical space key (`model.lr` is `model.init_args.lr`) -> (its path in search.space, its Domain);
+    a key searched under both spellings, or a section's own class_path, is refused."""
+    from tuning.space import canonical_parts, flat_domains, key_paths
+
+    paths, domains = key_paths(cfg.search.space), flat_domains(cfg.search.space, merge=False)
+    sections = {k: (getattr(cfg, k).model_dump() if getattr(cfg, k) is not None else None)
+                for k in ("model", "data")}
+    out = {}
+    for key, path in paths.items():
+        canonical = ".".join(canonical_parts(sections, key))
+        head = canonical.split(".")
+        if head[0] in sections and sections[head[0]] is None:
+            raise UserError(f"search.space.{path}: the sweep has no {head[0]} section to search in")
+        if head[0] in sections and len(head) > 1 and head[1] in ("class_path", "cli_form"):
+            raise UserError(f"search.space.{path}: {head[0]} parameters are searched as "
+                            f"{head[0]}.init_args.<argument> (or {head[0]}.<argument>)")
+        if canonical in out:
+            raise UserError(f"search.space.{path}: the same argument as search.space.{out[canonical][0]}")
+        out[canonical] = (path, domains[key])
+    return out
+
+
+def _check_section(section: str, spec, searched: dict, static: bool):
+    """The section's class and arguments at every depth; (class or Signature, distribution, dotted, class)."""
+    from tuning.arguments import check_hydra_args, check_tree
+
+    sig, dist, dotted, cls = _section_class(section, spec.class_path, static)
+    if not dist:
+        raise UserError(f"{section}.class_path: {dotted} is not a {flavour.defined_at(flavour.DEFAULT, section)[1]} "
+                        f"subclass (of lightning.pytorch or pytorch_lightning)")
+    if spec.cli_form != "hydra":
+        space_keys = {key: path for key, (path, _) in searched.items()}
+        check_arguments(sig, _given(spec.init_args, space_keys, f"{section}.init_args."), f"{section}.init_args")
+        check_tree(spec.init_args, parameters(sig), f"{section}.init_args", searched, False, static)
+        return sig, dist, dotted, cls
+    # A Hydra node's arguments sit beside its _target_: messages name them as written (model.net.lin1_size)
+    own = {k.replace(f"{section}.init_args.", f"{section}.", 1): v for k, v in searched.items()}
+    try:
+        check_hydra_args(parameters(sig), {"_target_": spec.class_path, **spec.init_args}, section, own)
+        check_tree(spec.init_args, parameters(sig), section, own, True, static)
+    except UserError as exc:
+        raise UserError(str(exc).replace(f"{section}.init_args.", f"{section}.")) from None
+    return sig, dist, dotted, cls
+
+
+def check_own_dataloaders(cfg, cls) -> None:
+    """A sweep without `data` needs a module with its own `train_dataloader` (what LightningCLI(MyModel) runs)."""
+    from tuning import signatures
+
+    split = split_path("model", cfg.model.class_path)
+    own = signatures.defines(*split, "train_dataloader") if cls is None and split else None
+    if own is None:
+        cls = cls or resolve_class("model", cfg.model.class_path)
+        dist = flavour.of_class(cls, "model")
+        own = bool(dist) and cls.train_dataloader is not flavour.base(dist, "model").train_dataloader
+    if not own:
+        raise UserError(f"data: required key is missing; {cfg.model.class_path} has no train_dataloader of its own: "
+                        "add a data section (a LightningDataModule: {class_path, init_args}), or define "
+                        "train_dataloader and val_dataloader in the module")
 
 
 def check_classes(cfg, static: bool = False) -> Checked:
-    """Resolve model and data classes and check model, data, trainer and callback arguments.
+    """Resolve model and data classes and check model, data, trainer and callback arguments, at every depth.
 
     The default imports the classes (and Lightning). `static=True` (tuning validate) reads each
     class from its source where it can and imports only those it cannot read; a class not imported
@@ -197,23 +145,19 @@ def check_classes(cfg, static: bool = False) -> Checked:
     """
     if cfg.objective is not None:
         return Checked(None, None, flavour.DEFAULT)
-    from tuning.space import key_paths
-
-    space_keys = key_paths(cfg.search.space)  # every branch's keys too, each by its full path
-    for key, path in space_keys.items():
-        head = key.split(".")[0]
-        if head in ("model", "data") and not key.startswith(f"{head}.init_args."):
-            raise UserError(f"search.space.{path}: {head} parameters are searched as {head}.init_args.<argument>")
-    resolved, found = [], {}
+    searched = searched_keys(cfg)
+    space_keys = {key: path for key, (path, _) in searched.items()}
+    resolved, found = {}, {}
     for section in ("model", "data"):
         spec = getattr(cfg, section)
-        sig, dist, dotted, cls = _section_class(section, spec.class_path, static)
-        if not dist:
-            raise UserError(f"{section}.class_path: {dotted} is not a {flavour.defined_at(flavour.DEFAULT, section)[1]} "
-                            f"subclass (of lightning.pytorch or pytorch_lightning)")
+        if spec is None:
+            resolved[section] = None
+            continue
+        sig, dist, dotted, cls = _check_section(section, spec, searched, static)
         found[f"{section}.class_path"] = (dotted, dist)
-        check_arguments(sig, _given(spec.init_args, space_keys, f"{section}.init_args."), f"{section}.init_args")
-        resolved.append(cls)
+        resolved[section] = cls
+        if section == "model" and cfg.data is None:
+            check_own_dataloaders(cfg, cls)
 
     dist = check_flavours(found)  # bare callback names resolve in the model's and data's distribution
     found.update(check_callbacks(cfg.trainer, dist, static=static))
@@ -223,7 +167,7 @@ def check_classes(cfg, static: bool = False) -> Checked:
     check_arguments(trainer_sig, _given(cfg.trainer, space_keys, "trainer."), "trainer", RESERVED_TRAINER_KEYS)
     check_lightning_cli(cfg, dist, space_keys)
     check_resources(cfg)
-    return Checked(*resolved, dist)
+    return Checked(resolved["model"], resolved["data"], dist)
 
 
 def check_lightning_cli(cfg, dist: str, space_keys: dict[str, str]) -> None:
@@ -322,8 +266,19 @@ def check_callbacks(trainer: dict, dist: str, static: bool = False) -> dict[str,
 
     A bare name is one of distribution `dist`'s callbacks. Returns key path -> (dotted name,
     distribution) of each callback, for the one-distribution check. `static=True` reads a callback
-    from its source where it can (no Lightning import), as `check_classes` does.
+    from its source where it can (no Lightning import), as `check_classes` does. Lightning's LR and
+    batch-size finders are refused; a progress bar passes, and trials drop it (tuning.trial.callbacks).
     """
+    from tuning import signatures
+
+    # Both overwrite at fit start what each trial samples, and then restore the Trainer from their own checkpoint:
+    # a trial restored from its checkpoint (a retry, a resume, PBT) counts its epochs from 0 again (Lightning 2.6).
+    refused = {"lr_finder.LearningRateFinder": "it overwrites the learning rate each trial samples, and a trial "
+               "restored from its checkpoint (a retry, a resume, PBT) counts its epochs from 0 again after it; run "
+               "`tuning find-lr` on the sweep once instead",
+               "batch_size_finder.BatchSizeFinder": "it overwrites the batch size each trial samples, a trial restored "
+               "from its checkpoint (a retry, a resume, PBT) counts its epochs from 0 again after it, and DDP trials "
+               "refuse it; set trial.auto_batch_size: true instead (each trial scales its batch size before it fits)"}
     found = {}
     for i, spec in enumerate(trainer.get("callbacks") or []):
         where = f"trainer.callbacks[{i}]"
@@ -333,6 +288,15 @@ def check_callbacks(trainer: dict, dist: str, static: bool = False) -> dict[str,
         if source is None:
             cls = resolve_callback(spec["class_path"], f"{where}.class_path", dist)
             source = (cls, flavour.of_class(cls, "callback"), f"{cls.__module__}.{cls.__qualname__}")
+        module, _, cls_name = source[2].rpartition(".")
+        for target, why in refused.items():
+            base = tuple(f"{source[1]}.callbacks.{target}".rsplit(".", 1))
+            if isinstance(source[0], type):
+                refuse = issubclass(source[0], getattr(importlib.import_module(base[0]), base[1]))
+            else:  # read from source; where its bases cannot tell, `tuning run`'s importing check refuses it
+                refuse = signatures.is_subclass(signatures.resolve(module, [cls_name]), base)
+            if refuse:
+                raise UserError(f"{where}: {cls_name} cannot run inside a trial: {why}")
         args = spec.get("init_args") or {}
         check_arguments(source[0], {name: f"{where}.init_args.{name}" for name in args}, f"{where}.init_args")
         found[f"{where}.class_path"] = (source[2], source[1])

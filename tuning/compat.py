@@ -263,8 +263,9 @@ def lightning_cli_instantiator(dist: str, parser, config, section: str, cls: typ
     import yaml
 
     cli = importlib.import_module(f"{dist}.cli")
-    holder = types.SimpleNamespace(config_dump=yaml.safe_load(parser.dump(config, skip_link_targets=False)),
-                                   _dump_config=lambda: None)
+    # as LightningCLI._dump_config dumps it: with null values (an argument given null keeps null on reload)
+    dump = parser.dump(config, skip_link_targets=False, skip_unset=False)
+    holder = types.SimpleNamespace(config_dump=yaml.safe_load(dump), _dump_config=lambda: None)
     return cli._InstantiatorFn(cli=holder, key=section), cls, True  # True: subclasses of cls too
 
 

@@ -138,6 +138,9 @@ def test_a_module_without_data_needs_its_own_dataloaders(project):
     rc, err, _ = validate(path)
     assert rc == 2 and "data: required key is missing; proj.lit.Classifier has no train_dataloader" in err, err
     assert validate(path, "model.class_path=proj.lit.OwnLoaders")[0] == 0
+    rc, err, _ = validate(path, "model.class_path=proj.lit.OwnLoaders",
+                          "search.space.data.init_args.batch_size={choice: [8, 16]}")
+    assert rc == 2 and "search.space.data.init_args.batch_size: the sweep has no data section to search in" in err
 
 
 def test_set_path_and_canonical_parts_step_into_init_args_and_lists():

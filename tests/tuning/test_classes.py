@@ -158,3 +158,47 @@ def test_a_module_with_a_missing_dependency_is_imported_and_named(tiny_sweep, tm
     monkeypatch.syspath_prepend(str(tmp_path))
     tiny_sweep["model"] = {"class_path": "needs_gone_dep.M"}
     assert "cannot import module 'needs_gone_dep'" in _static_error(tiny_sweep)
+
+
+CALLBACK_MODULE = """
+from lightning.pytorch.callbacks import LearningRateFinder, TQDMProgressBar
+
+
+class QuietBar(TQDMProgressBar):
+    def __init__(self, refresh_rate: int = 10):
+        super().__init__(refresh_rate=refresh_rate)
+
+
+class MyFinder(LearningRateFinder):
+    def __init__(self, min_lr: float = 1e-6):
+        super().__init__(min_lr=min_lr)
+"""
+
+
+def test_validate_passes_progress_bars_and_refuses_a_finder_subclass_from_source(tiny_sweep, tmp_path, monkeypatch):
+    """`tuning validate` reads a user's callbacks from source: a progress bar (Lightning's, or the user's subclass) passes,
+    to be dropped in the trials; a subclass of Lightning's LR finder is refused by its bases; neither is imported."""
+    name = f"user_callbacks_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(CALLBACK_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tiny_sweep["trainer"]["callbacks"] = [{"class_path": "RichProgressBar"}, {"class_path": "TQDMProgressBar"},
+                                          {"class_path": f"{name}.QuietBar", "init_args": {"refresh_rate": 5}}]
+    check_classes(parse_sweep(tiny_sweep), static=True)
+    tiny_sweep["trainer"]["callbacks"].append({"class_path": f"{name}.MyFinder"})
+    assert "trainer.callbacks[3]: MyFinder cannot run inside a trial: it overwrites the learning rate each trial " \
+           "samples" in _static_error(tiny_sweep)
+    assert name not in sys.modules
+
+
+def test_validate_refuses_a_finder_callback_without_importing_torch(tiny_sweep, tmp_path):
+    """exit 2 naming the callback, and `tuning validate` still imports neither torch nor Lightning."""
+    import yaml
+
+    from tests.imports import fresh_imports
+
+    tiny_sweep["trainer"]["callbacks"] = [{"class_path": "RichProgressBar"}, {"class_path": "BatchSizeFinder"}]
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(tiny_sweep))
+    code = "import sys\nfrom tuning.cli.commands import main\nprint('rc', main(['validate', sys.argv[1]]))"
+    out, err, imported = fresh_imports(code, ("torch", "lightning", "pytorch_lightning"), str(tmp_path / "sweep.yaml"))
+    assert "rc 2" in out and "trainer.callbacks[1]: BatchSizeFinder cannot run inside a trial" in err
+    assert imported == []

@@ -15,10 +15,17 @@ def _find_lr(args) -> None:
 
     cfg = load_sweep(args.sweep, args.set)
     plot = Path(args.plot or f"{cfg.name}-lr-finder.png")
-    lr = find_lr(cfg, plot, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps)
-    print(f"suggested learning rate: {lr:.3g}")
-    print(f"loss-vs-lr plot: {plot}\nuse it: --set model.init_args.lr={lr:.3g}, or center the lr range of "
+    found = find_lr(cfg, plot, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps)
+    print(f"suggested learning rate: {found.value:.3g}")
+    print(f"loss-vs-lr plot: {plot}\nuse it: {_use(found, f'{found.value:.3g}')}, or center the lr range of "
           "search.space on it", file=sys.stderr)
+
+
+def _use(found, value: str) -> str:
+    """The `--set` line that gives the sweep what a finder found, naming the argument it is for."""
+    if not found.keys:
+        return "in the module's code (no argument of its constructor sets it)"
+    return " ".join(f"--set {key}={value}" for key in found.keys)
 
 
 def _find_batch_size(args) -> None:
@@ -26,10 +33,10 @@ def _find_batch_size(args) -> None:
     from tuning.trial import find_batch_size
 
     cfg = load_sweep(args.sweep, args.set)
-    size = find_batch_size(cfg, args.mode)
-    print(f"largest batch size that fits: {size}")
-    print(f"({args.mode} search on {cfg.trainer.get('accelerator', 'auto')}; per trial, set trial.auto_batch_size: "
-          "true to scale each trial's batch before it fits)", file=sys.stderr)
+    found = find_batch_size(cfg, args.mode)
+    print(f"largest batch size that fits: {found.value}")
+    print(f"use it: {_use(found, str(found.value))}\n({args.mode} search on {cfg.trainer.get('accelerator', 'auto')}; "
+          "per trial, set trial.auto_batch_size: true to scale each trial's batch before it fits)", file=sys.stderr)
 
 
 def _add_find_lr(sub, name: str) -> None:

@@ -2,33 +2,94 @@
 
 `trainer.callbacks` follows LightningCLI: `[{class_path, init_args}]`, where a bare name
 (`LearningRateMonitor`) means a class of the sweep's Lightning distribution (tuning.flavour);
-resolving and checking them is tuning.classes' work, done before the sweep starts.
+resolving and checking them is tuning.classes' work, done before the sweep starts. A progress bar is
+dropped from every trial (the driver says so once).
 """
 
 import json
 import os
 
 from tuning import flavour
+from tuning.errors import UserError, describe_exception
 
 PROFILE_FILE = "profile"  # Lightning writes <trial>/<stage>-profile.txt
 PROFILE_SUMMARY_FILE = "profile_summary.json"
 
 
-def build_callbacks(dist: str, trainer: dict, trial: dict, search: dict) -> list:
-    """The user's callbacks, plus EarlyStopping when `trial.early_stopping` is set."""
+def is_progress_bar(cls: type) -> bool:
+    """Whether a callback class is a progress bar (of either Lightning distribution)."""
+    dist = flavour.of_class(cls, "callback")
+    return bool(dist) and issubclass(cls, flavour.module(dist).callbacks.ProgressBar)
+
+
+def _entries(dist: str, trainer: dict):
+    """(key path, class, init_args) of each `trainer.callbacks` entry."""
     from tuning.classes import resolve_callback
 
-    built = [resolve_callback(s["class_path"], f"trainer.callbacks[{i}].class_path", dist)(**(s.get("init_args") or {}))
-             for i, s in enumerate(trainer.get("callbacks") or [])]
-    stop = trial.get("early_stopping")
-    if stop:
-        from tuning.pareto import objectives
+    for i, spec in enumerate(trainer.get("callbacks") or []):
+        where = f"trainer.callbacks[{i}]"
+        yield where, resolve_callback(spec["class_path"], f"{where}.class_path", dist), spec.get("init_args") or {}
 
-        metric, mode = objectives(search)[0]  # with several objectives, the first unless monitor says
-        built.append(flavour.module(dist).callbacks.EarlyStopping(
-            monitor=stop["monitor"] or metric, patience=stop["patience"],
-            mode=stop["mode"] or mode, min_delta=stop["min_delta"]))
-    return built
+
+def _early_stopping(dist: str, trial: dict, search: dict):
+    """The EarlyStopping of `trial.early_stopping`, or None."""
+    stop = trial.get("early_stopping")
+    if not stop:
+        return None
+    from tuning.pareto import objectives
+
+    metric, mode = objectives(search)[0]  # with several objectives, the first unless monitor says
+    return flavour.module(dist).callbacks.EarlyStopping(monitor=stop["monitor"] or metric, patience=stop["patience"],
+                                                        mode=stop["mode"] or mode, min_delta=stop["min_delta"])
+
+
+def build_callbacks(dist: str, trainer: dict, trial: dict, search: dict) -> list:
+    """The user's callbacks, less progress bars, plus EarlyStopping when `trial.early_stopping` is set."""
+    # A trial's Trainer has enable_progress_bar=False (Lightning refuses a progress bar with it): many trials
+    # share one console, and the driver said before the sweep that the bar is dropped (check_trial_callbacks).
+    built = [cls(**args) for _, cls, args in _entries(dist, trainer) if not is_progress_bar(cls)]
+    stop = _early_stopping(dist, trial, search)
+    return built + ([stop] if stop else [])
+
+
+def check_trial_callbacks(cfg, dist: str) -> str | None:
+    """The callbacks built as a trial builds them, in the driver before the sweep starts; the notice of the
+    progress bars dropped from every trial, or None.
+
+    UserError (exit 2) for init_args a callback refuses, or two callbacks with one checkpoint state (a user's
+    EarlyStopping and trial.early_stopping on one metric and mode): every trial's Trainer would refuse them.
+    """
+    sweep = cfg.to_dict()
+    named, dropped = [], []
+    for where, cls, args in _entries(dist, sweep.get("trainer") or {}):
+        if is_progress_bar(cls):
+            dropped.append(f"{where} ({cls.__name__})")
+            continue
+        try:
+            named.append((where, cls(**args)))
+        except Exception as exc:  # Lightning's own checks of its arguments (a mode, a monitor), or the user's
+            raise UserError(f"{where}: {cls.__name__}(**{where}.init_args) raised {describe_exception(exc)}") from None
+    stop = _early_stopping(dist, sweep.get("trial") or {}, sweep["search"])
+    # tuning's own first, so that the user's entry is the one named
+    _check_state_keys(([("trial.early_stopping", stop)] if stop else []) + named)
+    if not dropped:
+        return None
+    return (f"{', '.join(dropped)}: dropped, trials run without a progress bar (many share one console; tuning "
+            "prints the sweep's progress)")
+
+
+def _check_state_keys(named: list[tuple[str, object]]) -> None:
+    """UserError when two stateful callbacks share a state key, which Lightning's Trainer refuses."""
+    seen = {}
+    for where, callback in named:
+        base = flavour.base(flavour.of_class(type(callback), "callback"), "callback")
+        if type(callback).state_dict is base.state_dict:  # keeps no state: Lightning allows any number
+            continue
+        first = seen.setdefault(callback.state_key, where)
+        if first != where:
+            raise UserError(f"{where}: {type(callback).__name__} keeps its checkpoint state under the same key as "
+                            f"{first} ({callback.state_key}); Lightning refuses two such callbacks in one Trainer, so "
+                            "every trial would fail: drop one, or make them differ (e.g. monitor, mode)")
 
 
 def make_profiler(dist: str, name: str | None, trial_dir: str):

@@ -81,3 +81,79 @@ def test_the_advanced_and_pytorch_profilers_report_in_the_trial_directory(ray_se
     summary = json.loads((trial_dir / "profile_summary.json").read_text())
     assert summary["profiler"] == name and summary["slowest"] and summary["slowest"][0]["total_s"] > 0
     assert summary["bottleneck"] in {"data loading", "training", "validation", "setup", "unknown"}
+
+
+def test_a_progress_bar_is_dropped_from_the_trials_with_one_notice(ray_session, tmp_path, tiny_sweep, capsys):
+    """The Lightning + Hydra template's RichProgressBar in a real sweep: the driver says once, before the sweep, that
+    it is dropped; the trials run without it (every trial errored on it before: enable_progress_bar=False)."""
+    from tuning.report.load import load_report
+    from tuning.run.driver import run_sweep
+
+    tiny_sweep["trainer"].update(max_epochs=1, limit_train_batches=4, limit_val_batches=2, callbacks=[
+        {"class_path": "RichProgressBar"},
+        {"class_path": "tests.user_callbacks.RecordTrainerOptions", "init_args": {"filename": "options.json"}}])
+    tiny_sweep["search"].update(num_samples=1, scheduler={"name": "fifo"})
+    exp = run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="bar")
+    err = capsys.readouterr().err
+    assert err.count("trainer.callbacks[0] (RichProgressBar): dropped, trials run without a progress bar") == 1
+    assert [t.status for t in load_report(str(exp)).trials] == ["completed"]
+    [trial_dir] = exp.glob("trial_*")
+    callbacks = json.loads((trial_dir / "options.json").read_text())["callbacks"]
+    assert "RecordTrainerOptions" in callbacks and not any("ProgressBar" in c for c in callbacks)
+
+
+@pytest.mark.parametrize("dist", ["lightning.pytorch", "pytorch_lightning"])
+def test_progress_bars_of_either_distribution_are_left_out_of_a_trials_callbacks(dist, tiny_sweep):
+    """Any ProgressBar subclass (bare names resolve in the sweep's distribution); the rest are built, and the
+    distribution's Trainer takes them with enable_progress_bar=False, as a trial's does."""
+    import importlib
+
+    from tuning.trial.callbacks import build_callbacks, check_trial_callbacks
+
+    pl = importlib.import_module(dist)
+    trainer = {"callbacks": [{"class_path": "TQDMProgressBar", "init_args": {"refresh_rate": 5}},
+                             {"class_path": "LearningRateMonitor"},
+                             {"class_path": f"{dist}.callbacks.RichProgressBar"}]}
+    built = build_callbacks(dist, trainer, {}, {"metric": "val_loss", "mode": "min"})
+    assert [type(c) for c in built] == [pl.callbacks.LearningRateMonitor]
+    pl.Trainer(callbacks=built, enable_progress_bar=False, logger=False, enable_checkpointing=False)
+    tiny_sweep["trainer"].update(trainer)
+    assert check_trial_callbacks(parse_sweep(tiny_sweep), dist).startswith(
+        "trainer.callbacks[0] (TQDMProgressBar), trainer.callbacks[2] (RichProgressBar): dropped")
+    tiny_sweep["trainer"]["callbacks"] = trainer["callbacks"][1:2]
+    assert check_trial_callbacks(parse_sweep(tiny_sweep), dist) is None
+
+
+def test_an_early_stopping_on_the_trials_own_metric_is_refused_before_anything_starts(ray_session, tmp_path,
+                                                                                      tiny_sweep):
+    """A user's EarlyStopping on the metric and mode of trial.early_stopping: Lightning refuses two callbacks with one
+    checkpoint state, so every trial failed; now exit 2 naming it, with no experiment written. On another metric both
+    run; an init_args value Lightning refuses is exit 2 too."""
+    from tuning.run.driver import run_sweep
+    from tuning.trial.preflight import prepare
+
+    tiny_sweep["trial"] = {"early_stopping": {"patience": 2}}
+    tiny_sweep["trainer"]["callbacks"] = [{"class_path": "LearningRateMonitor"},
+                                          {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss"}}]
+    with pytest.raises(UserError, match=r"trainer.callbacks\[1\]: EarlyStopping keeps its checkpoint state under the "
+                                        r"same key as trial.early_stopping"):
+        run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="twice")
+    assert not (tmp_path / "twice").exists()
+    tiny_sweep["trainer"]["callbacks"][1]["init_args"] = {"monitor": "val_acc", "mode": "max"}
+    assert prepare(parse_sweep(tiny_sweep), metric=False) == "lightning.pytorch"
+    tiny_sweep["trainer"]["callbacks"][1]["init_args"]["mode"] = "up"
+    with pytest.raises(UserError, match=r"trainer.callbacks\[1\]: EarlyStopping\(\*\*trainer.callbacks\[1\].init_args\) "
+                                        r"raised .*`mode` can be"):
+        prepare(parse_sweep(tiny_sweep), metric=False)
+
+
+@pytest.mark.parametrize("callback, instead", [("LearningRateFinder", "tuning find-lr"),
+                                               ("pytorch_lightning.callbacks.BatchSizeFinder", "trial.auto_batch_size")])
+def test_lightnings_finders_are_refused_naming_the_callback_and_why(callback, instead, tiny_sweep):
+    """They overwrite what each trial samples and break a restored trial's epoch count: exit 2, read from source
+    (tuning validate) and imported (tuning run) alike."""
+    tiny_sweep["trainer"]["callbacks"] = [{"class_path": "ModelSummary"}, {"class_path": callback}]
+    for static in (True, False):
+        with pytest.raises(UserError, match=rf"trainer.callbacks\[1\]: {callback.split('.')[-1]} cannot run inside a "
+                                            rf"trial: .*restored from its checkpoint.*{instead}"):
+            check_classes(parse_sweep(tiny_sweep), static=static)

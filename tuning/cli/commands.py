@@ -6,6 +6,7 @@ Nothing here imports torch or ray; the commands import what they need when they 
 """
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -315,4 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tuning {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `tuning report ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes at exit
+        return 0
     return code or 0

@@ -186,3 +186,14 @@ def test_resume_existing_takes_a_sweep_recorded_before_a_key_was_added(tmp_path,
     (exp / "sweep.yaml").write_text(yaml.safe_dump(older))
     assert _continue_existing(cfg, str(exp), None) is None  # no snapshot yet: started again in place
     assert "starting the existing experiment" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`tuning ... | head`: the closed pipe ends the command quietly (exit 0), not with BrokenPipeError."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "tuning", "sweeps"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before it writes a line
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0 and "Traceback" not in err and "BrokenPipe" not in err, err

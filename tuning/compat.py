@@ -219,6 +219,27 @@ def keep_checkpoints(manager, kept: list):
     return manager._latest_checkpoint_result
 
 
+def earliest_checkpoint_wins_ties() -> None:
+    """Of a trial's checkpoints with equal scores, Tune keeps the earliest (num_to_keep), not the latest.
+
+    Tune's checkpoint manager sorts a trial's checkpoints ascending by score and deletes from the front; it
+    places a new one after those of equal score, so the latest of a tie survives, and CheckpointConfig offers
+    no tie-break. Placed before them (checkpoints arrive in epoch order), the earliest does. The managers live
+    in the process running Tune's controller (the driver): patched there, once.
+    """
+    from ray.train._internal import checkpoint_manager
+
+    if getattr(checkpoint_manager._insert_into_sorted_list, "earliest_wins", False):
+        return
+
+    def insert_before_equals(items, item, key, checkpoint_to_report_index=None):
+        score = key(item)
+        items.insert(next((i for i, kept in enumerate(items) if key(kept) >= score), len(items)), item)
+
+    insert_before_equals.earliest_wins = True
+    checkpoint_manager._insert_into_sorted_list = insert_before_equals
+
+
 def ray_dir_walk(root, excludes: list[str], watch, handler, logger) -> None:
     """Walk `root` exactly as Ray's runtime_env packaging does before zipping it (Ray 2.60: `_dir_travel`
     with `_get_excludes` and Ray's default excludes first, as `upload_working_dir_if_needed` puts them;

@@ -227,3 +227,40 @@ def test_a_trial_forgets_its_statistics_but_the_kept_metrics_and_can_report_agai
     assert set(trial.metric_analysis) == set(trial.metric_n_steps) == {"val_loss"}
     trial.update_last_result({"val_loss": 0.5, "val_acc": 0.7, "training_iteration": 2})  # a resumed trial
     assert trial.metric_analysis["val_loss"]["min"] == 0.5 and trial.metric_analysis["val_acc"]["last"] == 0.7
+
+
+def test_tied_checkpoints_keep_the_earliest():
+    """Tune's checkpoint manager deletes from the front of its ascending list: a later tie placed before the
+    earlier one goes first (compat.earliest_checkpoint_wins_ties patches Ray 2.60's _insert_into_sorted_list)."""
+    from ray.train._internal import checkpoint_manager
+
+    from tuning import compat
+
+    compat.earliest_checkpoint_wins_ties()
+    kept = [("epoch 1", 0.5), ("epoch 2", 0.8)]
+    checkpoint_manager._insert_into_sorted_list(kept, ("epoch 3", 0.8), key=lambda item: item[1])
+    checkpoint_manager._insert_into_sorted_list(kept, ("epoch 4", 0.9), key=lambda item: item[1])
+    assert kept == [("epoch 1", 0.5), ("epoch 3", 0.8), ("epoch 2", 0.8), ("epoch 4", 0.9)]
+
+
+@pytest.mark.parametrize("dist", ["lightning.pytorch", "pytorch_lightning"])
+def test_lightning_cli_instantiator_stores_the_config_for_load_from_checkpoint(dist):
+    """compat.lightning_cli_instantiator: LightningCLI's private _InstantiatorFn, as jsonargparse takes it."""
+    import importlib
+
+    from tuning import compat, flavour
+
+    cli = importlib.import_module(f"{dist}.cli")
+    parser = cli.LightningArgumentParser(exit_on_error=False)
+    model = type("Tiny", (flavour.base(dist, "model"),), {
+        "__init__": lambda self, width=3, note=None: (flavour.base(dist, "model").__init__(self),
+                                                      self.save_hyperparameters())[0],
+        "__module__": __name__})
+    globals()["Tiny"] = model  # jsonargparse resolves class_path by import
+    parser.add_lightning_class_args(flavour.base(dist, "model"), "model", subclass_mode=True)
+    config = parser.parse_object({"model": {"class_path": f"{__name__}.Tiny", "init_args": {"width": 5}}})
+    built = parser.instantiate(config, instantiators=[compat.lightning_cli_instantiator(dist, parser, config,
+                                                                                          "model", model)]).model
+    hparams = dict(built.hparams)
+    assert hparams["_instantiator"] == f"{dist}.cli.instantiate_module"
+    assert hparams["_class_path"] == f"{__name__}.Tiny" and hparams["width"] == 5 and hparams["note"] is None

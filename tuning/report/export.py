@@ -1,4 +1,5 @@
-"""`tuning export`: one trial's best checkpoint and its resolved Lightning config, in a directory.
+"""`tuning export`: one trial's checkpoint of the epoch the report ranks and its resolved Lightning config, in a
+directory.
 
 The config is a plain Lightning config (`seed_everything`, `model`, `data`, `trainer`, with
 `class_path` + `init_args`, or the bare arguments for `cli_form: fixed`) with the trial's sampled params applied and registry names turned
@@ -6,6 +7,7 @@ into import paths, so the checkpoint loads with `MyModule.load_from_checkpoint` 
 reruns the trial. The checkpoint is copied byte for byte: nothing is unpickled here.
 """
 
+import sys
 from pathlib import Path
 
 import yaml
@@ -32,6 +34,8 @@ def _class_path(section: str, spec: dict) -> dict:
                         f"a dotted import path")
     if spec.get("cli_form") == "fixed":  # LightningCLI(MyModel, MyData) takes the bare arguments
         return dict(spec.get("init_args") or {})
+    if spec.get("cli_form") == "hydra":  # a Hydra node stays one: hydra.utils.instantiate builds it as written
+        return {"_target_": spec["class_path"], **(spec.get("init_args") or {})}
     return {"class_path": ".".join(split), "init_args": spec.get("init_args") or {}}
 
 
@@ -41,8 +45,10 @@ def resolved_config(sweep: dict, params: dict, seed: int | None) -> dict:
 
     sections = apply_params({k: sweep.get(k) for k in TRIAL_SECTIONS}, params)
     out = {"seed_everything": seed} if seed is not None else {}
-    out.update(model=_class_path("model", sections["model"]), data=_class_path("data", sections["data"]),
-               trainer=sections["trainer"])
+    out["model"] = _class_path("model", sections["model"])
+    if sections["data"]:  # none: the module has its own dataloaders
+        out["data"] = _class_path("data", sections["data"])
+    out["trainer"] = sections["trainer"]
     out.update({k: sections[k] for k in ("optimizer", "lr_scheduler") if sections[k]})  # LightningCLI's own keys
     return out
 
@@ -54,6 +60,23 @@ def _target(output: str, experiment: str) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--output {out}: exists and is not an empty directory (nothing was overwritten)")
     return out
+
+
+def _header(report, trial, keep: int | None) -> tuple[str, str | None]:
+    """The config's first line, naming the ranked epoch and the checkpoint's; and a notice when they differ.
+
+    They differ when Tune did not keep the ranked epoch's checkpoint (run.keep_checkpoints: it ranks
+    checkpoints by search.scheduler.metric, which may not be the report's): the user must not take the
+    exported model for the one that scored.
+    """
+    ranked = f"# trial {trial.trial_id} of {report.experiment}: rank {trial.rank}, {report.metric} {trial.metric} " \
+             f"at epoch {trial.epoch}"
+    if trial.epoch is None or trial.checkpoint_epoch == trial.epoch:
+        return f"{ranked} (checkpoint of epoch {trial.epoch}: {trial.checkpoint})\n", None
+    given = f"epoch {trial.checkpoint_epoch}'s" if trial.checkpoint_epoch is not None else "one of an unknown epoch"
+    notice = (f"epoch {trial.epoch}'s checkpoint of trial {trial.trial_id} was not kept (run.keep_checkpoints: "
+              f"{keep}); this is {given}, the best kept")
+    return f"{ranked}; {notice} ({trial.checkpoint})\n", notice
 
 
 def export_trial(experiment: str, rank: int = 1, output: str = "export", scope: str | None = None) -> list[str]:
@@ -79,7 +102,8 @@ def export_trial(experiment: str, rank: int = 1, output: str = "export", scope: 
     with exp.fs.open_input_stream(f"{exp.base}/{ckpt_rel}") as src, open(out / CHECKPOINT_FILE, "wb") as dst:
         while chunk := src.read(1 << 20):
             dst.write(chunk)
-    header = (f"# trial {trial.trial_id} of {report.experiment}: rank {trial.rank}, {report.metric} "
-              f"{trial.metric} at epoch {trial.epoch} (checkpoint {trial.checkpoint})\n")
+    header, notice = _header(report, trial, (sweep.get("run") or {}).get("keep_checkpoints"))
+    if notice:
+        print(f"tuning export: {notice}", file=sys.stderr)
     (out / CONFIG_FILE).write_text(header + yaml.safe_dump(config, sort_keys=False))
     return [str(out / CHECKPOINT_FILE), str(out / CONFIG_FILE)]

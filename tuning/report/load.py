@@ -35,7 +35,8 @@ class TrialRow:
     config: dict = field(default_factory=dict)
     iterations: int = 0
     time_s: float = 0.0
-    checkpoint: str | None = None
+    checkpoint: str | None = None  # the ranked epoch's, if kept (else see checkpoint_epoch)
+    checkpoint_epoch: int | None = None  # the epoch of `checkpoint`: `epoch` unless that one was not kept
     error: str | None = None
     metrics: dict = field(default_factory=dict)  # the other logged metrics at `epoch`
     stopped_at: int | None = None  # the iteration at which the scheduler stopped it
@@ -157,15 +158,30 @@ def finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _checkpoint(exp: ExpDir, name: str, rows: list[dict], metric: str, mode: str) -> str | None:
-    """The kept checkpoint with the best metric."""
-    scores = {r.get("checkpoint_dir_name"): r.get(metric) for r in rows if r.get("checkpoint_dir_name")}
+def _checkpoint(exp: ExpDir, name: str, rows: list[dict], best: dict | None, metric: str,
+                mode: str) -> tuple[str | None, int | None]:
+    """The kept checkpoint of the ranked result `best`, and its epoch.
+
+    The ranked row's own checkpoint, else one of the same epoch (a retry ran it again); when neither was kept
+    (run.keep_checkpoints), the kept one with the best metric, earliest first. Epochs come from Tune's
+    result rows, which name each report's checkpoint directory: no checkpoint is opened.
+    """
     kept = [d for d in exp.children(name) if d.startswith("checkpoint_")]
     if not kept:
-        return None
+        return None, None
+    rows_of = {r["checkpoint_dir_name"]: r for r in rows if r.get("checkpoint_dir_name") in kept}
+    epoch = best.get("training_iteration") if best else None
     sign = 1 if mode == "min" else -1
-    best = min(kept, key=lambda d: (not finite(scores.get(d)), sign * scores[d] if finite(scores.get(d)) else 0, d))
-    return exp.path(f"{name}/{best}")
+
+    def order(directory: str) -> tuple:
+        row = rows_of.get(directory, {})
+        value = row.get(metric)
+        return (directory != (best or {}).get("checkpoint_dir_name"),
+                epoch is None or row.get("training_iteration") != epoch,
+                not finite(value), sign * value if finite(value) else 0, directory)
+
+    chosen = min(kept, key=order)
+    return exp.path(f"{name}/{chosen}"), rows_of.get(chosen, {}).get("training_iteration")
 
 
 def _error(exp: ExpDir, name: str) -> str | None:
@@ -232,13 +248,14 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
     stopped = status == "completed" and last.get("ended_by") != "trainer" and limit and iterations < limit
     stopped_at = iterations if stopped else None
     best = _best_row(rows, metric, mode, scope, tuple(others))
+    checkpoint, checkpoint_epoch = _checkpoint(exp, name, rows, best, metric, mode) if name else (None, None)
     res = sweep.get("resources") or {}
     time_s = round(last.get("time_total_s", 0.0), 2)
     checkpoints = [d for d in exp.children(name) if d.startswith("checkpoint_")] if name else []
     return TrialRow(
         trial_id=trial_id, status="stopped_early" if stopped_at else status, metric=best[metric] if best else None,
         epoch=best.get("training_iteration") if best else None, config=params, iterations=iterations,
-        time_s=time_s, checkpoint=_checkpoint(exp, name, rows, metric, mode) if name else None,
+        time_s=time_s, checkpoint=checkpoint, checkpoint_epoch=checkpoint_epoch,
         error=_error(exp, name) if name and status == "errored" else None,
         metrics={k: v for k, v in metrics_of(best).items() if k != metric} if best else {},
         stopped_at=stopped_at, budget=limit, node=info.get("hostname") or last.get("hostname"), node_id=info.get("node_id"),

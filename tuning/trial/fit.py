@@ -123,11 +123,13 @@ def epoch_report(dist: str, on: str, report, mean_over_ranks: bool = False, chec
                 metrics["ended_by"] = ended_by
             if not checkpoints:
                 return report(metrics)
+            # Before the report: a scheduler that stops the trial at this report (ASHA at max_t or a rung)
+            # ends it inside `report`, and nothing after it runs.
+            if not mean_over_ranks:  # a trial of one process; DDP ranks report through Ray Train instead
+                drop_deleted_checkpoints(dist, trainer)
             with tempfile.TemporaryDirectory() as tmp:
                 trainer.save_checkpoint(os.path.join(tmp, CHECKPOINT_FILE))  # every rank calls; rank 0 writes
                 report(metrics, checkpoint=Checkpoint.from_directory(tmp) if trainer.global_rank == 0 else None)
-            if not mean_over_ranks:  # a trial of one process; DDP ranks report through Ray Train instead
-                drop_deleted_checkpoints(dist, trainer)
 
     return EpochReport()
 
@@ -136,9 +138,9 @@ def drop_deleted_checkpoints(dist: str, trainer) -> None:
     """What a user's ModelCheckpoint deleted (its `save_top_k`) is deleted from the storage too.
 
     Tune's artifact sync copies the trial directory to the storage but never deletes there, so every
-    file a ModelCheckpoint ever wrote would stay. Runs after the report (and its sync), when the
-    epoch's checkpoint callbacks have all saved and deleted; dirpaths outside the trial directory are
-    the user's own and left alone.
+    file a ModelCheckpoint ever wrote would stay. Runs before each report, when the epoch's checkpoint
+    callbacks (Lightning runs them before the report's) have all saved and deleted, and once more after
+    the fit; dirpaths outside the trial directory are the user's own and left alone.
     """
     from pyarrow import fs
     from ray import tune
@@ -151,7 +153,9 @@ def drop_deleted_checkpoints(dist: str, trainer) -> None:
     dirs = [d for d in dirs if os.path.commonpath([d, local]) == local]
     if not dirs:
         return
-    storage.persist_artifacts(force=True)  # waits for the sync the report started, so none runs after this
+    # A sync still copying the trial directory could write a file back after it is deleted here. (Waiting,
+    # not syncing: a sync now would copy the whole directory again, just before the report's own.)
+    storage.syncer.wait()
     for directory in dirs:
         remote = f"{storage.trial_fs_path}/{os.path.relpath(directory, local)}"
         found = storage.storage_filesystem.get_file_info(fs.FileSelector(remote, allow_not_found=True))
@@ -283,7 +287,7 @@ def prepare_trial(config: dict, sweep: dict, trial_dir: str):
     torch.set_num_threads(max(1, int(sweep["resources"]["cpu"])))
     flavour.module(dist).seed_everything(seed, workers=True, verbose=False)
     sections = apply_params({k: sweep.get(k) for k in TRIAL_SECTIONS}, config)
-    datamodule = build(sections["data"], "data")
+    datamodule = build(sections["data"], "data") if sections["data"] else None  # None: the module's own loaders
     model = build(sections["model"], "model")
     if sections["optimizer"]:
         lightning_cli.add_configure_optimizers(model, sections["optimizer"], sections["lr_scheduler"])

@@ -6,6 +6,7 @@ the driver has no GPU) and lists what the model logs at epoch level. A sweep who
 arrives would otherwise run every trial to the end with nothing for the scheduler to compare.
 """
 
+import sys
 import tempfile
 import warnings
 
@@ -39,18 +40,20 @@ def prepare(cfg, metric: bool = True) -> str:
     Returns the sweep's Lightning distribution.
     """
     from tuning.classes import build, check_classes
+    from tuning.trial.callbacks import check_trial_callbacks
 
     if cfg.objective is not None:  # a synthetic objective: no classes, data or metric to check
         return flavour.DEFAULT
     dist = check_classes(cfg).flavour
-    try:
-        datamodule = build(cfg.data.model_dump(), "data")
-    except (TypeError, ValueError, OSError) as exc:
-        raise UserError(f"data: {cfg.data.class_path} could not be built from data.init_args: {exc}") from None
-    try:  # a missing column or file, an unreachable Hub name: bad input, found before any trial starts
-        datamodule.prepare_data()
-    except (ValueError, OSError) as exc:
-        raise UserError(f"data: {cfg.data.class_path}.prepare_data failed with data.init_args: {exc}") from None
+    notice = check_trial_callbacks(cfg, dist)
+    if notice and metric:  # a sweep's trials drop it; the finders (metric=False) build no callbacks at all
+        print(notice, file=sys.stderr, flush=True)
+    if cfg.data is not None:  # a module with its own dataloaders prepares its data in each fit, as Lightning does
+        datamodule = build(cfg.data.model_dump(), "data")  # as LightningCLI or Hydra would: refused here, not in trials
+        try:  # a missing column or file, an unreachable Hub name: bad input, found before any trial starts
+            datamodule.prepare_data()
+        except (ValueError, OSError) as exc:
+            raise UserError(f"data: {cfg.data.class_path}.prepare_data failed with data.init_args: {exc}") from None
     if metric:
         check_metric(cfg, dist)
     return dist
@@ -82,7 +85,8 @@ def _run_briefly(cfg, dist: str):
     if not torch.cuda.is_available():  # a GPU sweep is checked on the driver's CPU
         args = {k: v for k, v in args.items() if k not in _DEVICE_ARGS} | {"accelerator": "cpu"}
     flavour.module(dist).seed_everything(cfg.run.seed, workers=True, verbose=False)
-    model, datamodule = build(cfg.model.model_dump(), "model"), build(cfg.data.model_dump(), "data")
+    model = build(cfg.model.model_dump(), "model")
+    datamodule = build(cfg.data.model_dump(), "data") if cfg.data else None
     with tempfile.TemporaryDirectory() as root:
         trainer = scratch_trainer(dist, {**args, "max_epochs": 1, "limit_train_batches": PREFLIGHT_BATCHES,
                                    "limit_val_batches": PREFLIGHT_BATCHES, "num_sanity_val_steps": 0}, root)
@@ -106,7 +110,8 @@ def check_metric(cfg, dist: str = flavour.DEFAULT) -> None:
     except UserError:
         raise
     except Exception as exc:  # the user's __init__, init_args of the wrong type, a bug in a step
-        raise UserError(f"model/data: building {cfg.model.class_path} and {cfg.data.class_path} and fitting them on "
+        data = f" and {cfg.data.class_path}" if cfg.data else ""
+        raise UserError(f"model/data: building {cfg.model.class_path}{data} and fitting them on "
                         f"{PREFLIGHT_BATCHES} batches (before any trial) raised {describe_exception(exc)}; check "
                         "their init_args and code") from None
     epoch, step_only = epoch_metrics(trainer)

@@ -240,3 +240,19 @@ def test_model_only_export_has_no_data_and_validates_on_the_modules_own_loader(e
     loaded = SelfContained.load_from_checkpoint(ckpt)
     assert loaded.hparams.hidden_dim == trial["config"]["model.init_args.hidden_dim"]
     assert validated(loaded, tmp_path)["val_loss"] == pytest.approx(trial["metric"], abs=TOLERANCE)
+
+
+def test_model_only_sweep_confirms_and_resumes_with_more_trials(experiments, tmp_path):
+    """A sweep without `data` reruns its winner with new seeds (confirm) and grows (resume --more) as any sweep."""
+    experiment, report = experiments("model_only")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(experiments.workdir)
+        confirm = tuning_here("confirm", str(experiment), "--top", "1", "--seeds", "2")
+        assert confirm.returncode == 0, confirm.stderr[-3000:]
+        confirmed = experiment.parent / f"{experiment.name}-confirm"
+        assert len([p for p in confirmed.iterdir() if p.name.startswith("trial_")]) == 2
+        more = tuning_here("resume", str(experiment), "--more", "1")
+        assert more.returncode == 0, more.stderr[-3000:]
+    grown = json.loads(tuning_here("report", str(experiment), "--format", "json").stdout)
+    assert len(grown["trials"]) == len(report["trials"]) + 1
+    assert all(t["status"] == "completed" for t in grown["trials"])

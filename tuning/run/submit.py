@@ -2,7 +2,7 @@
 
 `submit` validates the sweep here first, so bad input never reaches the cluster. The job's
 working_dir is the user's project (their own classes travel with it) minus `.git`, experiment and
-checkpoint folders, likely secrets (keys, credentials, env files: SECRET_PATTERNS), symlinks that
+checkpoint folders, likely secrets (by name, content or identity: tuning.run.secret_scan), symlinks that
 lead out of the project, and whatever `.gitignore`/`.rayignore` ignore; the entrypoint runs
 `tuning run` on the resolved sweep, uploaded with the project, against the cluster.
 """
@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import os
 import re
+import shlex
 import sys
 import time
 import uuid
@@ -21,6 +22,7 @@ from urllib.parse import urlparse
 
 from tuning import compat
 from tuning.errors import UserError
+from tuning.run import secret_scan, staging
 
 # Never uploaded: likely secrets. Basenames only (an optional trailing "/" for directories), so each
 # pattern means the same at any depth to Ray's gitignore-style `excludes` and to rsync's --exclude
@@ -212,55 +214,48 @@ class Upload:
     """What `tuning submit` sends: files (path -> size), what it leaves out, the runtime_env excludes."""
 
     files: dict[str, int]
-    secrets: list[str]  # left out as likely secrets (files, and symlinks to them)
+    secrets: dict[str, str]  # left out as likely secrets (files, and symlinks to them): path -> why
     skipped: dict[str, str]  # symlinks not followed: path -> target (outside the project, or a loop)
     excludes: list[str]
+    reincluded: dict[str, str] = dataclasses.field(default_factory=dict)  # uploaded on purpose: path -> why
+    unscanned: dict[str, int] = dataclasses.field(default_factory=dict)  # too big to scan, names only: path -> size
 
 
-def _link_watch(root: Path, includes, secret_links: dict, skipped: dict):
-    """An exclude for Ray's walk that leaves out symlinks to outside the project, loops, and links to secrets."""
-    real = root.resolve()
-    secret = compat.gitwildmatch(SECRET_PATTERNS + [f"!{pattern}" for pattern in includes])
-
-    def watch(path: Path) -> bool:
-        if not path.is_symlink():
-            return False
-        rel, target = path.relative_to(root).as_posix(), path.resolve()
-        if secret.match_file(rel + ("/" if path.is_dir() else "")):  # the link itself looks like a secret
-            secret_links[rel] = str(target)
-            return True
-        if not target.is_relative_to(real) or (target.is_dir() and path.parent.resolve().is_relative_to(target)):
-            skipped[rel] = str(target)
-            return True
-        inside = target.relative_to(real).as_posix() + ("/" if target.is_dir() else "")
-        if secret.match_file(inside):  # another name for a secret in the project
-            secret_links[rel] = inside
-            return True
-        return False
-
-    return watch
-
-
-def plan_upload(working_dir: Path, storage: str, includes=()) -> Upload:
-    """The files Ray will zip for the job, the likely secrets left out and the symlinks not followed."""
+def plan_upload(working_dir: Path, storage: str, includes=(), quiet: bool = False) -> Upload:
+    """The files Ray will zip for the job, the likely secrets left out and the symlinks not followed; each
+    file re-included on purpose with `includes` is said on stderr (unless `quiet`)."""
     root, secret_links, skipped = working_dir.absolute(), {}, {}
+    names = secret_scan.NameMatcher(SECRET_PATTERNS + secret_scan.MORE_SECRET_PATTERNS)
     others = [p for p in upload_excludes(root, storage) if p not in SECRET_PATTERNS]
-    candidates = _ray_walk(root, others, _link_watch(root, includes, secret_links, skipped))
-    excludes = upload_excludes(root, storage, includes, [*skipped, *secret_links])
+    candidates = _ray_walk(root, others, secret_scan.link_watch(root, names, includes, secret_links, skipped))
+    verdicts = secret_scan.classify(root, candidates, names, includes)
+    secrets = {**verdicts.left_out, **secret_links}
+    excludes = upload_excludes(root, storage, includes, [*skipped, *secrets])
     files = _ray_walk(root, excludes)
-    outside = [rel for rel in files if not (root / rel).resolve().is_relative_to(root.resolve())]
-    if outside:  # cannot happen: every link out is excluded by its path; never send one if it does
-        raise RuntimeError(f"upload would follow symlinks out of {root}: {outside}")
-    secrets = sorted(set(candidates) - set(files)) + sorted(secret_links)
-    return Upload(files, secrets, skipped, excludes)
+    leaked = [rel for rel in files if rel in secrets or not (root / rel).resolve().is_relative_to(root.resolve())]
+    if leaked:  # cannot happen: each is excluded by its exact path; never send one if it does
+        raise RuntimeError(f"upload would carry likely secrets or links out of {root}: {leaked}")
+    for rel in set(candidates) - set(files) - set(secrets):  # Ray's copy of SECRET_PATTERNS left it out
+        secrets[rel] = "name (the secret patterns)"
+    upload = Upload(files, dict(sorted(secrets.items())), skipped, excludes, verdicts.reincluded, verdicts.unscanned)
+    if not quiet:
+        for rel, why in sorted(upload.reincluded.items()):
+            print(f"note: uploading {rel} on purpose, though it looks like a secret ({why})", file=sys.stderr)
+    return upload
 
 
 def summary(upload: Upload, working_dir: Path) -> str:
-    """`5 files (0.01 MiB) from DIR; 8 left out as likely secrets, 1 symlink not followed`."""
+    """`5 files (0.01 MiB) from DIR; 8 left out as likely secrets, 1 symlink(s) not followed (secrets: 6 by
+    name, 1 by content (Private Key 1), 1 another name for one); 1 re-included with --include`."""
     size = sum(upload.files.values()) / 2**20
     links = f", {len(upload.skipped)} symlink(s) not followed" if upload.skipped else ""
+    why = f" (secrets: {secret_scan.reasons(upload.secrets)})" if upload.secrets else ""
+    extra = f"; {len(upload.reincluded)} re-included with --include" if upload.reincluded else ""
+    if upload.unscanned:
+        extra += (f"; {len(upload.unscanned)} over {secret_scan.MAX_SCAN_BYTES / 2**20:g} MiB checked by name "
+                  "only, not by content")
     return (f"{len(upload.files)} files ({size:.2f} MiB) from {working_dir}; "
-            f"{len(upload.secrets)} left out as likely secrets{links}")
+            f"{len(upload.secrets)} left out as likely secrets{links}{why}{extra}")
 
 
 def check_size(files: dict[str, int], limit_mib: float) -> None:
@@ -304,42 +299,46 @@ def resolve(source: str, overrides: list[str], storage: str | None, name: str | 
     return cfg
 
 
-@contextlib.contextmanager
-def _staged(cfg, working_dir: Path, job_id: str):
-    """The resolved sweep written into the project for the upload, removed afterwards; yields its name."""
+def _sweep_text(cfg) -> bytes:
     import yaml
 
-    sweep_file = f".tuning-job-{job_id}.yaml"
-    staged = working_dir / sweep_file
-    try:
-        staged.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    except OSError as exc:
-        raise UserError(f"--working-dir {working_dir}: cannot stage the sweep file there: {exc.strerror}") from None
-    try:
-        yield sweep_file
-    finally:
-        staged.unlink(missing_ok=True)
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode()
 
 
-def _checked_upload(working_dir: Path, storage: str, includes, sweep_file: str, max_upload_mib: float) -> Upload:
-    upload = plan_upload(working_dir, storage, includes)
+def _checked_upload(working_dir: Path, storage: str, includes, sweep_file: str, max_upload_mib: float,
+                    quiet: bool = False) -> Upload:
+    upload = plan_upload(working_dir, storage, includes, quiet)
     check_size(upload.files, max_upload_mib)
+    if sweep_file in upload.secrets:
+        raise UserError(f"the sweep itself looks like it holds a secret ({upload.secrets[sweep_file]}); keep secrets "
+                        "out of sweep files (e.g. read them from the environment on the cluster), or send it on "
+                        "purpose with --include '.tuning-job-*.yaml'")
     if sweep_file not in upload.files:
         raise UserError(f"--working-dir {working_dir}: its .gitignore/.rayignore excludes {sweep_file}, "
                         "which carries the sweep to the cluster; un-ignore `.tuning-job-*.yaml`")
     return upload
 
 
-def dry_run(cfg, working_dir: Path, includes=(), max_upload_mib: float = MAX_UPLOAD_MIB, out=sys.stdout) -> Upload:
-    """Print every file the upload would carry and everything left out as a secret; contacts no cluster."""
-    with _staged(cfg, working_dir, f"tuning-{cfg.name}-dry-run") as sweep_file:
-        upload = _checked_upload(working_dir, cfg.run.storage, includes, sweep_file, max_upload_mib)
+def _listing(upload: Upload) -> list[str]:
+    """The dry run's lines: each file uploaded, each left out and why, each link not followed."""
+    limit = f"{secret_scan.MAX_SCAN_BYTES / 2**20:g} MiB"
     lines = [f"upload  {rel}" for rel in sorted(upload.files)]
-    lines += [f"secret  {rel}" for rel in upload.secrets]
-    lines += [f"skip    {rel} -> {target} (symlink out of the project or a loop: not followed)"
-              for rel, target in sorted(upload.skipped.items())]
+    lines += [f"secret  {rel}  ({why})" for rel, why in upload.secrets.items()]
+    lines += [f"include {rel}  (uploaded on purpose, though it looks like a secret: {why})"
+              for rel, why in sorted(upload.reincluded.items())]
+    lines += [f"big     {rel}  ({size / 2**20:.1f} MiB: over {limit}, checked by name only, not by content)"
+              for rel, size in sorted(upload.unscanned.items())]
+    return lines + [f"skip    {rel} -> {target} (symlink out of the project or a loop: not followed)"
+                    for rel, target in sorted(upload.skipped.items())]
+
+
+def dry_run(cfg, working_dir: Path, includes=(), max_upload_mib: float = MAX_UPLOAD_MIB, out=sys.stdout) -> Upload:
+    """Print every file the upload would carry, everything left out as a secret and why, every file
+    re-included on purpose and every file too big to scan by content; contacts no cluster."""
+    with staging.staged(working_dir, f".tuning-job-tuning-{cfg.name}-dry-run", _sweep_text(cfg)) as sweep_file:
+        upload = _checked_upload(working_dir, cfg.run.storage, includes, sweep_file, max_upload_mib, quiet=True)
     hint = "; re-include a file on purpose with --include PATTERN" if upload.secrets else ""
-    out.write("\n".join(lines) + f"\nwould upload {summary(upload, working_dir)}{hint}; "
+    out.write("\n".join(_listing(upload)) + f"\nwould upload {summary(upload, working_dir)}{hint}; "
               f"dry run: nothing was sent\n")
     return upload
 
@@ -348,14 +347,14 @@ def submit(cfg, address: str, working_dir: Path, pip: list[str], max_upload_mib:
            includes=(), job_id: str | None = None) -> str:
     """Upload the project with the resolved sweep and start `tuning run` on the cluster; returns the job id."""
     job_id = job_id or f"tuning-{cfg.name}-{uuid.uuid4().hex[:8]}"
-    with _staged(cfg, working_dir, job_id) as sweep_file:
+    with staging.staged(working_dir, f".tuning-job-{job_id}", _sweep_text(cfg)) as sweep_file:
         upload = _checked_upload(working_dir, cfg.run.storage, includes, sweep_file, max_upload_mib)
         client = connect(address)
         print(f"uploading {summary(upload, working_dir)} (tuning submit --dry-run lists them)", flush=True)
         runtime_env = {"working_dir": str(working_dir), "excludes": upload.excludes,
                        **({"pip": list(pip)} if pip else {})}
         # --resume-existing: a job the cluster restarts (same entrypoint) continues its experiment.
-        entrypoint = f"tuning run {sweep_file} --address auto --resume-existing"
+        entrypoint = f"tuning run {shlex.quote(sweep_file)} --address auto --resume-existing"
         job = call(client, address, client.submit_job, entrypoint=entrypoint, submission_id=job_id, runtime_env=runtime_env,
                    metadata={"tuning_experiment": cfg.name, "tuning_storage": cfg.run.storage})
     warn_without_token(client, address)

@@ -186,8 +186,12 @@ def test_dry_run_lists_uploads_and_secrets_and_contacts_no_cluster(secrets_proje
     lines = result.stdout.splitlines()
     uploaded = {line.split(None, 1)[1] for line in lines if line.startswith("upload  ")}
     assert uploaded == {*sp.CODE_FILES, sp.LINK_OK, "sweep.yaml", ".env.example", ".tuning-job-tuning-tiny-dry-run.yaml"}
-    secrets = {line.split(None, 1)[1] for line in lines if line.startswith("secret  ")}
-    assert secrets == {*sp.SECRET_FILES, sp.LINK_TO_SECRET}
+    secrets = dict(line[8:].rsplit("  (", 1) for line in lines if line.startswith("secret  "))
+    assert set(secrets) == {*sp.SECRET_FILES, sp.LINK_TO_SECRET}
+    assert secrets["tls/server.key"] == "name *.key)" and secrets[sp.LINK_TO_SECRET] == "a link to .env, name .env)"
+    assert [line for line in lines if line.startswith("include ")] == [
+        "include .env.example  (uploaded on purpose, though it looks like a secret: name .env.*; re-included by "
+        "--include .env.example)"]
     assert {line.split()[1] for line in lines if line.startswith("skip    ")} == {*sp.LINKS_OUT, sp.LOOP}
     assert lines[-1].startswith(f"would upload {len(uploaded)} files") and f"{len(secrets)} left out as likely secrets" in lines[-1]
     assert "nothing was sent" in lines[-1] and not list(secrets_project.glob(".tuning-job-*"))
@@ -257,3 +261,299 @@ def test_a_5xx_from_the_cluster_is_one_line():
         submit.call(_Source(), "http://127.0.0.1:1", request)
     message = str(caught.value)
     assert "\n" not in message and "(HTTP 500)" in message and "j already exists" in message
+
+
+# --- secrets found by what they are (issue 32) -------------------------------------------------------------
+# Every credential below is made at test time (keys generated, tokens random) or assembled from pieces, so that
+# this file itself holds no secret shape and goes up with the repository (see the clean-repository test).
+
+def _random(alphabet: str, n: int) -> str:
+    import secrets as randomness
+
+    return "".join(randomness.choice(alphabet) for _ in range(n))
+
+
+ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+HEX = "0123456789abcdef"
+AWS_ID, AWS_SECRET = "AKIA" + "IOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY"  # AWS's docs' example
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, str]:
+    """Private keys as ssh-keygen and openssl write them: RSA (PEM), ed25519 (OpenSSH), PKCS#8 (as in a GCP key)."""
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+    none = ser.NoEncryption()
+    return {"rsa": rsa_key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.TraditionalOpenSSL, none).decode(),
+            "pkcs8": rsa_key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, none).decode(),
+            "ed25519": ed_key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.OpenSSH, none).decode()}
+
+
+def _pgp_private_key() -> str:
+    import base64
+    import os
+
+    body = base64.encodebytes(os.urandom(600)).decode()
+    armor = "-----BEGIN PGP " + "PRIVATE KEY BLOCK-----"
+    return f"{armor}\n\n{body}={base64.b64encode(os.urandom(3)).decode()}\n-----END PGP PRIVATE KEY BLOCK-----\n"
+
+
+def found_on_the_cluster(keys: dict[str, str]) -> dict[str, str]:
+    """Path -> content of every secret issue 32 found unpacked on a cluster's nodes, as the tools write them."""
+    import base64
+    import json
+
+    github, hf = "gh" + "p_" + _random(ALNUM, 36), "hf_" + _random(ALNUM, 34)
+    gcp = {"type": "service_account", "project_id": "demo-123", "private_key_id": _random(HEX, 40),
+           "private_key": keys["pkcs8"], "client_email": "trainer@demo-123.iam.gserviceaccount.com"}
+    boto = f"[Credentials]\naws_access_key_id = {AWS_ID}\naws_secret_access_key = {AWS_SECRET}\n"
+    return {
+        ".vault-token": "hvs." + _random(ALNUM, 91), ".cache/huggingface/token": hf,
+        "secrets.yaml": f"wandb_api_key: {_random(HEX, 40)}\n", "config/secrets.json": json.dumps({"hf_token": hf}),
+        "secrets.toml": f'[openai]\napi_key = "{_random(ALNUM, 48)}"\n',
+        ".kaggle/kaggle.json": json.dumps({"username": "someone", "key": _random(HEX, 32)}),
+        ".databrickscfg": f"[DEFAULT]\nhost = https://dbc-1234.cloud.databricks.com\ntoken = dapi{_random(HEX, 32)}\n",
+        ".boto": boto, ".s3cfg": f"[default]\naccess_key = {AWS_ID}\nsecret_key = {AWS_SECRET}\n",
+        ".config/gh/hosts.yml": f"github.com:\n    oauth_token: {github}\n    user: someone\n    git_protocol: https\n",
+        ".cargo/credentials.toml": f'[registry]\ntoken = "cio{_random(ALNUM, 32)}"\n',
+        ".gem/credentials": f"---\n:rubygems_api_key: rubygems_{_random(HEX, 48)}\n",
+        ".terraformrc": f'credentials "app.terraform.io" {{\n  token = "{_random(ALNUM, 14)}.atlasv1.'
+                        f'{_random(ALNUM, 60)}"\n}}\n',
+        "infra/credentials.tfrc.json": json.dumps({"credentials": {"app.terraform.io": {"token": _random(ALNUM, 90)}}}),
+        ".my.cnf": f"[client]\nuser = trainer\npassword = {_random(ALNUM, 16)}\n",
+        "vpn/office.ovpn": "client\ndev tun\nremote vpn.example.com 1194\nauth-user-pass\n<tls-auth>\n-----BEGIN "
+                           f"OpenVPN Static key V1-----\n{_random(HEX, 64)}\n-----END OpenVPN Static key V1-----\n"
+                           "</tls-auth>\n",
+        "wg0.conf": f"[Interface]\nPrivateKey = {base64.b64encode(bytes(32)).decode()}\nAddress = 10.0.0.2/24\n",
+        "notes/signing.asc": _pgp_private_key(),
+        ".dockercfg": json.dumps({"https://index.docker.io/v1/": {"auth": base64.b64encode(b"me:pw").decode()}}),
+        "sa-key.json": json.dumps(gcp, indent=2),
+        "ID_RSA": keys["rsa"], "tls/SERVER.PEM": keys["rsa"], ".ENV": "DB_PASSWORD=hunter2\n",
+        "id_rsa.bak": keys["rsa"], "id_rsa~": keys["rsa"], "prod.env": "API_TOKEN=hunter2\n",
+    }
+
+
+def _write(root, files: dict[str, str]):
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def test_every_secret_found_on_the_cluster_stays_home(tmp_path, keys):
+    # the issue's list, the hard link to a key of the project's .ssh under an innocent name, and code that travels
+    code = {"train.py": "import os\nTOKEN = os.environ['HF_TOKEN']\n", "conf.yaml": "lr: 0.1\n"}
+    project = _write(tmp_path / "p", {**found_on_the_cluster(keys), ".ssh/id_ed25519": keys["ed25519"], **code})
+    (project / "docs").mkdir()
+    (project / "docs" / "notes.txt").hardlink_to(project / ".ssh" / "id_ed25519")
+    upload = submit.plan_upload(project, "s3://bucket/runs")
+    assert set(upload.files) == {"train.py", "conf.yaml"}
+    assert set(upload.secrets) == {*found_on_the_cluster(keys), ".ssh/id_ed25519", "docs/notes.txt"}
+    assert upload.secrets["docs/notes.txt"] == "content: Private Key (PrivateKeyDetector)"
+    assert upload.secrets["notes/signing.asc"] == "content: Private Key (PrivateKeyDetector)"
+    assert upload.secrets["ID_RSA"] == "name id_rsa" and upload.secrets["id_rsa~"] == "name id_rsa"
+
+
+def test_what_ray_zips_holds_none_of_them(tmp_path, keys):
+    # Ray's own packaging, with the excludes the plan gives it: exactly the listed files, no secret inside
+    import zipfile
+
+    from ray._private import ray_constants
+    from ray._private.runtime_env.packaging import create_package
+
+    found = found_on_the_cluster(keys)
+    project = _write(tmp_path / "p", {**found, "train.py": "X = 1\n", "Notes.TXT": "see README\n"})
+    (project / "innocent.cfg").hardlink_to(project / ".vault-token")
+    upload = submit.plan_upload(project, "s3://bucket/runs")
+    package = tmp_path / "package.zip"
+    create_package(str(project), package, include_gitignore=True,
+                   excludes=ray_constants.get_runtime_env_default_excludes() + upload.excludes)
+    with zipfile.ZipFile(package) as zipped:
+        names = {name for name in zipped.namelist() if not name.endswith("/")}
+        assert names == set(upload.files) == {"train.py", "Notes.TXT"}
+
+
+def test_names_match_in_any_case_and_through_backup_suffixes(tmp_path):
+    # what the file holds is no secret shape: only its name can leave it out
+    names = ["ID_RSA", "keys/Id_Ed25519", "SERVER.PEM", ".ENV", "Prod.Env", "id_rsa.bak", "id_rsa~", "id_rsa.orig",
+             "id_rsa.old", ".id_rsa.swp", "#id_rsa#", "id_rsa.~1~", ".netrc.BAK", "secrets.yaml.save",
+             ".SSH.old/config", "kubeconfig (1)", "credentials.toml.orig", "WG0.CONF", "id_rsa.bak~"]
+    kept = ["id_rsa.pub", "notes/id_rsa.md", "environment.yml", "secrets.py", "docs/credentials.md", "keys.py",
+            "bakery.py", "tokenizer.json", "model.old.py", "auth/credentials/__init__.py"]  # a package, not a file
+    project = _write(tmp_path, {rel: "do-not-upload-7f3a\n" for rel in names + kept})
+    upload = submit.plan_upload(project, "s3://bucket/runs")
+    assert set(upload.secrets) == set(names) and set(upload.files) == set(kept)
+    assert upload.secrets["Prod.Env"] == "name *.env" and upload.secrets[".SSH.old/config"] == "name .ssh/"
+
+
+def test_a_secret_is_found_by_its_content_whatever_the_file_is_called(tmp_path, keys):
+    github = "gh" + "p_" + _random(ALNUM, 36)
+    project = _write(tmp_path, {
+        "notes/readme.txt": keys["ed25519"], "gcp.json": found_on_the_cluster(keys)["sa-key.json"],
+        "deploy/settings.yaml": f"storage:\n  key_id: {AWS_ID}\n", "ci/publish.py": f'TOKEN = "{github}"\n',
+        "client.py": f'API_KEY = "{_random(ALNUM, 40)}"\n', "model.py": "import torch\nLR = 1e-3\n"})
+    upload = submit.plan_upload(project, "s3://bucket/runs")
+    assert upload.secrets == {
+        "notes/readme.txt": "content: Private Key (PrivateKeyDetector)",
+        "gcp.json": "content: Private Key (PrivateKeyDetector)",
+        "deploy/settings.yaml": "content: AWS Access Key (AWSKeyDetector)",
+        "ci/publish.py": "content: GitHub Token (GitHubTokenDetector)",
+        "client.py": "content: Base64 High Entropy String (Base64HighEntropyString)"}
+    assert set(upload.files) == {"model.py"}
+    assert ("5 left out as likely secrets (secrets: 5 by content (AWS Access Key 1, Base64 High Entropy String 1, "
+            "GitHub Token 1, Private Key 2))") in submit.summary(upload, project)
+
+
+def test_a_hard_link_is_the_file_it_is(tmp_path, monkeypatch):
+    home, project = tmp_path / "home", tmp_path / "project"
+    vault = "hvs." + _random(ALNUM, 91)  # no detector knows Vault's tokens: only the name or the inode tells
+    _write(home, {".vault-token": vault, ".aws/credentials": "[default]\nregion = x\n"})
+    _write(project, {".vault-token": vault + "2", "model.py": "X = 1\n"})
+    monkeypatch.setenv("HOME", str(home))
+    (project / "ci.txt").hardlink_to(project / ".vault-token")
+    (project / "token.txt").hardlink_to(home / ".vault-token")
+    (project / "aws.ini").hardlink_to(home / ".aws" / "credentials")
+    (project / "alias.txt").symlink_to("ci.txt")
+    upload = submit.plan_upload(project, "s3://bucket/runs")
+    assert upload.secrets == {".vault-token": "name .vault-token", "ci.txt": "same file as .vault-token",
+                              "alias.txt": "same file as .vault-token", "token.txt": "same file as ~/.vault-token",
+                              "aws.ini": "same file as ~/.aws/credentials"}
+    assert set(upload.files) == {"model.py"}
+    line = submit.summary(upload, project)
+    assert "5 left out as likely secrets (secrets: 1 by name, 4 another name for one)" in line
+
+
+def _repository_root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[3]
+
+
+def test_the_repository_and_the_init_templates_are_not_flagged(tmp_path):
+    from tuning.cli.scaffold import init_project, templates
+
+    repo = submit.plan_upload(_repository_root(), "s3://bucket/runs")
+    assert len(repo.files) > 100
+    assert not {rel: why for rel, why in repo.secrets.items() if not why.startswith("name ")}
+    for template in templates():
+        init_project(str(tmp_path / template), template)
+        upload = submit.plan_upload(tmp_path / template, "s3://bucket/runs")
+        assert upload.files and not upload.secrets, (template, upload.secrets)
+
+
+def test_a_secret_goes_up_on_purpose_with_include_and_it_is_said(tmp_path, keys, capsys):
+    project = _write(tmp_path, {"fixtures/test_key.pem": keys["rsa"], "fixtures/signer.txt": keys["ed25519"],
+                                "model.py": "X = 1\n"})
+    upload = submit.plan_upload(project, "s3://bucket/runs", includes=["fixtures/"])
+    assert set(upload.files) == {"model.py", "fixtures/test_key.pem", "fixtures/signer.txt"} and not upload.secrets
+    assert upload.reincluded == {
+        "fixtures/signer.txt": "content: Private Key (PrivateKeyDetector); re-included by --include fixtures/",
+        "fixtures/test_key.pem": "name *.pem; re-included by --include fixtures/"}
+    err = capsys.readouterr().err
+    assert "note: uploading fixtures/signer.txt on purpose, though it looks like a secret (content: Private Key" in err
+    assert "2 re-included with --include" in submit.summary(upload, project)
+
+
+def test_files_over_the_scan_limit_are_judged_by_name_and_listed(tmp_path, keys, tiny_sweep):
+    import io
+
+    from tuning.config import parse_sweep
+
+    big = keys["rsa"] + "x" * submit.secret_scan.MAX_SCAN_BYTES
+    project = _write(tmp_path, {"data/table.csv": big, "data/id_rsa": big, "model.py": "X = 1\n"})
+    cfg = parse_sweep({**tiny_sweep, "run": {"storage": "s3://bucket/runs"}})
+    out = io.StringIO()
+    upload = submit.dry_run(cfg, project, out=out)
+    assert set(upload.secrets) == {"data/id_rsa"} and "data/table.csv" in upload.files
+    lines = out.getvalue().splitlines()
+    assert "big     data/table.csv  (1.0 MiB: over 1 MiB, checked by name only, not by content)" in lines
+    assert "1 over 1 MiB checked by name only, not by content" in lines[-1]
+
+
+def test_a_sweep_that_holds_a_token_is_refused_before_it_leaves(tmp_path, tiny_sweep):
+    import io
+
+    from tuning.config import parse_sweep
+
+    token = "gh" + "p_" + _random(ALNUM, 36)
+    cfg = parse_sweep({**tiny_sweep, "description": f"uses {token}", "run": {"storage": "s3://bucket/runs"}})
+    with pytest.raises(UserError, match=r"the sweep itself looks like it holds a secret \(content: GitHub Token"):
+        submit.dry_run(cfg, tmp_path, out=io.StringIO())
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- staged files never go through links (issue 32) ---------------------------------------------------------
+
+def test_a_link_or_a_file_at_the_staging_path_is_never_written_or_removed(tmp_path, tiny_sweep):
+    import io
+
+    from tuning.config import parse_sweep
+
+    outside, project = tmp_path / "outside.txt", tmp_path / "project"
+    outside.write_text("the user's own file\n")
+    project.mkdir()
+    (project / "model.py").write_text("X = 1\n")
+    cfg = parse_sweep({**tiny_sweep, "run": {"storage": "s3://bucket/runs"}})
+    staging = project / ".tuning-job-tuning-tiny-dry-run.yaml"
+    for planted in ("link", "file"):
+        staging.symlink_to(outside) if planted == "link" else staging.write_text("mine\n")
+        try:
+            upload = submit.dry_run(cfg, project, out=io.StringIO())
+        finally:
+            assert outside.read_text() == "the user's own file\n"
+        assert staging.is_symlink() if planted == "link" else staging.read_text() == "mine\n"
+        staged = [rel for rel in upload.files if rel.startswith(".tuning-job-tuning-tiny-dry-run-")]
+        assert len(staged) == 1, upload.files  # another name was taken, and removed afterwards
+        assert sorted(p.name for p in project.iterdir()) == sorted([staging.name, "model.py"])
+        staging.unlink()
+
+
+SUBMIT_AND_HANG = """
+import signal
+import sys
+from pathlib import Path
+
+signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, even where the tests run under nohup
+
+import yaml
+
+from tuning.config import parse_sweep
+from tuning.run import submit
+
+cfg = parse_sweep(yaml.safe_load(Path(sys.argv[1]).read_text()))
+submit.submit(cfg, sys.argv[2], Path(sys.argv[1]).parent, pip=[])
+"""
+
+
+@pytest.mark.parametrize("ending", ["SIGTERM", "SIGHUP"])
+def test_a_stop_while_submitting_removes_the_staged_sweep(tmp_path, tiny_sweep, ending):
+    # a head that accepts the connection and never answers: submit waits there with the sweep staged
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({**tiny_sweep, "run": {"storage": "/mnt/shared/runs"}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {"HOME": str(tmp_path)}
+    with socket.socket() as head:
+        head.bind(("127.0.0.1", 0))
+        head.listen()
+        address = f"http://127.0.0.1:{head.getsockname()[1]}"
+        process = subprocess.Popen([sys.executable, "-c", SUBMIT_AND_HANG, str(tmp_path / "sweep.yaml"), address],
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".tuning-job-*")) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert list(tmp_path.glob(".tuning-job-*")), process.communicate(timeout=5)
+        head.settimeout(120)
+        waiting, _ = head.accept()  # submit asks the head, which never answers
+        process.send_signal(getattr(signal, ending))
+        _, err = process.communicate(timeout=60)
+        waiting.close()
+    assert process.returncode == 128 + getattr(signal, ending), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.yaml"]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import lightning as L
+from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader
 
 from . import text_cache
@@ -39,6 +40,9 @@ class TextClassificationDataModule(L.LightningDataModule):
                  val_fraction: float = 0.1, split_seed: int = 0, tokenizer: str | None = None,
                  tokenizer_revision: str | None = None, wordpiece_vocab_size: int = 8000, lowercase: bool = True,
                  max_length: int = 128, batch_size: int = 32, num_workers: int = 0, cache_dir: str | None = None):
+        # Its own arguments, read back below: under LightningCLI's instantiator, save_hyperparameters stores the
+        # config of the class it builds, so a subclass's hparams (tuning init's text template) lack these.
+        self.settings = AttributeDict({k: v for k, v in locals().items() if k not in ("self", "__class__")})
         super().__init__()
         self.save_hyperparameters()
         if sum(x is not None for x in (data_files, dataset, corpus)) != 1:
@@ -63,7 +67,7 @@ class TextClassificationDataModule(L.LightningDataModule):
 
     def _cache_key(self) -> dict:
         """Everything that decides the tokenized data; batch_size, num_workers and cache_dir do not."""
-        hp = self.hparams
+        hp = self.settings
         if self.data_files is not None:
             source = {split: text_cache.file_digest(Path(p)) for split, p in self.data_files.items()}
         elif hp.corpus is not None:
@@ -148,8 +152,8 @@ class TextClassificationDataModule(L.LightningDataModule):
         self.collator = DataCollatorWithPadding(self.tokenizer)
 
     def _loader(self, split: str) -> DataLoader:
-        workers = self.hparams.num_workers
-        return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, shuffle=split == "train",
+        workers = self.settings.num_workers
+        return DataLoader(self.datasets[split], batch_size=self.settings.batch_size, shuffle=split == "train",
                           collate_fn=self.collator, num_workers=workers, persistent_workers=workers > 0)
 
     def train_dataloader(self):
@@ -168,9 +172,9 @@ class TextClassificationDataModule(L.LightningDataModule):
         from datasets import ClassLabel
 
         raw = self._splits(self._load_source(out / "source"))
-        label_names, to_id = _label_mapping(raw, self.hparams.label_column)
+        label_names, to_id = _label_mapping(raw, self.settings.label_column)
         tokenizer = self._tokenizer(raw["train"])
-        encode = _encoder(tokenizer, self.hparams, to_id)
+        encode = _encoder(tokenizer, self.settings, to_id)
         tokenized = raw.map(encode, batched=True, remove_columns=raw["train"].column_names,
                             desc="tokenizing")
         tokenized = tokenized.cast_column("labels", ClassLabel(names=label_names))
@@ -186,7 +190,7 @@ class TextClassificationDataModule(L.LightningDataModule):
         """The source as a DatasetDict, through `datasets.load_dataset`."""
         from datasets import load_dataset
 
-        hp = self.hparams
+        hp = self.settings
         files = self.data_files
         if hp.corpus is not None:
             from .python_docs import build_corpus
@@ -201,7 +205,7 @@ class TextClassificationDataModule(L.LightningDataModule):
         """{train, validation[, test]}: a seeded hold-out of train when the source has no validation split."""
         from datasets import DatasetDict
 
-        hp = self.hparams
+        hp = self.settings
         if hp.train_split not in raw:
             raise ValueError(f"train_split '{hp.train_split}' is not a split of the source; splits: {list(raw)}")
         for column in filter(None, (hp.text_column, hp.text_pair_column, hp.label_column)):
@@ -221,7 +225,7 @@ class TextClassificationDataModule(L.LightningDataModule):
         """The configured tokenizer, or WordPiece trained on the train split's texts."""
         from .tokenizer import load_tokenizer, train_wordpiece
 
-        hp = self.hparams
+        hp = self.settings
         if hp.tokenizer is not None:
             return load_tokenizer(hp.tokenizer, hp.tokenizer_revision)
         columns = [c for c in (hp.text_column, hp.text_pair_column) if c]

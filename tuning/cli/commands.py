@@ -16,6 +16,7 @@ from tuning.cli.finders import COMMANDS as FINDER_COMMANDS
 from tuning.cli.jobs import COMMANDS as JOB_COMMANDS
 from tuning.cli.jobs import add_upload_args
 from tuning.errors import UserError
+from tuning.text import inert, inert_lines, shell_command
 
 EXIT_TRIALS_ERRORED = 3
 SCOPES = ("best", "last")
@@ -42,7 +43,7 @@ def _finished(report, exp_dir) -> int | None:
 
     print()
     print(render(report, "table", top=10))
-    print(f"\nexperiment: {exp_dir}\nfull report: tuning report {exp_dir}")
+    print(f"\nexperiment: {inert(exp_dir)}\nfull report: {shell_command('tuning', 'report', exp_dir)}")
     return _errored(report)
 
 
@@ -50,7 +51,7 @@ def _errored(report) -> int | None:
     """Exit code 3, with each errored trial's last error line on stderr, if any trial errored."""
     errored = [t for t in report.trials if t.status == "errored"]
     for trial in errored:
-        print(f"trial {trial.trial_id} errored: {trial.error or 'no error file'}", file=sys.stderr)
+        print(inert(f"trial {trial.trial_id} errored: {trial.error or 'no error file'}"), file=sys.stderr)
     if errored:
         print(f"{len(errored)} of {len(report.trials)} trials errored (exit code 3)", file=sys.stderr)
         return EXIT_TRIALS_ERRORED
@@ -86,7 +87,7 @@ def _validate(args) -> None:
     trials, searched = expected_trials(cfg), len(flat_domains(cfg.search.space))  # num_samples x grid points
     if is_conditional(cfg.search.space):  # the YAML above nests deep: the tree, one line per entry
         print("# search space (each value of a conditional choice samples the keys below it):", file=sys.stderr)
-        print("\n".join(f"#   {line}" for line in describe(cfg.search.space)), file=sys.stderr)
+        print("\n".join(f"#   {inert(line)}" for line in describe(cfg.search.space)), file=sys.stderr)
     print(f"# ok: {trials} trial{'s' * (trials != 1)}, {searched} searched parameter{'s' * (searched != 1)}, "
           f"searcher {cfg.search.searcher.name}, scheduler {cfg.search.scheduler.name}", file=sys.stderr)
 
@@ -98,8 +99,8 @@ def _confirm(args) -> int | None:
     exp_dir = run_confirm(args.experiment, args.top, args.seeds, storage=args.storage, name=args.name,
                           address=args.address)
     print()
-    print(render_confirmed(*confirmed(str(exp_dir))))
-    print(f"\nexperiment: {exp_dir}")
+    print(inert_lines(render_confirmed(*confirmed(str(exp_dir)))))  # configs and trial ids of the experiment
+    print(f"\nexperiment: {inert(exp_dir)}")
     return _errored(load_report(str(exp_dir)))
 
 
@@ -108,8 +109,8 @@ def _init(args) -> None:
 
     written = init_project(args.directory, args.template, force=args.force)
     for path in written:
-        print(f"wrote {path}")
-    print(f"\nnext: cd {args.directory} && tuning validate sweep.yaml && tuning run sweep.yaml")
+        print(f"wrote {inert(path)}")
+    print(f"\nnext: {shell_command('cd', args.directory)} && tuning validate sweep.yaml && tuning run sweep.yaml")
 
 
 def _sweeps(args) -> None:
@@ -126,14 +127,15 @@ def _report(args) -> None:
 
     experiment = local_copy(args.experiment)  # s3://... or gs://...: read from a download, checkpoints left out
     for path in run_report(experiment, args.format, args.top, args.output, args.scope, args.status, args.force):
-        print(f"wrote {path}", file=sys.stderr)
+        print(f"wrote {inert(path)}", file=sys.stderr)
     notice = unfinished_notice(args.experiment, experiment)
     if notice:
         print(notice, file=sys.stderr)
 
 
 def unfinished_notice(experiment: str, copy: str) -> str | None:
-    """What the report says of a sweep whose last run did not finish, with the resume command; None otherwise."""
+    """What the report says of a sweep whose last run did not finish, with the resume command (shell-quoted);
+    None otherwise."""
     from tuning.expdir import ExpDir
     from tuning.storage import is_uri
 
@@ -141,11 +143,12 @@ def unfinished_notice(experiment: str, copy: str) -> str | None:
     runs = exp.runs()  # read once: the outcome and whether any run was recorded
     outcome = exp.last_outcome(runs)
     on_cluster = " (as a job on the cluster: add --address http://HEAD:8265)" if is_uri(experiment) else ""
+    resume = shell_command("tuning", "resume", experiment)
     if outcome in ("interrupted", "failed"):
-        return f"tuning report: the sweep was {outcome}; continue with: tuning resume {experiment}{on_cluster}"
+        return f"tuning report: the sweep was {outcome}; continue with: {resume}{on_cluster}"
     if runs and outcome is None:
         return ("tuning report: the sweep's last run has not ended: it is still running, or its driver was lost "
-                f"(killed, or its node gone); if lost, continue with: tuning resume {experiment}{on_cluster}")
+                f"(killed, or its node gone); if lost, continue with: {resume}{on_cluster}")
     return None
 
 
@@ -159,7 +162,7 @@ def _export(args) -> None:
     from tuning.report import export_trial
 
     for path in export_trial(args.experiment, args.rank, args.output, scope=args.scope):
-        print(f"wrote {path}", file=sys.stderr)
+        print(f"wrote {inert(path)}", file=sys.stderr)
 
 
 def _add_run(sub, name: str) -> None:
@@ -300,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _format_warning(message, category, filename, lineno, line=None, _default=warnings.formatwarning) -> str:
     """tuning's own warnings (a skipped unreadable file, ...) as one line; others as Python shows them."""
     if filename.startswith(str(Path(__file__).parents[1])):  # any module of the tuning package
-        return f"warning: {message}\n"
+        return f"warning: {inert_lines(message)}\n"
     return _default(message, category, filename, lineno, line)
 
 
@@ -311,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args.func(args)  # None means success; the job commands return the job's outcome
     except UserError as exc:
-        print(f"tuning {args.command}: error: {exc}", file=sys.stderr)
+        print(f"tuning {args.command}: error: {inert_lines(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"tuning {args.command}: interrupted", file=sys.stderr)

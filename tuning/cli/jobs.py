@@ -1,12 +1,14 @@
 """The Ray Jobs subcommands of `tuning`: submit, jobs, status, logs, stop (parsing only; work in tuning.run.submit).
 
-Like commands.py, nothing here imports ray at import time.
+Like commands.py, nothing here imports ray at import time. What the cluster says (job ids, entrypoints,
+messages, metadata) is printed inert and every command shown for copying is shell-quoted (tuning.text).
 """
 
 import re
 from pathlib import Path
 
 from tuning.cli.args import add_sweep_args, experiment_name
+from tuning.text import inert, inert_lines, shell_command
 
 ADDRESS_HELP = "the head's dashboard address, e.g. http://HEAD:8265 (default: $RAY_ADDRESS)"
 FINAL_OK = "SUCCEEDED"
@@ -36,7 +38,7 @@ def _cluster_errors(func):
         try:
             return func(args)
         except ClusterError as exc:
-            print(f"tuning {args.command}: error: {exc}", file=sys.stderr)
+            print(f"tuning {args.command}: error: {inert_lines(exc)}", file=sys.stderr)
             return 1
 
     return verb
@@ -61,11 +63,17 @@ def _submit(args) -> int:
     from tuning.storage import experiment_location
 
     exp = experiment_location(cfg.run.storage, cfg.name)
-    print(f"submitted job {job_id}\n  follow:  tuning logs {job_id} --follow --address {address}\n"
-          f"  status:  tuning status {job_id} --address {address}\n"
-          f"  stop:    tuning stop {job_id} --address {address}\n"
-          f"  results: {exp} (then: tuning report {exp})", flush=True)
+    print(f"submitted job {inert(job_id)}\n{_job_hints(job_id, address, exp, stop=True)}", flush=True)
     return _follow(args, address, job_id)
+
+
+def _job_hints(job_id: str, address: str, exp: str, stop: bool = False) -> str:
+    """The commands that follow, query (and stop) a submitted job, and its results, shell-quoted."""
+    hints = [f"  follow:  {shell_command('tuning', 'logs', job_id, '--follow', '--address', address)}",
+             f"  status:  {shell_command('tuning', 'status', job_id, '--address', address)}"]
+    if stop:
+        hints.append(f"  stop:    {shell_command('tuning', 'stop', job_id, '--address', address)}")
+    return "\n".join(hints + [f"  results: {inert(exp)} (then: {shell_command('tuning', 'report', exp)})"])
 
 
 def _check_job_id(job_id: str | None) -> None:
@@ -81,7 +89,7 @@ def _follow(args, address: str, job_id: str) -> int:
 
     if args.follow:
         status = submit.logs(address, job_id, follow=True)
-        print(f"job {job_id}: {status}")
+        print(inert(f"job {job_id}: {status}"))
         return 0 if status == FINAL_OK else 1
     return 0
 
@@ -101,9 +109,8 @@ def resume_job(args) -> int:
     pip = submit.read_requirements(args.pip, args.requirements)
     job_id, exp = rj.submit_resume(args.experiment, args.address, working_dir, pip, args.max_upload_mib,
                                    args.include, args.job_id, flags)
-    print(f"submitted job {job_id}, resuming {exp}\n  follow:  tuning logs {job_id} --follow --address "
-          f"{args.address}\n  status:  tuning status {job_id} --address {args.address}\n"
-          f"  results: {exp} (then: tuning report {exp})", flush=True)
+    print(f"{inert(f'submitted job {job_id}, resuming {exp}')}\n{_job_hints(job_id, args.address, exp)}",
+          flush=True)
     return _follow(args, args.address, job_id)
 
 
@@ -112,20 +119,26 @@ def _jobs(args) -> int:
     from tuning.run import submit
 
     address = _address(args)
-    jobs = submit.list_jobs(address)
-    print(f"{'job':<40} {'status':<10} {'experiment':<40} entrypoint")
-    for job in jobs:
-        experiment = _experiment(job)
-        print(f"{job.submission_id or job.job_id:<40} {job.status.value:<10} {experiment or '-':<40} "
-              f"{job.entrypoint}")
-        if experiment and job.status.value in ENDED_EARLY:
-            print(f"  {'':<38} resume with: {_resume_command(experiment, address)}")
+    print("\n".join(jobs_lines(submit.list_jobs(address), address)))
     return 0
 
 
+def jobs_lines(jobs, address: str) -> list[str]:
+    """The lines of `tuning jobs` for the cluster's JobDetails: one per job, a resume command under each job
+    whose experiment may be unfinished. What the cluster says is inert; the command is shell-quoted."""
+    lines = [f"{'job':<40} {'status':<10} {'experiment':<40} entrypoint"]
+    for job in jobs:
+        experiment = _experiment(job)
+        lines.append(f"{inert(job.submission_id or job.job_id):<40} {inert(job.status.value):<10} "
+                     f"{inert(experiment or '-'):<40} {inert(job.entrypoint)}")
+        if experiment and job.status.value in ENDED_EARLY:
+            lines.append(f"  {'':<38} resume with: {_resume_command(experiment, address)}")
+    return lines
+
+
 def _resume_command(experiment: str, address: str) -> str:
-    """The command that continues a job's experiment on the cluster (as a job of its own)."""
-    return f"tuning resume {experiment} --address {address}"
+    """The command that continues a job's experiment on the cluster (as a job of its own), shell-quoted."""
+    return shell_command("tuning", "resume", experiment, "--address", address)
 
 
 def _experiment(info) -> str | None:
@@ -135,25 +148,36 @@ def _experiment(info) -> str | None:
     meta = info.metadata or {}
     if not (meta.get("tuning_storage") and meta.get("tuning_experiment")):
         return None
-    return experiment_location(meta["tuning_storage"], meta["tuning_experiment"])
+    try:
+        return experiment_location(meta["tuning_storage"], meta["tuning_experiment"])
+    except (ValueError, RuntimeError, OSError):  # a NUL, or `~user` of no one: shown as written, not resolved
+        return f"{meta['tuning_storage']}/{meta['tuning_experiment']}"
 
 
 @_cluster_errors
 def _status(args) -> int:
     from tuning.run import submit
 
-    info = submit.job_info(_address(args), args.job)
-    print(f"job {args.job}: {info.status.value}")
+    address = _address(args)
+    print("\n".join(status_lines(args.job, submit.job_info(address, args.job), address)))
+    return 0
+
+
+def status_lines(job_id: str, info, address: str) -> list[str]:
+    """The lines of `tuning status` for a job's JobDetails: its status and message, its experiment with the
+    commands that report (and, if it ended early, resume) it. What the cluster says is inert; commands quoted."""
+    lines = [inert(f"job {job_id}: {info.status.value}")]
     if info.message:
-        print(info.message)
+        lines.append(inert_lines(info.message))
     experiment = _experiment(info)
     if experiment:
-        print(f"experiment: {experiment} (tuning report {experiment})")
+        lines.append(f"experiment: {inert(experiment)} ({shell_command('tuning', 'report', experiment)})")
         if info.status.value in ENDED_EARLY:
             # Its finished trials, checkpoints and study are in the storage (a path or a URI): resume them there.
-            print(f"continue with: {_resume_command(experiment, _address(args))}\n"
-                  "  (or submit the same sweep again with the same storage: the new job continues this experiment)")
-    return 0
+            lines.append(f"continue with: {_resume_command(experiment, address)}\n"
+                         "  (or submit the same sweep again with the same storage: the new job continues this "
+                         "experiment)")
+    return lines
 
 
 @_cluster_errors
@@ -162,7 +186,7 @@ def _logs(args) -> int:
 
     status = submit.logs(_address(args), args.job, follow=args.follow)
     if args.follow:
-        print(f"job {args.job}: {status}")
+        print(inert(f"job {args.job}: {status}"))
         return 0 if status == FINAL_OK else 1
     return 0
 
@@ -172,7 +196,7 @@ def _stop(args) -> int:
     from tuning.run import submit
 
     stopped = submit.stop(_address(args), args.job)
-    print(f"job {args.job}: " + ("stop requested" if stopped else "had already finished"))
+    print(inert(f"job {args.job}: ") + ("stop requested" if stopped else "had already finished"))
     return 0
 
 

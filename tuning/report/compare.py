@@ -8,6 +8,7 @@ from tuning.errors import UserError
 from tuning.expdir import ExpDir
 from tuning.report.text import cell, status_text
 from tuning.report.load import load_report
+from tuning.text import inert
 
 
 def flatten(data: dict, prefix: str = "") -> dict:
@@ -47,19 +48,19 @@ def comparison(experiments: list[str], scope: str | None = None) -> dict:
 
 
 def compare(experiments: list[str], scope: str | None = None) -> str:
-    """The comparison as a text table, one column per experiment."""
+    """The comparison as a text table, one column per experiment; text from the experiments inert (tuning.text)."""
     data = comparison(experiments, scope)
     sides = data["sides"]
-    rows = [["", *(s["experiment"].rstrip("/").rsplit("/", 1)[-1] for s in sides)]]
+    rows = [["", *(inert(s["experiment"].rstrip("/").rsplit("/", 1)[-1]) for s in sides)]]
 
     def best(attr):
         return [cell(getattr(s["best"], attr)) if s["best"] else "-" for s in sides]
 
-    rows += [["metric", *(f"{s['metric']} ({s['mode']})" for s in sides)], ["best", *best("metric")],
+    rows += [["metric", *(inert(f"{s['metric']} ({s['mode']})") for s in sides)], ["best", *best("metric")],
              ["trial", *best("trial_id")], ["status", *(status_text(s["best"]) if s["best"] else "-" for s in sides)],
              ["epoch", *best("epoch")], ["trials", *(str(s["trials"]) for s in sides)],
              ["trial-s", *(cell(s["trial_s"]) for s in sides)]]
-    rows += [[key, *(cell(s["settings"].get(key)) for s in sides)] for key in data["differ"]]
+    rows += [[inert(key), *(cell(s["settings"].get(key)) for s in sides)] for key in data["differ"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(8, "")
@@ -67,4 +68,4 @@ def compare(experiments: list[str], scope: str | None = None) -> str:
     if len({(s["metric"], s["mode"]) for s in sides}) > 1:
         notes.append("warning: the experiments rank by different metrics; their best values do not compare")
     notes.append(f"settings that differ: {len(data['differ'])} (shown); the same in all: {data['same']}")
-    return "\n".join(lines + [""] + notes)
+    return "\n".join(lines + [""] + [inert(note) for note in notes])

@@ -6,7 +6,8 @@ next to PATH as `<stem>_results<suffix>`.
 
 Reports carry text from outside (param values and names from the sweep, error messages from
 trials), so the text formats are safe to open: a CSV cell a spreadsheet would run as a formula is
-neutralised, and Markdown cells have HTML and pipes escaped.
+neutralised, Markdown cells have HTML and pipes escaped, and in every text format control characters
+show as escapes (tuning.text.inert: `\x1b`), so printing a report never runs a terminal escape.
 """
 
 import html
@@ -16,6 +17,7 @@ from pathlib import Path
 from tuning.errors import UserError
 from tuning.report.load import Report
 from tuning.report.text import cell, columns, compute_line, headline, param_keys
+from tuning.text import inert, inert_lines
 
 FORMATS = ("table", "markdown", "csv", "json", "parquet", "html")
 BINARY = ("parquet",)
@@ -55,12 +57,13 @@ def table(report: Report, top: int | None = 10, importance: dict | None = None) 
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     out = [report.experiment, headline(report), "", *lines, *_notes(report, top), "", compute_line(report.compute())]
-    return "\n".join(out + importance_lines(importance or {}))
+    # The table's own lines are inert already (cell, columns); the path, error notes and param names here too.
+    return "\n".join(inert(line) for line in out + importance_lines(importance or {}))
 
 
 def _md_text(text: str) -> str:
-    """Text with HTML made inert (`<`, `>`, `&` as entities) and line breaks as spaces."""
-    return re.sub(r"[\r\n]+", " ", html.escape(text, quote=False))
+    """Text with HTML made inert (`<`, `>`, `&` as entities), line breaks as spaces, other controls escaped."""
+    return inert(re.sub(r"[\r\n]+", " ", html.escape(text, quote=False)))
 
 
 def _md_cell(text: str) -> str:
@@ -115,15 +118,18 @@ def spreadsheet_safe(value):
 
 
 def _spreadsheet_table(tbl):
-    """`tbl` with every string cell and column name passed through spreadsheet_safe; numbers untouched."""
+    """`tbl` with every string cell and column name passed through spreadsheet_safe, then inert; numbers untouched.
+
+    In that order: a cell that starts with a tab or CR gets its quote (OWASP) and then shows them as `\\t`, `\\r`."""
     import pyarrow as pa
 
     columns = []
     for column in tbl.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            column = pa.array([spreadsheet_safe(v) for v in column.to_pylist()], type=column.type)
+            column = pa.array([None if v is None else inert(spreadsheet_safe(v)) for v in column.to_pylist()],
+                              type=column.type)
         columns.append(column)
-    return pa.table(columns, names=[spreadsheet_safe(name) for name in tbl.column_names])
+    return pa.table(columns, names=[inert(spreadsheet_safe(name)) for name in tbl.column_names])
 
 
 def _csv_text(tbl) -> str:
@@ -190,7 +196,8 @@ def render(report: Report, fmt: str = "table", top: int | None = None, importanc
     if fmt == "html":
         from tuning.report.html import html
 
-        return html(report, top, importance)
+        # HTML-escaped already; printed without --output it reaches a terminal, so no raw control character either.
+        return inert_lines(html(report, top, importance))
     raise UserError(f"--format {fmt}: not a text format; allowed here: table, markdown, csv, json, html")
 
 

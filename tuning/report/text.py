@@ -1,20 +1,24 @@
 """The words and numbers of a report that every format shares: values, sizes, statuses, the headline, the
 compute line. Formats (tuning.report.formats, tuning.report.html) and compare build on these; nothing here
-knows a format."""
+knows a format.
+
+Text from the experiment (trial ids, errors, config values, metric and param names) comes out of here inert
+(tuning.text): control characters as visible escapes, so no format prints a terminal escape it read."""
 
 from collections import Counter
 from typing import Callable
 
 from tuning.report.load import Report, TrialRow
+from tuning.text import inert
 
 
 def cell(value) -> str:
-    """A cell: `-` for None, 4 significant digits for a float."""
+    """A cell: `-` for None, 4 significant digits for a float, text inert (control characters escaped)."""
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value)
+    return inert(value)
 
 
 def human_bytes(n: int) -> str:
@@ -27,8 +31,9 @@ def human_bytes(n: int) -> str:
 
 
 def status_text(trial: TrialRow) -> str:
-    """`stopped_early@3` for a trial the scheduler stopped at iteration 3, else the status."""
-    return f"{trial.status}@{trial.stopped_at}" if trial.stopped_at else trial.status
+    """`stopped_early@3` for a trial the scheduler stopped at iteration 3, else the status (inert: an unknown
+    status is the state file's own word)."""
+    return inert(f"{trial.status}@{trial.stopped_at}" if trial.stopped_at else trial.status)
 
 
 def relative(report: Report, path: str | None) -> str | None:
@@ -58,16 +63,21 @@ def columns(report: Report, max_metrics: int | None = None) -> list[tuple[str, C
     ranked = [("pareto", lambda t: t.pareto_rank),
               *((m, lambda t, i=i: t.values[i] if t.values else None) for i, m in enumerate(names))] \
         if names else [(report.metric, lambda t: t.metric)]
-    return [("rank", lambda t: t.rank), ("trial", lambda t: t.trial_id), ("status", status_text),
+    cols = [("rank", lambda t: t.rank), ("trial", lambda t: t.trial_id), ("status", status_text),
             *ranked, ("epoch", lambda t: t.epoch),
             *((m, lambda t, m=m: t.metrics.get(m)) for m in metrics), ("epochs", lambda t: t.iterations),
             *((p.split(".")[-1], lambda t, p=p: t.config.get(p)) for p in params),
             ("time_s", lambda t: t.time_s), ("node", lambda t: t.node), ("ckpts", checkpoints_text),
             ("checkpoint", lambda t: relative(report, t.checkpoint))]
+    return [(inert(label), value) for label, value in cols]  # metric and param names come from the experiment
 
 
 def headline(report: Report) -> str:
-    """What is ranked and how, with the status counts."""
+    """What is ranked and how, with the status counts (inert: the metric names come from the experiment)."""
+    return inert(_headline(report))
+
+
+def _headline(report: Report) -> str:
     counts = Counter(t.status for t in report.trials)
     scope = "best epoch of each trial" if report.scope == "best" else "last epoch of each trial"
     summary = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))

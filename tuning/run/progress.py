@@ -13,6 +13,7 @@ from ray.tune import Callback
 
 from tuning.expdir import STATUS  # Tune's trial status -> the report's words
 from tuning.pareto import objectives, pareto_ranks
+from tuning.text import inert
 
 REFRESH_S = 0.5  # the view redraws at most this often
 
@@ -93,7 +94,7 @@ class ProgressLines(Callback):
     def _line(self, trial, text: str) -> None:
         self.done += 1
         total = f"/{self.total}" if self.total else ""
-        print(f"[{self.done}{total}] trial {trial.trial_id}: {text}", file=sys.stdout, flush=True)
+        print(inert(f"[{self.done}{total}] trial {trial.trial_id}: {text}"), file=sys.stdout, flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         epochs = (trial.last_result or {}).get("training_iteration", 0)
@@ -160,7 +161,8 @@ class Progress(ProgressLines):
             lines[1] = f"Pareto front of {', '.join(m for m, _ in self.pairs)}: {self.front()} trials"
         # Move up over the previous view and clear it, then draw the new one.
         erase = f"\x1b[{self.drawn}F\x1b[J" if self.drawn else ""
-        sys.stdout.write(erase + "\n".join(line[:200] for line in lines) + "\n")
+        # Inert: metric names and param values are the sweep's text, and this view is drawn with escapes of its own.
+        sys.stdout.write(erase + "\n".join(inert(line)[:200] for line in lines) + "\n")
         sys.stdout.flush()
         self.drawn, self.last_draw = len(lines), now
 

@@ -15,6 +15,7 @@ from tuning.errors import UserError
 from tuning.report.formats import render, results_path, write
 from tuning.report.text import human_bytes
 from tuning.report.load import load_report
+from tuning.text import inert
 
 
 @pytest.fixture
@@ -116,7 +117,7 @@ def test_csv_cells_a_spreadsheet_would_run_are_neutralised(hostile, tmp_path):
     write(hostile, "csv", None, str(out))
     rows = {r["trial_id"]: r for r in pacsv.read_csv(out).to_pylist()}
     for i, text in enumerate(HOSTILE):
-        assert rows[f"t{i}"]["model.init_args.act"] == "'" + text  # OWASP: a leading single quote
+        assert rows[f"t{i}"]["model.init_args.act"] == "'" + inert(text)  # OWASP: a leading quote; controls shown
         assert rows[f"t{i}"]["model.init_args.shift"] == -0.5 - i  # numbers stay numbers
         assert rows[f"t{i}"]["model.init_args.tag"] == "-1.5"  # a plain number in a text column: no quote
     assert rows["t9"]["model.init_args.act"] == "relu" and rows["t9"]["model.init_args.shift"] == 2.0

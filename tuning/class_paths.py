@@ -60,7 +60,8 @@ def resolve_class(section: str, class_path: str, where: str | None = None) -> ty
     except ImportError as exc:
         raise UserError(f"{where}: cannot import module '{module_name}' for '{class_path}': {exc}. "
                         f"Run tuning from the folder that holds the package, or install it.") from None
-    except Exception as exc:  # a SyntaxError or anything the module raises while it is imported
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # anything the module raises while it is imported
+        # (a sys.exit(0) at import would otherwise end `tuning run` with exit 0 and nothing done)
         raise UserError(f"{where}: importing module '{module_name}' for '{class_path}' failed: "
                         f"{describe_exception(exc)}") from None
     cls = getattr(module, attr, None)

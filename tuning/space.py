@@ -3,7 +3,7 @@
 A space maps a dotted key of `model`, `data` or `trainer` to a one-key mapping:
 `{loguniform: [1.0e-4, 1.0e-1]}`, `{choice: [32, 64]}`, `{quniform: [0.0, 0.5, 0.1]}`, ...
 A conditional choice maps each value to a sub-space sampled only with it:
-`{choice: {adam: {model.init_args.lr: {...}}, sgd: {...}}}`, nested to any depth.
+`{choice: {adam: {model.init_args.lr: {...}}, sgd: {...}}}`, nested up to MAX_DEPTH deep.
 """
 
 from dataclasses import dataclass
@@ -200,6 +200,9 @@ def is_conditional(space: dict[str, Domain]) -> bool:
     return any(d.branches for d in space.values())
 
 
+MAX_DEPTH = 32  # conditional choices inside conditional choices: far above a real space, far below Python's stack
+
+
 def parse_space(value, at: str = "") -> tuple[dict[str, Domain], list[tuple[str, str]]]:
     """Dotted key -> Domain, and (key path, message) for every bad entry, inside branches too.
 
@@ -213,6 +216,8 @@ def parse_space(value, at: str = "") -> tuple[dict[str, Domain], list[tuple[str,
         try:
             check_key(str(key))
             if isinstance(spec, dict) and len(spec) == 1 and isinstance(spec.get("choice"), dict):
+                if at.count(".choice.") >= MAX_DEPTH:
+                    raise ValueError(f"conditional choices nest at most {MAX_DEPTH} deep")
                 parsed[str(key)], inner = _parse_branches(spec["choice"], f"{path}.choice.")
                 problems += inner
             else:

@@ -202,3 +202,11 @@ def test_validate_refuses_a_finder_callback_without_importing_torch(tiny_sweep, 
     out, err, imported = fresh_imports(code, ("torch", "lightning", "pytorch_lightning"), str(tmp_path / "sweep.yaml"))
     assert "rc 2" in out and "trainer.callbacks[1]: BatchSizeFinder cannot run inside a trial" in err
     assert imported == []
+
+
+@pytest.mark.parametrize("statement", ["import sys; sys.exit(0)", "raise SystemExit(3)", "raise KeyboardInterrupt"])
+def test_a_module_that_exits_at_import_is_named_not_a_silent_exit(tmp_path, monkeypatch, statement):
+    (tmp_path / "exits_at_import.py").write_text(statement + "\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UserError, match="model.class_path: importing module 'exits_at_import'"):
+        resolve_class("model", "exits_at_import.Model")

@@ -59,3 +59,21 @@ def test_bad_entries_say_what_is_allowed(spec, fragment):
     with pytest.raises(ValueError) as info:
         parse_domain(spec)
     assert fragment in str(info.value)
+
+
+def test_conditional_choices_deeper_than_the_bound_are_refused_not_a_recursion_error():
+    from tuning.config import parse_sweep
+    from tuning.errors import UserError
+    from tuning.space import MAX_DEPTH
+
+    def nest(levels):
+        space = {"model.init_args.lr": {"uniform": [0.1, 0.2]}}
+        for i in range(levels):
+            space = {f"model.init_args.k{i}": {"choice": {"a": space, "b": None}}}
+        return space
+
+    base = {"name": "deep", "model": {"class_path": "mlp"}, "data": {"class_path": "digits"},
+            "trainer": {"max_epochs": 1}}
+    parse_sweep({**base, "search": {"space": nest(MAX_DEPTH)}})  # the bound itself is fine
+    with pytest.raises(UserError, match=f"conditional choices nest at most {MAX_DEPTH} deep"):
+        parse_sweep({**base, "search": {"space": nest(150)}})

@@ -266,26 +266,48 @@ class _StopOnSignal:
 def resume_sweep(experiment: str, address: str | None = None, retry_errored: bool = True, more: int = 0):
     """Continue an interrupted sweep: finished trials stay, unfinished ones go on from their last checkpoint.
     With `more`, the sweep (finished or not) gets that many trials beyond its num_samples. `experiment`: a
-    path or a URI (tuning.run.uri_resume); returns the experiment's Path, or the URI."""
+    path or a URI (tuning.run.uri_resume); returns the experiment's Path, or the URI. The experiment's lock
+    (tuning.run.lock) is held from before the first change to the end: a second driver is refused."""
     from ray import tune
 
-    from tuning.run.resume import extend
+    from tuning.run.lock import driver_lock
+    from tuning.run.resume import check_more
 
     exp_dir, local, cfg, repair = _open_experiment(experiment)
-    dist = check_sweep(cfg)
-    if address is None:
-        check_local_gpus(cfg)
     if more:
-        cfg = extend(local, cfg, more)
-        print(f"extending the sweep by {more} trials, to {expected_trials(cfg)}", file=sys.stderr, flush=True)
-    repair()
-    start_ray(address, worker_preload(cfg, dist))
-    prepare(cfg)
-    tune_environment()
-    tuner = tune.Tuner.restore(str(exp_dir), trainable=make_trainable(cfg, dist), resume_unfinished=True,
-                               resume_errored=retry_errored)
-    fit(tuner, cfg, exp_dir, f"resume --more {more}" if more else "resume")
+        check_more(cfg, more)
+    command = f"resume --more {more}" if more else "resume"
+    with driver_lock(exp_dir, command):
+        dist = check_sweep(cfg)
+        if address is None:
+            check_local_gpus(cfg)
+        repair()
+        start_ray(address, worker_preload(cfg, dist))
+        prepare(cfg)
+        tune_environment()
+        tuner = tune.Tuner.restore(str(exp_dir), trainable=make_trainable(cfg, dist), resume_unfinished=True,
+                                   resume_errored=retry_errored)
+        if more:  # last: a --more refused or interrupted before this point leaves num_samples as it was
+            cfg = _extend(exp_dir, local, cfg, more)
+        fit(tuner, cfg, exp_dir, command)
     return exp_dir
+
+
+def _extend(exp_dir, local: Path, cfg: SweepConfig, more: int) -> SweepConfig:
+    """`more` trials more in Tune's search state and sweep.yaml (tuning.run.resume.extend), on the experiment or,
+    for a URI, on its local copy and uploaded before Tune's fit reads them."""
+    from tuning.run.resume import extend
+
+    if isinstance(exp_dir, Path):
+        extended = extend(local, cfg, more)
+    else:
+        from tuning.run.uri_resume import digests, write_back
+
+        before = digests(local)
+        extended = extend(local, cfg, more)
+        write_back(local, before, exp_dir)
+    print(f"extending the sweep by {more} trials, to {expected_trials(extended)}", file=sys.stderr, flush=True)
+    return extended
 
 
 def _open_experiment(experiment: str):
@@ -354,6 +376,7 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
     continued as `tuning resume` would (what a cluster job that was restarted needs).
     """
     from tuning import storage as store
+    from tuning.run.lock import driver_lock
 
     location = store.experiment_location(storage or cfg.run.storage, name or cfg.name)
     store.check_writable(location, "--storage" if storage else "run.storage")
@@ -379,5 +402,6 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
     if not again:  # else its sweep.yaml, the same sweep (checked), is there already
         store.claim(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     exp_dir = location if store.is_uri(location) else Path(location)
-    fit(build_tuner(cfg, exp_dir, dist, warm_start), cfg, exp_dir)
+    with driver_lock(exp_dir, "run"):  # see resume_sweep
+        fit(build_tuner(cfg, exp_dir, dist, warm_start), cfg, exp_dir)
     return exp_dir

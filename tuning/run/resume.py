@@ -94,11 +94,36 @@ def repair_results(exp_dir: Path) -> list[Path]:
 
 def repair(exp_dir: Path, study_file: Path | None = None) -> None:
     """Every crash repair, before Tune's restore: the study's orphans, half-written result lines, snapshots naming
-    deleted checkpoints, a search state behind the trial list. `study_file`: as for settle_orphans."""
+    deleted checkpoints, a search state behind the trial list. `study_file`: as for settle_orphans. A study that is
+    not a readable database is a UserError naming it, raised before anything is changed."""
+    study = study_file or Path(exp_dir) / STUDY_FILE
+    if study.is_file():
+        check_study(study)
     settle_orphans(exp_dir, study_file)
     repair_results(exp_dir)
     repair_checkpoints(exp_dir)
     repair_search(exp_dir)
+
+
+def check_study(path: Path) -> None:
+    """A UserError naming `path` unless it is an intact SQLite database with Optuna's tables; reads only.
+
+    Opening it through Optuna would write (its tables and migrations) before failing with a traceback.
+    `immutable`: no -wal or -shm file is made beside it, so a refused resume leaves the experiment as it was.
+    """
+    import contextlib
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)) as db:
+            db.execute("SELECT count(*) FROM studies").fetchone()
+            problem = db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.Error as exc:
+        problem = str(exc)
+    if problem != "ok":
+        raise UserError(f"the experiment's Optuna study {path} is not readable ({problem}); the sweep cannot "
+                        "continue without it: put back a good copy and resume again (nothing was changed; "
+                        "`tuning report` still reads the experiment)")
 
 
 def repair_search(exp_dir: Path) -> bool:
@@ -214,17 +239,26 @@ def require_snapshot(directory: Path, shown: str, sweep_file: str) -> None:
                         f"Start it again with: tuning run {sweep_file} --name <new name>")
 
 
-def extend(exp_dir: Path, cfg, more: int):
-    """Add `more` trials to the experiment: Tune's saved search state and sweep.yaml's num_samples both grow by
-    `more`; return the sweep as extended. The searcher's study goes on, so no config is proposed twice."""
-    from tuning.expdir import SWEEP_FILE
-
+def check_more(cfg, more: int) -> None:
+    """A UserError unless the sweep can be extended by `more` trials; changes nothing."""
     if more < 1:
         raise UserError(f"--more: must be a whole number >= 1, got {more}")
     if cfg.search.searcher.name != "optuna":
         raise UserError(f"--more: extends a sweep whose searcher is optuna (its study knows what was tried); this "
                         f"one's is {cfg.search.searcher.name}. For random search that can be extended, use "
                         "search.searcher: {name: optuna, sampler: random}")
+
+
+def extend(exp_dir: Path, cfg, more: int):
+    """Add `more` trials to the experiment: Tune's saved search state and sweep.yaml's num_samples both grow by
+    `more`; return the sweep as extended. The searcher's study goes on, so no config is proposed twice.
+
+    The driver calls this last, after everything that can fail before trials start: a `--more` refused or
+    interrupted before then leaves the count as it was (a plain resume would otherwise run trials nobody asked for).
+    """
+    from tuning.expdir import SWEEP_FILE
+
+    check_more(cfg, more)
     try:
         total = compat.extend_search(str(exp_dir), more)
     except ValueError as exc:

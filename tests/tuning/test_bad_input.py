@@ -227,3 +227,17 @@ def test_a_sweep_file_that_is_not_a_tuning_sweep_is_named(tmp_path):
             assert f"{exp}/sweep.yaml" in err.getvalue(), err.getvalue()
     assert not (tmp_path / "out").exists()
 
+
+
+@pytest.mark.parametrize("resources, message", [
+    ({"cpu": 4096}, "resources.cpu: 4096 per worker x 1 workers, but this machine has"),
+    ({"cpu": 1, "workers": 4096}, "resources.cpu: 1 per worker x 4096 workers"),
+    ({"custom": {"A100": 1}}, "resources.custom.A100: a custom resource is a cluster node's label"),
+    ({"memory": 1.0e6}, "resources.memory: 1e+06 GiB per worker x 1 workers, but this machine has"),
+])
+def test_a_local_sweep_no_trial_could_start_is_refused_before_anything_is_written(tmp_path, resources, message):
+    """Ray would keep such trials pending forever: exit 2 before Ray starts, nothing written."""
+    sweep = quickstart() | {"search": {"num_samples": 1}, "resources": resources}
+    code, err = run_tuning(str(write_sweep(tmp_path, sweep, "s.yaml")), "--storage", str(tmp_path / "runs"))
+    assert code == 2 and message in err, err[-3000:]
+    assert not (tmp_path / "runs").exists()

@@ -280,7 +280,7 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     with driver_lock(exp_dir, command):
         dist = check_sweep(cfg)
         if address is None:
-            check_local_gpus(cfg)
+            check_local_resources(cfg)
         repair()
         start_ray(address, worker_preload(cfg, dist))
         prepare(cfg)
@@ -357,15 +357,30 @@ def _cluster_preflight(cfg: SweepConfig) -> None:
     print(describe_cluster(cfg.resources), flush=True)
 
 
-def check_local_gpus(cfg: SweepConfig) -> None:
-    """A local sweep asking for GPUs on a machine without one is bad input, not trials that never start."""
-    if cfg.resources.gpu > 0:
+def check_local_resources(cfg: SweepConfig) -> None:
+    """A local sweep asking a trial for more than this machine has is bad input, not trials pending forever."""
+    res, cpus = cfg.resources, os.cpu_count() or 1
+    if res.gpu > 0:
         import torch
 
         if torch.cuda.device_count() == 0:
-            raise UserError(f"resources.gpu: {cfg.resources.gpu} per trial, but this machine has no GPU that torch "
+            raise UserError(f"resources.gpu: {res.gpu} per trial, but this machine has no GPU that torch "
                             "can use: run on a cluster that has them (--address), or set resources.gpu: 0 and "
                             "trainer.accelerator: cpu")
+        if res.gpu * res.workers > torch.cuda.device_count():
+            raise UserError(f"resources.gpu: {res.gpu} per worker x {res.workers} workers, but this machine has "
+                            f"{torch.cuda.device_count()} GPUs: no trial could start")
+    if res.cpu * res.workers > cpus:
+        raise UserError(f"resources.cpu: {res.cpu:g} per worker x {res.workers} workers, but this machine has {cpus} "
+                        "CPUs: no trial could start; lower resources.cpu (or workers), or run on a cluster (--address)")
+    if res.custom:
+        name = next(iter(res.custom))
+        raise UserError(f"resources.custom.{name}: a custom resource is a cluster node's label, and a local sweep's "
+                        "Ray has none: no trial could start; leave it out, or run on a cluster (--address)")
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    if res.memory * res.workers > total:
+        raise UserError(f"resources.memory: {res.memory:g} GiB per worker x {res.workers} workers, but this machine "
+                        f"has {total:.1f} GiB: no trial could start")
 
 
 def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = None,
@@ -393,7 +408,7 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
         again = True
     dist = check_sweep(cfg)
     if address is None:
-        check_local_gpus(cfg)
+        check_local_resources(cfg)
     warm_start = warm_start_points(cfg.search.warm_start, cfg.search)
     start_ray(address, worker_preload(cfg, dist))  # before the data: workers import Lightning meanwhile
     prepare(cfg)

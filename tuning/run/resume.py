@@ -47,8 +47,10 @@ def trial_states(exp_dir: Path) -> list[dict]:
 
 def resume_hint(exp_dir: Path, command: str = "run") -> None:
     """Tell the user the sweep stopped early, that its state is saved, and how to continue."""
-    print(f"tuning {command}: interrupted; finished trials and checkpoints are saved in {exp_dir}\n"
-          f"continue with: tuning resume {exp_dir}", file=sys.stderr, flush=True)
+    from tuning.text import inert, shell_command
+
+    print(f"tuning {command}: interrupted; finished trials and checkpoints are saved in {inert(exp_dir)}\n"
+          f"continue with: {shell_command('tuning', 'resume', exp_dir)}", file=sys.stderr, flush=True)
 
 
 def settle_orphans(exp_dir: Path, study_file: Path | None = None) -> int:
@@ -234,9 +236,11 @@ def load_experiment(experiment: str):
 
 def require_snapshot(directory: Path, shown: str, sweep_file: str) -> None:
     """A UserError unless `directory` (the experiment, or a local copy of it) holds a state Ray Tune saved."""
+    from tuning.text import shell_command
+
     if not list(directory.glob("experiment_state-*.json")):
         raise UserError(f"experiment {shown}: Ray Tune saved no state before the run stopped; nothing to resume. "
-                        f"Start it again with: tuning run {sweep_file} --name <new name>")
+                        f"Start it again with: {shell_command('tuning', 'run', sweep_file)} --name <new name>")
 
 
 def check_more(cfg, more: int) -> None:

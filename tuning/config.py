@@ -277,7 +277,7 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # one directory inside the stora
 class SweepConfig(_Section):
     """One sweep: model, data, Trainer, search space, searcher, scheduler, resources."""
 
-    name: str = Field(pattern=NAME_PATTERN,
+    name: str = Field(pattern=NAME_PATTERN, max_length=200,
                       description="experiment name (letters, digits, _ . -); default: the sweep file's name")
     description: str = Field("", description="one line shown by `tuning sweeps`")
     objective: Optional[ObjectiveSpec] = Field(None, description="a synthetic objective instead of model/data/trainer")

@@ -11,7 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from tuning.cli.args import add_sweep_args, experiment_name
+from tuning.cli.args import add_sweep_args, experiment_name, ray_address
 from tuning.cli.finders import COMMANDS as FINDER_COMMANDS
 from tuning.cli.jobs import COMMANDS as JOB_COMMANDS
 from tuning.cli.jobs import add_upload_args
@@ -171,7 +171,8 @@ def _add_run(sub, name: str) -> None:
     add_sweep_args(p, optional=True)
     p.add_argument("--storage", help="directory that holds experiments (default: run.storage)")
     p.add_argument("--name", type=experiment_name, help="experiment name (default: the sweep's name)")
-    p.add_argument("--address", help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
+    p.add_argument("--address", type=ray_address,
+                   help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
     p.add_argument("--resume-existing", action="store_true",
                    help="if the experiment exists and this same sweep started it, continue it as tuning resume "
                         "would (the entrypoint of a cluster job, so a restarted job continues); without it an "
@@ -245,7 +246,7 @@ def _add_confirm(sub, name: str) -> None:
     p.add_argument("--seeds", type=int, default=3, help="new seeds per config (default 3)")
     p.add_argument("--storage", help="where the new experiment goes (default: next to the sweep's)")
     p.add_argument("--name", type=experiment_name, help="its name (default: <sweep name>-confirm)")
-    p.add_argument("--address", help="an existing Ray cluster to run on")
+    p.add_argument("--address", type=ray_address, help="an existing Ray cluster to run on")
     p.set_defaults(func=_confirm)
 
 

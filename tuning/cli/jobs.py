@@ -4,7 +4,9 @@ Like commands.py, nothing here imports ray at import time. What the cluster says
 messages, metadata) is printed inert and every command shown for copying is shell-quoted (tuning.text).
 """
 
-import re
+import contextlib
+import signal
+import sys
 from pathlib import Path
 
 from tuning.cli.args import add_sweep_args, experiment_name
@@ -29,7 +31,6 @@ def _address(args) -> str:
 def _cluster_errors(func):
     """A verb whose cluster failed the request (HTTP 5xx, no job agent) ends with one line and exit 1."""
     import functools
-    import sys
 
     @functools.wraps(func)
     def verb(args) -> int:
@@ -54,17 +55,20 @@ def _submit(args) -> int:
     if not working_dir.is_dir():
         raise UserError(f"--working-dir {args.working_dir}: not a directory")
     _check_job_id(args.job_id)
+    submit.check_includes(args.include)
     cfg = submit.resolve(args.sweep, args.set, args.storage, args.name, working_dir)
     if args.dry_run:
         submit.dry_run(cfg, working_dir, args.include, args.max_upload_mib)
         return 0
     pip = submit.read_requirements(args.pip, args.requirements)
-    job_id = submit.submit(cfg, address, working_dir, pip, args.max_upload_mib, args.include, args.job_id)
-    from tuning.storage import experiment_location
+    job = []
+    with _ending_signals(args.command, address, job):
+        job.append(submit.submit(cfg, address, working_dir, pip, args.max_upload_mib, args.include, args.job_id))
+        from tuning.storage import experiment_location
 
-    exp = experiment_location(cfg.run.storage, cfg.name)
-    print(f"submitted job {inert(job_id)}\n{_job_hints(job_id, address, exp, stop=True)}", flush=True)
-    return _follow(args, address, job_id)
+        exp = experiment_location(cfg.run.storage, cfg.name)
+        print(f"submitted job {inert(job[0])}\n{_job_hints(job[0], address, exp, stop=True)}", flush=True)
+        return _follow(args, address, job[0])
 
 
 def _job_hints(job_id: str, address: str, exp: str, stop: bool = False) -> str:
@@ -77,10 +81,34 @@ def _job_hints(job_id: str, address: str, exp: str, stop: bool = False) -> str:
 
 
 def _check_job_id(job_id: str | None) -> None:
-    from tuning.errors import UserError
+    from tuning.run import submit
 
-    if job_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", job_id):
-        raise UserError(f"--job-id {job_id!r}: letters, digits, '.', '_' and '-' only (100 at most)")
+    if job_id is not None:
+        submit.check_job_id(job_id, "--job-id")
+
+
+@contextlib.contextmanager
+def _ending_signals(command: str, address: str, job: list):
+    """SIGTERM or SIGHUP while the verb waits on the cluster ends it with 143 or 129 and one line, after every
+    `finally` ran (the staged sweep is removed): what became of the job (`job`: [id] once submitted)."""
+    from tuning.run import staging
+
+    try:
+        with staging.exit_on_ending_signals():
+            yield
+    except SystemExit as exc:
+        ending = {128 + signum: signum for signum in staging.ENDING}
+        if exc.code not in ending:
+            raise
+        name = signal.Signals(ending[exc.code]).name
+        if job:
+            print(inert(f"tuning {command}: stopped by {name}; job {job[0]} goes on on the cluster; ") +
+                  f"stop it with: {shell_command('tuning', 'stop', job[0], '--address', address)}", file=sys.stderr)
+        else:
+            print(f"tuning {command}: stopped by {name} while submitting; nothing is left in the project (whether "
+                  f"the cluster started the job: {shell_command('tuning', 'jobs', '--address', address)})",
+                  file=sys.stderr)
+        raise
 
 
 def _follow(args, address: str, job_id: str) -> int:
@@ -105,13 +133,17 @@ def resume_job(args) -> int:
     if not working_dir.is_dir():
         raise UserError(f"--working-dir {args.working_dir}: not a directory")
     _check_job_id(args.job_id)
+    submit.check_includes(args.include)
     flags = (("--skip-errored",) if args.skip_errored else ()) + (("--more", str(args.more)) if args.more else ())
     pip = submit.read_requirements(args.pip, args.requirements)
-    job_id, exp = rj.submit_resume(args.experiment, args.address, working_dir, pip, args.max_upload_mib,
-                                   args.include, args.job_id, flags)
-    print(f"{inert(f'submitted job {job_id}, resuming {exp}')}\n{_job_hints(job_id, args.address, exp)}",
-          flush=True)
-    return _follow(args, args.address, job_id)
+    job = []
+    with _ending_signals(args.command, args.address, job):
+        job_id, exp = rj.submit_resume(args.experiment, args.address, working_dir, pip, args.max_upload_mib,
+                                       args.include, args.job_id, flags)
+        job.append(job_id)
+        print(f"{inert(f'submitted job {job_id}, resuming {exp}')}\n{_job_hints(job_id, args.address, exp)}",
+              flush=True)
+        return _follow(args, args.address, job_id)
 
 
 @_cluster_errors
@@ -184,7 +216,9 @@ def status_lines(job_id: str, info, address: str) -> list[str]:
 def _logs(args) -> int:
     from tuning.run import submit
 
-    status = submit.logs(_address(args), args.job, follow=args.follow)
+    address = _address(args)
+    with _ending_signals(args.command, address, [args.job]) if args.follow else contextlib.nullcontext():
+        status = submit.logs(address, args.job, follow=args.follow)
     if args.follow:
         print(inert(f"job {args.job}: {status}"))
         return 0 if status == FINAL_OK else 1

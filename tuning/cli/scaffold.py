@@ -79,8 +79,11 @@ def init_project(directory: str, template: str, force: bool = False) -> list[Pat
     """Write the template into `directory`; refuse to overwrite existing files unless `force`."""
     if template not in templates():
         raise UserError(f"--template: '{template}' is not a template; available: {', '.join(templates())}")
+    if not directory.strip():
+        raise UserError(f"DIR {directory!r}: empty; name the project folder (`.` for the current directory)")
     target = Path(directory).expanduser()
     files = _files(template, target.resolve().name, package_name(target))
+    _check_folders(directory, target, files)
     existing = [str(target / rel) for rel in files if (target / rel).exists()]
     if existing and not force:
         raise UserError(f"{directory}: would overwrite {', '.join(existing)}; nothing was written "
@@ -88,7 +91,29 @@ def init_project(directory: str, template: str, force: bool = False) -> list[Pat
     written = []
     for relative, text in files.items():
         path = target / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        except OSError as exc:
+            done = f"; wrote {len(written)} of {len(files)} files before it" if written else "; nothing was written"
+            raise UserError(f"DIR {directory}: cannot write {path}: {exc.strerror or exc}{done}") from None
         written.append(path)
     return written
+
+
+def _check_folders(directory: str, target: Path, files: dict[Path, str]) -> None:
+    """UserError, before anything is written, when DIR or a folder the template needs in it exists as
+    something other than a folder (a file, a link to one)."""
+    folders = {target} | {target / parent for rel in files for parent in rel.parents if parent != Path(".")}
+    for folder in sorted(folders, key=lambda path: len(path.parts)):
+        if folder.exists() and not folder.is_dir():
+            which = "it" if folder == target else str(folder)
+            raise UserError(f"DIR {directory}: {which} exists and is not a folder; nothing was written (name a new "
+                            "or existing folder)")
+        if not folder.exists() and folder.is_symlink():
+            raise UserError(f"DIR {directory}: {folder} is a link to nothing; nothing was written")
+    for ancestor in target.absolute().parents:  # DIR inside a file: `notes.txt/project`
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise UserError(f"DIR {directory}: {ancestor} is not a folder; nothing was written")
+            break

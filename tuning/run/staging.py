@@ -23,7 +23,7 @@ ENDING = (signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
-def _exit_on_ending_signals():
+def exit_on_ending_signals():
     """ENDING signals raise SystemExit(128 + signal) meanwhile, so that `finally` blocks run. Only where the
     signal has its default action (one ignored under nohup stays ignored, a handler of someone else's
     stays), and only in the main thread, the one Python delivers signals to."""
@@ -67,7 +67,7 @@ def _remove_own(dir_fd: int, name: str, identity: tuple[int, int]) -> None:
 def staged(directory: Path, stem: str, data: bytes, what: str = "the sweep file"):
     """A new file `STEM.yaml` (or `STEM-XXXXXX.yaml`) in `directory` holding `data`; yields its name. Created
     exclusively, removed on every way out (SIGTERM and SIGHUP included) unless something else took its name."""
-    with _exit_on_ending_signals(), contextlib.ExitStack() as cleanup:
+    with exit_on_ending_signals(), contextlib.ExitStack() as cleanup:
         try:
             dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             cleanup.callback(os.close, dir_fd)

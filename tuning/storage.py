@@ -153,51 +153,134 @@ def read_text(location: str) -> str:
 
 
 def local_copy(location: str, into: str | None = None) -> str:
-    """A local directory with the experiment's files, checkpoints left out: the path itself, or a download.
+    """A local directory with the experiment's files a report reads (sweep.yaml and the JSON files; no
+    checkpoint, log or pickle): the path itself, or a download.
 
-    A download into a temporary directory (no `into`) is removed when the process exits, so that
+    The URI must hold a sweep.yaml before anything is downloaded, and the download has the report's bounds
+    (tuning.expdir: a file over MAX_FILE_BYTES is skipped, the whole stops at MAX_EXPERIMENT_BYTES). A
+    download into a temporary directory (no `into`) is removed when the process exits, so that
     `tuning report s3://...` leaves nothing behind. A listed name that would land outside the copy
     (`..`, an absolute or empty part: a crafted remote key) is skipped with a warning.
     """
+    from tuning.expdir import MAX_EXPERIMENT_BYTES, MAX_FILE_BYTES
+
     if not is_uri(location):
         return location
+    require_experiment(location)
     if into is None:
         into = tempfile.mkdtemp(prefix="tuning-report-")
         atexit.register(shutil.rmtree, into, ignore_errors=True)
     target = Path(into) / posixpath.basename(_fs(location)[1].rstrip("/"))
-    download_tree(location, target)
+    download_tree(location, target, skip=lambda relative: not _report_reads(relative),
+                  limit=(MAX_FILE_BYTES, MAX_EXPERIMENT_BYTES))
     return str(target)
 
 
-def download_tree(location: str, target: Path, checkpoint_dirs: bool = False, skip=None) -> None:
-    """The files below the URI `location`, into `target`, but what is inside a checkpoint_* directory.
+def _report_reads(relative: str) -> bool:
+    """Whether the report reads the file `relative` of an experiment (tuning.report.load)."""
+    from tuning.expdir import ENVIRONMENT_FILE, SWEEP_FILE, TRIAL_FILE
 
-    `checkpoint_dirs`: every listed directory is made, a checkpoint's empty (what the crash repairs of a
-    resume look at); `skip`: relative path -> whether to leave that file out. A listed name that would land
-    outside `target` (`..`, an absolute or empty part: a crafted remote key) is skipped with a warning.
-    """
+    top, _, name = relative.rpartition("/")
+    if not top:
+        return name in (SWEEP_FILE, ENVIRONMENT_FILE) or name.startswith("experiment_state-") and name.endswith(".json")
+    return "/" not in top and name in ("params.json", "result.json", TRIAL_FILE, "error.txt")
+
+
+def require_experiment(location: str) -> None:
+    """UserError unless the URI `location` holds a sweep.yaml: checked before anything is downloaded (a
+    directory that is no experiment may be huge: `file:///usr/lib`)."""
+    from pyarrow import fs
+
+    from tuning.expdir import SWEEP_FILE
+
+    filesystem, path = _fs(location)
+    try:
+        top = filesystem.get_file_info(fs.FileSelector(path.rstrip("/"), recursive=False))
+    except (OSError, ValueError):  # not found, not a directory, or unreachable
+        top = []
+    if not any(e.type == fs.FileType.File and e.path.rstrip("/").rpartition("/")[2] == SWEEP_FILE for e in top):
+        raise UserError(f"experiment {location}: does not exist or has no {SWEEP_FILE} (not a tuning experiment); "
+                        "nothing was downloaded")
+
+
+def _entries(location: str):
+    """(relative path, 'dir' | 'file' | None, size, a function that opens it) of everything below `location`.
+
+    A local directory (a file:// URI) is listed by tuning.expdir.ExpDir, which never follows a link out
+    of it nor opens a FIFO or device (pyarrow's listing would); a remote one by its filesystem."""
+    import functools
+
     from pyarrow import fs
 
     filesystem, path = _fs(location)
+    if isinstance(filesystem, fs.LocalFileSystem):
+        from tuning.expdir import ExpDir
+
+        exp = ExpDir(path)
+        for relative, why in exp.refused.items():
+            warnings.warn(f"{location}: skipped {relative!r} ({why})")
+        yield from ((f"{d}/{n}" if d else n, "dir", 0, None) for d, names in exp.subdirs.items() for n in names)
+        yield from ((rel, "file", size, functools.partial(exp.open, rel)) for rel, size in exp.files.items())
+        return
     prefix = path.rstrip("/") + "/"
     for info in filesystem.get_file_info(fs.FileSelector(path, recursive=True)):
-        relative = info.path[len(prefix):] if info.path.startswith(prefix) else ""
+        kind = {fs.FileType.Directory: "dir", fs.FileType.File: "file"}.get(info.type)
+        yield (info.path[len(prefix):] if info.path.startswith(prefix) else "", kind, info.size or 0,
+               functools.partial(filesystem.open_input_stream, info.path))
+
+
+def download_tree(location: str, target: Path, checkpoint_dirs: bool = False, skip=None,
+                  limit: tuple[int, int] | None = None) -> None:
+    """The files below the URI `location`, into `target`, but what is inside a checkpoint_* directory.
+
+    `checkpoint_dirs`: every listed directory is made, a checkpoint's empty (what the crash repairs of a
+    resume look at); `skip`: relative path -> whether to leave that file out; `limit`: (bytes of a file, bytes
+    in all): a file over the first is skipped with a warning, the download stops with one at the second. A
+    listed name that would land outside `target` (`..`, an absolute or empty part: a crafted remote key) is
+    skipped with a warning.
+    """
+    total = 0
+    for relative, kind, size, opener in _entries(location):
         dest = inside(target, relative)
         if dest is None:
-            warnings.warn(f"{location}: skipped {info.path!r}, a name that would land outside the local copy")
+            warnings.warn(f"{location}: skipped {relative or '(a listed name)'!r}, a name that would land outside "
+                          "the local copy")
             continue
         parts = relative.split("/")
         in_checkpoint = next((i for i, part in enumerate(parts[:-1]) if part.startswith("checkpoint_")), None)
-        if in_checkpoint is not None:
+        if in_checkpoint is not None or kind == "dir":
             if checkpoint_dirs:
-                target.joinpath(*parts[:in_checkpoint + 1]).mkdir(parents=True, exist_ok=True)
-        elif info.type == fs.FileType.Directory:
-            if checkpoint_dirs:
-                dest.mkdir(parents=True, exist_ok=True)
-        elif info.type == fs.FileType.File and not (skip and skip(relative)):
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with filesystem.open_input_stream(info.path) as stream:
-                dest.write_bytes(stream.read())
+                target.joinpath(*parts[:in_checkpoint + 1 if in_checkpoint is not None else None]).mkdir(
+                    parents=True, exist_ok=True)
+        elif kind == "file" and not (skip and skip(relative)):
+            if limit and size > limit[0]:
+                warnings.warn(f"{location}/{relative}: skipped ({size} bytes, over the limit of {limit[0]})")
+                continue
+            if limit and total + size > limit[1]:
+                warnings.warn(f"{location}: downloaded {total} bytes, the limit; the rest is left out")
+                return
+            total += _copy(opener, dest, location, relative, limit[0] if limit else None)
+
+
+def _copy(opener, dest: Path, location: str, relative: str, limit: int | None) -> int:
+    """Stream one file to `dest` (at most `limit` bytes: over it, nothing is kept and a warning names it);
+    the bytes copied."""
+    from tuning.bounded import Unreadable
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    try:
+        with opener() as stream, open(dest, "wb") as out:
+            while chunk := stream.read(1 << 20):
+                copied += len(chunk)
+                if limit is not None and copied > limit:
+                    raise Unreadable(f"over the limit of {limit} bytes")
+                out.write(chunk)
+    except Unreadable as why:
+        dest.unlink(missing_ok=True)
+        warnings.warn(f"{location}/{relative}: skipped ({why})")
+        return 0
+    return copied
 
 
 def inside(root: Path, relative: str) -> Path | None:

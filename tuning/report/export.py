@@ -13,14 +13,15 @@ from pathlib import Path
 import yaml
 
 from tuning.errors import UserError
-from tuning.expdir import TRIAL_FILE, ExpDir
-from tuning.report.load import load_report
+from tuning.bounded import Unreadable
+from tuning.expdir import ExpDir
+from tuning.report.load import load_report, searched_params, trial_info
 
 CHECKPOINT_FILE = "checkpoint.ckpt"  # tuning.trial.fit.CHECKPOINT_FILE, without importing the trial module
 CONFIG_FILE = "config.yaml"
 
 
-def _class_path(section: str, spec: dict) -> dict:
+def _class_path(section: str, spec) -> dict:
     """The spec with a registry name replaced by its import path, read from the registry: nothing is imported.
 
     The experiment directory may come from someone else; importing the module its sweep names would
@@ -28,6 +29,10 @@ def _class_path(section: str, spec: dict) -> dict:
     """
     from tuning.classes import split_path
 
+    if not (isinstance(spec, dict) and isinstance(spec.get("class_path"), str)
+            and isinstance(spec.get("init_args") or {}, dict)):
+        raise UserError(f"sweep.yaml: {section}: not a class_path entry with init_args as tuning writes one "
+                        "(nothing was written)")
     split = split_path(section, spec["class_path"])
     if split is None:
         raise UserError(f"sweep.yaml: {section}.class_path '{spec['class_path']}' is neither a registry name nor "
@@ -43,7 +48,10 @@ def resolved_config(sweep: dict, params: dict, seed: int | None) -> dict:
     """model/data/trainer of the sweep with the trial's params applied, as a Lightning config."""
     from tuning.space import TRIAL_SECTIONS, apply_params
 
-    sections = apply_params({k: sweep.get(k) for k in TRIAL_SECTIONS}, params)
+    try:
+        sections = apply_params({k: sweep.get(k) for k in TRIAL_SECTIONS}, params)
+    except ValueError as exc:  # a sweep.yaml without the section a param names
+        raise UserError(f"sweep.yaml: cannot apply the trial's params to it ({exc}); nothing was written") from None
     out = {"seed_everything": seed} if seed is not None else {}
     out["model"] = _class_path("model", sections["model"])
     if sections["data"]:  # none: the module has its own dataloaders
@@ -81,8 +89,6 @@ def _header(report, trial, keep: int | None) -> tuple[str, str | None]:
 
 def export_trial(experiment: str, rank: int = 1, output: str = "export", scope: str | None = None) -> list[str]:
     """Copy the checkpoint of the trial at `rank` and write its config; returns the paths written."""
-    import json
-
     report = load_report(experiment, scope=scope)
     if not 1 <= rank <= len(report.trials):
         raise UserError(f"--rank: must be between 1 and {len(report.trials)} (the trials of {report.experiment})")
@@ -93,13 +99,18 @@ def export_trial(experiment: str, rank: int = 1, output: str = "export", scope: 
     exp = ExpDir(experiment)
     ckpt_rel = trial.checkpoint[len(exp.display) + 1:] + "/" + CHECKPOINT_FILE
     trial_rel = ckpt_rel.split("/")[0]
-    if not exp.has(ckpt_rel):
+    if not exp.listed(ckpt_rel):
         raise UserError(f"--rank {rank}: {exp.path(ckpt_rel)} is missing")
-    info = json.loads(exp.text(f"{trial_rel}/{TRIAL_FILE}") or "{}")
     sweep = exp.sweep()
-    config = resolved_config(sweep, info.get("params") or trial.config, trial.seed)
+    info = trial_info(exp, trial_rel)
+    params = searched_params(exp, trial_rel, info["params"], report.space) if info.get("params") else trial.config
+    config = resolved_config(sweep, params, trial.seed)
+    try:
+        source = exp.open(ckpt_rel)  # a regular file inside the experiment, or nothing is written
+    except Unreadable as why:
+        raise UserError(f"--rank {rank}: {exp.path(ckpt_rel)}: not exported ({why}); nothing was written") from None
     out.mkdir(parents=True, exist_ok=True)
-    with exp.fs.open_input_stream(f"{exp.base}/{ckpt_rel}") as src, open(out / CHECKPOINT_FILE, "wb") as dst:
+    with source as src, open(out / CHECKPOINT_FILE, "wb") as dst:
         while chunk := src.read(1 << 20):
             dst.write(chunk)
     header, notice = _header(report, trial, (sweep.get("run") or {}).get("keep_checkpoints"))

@@ -8,14 +8,8 @@ that trial everywhere. The page reads on a phone (390 px) as on a wide screen.
 """
 
 from html import escape
-from pathlib import Path
-
-import yaml
-
-from tuning import storage
 
 from tuning.report import svg
-from tuning.expdir import SWEEP_FILE
 from tuning.report.text import columns, compute_line, headline
 from tuning.report.load import Report, finite
 from tuning.space import Domain, parse_domain
@@ -84,16 +78,9 @@ def _domain(spec) -> Domain | None:
 
 
 def _about(report: Report) -> tuple[str, str]:
-    """(name, description) from the experiment's sweep.yaml; the directory's name when it has none."""
-    location = f"{report.experiment}/{SWEEP_FILE}"
-    try:
-        text = storage.read_text(location) if storage.is_uri(location) else Path(location).read_text()
-        sweep = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError):
-        sweep = None
-    sweep = sweep if isinstance(sweep, dict) else {}
-    name = sweep.get("name") or report.experiment.rstrip("/").rsplit("/", 1)[-1]
-    return str(name), str(sweep.get("description") or "")
+    """(name, description) of the sweep, as the report read them from its sweep.yaml (never read again here:
+    the experiment's files are read once, by its checked reader); the directory's name when it has none."""
+    return report.name or report.experiment.rstrip("/").rsplit("/", 1)[-1], report.description
 
 
 def _cell(value) -> str:

@@ -22,13 +22,24 @@ def _plain(value):
     return value if value is None or isinstance(value, (bool, int, float, str)) else json.dumps(value)
 
 
+def _domains(space: dict) -> dict:
+    """The entries of the space that parse: one this version cannot read (a newer kind, a hand edit) is left
+    out of the study rather than failing the report."""
+    out = {}
+    for key, spec in space.items():
+        try:
+            out[key] = parse_domain(spec)
+        except ValueError:
+            continue
+    return out
+
+
 def distributions(space: dict, observed: dict[str, list]) -> dict:
     """Optuna distributions for the sweep's space; numeric bounds widen to cover observed values."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     out = {}
-    for key, spec in space.items():
-        domain = parse_domain(spec)
+    for key, domain in _domains(space).items():
         values = [v for v in observed.get(key, []) if finite(v)]
         if domain.kind in ("choice", "grid"):
             out[key] = CategoricalDistribution([_plain(v) for v in domain.args])
@@ -52,7 +63,7 @@ def build_study(report: Report):
     dists = distributions(report.space, observed)
     study = optuna.create_study(direction="minimize" if report.mode == "min" else "maximize")
     for trial in scored:
-        params = {k: _plain(v) if k in dists and hasattr(dists[k], "choices") else v for k, v in trial.config.items()}
+        params = {k: _plain(v) if hasattr(dists[k], "choices") else v for k, v in trial.config.items() if k in dists}
         study.add_trial(optuna.trial.create_trial(params=params, distributions={k: dists[k] for k in params},
                                                   value=trial.metric))
     return study
@@ -73,7 +84,10 @@ def importance(report: Report, evaluators=EVALUATORS) -> dict:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = build_study(report)
+    try:
+        study = build_study(report)
+    except ValueError as exc:  # a value Optuna refuses in its distribution: the report goes on without
+        return {"trials": 0, "note": f"not computed: {exc}"}
     count = len(study.get_trials(deepcopy=False))  # `study.trials` deep-copies every trial (0.1 s per 1000)
     out = {"trials": count}
     if not report.space:

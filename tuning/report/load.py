@@ -8,12 +8,14 @@ local or on any filesystem pyarrow opens (`s3://bucket/runs/exp`).
 
 import json
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuning.errors import UserError
-from tuning.expdir import STATUS, STATUSES, TRIAL_FILE, ExpDir, budget, tune_states
+from tuning.bounded import Unreadable, load_json, number, open_regular, read_limited, reason
+from tuning.expdir import MAX_FILE_BYTES, STATUS, STATUSES, TRIAL_FILE, ExpDir, budget, tune_states
 from tuning.pareto import objectives, pareto_ranks
 from tuning.space import conditional_keys, flat_specs
 
@@ -68,6 +70,8 @@ class Report:
     statuses: tuple | None = None  # --status: only trials with these statuses are shown
     objectives: list = field(default_factory=list)  # several objectives: their (metric, mode) pairs; else empty
     conditional: tuple = ()  # keys of `space` only some branches of a conditional choice sample (absent elsewhere)
+    name: str = ""  # the sweep's name and description (sweep.yaml), for the HTML page's title
+    description: str = ""
 
     def shown(self, top: int | None = None) -> list[TrialRow]:
         """The trials to show: the status filter, then the best `top`; ranks stay those among all trials."""
@@ -108,37 +112,62 @@ def _no_nan(value):
     return value
 
 
+def _row_problem(row) -> str | None:
+    """Why a parsed result.json line is not a result this report can use; None when it is one."""
+    if not isinstance(row, dict) or not isinstance(row.get("config", {}), dict):
+        return "a line that is not a result (a JSON object Tune writes)"
+    iteration = row.get("training_iteration")
+    if not (isinstance(iteration, int) and not isinstance(iteration, bool) and 0 <= iteration < 1 << 31):
+        return f"a line that is not a result (training_iteration is {iteration!r:.40})"
+    for key, ok in (("trial_id", str), ("checkpoint_dir_name", str), ("hostname", str), ("ended_by", str),
+                    ("time_total_s", number), ("timestamp", number)):
+        value = row.get(key)
+        if value is not None and not (ok(value) if ok is number else isinstance(value, ok)):
+            return f"a line that is not a result ({key} is {value!r:.40})"
+    return None
+
+
 def parse_rows(text: str | None, where: str) -> list[dict]:
-    """Rows of a result.json; a truncated or corrupt line is skipped with a warning."""
-    rows = []
-    for number, line in enumerate((text or "").splitlines(), 1):
+    """Rows of a result.json; a truncated or corrupt line is skipped, with one warning for the file."""
+    rows, skipped = [], []
+    for line_no, line in enumerate((text or "").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            warnings.warn(f"{where}:{number}: skipped an unreadable line (interrupted write?)")
+            row = load_json(line)
+        except ValueError as exc:  # a line cut short by a crash, or nested deeper than any result
+            skipped.append((line_no, "an unreadable line (interrupted write?)" if isinstance(
+                exc, json.JSONDecodeError) else f"an unreadable line ({exc})"))
             continue
-        if isinstance(row, dict) and isinstance(row.get("config", {}), dict):
-            rows.append(row)
+        problem = _row_problem(row)
+        if problem:
+            skipped.append((line_no, problem))
         else:
-            warnings.warn(f"{where}:{number}: skipped a line that is not a result (a JSON object Tune writes)")
+            rows.append(row)
+    if skipped:  # one warning per file: a file of a million bad lines is one line on the terminal
+        more = f"; {len(skipped) - 1} more line(s) skipped" if len(skipped) > 1 else ""
+        warnings.warn(f"{where}:{skipped[0][0]}: skipped {skipped[0][1]}{more}")
     return rows
 
 
 def read_results(path: Path) -> list[dict]:
-    """Rows of a local result.json file."""
-    return parse_rows(path.read_text(), str(path)) if path.is_file() else []
+    """Rows of a local result.json file (read as an experiment's files are: a regular file, bounded)."""
+    try:
+        with open_regular(str(path), os.path.realpath(Path(path).parent)) as handle:
+            text = read_limited(handle, os.fstat(handle.fileno()).st_size, MAX_FILE_BYTES).decode(errors="replace")
+    except (OSError, Unreadable):
+        return []
+    return parse_rows(text, str(path))
 
 
 def _trial_dirs(exp: ExpDir) -> dict[str, tuple[str, list[dict]]]:
     """Trial id -> (directory, result rows), for every directory holding Tune's params.json."""
     found = {}
     for name in exp.children():
-        if not exp.has(f"{name}/params.json"):
+        if not exp.listed(f"{name}/params.json"):  # only its presence counts: nothing reads it
             continue
         rows = parse_rows(exp.text(f"{name}/result.json"), exp.path(f"{name}/result.json"))
-        trial_id = rows[0]["trial_id"] if rows else name
+        trial_id = rows[0].get("trial_id") if rows and rows[0].get("trial_id") else name
         found[trial_id] = (name, rows)
     return found
 
@@ -154,8 +183,8 @@ def _best_row(rows: list[dict], metric: str, mode: str, scope: str, also: tuple 
 
 
 def finite(value) -> bool:
-    """A real, finite number (not bool, NaN or inf)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A real, finite number (not bool, NaN or inf, nor an int beyond 64 bits: no format holds one)."""
+    return number(value) and math.isfinite(value)
 
 
 def _checkpoint(exp: ExpDir, name: str, rows: list[dict], best: dict | None, metric: str,
@@ -194,38 +223,80 @@ def _error(exp: ExpDir, name: str) -> str | None:
 
 def metrics_of(row: dict) -> dict:
     """The logged metrics of one result row (numbers that Tune did not add itself)."""
-    return {k: v for k, v in row.items()
-            if k not in TUNE_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {k: v for k, v in row.items() if k not in TUNE_KEYS and number(v)}
 
 
-def _trial_info(exp: ExpDir, name: str) -> dict:
-    """Our trial.json (seed, params, node); empty, with a warning, if it was cut short."""
-    text = exp.text(f"{name}/{TRIAL_FILE}")
+def trial_info(exp: ExpDir, name: str) -> dict:
+    """Our trial.json (seed, params, node); empty, with one warning naming it, if it is cut short or not ours."""
     try:
-        info = json.loads(text) if text else {}
-    except json.JSONDecodeError:
-        info = None
-    if isinstance(info, dict) and isinstance(info.get("params", {}), dict):
-        return info
-    warnings.warn(f"{exp.path(name)}/{TRIAL_FILE}: unreadable (interrupted write?); seed and node unknown")
-    return {}
+        info = exp.json(f"{name}/{TRIAL_FILE}") or {}
+        if not isinstance(info, dict):
+            raise ValueError("not a JSON object")
+        for key, kind in (("params", dict), ("seed", int), ("hostname", str), ("node_id", str)):
+            value = info.get(key)
+            if value is not None and not (isinstance(value, kind) and (kind is not int or number(value))):
+                raise ValueError(f"{key} is {value!r:.40}")
+    except ValueError as exc:
+        gist = "interrupted write?" if isinstance(exc, json.JSONDecodeError) else reason(exc)
+        warnings.warn(f"{exp.path(name)}/{TRIAL_FILE}: unreadable ({gist}); seed and node unknown")
+        return {}
+    return info
 
 
-def _params(exp: ExpDir, name: str | None, config: dict, space: dict) -> dict:
+def _holds(spec: dict, value) -> bool:
+    """Whether `value` is one an entry of the kind of `spec` (as sweep.yaml writes it) could give: of a choice
+    or grid, a member or any plain value; of a range, a finite number (an int of randint, positive on a log
+    scale); of a kind this version does not know, any plain value."""
+    kind = next(iter(spec), None)
+    if kind in ("uniform", "quniform", "loguniform", "qloguniform", "randint"):
+        return finite(value) and ("log" not in kind or value > 0) and (kind != "randint" or isinstance(value, int))
+    plain = value is None or isinstance(value, (str, bool)) or number(value)
+    # a member is kept as the sweep wrote it (a list, a mapping), but an int no format can hold never
+    return plain or kind in ("choice", "grid") and not isinstance(value, int) and \
+        _contains(spec[kind] if isinstance(spec[kind], list) else [], value)
+
+
+def searched_params(exp: ExpDir, name: str | None, config: dict, space: dict) -> dict:
     """The trial's values of the searched keys; a value no entry of that kind could hold is left out, warned."""
     params = {}
     for key, value in config.items():
         if key not in space:
             continue
-        kind, args = next(iter(space[key].items()), (None, None))
-        numeric = kind not in ("choice", "grid")
-        ok = (finite(value) if numeric else
-              value in (args or []) or value is None or isinstance(value, (str, int, float, bool)))
-        if ok:
+        if _holds(space[key], value):
             params[key] = value
         else:
-            warnings.warn(f"{exp.path(name or '?')}: left out {key}={value!r}, not a value of its {kind} entry")
+            kind = next(iter(space[key]), None)
+            warnings.warn(f"{exp.path(name or '?')}: left out {key}={value!r:.80}, not a value of its {kind} entry")
     return params
+
+
+def _kind(value) -> str:
+    return "number" if number(value) else type(value).__name__
+
+
+def _one_kind_per_param(exp: ExpDir, trials: list[TrialRow], space: dict) -> None:
+    """Leave out (warned) a param value that is none of its entry's and of another kind than the rest of its
+    column: a table (csv, parquet) holds one kind per column, and an entry's values share one unless the
+    sweep mixes them itself (choice: [1, "a"]), which a value is kept for."""
+    for key, spec in space.items():
+        args = next(iter(spec.values()), None)
+        members = args if isinstance(args, list) else []
+        values = [t.config[key] for t in trials if t.config.get(key) is not None]
+        kinds = {_kind(v) for v in values if _contains(members, v)} or \
+            {max(sorted({_kind(v) for v in values}), key=[_kind(v) for v in values].count, default=None)}
+        for trial in trials:
+            value = trial.config.get(key)
+            if value is not None and _kind(value) not in kinds and not _contains(members, value):
+                del trial.config[key]
+                warnings.warn(f"{exp.display}: trial {trial.trial_id}: left out {key}={value!r:.80}, of another "
+                              "kind than its entry's other values")
+
+
+def _contains(values: list, value) -> bool:
+    try:
+        return value in values
+    except TypeError:
+        return False
 
 
 def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: list[dict], sweep: dict,
@@ -234,9 +305,9 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
     search = sweep["search"]
     pairs = objectives(search)
     (metric, mode), others = pairs[0], [m for m, _ in pairs[1:]]  # several objectives: ranked by the first's epoch
-    info = _trial_info(exp, name) if name else {}
+    info = trial_info(exp, name) if name else {}
     last = rows[-1] if rows else {}
-    params = _params(exp, name, last.get("config") or info.get("params") or {}, specs)
+    params = searched_params(exp, name, last.get("config") or info.get("params") or {}, specs)
     iterations = last.get("training_iteration", 0)
     limit = budget(sweep, params)
     if status == "pending" and iterations and (finished or limit and iterations >= limit):
@@ -250,7 +321,7 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
     best = _best_row(rows, metric, mode, scope, tuple(others))
     checkpoint, checkpoint_epoch = _checkpoint(exp, name, rows, best, metric, mode) if name else (None, None)
     res = sweep.get("resources") or {}
-    time_s = round(last.get("time_total_s", 0.0), 2)
+    time_s = round(last["time_total_s"], 2) if finite(last.get("time_total_s")) else 0.0
     checkpoints = [d for d in exp.children(name) if d.startswith("checkpoint_")] if name else []
     return TrialRow(
         trial_id=trial_id, status="stopped_early" if stopped_at else status, metric=best[metric] if best else None,
@@ -325,12 +396,14 @@ def load_report(experiment: str, scope: str | None = None, status: str | None = 
         results += [{"trial_id": state["trial_id"], "training_iteration": r.get("training_iteration"),
                      "time_total_s": r.get("time_total_s"), "timestamp": r.get("timestamp"), **metrics_of(r)}
                     for r in rows]
+    _one_kind_per_param(exp, trials, specs)
     search, pairs = sweep["search"], objectives(sweep["search"])
     several = pairs if len(pairs) > 1 else []
     ranked = rank_pareto(trials, [m for _, m in pairs]) if several else rank(trials, search["mode"])
     return Report(exp.display, pairs[0][0], pairs[0][1], scope, ranked, space=specs,
                   results=results, statuses=statuses, objectives=several,
-                  conditional=tuple(conditional_keys(search["space"])))
+                  conditional=tuple(conditional_keys(search["space"])), name=str(sweep.get("name") or ""),
+                  description=str(sweep.get("description") or ""))
 
 
 def compute_summary(report: Report) -> dict:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuning.errors import UserError
+from tuning.bounded import reason
 from tuning.expdir import ExpDir
 
 LINK_FILE = "confirm.json"
@@ -65,13 +66,17 @@ def stats(values: list[float]) -> tuple[float | None, float | None, float | None
 
 
 def _as_choices(space: dict) -> dict:
-    """A sweep.yaml space with its grid entries as choices, inside a conditional choice's branches too."""
+    """A sweep.yaml space with its grid entries as choices, inside a conditional choice's branches too.
+
+    An entry of another shape is kept as written: parse_sweep then names it (the space comes from the
+    experiment, which may have been edited)."""
     out = {}
     for key, spec in space.items():
-        if "grid" in spec:
+        if isinstance(spec, dict) and "grid" in spec:
             spec = {"choice": spec["grid"]}
-        elif isinstance(spec.get("choice"), dict):
-            spec = {"choice": {value: _as_choices(sub or {}) for value, sub in spec["choice"].items()}}
+        elif isinstance(spec, dict) and isinstance(spec.get("choice"), dict):
+            spec = {"choice": {value: _as_choices(sub or {}) if isinstance(sub or {}, dict) else sub
+                               for value, sub in spec["choice"].items()}}
         out[key] = spec
     return out
 
@@ -97,8 +102,9 @@ def confirm_sweep(experiment: str, top: int | None, seeds: int) -> tuple[dict, l
     search["num_samples"] = len(ranked) * seeds
     search["warm_start"] = []
     # Seeds are run.seed + trial index: shifting run.seed past the sweep's trials gives new seeds.
-    sweep["run"]["seed"] = sweep["run"].get("seed", 0) + len(report.trials)
-    sweep["name"] = f"{sweep['name']}-confirm"
+    # (run and name as ExpDir.sweep checked them: either may be missing from a sweep written by hand)
+    sweep["run"] = {**(sweep.get("run") or {}), "seed": (sweep.get("run") or {}).get("seed", 0) + len(report.trials)}
+    sweep["name"] = f"{sweep.get('name') or Path(experiment).name}-confirm"
     picked = [{"sweep_rank": t.rank, "trial_id": t.trial_id, "metric": t.metric, "config": t.config} for t in ranked]
     return sweep, picked
 
@@ -121,14 +127,28 @@ def run_confirm(experiment: str, top: int | None, seeds: int, storage: str | Non
     return exp_dir
 
 
+def _link(confirm_dir: str) -> dict:
+    """confirm.json of a confirmation experiment, read as an experiment's files are (tuning.expdir), checked."""
+    exp = ExpDir(confirm_dir, shallow=True)
+    if not exp.listed(LINK_FILE):
+        raise UserError(f"{confirm_dir}: no {LINK_FILE}; not a confirmation experiment")
+    try:
+        link = exp.json(LINK_FILE)
+        configs = link["configs"]
+        if not isinstance(configs, list) or not all(
+                isinstance(p["config"], dict) and isinstance(p["sweep_rank"], int)
+                and (p["metric"] is None or isinstance(p["metric"], (int, float))) for p in configs):
+            raise ValueError("configs is not a list of {config, sweep_rank, metric}")
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UserError(f"{exp.path(LINK_FILE)}: not a link tuning confirm wrote ({reason(exc)})") from None
+    return link
+
+
 def confirmed(confirm_dir: str) -> tuple[list[Confirmed], str, str]:
     """The configs of a confirmation experiment ranked by mean (best first), with its metric and mode."""
     from tuning.report import load_report
 
-    link_path = Path(confirm_dir) / LINK_FILE
-    if not link_path.is_file():
-        raise UserError(f"{confirm_dir}: no {LINK_FILE}; not a confirmation experiment")
-    link = json.loads(link_path.read_text())
+    link = _link(confirm_dir)
     report = load_report(confirm_dir)
     results = [Confirmed(p["config"], p["sweep_rank"], p["metric"]) for p in link["configs"]]
     for trial in report.trials:

@@ -51,19 +51,17 @@ def load_uri_experiment(location: str):
     """(local copy, resolved sweep) of the experiment at the URI `location`, checked as a local one is; a
     UserError saying what is missing."""
     from tuning.config import parse_sweep
-    from tuning.expdir import SWEEP_FILE
+    from tuning.expdir import SWEEP_FILE, ExpDir
     from tuning.run.resume import require_snapshot
-    from tuning.storage import experiment_location, is_nonempty
-
-    import yaml
+    from tuning.storage import experiment_location, is_nonempty, require_experiment
 
     location = location.rstrip("/")
     if not is_nonempty(location):
         raise UserError(f"experiment {location}: does not exist (or is empty)")
+    require_experiment(location)  # before the download: a directory that is no experiment may be huge
     copy = download_skeleton(location)
-    if not (copy / SWEEP_FILE).is_file():
-        raise UserError(f"experiment {location}: has no {SWEEP_FILE} (not a tuning experiment)")
-    cfg = parse_sweep(yaml.safe_load((copy / SWEEP_FILE).read_text()), origin=f"{location}/{SWEEP_FILE}")
+    # read with the bounds of every reader of an experiment (size, depth, YAML aliases), then checked in full
+    cfg = parse_sweep(ExpDir(str(copy), shallow=True).sweep(), origin=f"{location}/{SWEEP_FILE}")
     recorded = experiment_location(cfg.run.storage, cfg.name)
     if recorded.rstrip("/") != location:
         # Tune's pickled state names its storage; the study's live path is keyed by the location too.

@@ -91,6 +91,8 @@ def _lightning_cli(spec: dict, section: str):
     except UserError:
         raise
     except Exception as exc:  # the user's own __init__ (or a nested class's) raised
+        while exc.__cause__ or exc.__context__:  # jsonargparse re-raises it inside its own (a Union's) errors
+            exc = exc.__cause__ or exc.__context__
         raise UserError(f"{section}: building {spec['class_path']} from {section}.init_args raised "
                         f"{describe_exception(exc)}") from None
 

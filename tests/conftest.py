@@ -4,13 +4,34 @@ Two layers (README, "Tests"): `pytest -m "not integration"` is the fast unit lay
 layer starts Ray, a cluster, a browser or a sweep in a `tuning` process, or kills one. A test is
 integration when it asks for a fixture in INTEGRATION_FIXTURES (directly or through another fixture)
 or is marked `@pytest.mark.integration` (the module's `pytestmark` for a whole file).
+
+A test that runs a program the Python environment does not bring (Chromium, rsync) is marked
+`@pytest.mark.needs("program", reason=...)`: skipped where the program is missing, but failed where the
+environment variable CI is set (.ci/run installs them), so CI never goes green by skipping it.
 """
 
 import copy
+import os
+import shutil
 
 import pytest
 
 INTEGRATION_FIXTURES = {"ray_session", "cluster", "live"}  # a Ray session, a local cluster, a finished sweep
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs(program, reason): runs `program`; skipped where it is missing, "
+                                       "failed there when $CI is set")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs"):
+        (program,) = mark.args
+        if shutil.which(program) is None:
+            why = f"needs {program}: {mark.kwargs.get('reason', 'it runs it')}"
+            if os.environ.get("CI"):
+                pytest.fail(f"{why}; it is not installed here, and CI is set", pytrace=False)
+            pytest.skip(why)
 
 
 def pytest_collection_modifyitems(items):
@@ -48,11 +69,20 @@ def tiny_sweep() -> dict:
     return copy.deepcopy(TINY_SWEEP)
 
 
+@pytest.fixture
+def restore_environ():
+    """os.environ after the test exactly as before it, whatever the code under test set there (tuning's driver sets
+    RAY_*, TUNE_* and PL_* variables for the Ray it starts): later tests in this process, and the processes they
+    start, see none of it. (monkeypatch undoes only what the test itself set through it.)"""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """A local, loopback-only Ray started the way `tuning run` starts it, shared by the whole run."""
-    import os
-
     import ray
 
     from tuning.run.driver import start_ray

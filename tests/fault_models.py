@@ -144,3 +144,39 @@ class LuckySeed(LinearClassifier):
     def validation_step(self, batch, batch_idx):
         lucky = int(os.environ["PL_GLOBAL_SEED"]) == self.hparams.lucky_seed  # set by seed_everything
         self.log("val_loss", 0.0 if lucky else float(self.hparams.quality))
+
+
+class FailsOnSeed(LinearClassifier):
+    """Trains normally, but raises as it starts when the trial's seed is `failing_seed`: a config that fails under
+    one seed of several (a `tuning confirm` rerun that errors)."""
+
+    def __init__(self, width: int = 64, lr: float = 0.05, failing_seed: int = 1):
+        super().__init__(width=width, lr=lr)
+        self.save_hyperparameters()
+
+    def on_fit_start(self):
+        seed = int(os.environ["PL_GLOBAL_SEED"])  # set by seed_everything
+        if seed == self.hparams.failing_seed:
+            raise RuntimeError(f"seed {seed} fails")
+
+
+class OutlastsItsTime(LinearClassifier):
+    """Epoch 0 trains as usual; every later epoch starts by waiting until the Trainer's `max_time` has run out
+    (bounded by `limit` seconds), so the Trainer ends the trial at that epoch's first batch, mid-epoch, however
+    fast or slow the machine is."""
+
+    def __init__(self, width: int = 64, lr: float = 0.05, limit: float = 120.0):
+        super().__init__(width=width, lr=lr)
+        self.save_hyperparameters()
+
+    def on_train_epoch_start(self):
+        import time
+
+        from lightning.pytorch.callbacks import Timer
+
+        if self.current_epoch == 0:
+            return
+        [timer] = [c for c in self.trainer.callbacks if isinstance(c, Timer)]
+        deadline = time.monotonic() + self.hparams.limit
+        while timer.time_remaining() > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)

@@ -54,7 +54,7 @@ def tuning(args: list[str], cwd: Path, token: str | None, timeout: float = 480) 
     """The `tuning` CLI in a subprocess, with `token` as RAY_AUTH_TOKEN (None: no token anywhere)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     if token is None:
-        env["HOME"] = tempfile.mkdtemp(prefix="tuning-home-")  # hides ~/.ray/auth_token
+        env["HOME"] = tempfile.mkdtemp(prefix="home-", dir=cwd.parent)  # hides ~/.ray/auth_token; under pytest's tmp
     else:
         env["RAY_AUTH_TOKEN"] = token
     return subprocess.run([str(BIN / "tuning"), *args], cwd=cwd, env=env, capture_output=True, text=True,
@@ -76,7 +76,7 @@ def test_a_wrong_or_missing_token_is_refused_clearly(cluster, project):
 def test_a_sweep_that_cannot_run_is_refused_before_it_reaches_the_cluster(cluster, project):
     relative = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard], project, cluster.token)
     assert relative.returncode == 2 and "run.storage './runs' is relative" in relative.stderr
-    bad = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", "/tmp/x",
+    bad = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", str(project / "out"),
                   "--set", "model.init_args.widht=3"], project, cluster.token)
     assert bad.returncode == 2 and "widht" in bad.stderr, bad.stderr
     listed = tuning(["jobs", "--address", cluster.dashboard], project, cluster.token)
@@ -199,6 +199,22 @@ def test_an_unknown_job_is_a_clear_error(cluster, project):
     assert "no-such-job" in result.stderr and "Traceback" not in result.stderr
 
 
+# A user's model whose second epoch never ends in a test's time (the first is quick: the driver's metric check runs
+# its batches): its sweep is surely still running when the job is stopped.
+STALLS = """\
+import time
+
+from my_models import LinearClassifier
+
+
+class Stalls(LinearClassifier):
+    def on_train_epoch_start(self):
+        if self.current_epoch >= 1:
+            time.sleep(600)
+"""
+
+
+@pytest.mark.integration  # a cluster of its own
 def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
     """The one extra cluster of this suite: a head alone, token auth off. Its job is stopped while it runs."""
     head = LocalCluster(tmp_path / "open", auth=False)
@@ -206,7 +222,10 @@ def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(HERE.parent / "user_models.py", project / "my_models.py")
-    (project / "sweep.yaml").write_text(yaml.safe_dump(SWEEP))
+    (project / "stalls.py").write_text(STALLS)
+    (project / "sweep.yaml").write_text(yaml.safe_dump({**SWEEP, "model": {"class_path": "stalls.Stalls",
+                                                                           "init_args": {"width": 64}}}))
+    exp = tmp_path / "runs" / SWEEP["name"]
     try:
         head.start(worker=False)
         # Straight after the head comes up, the Jobs API may answer before its agent: that is retried.
@@ -215,14 +234,29 @@ def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
         assert submitted.returncode == 0, submitted.stderr
         assert "accepted this job without a token: it has no authentication" in submitted.stderr
         job = submitted.stdout.split("submitted job ")[1].split()[0]
+        # Stopped once its sweep has started (its trials never finish): the job cannot have ended by itself.
+        _wait_for_sweep(job, head, project, exp / "sweep.yaml")
         stopped = tuning(["stop", job, "--address", head.dashboard], project, token=None)
         assert stopped.returncode == 0 and f"job {job}: stop requested" in stopped.stdout, stopped.stderr
         # The running job ends STOPPED (not SUCCEEDED), and its status says how to continue it.
         status = _status_once_ended(job, head, project)
-        resume = f"continue with: tuning resume {tmp_path / 'runs' / SWEEP['name']} --address {head.dashboard}"
+        resume = f"continue with: tuning resume {exp} --address {head.dashboard}"
         assert status.startswith(f"job {job}: STOPPED") and resume in status, status
     finally:
         head.stop()
+
+
+def _wait_for_sweep(job: str, cluster: LocalCluster, project: Path, started: Path, tries: int = 180) -> None:
+    """Wait until the job's driver has written `started` (polled once a second, bounded); fail if the job ends first."""
+    import time
+
+    for _ in range(tries):
+        if started.exists():
+            return
+        status = tuning(["status", job, "--address", cluster.dashboard], project, cluster.token).stdout
+        assert any(f": {state}" in status for state in ("PENDING", "RUNNING")), status
+        time.sleep(1)
+    raise AssertionError(f"job {job} did not start its sweep in {tries} s: {started} is not there")
 
 
 def _status_once_ended(job: str, cluster: LocalCluster, project: Path, tries: int = 60) -> str:

@@ -145,14 +145,12 @@ def test_launcher_configs_never_copy_the_secrets_tuning_submit_leaves_out():
     assert {f"**/{p.rstrip('/')}" for p in SECRET_PATTERNS} <= set(ignored)
 
 
+@pytest.mark.needs("rsync", reason="the cluster launcher copies the project with it (.ci/run installs it)")
 def test_rsync_with_the_launchers_excludes_leaves_the_secrets_and_copies_the_key_and_token(tmp_path):
-    import shutil
     import subprocess
 
     from tests.cluster.secret_project import CODE_FILES, SECRET_FILES, make_secret_project
 
-    if shutil.which("rsync") is None:
-        pytest.skip("rsync is not installed here (the cluster launcher runs it)")
     config = yaml.safe_load((CLUSTER / "local.yaml").read_text())
     flags = [arg for p in config["rsync_exclude"] for arg in ("--exclude", p)]
     project = make_secret_project(tmp_path / "project", tmp_path / "outside")

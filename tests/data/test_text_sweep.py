@@ -65,7 +65,8 @@ def test_the_builtin_text_sweep_prepares_offline(tmp_path, monkeypatch):
     assert len(tokenize_runs(tmp_path)) == 1
 
 
-def test_a_missing_column_is_bad_input_found_before_any_trial(tmp_path):
+def test_a_missing_column_is_bad_input_found_before_any_trial(ray_session, restore_environ, tmp_path):
+    """The driver starts Ray (here: the test session's) before it prepares the data, where the column is missing."""
     from tuning.errors import UserError
 
     sweep = text_sweep(text_files(tmp_path / "text"), str(tmp_path / "cache"), 1)

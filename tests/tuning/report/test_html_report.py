@@ -9,7 +9,6 @@ import importlib.util
 import json
 import math
 import re
-import shutil
 import subprocess
 import time
 from html.parser import HTMLParser
@@ -174,8 +173,7 @@ def test_the_json_report_imports_no_matplotlib_and_the_html_one_does(tmp_path):
 CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
             "--allow-file-access-from-files"]  # the test harness reads the report's DOM in its iframe
-needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None,
-                                    reason="needs Debian's chromium (.ci/run installs it)")
+needs_chromium = pytest.mark.needs("chromium", reason="Debian's chromium renders the page (.ci/run installs it)")
 
 # Opens the report in an iframe WIDTH px wide, then copies what the report measured about itself
 # (charts drawn, its width against the frame's, milliseconds to open) onto this page's body.

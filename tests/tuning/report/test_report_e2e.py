@@ -159,7 +159,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (.ci/run installs it)")
+@pytest.mark.needs("chromium", reason="Debian's chromium renders the page (.ci/run installs it)")
 def test_html_report_renders_in_a_real_browser(live, tmp_path):
     """Chromium lays out the page's 5 charts (learning curves, parallel coordinates, a scatter per param,
     importance), each with its title, marks in it and a non-empty size, counted from the DOM Chromium dumps

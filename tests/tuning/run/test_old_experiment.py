@@ -4,15 +4,27 @@ old_experiment/ was made at commit 6d7bbec, when every module lived in tuning/ s
 (tests/make_old_experiment.py says how); its tuner.pkl names tuning.progress.Progress,
 tuning.placement.PendingNotice, tuning.report.budget and tuning.trial.trial_dirname, all of which live in
 wings now (tuning/_moved.py and the wings' faces keep the old names).
+
+It was made in MADE_AT, and its files name that absolute path (Tune's pickles, the searcher's study, sweep.yaml):
+`tuning resume` refuses a moved experiment. The test resumes a copy under its tmp_path with that path rewritten
+in every file (pickles opcode by opcode, so the module names they hold stay the old ones), never MADE_AT itself:
+a fixed global path that two runs on one machine would share.
 """
 
+import binascii
 import json
+from contextlib import closing
+import pickletools
+import re
 import shutil
+import sqlite3
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.make_old_experiment import MADE_AT
 from tuning.report.load import load_report, read_results
@@ -27,14 +39,60 @@ def _rows(exp_dir: Path) -> dict:
             for d in exp_dir.glob("trial_*")}
 
 
+def _repathed_pickle(data: bytes, old: str, new: str) -> bytes:
+    """The pickle `data` with `old` replaced by `new` in its strings (and in pickles nested as bytes); frames are
+    dropped (they are optional), everything else is copied byte for byte."""
+    ops = list(pickletools.genops(data))
+    out = bytearray()
+    for (op, arg, pos), end in zip(ops, [p for _, _, p in ops[1:]] + [len(data)]):
+        if op.name == "FRAME":
+            continue
+        if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8") and old in arg:
+            text = arg.replace(old, new).encode("utf-8", "surrogatepass")
+            out += (b"\x8c" + bytes([len(text)]) if len(text) < 256 else b"X" + struct.pack("<I", len(text))) + text
+        elif op.name in ("SHORT_BINBYTES", "BINBYTES", "BINBYTES8") and old.encode() in arg:
+            blob = _repathed_pickle(arg, old, new)
+            out += (b"C" + bytes([len(blob)]) if len(blob) < 256 else b"B" + struct.pack("<I", len(blob))) + blob
+        else:
+            out += data[pos:end]
+    return bytes(out)
+
+
+def _repath(exp_dir: Path, old: str, new: str) -> None:
+    """Rewrite the absolute path `old` as `new` in every file of the experiment that names it."""
+    for path in exp_dir.rglob("*"):
+        data = path.read_bytes() if path.is_file() else b""
+        if path.suffix == ".db":
+            with closing(sqlite3.connect(path)) as db, db:  # Tune's trial ids and where they ran, per Optuna trial
+                db.execute("UPDATE trial_user_attributes SET value_json = replace(value_json, ?, ?)", (old, new))
+        elif data.startswith(b"\x80"):  # a pickle (searcher-state-*.pkl, tuner.pkl, search_gen_state-*.json)
+            path.write_bytes(_repathed_pickle(data, old, new))
+        elif old.encode().hex().encode() in data:  # JSON holding hex-encoded (cloud)pickles: experiment_state-*.json
+            path.write_bytes(re.sub(rb"[0-9a-f]{64,}", lambda m: _repathed_hex(m.group(), old, new), data))
+        elif old.encode() in data:
+            path.write_bytes(data.replace(old.encode(), new.encode()))
+    for path in exp_dir.rglob("*"):
+        data = path.read_bytes() if path.is_file() else b""
+        if path.suffix == ".db":
+            with closing(sqlite3.connect(path)) as db:
+                data = "".join(db.iterdump()).encode()
+        assert old.encode() not in data and old.encode().hex().encode() not in data, f"{path} still names {old}"
+
+
+def _repathed_hex(hexed: bytes, old: str, new: str) -> bytes:
+    data = binascii.unhexlify(hexed)
+    return binascii.hexlify(_repathed_pickle(data, old, new)) if old.encode() in data else hexed
+
+
 @pytest.fixture
-def old_experiment():
-    """The fixture where it was made (a moved experiment is not resumed), removed afterwards."""
-    shutil.rmtree(MADE_AT, ignore_errors=True)
-    exp_dir = MADE_AT / "runs" / "old"
+def old_experiment(tmp_path):
+    """The fixture as if it had been made in tmp_path: copied there, every path in it rewritten."""
+    made_at = tmp_path / "made"
+    exp_dir = made_at / "runs" / "old"
     shutil.copytree(FIXTURE, exp_dir)
-    yield exp_dir
-    shutil.rmtree(MADE_AT, ignore_errors=True)
+    _repath(exp_dir, str(MADE_AT), str(made_at))
+    assert yaml.safe_load((exp_dir / "sweep.yaml").read_text())["run"]["storage"] == str(made_at / "runs")
+    return exp_dir
 
 
 def test_an_old_interrupted_experiment_is_reported_and_resumed_to_completion(old_experiment):
@@ -46,9 +104,11 @@ def test_an_old_interrupted_experiment_is_reported_and_resumed_to_completion(old
     finished = {k: v for k, v in _rows(old_experiment).items() if len(v) == 2}
     assert len(finished) == 2
 
+    made_at_before = MADE_AT.exists()  # (another checkout's old test may be using it)
     done = subprocess.run([sys.executable, "-m", "tuning", "resume", str(old_experiment)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert made_at_before or not MADE_AT.exists(), f"the resume wrote to {MADE_AT}, where the fixture was made"
     trials = load_report(str(old_experiment)).trials
     assert len(trials) == 4 and all(t.status == "completed" for t in trials)
     rows = _rows(old_experiment)

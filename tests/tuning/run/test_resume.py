@@ -12,7 +12,7 @@ import optuna
 import pytest
 import yaml
 
-from tests.processes import kill_group
+from tests.processes import kill_group, start_tuning, stop_requested
 from tests.in_process import tuning_here
 from tuning.run.driver import resume_sweep
 from tuning.errors import UserError
@@ -210,12 +210,13 @@ def _signalled_run(tmp_path, sweep_file, signals) -> Path:
     """`tuning run` of sweep_file stopped by `signals` after one trial finished: exit 130, the resume command
     printed, the run recorded as interrupted."""
     exp_dir, log = tmp_path / "runs" / "stopped", tmp_path / "run.log"
-    run = _start("run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "stopped", log=log)
+    run = start_tuning("run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "stopped", log=log)
     try:
         _wait_logged(run, "[1/", log)  # one trial finished, more to go
-        for sig, group in signals:
+        for i, (sig, group) in enumerate(signals):
+            if i:  # a signal sent before the first was handled would merge with it
+                stop_requested(run, log)
             (os.killpg if group else os.kill)(run.pid, sig)
-            time.sleep(0.3)
         assert run.wait(timeout=120) == 130, log.read_text()[-3000:]
     finally:
         kill_group(run) if run.poll() is None else None

@@ -31,7 +31,10 @@ def s3(tmp_path_factory):
     server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                               stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     env = dict(os.environ, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
+               # The drivers' live copies of the study: under pytest's tmp, not <temp>/tuning-studies/<hash of the
+               # URI>, the same path for every run of this test on the machine.
+               TUNING_STUDY_DIR=str(tmp_path_factory.mktemp("studies")))
     try:
         from pyarrow import fs
 

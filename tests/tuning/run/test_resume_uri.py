@@ -1,9 +1,11 @@
 """The study of an experiment on URI storage follows it (the killed and resumed sweeps on URI storage, crash repairs
 included, are in tests/cluster/test_resume_uri.py)."""
 
+import os
 import pickle
 
 import optuna
+import pytest
 
 from tuning.run.resume import study_storage
 from tuning.run.study import STUDY_FILE, fetch, live_path
@@ -81,6 +83,7 @@ def test_a_searcher_restored_from_a_state_older_than_tunes_takes_the_trial_from_
     assert study.trials[0].params == params
 
 
+@pytest.mark.integration  # a sweep in a `tuning` process
 def test_a_job_restarted_before_tunes_first_snapshot_starts_its_sweep_again_in_place(tmp_path):
     """A restarted job whose first start stopped before Ray Tune saved anything (sweep.yaml only) runs the sweep."""
     import subprocess
@@ -97,7 +100,8 @@ def test_a_job_restarted_before_tunes_first_snapshot_starts_its_sweep_again_in_p
     (tmp_path / "runs" / "synthetic" / "sweep.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     done = subprocess.run([sys.executable, "-m", "tuning", "run", "synthetic", "--set", "search.num_samples=3",
                            "--set", "objective.iterations=2", "--storage", storage, "--resume-existing"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TUNING_STUDY_DIR=str(tmp_path / "live")))  # not the machine's temp dir
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "starting the existing experiment" in done.stderr
     states = trial_states(tmp_path / "runs" / "synthetic")

@@ -37,9 +37,11 @@ def _placement_groups() -> set:
     return set(ray.util.placement_group_table()) if ray.is_initialized() else set()
 
 
-def test_a_model_that_logs_nothing_exits_2_before_any_trial_writing_nothing(tiny_sweep, tmp_path, capsys):
+def test_a_model_that_logs_nothing_exits_2_before_any_trial_writing_nothing(ray_session, restore_environ, tiny_sweep,
+                                                                            tmp_path, capsys):
     """`tuning run` refuses the sweep in the driver: Ray (which the driver starts before the check, so the
-    workers import Lightning meanwhile) was never asked to place a trial, and no experiment was written."""
+    workers import Lightning meanwhile; here the test session's) was never asked to place a trial, and no
+    experiment was written."""
     tiny_sweep["model"] = {"class_path": "tests.user_callbacks.SilentClassifier"}
     # A space the searcher can sample: only the metric check stands between this sweep and its trials.
     tiny_sweep["search"]["space"] = {"data.init_args.batch_size": {"choice": [64, 128]}}

@@ -81,10 +81,10 @@ def _job_hints(job_id: str, address: str, exp: str, stop: bool = False) -> str:
 
 
 def _check_job_id(job_id: str | None) -> None:
-    from tuning.run import submit
+    from tuning.run import jobs_api
 
     if job_id is not None:
-        submit.check_job_id(job_id, "--job-id")
+        jobs_api.check_job_id(job_id, "--job-id")
 
 
 @contextlib.contextmanager

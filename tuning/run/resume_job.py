@@ -35,18 +35,18 @@ def check_resumable(experiment: str) -> str:
 def submit_resume(experiment: str, address: str, working_dir: Path, pip: list[str], max_upload_mib: float,
                   includes=(), job_id: str | None = None, flags: tuple[str, ...] = ()) -> tuple[str, str]:
     """Start `tuning resume EXPERIMENT --address auto FLAGS` as a job; return (job id, experiment location)."""
-    from tuning.run import submit
+    from tuning.run import jobs_api, submit
 
     location = check_resumable(experiment)
     storage, name = location.rsplit("/", 1)
     upload = submit.plan_upload(working_dir, location, includes)
     submit.check_size(upload.files, max_upload_mib)
     job_id = job_id or f"tuning-resume-{name}-{uuid.uuid4().hex[:8]}"
-    client = submit.connect(address)
+    client = jobs_api.connect(address)
     print(f"uploading {submit.summary(upload, working_dir)} (tuning submit --dry-run lists them)", flush=True)
     runtime_env = {"working_dir": str(working_dir), "excludes": upload.excludes, **({"pip": list(pip)} if pip else {})}
     entrypoint = " ".join(["tuning", "resume", shlex.quote(location), "--address", "auto", *flags])
-    job = submit.call(client, address, client.submit_job, entrypoint=entrypoint, submission_id=job_id,
+    job = jobs_api.call(client, address, client.submit_job, entrypoint=entrypoint, submission_id=job_id,
                       runtime_env=runtime_env, metadata={"tuning_experiment": name, "tuning_storage": storage})
     submit.warn_without_token(client, address)
     return job, location

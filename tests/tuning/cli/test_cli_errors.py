@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tuning.cli.commands import main
-from tuning.run import submit
+from tuning.run import jobs_api
 
 pytestmark = pytest.mark.timeout(60)  # a request without a timeout hangs: the test fails instead of waiting
 
@@ -141,7 +141,7 @@ def no_real_cluster(tmp_path, monkeypatch):
     (tmp_path / "home").mkdir()
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for name in ["CONNECT_TIMEOUT_S", "VERSION_TIMEOUT_S", "ANSWER_TIMEOUT_S"]:
-        monkeypatch.setattr(submit, name, 1, raising=False)  # raising=False: the same test runs on the code before
+        monkeypatch.setattr(jobs_api, name, 1, raising=False)  # raising=False: the same test runs on the code before
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from tuning.run import submit
+from tuning.run import jobs_api, submit
 from tuning.errors import UserError
 
 
@@ -44,19 +44,19 @@ def test_the_token_comes_from_the_environment_then_a_token_file(monkeypatch, tmp
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
     monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
-    assert submit.auth_token() == (None, "no token")
+    assert jobs_api.auth_token() == (None, "no token")
     (tmp_path / ".ray").mkdir()
     (tmp_path / ".ray" / "auth_token").write_text("from-home\n")
-    assert submit.auth_token() == ("from-home", str(tmp_path / ".ray" / "auth_token"))
+    assert jobs_api.auth_token() == ("from-home", str(tmp_path / ".ray" / "auth_token"))
     (tmp_path / "t").write_text("from-path")
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "t"))
-    assert submit.auth_token()[0] == "from-path"
+    assert jobs_api.auth_token()[0] == "from-path"
     monkeypatch.setenv("RAY_AUTH_TOKEN", "from-env")
-    assert submit.auth_token() == ("from-env", "RAY_AUTH_TOKEN")
+    assert jobs_api.auth_token() == ("from-env", "RAY_AUTH_TOKEN")
     monkeypatch.delenv("RAY_AUTH_TOKEN")
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "missing"))
     with pytest.raises(UserError, match="RAY_AUTH_TOKEN_PATH .*missing: no such file"):
-        submit.auth_token()
+        jobs_api.auth_token()
 
 
 def test_relative_storage_is_refused_before_anything_is_sent(project):
@@ -80,7 +80,7 @@ def test_the_users_own_classes_are_checked_from_the_working_dir(project):
 
 def test_a_non_http_address_is_refused():
     with pytest.raises(UserError, match="http://HEAD:8265"):
-        submit.connect("127.0.0.1:6379")
+        jobs_api.connect("127.0.0.1:6379")
 
 
 def test_an_address_where_nothing_listens_is_a_clear_error():
@@ -90,7 +90,7 @@ def test_an_address_where_nothing_listens_is_a_clear_error():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(UserError, match="cannot reach the Ray dashboard"):
-        submit.connect(f"http://127.0.0.1:{port}")
+        jobs_api.connect(f"http://127.0.0.1:{port}")
 
 
 def test_requirements_merge_pip_flags_and_a_file(tmp_path):
@@ -198,11 +198,11 @@ def test_dry_run_lists_uploads_and_secrets_and_contacts_no_cluster(secrets_proje
 
 
 def test_plain_http_to_another_machine_warns_that_the_token_travels_unencrypted():
-    assert "travels unencrypted" in submit.plain_http_warning("http://10.0.0.5:8265", "t")
-    assert "travels unencrypted" in submit.plain_http_warning("http://head.example:8265", "t")
+    assert "travels unencrypted" in jobs_api.plain_http_warning("http://10.0.0.5:8265", "t")
+    assert "travels unencrypted" in jobs_api.plain_http_warning("http://head.example:8265", "t")
     for address in ["http://127.0.0.1:8265", "http://localhost:8265", "http://[::1]:8265", "https://10.0.0.5:8265"]:
-        assert submit.plain_http_warning(address, "t") is None, address
-    assert submit.plain_http_warning("http://10.0.0.5:8265", None) is None  # no token, nothing to leak
+        assert jobs_api.plain_http_warning(address, "t") is None, address
+    assert jobs_api.plain_http_warning("http://10.0.0.5:8265", None) is None  # no token, nothing to leak
 
 
 def test_the_warning_comes_before_the_connection_to_this_machines_own_address(monkeypatch, capsys):
@@ -219,7 +219,7 @@ def test_the_warning_comes_before_the_connection_to_this_machines_own_address(mo
         port = sock.getsockname()[1]  # nothing listens there once the socket is closed
     monkeypatch.setenv("RAY_AUTH_TOKEN", "secret-token")
     with pytest.raises(UserError, match="cannot reach"):
-        submit.connect(f"http://{own}:{port}")
+        jobs_api.connect(f"http://{own}:{port}")
     assert "token travels unencrypted" in capsys.readouterr().err
 
 
@@ -238,15 +238,15 @@ def test_a_head_without_a_job_agent_yet_is_retried_for_a_bounded_time(monkeypatc
             raise answer
         return answer
 
-    assert submit.call(_Source(), "http://127.0.0.1:1", request) == "job-1"
+    assert jobs_api.call(_Source(), "http://127.0.0.1:1", request) == "job-1"
     assert capsys.readouterr().err.count("job agent is not ready yet") == 2
-    monkeypatch.setattr(submit, "AGENT_RETRY_S", 2)
+    monkeypatch.setattr(jobs_api, "AGENT_RETRY_S", 2)
 
     def always_busy():
         raise busy
 
-    with pytest.raises(submit.ClusterError, match="no job agent ready after 2 s"):
-        submit.call(_Source(), "http://127.0.0.1:1", always_busy)
+    with pytest.raises(jobs_api.ClusterError, match="no job agent ready after 2 s"):
+        jobs_api.call(_Source(), "http://127.0.0.1:1", always_busy)
 
 
 def test_a_5xx_from_the_cluster_is_one_line():
@@ -257,8 +257,8 @@ def test_a_5xx_from_the_cluster_is_one_line():
     def request():
         raise RuntimeError(text)
 
-    with pytest.raises(submit.ClusterError) as caught:
-        submit.call(_Source(), "http://127.0.0.1:1", request)
+    with pytest.raises(jobs_api.ClusterError) as caught:
+        jobs_api.call(_Source(), "http://127.0.0.1:1", request)
     message = str(caught.value)
     assert "\n" not in message and "(HTTP 500)" in message and "j already exists" in message
 

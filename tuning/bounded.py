@@ -8,7 +8,7 @@ import re
 import stat
 
 MAX_DEPTH = 128  # nesting of a JSON or YAML value: a sweep.yaml of 32 nested conditional choices (the most
-# tuning.space allows) is 102 deep; Python's recursion limit (1000) stays far for every reader
+# tuning.sweep.space allows) is 102 deep; Python's recursion limit (1000) stays far for every reader
 _INT64 = 1 << 63  # an int beyond this is no number Arrow (csv, parquet) can hold
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # an escaped UTF-16 surrogate, paired or not
 

@@ -7,7 +7,7 @@ directory is listed and read with `os` alone.
 An experiment may come from someone else, so reading one never leaves it and never waits: only regular
 files are read (a FIFO, socket or device is never opened), a link is read only where it leads to a file
 inside the experiment, a file and the whole experiment have a size limit, JSON and YAML a depth limit and
-YAML the alias bound of sweep files (tuning.sweep_file.MAX_NODES). A refused file is named in one warning
+YAML the alias bound of sweep files (tuning.sweep.file.MAX_NODES). A refused file is named in one warning
 when a reader asks for it; sweep.yaml, without which nothing can be read, is a UserError instead.
 """
 
@@ -85,7 +85,7 @@ def _at(data: dict, key: str):
 
 def _space_problem(sweep: dict) -> str | None:
     """A searched key whose path the sweep's sections cannot hold (it crosses a value that is no mapping)."""
-    from tuning.space import TRIAL_SECTIONS, apply_params, flat_specs
+    from tuning.sweep.space import TRIAL_SECTIONS, apply_params, flat_specs
 
     try:
         apply_params({k: sweep.get(k) or {} for k in TRIAL_SECTIONS},
@@ -317,7 +317,7 @@ class ExpDir:
         """The experiment's sweep.yaml as data, checked to be one tuning wrote (a UserError naming it if not)."""
         import yaml
 
-        from tuning.sweep_file import MAX_NODES
+        from tuning.sweep.file import MAX_NODES
 
         where = self.path(SWEEP_FILE)
         try:

@@ -71,7 +71,7 @@ def sweep(gpu: float, trials: int, epochs: int, out_dir: str) -> dict:
 
 def measure(gpu: float, trials: int, epochs: int, root: Path) -> dict:
     """Run the sweep once; wall time, concurrency and per-trial GPU memory."""
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import run_sweep
     from tuning.report.load import load_report
 

@@ -188,7 +188,7 @@ def child_baseline(args) -> None:
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from tuning.synthetic import value  # the function alone: a few lines of math
+    from tuning.search.synthetic import value  # the function alone: a few lines of math
 
     def trainable(config):
         x = [config[f"x{i}"] for i in range(6)]
@@ -220,7 +220,7 @@ def _filled_study(storage, sampler, n: int, seed: int = 0):
 
     import optuna
 
-    from tuning.synthetic import hartmann6
+    from tuning.search.synthetic import hartmann6
 
     rng, dists = random.Random(seed), {f"objective.x{i}": optuna.distributions.FloatDistribution(0.0, 1.0)
                                        for i in range(6)}
@@ -238,7 +238,7 @@ def suggest_times(sizes=(100, 500, 1000, 2000), repeats: int = 15) -> dict:
     import optuna
 
     from tuning.run.resume import study_storage
-    from tuning.searchers import SAMPLERS
+    from tuning.search.searchers import SAMPLERS
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     samplers = {"tuning_tpe": lambda: SAMPLERS["tpe"](optuna, 0),  # multivariate, constant liar

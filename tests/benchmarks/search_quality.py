@@ -36,8 +36,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tuning import searchers
-from tuning.config import parse_sweep
+from tuning.search import searchers
+from tuning.sweep.config import parse_sweep
 from tuning.run.driver import run_sweep, start_ray
 from tuning.report.load import read_results
 
@@ -117,10 +117,10 @@ def optuna_alone(seed: int, epochs: int, budget: int) -> list[float]:
     import lightning as L
     import optuna
 
-    from tuning.conditional import define_by_run
+    from tuning.search.conditional import define_by_run
     from tuning.data.digits import DigitsDataModule
     from tuning.models.mlp import MLPClassifier
-    from tuning.space import parse_space
+    from tuning.sweep.space import parse_space
 
     space, _ = parse_space(SPACE)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -176,7 +176,7 @@ MO_SAMPLERS = ("nsga2", "tpe", "random")
 
 def multi_objective(seeds: int, trials: int, storage: str) -> dict:
     """The hypervolume of each sampler's Pareto front after `trials` trials of ZDT1, for each seed."""
-    from tuning.pareto import hypervolume_2d
+    from tuning.search.pareto import hypervolume_2d
     from tuning.report.load import load_report
 
     volumes = {name: [] for name in MO_SAMPLERS}

@@ -26,7 +26,7 @@ HEAVY = ("torch", "pytorch_lightning", "lightning", "ray", "pyarrow", "pandas", 
 PROBE = ("import json, sys\ntry:\n    exec(sys.argv[1])\nexcept SystemExit:\n    pass\n"
          "print('HEAVY=' + json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr)" % (HEAVY,))
 GOAL_OVER_TORCH = 0.6
-IMPORTING_CHECK = ("from tuning.classes import check_classes; from tuning.config import load_sweep; "
+IMPORTING_CHECK = ("from tuning.sweep.classes import check_classes; from tuning.sweep.config import load_sweep; "
                    "check_classes(load_sweep('quickstart', []))")
 PATHS = {
     "python_pass": "pass",

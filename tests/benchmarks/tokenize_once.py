@@ -139,7 +139,7 @@ def memory_baseline(entry: Path) -> dict:
 def timed_sweep(data_args: dict, samples: int, name: str, measures: Path, work: Path,
                 data_class: str = "MeasuredText") -> tuple[float, list[dict]]:
     """Run one sweep whose trials record into `measures`; its wall time and the trials' records."""
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import run_sweep
 
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Classes for the conformance suite (tests/tuning/test_build.py): what a Lightning project passes to
+"""Classes for the conformance suite (tests/tuning/sweep/test_build.py): what a Lightning project passes to
 LightningCLI or Hydra, in the shapes Lightning's documentation and the popular templates teach.
 
 `nets` holds plain `torch.nn` networks (nested arguments of the modules), `lit` modules and data

@@ -5,7 +5,7 @@ import yaml
 
 from tuning.data.text_cache import tokenize_runs
 from tests.text_data import text_files
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.run.driver import run_sweep
 from tuning.report.load import load_report
 
@@ -52,8 +52,8 @@ def test_a_text_sweep_tokenizes_once_in_the_driver_and_never_in_trials(ray_sessi
 
 def test_the_builtin_text_sweep_prepares_offline(tmp_path, monkeypatch):
     """The corpus, tokenizer and cache of `tuning run text`, without the trials (the sweep takes minutes)."""
-    from tuning.classes import resolve_class
-    from tuning.config import load_sweep
+    from tuning.sweep.classes import resolve_class
+    from tuning.sweep.config import load_sweep
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

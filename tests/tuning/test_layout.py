@@ -62,7 +62,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_module_imports_one_that_imports_it_back():
     graph = _imports()
-    assert graph["tuning.run.driver"] and "tuning.compat" in graph["tuning.run.driver"], "the import graph is read"
+    assert "tuning.compat.ray" in graph["tuning.run.driver"], "the import graph is read (inside functions too)"
     assert _cycles(graph) == []
 
 
@@ -130,14 +130,20 @@ def test_a_cycle_would_be_found():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+# Every private name of Ray, Lightning or Optuna the seam reaches, and Ray's private packages: outside
+# tuning/compat/, a line matching one is a reach past the seam.
 PRIVATE = re.compile(r"\bray\._|\._private\b|\._internal\b|_raylet|\._get_file_writer|\._sanitize_params|"
                      r"\._flatten_dict|\._convert_params|_init_optimizers_and_lr_schedulers|\b_loads_with_cloudpickle|"
-                     r"\._results\b|\._checkpoint_results|\._latest_checkpoint_result|class_cache")
+                     r"\._results\b|\._checkpoint_results|\._latest_checkpoint_result|class_cache|\._ot_\w+|"
+                     r"\b_setup_study\b|\._trial_id\b|\._storage\b|\._space\b|\._completed_trials\b|_InstantiatorFn|"
+                     r"\._get_trials\b|\b_sample\b|_thread_lock|\b_atomic_save\b|_load_newest_checkpoint|"
+                     r"_insert_into_sorted_list|\binternal_kv\b|\b_dir_travel\b|\b_get_excludes\b")
+SEAM = PACKAGE / "compat"
 
 
 def test_private_reaches_live_in_the_seam_only():
     outside = [f"{p.relative_to(PACKAGE.parent)}:{n}: {line.strip()}"
-               for p in sorted(PACKAGE.rglob("*.py")) if p.name != "compat.py"
+               for p in sorted(PACKAGE.rglob("*.py")) if SEAM not in p.parents
                for n, line in enumerate(p.read_text().splitlines(), 1)
                if PRIVATE.search(line.split("#")[0]) and not line.strip().startswith(('"', "'"))]
     assert outside == [], "\n".join(outside)

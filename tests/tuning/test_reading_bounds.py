@@ -247,8 +247,8 @@ def test_json_ten_thousand_levels_deep_is_skipped_with_a_warning(exp, tmp_path, 
 
 
 def test_the_deepest_sweep_tuning_runs_is_read(exp):
-    """32 conditional choices inside each other (tuning.space.MAX_DEPTH) is within the readers' depth limit."""
-    from tuning.space import MAX_DEPTH
+    """32 conditional choices inside each other (tuning.sweep.space.MAX_DEPTH) is within the readers' depth limit."""
+    from tuning.sweep.space import MAX_DEPTH
 
     space = {"model.init_args.lr": {"loguniform": [0.001, 0.03]}}
     for level in range(MAX_DEPTH):
@@ -440,7 +440,7 @@ def test_confirm_refuses_a_link_out_as_its_link_file(exp, secret, tmp_path):
 
 
 def test_warm_start_reads_an_experiment_through_the_same_bounds(exp, secret):
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
     from tuning.run.warm_start import warm_start_points
 
     (exp / ERRORED / "result.json").unlink()

@@ -22,7 +22,7 @@ MAX_NAME_CHARS = 200
 
 def experiment_name(value: str) -> str:
     """The argparse type of --name: checked like the sweep's `name`, so the experiment stays inside the storage."""
-    from tuning.config import NAME_PATTERN  # here, so `tuning --help` does not load pydantic
+    from tuning.sweep.config import NAME_PATTERN  # here, so `tuning --help` does not load pydantic
 
     if not re.fullmatch(NAME_PATTERN, value):
         raise argparse.ArgumentTypeError(f"{value!r} is not an experiment name: letters, digits, _ . -, starting "

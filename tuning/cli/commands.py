@@ -25,7 +25,7 @@ FORMATS = ("table", "markdown", "csv", "json", "parquet", "html")
 
 
 def _run(args) -> int | None:
-    from tuning.config import load_sweep
+    from tuning.sweep.config import load_sweep
     from tuning.run import run_sweep
     from tuning.report import load_report
 
@@ -74,15 +74,15 @@ def _resume(args) -> int | None:
 def _validate(args) -> None:
     import yaml
 
-    from tuning.classes import check_classes
-    from tuning.config import load_sweep
+    from tuning.sweep.classes import check_classes
+    from tuning.sweep.config import load_sweep
 
     cfg = load_sweep(args.sweep, args.set)
     check_classes(cfg, static=True)  # from source where it can: no torch or Lightning import
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
     from tuning.run import expected_trials
 
-    from tuning.space import describe, flat_domains, is_conditional
+    from tuning.sweep.space import describe, flat_domains, is_conditional
 
     trials, searched = expected_trials(cfg), len(flat_domains(cfg.search.space))  # num_samples x grid points
     if is_conditional(cfg.search.space):  # the YAML above nests deep: the tree, one line per entry
@@ -114,8 +114,8 @@ def _init(args) -> None:
 
 
 def _sweeps(args) -> None:
-    from tuning.config import builtin_sweeps
-    from tuning.sweep_file import read_yaml
+    from tuning.sweep.config import builtin_sweeps
+    from tuning.sweep.file import read_yaml
 
     for name, path in builtin_sweeps().items():
         print(f"{name:<16} {read_yaml(path).get('description', '')}")

@@ -10,7 +10,7 @@ from tuning.cli.args import add_sweep_args
 
 
 def _find_lr(args) -> None:
-    from tuning.config import load_sweep
+    from tuning.sweep.config import load_sweep
     from tuning.trial import find_lr
 
     cfg = load_sweep(args.sweep, args.set)
@@ -29,7 +29,7 @@ def _use(found, value: str) -> str:
 
 
 def _find_batch_size(args) -> None:
-    from tuning.config import load_sweep
+    from tuning.sweep.config import load_sweep
     from tuning.trial import find_batch_size
 
     cfg = load_sweep(args.sweep, args.set)

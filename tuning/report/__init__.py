@@ -6,11 +6,10 @@ parameter importance; compare: two experiments side by side; export: one trial's
 Imports only the bottom modules: never torch, Lightning or Ray.
 """
 
-from tuning.expdir import budget  # experiments made before the wings pickled it as tuning.report.budget
 from tuning.report.compare import compare
 from tuning.report.export import export_trial
 from tuning.report.formats import render, run_report
 from tuning.report.load import Report, TrialRow, finite, load_report, read_results
 
-__all__ = ["Report", "TrialRow", "budget", "compare", "export_trial", "finite", "load_report", "read_results",
+__all__ = ["Report", "TrialRow", "compare", "export_trial", "finite", "load_report", "read_results",
            "render", "run_report"]

@@ -25,7 +25,7 @@ def flatten(data: dict, prefix: str = "") -> dict:
 
 def best_settings(experiment: str, params: dict) -> dict:
     """The flat resolved config of a trial with `params`."""
-    from tuning.space import apply_params
+    from tuning.sweep.space import apply_params
 
     sweep = ExpDir(experiment).sweep()
     return flatten(apply_params({k: sweep.get(k) or {} for k in ("model", "data", "trainer")}, params))

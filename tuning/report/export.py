@@ -27,7 +27,7 @@ def _class_path(section: str, spec) -> dict:
     The experiment directory may come from someone else; importing the module its sweep names would
     run that module's code on this machine.
     """
-    from tuning.classes import split_path
+    from tuning.sweep.classes import split_path
 
     if not (isinstance(spec, dict) and isinstance(spec.get("class_path"), str)
             and isinstance(spec.get("init_args") or {}, dict)):
@@ -46,7 +46,7 @@ def _class_path(section: str, spec) -> dict:
 
 def resolved_config(sweep: dict, params: dict, seed: int | None) -> dict:
     """model/data/trainer of the sweep with the trial's params applied, as a Lightning config."""
-    from tuning.space import TRIAL_SECTIONS, apply_params
+    from tuning.sweep.space import TRIAL_SECTIONS, apply_params
 
     try:
         sections = apply_params({k: sweep.get(k) for k in TRIAL_SECTIONS}, params)

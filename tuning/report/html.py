@@ -12,7 +12,7 @@ from html import escape
 from tuning.report import svg
 from tuning.report.text import columns, compute_line, headline
 from tuning.report.load import Report, finite
-from tuning.space import Domain, parse_domain
+from tuning.sweep.space import Domain, parse_domain
 
 CURVES = 10  # learning curves drawn at most: more lines are unreadable
 

@@ -11,7 +11,7 @@ import math
 import warnings
 
 from tuning.report.load import Report, finite
-from tuning.space import parse_domain
+from tuning.sweep.space import parse_domain
 
 EVALUATORS = ("fanova", "ped_anova")
 MIN_TRIALS = 4  # below this the evaluators' forests and quantiles mean nothing

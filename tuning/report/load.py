@@ -16,8 +16,8 @@ from pathlib import Path
 from tuning.errors import UserError
 from tuning.bounded import Unreadable, load_json, number, open_regular, read_limited, reason
 from tuning.expdir import MAX_FILE_BYTES, STATUS, STATUSES, TRIAL_FILE, ExpDir, budget, tune_states
-from tuning.pareto import objectives, pareto_ranks
-from tuning.space import conditional_keys, flat_specs
+from tuning.search.pareto import objectives, pareto_ranks
+from tuning.sweep.space import conditional_keys, flat_specs
 
 # Keys Tune adds to every result: everything else numeric in a result row is a logged metric.
 TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration", "trial_id",

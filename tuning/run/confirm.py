@@ -112,13 +112,13 @@ def confirm_sweep(experiment: str, top: int | None, seeds: int) -> tuple[dict, l
 def run_confirm(experiment: str, top: int | None, seeds: int, storage: str | None = None, name: str | None = None,
                 address: str | None = None) -> Path:
     """Run the confirmation experiment next to the sweep (or in `storage`) and return its directory."""
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import run_sweep
 
     sweep, picked = confirm_sweep(experiment, top, seeds)
     cfg = parse_sweep(sweep, origin=f"confirmation of {experiment}")
     exp_dir = run_sweep(cfg, storage=storage or str(Path(experiment).resolve().parent), name=name, address=address)
-    from tuning.pareto import is_multi
+    from tuning.search.pareto import is_multi
 
     if top is None:  # what was asked for: the front, or the single-objective default
         top = len(picked) if is_multi(sweep["search"]) else TOP
@@ -158,7 +158,7 @@ def confirmed(confirm_dir: str) -> tuple[list[Confirmed], str, str]:
                 if trial.values:
                     result.objective_values.append(trial.values)
     if report.objectives:
-        from tuning.pareto import pareto_ranks
+        from tuning.search.pareto import pareto_ranks
 
         for result, pareto in zip(results, pareto_ranks([r.means for r in results], [m for _, m in report.objectives])):
             result.pareto_rank = pareto

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from tuning import compat, flavour
+from tuning.sweep import flavour
 
 from tuning.trial import prepare
-from tuning.config import SweepConfig, parse_sweep
+from tuning.sweep.config import SweepConfig, parse_sweep
 from tuning.errors import UserError
 from tuning.expdir import SWEEP_FILE
 from tuning.run.resume import study_storage
@@ -26,9 +26,9 @@ from tuning.run.warm_start import warm_start_points
 def check_sweep(cfg: SweepConfig) -> str:
     """Bad input is found before anything starts: classes and arguments, read from source where it can.
 
-    Returns the sweep's Lightning distribution (tuning.flavour).
+    Returns the sweep's Lightning distribution (tuning.sweep.flavour).
     """
-    from tuning.classes import check_classes
+    from tuning.sweep.classes import check_classes
 
     return check_classes(cfg, static=True).flavour
 
@@ -40,6 +40,9 @@ def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None
     when the driver connects, so trials begin with Lightning imported (seconds per worker) while the
     driver still prepares the data; Tune's trial actors take those warm workers.
     """
+
+    from tuning.compat import ray as ray_compat
+
     import ray
 
     if ray.is_initialized():
@@ -56,9 +59,9 @@ def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None
         _inherit_trial_environment()
         # Without this Ray binds its ports on every interface (DESIGN.md, "Running Ray"). Ray's own
         # processes started below inherit the environment.
-        compat.bind_ray_to_loopback()
+        ray_compat.bind_ray_to_loopback()
     # "local" always starts a fresh instance; a bare ray.init() would join the last `ray start` cluster.
-    with compat.lean_head_node() if address is None else contextlib.nullcontext():
+    with ray_compat.lean_head_node() if address is None else contextlib.nullcontext():
         ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
 
@@ -72,7 +75,10 @@ def _inherit_trial_environment() -> None:
     environment, so the variables are set here and Tune's lists emptied (measured: 2 trial actors
     ready in 0.2 s instead of 6 s). Not on a cluster: other nodes do not inherit it.
     """
-    for name, value in compat.take_tune_trial_env().items():
+
+    from tuning.compat import tune as tune_compat
+
+    for name, value in tune_compat.take_tune_trial_env().items():
         os.environ.setdefault(name, value)
 
 
@@ -84,7 +90,7 @@ def worker_preload(cfg: SweepConfig, dist: str = flavour.DEFAULT, cpus: int | No
     wait, so nothing is preloaded (trials then import Lightning themselves). Not for a synthetic
     objective. `dist`: the sweep's Lightning distribution. Ray Tune too: its import (0.5 s) would
     otherwise come with each worker's first trial; and LightningCLI's parser, which builds the trial's
-    model and data (tuning.build; 0.4 s).
+    model and data (tuning.sweep.build; 0.4 s).
     """
     cpus = cpus or os.cpu_count() or 1
     concurrent = min(cfg.resources.max_concurrent or cpus, max(1, int(cpus // max(cfg.resources.cpu, 1))))
@@ -105,12 +111,12 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     from tuning.run.progress import Progress
     from tuning.run.trim import ForgetFinished
     from tuning.expdir import budget
-    from tuning.schedulers import make_scheduler
-    from tuning.searchers import make_searcher
-    from tuning.space import is_conditional, to_param_space
+    from tuning.search.schedulers import make_scheduler
+    from tuning.search.searchers import make_searcher
+    from tuning.sweep.space import is_conditional, to_param_space
     from tuning.trial import trial_dirname
 
-    from tuning.pareto import compared, objectives
+    from tuning.search.pareto import compared, objectives
 
     search, res = cfg.search, cfg.resources
     metric, mode = compared(search)  # with several objectives, only the searcher sees them all
@@ -145,6 +151,9 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
 
 def tune_environment() -> None:
     """Tune settings from the environment, the same for a run and its resumes."""
+
+    from tuning.compat import tune as tune_compat
+
     # Tune's own TensorBoard logger would duplicate Lightning's; keep the JSON/CSV files the report reads.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     # Snapshots after each kept checkpoint are expected with small num_to_keep; Tune warns about each.
@@ -154,7 +163,7 @@ def tune_environment() -> None:
     # The report ranks a trial at the earliest epoch of its best value: with a running best (`val/acc_best`,
     # equal for the epochs after it stops improving) Tune must keep that epoch's checkpoint, not a later
     # tie's, for `export` to give the model that scored.
-    compat.earliest_checkpoint_wins_ties()
+    tune_compat.earliest_checkpoint_wins_ties()
 
 
 def make_trainable(cfg: SweepConfig, dist: str = flavour.DEFAULT):
@@ -168,7 +177,7 @@ def make_trainable(cfg: SweepConfig, dist: str = flavour.DEFAULT):
     from tuning.trial import run_trial
 
     if cfg.objective is not None:  # milliseconds per trial: no torch or Lightning in the worker
-        from tuning.synthetic import run_objective
+        from tuning.search.synthetic import run_objective
 
         trainable = tune.with_parameters(run_objective, objective=cfg.objective.model_dump(), seed=cfg.run.seed)
         return tune.with_resources(trainable, trial_resources(cfg.resources))
@@ -182,7 +191,7 @@ def make_trainable(cfg: SweepConfig, dist: str = flavour.DEFAULT):
 
 def expected_trials(cfg: SweepConfig) -> int:
     """How many trials the finished sweep has: num_samples, times the grid size for the grid searcher."""
-    from tuning.space import grid_size
+    from tuning.sweep.space import grid_size
 
     return cfg.search.num_samples * grid_size(cfg.search.space, cfg.search.searcher.name == "grid")
 
@@ -272,12 +281,14 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
 
     from tuning.run.lock import driver_lock
     from tuning.run.resume import check_more
+    from tuning.stored import restoring
 
     exp_dir, local, cfg, repair = _open_experiment(experiment)
     if more:
         check_more(cfg, more)
     command = f"resume --more {more}" if more else "resume"
-    with driver_lock(exp_dir, command):
+    # restoring(): the experiment's pickles may name our classes where an earlier layout kept them (tuning.stored)
+    with driver_lock(exp_dir, command), restoring():
         dist = check_sweep(cfg)
         if address is None:
             check_local_resources(cfg)

@@ -12,7 +12,7 @@ import time
 from ray.tune import Callback
 
 from tuning.expdir import STATUS  # Tune's trial status -> the report's words
-from tuning.pareto import objectives, pareto_ranks
+from tuning.search.pareto import objectives, pareto_ranks
 from tuning.text import inert
 
 REFRESH_S = 0.5  # the view redraws at most this often

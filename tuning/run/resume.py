@@ -11,9 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from tuning import compat
 from tuning.errors import UserError
-from tuning.run.study import STUDY_FILE, fresh, open_storage
+from tuning.run.study import STUDY_FILE, fresh
 
 FINAL = ("TERMINATED", "ERROR")
 
@@ -23,6 +22,8 @@ def study_storage(searcher: str, exp_dir):
     for a path; for a URI, a fresh live file on this machine published to `<exp_dir>/optuna.db` (tuning.run.study)."""
     if searcher != "optuna":
         return None
+    from tuning.run.study_storage import open_storage
+
     if not isinstance(exp_dir, Path):
         return open_storage(fresh(exp_dir), exp_dir)
     return open_storage(exp_dir / STUDY_FILE)
@@ -65,6 +66,9 @@ def settle_orphans(exp_dir: Path, study_file: Path | None = None) -> int:
         return 0
     import optuna
 
+    from tuning.compat.optuna import fail_trial
+    from tuning.run.study_storage import open_storage
+
     storage = open_storage(path)
     known = [s["params"] for s in trial_states(exp_dir) if s["status"] not in FINAL]
     settled = 0
@@ -72,8 +76,7 @@ def settle_orphans(exp_dir: Path, study_file: Path | None = None) -> int:
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             if not any(_same_params(trial.params, params) for params in known if params):
-                storage.set_trial_user_attr(trial._trial_id, "tuning", "lost with an interrupted driver")
-                storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+                fail_trial(storage, trial, "lost with an interrupted driver")
                 settled += 1
     return settled
 
@@ -130,10 +133,13 @@ def check_study(path: Path) -> None:
 
 def repair_search(exp_dir: Path) -> bool:
     """Make Tune's saved search state agree with its trial list where a crash left them apart
-    (compat.settle_search_state); the searcher itself takes a trial it lost back from the study (searchers)."""
+    (tune_compat.settle_search_state); the searcher itself takes a trial it lost back from the study (searchers)."""
+
+    from tuning.compat import tune as tune_compat
+
     states = trial_states(exp_dir)
     unfinished = {s["trial_id"] for s in states if s["status"] not in FINAL}
-    repaired = bool(states) and compat.settle_search_state(str(exp_dir), len(states), unfinished)
+    repaired = bool(states) and tune_compat.settle_search_state(str(exp_dir), len(states), unfinished)
     if repaired:
         print(f"tuning resume: {exp_dir}: the search state disagreed with Tune's trial list; made to agree",
               file=sys.stderr)
@@ -148,13 +154,16 @@ def repair_checkpoints(exp_dir: Path) -> list[str]:
     continues from its newest checkpoint still on disk, and its result rows after that are cut, since
     those epochs run again.
     """
+
+    from tuning.compat import tune as tune_compat
+
     states = sorted(Path(exp_dir).glob("experiment_state-*.json"))
     data = json.loads(states[-1].read_text()) if states else {"trial_data": []}
     repaired = []
     for entry in data["trial_data"]:
-        state, metadata = json.loads(entry[0]), compat.tune_trial_metadata(entry[1])
+        state, metadata = json.loads(entry[0]), tune_compat.tune_trial_metadata(entry[1])
         manager, trial_dir = metadata.get("checkpoint_manager"), Path(exp_dir) / (state.get("relative_logdir") or "-")
-        latest = manager and compat.latest_checkpoint_result(manager)
+        latest = manager and tune_compat.latest_checkpoint_result(manager)
         if state.get("status") in FINAL:
             continue
         if latest is None or (trial_dir / Path(latest.checkpoint.path).name).is_dir():
@@ -162,9 +171,9 @@ def repair_checkpoints(exp_dir: Path) -> list[str]:
             # checkpoint: those run again from it, so their rows are cut to be written once.
             _cut_results(trial_dir, latest.metrics["training_iteration"] if latest else 0)
             continue
-        kept = [r for r in compat.checkpoint_results(manager) if (trial_dir / Path(r.checkpoint.path).name).is_dir()]
-        restored = compat.keep_checkpoints(manager, kept)
-        entry[1] = json.dumps(metadata, indent=2, cls=compat.tune_json_encoder())
+        kept = [r for r in tune_compat.checkpoint_results(manager) if (trial_dir / Path(r.checkpoint.path).name).is_dir()]
+        restored = tune_compat.keep_checkpoints(manager, kept)
+        entry[1] = json.dumps(metadata, indent=2, cls=tune_compat.tune_json_encoder())
         _cut_results(trial_dir, restored.metrics["training_iteration"] if restored else 0)
         repaired.append(trial_dir.name)
     if repaired:
@@ -215,7 +224,7 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 def load_experiment(experiment: str):
     """The experiment directory (a path; a URI: tuning.run.uri_resume) and its resolved sweep, or a UserError
     saying what is missing."""
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
     from tuning.expdir import SWEEP_FILE
     from tuning.storage import experiment_location
 
@@ -260,11 +269,14 @@ def extend(exp_dir: Path, cfg, more: int):
     The driver calls this last, after everything that can fail before trials start: a `--more` refused or
     interrupted before then leaves the count as it was (a plain resume would otherwise run trials nobody asked for).
     """
+
+    from tuning.compat import tune as tune_compat
+
     from tuning.expdir import SWEEP_FILE
 
     check_more(cfg, more)
     try:
-        total = compat.extend_search(str(exp_dir), more)
+        total = tune_compat.extend_search(str(exp_dir), more)
     except ValueError as exc:
         raise UserError(f"--more: {exc}; the sweep stopped before Ray Tune saved its search") from None
     extended = cfg.model_copy(update={"search": cfg.search.model_copy(update={"num_samples": total})})

@@ -14,7 +14,6 @@ import os
 import re
 from pathlib import Path
 
-from tuning import compat
 
 # Names beyond tuning.run.submit.SECRET_PATTERNS (which the launcher configs' rsync_exclude also carry):
 # matched here only, each file left out by its exact path. Lower case: names are compared lower-cased.
@@ -68,7 +67,8 @@ class NameMatcher:
     """
 
     def __init__(self, patterns: list[str]):
-        self.patterns = list(zip(patterns, compat.gitwildmatch([p.lower() for p in patterns]).patterns))
+        from tuning.compat import ray as ray_compat
+        self.patterns = list(zip(patterns, ray_compat.gitwildmatch([p.lower() for p in patterns]).patterns))
 
     def __call__(self, rel: str, is_dir: bool = False) -> str | None:
         """`name PATTERN` for the first pattern `rel` (or what it is a copy of) matches; else None."""
@@ -195,7 +195,10 @@ class Verdicts:
 
 def include_matcher(includes):
     """`match(rel)`: the first --include pattern (gitignore-style, as Ray applies it) matching `rel`, or None."""
-    specs = [(pattern, compat.gitwildmatch([pattern])) for pattern in includes]
+
+    from tuning.compat import ray as ray_compat
+
+    specs = [(pattern, ray_compat.gitwildmatch([pattern])) for pattern in includes]
 
     def match(rel: str) -> str | None:
         return next((pattern for pattern, spec in specs if spec.match_file(rel)), None)

@@ -9,7 +9,7 @@ state can name. What a crash between two publications can lose is newer than Tun
 intermediate values reported since (the resumed trial reports them again) and a suggestion Tune never
 saved (the resume marks it FAIL: resume.settle_orphans). A resume downloads the copy to `live_path` on
 whatever machine runs it, and the storage Tune unpickles with its searcher opens that file there
-(StudyStorage.__setstate__), not the path of the machine that wrote it.
+(tuning.run.study_storage.StudyStorage.__setstate__), not the path of the machine that wrote it.
 """
 
 import hashlib
@@ -74,67 +74,3 @@ def fresh(location: str) -> Path:
 def discard(location: str) -> None:
     """Remove the live study of `location` from this machine (the sweep's driver ended; the experiment has it)."""
     shutil.rmtree(live_path(location).parent, ignore_errors=True)
-
-
-def open_storage(path: Path, location: str | None = None):
-    """An Optuna RDB storage on the SQLite file `path`; with `location` (a URI experiment), one that publishes
-    itself there and that reopens the live path of whatever machine unpickles it."""
-    import optuna
-
-    # A generous lock timeout: the report or a user's optuna-dashboard may read the file meanwhile.
-    kwargs = {"engine_kwargs": {"connect_args": {"timeout": 30}}}
-    storage = __getattr__("StudyStorage")(location, f"sqlite:///{path}", **kwargs) if location else \
-        optuna.storages.RDBStorage(f"sqlite:///{path}", **kwargs)
-    commit_without_fsync(storage.engine)
-    return storage
-
-
-def commit_without_fsync(engine) -> None:
-    """SQLite in WAL mode with synchronous=NORMAL: a commit no longer waits for the disk.
-
-    Optuna commits several times per suggestion and once per reported result; with SQLite's default
-    journal each commit is an fsync (tests/benchmarks/scale_1000.py: suggestions 2-4x slower, results
-    about 3x). Committed data is in the WAL before the call returns, so a killed driver loses nothing;
-    only an OS crash or power loss can lose the last commits.
-    """
-    from sqlalchemy import event
-
-    def pragmas(connection, _record):
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-
-    event.listen(engine, "connect", pragmas)
-    engine.dispose()  # the connections that set up the storage were opened without the pragmas
-
-
-def _study_storage_class():
-    import optuna
-
-    from tuning import compat
-
-    class StudyStorage(optuna.storages.RDBStorage):
-        """RDBStorage of a URI experiment's live study: `publish()` uploads it; unpickled (Tune's restore of its
-        searcher) it opens the live path of this machine, where `tuning resume` downloaded the study."""
-
-        def __init__(self, location: str, url: str, **kwargs):
-            self.location = location
-            super().__init__(url, **kwargs)
-
-        def publish(self) -> None:
-            publish(self.location)
-
-        def __setstate__(self, state):
-            super().__setstate__(compat.rebind_rdb_state(state, f"sqlite:///{live_path(state['location'])}"))
-            commit_without_fsync(self.engine)
-
-    StudyStorage.__module__, StudyStorage.__qualname__ = __name__, "StudyStorage"
-    return StudyStorage
-
-
-def __getattr__(name: str):
-    # Built on first use, so that importing this module imports no Optuna; pickles find it by this name.
-    if name == "StudyStorage":
-        if name not in globals():
-            globals()[name] = _study_storage_class()
-        return globals()[name]
-    raise AttributeError(name)

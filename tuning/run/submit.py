@@ -16,7 +16,6 @@ import sys
 import uuid
 from pathlib import Path
 
-from tuning import compat
 from tuning.errors import UserError
 from tuning.run import secret_scan, staging
 from tuning.run.jobs_api import call, check_job_id, connect
@@ -54,10 +53,13 @@ def _literal(rel: str) -> str:
 def check_includes(includes) -> None:
     """UserError naming the first --include that Ray's pattern parser fails on (it raises IndexError on `!`,
     which '' becomes) or reads as no pattern at all (a blank, a `#` comment, a lone `/`)."""
+
+    from tuning.compat import ray as ray_compat
+
     for pattern in includes:
         specs, problem = [], "empty" if not pattern.strip() else None
         try:  # each becomes `!PATTERN` in the excludes, and is matched as PATTERN itself
-            specs = [compat.gitwildmatch([line]) for line in (pattern, f"!{pattern}")]
+            specs = [ray_compat.gitwildmatch([line]) for line in (pattern, f"!{pattern}")]
         except (IndexError, ValueError, TypeError, re.error) as exc:
             problem = problem or f"not a gitignore-style pattern ({type(exc).__name__})"
         if problem is None and any(not spec.patterns or spec.patterns[0].regex is None for spec in specs):
@@ -81,11 +83,14 @@ def upload_excludes(working_dir: Path, storage: str, includes=(), skipped=()) ->
 def _ray_walk(working_dir: Path, excludes: list[str], watch=None) -> dict[str, int]:
     """relative path -> size of every file Ray's packaging zips from `working_dir` with these `excludes`.
 
-    Ray's own traversal (tuning.compat.ray_dir_walk; nested .gitignore/.rayignore included, Ray's
+    Ray's own traversal (tuning.compat.ray.ray_dir_walk; nested .gitignore/.rayignore included, Ray's
     default excludes in front): what is listed is what is zipped (tests/tuning/run/test_submit.py compares
     it with the zip Ray makes). `watch(path)` is called like an exclude on every path not excluded
     otherwise; True leaves the path out.
     """
+
+    from tuning.compat import ray as ray_compat
+
     root, files = working_dir.absolute(), {}
 
     def handler(path: Path):
@@ -94,7 +99,7 @@ def _ray_walk(working_dir: Path, excludes: list[str], watch=None) -> dict[str, i
 
     quiet = logging.getLogger("tuning.run.submit.walk")
     quiet.setLevel(logging.WARNING)  # Ray logs every ignore file it reads at INFO
-    compat.ray_dir_walk(root, excludes, watch, handler, logger=quiet)
+    ray_compat.ray_dir_walk(root, excludes, watch, handler, logger=quiet)
     return files
 
 
@@ -177,8 +182,8 @@ def _cluster_storage(cfg, storage: str | None) -> str:
 
 def resolve(source: str, overrides: list[str], storage: str | None, name: str | None, working_dir: Path):
     """The sweep, validated here (classes imported from `working_dir`), with cluster storage and name set."""
-    from tuning.classes import check_classes
-    from tuning.config import load_sweep, parse_sweep
+    from tuning.sweep.classes import check_classes
+    from tuning.sweep.config import load_sweep, parse_sweep
     from tuning.run.placement import trial_bundle
 
     data = load_sweep(source, overrides).to_dict()

@@ -9,14 +9,14 @@ for a resumed sweep's best so far (the sweep's metrics, kept); the report reads 
 
 from ray.tune import Callback
 
-from tuning import compat
 
 
 class ForgetFinished(Callback):
-    """Drops a finished trial's running statistics but those of `metrics` (compat.forget_metric_history)."""
+    """Drops a finished trial's running statistics but those of `metrics` (tune_compat.forget_metric_history)."""
 
     def __init__(self, metrics: tuple[str, ...]):
         self.metrics = tuple(metrics)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        compat.forget_metric_history(trial, keep=self.metrics)
+        from tuning.compat import tune as tune_compat
+        tune_compat.forget_metric_history(trial, keep=self.metrics)

@@ -50,7 +50,7 @@ def write_back(root: Path, before: dict[str, str], location: str) -> list[str]:
 def load_uri_experiment(location: str):
     """(local copy, resolved sweep) of the experiment at the URI `location`, checked as a local one is; a
     UserError saying what is missing."""
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
     from tuning.expdir import SWEEP_FILE, ExpDir
     from tuning.run.resume import require_snapshot
     from tuning.storage import experiment_location, is_nonempty, require_experiment

@@ -19,9 +19,9 @@ class Point(NamedTuple):
 def warm_start_points(experiments: list[str], search) -> list[Point]:
     """Finished trials of `experiments` whose params all lie in `search.space`; others are skipped with a warning.
 
-    With a conditional choice a trial's params are those of the branches it chose (tuning.space.active)."""
+    With a conditional choice a trial's params are those of the branches it chose (tuning.sweep.space.active)."""
     from tuning.report import finite, load_report
-    from tuning.space import active
+    from tuning.sweep.space import active
 
     points = []
     for experiment in experiments:

@@ -1,15 +1,15 @@
 """Per-trial callbacks and profilers: the user's callbacks built, early stopping, profiling.
 
 `trainer.callbacks` follows LightningCLI: `[{class_path, init_args}]`, where a bare name
-(`LearningRateMonitor`) means a class of the sweep's Lightning distribution (tuning.flavour);
-resolving and checking them is tuning.classes' work, done before the sweep starts. A progress bar is
+(`LearningRateMonitor`) means a class of the sweep's Lightning distribution (tuning.sweep.flavour);
+resolving and checking them is tuning.sweep.classes' work, done before the sweep starts. A progress bar is
 dropped from every trial (the driver says so once).
 """
 
 import json
 import os
 
-from tuning import flavour
+from tuning.sweep import flavour
 from tuning.errors import UserError, describe_exception
 
 PROFILE_FILE = "profile"  # Lightning writes <trial>/<stage>-profile.txt
@@ -24,7 +24,7 @@ def is_progress_bar(cls: type) -> bool:
 
 def _entries(dist: str, trainer: dict):
     """(key path, class, init_args) of each `trainer.callbacks` entry."""
-    from tuning.classes import resolve_callback
+    from tuning.sweep.classes import resolve_callback
 
     for i, spec in enumerate(trainer.get("callbacks") or []):
         where = f"trainer.callbacks[{i}]"
@@ -36,7 +36,7 @@ def _early_stopping(dist: str, trial: dict, search: dict):
     stop = trial.get("early_stopping")
     if not stop:
         return None
-    from tuning.pareto import objectives
+    from tuning.search.pareto import objectives
 
     metric, mode = objectives(search)[0]  # with several objectives, the first unless monitor says
     return flavour.module(dist).callbacks.EarlyStopping(monitor=stop["monitor"] or metric, patience=stop["patience"],

@@ -10,7 +10,7 @@ scheduler sees per-epoch metrics and can stop the trial. Only rank 0 writes chec
 import os
 import threading
 
-from tuning import compat, flavour
+from tuning.sweep import flavour
 
 DDP_RUN = "ddp"  # Ray Train's run directory inside the trial directory: its checkpoints and state
 # Trainer arguments tuning sets for a DDP trial.
@@ -69,6 +69,9 @@ def ray_ddp(dist: str) -> dict:
 
 def ddp_worker(args: dict) -> None:
     """One DDP worker: the trial's model, data and Trainer, with Ray's strategy and environment."""
+
+    from tuning.compat import ray as ray_compat
+
     import ray.train
 
     from tuning.trial.fit import cli_class_path, epoch_report, fit_from, make_trainer, prepare_trial, report_hook
@@ -76,7 +79,7 @@ def ddp_worker(args: dict) -> None:
     config, sweep, trial_dir = args["config"], args["sweep"], args["trial_dir"]
     group = ray.util.get_current_placement_group()
     if ray.train.get_context().get_world_rank() == 0 and group is not None:
-        compat.kv_put(args["pg_key"], group.id.hex())
+        ray_compat.kv_put(args["pg_key"], group.id.hex())
     seed, sections, datamodule, model, dist = prepare_trial(config, sweep, trial_dir)
     accelerator = "gpu" if sweep["resources"]["gpu"] > 0 else "cpu"
     report = epoch_report(dist, report_hook(sections["trainer"]), ray.train.report, mean_over_ranks=True,
@@ -131,14 +134,17 @@ def _release_workers_on_stop(pg_key: str) -> None:
     Ray's state API (the dashboard), which local sweeps run without. Removing the group ends the
     workers and frees their resources for the next trial.
     """
-    session = compat.train_session()
+
+    from tuning.compat import ray as ray_compat, tune as tune_compat
+
+    session = tune_compat.train_session()
     if session is None:
         return
     session.stop_event.wait()
-    group_id = compat.kv_get(pg_key)
+    group_id = ray_compat.kv_get(pg_key)
     if group_id:
         try:
-            compat.remove_placement_group(group_id.decode())
+            ray_compat.remove_placement_group(group_id.decode())
         except Exception:  # already removed: the run ended by itself
             pass
 

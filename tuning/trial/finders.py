@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-from tuning import flavour
+from tuning.sweep import flavour
 from tuning.errors import UserError
 from tuning.trial.preflight import prepare, scratch_trainer
 
@@ -42,7 +42,7 @@ def scale_batch_size(dist: str, trainer_args: dict, model, datamodule, mode: str
 
 def _base(cfg):
     """(distribution, model, datamodule, Trainer arguments) of the sweep's base config, seeded by run.seed."""
-    from tuning.classes import build
+    from tuning.sweep.classes import build
 
     dist = prepare(cfg, metric=False)
     logging.getLogger(dist).setLevel(logging.WARNING)  # the finders' progress chatter
@@ -55,7 +55,7 @@ def _with_cli_optimizer(cfg, dist, model, datamodule, trainer_args):
     """`_base`'s answer with LightningCLI's `optimizer`/`lr_scheduler` sections given to the module, as a trial
     gives them (tuning.trial.fit.prepare_trial): the finders then run the optimizer the trials run."""
     if cfg.optimizer is not None:
-        from tuning.lightning_cli import add_configure_optimizers
+        from tuning.sweep.lightning_cli import add_configure_optimizers
 
         sweep = cfg.to_dict()
         add_configure_optimizers(model, sweep["optimizer"], sweep.get("lr_scheduler"))
@@ -83,7 +83,7 @@ def _key(spec, section: str, *names: str) -> str:
 
 def _takes(obj, name: str) -> bool:
     """Whether the object's constructor takes argument `name`, so that the sweep can set it."""
-    from tuning.classes import parameters
+    from tuning.sweep.classes import parameters
 
     sig = parameters(type(obj))
     return name in sig.named or sig.var_kw
@@ -93,7 +93,7 @@ def _injected_lr(spec) -> str | None:
     """The key of the `lr` of an optimizer the module takes as an argument (a class_path or _target_ node)."""
     import torch
 
-    from tuning.lightning_cli import import_name
+    from tuning.sweep.lightning_cli import import_name
 
     for arg, node in (spec.init_args or {}).items():
         target = node.get("_target_" if spec.cli_form == "hydra" else "class_path") if isinstance(node, dict) else None

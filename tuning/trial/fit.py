@@ -10,7 +10,9 @@ import os
 import socket
 import zlib
 
-from tuning import compat, flavour, lightning_cli
+from tuning.compat import lightning as lightning_compat
+from tuning.sweep import flavour
+from tuning.sweep import lightning_cli
 from tuning.expdir import TRIAL_FILE
 
 CHECKPOINT_FILE = "checkpoint.ckpt"
@@ -47,14 +49,14 @@ def trial_logger(dist: str, trial_dir: str, params: dict | None, metric: str | N
     class TrialLogger(pl.loggers.TensorBoardLogger):
         @pl.utilities.rank_zero_only
         def log_hyperparams(self, hparams, metrics=None, step=None):
-            merged = {**compat.convert_params(fabric_logger, hparams or {}), **(params or {})}
+            merged = {**lightning_compat.convert_params(fabric_logger, hparams or {}), **(params or {})}
             super().log_hyperparams(merged, metrics, step)
             if metrics is None and metric:
                 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-                flat = compat.flat_hparams(fabric_logger, self, merged)
+                flat = lightning_compat.flat_hparams(fabric_logger, self, merged)
                 for summary in hparams_summaries(flat, {metric: 0.0}):  # only the metric's name is used
-                    compat.write_summary(self, summary)
+                    lightning_compat.write_summary(self, summary)
 
     return TrialLogger(trial_dir, name="tensorboard", version="", default_hp_metric=False)
 
@@ -206,7 +208,7 @@ def _scalar_metrics(trainer, mean_over_ranks: bool) -> dict:
 
 def user_loggers(dist: str, entries: list[dict], trial_dir: str) -> list:
     """The sweep's own `trainer.logger` entries, each writing inside the trial directory."""
-    from tuning.classes import parameters, resolve_logger
+    from tuning.sweep.classes import parameters, resolve_logger
 
     loggers = []
     for i, spec in enumerate(entries):
@@ -260,7 +262,7 @@ def make_trainer(dist: str, trainer_args: dict, trial_dir: str, sweep: dict | No
     callbacks = [*([profile_summary_callback(dist, trial_dir)] if profiler else []), *user,
                  keep_mutated_hyperparameters(dist, params or {}),
                  rng_state(dist), report]  # rng_state: retries continue the random stream
-    from tuning.pareto import objectives
+    from tuning.search.pareto import objectives
 
     logger = [trial_logger(dist, trial_dir, params, objectives(search)[0][0]),
               *user_loggers(dist, args.pop("logger", []), trial_dir)]
@@ -276,8 +278,8 @@ def prepare_trial(config: dict, sweep: dict, trial_dir: str):
     """
     import torch
 
-    from tuning.classes import build
-    from tuning.space import TRIAL_SECTIONS, apply_params
+    from tuning.sweep.classes import build
+    from tuning.sweep.space import TRIAL_SECTIONS, apply_params
 
     dist = sweep.get("lightning") or flavour.DEFAULT
     logging.getLogger(dist).setLevel(logging.WARNING)

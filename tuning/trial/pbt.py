@@ -7,7 +7,8 @@ This callback records the trial's params in every checkpoint; when a restored ch
 under other params, it re-applies the optimizer settings that this trial's config produces.
 """
 
-from tuning import compat, flavour
+from tuning.compat import lightning as lightning_compat
+from tuning.sweep import flavour
 
 PARAMS_KEY = "tuning_params"
 
@@ -49,4 +50,4 @@ class KeepMutatedHyperparameters:
 
 def _configured(dist: str, pl_module) -> tuple[list, list]:
     """The optimizers and schedulers `configure_optimizers` makes from the current hyperparameters."""
-    return compat.init_optimizers(dist, pl_module)
+    return lightning_compat.init_optimizers(dist, pl_module)

@@ -10,7 +10,8 @@ import sys
 import tempfile
 import warnings
 
-from tuning import compat, flavour
+from tuning.compat import lightning as lightning_compat
+from tuning.sweep import flavour
 from tuning.errors import UserError, describe_exception
 
 PREFLIGHT_BATCHES = 2
@@ -39,7 +40,7 @@ def prepare(cfg, metric: bool = True) -> str:
 
     Returns the sweep's Lightning distribution.
     """
-    from tuning.classes import build, check_classes
+    from tuning.sweep.classes import build, check_classes
     from tuning.trial.callbacks import check_trial_callbacks
 
     if cfg.objective is not None:  # a synthetic objective: no classes, data or metric to check
@@ -62,7 +63,7 @@ def prepare(cfg, metric: bool = True) -> str:
 def epoch_metrics(trainer) -> tuple[set[str], set[str]]:
     """(names logged at epoch level, names logged per step only) in the last fit of `trainer`."""
     epoch, step = set(), set()
-    for results in compat.logged_results(trainer):
+    for results in lightning_compat.logged_results(trainer):
         for metric in results.values():
             meta = getattr(metric, "meta", None)
             if meta is None:
@@ -79,7 +80,7 @@ def _run_briefly(cfg, dist: str):
     """Fit the base config for a couple of batches (Lightning distribution `dist`); the finished Trainer."""
     import torch
 
-    from tuning.classes import build
+    from tuning.sweep.classes import build
 
     args = {k: v for k, v in cfg.trainer.items() if k not in _DROPPED}
     if not torch.cuda.is_available():  # a GPU sweep is checked on the driver's CPU
@@ -99,7 +100,7 @@ def check_metric(cfg, dist: str = flavour.DEFAULT) -> None:
     import logging
 
     logging.getLogger(dist).setLevel(logging.WARNING)
-    from tuning.pareto import objectives
+    from tuning.search.pareto import objectives
 
     try:
         with warnings.catch_warnings():

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from tuning import flavour
+from tuning.sweep import flavour
 
 
 def rng_state(dist: str):

@@ -10,7 +10,7 @@ import yaml
 
 from tests.imports import fresh_imports
 from tests.in_process import tuning_here
-from tuning.config import builtin_sweeps
+from tuning.sweep.config import builtin_sweeps
 
 
 def tuning(*args, cwd=None, timeout=300):
@@ -47,7 +47,7 @@ def test_every_command_has_help_with_a_description(capsys):
 
 def test_the_command_line_offers_the_report_s_formats_and_scopes():
     from tuning.cli.commands import FORMATS, SCOPES
-    from tuning.config import SearchSpec
+    from tuning.sweep.config import SearchSpec
     from tuning.report.formats import FORMATS as RENDERED
 
     assert FORMATS == RENDERED and set(SCOPES) == set(SearchSpec.model_fields["scope"].annotation.__args__)
@@ -55,7 +55,7 @@ def test_the_command_line_offers_the_report_s_formats_and_scopes():
 
 def test_resume_existing_continues_only_the_sweep_that_started_the_experiment(tmp_path, tiny_sweep, capsys):
     from tuning.cli.commands import main
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
 
     sweep = tmp_path / "tiny.yaml"
     sweep.write_text(yaml.safe_dump(tiny_sweep))
@@ -175,7 +175,7 @@ def test_the_readme_s_first_command_runs_the_whole_quickstart(tmp_path):
 def test_resume_existing_takes_a_sweep_recorded_before_a_key_was_added(tmp_path, tiny_sweep, capsys):
     """A sweep.yaml written by an earlier version lacks keys added since (search.searcher.history): it is the
     same sweep, not another one."""
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import _continue_existing
 
     exp = tmp_path / "runs" / "tiny"

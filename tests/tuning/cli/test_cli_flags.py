@@ -82,8 +82,8 @@ def test_compare_scope_picks_each_experiments_best_by_that_epoch(tmp_path):
 def test_trial_early_stopping_mode_defaults_to_the_sweeps_search_mode(tmp_path, tiny_sweep, mode, metric):
     """The EarlyStopping a trial's Trainer gets, built by the trial's own code from a sweep file read as `tuning run`
     reads it: with no trial.early_stopping.mode or monitor, the sweep's search.mode and search.metric."""
-    from tuning import flavour
-    from tuning.config import load_sweep
+    from tuning.sweep import flavour
+    from tuning.sweep.config import load_sweep
     from tuning.trial.fit import make_trainer
 
     tiny_sweep["search"].update(metric=metric, mode=mode)
@@ -99,7 +99,7 @@ def test_confirm_exits_3_when_a_rerun_errors(ray_session, restore_environ, tmp_p
     """A sweep's one trial (seed 0) confirmed with 2 new seeds (1 and 2): the model raises under seed 2, so one
     rerun errors. `tuning confirm` still prints its table, names the errored trial and exits 3, as `run` would.
     (The sweep's experiment is written file by file: only the confirmation runs trials.)"""
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
 
     sweep = {"name": "unlucky", "model": {"class_path": "tests.fault_models.FailsOnSeed",
                                           "init_args": {"width": 64, "failing_seed": 2}},

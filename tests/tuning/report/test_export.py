@@ -5,7 +5,7 @@ import torch
 import yaml
 
 from tests.in_process import tuning_here
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.report.load import load_report
 from tuning.run.driver import run_sweep
 

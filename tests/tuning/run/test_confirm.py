@@ -5,7 +5,7 @@ import json
 import yaml
 
 from tests.in_process import tuning_here
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.run.driver import run_sweep
 
 

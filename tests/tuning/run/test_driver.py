@@ -9,7 +9,7 @@ import psutil
 import pytest
 import yaml
 
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.run.driver import run_sweep
 from tuning.errors import UserError
 from tuning.report.load import load_report, read_results

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from tests.in_process import tuning_here
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.run.driver import resume_sweep, run_sweep
 from tuning.report.load import load_report, read_results
 

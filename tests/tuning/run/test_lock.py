@@ -231,7 +231,7 @@ def _num_samples(exp: Path) -> tuple[int, int]:
 
 @pytest.mark.integration
 def test_a_more_that_fails_or_is_stopped_before_trials_start_leaves_num_samples(ray_session, tmp_path, tiny_sweep):
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import run_sweep
 
     gate = tmp_path / "gate"

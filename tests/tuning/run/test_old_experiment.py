@@ -2,8 +2,8 @@
 
 old_experiment/ was made at commit 6d7bbec, when every module lived in tuning/ side by side
 (tests/make_old_experiment.py says how); its tuner.pkl names tuning.progress.Progress,
-tuning.placement.PendingNotice, tuning.report.budget and tuning.trial.trial_dirname, all of which live in
-wings now (tuning/_moved.py and the wings' faces keep the old names).
+tuning.placement.PendingNotice, tuning.report.budget, tuning.config.SearchSpec and tuning.trial.trial_dirname,
+which live elsewhere now (tuning/stored.py maps the old names while Tune restores it).
 
 It was made in MADE_AT, and its files name that absolute path (Tune's pickles, the searcher's study, sweep.yaml):
 `tuning resume` refuses a moved experiment. The test resumes a copy under its tmp_path with that path rewritten

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from tests.tuning.run.test_study import study_by_tune_id
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.report.formats import render
 from tuning.report.html import html
 from tuning.report.load import load_report
@@ -109,7 +109,7 @@ def test_confirm_reruns_the_pareto_front(ray_session, tmp_path):
 
 def test_a_nsga2_sweep_of_two_objectives_extends_from_its_pickled_searcher(ray_session, tmp_path):
     """`resume --more` restores Tune's pickled searcher, NSGA-II's sampler with it (Optuna's own cannot be
-    pickled: tuning.compat.nsga2_sampler), and the study goes on with one direction per metric."""
+    pickled: tuning.compat.optuna.PicklableNSGAIISampler), and the study goes on with one direction per metric."""
     from tuning.cli.commands import main
 
     exp = run_sweep(parse_sweep(zdt1_sweep("nsga2", {"name": "fifo"}, num_samples=3, iterations=1)),

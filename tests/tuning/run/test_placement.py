@@ -2,7 +2,7 @@
 
 import pytest
 
-from tuning.config import Resources
+from tuning.sweep.config import Resources
 from tuning.errors import UserError
 from tuning.run.placement import GIB, pending_reason, room, trial_bundle, trial_resources
 

@@ -145,10 +145,10 @@ def test_resume_refuses_what_it_cannot_resume(tmp_path, capsys):
 
 def test_a_trial_finished_after_the_last_snapshot_may_report_again(tmp_path, tiny_sweep):
     """Tune restores its searcher from the last snapshot; optuna.db may already hold the trial as finished."""
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
     from tuning.run.resume import study_storage
-    from tuning.searchers import make_searcher
-    from tuning.space import to_param_space
+    from tuning.search.searchers import make_searcher
+    from tuning.sweep.space import to_param_space
 
     search = parse_sweep(tiny_sweep).search
     searcher = make_searcher(search, 0, storage=study_storage("optuna", tmp_path))
@@ -250,7 +250,7 @@ def test_more_extends_a_finished_sweep_without_repeating_a_config(ray_session, t
     """`tuning resume EXP --more 2` on a finished sweep: 2 new trials, the old ones as they were, no config twice,
     the study and sweep.yaml hold 5; a random-search sweep is refused (exit 2) with nothing written."""
     from tuning.cli.commands import main
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import run_sweep
 
     tiny_sweep["search"].update(num_samples=3, scheduler={"name": "fifo"})

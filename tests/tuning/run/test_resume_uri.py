@@ -59,9 +59,9 @@ def test_a_searcher_restored_from_a_state_older_than_tunes_takes_the_trial_from_
                                                                                           monkeypatch):
     """Tune saves its trial list before its searcher: a driver killed in between (or while they are uploaded)
     leaves a trial the restored searcher never proposed; the study knows it by its Tune id."""
-    from tuning.config import parse_sweep
-    from tuning.searchers import make_searcher
-    from tuning.space import to_param_space
+    from tuning.sweep.config import parse_sweep
+    from tuning.search.searchers import make_searcher
+    from tuning.sweep.space import to_param_space
 
     search = parse_sweep(tiny_sweep).search
     location = f"file://{tmp_path}/runs/exp"
@@ -91,7 +91,7 @@ def test_a_job_restarted_before_tunes_first_snapshot_starts_its_sweep_again_in_p
 
     import yaml
 
-    from tuning.config import load_sweep
+    from tuning.sweep.config import load_sweep
     from tuning.run.resume import trial_states
 
     storage = f"file://{tmp_path}/runs"

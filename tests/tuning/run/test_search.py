@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.run.confirm import Confirmed, confirmed, render_confirmed, run_confirm, stats
 from tuning.run.driver import run_sweep
 from tuning.report.load import load_report, read_results
 from tuning.run.resume import STUDY_FILE
-from tuning.searchers import SAMPLERS
+from tuning.search.searchers import SAMPLERS
 from tuning.run.warm_start import warm_start_points
 
 
@@ -226,7 +226,7 @@ def test_conditional_sweeps_sample_only_the_chosen_branches(ray_session, tmp_pat
     branches it chose, each inside that branch's domain; the study also holds the warm-start trials."""
     import optuna
 
-    from tests.tuning.test_conditional import DECAY, HIDDEN, LAYERS, LR, respects_its_branch, sweep
+    from tests.tuning.search.test_conditional import DECAY, HIDDEN, LAYERS, LR, respects_its_branch, sweep
 
     def conditional(searcher, num_samples, **extra):
         data = sweep(searcher=searcher, num_samples=num_samples, scheduler={"name": "fifo"}, **extra)

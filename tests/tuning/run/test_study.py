@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from tests.tuning.run.test_search import branin_sweep
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.run.driver import run_sweep
 from tuning.report.load import load_report
 from tuning.run.resume import STUDY_FILE

@@ -460,7 +460,7 @@ def test_a_secret_goes_up_on_purpose_with_include_and_it_is_said(tmp_path, keys,
 def test_files_over_the_scan_limit_are_judged_by_name_and_listed(tmp_path, keys, tiny_sweep):
     import io
 
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
 
     big = keys["rsa"] + "x" * submit.secret_scan.MAX_SCAN_BYTES
     project = _write(tmp_path, {"data/table.csv": big, "data/id_rsa": big, "model.py": "X = 1\n"})
@@ -476,7 +476,7 @@ def test_files_over_the_scan_limit_are_judged_by_name_and_listed(tmp_path, keys,
 def test_a_sweep_that_holds_a_token_is_refused_before_it_leaves(tmp_path, tiny_sweep):
     import io
 
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
 
     token = "gh" + "p_" + _random(ALNUM, 36)
     cfg = parse_sweep({**tiny_sweep, "description": f"uses {token}", "run": {"storage": "s3://bucket/runs"}})
@@ -490,7 +490,7 @@ def test_a_sweep_that_holds_a_token_is_refused_before_it_leaves(tmp_path, tiny_s
 def test_a_link_or_a_file_at_the_staging_path_is_never_written_or_removed(tmp_path, tiny_sweep):
     import io
 
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
 
     outside, project = tmp_path / "outside.txt", tmp_path / "project"
     outside.write_text("the user's own file\n")
@@ -520,7 +520,7 @@ signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, even where the
 
 import yaml
 
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.run import submit
 
 cfg = parse_sweep(yaml.safe_load(Path(sys.argv[1]).read_text()))

@@ -2,7 +2,7 @@
 
 import json
 
-from tuning.config import load_sweep
+from tuning.sweep.config import load_sweep
 from tuning.run.driver import run_sweep
 
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = textwrap.dedent("""
     import json, os, sys, time
     import psutil, ray
-    from tuning.config import load_sweep
+    from tuning.sweep.config import load_sweep
     from tuning.run import driver
 
     driver.start_ray(None, driver.worker_preload(load_sweep(sys.argv[1], [])))
@@ -61,7 +61,7 @@ def test_workers_ray_starts_with_the_driver_import_lightning_before_any_trial(tm
 
 
 def test_lightning_is_preloaded_only_where_most_started_workers_run_trials(tiny_sweep):
-    from tuning.config import parse_sweep
+    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import worker_preload
 
     tiny_sweep["resources"] = {"cpu": 1, "max_concurrent": 2}

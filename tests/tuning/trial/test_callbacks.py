@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tuning.classes import check_classes
-from tuning.config import parse_sweep
+from tuning.sweep.classes import check_classes
+from tuning.sweep.config import parse_sweep
 from tuning.errors import UserError
 
 

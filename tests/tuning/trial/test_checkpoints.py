@@ -2,7 +2,7 @@
 
 import torch
 
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.run.driver import run_sweep
 from tuning.report.load import load_report
 

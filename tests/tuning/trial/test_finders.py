@@ -9,9 +9,9 @@ from lightning.pytorch.cli import OptimizerCallable
 
 from tests.in_process import tuning_here
 from tests.user_models import LinearClassifier
-from tuning.classes import build
+from tuning.sweep.classes import build
 from tuning.cli.commands import main
-from tuning.config import load_sweep, parse_sweep
+from tuning.sweep.config import load_sweep, parse_sweep
 from tuning.errors import UserError
 from tuning.trial.finders import _with_cli_optimizer, batch_size_keys, lr_keys, scale_batch_size
 

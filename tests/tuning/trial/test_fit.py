@@ -5,7 +5,7 @@ import optuna
 import pytest
 import torch
 
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.report.load import load_report
 from tuning.run.driver import run_sweep
 from tuning.run.resume import STUDY_FILE

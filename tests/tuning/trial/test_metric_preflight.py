@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from tuning.cli.commands import main
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.errors import UserError
 from tuning.trial.preflight import check_metric
 

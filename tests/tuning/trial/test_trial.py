@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tuning.config import parse_sweep
+from tuning.sweep.config import parse_sweep
 from tuning.run.driver import run_sweep
 from tuning.report.load import load_report, read_results
 

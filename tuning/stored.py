@@ -1,0 +1,69 @@
+"""What Tune pickles of ours: part of an experiment's storage format, as much as result.json is.
+
+Tune pickles the Tuner (tuner.pkl), the searcher (searcher-state-*.pkl) and parts of its trial list
+(experiment_state-*.json) with references to our classes and functions by module path and name. A sweep's
+pickles may name only what PICKLED lists (tests/tuning/test_stored.py pickles a fresh sweep's state and checks).
+Moving or renaming one of them is a format change: add its old place to MOVED (a whole module) or MOVED_NAMES
+(one name whose old module still exists), so that experiments made before keep resuming.
+
+The old names are served only while Tune restores an experiment (`restoring()`, around `tuning resume`):
+importing `tuning` installs nothing.
+"""
+
+import contextlib
+import importlib
+import sys
+
+# Every `tuning.*` name a sweep's pickles may hold, as "module:qualname".
+PICKLED = frozenset()
+
+# Modules of earlier layouts -> where they are now.
+MOVED = {
+    "tuning.placement": "tuning.run.placement", "tuning.progress": "tuning.run.progress",  # before the wings
+    # before the bottom became packages
+    "tuning.arguments": "tuning.sweep.arguments", "tuning.build": "tuning.sweep.build",
+    "tuning.class_paths": "tuning.sweep.class_paths", "tuning.classes": "tuning.sweep.classes",
+    "tuning.combinations": "tuning.sweep.combinations", "tuning.config": "tuning.sweep.config",
+    "tuning.flavour": "tuning.sweep.flavour", "tuning.lightning_cli": "tuning.sweep.lightning_cli",
+    "tuning.signatures": "tuning.sweep.signatures", "tuning.space": "tuning.sweep.space",
+    "tuning.sweep_file": "tuning.sweep.file", "tuning.conditional": "tuning.search.conditional",
+    "tuning.pareto": "tuning.search.pareto", "tuning.schedulers": "tuning.search.schedulers",
+    "tuning.searchers": "tuning.search.searchers", "tuning.synthetic": "tuning.search.synthetic",
+    "tuning.study_search": "tuning.compat.study_search",
+}
+
+# (module, name) of earlier layouts whose module is still there -> "module:name" now.
+MOVED_NAMES = {
+    ("tuning.report", "budget"): "tuning.expdir:budget",  # before the wings
+    ("tuning.compat", "PicklableNSGAIISampler"): "tuning.compat.optuna:PicklableNSGAIISampler",
+    ("tuning.compat", "BoundedTPESampler"): "tuning.compat.optuna:BoundedTPESampler",
+    ("tuning.run.study", "StudyStorage"): "tuning.run.study_storage:StudyStorage",
+}
+
+
+def _find(place: str):
+    module, _, name = place.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@contextlib.contextmanager
+def restoring():
+    """Within this block, pickles of earlier layouts find what they name where it is now; after it, nothing of
+    them is left (no module or attribute added stays)."""
+    added_modules, added_names = [], []
+    for old, new in MOVED.items():
+        if old not in sys.modules:
+            sys.modules[old] = importlib.import_module(new)
+            added_modules.append(old)
+    for (module, name), place in MOVED_NAMES.items():
+        holder = importlib.import_module(module)
+        if not hasattr(holder, name):
+            setattr(holder, name, _find(place))
+            added_names.append((holder, name))
+    try:
+        yield
+    finally:
+        for old in added_modules:
+            sys.modules.pop(old, None)
+        for holder, name in added_names:
+            delattr(holder, name)

@@ -24,6 +24,8 @@ from tuning.errors import UserError
 SWEEP_FILE = "sweep.yaml"  # the resolved sweep, written into every experiment directory
 TRIAL_FILE = "trial.json"  # in each trial directory: seed, params, node
 ENVIRONMENT_FILE = "environment.json"  # packages, git state, and one entry per run (run, resume) with its outcome
+CHECKPOINT_FILE = "checkpoint.ckpt"  # in each checkpoint_NNNNNN directory of a trial: the Lightning checkpoint
+STATE_PREFIX = "experiment_state-"  # Tune's snapshots of its trial list: experiment_state-<start time>.json
 
 # Bounds on what a reader takes from an experiment (README, "The experiment directory"): above what a sweep
 # writes, below what exhausts a machine's memory (parsed JSON takes ~5x its bytes). Tune's state file holds
@@ -352,16 +354,27 @@ class ExpDir:
         return f"{self.display}/{rel}"
 
 
+def state_files(names) -> list[str]:
+    """Tune's snapshots among an experiment's file `names` (relative), oldest first: each run adds one, named by
+    its start time, and the newest by name is the one Tune's own restore picks (mtimes are not: every sync
+    rewrites all of them)."""
+    return sorted(n for n in names if "/" not in n and n.startswith(STATE_PREFIX) and n.endswith(".json"))
+
+
+def has_snapshot(exp: ExpDir) -> bool:
+    """Whether Ray Tune saved a state of the experiment: without one there is nothing to resume."""
+    return bool(state_files(exp.files))
+
+
 def tune_states(exp: ExpDir, warn: bool = True) -> list[dict]:
     """Trial id, status, directory and config (None unless plain JSON) from Tune's newest experiment state file.
 
-    The one reader of that file (report, resume, tests). Each resume adds a file; names carry the start
-    time, as Tune's own restore picks (mtimes do not: every sync rewrites all of them). A file cut short
-    or not Tune's gives [] (with a warning unless `warn` is False).
+    Its plain half, for the report, resume and tests; its pickled half (each trial's checkpoint bookkeeping) is
+    read only by `tuning resume` of the user's own experiment (tuning.run.resume.repair_checkpoints). A file cut
+    short or not Tune's gives [] (with a warning unless `warn` is False).
     """
     # a refused file is listed too: the newest state is that one, never silently an older one
-    states = sorted(p for p in (*exp.files, *exp.refused)
-                    if "/" not in p and p.startswith("experiment_state-") and p.endswith(".json"))
+    states = state_files((*exp.files, *exp.refused))
     if not states:
         return []
     try:

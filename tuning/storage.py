@@ -178,11 +178,11 @@ def local_copy(location: str, into: str | None = None) -> str:
 
 def _report_reads(relative: str) -> bool:
     """Whether the report reads the file `relative` of an experiment (tuning.report.load)."""
-    from tuning.expdir import ENVIRONMENT_FILE, SWEEP_FILE, TRIAL_FILE
+    from tuning.expdir import ENVIRONMENT_FILE, SWEEP_FILE, TRIAL_FILE, state_files
 
     top, _, name = relative.rpartition("/")
     if not top:
-        return name in (SWEEP_FILE, ENVIRONMENT_FILE) or name.startswith("experiment_state-") and name.endswith(".json")
+        return name in (SWEEP_FILE, ENVIRONMENT_FILE) or bool(state_files([name]))
     return "/" not in top and name in ("params.json", "result.json", TRIAL_FILE, "error.txt")
 
 

@@ -25,7 +25,7 @@ def ray_constants():
 
 def bind_ray_to_loopback() -> None:
     """Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, at import, and may be imported already: the
-    constant is set as well as the variable (DESIGN.md, "Running Ray")."""
+    constant is set as well as the variable (README, "How it runs")."""
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     constants.ENABLE_RAY_CLUSTER = False
 

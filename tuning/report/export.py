@@ -14,10 +14,9 @@ import yaml
 
 from tuning.errors import UserError
 from tuning.bounded import Unreadable
-from tuning.expdir import ExpDir
+from tuning.expdir import CHECKPOINT_FILE, ExpDir
 from tuning.report.load import load_report, searched_params, trial_info
 
-CHECKPOINT_FILE = "checkpoint.ckpt"  # tuning.trial.fit.CHECKPOINT_FILE, without importing the trial module
 CONFIG_FILE = "config.yaml"
 
 

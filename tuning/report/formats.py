@@ -1,4 +1,4 @@
-"""Rendering a Report: console table, Markdown, CSV, DESIGN.md's JSON, Parquet, self-contained HTML.
+"""Rendering a Report: console table, Markdown, CSV, JSON, Parquet, self-contained HTML.
 
 CSV and Parquet come as two tables: one row per trial, and a long table of every reported
 result (trial, iteration, metrics) for pandas or Arrow. With --output PATH the long table goes

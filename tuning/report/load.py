@@ -83,7 +83,7 @@ class Report:
         return compute_summary(self)
 
     def to_dict(self, top: int | None = None, importance: dict | None = None) -> dict:
-        """DESIGN.md's report JSON, plus extra keys (per-trial details, compute, importance)."""
+        """The report JSON (README, "Reports"), plus extra keys (per-trial details, compute, importance)."""
         # vars, not asdict: asdict deep-copies every config and metrics dict (0.2 s on 1000 trials), and
         # _no_nan below copies them anyway.
         # values and pareto_rank are keys of a multi-objective report only: a single-objective one is unchanged.

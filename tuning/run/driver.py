@@ -57,7 +57,7 @@ def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None
             # and the trials waited for cold ones (1 start in 5 measured, 4 s later first epoch).
             os.environ.setdefault("RAY_idle_worker_killing_time_threshold_ms", "60000")
         _inherit_trial_environment()
-        # Without this Ray binds its ports on every interface (DESIGN.md, "Running Ray"). Ray's own
+        # Without this Ray binds its ports on every interface (README, "How it runs"). Ray's own
         # processes started below inherit the environment.
         ray_compat.bind_ray_to_loopback()
     # "local" always starts a fresh instance; a bare ray.init() would join the last `ray start` cluster.
@@ -341,7 +341,7 @@ def _open_experiment(experiment: str):
 def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> Path | None:
     """Resume the experiment at `location` if it was started from this very sweep; else a UserError. None when
     that start stopped before Ray Tune saved any state (a job restarted early): the caller starts it again there."""
-    from tuning.expdir import ExpDir
+    from tuning.expdir import ExpDir, has_snapshot
 
     exp = ExpDir(location)
     # through the schema: keys a later version added (with their defaults) do not make it another sweep
@@ -350,7 +350,7 @@ def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> 
         differs = next((k for k in {**recorded, **this} if recorded.get(k) != this.get(k)), "?")
         raise UserError(f"--resume-existing: {location} holds another sweep (its {differs} differs); "
                         "it continues only the sweep that started it (nothing was overwritten)")
-    if not any(rel.startswith("experiment_state-") for rel in exp.files if "/" not in rel):
+    if not has_snapshot(exp):
         print(f"starting the existing experiment {location} again: its first start stopped before Ray Tune "
               "saved any state", file=sys.stderr, flush=True)
         return None

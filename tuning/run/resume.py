@@ -6,12 +6,14 @@ study in `optuna.db` next to them, so the searcher keeps every result it was tol
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import yaml
 
 from tuning.errors import UserError
+from tuning.expdir import state_files
 from tuning.run.study import STUDY_FILE, fresh
 
 FINAL = ("TERMINATED", "ERROR")
@@ -157,8 +159,8 @@ def repair_checkpoints(exp_dir: Path) -> list[str]:
 
     from tuning.compat import tune as tune_compat
 
-    states = sorted(Path(exp_dir).glob("experiment_state-*.json"))
-    data = json.loads(states[-1].read_text()) if states else {"trial_data": []}
+    states = state_files(os.listdir(exp_dir))
+    data = json.loads((Path(exp_dir) / states[-1]).read_text()) if states else {"trial_data": []}
     repaired = []
     for entry in data["trial_data"]:
         state, metadata = json.loads(entry[0]), tune_compat.tune_trial_metadata(entry[1])
@@ -247,7 +249,7 @@ def require_snapshot(directory: Path, shown: str, sweep_file: str) -> None:
     """A UserError unless `directory` (the experiment, or a local copy of it) holds a state Ray Tune saved."""
     from tuning.text import shell_command
 
-    if not list(directory.glob("experiment_state-*.json")):
+    if not state_files(os.listdir(directory)):
         raise UserError(f"experiment {shown}: Ray Tune saved no state before the run stopped; nothing to resume. "
                         f"Start it again with: {shell_command('tuning', 'run', sweep_file)} --name <new name>")
 

@@ -16,7 +16,7 @@ from tuning.errors import UserError
 def check_resumable(experiment: str) -> str:
     """The experiment's location as the cluster must see it (a URI, or an absolute path), checked to hold a
     sweep Ray Tune saved state for; a UserError naming what is wrong."""
-    from tuning.expdir import ExpDir
+    from tuning.expdir import ExpDir, has_snapshot
     from tuning.storage import is_uri
 
     if not is_uri(experiment) and not Path(experiment).expanduser().is_absolute():
@@ -27,7 +27,7 @@ def check_resumable(experiment: str) -> str:
     if not exp.exists:
         raise UserError(f"experiment {location}: does not exist (from here; the cluster reads the same storage)")
     exp.sweep()  # a UserError unless tuning wrote it
-    if not any(rel.startswith("experiment_state-") for rel in exp.files if "/" not in rel):
+    if not has_snapshot(exp):
         raise UserError(f"experiment {location}: Ray Tune saved no state before the run stopped; nothing to resume")
     return location
 

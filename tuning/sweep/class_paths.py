@@ -29,7 +29,6 @@ def add_user_path() -> None:
     """
     import sys
 
-    registry("model")
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
 

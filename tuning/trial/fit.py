@@ -13,9 +13,8 @@ import zlib
 from tuning.compat import lightning as lightning_compat
 from tuning.sweep import flavour
 from tuning.sweep import lightning_cli
-from tuning.expdir import TRIAL_FILE
+from tuning.expdir import CHECKPOINT_FILE, TRIAL_FILE
 
-CHECKPOINT_FILE = "checkpoint.ckpt"
 
 
 def trial_dirname(trial) -> str:

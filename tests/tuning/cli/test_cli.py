@@ -145,7 +145,7 @@ def test_a_name_that_leaves_the_storage_exits_2_writing_nothing(tmp_path, comman
 @pytest.mark.integration
 def test_the_readme_s_first_command_runs_the_whole_quickstart(tmp_path):
     """`tuning run` with no argument, in a fresh directory: the built-in quickstart, unchanged, to its ranked table;
-    then the report as JSON (DESIGN.md's keys, in rank order), and the same run again is refused.
+    then the report as JSON (the documented keys, in rank order), and the same run again is refused.
 
     (`--set`, `--storage` and `--name` through the command line: tests/tuning/cli/test_scaffold.py and the live
     sweep of tests/tuning/report/test_report_e2e.py.)"""
@@ -159,7 +159,7 @@ def test_the_readme_s_first_command_runs_the_whole_quickstart(tmp_path):
     assert len(statuses) == 16 and "errored" not in statuses
     assert "stopped_early" in statuses and "completed" in statuses  # ASHA spent the budget
     assert "[16/16] trial" in result.stdout and "rank  trial" in result.stdout
-    assert set(report) >= {"experiment", "metric", "mode", "scope", "trials"}  # DESIGN.md: a superset
+    assert set(report) >= {"experiment", "metric", "mode", "scope", "trials"}  # README, "Reports": a superset
     assert (report["metric"], report["mode"], report["scope"]) == ("val_loss", "min", "best")
     assert [t["rank"] for t in report["trials"]] == list(range(1, 17))
     metrics = [t["metric"] for t in report["trials"]]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tuning.data import DATA
-from tuning.sweep.classes import resolve_class
+from tuning.sweep.class_paths import resolve_class
 
 
 @pytest.fixture

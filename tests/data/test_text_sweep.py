@@ -52,7 +52,7 @@ def test_a_text_sweep_tokenizes_once_in_the_driver_and_never_in_trials(ray_sessi
 
 def test_the_builtin_text_sweep_prepares_offline(tmp_path, monkeypatch):
     """The corpus, tokenizer and cache of `tuning run text`, without the trials (the sweep takes minutes)."""
-    from tuning.sweep.classes import resolve_class
+    from tuning.sweep.class_paths import resolve_class
     from tuning.sweep.config import load_sweep
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

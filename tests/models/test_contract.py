@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from tuning.models import MODELS
-from tuning.sweep.classes import resolve_class
+from tuning.sweep.class_paths import resolve_class
 
 
 def example(name: str, tmp_path) -> tuple[dict, pl.LightningDataModule, int]:

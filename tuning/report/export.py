@@ -26,7 +26,7 @@ def _class_path(section: str, spec) -> dict:
     The experiment directory may come from someone else; importing the module its sweep names would
     run that module's code on this machine.
     """
-    from tuning.sweep.classes import split_path
+    from tuning.sweep.class_paths import split_path
 
     if not (isinstance(spec, dict) and isinstance(spec.get("class_path"), str)
             and isinstance(spec.get("init_args") or {}, dict)):

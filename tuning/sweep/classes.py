@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tuning.sweep import flavour
-from tuning.sweep.class_paths import (add_user_path, check_arguments, from_source, parameters,  # noqa: F401 (re-exported)
-                                registry, resolve_class, split_path)
+from tuning.sweep.class_paths import add_user_path, check_arguments, from_source, parameters, resolve_class, split_path
 from tuning.errors import UserError, did_you_mean
 
 # Trainer arguments that tuning sets itself in every trial.

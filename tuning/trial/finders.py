@@ -83,7 +83,7 @@ def _key(spec, section: str, *names: str) -> str:
 
 def _takes(obj, name: str) -> bool:
     """Whether the object's constructor takes argument `name`, so that the sweep can set it."""
-    from tuning.sweep.classes import parameters
+    from tuning.sweep.class_paths import parameters
 
     sig = parameters(type(obj))
     return name in sig.named or sig.var_kw

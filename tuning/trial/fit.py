@@ -207,7 +207,8 @@ def _scalar_metrics(trainer, mean_over_ranks: bool) -> dict:
 
 def user_loggers(dist: str, entries: list[dict], trial_dir: str) -> list:
     """The sweep's own `trainer.logger` entries, each writing inside the trial directory."""
-    from tuning.sweep.classes import parameters, resolve_logger
+    from tuning.sweep.class_paths import parameters
+    from tuning.sweep.classes import resolve_logger
 
     loggers = []
     for i, spec in enumerate(entries):

@@ -196,7 +196,7 @@ def test_output_of_the_table_and_json_is_what_the_command_prints(live, tmp_path)
 
 def test_export_loads_with_load_from_checkpoint(live, tmp_path):
     from tuning.models.mlp import MLPClassifier
-    from tuning.sweep.classes import resolve_class
+    from tuning.sweep.class_paths import resolve_class
 
     exp_dir, _ = live
     out = tmp_path / "best"

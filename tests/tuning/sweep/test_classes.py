@@ -6,7 +6,8 @@ import pytest
 
 from tuning.models import MODELS
 from tuning.data import DATA
-from tuning.sweep.classes import check_classes, resolve_class
+from tuning.sweep.class_paths import resolve_class
+from tuning.sweep.classes import check_classes
 from tuning.sweep.config import parse_sweep
 from tuning.errors import UserError
 

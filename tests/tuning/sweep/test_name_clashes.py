@@ -14,7 +14,8 @@ import yaml
 
 PROBE = """
 import inspect, json, sys
-from tuning.sweep.classes import check_classes, resolve_class
+from tuning.sweep.class_paths import resolve_class
+from tuning.sweep.classes import check_classes
 from tuning.sweep.config import load_sweep
 from tuning.sweep.classes import build
 out = {}

@@ -9,7 +9,7 @@ from tuning.data import DATA
 from tuning.models import MODELS
 from tuning.sweep import signatures
 from tuning.sweep import flavour
-from tuning.sweep.classes import parameters, from_source, split_path
+from tuning.sweep.class_paths import from_source, parameters, split_path
 
 
 def _same_as_imported(section, module, name):

@@ -1,8 +1,9 @@
 """What Tune pickles of ours: part of an experiment's storage format, as much as result.json is.
 
-Tune pickles the Tuner (tuner.pkl), the searcher (searcher-state-*.pkl) and parts of its trial list
-(experiment_state-*.json) with references to our classes and functions by module path and name. A sweep's
-pickles may name only what PICKLED lists (tests/tuning/test_stored.py pickles a fresh sweep's state and checks).
+Tune pickles the Tuner (tuner.pkl), the searcher (searcher-state-*.pkl), the search generator
+(search_gen_state-*.json, a pickle despite its name) and parts of its trial list (experiment_state-*.json, hex-encoded
+cloudpickles) with references to our classes and functions by module path and name. A sweep's pickles may name only
+what PICKLED lists (tests/tuning/test_stored.py runs fresh sweeps and reads their pickles to check).
 Moving or renaming one of them is a format change: add its old place to MOVED (a whole module) or MOVED_NAMES
 (one name whose old module still exists), so that experiments made before keep resuming.
 
@@ -14,8 +15,29 @@ import contextlib
 import importlib
 import sys
 
-# Every `tuning.*` name a sweep's pickles may hold, as "module:qualname".
-PICKLED = frozenset()
+# Every `tuning.*` name a sweep's pickles may hold, as "module:qualname". Found by running sweeps of every searcher
+# (optuna: tpe, tpe with history, nsga2, cmaes, gp, qmc; random, grid), every scheduler, a conditional space, a
+# URI experiment and a warm start, and reading their pickles.
+PICKLED = frozenset({
+    # every sweep: the trials' directory names, Tune callbacks (tuner.pkl, experiment_state, search_gen_state)
+    "tuning.trial.fit:trial_dirname", "tuning.run.placement:PendingNotice", "tuning.run.progress:Progress",
+    "tuning.run.trim:ForgetFinished",
+    # searcher optuna (tuner.pkl, searcher-state): the searcher, its search section and its trials' budget
+    "tuning.compat.study_search:StudySearch", "tuning.expdir:budget", "tuning.sweep.config:SearchSpec",
+    "tuning.sweep.config:SearcherSpec", "tuning.sweep.space:Domain", "tuning.sweep.config:AshaSpec",
+    "tuning.sweep.config:HyperbandSpec", "tuning.sweep.config:MedianSpec", "tuning.sweep.config:FifoSpec",
+    "tuning.compat.optuna:BoundedTPESampler",  # tpe with search.searcher.history
+    "tuning.compat.optuna:PicklableNSGAIISampler",  # nsga2
+    "tuning.search.conditional:define_by_run",  # a conditional space's define-by-run (functools.partial)
+    "tuning.run.study_storage:StudyStorage",  # the study of a URI experiment
+    "tuning.run.warm_start:Point",  # warm start: the earlier trials the searcher learns from
+    "tuning.search.branch_search:BranchSearch",  # searcher random or grid with a conditional space
+    # earlier experiments' pickles name these where they still are: the one scheduler section of every scheduler
+    # (before each had its own), the trials' directory names of the flat layout (tuning/trial.py), and what the
+    # branch searcher, then a class built in a function and pickled by value, called
+    "tuning.sweep.config:SchedulerSpec", "tuning.trial:trial_dirname", "tuning.search.conditional:fill",
+    "tuning.search.conditional:grid_points",
+})
 
 # Modules of earlier layouts -> where they are now.
 MOVED = {

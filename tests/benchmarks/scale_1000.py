@@ -241,7 +241,7 @@ def suggest_times(sizes=(100, 500, 1000, 2000), repeats: int = 15) -> dict:
     from tuning.search.searchers import SAMPLERS
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    samplers = {"tuning_tpe": lambda: SAMPLERS["tpe"](optuna, 0),  # multivariate, constant liar
+    samplers = {"tuning_tpe": lambda: SAMPLERS["tpe"].factory(optuna, 0),  # multivariate, constant liar
                 "independent_tpe": lambda: optuna.samplers.TPESampler(seed=0, constant_liar=True),
                 "multivariate_no_liar": lambda: optuna.samplers.TPESampler(seed=0, multivariate=True,
                                                                            constant_liar=False)}

@@ -30,6 +30,7 @@ median, against the reference point ZDT1_REFERENCE.
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import statistics
 import sys
@@ -83,14 +84,14 @@ def before_item1(search, seed: int, **_):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return OptunaSearch(metric=search.metric, mode=search.mode,
-                        sampler=searchers.SAMPLERS[search.searcher.sampler](optuna, seed))
+                        sampler=searchers.SAMPLERS[search.searcher.sampler].factory(optuna, seed))
 
 
 @contextlib.contextmanager
 def searcher_as_before():
     """`searcher: optuna` built by before_item1 for the sweeps started inside (the registry is a plain dict)."""
     saved = searchers.SEARCHERS["optuna"]
-    searchers.SEARCHERS["optuna"] = before_item1
+    searchers.SEARCHERS["optuna"] = dataclasses.replace(saved, factory=before_item1)
     try:
         yield
     finally:
@@ -124,7 +125,7 @@ def optuna_alone(seed: int, epochs: int, budget: int) -> list[float]:
 
     space, _ = parse_space(SPACE)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize", sampler=searchers.SAMPLERS["tpe"](optuna, seed),
+    study = optuna.create_study(direction="minimize", sampler=searchers.SAMPLERS["tpe"].factory(optuna, seed),
                                 pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3))
     data, rows = DigitsDataModule(batch_size=64), []
     while len(rows) < budget:

@@ -16,12 +16,12 @@ from tuning.cli.finders import COMMANDS as FINDER_COMMANDS
 from tuning.cli.jobs import COMMANDS as JOB_COMMANDS
 from tuning.cli.jobs import add_upload_args
 from tuning.errors import UserError
+from tuning.report import FORMATS  # the report's formats registry: --format's choices (the report imports no Ray)
+from tuning.search.registry import either, names_with
 from tuning.text import inert, inert_lines, shell_command
 
 EXIT_TRIALS_ERRORED = 3
 SCOPES = ("best", "last")
-# tuning.report.formats.FORMATS, written here so `tuning --help` need not import the report (test_cli checks both agree)
-FORMATS = ("table", "markdown", "csv", "json", "parquet", "html")
 
 
 def _run(args) -> int | None:
@@ -201,15 +201,16 @@ def _add_report(sub, name: str) -> None:
     p.add_argument("experiment", help="an experiment directory or a pyarrow URI, e.g. runs/quickstart")
     p.add_argument("--top", type=int, default=None, help="show only the best K trials")
     p.add_argument("--format", choices=FORMATS, default="table",
-                   help="csv and parquet also write <stem>_results<suffix>: every reported result")
+                   help=f"{either(name for name, f in FORMATS.items() if f.results)} also write "
+                        "<stem>_results<suffix>: every reported result")
     p.add_argument("--scope", choices=SCOPES, default=None,
                    help="rank each trial by its best epoch or its last (default: the sweep's search.scope, best "
                         "unless set)")
     p.add_argument("--status", metavar="S[,S...]",
                    help="show only trials with these statuses: completed, stopped_early, errored, running, "
                         "pending (ranks stay those among all trials)")
-    p.add_argument("--output", help="write to this file instead of stdout (required for parquet); never "
-                                    "inside the experiment")
+    p.add_argument("--output", help=f"write to this file instead of stdout (required for "
+                                    f"{either(names_with(FORMATS, binary=True))}); never inside the experiment")
     p.add_argument("--force", action="store_true", help="overwrite an existing --output file")
     p.set_defaults(func=_report)
 

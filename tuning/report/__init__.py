@@ -8,8 +8,8 @@ Imports only the bottom modules: never torch, Lightning or Ray.
 
 from tuning.report.compare import compare
 from tuning.report.export import export_trial
-from tuning.report.formats import render, run_report
+from tuning.report.formats import FORMATS, render, run_report
 from tuning.report.load import Report, TrialRow, finite, load_report, read_results
 
-__all__ = ["Report", "TrialRow", "compare", "export_trial", "finite", "load_report", "read_results",
+__all__ = ["FORMATS", "Report", "TrialRow", "compare", "export_trial", "finite", "load_report", "read_results",
            "render", "run_report"]

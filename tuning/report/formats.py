@@ -12,15 +12,16 @@ show as escapes (tuning.text.inert: `\x1b`), so printing a report never runs a t
 
 import html
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from tuning.errors import UserError
 from tuning.report.load import Report
 from tuning.report.text import cell, columns, compute_line, headline, param_keys
+from tuning.search.registry import names_with
 from tuning.text import inert, inert_lines
 
-FORMATS = ("table", "markdown", "csv", "json", "parquet", "html")
-BINARY = ("parquet",)
 MAX_EXTRA_METRICS = 3  # the table stays readable; csv/json/parquet carry every metric
 # What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -95,16 +96,22 @@ def trial_records(report: Report, top: int | None = None) -> list[dict]:
             for t in report.shown(top)]
 
 
-def arrow_tables(report: Report, top: int | None = None):
-    """(trials, results) as pyarrow Tables; results hold every reported row of the shown trials."""
+def _trial_table(report: Report, top: int | None = None):
+    """The shown trials as a pyarrow Table, one row each (trial_records)."""
     import pyarrow as pa
 
     trials = trial_records(report, top)
-    ids = {t["trial_id"] for t in trials}
+    return pa.Table.from_pylist(trials) if trials else pa.table({})
+
+
+def _results_table(report: Report, top: int | None = None):
+    """Every reported row of the shown trials as a pyarrow Table."""
+    import pyarrow as pa
+
+    ids = {t.trial_id for t in report.shown(top)}
     rows = [r for r in report.results if r["trial_id"] in ids]
     keys = list(dict.fromkeys(k for r in rows for k in r))  # every row gets every column, in first-seen order
-    results = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows]) if rows else pa.table({})
-    return pa.Table.from_pylist(trials) if trials else pa.table({}), results
+    return pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows]) if rows else pa.table({})
 
 
 def spreadsheet_safe(value):
@@ -142,6 +149,67 @@ def _csv_text(tbl) -> str:
     return sink.getvalue().decode()
 
 
+def _parquet(tbl) -> bytes:
+    """A pyarrow Table as the bytes of a Parquet file."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(tbl, sink)
+    return sink.getvalue()
+
+
+def _html(report: Report, top: int | None, importance: dict | None) -> str:
+    """The HTML page (tuning.report.html, imported only when asked for)."""
+    from tuning.report.html import html
+
+    # HTML-escaped already; printed without --output it reaches a terminal, so no raw control character either.
+    return inert_lines(html(report, top, importance))
+
+
+@dataclass(frozen=True)
+class Format:
+    """A report format (`tuning report --format`): what renders it and what `tuning report` does around it."""
+
+    renderer: Callable  # (report, top, importance) -> the report: text, or bytes for a binary format
+    results: Callable | None = None  # (report, top) -> a second file, <stem>_results<suffix>: every reported result
+    binary: bool = False  # bytes, not text: written to --output only, never printed
+    importance: tuple[str, ...] = ()  # the importance evaluators (tuning.report.importance) it shows; (): none
+
+
+FORMATS = {
+    # fANOVA needs scikit-learn (~1.6 s to import) and a forest fit: the HTML report has room for it; the console
+    # table and markdown show PED-ANOVA alone and stay quick on 1000 trials.
+    "table": Format(table, importance=("ped_anova",)),
+    "markdown": Format(markdown, importance=("ped_anova",)),
+    "csv": Format(lambda report, top, importance: _csv_text(_trial_table(report, top)),
+                  results=lambda report, top: _csv_text(_results_table(report, top))),
+    "json": Format(lambda report, top, importance: report.to_json(top, importance)),
+    "parquet": Format(lambda report, top, importance: _parquet(_trial_table(report, top)),
+                      results=lambda report, top: _parquet(_results_table(report, top)), binary=True),
+    "html": Format(_html, importance=("fanova", "ped_anova")),
+}
+
+
+def _format(fmt: str) -> Format:
+    """The registry's entry, or a UserError naming the formats there are."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format: unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")
+    return FORMATS[fmt]
+
+
+def _to_stdout(fmt: str, output: str | None) -> None:
+    """A UserError for a binary format without --output: it is never printed."""
+    if _format(fmt).binary and not output:
+        raise UserError(f"--format {fmt}: needs --output PATH (a binary file)")
+
+
+def _ended(text: str) -> str:
+    """The text with one final newline, as a file or the terminal wants it (csv's has its own)."""
+    return text if text.endswith("\n") else text + "\n"
+
+
 def results_path(output: str) -> Path:
     """Where the long table of every result goes, next to the trial table at `output`."""
     path = Path(output)
@@ -149,56 +217,34 @@ def results_path(output: str) -> Path:
 
 
 def write(report: Report, fmt: str, top: int | None, output: str | None, importance: dict | None = None) -> list[str]:
-    """Render `fmt`; print it or write it to `output` (plus the long results table for csv/parquet).
+    """Render `fmt`; print it or write it to `output` (plus the long results table for a format that has one).
 
     Returns the paths written (empty when printed).
     """
-    if fmt not in FORMATS:
-        raise UserError(f"--format: unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")
-    if fmt in BINARY and not output:
-        raise UserError(f"--format {fmt}: needs --output PATH (a binary file)")
-    if fmt in ("csv", "parquet"):
-        trials, results = arrow_tables(report, top)
-        if not output:
-            print(_csv_text(trials), end="")
-            return []
-    else:
-        text = render(report, fmt, top, importance)
-        if not output:
-            print(text)
-            return []
+    entry = _format(fmt)
+    _to_stdout(fmt, output)
+    rendered = entry.renderer(report, top, importance)
+    if not output:
+        print(_ended(rendered), end="")
+        return []
+    files = {output: rendered} | ({str(results_path(output)): entry.results(report, top)} if entry.results else {})
     try:
-        if fmt == "csv":
-            Path(output).write_text(_csv_text(trials))
-            results_path(output).write_text(_csv_text(results))
-        elif fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            pq.write_table(trials, output)
-            pq.write_table(results, results_path(output))
-        else:
-            Path(output).write_text(text + "\n")
+        for path, data in files.items():
+            if entry.binary:
+                Path(path).write_bytes(data)
+            else:
+                Path(path).write_text(_ended(data))
     except OSError as exc:
         raise UserError(f"--output {output}: cannot write: {exc.strerror or exc}") from None
-    return [output, str(results_path(output))] if fmt in ("csv", "parquet") else [output]
+    return list(files)
 
 
 def render(report: Report, fmt: str = "table", top: int | None = None, importance: dict | None = None) -> str:
     """The report as text in one of the text formats."""
-    if fmt == "table":
-        return table(report, top, importance)
-    if fmt == "markdown":
-        return markdown(report, top, importance)
-    if fmt == "json":
-        return report.to_json(top, importance)
-    if fmt == "csv":
-        return _csv_text(arrow_tables(report, top)[0])
-    if fmt == "html":
-        from tuning.report.html import html
-
-        # HTML-escaped already; printed without --output it reaches a terminal, so no raw control character either.
-        return inert_lines(html(report, top, importance))
-    raise UserError(f"--format {fmt}: not a text format; allowed here: table, markdown, csv, json, html")
+    if _format(fmt).binary:
+        raise UserError(f"--format {fmt}: not a text format; allowed here: "
+                        f"{', '.join(names_with(FORMATS, binary=False))}")
+    return FORMATS[fmt].renderer(report, top, importance)
 
 
 def run_report(experiment: str, fmt: str = "table", top: int | None = None, output: str | None = None,
@@ -207,19 +253,17 @@ def run_report(experiment: str, fmt: str = "table", top: int | None = None, outp
     from tuning.report.load import load_report
     from tuning.storage import check_output
 
-    if fmt in BINARY and not output:
-        raise UserError(f"--format {fmt}: needs --output PATH (a binary file)")
+    entry = _format(fmt)
+    _to_stdout(fmt, output)
     if top is not None and top < 1:
         raise UserError(f"--top: must be at least 1, got {top}")
     if output:
-        for path in [output] + ([str(results_path(output))] if fmt in ("csv", "parquet") else []):
+        for path in [output] + ([str(results_path(output))] if entry.results else []):
             check_output(path, experiment, force)
     report = load_report(experiment, scope=scope, status=status)
     imp = None
-    if fmt in ("table", "markdown", "html"):
+    if entry.importance:
         from tuning.report.importance import importance
 
-        # fANOVA needs scikit-learn (~1.6 s to import) and a forest fit: the HTML report has room for
-        # it; the console table and markdown show PED-ANOVA alone and stay quick on 1000 trials.
-        imp = importance(report, evaluators=("fanova", "ped_anova") if fmt == "html" else ("ped_anova",))
+        imp = importance(report, evaluators=entry.importance)
     return write(report, fmt, top, output, imp)

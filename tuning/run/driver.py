@@ -111,8 +111,8 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     from tuning.run.progress import Progress
     from tuning.run.trim import ForgetFinished
     from tuning.expdir import budget
-    from tuning.search.schedulers import make_scheduler
-    from tuning.search.searchers import make_searcher
+    from tuning.search.schedulers import SCHEDULERS, make_scheduler
+    from tuning.search.searchers import SEARCHERS, make_searcher
     from tuning.sweep.space import is_conditional, to_param_space
     from tuning.trial import trial_dirname
 
@@ -121,7 +121,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     search, res = cfg.search, cfg.resources
     metric, mode = compared(search)  # with several objectives, only the searcher sees them all
     tune_environment()
-    as_grid = search.searcher.name == "grid"
+    as_grid = SEARCHERS[search.searcher.name].as_grid
     tune_config = tune.TuneConfig(
         # a conditional space's searcher counts its own grid points: Tune asks it for every trial
         metric=metric, mode=mode,
@@ -134,7 +134,7 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
         max_concurrent_trials=res.max_concurrent, reuse_actors=res.workers == 1, trial_dirname_creator=trial_dirname)
     # Ray's HyperBand can pause a trial that reached the budget and never resume or end it (the sweep then
     # spins forever; ray#6780, ray PR #39157): a trial at the budget is ended by Tune before HyperBand decides.
-    stop = {"training_iteration": cfg.max_epochs} if search.scheduler.name == "hyperband" else None
+    stop = {"training_iteration": cfg.max_epochs} if SCHEDULERS[search.scheduler.name].stop_at_budget else None
     run_config = tune.RunConfig(
         # cfg.run.storage may be a URI (s3://...), which a Path cannot hold: run_sweep resolved both.
         name=cfg.name, storage_path=cfg.run.storage, verbose=0, stop=stop,
@@ -191,9 +191,10 @@ def make_trainable(cfg: SweepConfig, dist: str = flavour.DEFAULT):
 
 def expected_trials(cfg: SweepConfig) -> int:
     """How many trials the finished sweep has: num_samples, times the grid size for the grid searcher."""
+    from tuning.search.searchers import SEARCHERS
     from tuning.sweep.space import grid_size
 
-    return cfg.search.num_samples * grid_size(cfg.search.space, cfg.search.searcher.name == "grid")
+    return cfg.search.num_samples * grid_size(cfg.search.space, SEARCHERS[cfg.search.searcher.name].as_grid)
 
 
 def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:

@@ -20,9 +20,11 @@ FINAL = ("TERMINATED", "ERROR")
 
 
 def study_storage(searcher: str, exp_dir):
-    """An Optuna RDB storage for the optuna searcher's study, None for the other searchers: `<exp_dir>/optuna.db`
+    """An Optuna RDB storage for the study of a searcher that keeps one, None for the others: `<exp_dir>/optuna.db`
     for a path; for a URI, a fresh live file on this machine published to `<exp_dir>/optuna.db` (tuning.run.study)."""
-    if searcher != "optuna":
+    from tuning.search.searchers import SEARCHERS
+
+    if not SEARCHERS[searcher].keeps_study:
         return None
     from tuning.run.study_storage import open_storage
 
@@ -159,8 +161,8 @@ def repair_checkpoints(exp_dir: Path) -> list[str]:
 
     from tuning.compat import tune as tune_compat
 
-    states = state_files(os.listdir(exp_dir))
-    data = json.loads((Path(exp_dir) / states[-1]).read_text()) if states else {"trial_data": []}
+    states = [Path(exp_dir) / name for name in state_files(os.listdir(exp_dir))]
+    data = json.loads(states[-1].read_text()) if states else {"trial_data": []}
     repaired = []
     for entry in data["trial_data"]:
         state, metadata = json.loads(entry[0]), tune_compat.tune_trial_metadata(entry[1])
@@ -258,10 +260,13 @@ def check_more(cfg, more: int) -> None:
     """A UserError unless the sweep can be extended by `more` trials; changes nothing."""
     if more < 1:
         raise UserError(f"--more: must be a whole number >= 1, got {more}")
-    if cfg.search.searcher.name != "optuna":
-        raise UserError(f"--more: extends a sweep whose searcher is optuna (its study knows what was tried); this "
-                        f"one's is {cfg.search.searcher.name}. For random search that can be extended, use "
-                        "search.searcher: {name: optuna, sampler: random}")
+    from tuning.search.registry import either, names_with
+    from tuning.search.searchers import SEARCHERS
+
+    if not SEARCHERS[cfg.search.searcher.name].can_extend:
+        raise UserError(f"--more: extends a sweep whose searcher is {either(names_with(SEARCHERS, can_extend=True))} "
+                        f"(its study knows what was tried); this one's is {cfg.search.searcher.name}. For random "
+                        "search that can be extended, use search.searcher: {name: optuna, sampler: random}")
 
 
 def extend(exp_dir: Path, cfg, more: int):

@@ -105,6 +105,8 @@ def run_objective(config: dict, objective: dict, seed: int = 0) -> None:
 
 def sweep_problem(cfg) -> str | None:
     """What is wrong with a sweep's objective (or its lack of model and data), or None."""
+    from tuning.search.registry import either, names_with
+    from tuning.search.schedulers import SCHEDULERS
     from tuning.sweep.space import always_sampled, flat_domains, key_paths
 
     space, paths = cfg.search.space, key_paths(cfg.search.space)  # a conditional choice's branches too
@@ -121,9 +123,9 @@ def sweep_problem(cfg) -> str | None:
     for key in ("early_stopping", "auto_batch_size"):  # Lightning's options for a trial: nothing to apply them to
         if getattr(cfg.trial, key):
             return f"trial.{key}: a synthetic objective trains no model, so Lightning's trial options do not apply"
-    if cfg.search.scheduler.name in ("hyperband", "pbt"):  # both restore trials from checkpoints
+    if SCHEDULERS[cfg.search.scheduler.name].needs_checkpoints:
         return (f"search.scheduler: {cfg.search.scheduler.name} restarts trials from checkpoints, which a synthetic "
-                "objective does not keep; use asha, median or fifo")
+                f"objective does not keep; use {either(names_with(SCHEDULERS, needs_checkpoints=False))}")
     keys = space_keys(cfg.objective.name)
     for key, domain in flat_domains(space, merge=False).items():
         if key not in keys:

@@ -60,10 +60,23 @@ def check_flavours(found: dict[str, tuple[str, str]]) -> str:
     if len(names) > 1:
         (a, (cls_a, dist_a)), (b, (cls_b, dist_b)) = [next((k, v) for k, v in found.items() if v[1] == n)
                                                       for n in sorted(names)]
-        raise UserError(f"{a}: {cls_a} is a {dist_a} class but {b}: {cls_b} is a {dist_b} class; one sweep uses "
-                        f"one Lightning distribution (a Trainer of one refuses the other's modules): write both "
-                        f"against `import lightning as L` or both against pytorch_lightning")
+        mixed = (f"{a}: {cls_a} is a {dist_a} class but {b}: {cls_b} is a {dist_b} class; one sweep uses one "
+                 f"Lightning distribution (a Trainer of one refuses the other's modules)")
+        builtin = next((cls for cls, dist in found.values() if dist == flavour.DEFAULT and _is_builtin(cls)), None)
+        if builtin is not None:  # a built-in cannot change: the user's classes can
+            theirs = sorted({cls.rpartition(".")[0] for cls, dist in found.values() if dist != flavour.DEFAULT})
+            raise UserError(f"{mixed}, and tuning's built-in {builtin} derives from {flavour.DEFAULT} (before "
+                            f"tuning 2f201cf from pytorch_lightning: an experiment made then with a callback of "
+                            f"pytorch_lightning continues once the callback moves too): in {', '.join(theirs)} import "
+                            f"from lightning.pytorch instead of pytorch_lightning (`import lightning.pytorch as pl`, "
+                            f"the same classes), then run the same command again")
+        raise UserError(f"{mixed}: write both against `import lightning as L` or both against pytorch_lightning")
     return names.pop() if names else flavour.DEFAULT
+
+
+def _is_builtin(dotted: str) -> bool:
+    """Whether a class is one of tuning's built-in models or data modules (tuning/models, tuning/data)."""
+    return dotted.startswith(("tuning.models.", "tuning.data."))
 
 
 def build(spec: dict, section: str):

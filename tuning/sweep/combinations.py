@@ -5,8 +5,11 @@ sweep (searcher with scheduler, space with searcher, points with space, ...) and
 problem as one message that names the key, or None.
 """
 
-from tuning.sweep import space as space_mod
 from tuning.errors import did_you_mean
+from tuning.search.registry import either, names_with
+from tuning.search.schedulers import SCHEDULERS
+from tuning.search.searchers import SAMPLERS, SEARCHERS
+from tuning.sweep import space as space_mod
 
 
 def combination_problem(cfg) -> str | None:
@@ -14,7 +17,7 @@ def combination_problem(cfg) -> str | None:
     from tuning.search.synthetic import sweep_problem
 
     for rule in (sweep_problem, _lr_scheduler_problem, _history_problem, _objectives_problem, _budget_problem,
-                 _space_problem, _pbt_problem, _warm_start_problem, _points_problem, _mapping_problem):
+                 _space_problem, _mutation_problem, _warm_start_problem, _points_problem, _mapping_problem):
         problem = rule(cfg)
         if problem:
             return problem
@@ -27,11 +30,18 @@ def _lr_scheduler_problem(cfg) -> str | None:
     return None
 
 
+def _sampler(searcher):
+    """The Optuna sampler entry the sweep's searcher runs, or None for a searcher that runs none."""
+    return SAMPLERS[searcher.sampler] if SEARCHERS[searcher.name].takes_sampler else None
+
+
 def _history_problem(cfg) -> str | None:
     searcher = cfg.search.searcher
-    if searcher.history is not None and (searcher.name, searcher.sampler) != ("optuna", "tpe"):
-        return (f"search.searcher.history: bounds the tpe sampler's model; this sweep uses "
-                f"{searcher.name if searcher.name != 'optuna' else 'optuna with sampler ' + searcher.sampler}")
+    sampler = _sampler(searcher)
+    if searcher.history is not None and not (sampler and sampler.bounded_history):
+        uses = f"{searcher.name} with sampler {searcher.sampler}" if sampler else searcher.name
+        return (f"search.searcher.history: bounds the {either(names_with(SAMPLERS, bounded_history=True))} sampler's "
+                f"model; this sweep uses {uses}")
     return None
 
 
@@ -46,12 +56,15 @@ def _objectives_problem(cfg) -> str | None:
                 f"{did_you_mean(sched.metric, metrics)}")
     if len(metrics) == 1:
         return None
-    if sched.name != "fifo" and sched.metric is None:
+    if SCHEDULERS[sched.name].compares_one_metric and sched.metric is None:
         return (f"search.scheduler.metric: {sched.name} compares trials on one number, and this sweep has "
                 f"{len(metrics)} objectives ({', '.join(metrics)}): name the one it compares, e.g. "
-                f"search.scheduler.metric: {metrics[0]}, or use search.scheduler.name: fifo")
-    if search.searcher.name == "optuna" and search.searcher.sampler == "cmaes":
-        return "search.searcher.sampler: cmaes optimizes one objective; with several use nsga2, tpe, gp, qmc or random"
+                f"search.scheduler.metric: {metrics[0]}, or use search.scheduler.name: "
+                f"{either(names_with(SCHEDULERS, compares_one_metric=False))}")
+    sampler = _sampler(search.searcher)
+    if sampler and not sampler.multi_objective:
+        return (f"search.searcher.sampler: {search.searcher.sampler} optimizes one objective; with several use "
+                f"{either(names_with(SAMPLERS, multi_objective=True))}")
     if search.warm_start:
         return "search.warm_start: not with several objectives yet (warm starts carry one value per trial)"
     return None
@@ -59,49 +72,82 @@ def _objectives_problem(cfg) -> str | None:
 
 def _budget_problem(cfg) -> str | None:
     sched = cfg.search.scheduler
-    if sched.name in ("asha", "hyperband") and not isinstance(cfg.max_epochs, int):
+    if SCHEDULERS[sched.name].needs_budget and not isinstance(cfg.max_epochs, int):
         return f"search.scheduler: {sched.name} needs an epoch budget: set trainer.max_epochs or search.scheduler.max_t"
     return None
 
 
 def _space_problem(cfg) -> str | None:
-    """The space's entries against the searcher: grid entries need random or grid; grid needs finite sets."""
+    """The space's entries against the searcher: grid entries need a searcher that takes them; a searcher that runs
+    the whole grid needs finite sets."""
     search = cfg.search
-    problem = space_mod.conditional_problem(search)
+    problem = _conditional_problem(search)
     if problem:
         return problem
-    searcher, space = search.searcher.name, search.space
+    name, searcher, space = search.searcher.name, SEARCHERS[search.searcher.name], search.space
     every, paths = space_mod.flat_domains(space, merge=False), space_mod.key_paths(space)
     grids = [k for k, d in every.items() if d.kind == "grid"]
-    if searcher == "optuna" and grids:
-        return (f"search.space.{paths[grids[0]]}: grid works with searcher random or grid, not optuna; "
-                "use choice with optuna, or set search.searcher.name: grid")
+    if not searcher.accepts_grid and grids:
+        return (f"search.space.{paths[grids[0]]}: grid works with searcher "
+                f"{either(names_with(SEARCHERS, accepts_grid=True))}, not {name}; use choice with {name}, or set "
+                f"search.searcher.name: {either(names_with(SEARCHERS, as_grid=True))}")
     not_grid = [k for k, d in every.items() if d.kind not in ("grid", "choice")]
-    if searcher == "grid" and not_grid:
-        return (f"search.space.{paths[not_grid[0]]}: searcher grid needs grid or choice entries, "
+    if searcher.as_grid and not_grid:
+        return (f"search.space.{paths[not_grid[0]]}: searcher {name} needs grid or choice entries, "
                 f"got {every[not_grid[0]].kind}")
     return None
 
 
-def _pbt_problem(cfg) -> str | None:
-    sched, searcher = cfg.search.scheduler, cfg.search.searcher.name
-    if sched.name != "pbt":
+def _mutations(search) -> dict:
+    """The keys the scheduler mutates, as its section lists them ({} for one that mutates nothing)."""
+    return search.scheduler.mutations if SCHEDULERS[search.scheduler.name].mutates else {}
+
+
+def _conditional_problem(search) -> str | None:
+    """What a conditional choice cannot do with the sweep's searcher or scheduler (its `search` section), or None."""
+    conditional = [k for k, d in search.space.items() if d.branches]
+    mutated = [k for k, d in _mutations(search).items() if d.branches]
+    sched, searcher = search.scheduler.name, SEARCHERS[search.searcher.name]
+    if mutated:
+        return f"search.scheduler.mutations.{mutated[0]}: {sched} mutates plain entries, not a conditional choice"
+    if not conditional:
         return None
-    if searcher == "optuna":
-        return "search.scheduler: pbt explores by itself and works with searcher random or grid, not optuna"
+    if SCHEDULERS[sched].mutates and not _mutations(search):
+        return (f"search.space.{conditional[0]}: {sched} mutates one fixed set of keys and a conditional choice "
+                "changes them; list search.scheduler.mutations")
+    if searcher.accepts_grid and not searcher.as_grid:
+        paths = space_mod.key_paths(search.space)
+        nested = [k for k, d in space_mod.flat_domains(search.space, merge=False).items()
+                  if d.kind == "grid" and k not in search.space]
+        if nested:
+            return (f"search.space.{paths[nested[0]]}: a grid inside a conditional choice needs searcher "
+                    f"{either(names_with(SEARCHERS, as_grid=True))} (searcher {search.searcher.name} samples the "
+                    "choice); use choice here")
+    return None
+
+
+def _mutation_problem(cfg) -> str | None:
+    """A scheduler that mutates trials explores by itself, next to a searcher that does not learn, on plain entries."""
+    sched, searcher = cfg.search.scheduler, cfg.search.searcher.name
+    if not SCHEDULERS[sched.name].mutates:
+        return None
+    if SEARCHERS[searcher].learns_from_results:
+        return (f"search.scheduler: {sched.name} explores by itself and works with searcher "
+                f"{either(names_with(SEARCHERS, learns_from_results=False))}, not {searcher}")
     mutations = sched.mutations or cfg.search.space
     if not mutations:
-        return "search.scheduler.mutations: pbt needs something to mutate: a search.space or mutations"
+        return f"search.scheduler.mutations: {sched.name} needs something to mutate: a search.space or mutations"
     bad = [k for k, d in mutations.items() if d.kind == "grid"]
     if bad:
-        return f"search.scheduler.mutations.{bad[0]}: pbt cannot mutate a grid entry; use choice"
+        return f"search.scheduler.mutations.{bad[0]}: {sched.name} cannot mutate a grid entry; use choice"
     return None
 
 
 def _warm_start_problem(cfg) -> str | None:
     searcher = cfg.search.searcher.name
-    if cfg.search.warm_start and searcher != "optuna":
-        return f"search.warm_start: needs searcher optuna (a {searcher} searcher does not learn from results)"
+    if cfg.search.warm_start and not SEARCHERS[searcher].learns_from_results:
+        return (f"search.warm_start: needs searcher {either(names_with(SEARCHERS, learns_from_results=True))} "
+                f"(a {searcher} searcher does not learn from results)")
     return None
 
 

@@ -7,15 +7,14 @@ is allowed. Checks that need the user's classes live in `tuning.sweep.classes`.
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional, get_args
+from typing import Annotated, Any, Literal, Optional, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from tuning.sweep import space as space_mod
 from tuning.errors import UserError, did_you_mean
-from tuning.search.schedulers import SCHEDULERS  # the names a sweep may give are the registries' keys
-from tuning.search.searchers import SAMPLERS, SEARCHERS
+from tuning.search.searchers import SAMPLER_NAMES, SEARCHER_NAMES  # the names a sweep may give: the registries' keys
 from tuning.sweep.file import apply_overrides, plain_data_problem, read_yaml
 
 SWEEPS_DIR = Path(__file__).parents[1] / "sweeps"  # tuning/sweeps: the built-in sweep files
@@ -46,9 +45,9 @@ class ModuleSpec(ClassSpec):
 class SearcherSpec(_Section):
     """Which search algorithm proposes configs."""
 
-    name: Literal[tuple(SEARCHERS)] = Field(
+    name: Literal[SEARCHER_NAMES] = Field(
         "optuna", description="optuna (a model-based sampler), random or grid (Tune's variant generator)")
-    sampler: Literal[tuple(SAMPLERS)] = Field("tpe", description="the Optuna sampler")
+    sampler: Literal[SAMPLER_NAMES] = Field("tpe", description="the Optuna sampler")
     seed: Optional[int] = Field(None, description="the searcher's seed; defaults to run.seed")
     history: Optional[int] = Field(
         None, ge=10, description="tpe: model at most this many finished trials (the best quarter, the most recent "
@@ -58,26 +57,90 @@ class SearcherSpec(_Section):
 
 
 class SchedulerSpec(_Section):
-    """Which trial scheduler stops (or, for pbt, mutates) trials."""
+    """What every trial scheduler's section holds; each scheduler's own section below adds its settings and
+    refuses the others'. (Pickled searchers of earlier experiments name this class: it stays.)"""
 
-    name: Literal[tuple(SCHEDULERS)] = Field(
-        "asha", description="asha, hyperband, median (stopping rule), pbt (population based) or fifo (none)")
+    name: str = Field(description="asha, hyperband, median (stopping rule), pbt (population based) or fifo (none)")
+    max_t: Optional[int] = Field(None, ge=1, description="the epoch budget of a trial; defaults to trainer.max_epochs")
+    metric: Optional[str] = Field(None, description="the one metric it compares trials on: one of search.metric, "
+                                                    "required with several objectives (but for fifo)")
+
+
+class AshaSpec(SchedulerSpec):
+    """Asynchronous successive halving: at epochs g, g*r, g*r^2, ... only the best 1/r go on."""
+
+    name: Literal["asha"] = Field("asha", description="asha: asynchronous successive halving")
     grace_period: int = Field(1, ge=1, description="epochs every trial gets before it can be stopped")
     reduction_factor: float = Field(3, gt=1, description="asha/hyperband keep 1/reduction_factor of trials per rung")
-    max_t: Optional[int] = Field(None, ge=1, description="the epoch budget of a trial; defaults to trainer.max_epochs")
+
+
+class HyperbandSpec(SchedulerSpec):
+    """Synchronous HyperBand brackets (pauses trials, resumes them from checkpoints)."""
+
+    name: Literal["hyperband"] = Field("hyperband", description="hyperband: synchronous HyperBand brackets")
+    reduction_factor: float = Field(3, gt=1, description="asha/hyperband keep 1/reduction_factor of trials per rung")
+
+
+class MedianSpec(SchedulerSpec):
+    """The median stopping rule: stops a trial below the median of the others at the same epoch."""
+
+    name: Literal["median"] = Field("median", description="median: the median stopping rule")
+    grace_period: int = Field(1, ge=1, description="epochs every trial gets before it can be stopped")
     min_samples_required: int = Field(3, ge=1, description="median: trials needed at an epoch before stopping")
+
+
+class PbtSpec(SchedulerSpec):
+    """Population based training: the bottom quantile copies a top trial's checkpoint and mutates it."""
+
+    name: Literal["pbt"] = Field("pbt", description="pbt: population based training")
     perturbation_interval: int = Field(2, ge=1, description="pbt: epochs between exploit/explore steps")
     quantile_fraction: float = Field(0.25, gt=0, le=0.5, description="pbt: bottom fraction that copies the top")
     resample_probability: float = Field(0.25, ge=0, le=1, description="pbt: chance a mutated value is resampled")
     mutations: dict[str, space_mod.Domain] = Field(
         default_factory=dict, description="pbt: dotted key -> domain to mutate; default: the search space")
-    metric: Optional[str] = Field(None, description="the one metric it compares trials on: one of search.metric, "
-                                                    "required with several objectives (but for fifo)")
 
     @field_validator("mutations", mode="before")
     @classmethod
     def _parse_mutations(cls, value):
         return _parse_domains(value)
+
+
+class FifoSpec(SchedulerSpec):
+    """No scheduler: every trial runs to the end."""
+
+    name: Literal["fifo"] = Field("fifo", description="fifo: every trial runs to the end")
+
+
+# One settings model per scheduler of tuning.search.schedulers, in its order (tests/tuning/search/test_registries.py).
+SCHEDULER_SPECS = (AshaSpec, HyperbandSpec, MedianSpec, PbtSpec, FifoSpec)
+_SCHEDULER_SPEC = {spec.model_fields["name"].default: spec for spec in SCHEDULER_SPECS}
+# Every scheduler setting of the one section that sweep files had before each scheduler had its own (`metric` came
+# later): tuning wrote all of them into every experiment's sweep.yaml.
+_ONE_SECTION_FIELDS = {"grace_period", "reduction_factor", "max_t", "min_samples_required", "perturbation_interval",
+                       "quantile_fraction", "resample_probability", "mutations"}
+
+
+def _scheduler_section(value):
+    """search.scheduler as its scheduler's settings model reads it: without a name, asha's (the default); from an
+    earlier experiment's sweep.yaml (every scheduler's settings, the others' unused), its scheduler's alone, so
+    that experiment still resumes."""
+    if not isinstance(value, dict):
+        return value
+    value = {"name": "asha", **value}
+    spec = _SCHEDULER_SPEC.get(value["name"]) if isinstance(value["name"], str) else None
+    if spec is not None and _ONE_SECTION_FIELDS <= set(value):
+        value = {key: v for key, v in value.items() if key in spec.model_fields}
+    return value
+
+
+def _scheduler_key_problem(name: str, key: str) -> str:
+    """Why `key` is not in scheduler `name`'s section: another scheduler's setting, or no setting at all."""
+    shared = [f for f in SchedulerSpec.model_fields if f != "name"]
+    fields = [f for f in _SCHEDULER_SPEC[name].model_fields if f not in SchedulerSpec.model_fields] + shared
+    if any(key in other.model_fields for other in SCHEDULER_SPECS):
+        return (f"not a field of {name} (fields: {', '.join(fields)}); to switch schedulers, replace the section: "
+                f"--set 'search.scheduler={{name: {name}}}'")
+    return f"unknown key{did_you_mean(key, fields)}; allowed keys: name, {', '.join(fields)}"
 
 
 class SearchSpec(_Section):
@@ -92,7 +155,8 @@ class SearchSpec(_Section):
                                            "what the searcher learns and how tuning report ranks")
     space: dict[str, space_mod.Domain] = Field(default_factory=dict, description="dotted key -> domain")
     searcher: SearcherSpec = Field(default_factory=SearcherSpec, description="the search algorithm")
-    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec, description="the trial scheduler")
+    scheduler: Annotated[Union[SCHEDULER_SPECS], Field(discriminator="name")] = Field(
+        default_factory=AshaSpec, description="the trial scheduler: one of tuning.search.schedulers, with its settings")
     warm_start: list[str] = Field(default_factory=list,
                                   description="earlier experiment directories whose trials the searcher learns from")
 
@@ -100,6 +164,11 @@ class SearchSpec(_Section):
     @classmethod
     def _parse_space(cls, value):
         return _parse_domains(value)
+
+    @field_validator("scheduler", mode="before")
+    @classmethod
+    def _scheduler(cls, value):
+        return _scheduler_section(value)
 
     @field_validator("metric", "mode", mode="before")
     @classmethod
@@ -323,7 +392,9 @@ class SweepConfig(_Section):
         data = self.model_dump(mode="python")
         data["search"]["space"] = {k: d.to_spec() for k, d in self.search.space.items()}
         # as a sweep file writes them (a dumped Domain is not one), so a resume reads them back
-        data["search"]["scheduler"]["mutations"] = {k: d.to_spec() for k, d in self.search.scheduler.mutations.items()}
+        scheduler = data["search"]["scheduler"]
+        if "mutations" in scheduler:
+            scheduler["mutations"] = {k: d.to_spec() for k, d in self.search.scheduler.mutations.items()}
         return {k: v for k, v in data.items() if not (v is None and k in OPTIONAL_SECTIONS)}
 
 
@@ -372,7 +443,14 @@ def parse_sweep(data: dict, origin: str = "sweep") -> SweepConfig:
 
 def _describe(err: dict) -> str:
     loc = [str(p) for p in err["loc"]]
-    where = ".".join(loc) or "(top level)"
+    scheduler = loc.pop(2) if loc[:2] == ["search", "scheduler"] and loc[2:3] and loc[2] in _SCHEDULER_SPEC else None
+    where = ".".join(loc) or "(top level)"  # without pydantic's tag: search.scheduler.X, as the sweep file spells it
+    if err["type"] == "extra_forbidden" and scheduler and len(loc) == 3:
+        return f"{where}: {_scheduler_key_problem(scheduler, loc[-1])}"
+    if err["type"] == "union_tag_invalid":  # search.scheduler.name, the one tagged union
+        tag = err["ctx"]["tag"]
+        return (f"{where}.name: unknown scheduler '{tag}'{did_you_mean(tag, _SCHEDULER_SPEC)}; "
+                f"allowed: {', '.join(_SCHEDULER_SPEC)}")
     if err["type"] == "extra_forbidden":
         allowed = _fields_at(loc[:-1])
         return f"{where}: unknown key{did_you_mean(loc[-1], allowed)}; allowed keys: {', '.join(allowed)}"

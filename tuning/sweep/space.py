@@ -336,27 +336,6 @@ def conditional_keys(space: dict) -> list[str]:
     return [] if problems else [k for k in flat_domains(parsed) if k not in always_sampled(parsed)]
 
 
-def conditional_problem(search) -> str | None:
-    """What a conditional choice cannot do with the sweep's searcher or scheduler (its `search` section), or None."""
-    conditional = [k for k, d in search.space.items() if d.branches]
-    mutated = [k for k, d in search.scheduler.mutations.items() if d.branches]
-    if mutated:
-        return f"search.scheduler.mutations.{mutated[0]}: pbt mutates plain entries, not a conditional choice"
-    if not conditional:
-        return None
-    if search.scheduler.name == "pbt" and not search.scheduler.mutations:
-        return (f"search.space.{conditional[0]}: pbt mutates one fixed set of keys and a conditional choice "
-                "changes them; list search.scheduler.mutations")
-    if search.searcher.name == "random":
-        paths = key_paths(search.space)
-        nested = [k for k, d in flat_domains(search.space, merge=False).items()
-                  if d.kind == "grid" and k not in search.space]
-        if nested:
-            return (f"search.space.{paths[nested[0]]}: a grid inside a conditional choice needs searcher grid "
-                    "(searcher random samples the choice); use choice here")
-    return None
-
-
 def describe(space: dict[str, Domain], indent: str = "") -> list[str]:
     """The space as an indented tree, a line per entry and per value of a conditional choice."""
     lines = []

@@ -9,11 +9,14 @@ It was made in MADE_AT, and its files name that absolute path (Tune's pickles, t
 `tuning resume` refuses a moved experiment. The test resumes a copy under its tmp_path with that path rewritten
 in every file (pickles opcode by opcode, so the module names they hold stay the old ones), never MADE_AT itself:
 a fixed global path that two runs on one machine would share.
+
+old_experiment_pl/ was made at commit 6c91eff, when the built-in models derived from pytorch_lightning, with a user
+callback written against pytorch_lightning too (tests/make_old_experiment_pl.py): today's built-in mlp derives from
+lightning.pytorch, so the resume is refused with what to change and what to run; once that is done it resumes.
 """
 
 import binascii
 import json
-from contextlib import closing
 import pickletools
 import re
 import shutil
@@ -21,17 +24,20 @@ import sqlite3
 import struct
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests import make_old_experiment_pl
 from tests.make_old_experiment import MADE_AT
 from tuning.report.load import load_report, read_results
 
 pytestmark = pytest.mark.integration  # a real `tuning resume` process
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURE = Path(__file__).parent / "old_experiment"
+FIXTURE_PL = Path(__file__).parent / "old_experiment_pl"
 
 
 def _rows(exp_dir: Path) -> dict:
@@ -84,15 +90,19 @@ def _repathed_hex(hexed: bytes, old: str, new: str) -> bytes:
     return binascii.hexlify(_repathed_pickle(data, old, new)) if old.encode() in data else hexed
 
 
-@pytest.fixture
-def old_experiment(tmp_path):
-    """The fixture as if it had been made in tmp_path: copied there, every path in it rewritten."""
+def _made_here(fixture: Path, made_at_then: Path, tmp_path: Path) -> Path:
+    """`fixture` as if it had been made in tmp_path: copied there, every path in it rewritten."""
     made_at = tmp_path / "made"
     exp_dir = made_at / "runs" / "old"
-    shutil.copytree(FIXTURE, exp_dir)
-    _repath(exp_dir, str(MADE_AT), str(made_at))
+    shutil.copytree(fixture, exp_dir)
+    _repath(exp_dir, str(made_at_then), str(made_at))
     assert yaml.safe_load((exp_dir / "sweep.yaml").read_text())["run"]["storage"] == str(made_at / "runs")
     return exp_dir
+
+
+@pytest.fixture
+def old_experiment(tmp_path):
+    return _made_here(FIXTURE, MADE_AT, tmp_path)
 
 
 def test_an_old_interrupted_experiment_is_reported_and_resumed_to_completion(old_experiment):
@@ -115,3 +125,39 @@ def test_an_old_interrupted_experiment_is_reported_and_resumed_to_completion(old
     assert all([i for i, _ in r] == [1, 2] for r in rows.values()), rows
     assert {k: rows[k] for k in finished} == finished, "a finished trial was run again"
     assert len({json.dumps(t.config, sort_keys=True) for t in trials}) == 4, "a config was suggested twice"
+
+
+def _resume(exp_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tuning", "resume", str(exp_dir)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+
+
+def _contents(exp_dir: Path) -> dict:
+    return {p: p.read_bytes() for p in exp_dir.rglob("*") if p.is_file()}
+
+
+def test_an_experiment_of_the_pytorch_lightning_builtins_says_what_to_change_and_then_resumes(tmp_path):
+    """The built-in mlp with a user callback of pytorch_lightning, as the release before 2f201cf ran it: today's mlp
+    derives from lightning.pytorch, and one Trainer cannot take both. The resume is refused (exit 2, nothing
+    changed) naming the callback's module, the import to use and the command; done as it says, the resume finishes
+    the sweep without running a finished trial again."""
+    exp_dir = _made_here(FIXTURE_PL, make_old_experiment_pl.MADE_AT, tmp_path)
+    finished = {k: v for k, v in _rows(exp_dir).items() if len(v) == 2}
+    assert len(finished) == 2
+    before = _contents(exp_dir)
+
+    refused = _resume(exp_dir)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-3000:]
+    assert ("in tests.user_callbacks_pl import from lightning.pytorch instead of pytorch_lightning" in refused.stderr
+            and "then run the same command again" in refused.stderr), refused.stderr
+    assert _contents(exp_dir) == before, "the refused resume changed the experiment"
+
+    # What the message asks: the callback written against lightning.pytorch (tests.user_callbacks.SlowEpochs is it).
+    sweep = exp_dir / "sweep.yaml"
+    sweep.write_text(sweep.read_text().replace(make_old_experiment_pl.CALLBACK, "tests.user_callbacks.SlowEpochs"))
+    done = _resume(exp_dir)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    trials = load_report(str(exp_dir)).trials
+    assert len(trials) == 4 and all(t.status == "completed" for t in trials)
+    rows = _rows(exp_dir)
+    assert {k: rows[k] for k in finished} == finished, "a finished trial was run again"

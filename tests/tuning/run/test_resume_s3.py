@@ -65,7 +65,7 @@ def _states(exp: str, env: dict) -> list[dict]:
 
 def test_a_killed_s3_sweep_resumes_from_the_bucket(s3, tmp_path):
     exp, log = "s3://sweeps/runs/s", tmp_path / "run.log"
-    args = ["run", "synthetic", "--set", f"search.num_samples={SAMPLES}", "--set", "search.scheduler.name=fifo",
+    args = ["run", "synthetic", "--set", f"search.num_samples={SAMPLES}", "--set", "search.scheduler={name: fifo}",
             "--storage", "s3://sweeps/runs", "--name", "s"]
     run = subprocess.Popen([sys.executable, "-m", "tuning", *args], cwd=ROOT, env=s3, start_new_session=True,
                            stdout=log.open("w"), stderr=subprocess.STDOUT)

@@ -124,3 +124,43 @@ def test_every_builtin_sweep_parses_and_its_classes_check(name):
     assert cfg.name == name
     check_classes(cfg)
     assert parse_sweep(cfg.to_dict()) == cfg  # what we write into the experiment reads back the same
+
+
+@pytest.mark.parametrize("scheduler, fields", [
+    (None, {"name": "asha", "grace_period": 1, "reduction_factor": 3, "max_t": None, "metric": None}),
+    ({"name": "fifo"}, {"name": "fifo", "max_t": None, "metric": None}),
+    ({"name": "hyperband", "max_t": 4}, {"name": "hyperband", "reduction_factor": 3, "max_t": 4, "metric": None}),
+    ({"name": "median", "metric": "val_loss"},
+     {"name": "median", "grace_period": 1, "min_samples_required": 3, "max_t": None, "metric": "val_loss"}),
+])
+def test_each_scheduler_section_holds_its_own_settings_with_the_budget_and_metric(tiny_sweep, scheduler, fields):
+    if scheduler is None:
+        del tiny_sweep["search"]["scheduler"]
+    else:
+        tiny_sweep["search"]["scheduler"] = scheduler
+    cfg = parse_sweep(tiny_sweep)
+    assert cfg.search.scheduler.model_dump() == fields
+    assert parse_sweep(cfg.to_dict()) == cfg  # sweep.yaml reads back the same
+
+
+def test_pbt_s_mutations_are_written_as_a_sweep_file_writes_them(tiny_sweep):
+    tiny_sweep["search"].update(searcher={"name": "random"}, scheduler={
+        "name": "pbt", "mutations": {"model.init_args.lr": {"loguniform": [1.0e-3, 1.0e-2]}}})
+    written = parse_sweep(tiny_sweep).to_dict()["search"]["scheduler"]
+    assert written["mutations"] == {"model.init_args.lr": {"loguniform": [1.0e-3, 1.0e-2]}}
+    assert parse_sweep(tiny_sweep).search.scheduler.mutations["model.init_args.lr"].kind == "loguniform"
+
+
+def test_an_earlier_experiment_s_one_scheduler_section_reads_as_its_scheduler_s_own(tiny_sweep):
+    """Before each scheduler had its section, sweep.yaml held every scheduler's settings (the old experiment of
+    tests/tuning/run/old_experiment too): such a section still reads, as its own scheduler's, so it resumes."""
+    tiny_sweep["search"]["scheduler"] = {
+        "name": "fifo", "grace_period": 1, "reduction_factor": 3, "max_t": None, "min_samples_required": 3,
+        "perturbation_interval": 2, "quantile_fraction": 0.25, "resample_probability": 0.25, "mutations": {}}
+    assert parse_sweep(tiny_sweep).search.scheduler.model_dump() == {"name": "fifo", "max_t": None, "metric": None}
+    tiny_sweep["search"]["scheduler"].update(name="asha", metric="val_loss")  # as the last one-section tuning wrote
+    assert parse_sweep(tiny_sweep).search.scheduler.model_dump() == {
+        "name": "asha", "max_t": None, "metric": "val_loss", "grace_period": 1, "reduction_factor": 3}
+    tiny_sweep["search"]["scheduler"]["name"] = "fifo"
+    del tiny_sweep["search"]["scheduler"]["perturbation_interval"]  # not all of them: a sweep file of today's
+    assert "search.scheduler.grace_period: not a field of fifo" in _error(tiny_sweep)

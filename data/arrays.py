@@ -11,7 +11,7 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) 
         raise ValueError("val_fraction must be in (0, 1), test_fraction in [0, 1), and their sum below 1")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_val, n_test = int(round(n * val_fraction)), int(round(n * test_fraction))
-    return {"val": order[:n_val], "test": order[n_val:n_val + n_test], "train": order[n_val + n_test:]}
+    return {"val": order[:n_val], "test": order[n_val : n_val + n_test], "train": order[n_val + n_test :]}
 
 
 class ArrayDataModule(L.LightningDataModule):
@@ -39,8 +39,13 @@ class ArrayDataModule(L.LightningDataModule):
 
     def _loader(self, split: str) -> DataLoader:
         workers = self.hparams.num_workers
-        return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, shuffle=split == "train",
-                          num_workers=workers, persistent_workers=workers > 0)
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.hparams.batch_size,
+            shuffle=split == "train",
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
 
     def train_dataloader(self):
         return self._loader("train")

@@ -8,8 +8,14 @@ from .arrays import ArrayDataModule
 class DigitsDataModule(ArrayDataModule):
     """Digits as flat 64-feature vectors, split train/val/test with a fixed seed."""
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0, val_fraction: float = 0.2,
-                 test_fraction: float = 0.1, split_seed: int = 0):
+    def __init__(
+        self,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.1,
+        split_seed: int = 0,
+    ):
         super().__init__()
         self.save_hyperparameters()
 

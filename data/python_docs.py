@@ -12,8 +12,18 @@ import zlib
 from pathlib import Path
 
 # Packages present in Python 3.10 to 3.13, each with 100+ docstrings in 3.11.
-PACKAGES = ("asyncio", "email", "http", "importlib", "logging", "multiprocessing", "tkinter", "unittest",
-            "urllib", "xml")
+PACKAGES = (
+    "asyncio",
+    "email",
+    "http",
+    "importlib",
+    "logging",
+    "multiprocessing",
+    "tkinter",
+    "unittest",
+    "urllib",
+    "xml",
+)
 MIN_CHARS, MAX_CHARS = 40, 1000
 SPLITS = ("train", "validation", "test")
 

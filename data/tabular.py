@@ -10,9 +10,17 @@ from .arrays import ArrayDataModule
 class TabularDataModule(ArrayDataModule):
     """Classification on a local table; string or integer labels are mapped to ids 0..k-1 in sorted order."""
 
-    def __init__(self, path: str, label_column: str, feature_columns: list[str] | None = None,
-                 batch_size: int = 64, num_workers: int = 0, val_fraction: float = 0.2,
-                 test_fraction: float = 0.1, split_seed: int = 0):
+    def __init__(
+        self,
+        path: str,
+        label_column: str,
+        feature_columns: list[str] | None = None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.1,
+        split_seed: int = 0,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.label_names: list = []
@@ -21,8 +29,10 @@ class TabularDataModule(ArrayDataModule):
         table = read_table(Path(self.hparams.path).expanduser())
         label = self.hparams.label_column
         if label not in table.column_names:
-            raise ValueError(f"label_column '{label}' is not a column of {self.hparams.path}; "
-                             f"columns: {', '.join(table.column_names)}")
+            raise ValueError(
+                f"label_column '{label}' is not a column of {self.hparams.path}; "
+                f"columns: {', '.join(table.column_names)}"
+            )
         features = self.hparams.feature_columns or [c for c in table.column_names if c != label]
         missing = [c for c in features if c not in table.column_names]
         if missing:

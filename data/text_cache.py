@@ -69,7 +69,8 @@ def refuse_in_trial(entry: Path) -> None:
             f"no tokenized data at {entry} on {socket.gethostname()}: tokenization runs once per sweep in the "
             f"driver (`tuning run` calls prepare_data before trials start), never in a trial. Keep arguments that "
             f"change the tokens (source, columns, tokenizer, vocab_size, max_length, splits) out of search.space; "
-            f"on a multi-node cluster set data.init_args.cache_dir to storage every node shares.")
+            f"on a multi-node cluster set data.init_args.cache_dir to storage every node shares."
+        )
 
 
 def build_entry(entry: Path, build) -> bool:
@@ -98,8 +99,13 @@ def build_entry(entry: Path, build) -> bool:
 
 def _log_run(entry: Path, seconds: float) -> None:
     """Append one line per tokenization to the cache's run log."""
-    line = {"fingerprint": entry.name, "host": socket.gethostname(), "pid": os.getpid(),
-            "time": time.time(), "seconds": seconds}
+    line = {
+        "fingerprint": entry.name,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "time": time.time(),
+        "seconds": seconds,
+    }
     with open(entry.parent / RUNS_FILE, "a") as fh:
         fh.write(json.dumps(line) + "\n")
 

@@ -33,13 +33,30 @@ class TextClassificationDataModule(L.LightningDataModule):
     Lightning merges both into the logged hyperparameters.
     """
 
-    def __init__(self, data_files: dict[str, str] | str | None = None, dataset: str | None = None,
-                 subset: str | None = None, revision: str | None = None, corpus: str | None = None,
-                 text_column: str = "text", text_pair_column: str | None = None, label_column: str = "label",
-                 train_split: str = "train", validation_split: str = "validation", test_split: str = "test",
-                 val_fraction: float = 0.1, split_seed: int = 0, tokenizer: str | None = None,
-                 tokenizer_revision: str | None = None, wordpiece_vocab_size: int = 8000, lowercase: bool = True,
-                 max_length: int = 128, batch_size: int = 32, num_workers: int = 0, cache_dir: str | None = None):
+    def __init__(
+        self,
+        data_files: dict[str, str] | str | None = None,
+        dataset: str | None = None,
+        subset: str | None = None,
+        revision: str | None = None,
+        corpus: str | None = None,
+        text_column: str = "text",
+        text_pair_column: str | None = None,
+        label_column: str = "label",
+        train_split: str = "train",
+        validation_split: str = "validation",
+        test_split: str = "test",
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        tokenizer: str | None = None,
+        tokenizer_revision: str | None = None,
+        wordpiece_vocab_size: int = 8000,
+        lowercase: bool = True,
+        max_length: int = 128,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        cache_dir: str | None = None,
+    ):
         # Its own arguments, read back below: under LightningCLI's instantiator, save_hyperparameters stores the
         # config of the class it builds, so a subclass's hparams (tuning init's text template) lack these.
         self.settings = AttributeDict({k: v for k, v in locals().items() if k not in ("self", "__class__")})
@@ -74,16 +91,30 @@ class TextClassificationDataModule(L.LightningDataModule):
             source = {"corpus": hp.corpus, "python": sys.version}
         else:
             local = Path(hp.dataset).expanduser()
-            source = {"dataset": text_cache.path_digest(local) if local.exists() else hp.dataset,
-                      "subset": hp.subset, "revision": hp.revision}
+            source = {
+                "dataset": text_cache.path_digest(local) if local.exists() else hp.dataset,
+                "subset": hp.subset,
+                "revision": hp.revision,
+            }
         if hp.tokenizer is None:
             tokenizer = {"wordpiece": hp.wordpiece_vocab_size, "lowercase": hp.lowercase}
         else:
             local = Path(hp.tokenizer).expanduser()
-            tokenizer = {"tokenizer": text_cache.path_digest(local) if local.is_dir() else hp.tokenizer,
-                         "revision": hp.tokenizer_revision}
-        keys = ("text_column", "text_pair_column", "label_column", "train_split", "validation_split",
-                "test_split", "val_fraction", "split_seed", "max_length")
+            tokenizer = {
+                "tokenizer": text_cache.path_digest(local) if local.is_dir() else hp.tokenizer,
+                "revision": hp.tokenizer_revision,
+            }
+        keys = (
+            "text_column",
+            "text_pair_column",
+            "label_column",
+            "train_split",
+            "validation_split",
+            "test_split",
+            "val_fraction",
+            "split_seed",
+            "max_length",
+        )
         return {"source": source, "tokenizer": tokenizer, **{k: hp[k] for k in keys}}
 
     @property
@@ -133,8 +164,11 @@ class TextClassificationDataModule(L.LightningDataModule):
                 enable_progress_bars()
         if built:
             meta = text_cache.read_meta(self.entry)
-            print(f"text_classification: tokenized {sum(meta['splits'].values())} texts in {meta['tokenize_s']:.1f} s "
-                  f"into {self.entry}; labels: {', '.join(meta['label_names'])}", file=sys.stderr)
+            print(
+                f"text_classification: tokenized {sum(meta['splits'].values())} texts in {meta['tokenize_s']:.1f} s "
+                f"into {self.entry}; labels: {', '.join(meta['label_names'])}",
+                file=sys.stderr,
+            )
 
     def setup(self, stage: str | None = None) -> None:
         """Memory-map the cached Arrow files and load the cached tokenizer for dynamic padding."""
@@ -153,8 +187,14 @@ class TextClassificationDataModule(L.LightningDataModule):
 
     def _loader(self, split: str) -> DataLoader:
         workers = self.settings.num_workers
-        return DataLoader(self.datasets[split], batch_size=self.settings.batch_size, shuffle=split == "train",
-                          collate_fn=self.collator, num_workers=workers, persistent_workers=workers > 0)
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.settings.batch_size,
+            shuffle=split == "train",
+            collate_fn=self.collator,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
 
     def train_dataloader(self):
         return self._loader("train")
@@ -175,16 +215,22 @@ class TextClassificationDataModule(L.LightningDataModule):
         label_names, to_id = _label_mapping(raw, self.settings.label_column)
         tokenizer = self._tokenizer(raw["train"])
         encode = _encoder(tokenizer, self.settings, to_id)
-        tokenized = raw.map(encode, batched=True, remove_columns=raw["train"].column_names,
-                            desc="tokenizing")
+        tokenized = raw.map(encode, batched=True, remove_columns=raw["train"].column_names, desc="tokenizing")
         tokenized = tokenized.cast_column("labels", ClassLabel(names=label_names))
         tokenized.save_to_disk(str(out / "dataset"))
         tokenizer.save_pretrained(str(out / "tokenizer"))
         shutil.rmtree(out / "source", ignore_errors=True)  # datasets' intermediate Arrow files
         arrow = sum(f.stat().st_size for f in (out / "dataset").rglob("*.arrow"))
-        return {"fingerprint": self.entry.name, "key": self._cache_key(), "label_names": label_names,
-                "num_labels": len(label_names), "vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
-                "splits": {name: len(ds) for name, ds in tokenized.items()}, "arrow_bytes": arrow}
+        return {
+            "fingerprint": self.entry.name,
+            "key": self._cache_key(),
+            "label_names": label_names,
+            "num_labels": len(label_names),
+            "vocab_size": len(tokenizer),
+            "pad_token_id": tokenizer.pad_token_id,
+            "splits": {name: len(ds) for name, ds in tokenized.items()},
+            "arrow_bytes": arrow,
+        }
 
     def _load_source(self, scratch: Path):
         """The source as a DatasetDict, through `datasets.load_dataset`."""
@@ -210,8 +256,9 @@ class TextClassificationDataModule(L.LightningDataModule):
             raise ValueError(f"train_split '{hp.train_split}' is not a split of the source; splits: {list(raw)}")
         for column in filter(None, (hp.text_column, hp.text_pair_column, hp.label_column)):
             if column not in raw[hp.train_split].column_names:
-                raise ValueError(f"column '{column}' is not in the source; columns: "
-                                 f"{', '.join(raw[hp.train_split].column_names)}")
+                raise ValueError(
+                    f"column '{column}' is not in the source; columns: {', '.join(raw[hp.train_split].column_names)}"
+                )
         if hp.validation_split in raw:
             splits = {"train": raw[hp.train_split], "validation": raw[hp.validation_split]}
         else:
@@ -229,8 +276,13 @@ class TextClassificationDataModule(L.LightningDataModule):
         if hp.tokenizer is not None:
             return load_tokenizer(hp.tokenizer, hp.tokenizer_revision)
         columns = [c for c in (hp.text_column, hp.text_pair_column) if c]
-        texts = (text for batch in train.select_columns(columns).iter(batch_size=1000)
-                 for column in columns for text in batch[column] if text)
+        texts = (
+            text
+            for batch in train.select_columns(columns).iter(batch_size=1000)
+            for column in columns
+            for text in batch[column]
+            if text
+        )
         return train_wordpiece(texts, hp.wordpiece_vocab_size, hp.lowercase, hp.max_length, pairs=len(columns) > 1)
 
 
@@ -268,6 +320,7 @@ def _label_mapping(raw, column: str) -> tuple[list[str], dict | None]:
 
 def _encoder(tokenizer, hp, to_id):
     """The batched map function: token ids, attention mask and integer `labels`."""
+
     def encode(batch):
         pairs = batch[hp.text_pair_column] if hp.text_pair_column else None
         out = tokenizer(batch[hp.text_column], pairs, truncation=True, max_length=hp.max_length)

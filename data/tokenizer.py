@@ -2,8 +2,13 @@
 
 from collections.abc import Iterable
 
-SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
-                  "mask_token": "[MASK]"}
+SPECIAL_TOKENS = {
+    "pad_token": "[PAD]",
+    "unk_token": "[UNK]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "mask_token": "[MASK]",
+}
 
 
 def load_tokenizer(name_or_dir: str, revision: str | None = None):
@@ -19,8 +24,9 @@ def load_tokenizer(name_or_dir: str, revision: str | None = None):
     return tokenizer
 
 
-def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = True, max_length: int = 512,
-                    pairs: bool = False):
+def train_wordpiece(
+    texts: Iterable[str], vocab_size: int, lowercase: bool = True, max_length: int = 512, pairs: bool = False
+):
     """A BERT-style WordPiece tokenizer trained on `texts`, wrapped as a PreTrainedTokenizerFast.
 
     With `pairs` it also returns token_type_ids, which tell BERT-style models the two texts apart.
@@ -32,13 +38,17 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = Tru
     tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()),
-                                        show_progress=False)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()), show_progress=False
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
     names = ["input_ids", "token_type_ids", "attention_mask"] if pairs else ["input_ids", "attention_mask"]
-    return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=max_length, model_input_names=names,
-                                   **SPECIAL_TOKENS)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, model_max_length=max_length, model_input_names=names, **SPECIAL_TOKENS
+    )

@@ -9,8 +9,16 @@ from torch.nn import functional as F
 class MLPClassifier(L.LightningModule):
     """An MLP classifier; logs train_loss, val_loss and val_acc as epoch means over every sample."""
 
-    def __init__(self, input_dim: int = 64, num_classes: int = 10, hidden_dim: int = 128, num_layers: int = 2,
-                 dropout: float = 0.0, lr: float = 1e-3, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        input_dim: int = 64,
+        num_classes: int = 10,
+        hidden_dim: int = 128,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+    ):
         super().__init__()
         self.save_hyperparameters()
         layers, width = [], input_dim

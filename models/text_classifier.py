@@ -17,11 +17,25 @@ class TextClassifier(L.LightningModule):
     once the data is set up, and the values are saved with the checkpoint.
     """
 
-    def __init__(self, pretrained: str | None = None, pretrained_revision: str | None = None,
-                 architecture: str = "bert", hidden_size: int = 128, num_layers: int = 2, num_heads: int = 2,
-                 intermediate_size: int = 256, max_position_embeddings: int = 512, dropout: float | None = 0.1,
-                 lr: float = 5e-4, weight_decay: float = 0.01, warmup_ratio: float = 0.1, lr_schedule: str = "linear",
-                 num_labels: int | None = None, label_names: list[str] | None = None, vocab_size: int | None = None):
+    def __init__(
+        self,
+        pretrained: str | None = None,
+        pretrained_revision: str | None = None,
+        architecture: str = "bert",
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        num_heads: int = 2,
+        intermediate_size: int = 256,
+        max_position_embeddings: int = 512,
+        dropout: float | None = 0.1,
+        lr: float = 5e-4,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        lr_schedule: str = "linear",
+        num_labels: int | None = None,
+        label_names: list[str] | None = None,
+        vocab_size: int | None = None,
+    ):
         super().__init__()
         if lr_schedule not in SCHEDULES:
             raise ValueError(f"lr_schedule '{lr_schedule}' is not one of {', '.join(SCHEDULES)}")
@@ -59,7 +73,8 @@ class TextClassifier(L.LightningModule):
         else:
             # A checkpoint's own head (for another label set) is replaced instead of failing to load.
             self.model = AutoModelForSequenceClassification.from_pretrained(
-                hp.pretrained, revision=hp.pretrained_revision, config=config, ignore_mismatched_sizes=True)
+                hp.pretrained, revision=hp.pretrained_revision, config=config, ignore_mismatched_sizes=True
+            )
             self.model.train()  # from_pretrained returns eval mode, and Lightning keeps modules' modes
         self.val_acc = MulticlassAccuracy(num_classes=hp.num_labels, average="micro")
         self.val_f1 = MulticlassF1Score(num_classes=hp.num_labels, average="macro")
@@ -72,8 +87,11 @@ class TextClassifier(L.LightningModule):
         names = hp.label_names or [str(i) for i in range(hp.num_labels)]
         if len(names) != hp.num_labels:
             raise ValueError(f"label_names has {len(names)} names for num_labels={hp.num_labels}")
-        labels = {"num_labels": hp.num_labels, "id2label": dict(enumerate(names)),
-                  "label2id": {n: i for i, n in enumerate(names)}}
+        labels = {
+            "num_labels": hp.num_labels,
+            "id2label": dict(enumerate(names)),
+            "label2id": {n: i for i, n in enumerate(names)},
+        }
         if hp.pretrained is not None:
             config = AutoConfig.from_pretrained(hp.pretrained, revision=hp.pretrained_revision, **labels)
             for key in DROPOUT_KEYS:
@@ -85,14 +103,23 @@ class TextClassifier(L.LightningModule):
         dropout = 0.1 if hp.dropout is None else hp.dropout
         try:
             return AutoConfig.for_model(
-                hp.architecture, vocab_size=hp.vocab_size, hidden_size=hp.hidden_size,
-                num_hidden_layers=hp.num_layers, num_attention_heads=hp.num_heads,
-                intermediate_size=hp.intermediate_size, max_position_embeddings=hp.max_position_embeddings,
-                hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
-                pad_token_id=pad_token_id or 0, **labels)
+                hp.architecture,
+                vocab_size=hp.vocab_size,
+                hidden_size=hp.hidden_size,
+                num_hidden_layers=hp.num_layers,
+                num_attention_heads=hp.num_heads,
+                intermediate_size=hp.intermediate_size,
+                max_position_embeddings=hp.max_position_embeddings,
+                hidden_dropout_prob=dropout,
+                attention_probs_dropout_prob=dropout,
+                pad_token_id=pad_token_id or 0,
+                **labels,
+            )
         except ValueError:
-            raise ValueError(f"architecture '{hp.architecture}' is not a transformers model type "
-                             "(for example bert, roberta, electra)") from None
+            raise ValueError(
+                f"architecture '{hp.architecture}' is not a transformers model type "
+                "(for example bert, roberta, electra)"
+            ) from None
 
     def forward(self, batch: dict) -> torch.Tensor:
         """Logits for a batch of token ids (labels, if present, are ignored)."""
@@ -121,9 +148,14 @@ class TextClassifier(L.LightningModule):
         # Biases and norm weights are not decayed (the usual recipe for transformers).
         decay = [p for n, p in self.named_parameters() if p.ndim > 1]
         rest = [p for n, p in self.named_parameters() if p.ndim <= 1]
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": hp.weight_decay},
-                                       {"params": rest, "weight_decay": 0.0}], lr=hp.lr)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": hp.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=hp.lr
+        )
         steps = self.trainer.estimated_stepping_batches
-        schedule = get_scheduler(hp.lr_schedule if hp.lr_schedule != "constant" else "constant_with_warmup",
-                                 optimizer, num_warmup_steps=int(hp.warmup_ratio * steps), num_training_steps=steps)
+        schedule = get_scheduler(
+            hp.lr_schedule if hp.lr_schedule != "constant" else "constant_with_warmup",
+            optimizer,
+            num_warmup_steps=int(hp.warmup_ratio * steps),
+            num_training_steps=steps,
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -20,8 +20,9 @@ INTEGRATION_FIXTURES = {"ray_session", "cluster", "live"}  # a Ray session, a lo
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "needs(program, reason): runs `program`; skipped where it is missing, "
-                                       "failed there when $CI is set")
+    config.addinivalue_line(
+        "markers", "needs(program, reason): runs `program`; skipped where it is missing, failed there when $CI is set"
+    )
 
 
 def pytest_runtest_setup(item):
@@ -44,6 +45,7 @@ def pytest_collection_modifyitems(items):
     heavy = {item.path for item in items if item.get_closest_marker("integration")}
     items.sort(key=lambda item: item.path not in heavy)
 
+
 TINY_SWEEP = {
     "name": "tiny",
     "model": {"class_path": "mlp", "init_args": {"hidden_dim": 16, "num_layers": 1}},
@@ -53,8 +55,10 @@ TINY_SWEEP = {
         "metric": "val_loss",
         "mode": "min",
         "num_samples": 4,
-        "space": {"model.init_args.lr": {"loguniform": [1.0e-3, 3.0e-2]},
-                  "model.init_args.hidden_dim": {"choice": [8, 16]}},
+        "space": {
+            "model.init_args.lr": {"loguniform": [1.0e-3, 3.0e-2]},
+            "model.init_args.hidden_dim": {"choice": [8, 16]},
+        },
         "searcher": {"name": "optuna", "seed": 0},
         "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 2},
     },

@@ -24,7 +24,11 @@ class CrashOnce(LinearClassifier):
         self.dropout = torch.nn.Dropout(0.2)
 
     def training_step(self, batch, batch_idx):
-        if self.current_epoch == self.hparams.crash_epoch and batch_idx == 1 and not os.path.exists(self.hparams.marker):
+        if (
+            self.current_epoch == self.hparams.crash_epoch
+            and batch_idx == 1
+            and not os.path.exists(self.hparams.marker)
+        ):
             open(self.hparams.marker, "w").close()
             os._exit(1)  # no cleanup, no exception: the worker is simply gone, as with an OOM kill
         x, y = batch
@@ -33,12 +37,16 @@ class CrashOnce(LinearClassifier):
     def on_train_epoch_start(self):
         optimizer = self.trainer.optimizers[0]
         momentum = [s["momentum_buffer"] for s in optimizer.state.values() if s.get("momentum_buffer") is not None]
-        entry = {"pid": os.getpid(), "epoch": self.current_epoch, "global_step": self.trainer.global_step,
-                 "momentum": float(sum(m.abs().sum() for m in momentum)) if momentum else 0.0,
-                 "lr": optimizer.param_groups[0]["lr"],
-                 "scheduler_epoch": self.trainer.lr_scheduler_configs[0].scheduler.last_epoch,
-                 "rng": hashlib.sha1(torch.get_rng_state().numpy().tobytes()).hexdigest(),
-                 "weights": float(self.layer.weight.detach().abs().sum())}
+        entry = {
+            "pid": os.getpid(),
+            "epoch": self.current_epoch,
+            "global_step": self.trainer.global_step,
+            "momentum": float(sum(m.abs().sum() for m in momentum)) if momentum else 0.0,
+            "lr": optimizer.param_groups[0]["lr"],
+            "scheduler_epoch": self.trainer.lr_scheduler_configs[0].scheduler.last_epoch,
+            "rng": hashlib.sha1(torch.get_rng_state().numpy().tobytes()).hexdigest(),
+            "weights": float(self.layer.weight.detach().abs().sum()),
+        }
         with open(self.hparams.log, "a") as fh:
             fh.write(json.dumps(entry) + "\n")
 
@@ -70,8 +78,7 @@ class BlockedCheckpoint(LinearClassifier):
     `get_trial_dir()` is a local staging copy that Tune syncs from).
     """
 
-    def __init__(self, width: int = 64, lr: float = 0.05, block: bool = False, experiment: str = "",
-                 broken: str = ""):
+    def __init__(self, width: int = 64, lr: float = 0.05, block: bool = False, experiment: str = "", broken: str = ""):
         super().__init__(width=width, lr=lr)
         self.save_hyperparameters()
 
@@ -117,8 +124,10 @@ class MemoryCapped(LinearClassifier):
 
     def training_step(self, batch, batch_idx):
         if len(batch[0]) > self.hparams.max_batch:
-            raise RuntimeError(f"DefaultCPUAllocator: can't allocate memory: you tried to allocate "
-                               f"{len(batch[0]) * 2**20} bytes. Error code 12 (Cannot allocate memory)")
+            raise RuntimeError(
+                f"DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+                f"{len(batch[0]) * 2**20} bytes. Error code 12 (Cannot allocate memory)"
+            )
         return super().training_step(batch, batch_idx)
 
 

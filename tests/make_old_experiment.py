@@ -35,15 +35,23 @@ def _finished(exp_dir: Path) -> int:
 def main(out: Path) -> None:
     shutil.rmtree(MADE_AT, ignore_errors=True)
     MADE_AT.mkdir(parents=True)
-    sweep = dict(TINY_SWEEP, trainer={"max_epochs": 2, "accelerator": "cpu",
-                                      "callbacks": [{"class_path": "tests.user_callbacks.SlowEpochs",
-                                                     "init_args": {"seconds": 1.0}}]})
+    sweep = dict(
+        TINY_SWEEP,
+        trainer={
+            "max_epochs": 2,
+            "accelerator": "cpu",
+            "callbacks": [{"class_path": "tests.user_callbacks.SlowEpochs", "init_args": {"seconds": 1.0}}],
+        },
+    )
     sweep["search"] = dict(sweep["search"], num_samples=4, scheduler={"name": "fifo"})
     sweep_file = MADE_AT / "sweep-in.yaml"
     sweep_file.write_text(yaml.safe_dump(sweep))
     exp_dir = MADE_AT / "runs" / "old"
-    proc = subprocess.Popen([sys.executable, "-m", "tuning", "run", str(sweep_file), "--storage",
-                             str(MADE_AT / "runs"), "--name", "old"], cwd=ROOT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tuning", "run", str(sweep_file), "--storage", str(MADE_AT / "runs"), "--name", "old"],
+        cwd=ROOT,
+        start_new_session=True,
+    )
     while _finished(exp_dir) < 2:
         assert proc.poll() is None, "tuning run ended before two trials finished"
         time.sleep(0.2)

@@ -22,8 +22,9 @@ class ProbeClassifier(LinearClassifier):
     """LinearClassifier (Adam) appending to `probe_file` the weights and lr of every checkpoint it saves, and at
     each (re)start of training its weights, its optimizer's lr and its own configured lr."""
 
-    def __init__(self, width: int = 64, lr: float = 0.01, probe_file: str = "", epoch_seconds: float = 0.0,
-                 after_lr: float = 0.0):
+    def __init__(
+        self, width: int = 64, lr: float = 0.01, probe_file: str = "", epoch_seconds: float = 0.0, after_lr: float = 0.0
+    ):
         super().__init__(width=width, lr=lr)
         self.save_hyperparameters()
 
@@ -58,5 +59,11 @@ class ProbeClassifier(LinearClassifier):
             fh.write(json.dumps(record) + "\n")
 
     def on_train_start(self):
-        self._append({"epoch": self.current_epoch, "weights": weights_digest(self.state_dict()),
-                      "optimizer_lr": self.trainer.optimizers[0].param_groups[0]["lr"], "lr": self.hparams.lr})
+        self._append(
+            {
+                "epoch": self.current_epoch,
+                "weights": weights_digest(self.state_dict()),
+                "optimizer_lr": self.trainer.optimizers[0].param_groups[0]["lr"],
+                "lr": self.hparams.lr,
+            }
+        )

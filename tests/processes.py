@@ -34,8 +34,14 @@ def start_tuning(*args: str, log: Path, cwd: Path = ROOT, env: dict | None = Non
     """`tuning ARGS` in its own process group (a session), as a terminal would run it, output to `log`; see
     `stop_requested` for when it has handled a first Ctrl-C or SIGTERM."""
     env = dict(os.environ if env is None else env, TUNING_TEST_STOP_WITNESS=str(stop_witness(log)))
-    return subprocess.Popen([sys.executable, "-c", _WITNESSED_TUNING, *args], cwd=cwd, env=env,
-                            start_new_session=True, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-c", _WITNESSED_TUNING, *args],
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def stop_witness(log: Path) -> Path:

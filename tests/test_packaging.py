@@ -14,20 +14,28 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
-pytestmark = [pytest.mark.integration,  # builds and installs a wheel (about 30 s)
-              pytest.mark.needs("git", reason="the files of the checkout are the ones git tracks")]
+pytestmark = [
+    pytest.mark.integration,  # builds and installs a wheel (about 30 s)
+    pytest.mark.needs("git", reason="the files of the checkout are the ones git tracks"),
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_SHIPPED = ("tuning/assets/",)  # the README's pictures
-BUILT_INS = ["tuning/models/__init__.py", "tuning/models/mlp.py", "tuning/data/__init__.py",
-             "tuning/data/digits.py", "tuning/sweeps/quickstart.yaml", "tuning/templates/custom/sweep.yaml",
-             "tuning/templates/custom/package/model.py"]
+BUILT_INS = [
+    "tuning/models/__init__.py",
+    "tuning/models/mlp.py",
+    "tuning/data/__init__.py",
+    "tuning/data/digits.py",
+    "tuning/sweeps/quickstart.yaml",
+    "tuning/templates/custom/sweep.yaml",
+    "tuning/templates/custom/package/model.py",
+]
 
 
 def _git(*args: str) -> str:
@@ -62,9 +70,24 @@ def _checkout_without_symlinks(dest: Path) -> None:
 
 
 def _build_wheel(source: Path, dist: Path) -> tuple[Path, str]:
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                             "--no-cache-dir", "--wheel-dir", str(dist), str(source)],
-                            cwd=dist.parent, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-cache-dir",
+            "--wheel-dir",
+            str(dist),
+            str(source),
+        ],
+        cwd=dist.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (wheel,) = dist.glob("*.whl")
     return wheel, result.stdout + result.stderr
@@ -74,8 +97,9 @@ def _build_sdist(source: Path, dist: Path) -> Path:
     """The sdist, built by the backend pyproject.toml names (what `python -m build --sdist --no-isolation` calls)."""
     backend = tomllib.loads((source / "pyproject.toml").read_text())["build-system"]["build-backend"]
     script = f"import importlib, sys; print(importlib.import_module({backend!r}).build_sdist(sys.argv[1]))"
-    result = subprocess.run([sys.executable, "-c", script, str(dist)], cwd=source, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(dist)], cwd=source, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return dist / result.stdout.strip().splitlines()[-1]
 
@@ -144,15 +168,31 @@ print(json.dumps(files))
 def test_the_installed_wheel_imports_every_built_in_from_outside_the_checkout(built, tmp_path):
     wheel = built[0]
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-cache-dir",
-                    "--target", str(target), str(wheel)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--no-cache-dir",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     project = tmp_path / "project"  # a user's folder with its own models/ and data.py: neither shadows the built-ins
     (project / "models").mkdir(parents=True)
     (project / "models" / "__init__.py").write_text("raise ImportError('the project, not tuning')\n")
     (project / "data.py").write_text("raise ImportError('the project, not tuning')\n")
     env = {**os.environ, "PYTHONPATH": str(target)}
-    result = subprocess.run([sys.executable, "-c", PROBE], cwd=project, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=project, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     files = json.loads(result.stdout.splitlines()[-1])
     assert all(Path(f).is_file() and Path(f).is_relative_to(target) for f in files), files

@@ -35,5 +35,7 @@ def write_csv(path: Path, rows: list[tuple[str, str]]) -> str:
 def text_files(directory: Path, n_train: int = 90, n_val: int = 30) -> dict[str, str]:
     """train.csv and validation.csv with string labels under `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    return {"train": write_csv(directory / "train.csv", sentences(n_train, 0)),
-            "validation": write_csv(directory / "validation.csv", sentences(n_val, 1))}
+    return {
+        "train": write_csv(directory / "train.csv", sentences(n_train, 0)),
+        "validation": write_csv(directory / "validation.csv", sentences(n_val, 1)),
+    }

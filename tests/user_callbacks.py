@@ -16,12 +16,16 @@ class RecordTrainerOptions(L.Callback):
         self.filename = filename
 
     def on_fit_start(self, trainer, pl_module):
-        options = {"gradient_clip_val": trainer.gradient_clip_val,
-                   "gradient_clip_algorithm": trainer.gradient_clip_algorithm,
-                   "accumulate_grad_batches": trainer.accumulate_grad_batches,
-                   "limit_train_batches": trainer.limit_train_batches, "max_epochs": trainer.max_epochs,
-                   "precision": trainer.precision, "deterministic": torch.are_deterministic_algorithms_enabled(),
-                   "callbacks": [type(c).__name__ for c in trainer.callbacks]}
+        options = {
+            "gradient_clip_val": trainer.gradient_clip_val,
+            "gradient_clip_algorithm": trainer.gradient_clip_algorithm,
+            "accumulate_grad_batches": trainer.accumulate_grad_batches,
+            "limit_train_batches": trainer.limit_train_batches,
+            "max_epochs": trainer.max_epochs,
+            "precision": trainer.precision,
+            "deterministic": torch.are_deterministic_algorithms_enabled(),
+            "callbacks": [type(c).__name__ for c in trainer.callbacks],
+        }
         with open(os.path.join(trainer.default_root_dir, self.filename), "w") as fh:
             json.dump(options, fh)
 
@@ -42,10 +46,14 @@ class CaptureRestoredState(L.Callback):
     def on_train_start(self, trainer, pl_module):
         if not trainer.ckpt_path:
             return
-        state = {"ckpt_path": str(trainer.ckpt_path), "state_dict": pl_module.state_dict(),
-                 "optimizer": trainer.optimizers[0].state_dict(),
-                 "lr_scheduler": trainer.lr_scheduler_configs[0].scheduler.state_dict(),
-                 "epoch": trainer.current_epoch, "global_step": trainer.global_step}
+        state = {
+            "ckpt_path": str(trainer.ckpt_path),
+            "state_dict": pl_module.state_dict(),
+            "optimizer": trainer.optimizers[0].state_dict(),
+            "lr_scheduler": trainer.lr_scheduler_configs[0].scheduler.state_dict(),
+            "epoch": trainer.current_epoch,
+            "global_step": trainer.global_step,
+        }
         torch.save(state, os.path.join(trainer.default_root_dir, "restored_state.pt"))
 
 

@@ -68,12 +68,22 @@ class RunningBest(LinearClassifier):
     after it stops improving, as a torchmetrics MaxMetric is) and `val/loss` = `losses[epoch]`: a test knows the
     epochs each one ranks."""
 
-    def __init__(self, width: int = 64, lr: float = 0.05, accs: tuple = (0.5, 0.8, 0.6, 0.7),
-                 losses: tuple = (3.0, 2.0, 1.0, 4.0)):
+    def __init__(
+        self,
+        width: int = 64,
+        lr: float = 0.05,
+        accs: tuple = (0.5, 0.8, 0.6, 0.7),
+        losses: tuple = (3.0, 2.0, 1.0, 4.0),
+    ):
         super().__init__(width=width, lr=lr)
         self.save_hyperparameters()
 
     def validation_step(self, batch, batch_idx):
-        accs = self.hparams.accs[:self.current_epoch + 1]
-        self.log_dict({"val/acc": float(accs[-1]), "val/acc_best": float(max(accs)),
-                       "val/loss": float(self.hparams.losses[self.current_epoch])})
+        accs = self.hparams.accs[: self.current_epoch + 1]
+        self.log_dict(
+            {
+                "val/acc": float(accs[-1]),
+                "val/acc_best": float(max(accs)),
+                "val/loss": float(self.hparams.losses[self.current_epoch]),
+            }
+        )

@@ -19,8 +19,9 @@ class Unreadable(Exception):
 
 def number(value) -> bool:
     """An int or float that every format can hold (not bool, not an int beyond 64 bits); NaN and inf count."""
-    return isinstance(value, float) or isinstance(value, int) and not isinstance(value, bool) and \
-        -_INT64 <= value < _INT64
+    return (
+        isinstance(value, float) or isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64
+    )
 
 
 def too_deep(data, max_depth: int = MAX_DEPTH, max_nodes: int | None = None) -> str | None:
@@ -73,9 +74,17 @@ def inside_root(path: str, root: str) -> bool:
 
 def file_kind(mode: int) -> str:
     """What a file of stat mode `mode` is, in words (for why it is not read)."""
-    return "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
-        "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else \
-        "not a regular file"
+    return (
+        "a directory"
+        if stat.S_ISDIR(mode)
+        else "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
 
 
 def open_regular(path: str, root: str):

@@ -17,8 +17,20 @@ import stat
 import warnings
 from pathlib import Path
 
-from tuning.bounded import (MAX_DEPTH, SURROGATE_ESCAPE, Unreadable, file_kind, inside_root, load_json, number,
-                            open_regular, read_limited, reason, too_deep, without_surrogates)
+from tuning.bounded import (
+    MAX_DEPTH,
+    SURROGATE_ESCAPE,
+    Unreadable,
+    file_kind,
+    inside_root,
+    load_json,
+    number,
+    open_regular,
+    read_limited,
+    reason,
+    too_deep,
+    without_surrogates,
+)
 from tuning.errors import UserError
 
 SWEEP_FILE = "sweep.yaml"  # the resolved sweep, written into every experiment directory
@@ -37,16 +49,25 @@ MAX_ENTRIES = 1_000_000  # files and directories listed (10,000 trials list ~150
 # and MAX_DEPTH (tuning.bounded): nesting of a JSON or YAML value
 
 # Tune's trial status -> the report's (and the live view's) word for it.
-STATUS = {"TERMINATED": "completed", "ERROR": "errored", "RUNNING": "running", "PENDING": "pending",
-          "PAUSED": "pending"}
+STATUS = {
+    "TERMINATED": "completed",
+    "ERROR": "errored",
+    "RUNNING": "running",
+    "PENDING": "pending",
+    "PAUSED": "pending",
+}
 STATUSES = ("completed", "stopped_early", "errored", "running", "pending")
 
 
 def budget(sweep: dict, params: dict) -> int | None:
     """The epochs a trial with `params` runs when no scheduler stops it: a searched trainer.max_epochs, else
     scheduler.max_t, else trainer.max_epochs, else the objective's iterations (SweepConfig.max_epochs too)."""
-    candidates = (params.get("trainer.max_epochs"), (sweep["search"].get("scheduler") or {}).get("max_t"),
-                  (sweep.get("trainer") or {}).get("max_epochs"), (sweep.get("objective") or {}).get("iterations"))
+    candidates = (
+        params.get("trainer.max_epochs"),
+        (sweep["search"].get("scheduler") or {}).get("max_t"),
+        (sweep.get("trainer") or {}).get("max_epochs"),
+        (sweep.get("objective") or {}).get("iterations"),
+    )
     # the first that is a number: a sweep read from an experiment may hold anything (ExpDir.sweep checks it)
     return next((c for c in candidates if number(c) and math.isfinite(c) and c), None)
 
@@ -56,23 +77,49 @@ def sweep_problem(sweep) -> str | None:
     when it is fine. A reader meets a wrong type here, named by its key, rather than as a traceback later."""
     search = sweep.get("search") if isinstance(sweep, dict) else None
     one = isinstance(search, dict) and isinstance(search.get("metric"), str) and search.get("mode") in ("min", "max")
-    several = isinstance(search, dict) and isinstance(search.get("metric"), list) and \
-        isinstance(search.get("mode"), list) and len(search["metric"]) == len(search["mode"]) > 0 and \
-        all(isinstance(m, str) for m in search["metric"]) and all(m in ("min", "max") for m in search["mode"])
-    if not ((one or several) and isinstance(search.get("space"), dict)
-            and all(isinstance(k, str) and isinstance(d, dict) for k, d in search["space"].items())):
+    several = (
+        isinstance(search, dict)
+        and isinstance(search.get("metric"), list)
+        and isinstance(search.get("mode"), list)
+        and len(search["metric"]) == len(search["mode"]) > 0
+        and all(isinstance(m, str) for m in search["metric"])
+        and all(m in ("min", "max") for m in search["mode"])
+    )
+    if not (
+        (one or several)
+        and isinstance(search.get("space"), dict)
+        and all(isinstance(k, str) and isinstance(d, dict) for k, d in search["space"].items())
+    ):
         return "not a sweep written by tuning (a mapping with search.metric, search.mode and search.space)"
     if search.get("scope") not in (None, "best", "last"):
         return f"search.scope: must be best or last, got {search['scope']!r}"
-    for key in ("model", "data", "trainer", "resources", "run", "objective", "optimizer", "lr_scheduler",
-                "search.scheduler", "search.searcher"):
+    for key in (
+        "model",
+        "data",
+        "trainer",
+        "resources",
+        "run",
+        "objective",
+        "optimizer",
+        "lr_scheduler",
+        "search.scheduler",
+        "search.searcher",
+    ):
         if not isinstance(_at(sweep, key), (dict, type(None))):
             return f"{key}: must be a mapping, got {_at(sweep, key)!r:.80}"
-    for key in ("search.scheduler.max_t", "trainer.max_epochs", "objective.iterations", "resources.workers",
-                "run.seed", "run.keep_checkpoints", "resources.gpu"):
+    for key in (
+        "search.scheduler.max_t",
+        "trainer.max_epochs",
+        "objective.iterations",
+        "resources.workers",
+        "run.seed",
+        "run.keep_checkpoints",
+        "resources.gpu",
+    ):
         value = _at(sweep, key)
-        if value is not None and not (number(value) and math.isfinite(value)
-                                      and (isinstance(value, int) or key == "resources.gpu")):
+        if value is not None and not (
+            number(value) and math.isfinite(value) and (isinstance(value, int) or key == "resources.gpu")
+        ):
             return f"{key}: must be a {'number' if key == 'resources.gpu' else 'whole number'}, got {value!r:.80}"
     if any(isinstance(sweep.get(key), (dict, list)) for key in ("name", "description")):
         return "name and description must be text"
@@ -90,8 +137,9 @@ def _space_problem(sweep: dict) -> str | None:
     from tuning.sweep.space import TRIAL_SECTIONS, apply_params, flat_specs
 
     try:
-        apply_params({k: sweep.get(k) or {} for k in TRIAL_SECTIONS},
-                     dict.fromkeys(flat_specs(sweep["search"]["space"])))
+        apply_params(
+            {k: sweep.get(k) or {} for k in TRIAL_SECTIONS}, dict.fromkeys(flat_specs(sweep["search"]["space"]))
+        )
     except (ValueError, TypeError, AttributeError) as exc:
         return f"search.space: a key the sweep's sections cannot hold ({exc})"
     return None
@@ -294,8 +342,11 @@ class ExpDir:
         if rel not in self.files:
             raise Unreadable("it does not exist")
         try:
-            return open_regular(f"{self.base}/{rel}", self.base) if self._fs is None else \
-                self._fs.open_input_stream(f"{self.base}/{rel}")
+            return (
+                open_regular(f"{self.base}/{rel}", self.base)
+                if self._fs is None
+                else self._fs.open_input_stream(f"{self.base}/{rel}")
+            )
         except OSError as exc:
             raise Unreadable(f"cannot be read: {exc.strerror or exc}") from None
 
@@ -384,8 +435,10 @@ def tune_states(exp: ExpDir, warn: bool = True) -> list[dict]:
         return [_tune_state(entry) for entry in (data or {})["trial_data"]]
     except (ValueError, TypeError, KeyError, AttributeError) as exc:  # cut short, refused, or not Tune's
         if warn:
-            warnings.warn(f"{exp.path(states[-1])}: unreadable experiment state ({reason(exc)}); statuses are "
-                          "inferred from results")
+            warnings.warn(
+                f"{exp.path(states[-1])}: unreadable experiment state ({reason(exc)}); statuses are "
+                "inferred from results"
+            )
         return []
 
 

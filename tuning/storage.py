@@ -78,8 +78,10 @@ def check_output(output: str, experiment: str, force: bool = False, kind: str = 
     out = Path(output).expanduser()
     resolved, exp = out.resolve(), Path(experiment).expanduser().resolve()
     if not is_uri(experiment) and (resolved == exp or exp in resolved.parents):
-        raise UserError(f"--output {out}: inside the experiment {exp}; its files are the experiment's own, "
-                        "write elsewhere (nothing was written)")
+        raise UserError(
+            f"--output {out}: inside the experiment {exp}; its files are the experiment's own, "
+            "write elsewhere (nothing was written)"
+        )
     if kind == "file" and out.is_dir():
         raise UserError(f"--output {out}: is a directory; name a file")
     if kind == "file" and out.exists() and not force:
@@ -99,8 +101,10 @@ def claim(location: str, text: str) -> None:
         with open(path, "x", encoding="utf-8") as out:
             out.write(text)
     except FileExistsError:
-        raise UserError(f"experiment directory {path.parent} was just taken by another run; choose another with "
-                        "--name or --storage (nothing was overwritten)") from None
+        raise UserError(
+            f"experiment directory {path.parent} was just taken by another run; choose another with "
+            "--name or --storage (nothing was overwritten)"
+        ) from None
 
 
 def write_text(location: str, text: str) -> None:
@@ -171,8 +175,12 @@ def local_copy(location: str, into: str | None = None) -> str:
         into = tempfile.mkdtemp(prefix="tuning-report-")
         atexit.register(shutil.rmtree, into, ignore_errors=True)
     target = Path(into) / posixpath.basename(_fs(location)[1].rstrip("/"))
-    download_tree(location, target, skip=lambda relative: not _report_reads(relative),
-                  limit=(MAX_FILE_BYTES, MAX_EXPERIMENT_BYTES))
+    download_tree(
+        location,
+        target,
+        skip=lambda relative: not _report_reads(relative),
+        limit=(MAX_FILE_BYTES, MAX_EXPERIMENT_BYTES),
+    )
     return str(target)
 
 
@@ -199,8 +207,10 @@ def require_experiment(location: str) -> None:
     except (OSError, ValueError):  # not found, not a directory, or unreachable
         top = []
     if not any(e.type == fs.FileType.File and e.path.rstrip("/").rpartition("/")[2] == SWEEP_FILE for e in top):
-        raise UserError(f"experiment {location}: does not exist or has no {SWEEP_FILE} (not a tuning experiment); "
-                        "nothing was downloaded")
+        raise UserError(
+            f"experiment {location}: does not exist or has no {SWEEP_FILE} (not a tuning experiment); "
+            "nothing was downloaded"
+        )
 
 
 def _entries(location: str):
@@ -225,12 +235,17 @@ def _entries(location: str):
     prefix = path.rstrip("/") + "/"
     for info in filesystem.get_file_info(fs.FileSelector(path, recursive=True)):
         kind = {fs.FileType.Directory: "dir", fs.FileType.File: "file"}.get(info.type)
-        yield (info.path[len(prefix):] if info.path.startswith(prefix) else "", kind, info.size or 0,
-               functools.partial(filesystem.open_input_stream, info.path))
+        yield (
+            info.path[len(prefix) :] if info.path.startswith(prefix) else "",
+            kind,
+            info.size or 0,
+            functools.partial(filesystem.open_input_stream, info.path),
+        )
 
 
-def download_tree(location: str, target: Path, checkpoint_dirs: bool = False, skip=None,
-                  limit: tuple[int, int] | None = None) -> None:
+def download_tree(
+    location: str, target: Path, checkpoint_dirs: bool = False, skip=None, limit: tuple[int, int] | None = None
+) -> None:
     """The files below the URI `location`, into `target`, but what is inside a checkpoint_* directory.
 
     `checkpoint_dirs`: every listed directory is made, a checkpoint's empty (what the crash repairs of a
@@ -243,15 +258,17 @@ def download_tree(location: str, target: Path, checkpoint_dirs: bool = False, sk
     for relative, kind, size, opener in _entries(location):
         dest = inside(target, relative)
         if dest is None:
-            warnings.warn(f"{location}: skipped {relative or '(a listed name)'!r}, a name that would land outside "
-                          "the local copy")
+            warnings.warn(
+                f"{location}: skipped {relative or '(a listed name)'!r}, a name that would land outside the local copy"
+            )
             continue
         parts = relative.split("/")
         in_checkpoint = next((i for i, part in enumerate(parts[:-1]) if part.startswith("checkpoint_")), None)
         if in_checkpoint is not None or kind == "dir":
             if checkpoint_dirs:
-                target.joinpath(*parts[:in_checkpoint + 1 if in_checkpoint is not None else None]).mkdir(
-                    parents=True, exist_ok=True)
+                target.joinpath(*parts[: in_checkpoint + 1 if in_checkpoint is not None else None]).mkdir(
+                    parents=True, exist_ok=True
+                )
         elif kind == "file" and not (skip and skip(relative)):
             if limit and size > limit[0]:
                 warnings.warn(f"{location}/{relative}: skipped ({size} bytes, over the limit of {limit[0]})")
@@ -320,18 +337,26 @@ def check_nodes(storage: str) -> int:
         raise UserError(f"run.storage {storage}: the driver cannot write there: {exc}") from None
     check = ray.remote(num_cpus=0)(_node_check)
     nodes = [n for n in ray.nodes() if n.get("Alive")]
-    futures = {n["NodeManagerAddress"] + " " + n["NodeID"][:12]: check.options(
-        scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
-        storage, driver_marker, token, n["NodeID"]) for n in nodes}
+    futures = {
+        n["NodeManagerAddress"] + " " + n["NodeID"][:12]: check.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+        ).remote(storage, driver_marker, token, n["NodeID"])
+        for n in nodes
+    }
     done, _ = ray.wait(list(futures.values()), num_returns=len(futures), timeout=NODE_CHECK_TIMEOUT_S)
-    answers = {name: ray.get(ref) if ref in done else f"no answer within {NODE_CHECK_TIMEOUT_S:g} s"
-               for name, ref in futures.items()}
+    answers = {
+        name: ray.get(ref) if ref in done else f"no answer within {NODE_CHECK_TIMEOUT_S:g} s"
+        for name, ref in futures.items()
+    }
     problems = [f"node {name}: {why}" for name, why in answers.items() if why]
     _remove(marker_dir)
     if problems:
-        raise UserError(f"run.storage {storage}: not every node of the cluster can use it:\n  "
-                        + "\n  ".join(problems) + "\nUse a filesystem mounted at the same path on every node, "
-                        "or a URI every node can reach (s3://bucket/prefix, gs://bucket/prefix).")
+        raise UserError(
+            f"run.storage {storage}: not every node of the cluster can use it:\n  "
+            + "\n  ".join(problems)
+            + "\nUse a filesystem mounted at the same path on every node, "
+            "or a URI every node can reach (s3://bucket/prefix, gs://bucket/prefix)."
+        )
     return len(nodes)
 
 

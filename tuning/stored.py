@@ -18,39 +18,60 @@ import sys
 # Every `tuning.*` name a sweep's pickles may hold, as "module:qualname". Found by running sweeps of every searcher
 # (optuna: tpe, tpe with history, nsga2, cmaes, gp, qmc; random, grid), every scheduler, a conditional space, a
 # URI experiment and a warm start, and reading their pickles.
-PICKLED = frozenset({
-    # every sweep: the trials' directory names, Tune callbacks (tuner.pkl, experiment_state, search_gen_state)
-    "tuning.trial.fit:trial_dirname", "tuning.run.placement:PendingNotice", "tuning.run.progress:Progress",
-    "tuning.run.trim:ForgetFinished",
-    # searcher optuna (tuner.pkl, searcher-state): the searcher, its search section and its trials' budget
-    "tuning.compat.study_search:StudySearch", "tuning.expdir:budget", "tuning.sweep.config:SearchSpec",
-    "tuning.sweep.config:SearcherSpec", "tuning.sweep.space:Domain", "tuning.sweep.config:AshaSpec",
-    "tuning.sweep.config:HyperbandSpec", "tuning.sweep.config:MedianSpec", "tuning.sweep.config:FifoSpec",
-    "tuning.compat.optuna:BoundedTPESampler",  # tpe with search.searcher.history
-    "tuning.compat.optuna:PicklableNSGAIISampler",  # nsga2
-    "tuning.search.conditional:define_by_run",  # a conditional space's define-by-run (functools.partial)
-    "tuning.run.study_storage:StudyStorage",  # the study of a URI experiment
-    "tuning.run.warm_start:Point",  # warm start: the earlier trials the searcher learns from
-    "tuning.search.branch_search:BranchSearch",  # searcher random or grid with a conditional space
-    # earlier experiments' pickles name these where they still are: the one scheduler section of every scheduler
-    # (before each had its own), the trials' directory names of the flat layout (tuning/trial.py), and what the
-    # branch searcher, then a class built in a function and pickled by value, called
-    "tuning.sweep.config:SchedulerSpec", "tuning.trial:trial_dirname", "tuning.search.conditional:fill",
-    "tuning.search.conditional:grid_points",
-})
+PICKLED = frozenset(
+    {
+        # every sweep: the trials' directory names, Tune callbacks (tuner.pkl, experiment_state, search_gen_state)
+        "tuning.trial.fit:trial_dirname",
+        "tuning.run.placement:PendingNotice",
+        "tuning.run.progress:Progress",
+        "tuning.run.trim:ForgetFinished",
+        # searcher optuna (tuner.pkl, searcher-state): the searcher, its search section and its trials' budget
+        "tuning.compat.study_search:StudySearch",
+        "tuning.expdir:budget",
+        "tuning.sweep.config:SearchSpec",
+        "tuning.sweep.config:SearcherSpec",
+        "tuning.sweep.space:Domain",
+        "tuning.sweep.config:AshaSpec",
+        "tuning.sweep.config:HyperbandSpec",
+        "tuning.sweep.config:MedianSpec",
+        "tuning.sweep.config:FifoSpec",
+        "tuning.compat.optuna:BoundedTPESampler",  # tpe with search.searcher.history
+        "tuning.compat.optuna:PicklableNSGAIISampler",  # nsga2
+        "tuning.search.conditional:define_by_run",  # a conditional space's define-by-run (functools.partial)
+        "tuning.run.study_storage:StudyStorage",  # the study of a URI experiment
+        "tuning.run.warm_start:Point",  # warm start: the earlier trials the searcher learns from
+        "tuning.search.branch_search:BranchSearch",  # searcher random or grid with a conditional space
+        # earlier experiments' pickles name these where they still are: the one scheduler section of every scheduler
+        # (before each had its own), the trials' directory names of the flat layout (tuning/trial.py), and what the
+        # branch searcher, then a class built in a function and pickled by value, called
+        "tuning.sweep.config:SchedulerSpec",
+        "tuning.trial:trial_dirname",
+        "tuning.search.conditional:fill",
+        "tuning.search.conditional:grid_points",
+    }
+)
 
 # Modules of earlier layouts -> where they are now.
 MOVED = {
-    "tuning.placement": "tuning.run.placement", "tuning.progress": "tuning.run.progress",  # before the wings
+    "tuning.placement": "tuning.run.placement",
+    "tuning.progress": "tuning.run.progress",  # before the wings
     # before the bottom became packages
-    "tuning.arguments": "tuning.sweep.arguments", "tuning.build": "tuning.sweep.build",
-    "tuning.class_paths": "tuning.sweep.class_paths", "tuning.classes": "tuning.sweep.classes",
-    "tuning.combinations": "tuning.sweep.combinations", "tuning.config": "tuning.sweep.config",
-    "tuning.flavour": "tuning.sweep.flavour", "tuning.lightning_cli": "tuning.sweep.lightning_cli",
-    "tuning.signatures": "tuning.sweep.signatures", "tuning.space": "tuning.sweep.space",
-    "tuning.sweep_file": "tuning.sweep.file", "tuning.conditional": "tuning.search.conditional",
-    "tuning.pareto": "tuning.search.pareto", "tuning.schedulers": "tuning.search.schedulers",
-    "tuning.searchers": "tuning.search.searchers", "tuning.synthetic": "tuning.search.synthetic",
+    "tuning.arguments": "tuning.sweep.arguments",
+    "tuning.build": "tuning.sweep.build",
+    "tuning.class_paths": "tuning.sweep.class_paths",
+    "tuning.classes": "tuning.sweep.classes",
+    "tuning.combinations": "tuning.sweep.combinations",
+    "tuning.config": "tuning.sweep.config",
+    "tuning.flavour": "tuning.sweep.flavour",
+    "tuning.lightning_cli": "tuning.sweep.lightning_cli",
+    "tuning.signatures": "tuning.sweep.signatures",
+    "tuning.space": "tuning.sweep.space",
+    "tuning.sweep_file": "tuning.sweep.file",
+    "tuning.conditional": "tuning.search.conditional",
+    "tuning.pareto": "tuning.search.pareto",
+    "tuning.schedulers": "tuning.search.schedulers",
+    "tuning.searchers": "tuning.search.searchers",
+    "tuning.synthetic": "tuning.search.synthetic",
     "tuning.study_search": "tuning.compat.study_search",
 }
 

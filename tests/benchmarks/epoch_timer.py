@@ -22,7 +22,11 @@ class EpochTimer(pl.Callback):
                 fh.write(json.dumps({"first_epoch_started": time.time()}) + "\n")
 
     def on_train_epoch_end(self, trainer, pl_module):  # validation ran already, the report comes after
-        line = {"pid": os.getpid(), "seconds": time.perf_counter() - self.start, "ended": time.time(),
-                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        line = {
+            "pid": os.getpid(),
+            "seconds": time.perf_counter() - self.start,
+            "ended": time.time(),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
         with open(self.path, "a") as fh:
             fh.write(json.dumps(line) + "\n")

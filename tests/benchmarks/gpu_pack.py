@@ -35,10 +35,15 @@ class GpuMemory(pl.Callback):
     def on_fit_end(self, trainer, pl_module):
         import torch
 
-        info = {"start": self.start, "end": time.time(), "pid": os.getpid(),
-                "peak_allocated_mib": torch.cuda.max_memory_allocated() / 2**20,
-                "peak_reserved_mib": torch.cuda.max_memory_reserved() / 2**20,
-                "precision": str(trainer.precision), "device": str(pl_module.device)}
+        info = {
+            "start": self.start,
+            "end": time.time(),
+            "pid": os.getpid(),
+            "peak_allocated_mib": torch.cuda.max_memory_allocated() / 2**20,
+            "peak_reserved_mib": torch.cuda.max_memory_reserved() / 2**20,
+            "precision": str(trainer.precision),
+            "device": str(pl_module.device),
+        }
         Path(self.out_dir, f"{uuid.uuid4().hex}.json").write_text(json.dumps(info))
 
 
@@ -58,12 +63,20 @@ def sweep(gpu: float, trials: int, epochs: int, out_dir: str) -> dict:
         "name": f"gpu-{gpu:g}",
         "model": {"class_path": "mlp", "init_args": {"hidden_dim": 256, "num_layers": 3}},
         "data": {"class_path": "digits", "init_args": {"batch_size": 64}},
-        "trainer": {"max_epochs": epochs, "accelerator": "gpu", "precision": "bf16-mixed",
-                    "callbacks": [{"class_path": "tests.benchmarks.gpu_pack.GpuMemory",
-                                   "init_args": {"out_dir": out_dir}}]},
-        "search": {"metric": "val_loss", "mode": "min", "num_samples": trials,
-                   "space": {"model.init_args.lr": {"loguniform": [1.0e-4, 1.0e-2]}},
-                   "searcher": {"name": "random", "seed": 0}, "scheduler": {"name": "fifo"}},
+        "trainer": {
+            "max_epochs": epochs,
+            "accelerator": "gpu",
+            "precision": "bf16-mixed",
+            "callbacks": [{"class_path": "tests.benchmarks.gpu_pack.GpuMemory", "init_args": {"out_dir": out_dir}}],
+        },
+        "search": {
+            "metric": "val_loss",
+            "mode": "min",
+            "num_samples": trials,
+            "space": {"model.init_args.lr": {"loguniform": [1.0e-4, 1.0e-2]}},
+            "searcher": {"name": "random", "seed": 0},
+            "scheduler": {"name": "fifo"},
+        },
         "resources": {"cpu": 2, "gpu": gpu},
         "run": {"seed": 0},
     }
@@ -71,9 +84,9 @@ def sweep(gpu: float, trials: int, epochs: int, out_dir: str) -> dict:
 
 def measure(gpu: float, trials: int, epochs: int, root: Path) -> dict:
     """Run the sweep once; wall time, concurrency and per-trial GPU memory."""
-    from tuning.sweep.config import parse_sweep
-    from tuning.run.driver import run_sweep
     from tuning.report.load import load_report
+    from tuning.run.driver import run_sweep
+    from tuning.sweep.config import parse_sweep
 
     out_dir = root / f"memory-{gpu:g}"
     out_dir.mkdir()
@@ -83,11 +96,15 @@ def measure(gpu: float, trials: int, epochs: int, root: Path) -> dict:
     wall = time.perf_counter() - start
     records = [json.loads(p.read_text()) for p in out_dir.glob("*.json")]
     report = load_report(str(exp))
-    return {"wall_s": round(wall, 1), "trials_completed": sum(t.status == "completed" for t in report.trials),
-            "max_trials_at_once": max_overlap([(r["start"], r["end"]) for r in records]),
-            "per_trial_peak_allocated_mib": sorted(round(r["peak_allocated_mib"], 1) for r in records),
-            "per_trial_peak_reserved_mib": sorted(round(r["peak_reserved_mib"], 1) for r in records),
-            "precision": sorted({r["precision"] for r in records}), "best_val_loss": report.trials[0].metric}
+    return {
+        "wall_s": round(wall, 1),
+        "trials_completed": sum(t.status == "completed" for t in report.trials),
+        "max_trials_at_once": max_overlap([(r["start"], r["end"]) for r in records]),
+        "per_trial_peak_allocated_mib": sorted(round(r["peak_allocated_mib"], 1) for r in records),
+        "per_trial_peak_reserved_mib": sorted(round(r["peak_reserved_mib"], 1) for r in records),
+        "precision": sorted({r["precision"] for r in records}),
+        "best_val_loss": report.trials[0].metric,
+    }
 
 
 def main() -> None:
@@ -107,10 +124,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         packed = measure(0.25, args.trials, args.epochs, Path(tmp))
         baseline = measure(1.0, args.trials, args.epochs, Path(tmp))
-    print(json.dumps({"benchmark": "gpu_pack", "gpu": torch.cuda.get_device_name(0), "trials": args.trials,
-                      "epochs": args.epochs, "gpu_0.25": packed, "gpu_1 (baseline)": baseline,
-                      "speedup": round(baseline["wall_s"] / packed["wall_s"], 2),
-                      "four_at_once": packed["max_trials_at_once"] >= 4}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "gpu_pack",
+                "gpu": torch.cuda.get_device_name(0),
+                "trials": args.trials,
+                "epochs": args.epochs,
+                "gpu_0.25": packed,
+                "gpu_1 (baseline)": baseline,
+                "speedup": round(baseline["wall_s"] / packed["wall_s"], 2),
+                "four_at_once": packed["max_trials_at_once"] >= 4,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -30,21 +30,24 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SPACE = {"model.init_args.lr": {"loguniform": [1.0e-4, 3.0e-2]}, "model.init_args.hidden_dim": {"choice": [32, 64, 128]},
-         "model.init_args.dropout": {"uniform": [0.0, 0.5]}, "data.init_args.batch_size": {"choice": [32, 64, 128]}}
+SPACE = {
+    "model.init_args.lr": {"loguniform": [1.0e-4, 3.0e-2]},
+    "model.init_args.hidden_dim": {"choice": [32, 64, 128]},
+    "model.init_args.dropout": {"uniform": [0.0, 0.5]},
+    "data.init_args.batch_size": {"choice": [32, 64, 128]},
+}
 SEED = 0
 FIT_STARTED = []  # wall-clock time of Tuner.fit()'s start, in a child
 
 
 def hand_written(args, reuse: bool) -> float:
     """The obvious script a Ray Tune + Lightning user writes; returns the fit wall time."""
+    import lightning.pytorch as pl
     import ray
     from ray import tune
     from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
-
-    import lightning.pytorch as pl
 
     from tests.benchmarks.epoch_timer import EpochTimer
     from tuning.data.digits import DigitsDataModule
@@ -53,19 +56,35 @@ def hand_written(args, reuse: bool) -> float:
     def train(config):
         model = MLPClassifier(lr=config["lr"], hidden_dim=config["hidden_dim"], dropout=config["dropout"])
         data = DigitsDataModule(batch_size=config["batch_size"])
-        trainer = pl.Trainer(max_epochs=args.epochs, accelerator="cpu", enable_progress_bar=False,
-                             callbacks=[EpochTimer(args.log), TuneReportCheckpointCallback(on="train_epoch_end")])
+        trainer = pl.Trainer(
+            max_epochs=args.epochs,
+            accelerator="cpu",
+            enable_progress_bar=False,
+            callbacks=[EpochTimer(args.log), TuneReportCheckpointCallback(on="train_epoch_end")],
+        )
         trainer.fit(model, datamodule=data)
 
-    space = {"lr": tune.loguniform(1e-4, 3e-2), "hidden_dim": tune.choice([32, 64, 128]),
-             "dropout": tune.uniform(0.0, 0.5), "batch_size": tune.choice([32, 64, 128])}
+    space = {
+        "lr": tune.loguniform(1e-4, 3e-2),
+        "hidden_dim": tune.choice([32, 64, 128]),
+        "dropout": tune.uniform(0.0, 0.5),
+        "batch_size": tune.choice([32, 64, 128]),
+    }
     ray.init(address="local", include_dashboard=False)  # the benchmark's own Ray, as a user's script starts it
     tuner = tune.Tuner(
-        tune.with_resources(train, {"cpu": 1}), param_space=space,
-        tune_config=tune.TuneConfig(metric="val_loss", mode="min", num_samples=args.trials,
-                                    search_alg=OptunaSearch(seed=SEED), max_concurrent_trials=args.concurrency,
-                                    scheduler=ASHAScheduler(max_t=args.epochs), reuse_actors=reuse),
-        run_config=tune.RunConfig(storage_path=args.storage, name="hand_written"))
+        tune.with_resources(train, {"cpu": 1}),
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric="val_loss",
+            mode="min",
+            num_samples=args.trials,
+            search_alg=OptunaSearch(seed=SEED),
+            max_concurrent_trials=args.concurrency,
+            scheduler=ASHAScheduler(max_t=args.epochs),
+            reuse_actors=reuse,
+        ),
+        run_config=tune.RunConfig(storage_path=args.storage, name="hand_written"),
+    )
     start = time.perf_counter()
     FIT_STARTED.append(time.time())
     tuner.fit()
@@ -76,17 +95,29 @@ def with_tuning(args) -> float:
     """`tuning run` on the same sweep; returns the fit wall time (run_sweep's call of driver.fit, timed)."""
     import yaml
 
-    from tuning.run import driver
     from tuning.cli.commands import main
+    from tuning.run import driver
 
-    sweep = {"name": "tuning", "model": {"class_path": "mlp"}, "data": {"class_path": "digits"},
-             "trainer": {"max_epochs": args.epochs, "accelerator": "cpu",
-                         "callbacks": [{"class_path": "tests.benchmarks.epoch_timer.EpochTimer",
-                                        "init_args": {"path": args.log}}]},
-             "search": {"metric": "val_loss", "mode": "min", "num_samples": args.trials, "space": SPACE,
-                        "searcher": {"name": "optuna", "seed": SEED},
-                        "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 4}},
-             "resources": {"cpu": 1, "max_concurrent": args.concurrency}, "run": {"seed": SEED}}
+    sweep = {
+        "name": "tuning",
+        "model": {"class_path": "mlp"},
+        "data": {"class_path": "digits"},
+        "trainer": {
+            "max_epochs": args.epochs,
+            "accelerator": "cpu",
+            "callbacks": [{"class_path": "tests.benchmarks.epoch_timer.EpochTimer", "init_args": {"path": args.log}}],
+        },
+        "search": {
+            "metric": "val_loss",
+            "mode": "min",
+            "num_samples": args.trials,
+            "space": SPACE,
+            "searcher": {"name": "optuna", "seed": SEED},
+            "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 4},
+        },
+        "resources": {"cpu": 1, "max_concurrent": args.concurrency},
+        "run": {"seed": SEED},
+    }
     path = Path(args.storage) / "sweep.yaml"
     path.write_text(yaml.safe_dump(sweep))
     timed, fit = {}, driver.fit
@@ -114,23 +145,48 @@ def child(args) -> None:
     compute = sum(e["seconds"] for e in epochs)
     slots = wall * args.concurrency
     process_wall = time.perf_counter() - started
-    Path(args.storage, "figures.json").write_text(json.dumps({"fit_wall_s": round(wall, 2), "process_wall_s": round(process_wall, 2),
-                      "first_epoch_after_s": round(first_epoch - FIT_STARTED[0], 2), "first_epoch_at": first_epoch,
-                      "last_epoch_before_end_s": round(FIT_STARTED[0] + wall - max(e["ended"] for e in epochs), 2),
-                      "epochs": len(epochs), "compute_s": round(compute, 2),
-                      "overhead_per_trial_s": round((slots - compute) / args.trials, 3),
-                      "efficiency": round(compute / slots, 3),
-                      "overhead_per_trial_with_startup_s": round((process_wall * args.concurrency - compute) / args.trials, 3),
-                      "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                      "worker_peak_rss_mb": round(max(e["rss_mb"] for e in epochs)),
-                      "worker_processes": len({e["pid"] for e in epochs})}))
+    Path(args.storage, "figures.json").write_text(
+        json.dumps(
+            {
+                "fit_wall_s": round(wall, 2),
+                "process_wall_s": round(process_wall, 2),
+                "first_epoch_after_s": round(first_epoch - FIT_STARTED[0], 2),
+                "first_epoch_at": first_epoch,
+                "last_epoch_before_end_s": round(FIT_STARTED[0] + wall - max(e["ended"] for e in epochs), 2),
+                "epochs": len(epochs),
+                "compute_s": round(compute, 2),
+                "overhead_per_trial_s": round((slots - compute) / args.trials, 3),
+                "efficiency": round(compute / slots, 3),
+                "overhead_per_trial_with_startup_s": round(
+                    (process_wall * args.concurrency - compute) / args.trials, 3
+                ),
+                "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "worker_peak_rss_mb": round(max(e["rss_mb"] for e in epochs)),
+                "worker_processes": len({e["pid"] for e in epochs}),
+            }
+        )
+    )
 
 
 def run_variant(variant: str, args) -> dict:
     started, launched = time.perf_counter(), time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, __file__, "--child", variant, "--storage", tmp, "--log", f"{tmp}/epochs.jsonl",
-               "--trials", str(args.trials), "--epochs", str(args.epochs), "--concurrency", str(args.concurrency)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            variant,
+            "--storage",
+            tmp,
+            "--log",
+            f"{tmp}/epochs.jsonl",
+            "--trials",
+            str(args.trials),
+            "--epochs",
+            str(args.epochs),
+            "--concurrency",
+            str(args.concurrency),
+        ]
         print(f"overhead: running {variant} ...", file=sys.stderr, flush=True)
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         if out.returncode:
@@ -138,8 +194,11 @@ def run_variant(variant: str, args) -> dict:
         figures = json.loads(Path(tmp, "figures.json").read_text())
     # From the process's launch: Python, the imports and everything after.
     first_epoch = figures.pop("first_epoch_at") - launched
-    return {**figures, "process_wall_from_start_s": round(time.perf_counter() - started, 2),
-            "first_epoch_from_start_s": round(first_epoch, 2)}
+    return {
+        **figures,
+        "process_wall_from_start_s": round(time.perf_counter() - started, 2),
+        "first_epoch_from_start_s": round(first_epoch, 2),
+    }
 
 
 def main() -> None:
@@ -147,8 +206,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--variants", default="default,reuse,tuning",
-                        help="which to run, comma-separated (the goals need reuse and tuning)")
+    parser.add_argument(
+        "--variants",
+        default="default,reuse,tuning",
+        help="which to run, comma-separated (the goals need reuse and tuning)",
+    )
     parser.add_argument("--child", dest="variant", choices=["default", "reuse", "tuning"])
     parser.add_argument("--storage")
     parser.add_argument("--log")
@@ -164,16 +226,30 @@ def main() -> None:
     wall = ours["process_wall_from_start_s"] / best["process_wall_from_start_s"]
     first = ours["first_epoch_from_start_s"] / best["first_epoch_from_start_s"]
     default = results.get("default")
-    print(json.dumps({"benchmark": "overhead", "trials": args.trials, "epochs": args.epochs,
-                      "concurrency": args.concurrency, "hand_written": default,
-                      "hand_written_reuse_actors": best, "tuning": ours,
-                      "process_wall_from_start_s": {v: r["process_wall_from_start_s"] for v, r in results.items()},
-                      "overhead_ratio_vs_reuse": round(overhead, 3), "process_wall_ratio_vs_reuse": round(wall, 3),
-                      "first_epoch_ratio_vs_reuse": round(first, 3),
-                      "overhead_ratio_vs_defaults": default and round(ours["overhead_per_trial_s"] /
-                                                                      default["overhead_per_trial_s"], 3),
-                      "goals": {"overhead_le_reuse": overhead <= 1.0, "process_wall_le_0.6x_reuse": wall <= 0.6,
-                                "first_epoch_le_0.6x_reuse": first <= 0.6}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "overhead",
+                "trials": args.trials,
+                "epochs": args.epochs,
+                "concurrency": args.concurrency,
+                "hand_written": default,
+                "hand_written_reuse_actors": best,
+                "tuning": ours,
+                "process_wall_from_start_s": {v: r["process_wall_from_start_s"] for v, r in results.items()},
+                "overhead_ratio_vs_reuse": round(overhead, 3),
+                "process_wall_ratio_vs_reuse": round(wall, 3),
+                "first_epoch_ratio_vs_reuse": round(first, 3),
+                "overhead_ratio_vs_defaults": default
+                and round(ours["overhead_per_trial_s"] / default["overhead_per_trial_s"], 3),
+                "goals": {
+                    "overhead_le_reuse": overhead <= 1.0,
+                    "process_wall_le_0.6x_reuse": wall <= 0.6,
+                    "first_epoch_le_0.6x_reuse": first <= 0.6,
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

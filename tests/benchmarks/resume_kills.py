@@ -37,8 +37,13 @@ def sweep(samples: int) -> dict:
 
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tuning", *args], cwd=ROOT, start_new_session=True,
-                            stdout=log.open("a"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuning", *args],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=log.open("a"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def until_trials_start(proc, exp_dir: Path, timeout: float = 120) -> bool:
@@ -57,15 +62,22 @@ def count(exp_dir: Path, samples: int) -> dict:
     states = trial_states(exp_dir)
     configs = [json.dumps(s["params"], sort_keys=True) for s in states]
     study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{exp_dir / 'optuna.db'}")
-    told = [t.user_attrs.get("tune_trial_id") for t in study.trials if t.state in
-            (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    told = [
+        t.user_attrs.get("tune_trial_id")
+        for t in study.trials
+        if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    ]
     known = {s["trial_id"] for s in states}
     epochs = sum(len(read_results(exp_dir / s["relative_logdir"] / "result.json")) for s in states)
-    return {"trials": len(states), "lost": samples - sum(s["status"] == "TERMINATED" for s in states),
-            "repeated_configs": len(configs) - len(set(configs)), "told_twice": len(told) - len(set(told)),
-            "study_orphans": sum(t.user_attrs.get("tune_trial_id") not in known for t in study.trials),
-            "study_running": sum(t.state == optuna.trial.TrialState.RUNNING for t in study.trials),
-            "epochs_kept": epochs}
+    return {
+        "trials": len(states),
+        "lost": samples - sum(s["status"] == "TERMINATED" for s in states),
+        "repeated_configs": len(configs) - len(set(configs)),
+        "told_twice": len(told) - len(set(told)),
+        "study_orphans": sum(t.user_attrs.get("tune_trial_id") not in known for t in study.trials),
+        "study_running": sum(t.state == optuna.trial.TrialState.RUNNING for t in study.trials),
+        "epochs_kept": epochs,
+    }
 
 
 def run(kills: int, samples: int, seed: int, work: Path) -> dict:
@@ -96,12 +108,20 @@ def run(kills: int, samples: int, seed: int, work: Path) -> dict:
     final = start(["resume", exp], log)
     assert final.wait(timeout=900) == 0, log.read_text()[-3000:]
     text = log.read_text()
-    repairs = {"half_lines_cut": text.count("removed a half-written last line"),
-               "search_state_settled": text.count("the search state disagreed"),
-               "checkpoints_repointed": text.count("newest checkpoint still on disk")}
-    return {"kills": done, "repairs": repairs, "kill_after_snapshot_s": moments, "baseline_wall_s": round(baseline_s, 1),
-            "killed_wall_s": round(time.monotonic() - t0, 1), "baseline": count(work / "runs" / "base", samples),
-            **count(exp_dir, samples)}
+    repairs = {
+        "half_lines_cut": text.count("removed a half-written last line"),
+        "search_state_settled": text.count("the search state disagreed"),
+        "checkpoints_repointed": text.count("newest checkpoint still on disk"),
+    }
+    return {
+        "kills": done,
+        "repairs": repairs,
+        "kill_after_snapshot_s": moments,
+        "baseline_wall_s": round(baseline_s, 1),
+        "killed_wall_s": round(time.monotonic() - t0, 1),
+        "baseline": count(work / "runs" / "base", samples),
+        **count(exp_dir, samples),
+    }
 
 
 def main() -> None:
@@ -112,8 +132,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tuning-kills-") as work:
         figures = run(args.kills, args.samples, args.seed, Path(work))
-    figures["goal_met"] = figures["lost"] == 0 and figures["repeated_configs"] == 0 and figures["told_twice"] == 0 \
-        and figures["trials"] == args.samples and figures["study_running"] == 0
+    figures["goal_met"] = (
+        figures["lost"] == 0
+        and figures["repeated_configs"] == 0
+        and figures["told_twice"] == 0
+        and figures["trials"] == args.samples
+        and figures["study_running"] == 0
+    )
     print(json.dumps(figures))
 
 

@@ -62,8 +62,9 @@ def sample_rss(proc: subprocess.Popen, peak: dict) -> None:
 def timed_run(args: list[str], env: dict | None = None) -> dict:
     """Run a command; its wall time, peak RSS (MiB) and exit status."""
     start = time.time()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
     peak: dict = {}
     sampler = threading.Thread(target=sample_rss, args=(proc, peak), daemon=True)
     sampler.start()
@@ -73,8 +74,12 @@ def timed_run(args: list[str], env: dict | None = None) -> dict:
     if proc.returncode:
         log(out[-3000:], err[-3000:])
         raise SystemExit(f"{args[:4]} exited {proc.returncode}")
-    return {"start": start, "end": end, "rss_mib": round(peak.get("rss", 0) / 2**20, 1),
-            "rss_samples": peak.get("samples", [])}
+    return {
+        "start": start,
+        "end": end,
+        "rss_mib": round(peak.get("rss", 0) / 2**20, 1),
+        "rss_samples": peak.get("samples", []),
+    }
 
 
 def trial_figures(exp: Path, run: dict, concurrency: int) -> dict:
@@ -91,12 +96,20 @@ def trial_figures(exp: Path, run: dict, concurrency: int) -> dict:
         stopped += rows[-1]["training_iteration"] < ITERATIONS
     trials, window = len(compute), max(ends) - min(starts)
     blocks = per_block(sorted(zip(starts, ends, compute)), run["rss_samples"], concurrency)
-    return {"per_1000": blocks, **flatness(blocks), "trials": trials, "results": iterations, "stopped_early": stopped,
-            "wall_s": round(run["end"] - run["start"], 1), "startup_s": round(min(starts) - run["start"], 1),
-            "after_last_result_s": round(run["end"] - max(ends), 1), "sweep_window_s": round(window, 1),
-            "compute_s": round(sum(compute), 2),
-            "bookkeeping_per_trial_s": round((window - sum(compute) / concurrency) / trials, 4),
-            "driver_rss_mib": run["rss_mib"]}
+    return {
+        "per_1000": blocks,
+        **flatness(blocks),
+        "trials": trials,
+        "results": iterations,
+        "stopped_early": stopped,
+        "wall_s": round(run["end"] - run["start"], 1),
+        "startup_s": round(min(starts) - run["start"], 1),
+        "after_last_result_s": round(run["end"] - max(ends), 1),
+        "sweep_window_s": round(window, 1),
+        "compute_s": round(sum(compute), 2),
+        "bookkeeping_per_trial_s": round((window - sum(compute) / concurrency) / trials, 4),
+        "driver_rss_mib": run["rss_mib"],
+    }
 
 
 BLOCK = 1000
@@ -107,13 +120,17 @@ def per_block(trials: list, rss_samples: list, concurrency: int) -> list[dict]:
     trial's start to the next block's, less its compute / concurrency) and the driver's RSS at its end."""
     blocks = []
     for first in range(0, len(trials), BLOCK):
-        block = trials[first:first + BLOCK]
+        block = trials[first : first + BLOCK]
         until = trials[first + BLOCK][0] if first + BLOCK < len(trials) else max(end for _, end, _ in block)
         compute = sum(c for _, _, c in block)
         rss = [r for t, r in rss_samples if t <= until]
-        blocks.append({"trials": first + len(block),
-                       "bookkeeping_per_trial_s": round((until - block[0][0] - compute / concurrency) / len(block), 4),
-                       "driver_rss_mib": round(max(rss or [0]) / 2**20, 1)})
+        blocks.append(
+            {
+                "trials": first + len(block),
+                "bookkeeping_per_trial_s": round((until - block[0][0] - compute / concurrency) / len(block), 4),
+                "driver_rss_mib": round(max(rss or [0]) / 2**20, 1),
+            }
+        )
     return blocks
 
 
@@ -125,21 +142,44 @@ def flatness(blocks: list[dict]) -> dict:
         return {}
     growth = (full[-1]["driver_rss_mib"] - full[0]["driver_rss_mib"]) / (len(full) - 1)
     ratio = full[-1]["bookkeeping_per_trial_s"] / full[0]["bookkeeping_per_trial_s"]
-    return {"rss_growth_mib_per_1000": round(growth, 1), "bookkeeping_last_to_first_1000": round(ratio, 2),
-            "goal_flat": growth <= GOAL_RSS_GROWTH_MIB and ratio <= GOAL_FLAT}
+    return {
+        "rss_growth_mib_per_1000": round(growth, 1),
+        "bookkeeping_last_to_first_1000": round(ratio, 2),
+        "goal_flat": growth <= GOAL_RSS_GROWTH_MIB and ratio <= GOAL_FLAT,
+    }
 
 
-def run_tuning(root: Path, trials: int, concurrency: int, profile: str | None = None, history: int | None = None) -> dict:
+def run_tuning(
+    root: Path, trials: int, concurrency: int, profile: str | None = None, history: int | None = None
+) -> dict:
     """(a): the sweep through `tuning run`, with the searcher's calls timed inside the driver."""
     timings = root / "searcher_times.json"
-    args = [sys.executable, __file__, "--child", "tuning", "--out", str(timings), "--trials", str(trials),
-            "--concurrency", str(concurrency), "--storage", str(root)] + (["--profile", profile] if profile else []) \
+    args = (
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            "tuning",
+            "--out",
+            str(timings),
+            "--trials",
+            str(trials),
+            "--concurrency",
+            str(concurrency),
+            "--storage",
+            str(root),
+        ]
+        + (["--profile", profile] if profile else [])
         + (["--history", str(history)] if history else [])
+    )
     figures = trial_figures(root / "scale", timed_run(args), concurrency)
     calls = json.loads(timings.read_text())
     for name, samples in calls.items():  # [(trials told so far, seconds)]
-        figures[f"{name}_ms"] = {f"~{n}": round(1000 * statistics.median(s for k, s in samples if n - 50 < k <= n), 2)
-                                 for n in (100, 500, trials) if any(n - 50 < k <= n for k, _ in samples)}
+        figures[f"{name}_ms"] = {
+            f"~{n}": round(1000 * statistics.median(s for k, s in samples if n - 50 < k <= n), 2)
+            for n in (100, 500, trials)
+            if any(n - 50 < k <= n for k, _ in samples)
+        }
         figures[f"{name}_total_s"] = round(sum(s for _, s in samples), 1)
     return figures
 
@@ -165,10 +205,22 @@ def child_tuning(args) -> None:
     atexit.register(lambda: Path(args.out).write_text(json.dumps(calls)))
     from tuning.cli.commands import main
 
-    argv = ["run", "synthetic", "--storage", args.storage, "--name", "scale",
-            "--set", f"search.num_samples={args.trials}", "--set", f"resources.max_concurrent={args.concurrency}",
-            "--set", f"objective.iterations={ITERATIONS}", "--set", "search.searcher.seed=0"] \
-        + (["--set", f"search.searcher.history={args.history}"] if args.history else [])
+    argv = [
+        "run",
+        "synthetic",
+        "--storage",
+        args.storage,
+        "--name",
+        "scale",
+        "--set",
+        f"search.num_samples={args.trials}",
+        "--set",
+        f"resources.max_concurrent={args.concurrency}",
+        "--set",
+        f"objective.iterations={ITERATIONS}",
+        "--set",
+        "search.searcher.seed=0",
+    ] + (["--set", f"search.searcher.history={args.history}"] if args.history else [])
     if not args.profile:
         return main(argv)
     import cProfile
@@ -198,19 +250,37 @@ def child_baseline(args) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ray.init(include_dashboard=False, log_to_driver=False)
     sampler = optuna.samplers.TPESampler(seed=0, multivariate=True, constant_liar=True)
-    tuner = tune.Tuner(trainable, param_space={f"x{i}": tune.uniform(0.0, 1.0) for i in range(6)},
-                       tune_config=tune.TuneConfig(
-                           metric="value", mode="min", num_samples=args.trials, max_concurrent_trials=args.concurrency,
-                           search_alg=OptunaSearch(sampler=sampler), reuse_actors=True,
-                           scheduler=ASHAScheduler(max_t=ITERATIONS, grace_period=1, reduction_factor=3)),
-                       run_config=tune.RunConfig(name="scale", storage_path=args.storage, verbose=0))
+    tuner = tune.Tuner(
+        trainable,
+        param_space={f"x{i}": tune.uniform(0.0, 1.0) for i in range(6)},
+        tune_config=tune.TuneConfig(
+            metric="value",
+            mode="min",
+            num_samples=args.trials,
+            max_concurrent_trials=args.concurrency,
+            search_alg=OptunaSearch(sampler=sampler),
+            reuse_actors=True,
+            scheduler=ASHAScheduler(max_t=ITERATIONS, grace_period=1, reduction_factor=3),
+        ),
+        run_config=tune.RunConfig(name="scale", storage_path=args.storage, verbose=0),
+    )
     tuner.fit()
 
 
 def run_baseline(root: Path, trials: int, concurrency: int) -> dict:
     """(b), in a fresh process like (a)."""
-    args = [sys.executable, __file__, "--child", "baseline", "--trials", str(trials), "--concurrency",
-            str(concurrency), "--storage", str(root)]
+    args = [
+        sys.executable,
+        __file__,
+        "--child",
+        "baseline",
+        "--trials",
+        str(trials),
+        "--concurrency",
+        str(concurrency),
+        "--storage",
+        str(root),
+    ]
     return trial_figures(root / "scale", timed_run(args), concurrency)
 
 
@@ -222,13 +292,16 @@ def _filled_study(storage, sampler, n: int, seed: int = 0):
 
     from tuning.search.synthetic import hartmann6
 
-    rng, dists = random.Random(seed), {f"objective.x{i}": optuna.distributions.FloatDistribution(0.0, 1.0)
-                                       for i in range(6)}
+    rng, dists = (
+        random.Random(seed),
+        {f"objective.x{i}": optuna.distributions.FloatDistribution(0.0, 1.0) for i in range(6)},
+    )
     study = optuna.create_study(storage=storage, sampler=sampler)
     for _ in range(n):
         params = {key: rng.random() for key in dists}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists,
-                                                  value=hartmann6(list(params.values()))))
+        study.add_trial(
+            optuna.trial.create_trial(params=params, distributions=dists, value=hartmann6(list(params.values())))
+        )
     study.ask(dists)  # one trial running alongside, as with 2 at a time (the constant liar sees it)
     return study, dists
 
@@ -241,12 +314,16 @@ def suggest_times(sizes=(100, 500, 1000, 2000), repeats: int = 15) -> dict:
     from tuning.search.searchers import SAMPLERS
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    samplers = {"tuning_tpe": lambda: SAMPLERS["tpe"].factory(optuna, 0),  # multivariate, constant liar
-                "independent_tpe": lambda: optuna.samplers.TPESampler(seed=0, constant_liar=True),
-                "multivariate_no_liar": lambda: optuna.samplers.TPESampler(seed=0, multivariate=True,
-                                                                           constant_liar=False)}
-    storages = {"memory": lambda d: None, "tuning_sqlite": lambda d: study_storage("optuna", d),
-                "plain_sqlite": lambda d: optuna.storages.RDBStorage(f"sqlite:///{d / 'plain.db'}")}
+    samplers = {
+        "tuning_tpe": lambda: SAMPLERS["tpe"].factory(optuna, 0),  # multivariate, constant liar
+        "independent_tpe": lambda: optuna.samplers.TPESampler(seed=0, constant_liar=True),
+        "multivariate_no_liar": lambda: optuna.samplers.TPESampler(seed=0, multivariate=True, constant_liar=False),
+    }
+    storages = {
+        "memory": lambda d: None,
+        "tuning_sqlite": lambda d: study_storage("optuna", d),
+        "plain_sqlite": lambda d: optuna.storages.RDBStorage(f"sqlite:///{d / 'plain.db'}"),
+    }
     cases = [(name, "memory") for name in samplers] + [("tuning_tpe", "tuning_sqlite"), ("tuning_tpe", "plain_sqlite")]
     out = {}
     for sampler, storage in cases:
@@ -273,9 +350,13 @@ def goals(tuning: dict, floor: dict) -> dict:
         tuning = next(b for b in tuning["per_1000"] if b["trials"] >= floor["trials"])
     bookkeeping = round(tuning["bookkeeping_per_trial_s"] / floor["bookkeeping_per_trial_s"], 2)
     rss = round(tuning["driver_rss_mib"] / floor["driver_rss_mib"], 2)
-    return {"bookkeeping_ratio_to_floor": bookkeeping, "rss_ratio_to_floor": rss,
-            "goal_bookkeeping_ratio": GOAL_BOOKKEEPING, "goal_rss_ratio": GOAL_RSS,
-            "goal_met": bookkeeping <= GOAL_BOOKKEEPING and rss <= GOAL_RSS}
+    return {
+        "bookkeeping_ratio_to_floor": bookkeeping,
+        "rss_ratio_to_floor": rss,
+        "goal_bookkeeping_ratio": GOAL_BOOKKEEPING,
+        "goal_rss_ratio": GOAL_RSS,
+        "goal_met": bookkeeping <= GOAL_BOOKKEEPING and rss <= GOAL_RSS,
+    }
 
 
 def main() -> None:
@@ -296,8 +377,12 @@ def main() -> None:
     skip = set(args.skip.split(","))
     global BLOCK
     BLOCK = args.block
-    out = {"benchmark": "scale_1000", "cores": os.cpu_count(), "concurrency": args.concurrency,
-           "load_before": round(os.getloadavg()[0], 2)}
+    out = {
+        "benchmark": "scale_1000",
+        "cores": os.cpu_count(),
+        "concurrency": args.concurrency,
+        "load_before": round(os.getloadavg()[0], 2),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         if "tuning" not in skip:
             log(f"tuning run synthetic: {args.trials} trials ...")

@@ -37,10 +37,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tuning.report.load import read_results
+from tuning.run.driver import run_sweep, start_ray
 from tuning.search import searchers
 from tuning.sweep.config import parse_sweep
-from tuning.run.driver import run_sweep, start_ray
-from tuning.report.load import read_results
 
 SPACE = {
     "model.init_args.lr": {"loguniform": [1.0e-4, 1.0e-1]},
@@ -83,8 +83,11 @@ def before_item1(search, seed: int, **_):
     from ray.tune.search.optuna import OptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return OptunaSearch(metric=search.metric, mode=search.mode,
-                        sampler=searchers.SAMPLERS[search.searcher.sampler].factory(optuna, seed))
+    return OptunaSearch(
+        metric=search.metric,
+        mode=search.mode,
+        sampler=searchers.SAMPLERS[search.searcher.sampler].factory(optuna, seed),
+    )
 
 
 @contextlib.contextmanager
@@ -102,12 +105,22 @@ def run(strategy: str, seed: int, trials: int, epochs: int, storage: str) -> lis
     if strategy == "optuna_alone":
         return optuna_alone(seed, epochs, trials * epochs)
     searcher, scheduler, multiple = STRATEGIES[strategy]
-    sweep = {"name": f"{strategy}-{seed}", "model": {"class_path": "mlp"},
-             "data": {"class_path": "digits", "init_args": {"batch_size": 64}},
-             "trainer": {"max_epochs": epochs, "accelerator": "cpu"},
-             "search": {"metric": "val_loss", "mode": "min", "num_samples": trials * multiple, "space": SPACE,
-                        "searcher": searcher, "scheduler": scheduler},
-             "resources": {"cpu": 1, "max_concurrent": 2}, "run": {"seed": seed, "keep_checkpoints": 1}}
+    sweep = {
+        "name": f"{strategy}-{seed}",
+        "model": {"class_path": "mlp"},
+        "data": {"class_path": "digits", "init_args": {"batch_size": 64}},
+        "trainer": {"max_epochs": epochs, "accelerator": "cpu"},
+        "search": {
+            "metric": "val_loss",
+            "mode": "min",
+            "num_samples": trials * multiple,
+            "space": SPACE,
+            "searcher": searcher,
+            "scheduler": scheduler,
+        },
+        "resources": {"cpu": 1, "max_concurrent": 2},
+        "run": {"seed": seed, "keep_checkpoints": 1},
+    }
     with searcher_as_before() if strategy == "asha_tpe_before" else contextlib.nullcontext():
         return curve(run_sweep(parse_sweep(sweep), storage=storage), trials * epochs)
 
@@ -118,15 +131,18 @@ def optuna_alone(seed: int, epochs: int, budget: int) -> list[float]:
     import lightning as L
     import optuna
 
-    from tuning.search.conditional import define_by_run
     from tuning.data.digits import DigitsDataModule
     from tuning.models.mlp import MLPClassifier
+    from tuning.search.conditional import define_by_run
     from tuning.sweep.space import parse_space
 
     space, _ = parse_space(SPACE)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize", sampler=searchers.SAMPLERS["tpe"].factory(optuna, seed),
-                                pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3))
+    study = optuna.create_study(
+        direction="minimize",
+        sampler=searchers.SAMPLERS["tpe"].factory(optuna, seed),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+    )
     data, rows = DigitsDataModule(batch_size=64), []
     while len(rows) < budget:
         trial = study.ask()
@@ -134,9 +150,16 @@ def optuna_alone(seed: int, epochs: int, budget: int) -> list[float]:
         L.seed_everything(seed * 1000 + trial.number, verbose=False)
         model = MLPClassifier(**{k.rsplit(".", 1)[-1]: v for k, v in trial.params.items()})
         report = _report_callback()(trial, rows, budget)
-        L.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                  enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                  callbacks=[report]).fit(model, datamodule=data)
+        L.Trainer(
+            max_epochs=epochs,
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            callbacks=[report],
+        ).fit(model, datamodule=data)
         if report.pruned or not report.values:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
@@ -177,26 +200,40 @@ MO_SAMPLERS = ("nsga2", "tpe", "random")
 
 def multi_objective(seeds: int, trials: int, storage: str) -> dict:
     """The hypervolume of each sampler's Pareto front after `trials` trials of ZDT1, for each seed."""
-    from tuning.search.pareto import hypervolume_2d
     from tuning.report.load import load_report
+    from tuning.search.pareto import hypervolume_2d
 
     volumes = {name: [] for name in MO_SAMPLERS}
     for seed in range(seeds):
         for name in MO_SAMPLERS:
-            sweep = {"name": f"zdt1-{name}-{seed}", "objective": {"name": "zdt1", "iterations": 1},
-                     "search": {"metric": ["f1", "f2"], "mode": ["min", "min"], "num_samples": trials,
-                                "space": {f"objective.x{i}": {"uniform": [0.0, 1.0]} for i in range(4)},
-                                "searcher": {"name": "optuna", "sampler": name, "seed": seed},
-                                "scheduler": {"name": "fifo"}},
-                     "resources": {"cpu": 1, "max_concurrent": 2}, "run": {"seed": seed}}
+            sweep = {
+                "name": f"zdt1-{name}-{seed}",
+                "objective": {"name": "zdt1", "iterations": 1},
+                "search": {
+                    "metric": ["f1", "f2"],
+                    "mode": ["min", "min"],
+                    "num_samples": trials,
+                    "space": {f"objective.x{i}": {"uniform": [0.0, 1.0]} for i in range(4)},
+                    "searcher": {"name": "optuna", "sampler": name, "seed": seed},
+                    "scheduler": {"name": "fifo"},
+                },
+                "resources": {"cpu": 1, "max_concurrent": 2},
+                "run": {"seed": seed},
+            }
             report = load_report(str(run_sweep(parse_sweep(sweep), storage=storage)))
             volumes[name].append(hypervolume_2d([t.values for t in report.trials], ["min", "min"], ZDT1_REFERENCE))
-    result = {"multi_objective": "zdt1 (4 inputs; f1, f2 minimized), fifo, hypervolume of the Pareto front",
-              "trials": trials, "seeds": seeds, "reference_point": list(ZDT1_REFERENCE),
-              "max_hypervolume": round(ZDT1_MAX_HYPERVOLUME, 4)}
+    result = {
+        "multi_objective": "zdt1 (4 inputs; f1, f2 minimized), fifo, hypervolume of the Pareto front",
+        "trials": trials,
+        "seeds": seeds,
+        "reference_point": list(ZDT1_REFERENCE),
+        "max_hypervolume": round(ZDT1_MAX_HYPERVOLUME, 4),
+    }
     for name, runs in volumes.items():
-        result[name] = {"median_hypervolume": round(statistics.median(runs), 4),
-                        "hypervolumes": [round(v, 4) for v in runs]}
+        result[name] = {
+            "median_hypervolume": round(statistics.median(runs), 4),
+            "hypervolumes": [round(v, 4) for v in runs],
+        }
     return result
 
 
@@ -204,26 +241,33 @@ def summary(runs: list[list[float]], baseline: list[list[float]], budget: int) -
     """Medians over seeds, each seed against the baseline's final best of the same seed."""
     reach = [epochs_to_reach(c, base[-1]) for c, base in zip(runs, baseline)]
     finals = [c[-1] for c in runs]
-    return {"median_auc": round(statistics.median(sum(c) / len(c) for c in runs), 4),
-            "median_final_best": round(statistics.median(finals), 4),
-            "spread_final_best": round(statistics.stdev(finals), 4) if len(finals) > 1 else 0.0,
-            "median_epochs_to_baseline_best": statistics.median(r if r else budget * 10 for r in reach),
-            "epochs_to_baseline_best": reach, "reached_in_seeds": sum(r is not None for r in reach)}
+    return {
+        "median_auc": round(statistics.median(sum(c) / len(c) for c in runs), 4),
+        "median_final_best": round(statistics.median(finals), 4),
+        "spread_final_best": round(statistics.stdev(finals), 4) if len(finals) > 1 else 0.0,
+        "median_epochs_to_baseline_best": statistics.median(r if r else budget * 10 for r in reach),
+        "epochs_to_baseline_best": reach,
+        "reached_in_seeds": sum(r is not None for r in reach),
+    }
 
 
 def goals(result: dict, budget: int) -> dict:
     """The issue's goals, from this run's own numbers (a strategy left out gives None)."""
     tpe, alone = result.get("asha_tpe"), result.get("optuna_alone")
-    out = {"goal_asha_tpe_within_quarter": tpe["median_epochs_to_baseline_best"] <= budget / 4 if tpe else None,
-           "goal_asha_tpe_within_third": tpe["median_epochs_to_baseline_best"] <= budget / 3 if tpe else None}
+    out = {
+        "goal_asha_tpe_within_quarter": tpe["median_epochs_to_baseline_best"] <= budget / 4 if tpe else None,
+        "goal_asha_tpe_within_third": tpe["median_epochs_to_baseline_best"] <= budget / 3 if tpe else None,
+    }
     # Lower val_loss is better: ASHA + TPE may trail Optuna alone by one seed's spread at most.
     out["goal_no_worse_than_optuna_alone"] = (
-        tpe["median_final_best"] <= alone["median_final_best"] + alone["spread_final_best"]
-        if tpe and alone else None)
+        tpe["median_final_best"] <= alone["median_final_best"] + alone["spread_final_best"] if tpe and alone else None
+    )
     before = result.get("asha_tpe_before")
     if tpe and before:
-        out["item1"] = {k: {"before": before[k], "after": tpe[k]}
-                        for k in ("median_epochs_to_baseline_best", "median_final_best", "reached_in_seeds")}
+        out["item1"] = {
+            k: {"before": before[k], "after": tpe[k]}
+            for k in ("median_epochs_to_baseline_best", "median_final_best", "reached_in_seeds")
+        }
     return out
 
 

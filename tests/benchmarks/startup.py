@@ -20,14 +20,30 @@ import subprocess
 import sys
 import time
 
-HEAVY = ("torch", "pytorch_lightning", "lightning", "ray", "pyarrow", "pandas", "optuna", "sklearn", "scipy",
-         "numpy", "transformers", "datasets")
+HEAVY = (
+    "torch",
+    "pytorch_lightning",
+    "lightning",
+    "ray",
+    "pyarrow",
+    "pandas",
+    "optuna",
+    "sklearn",
+    "scipy",
+    "numpy",
+    "transformers",
+    "datasets",
+)
 # Runs one path in-process, then names the heavy libraries it left in sys.modules (argparse exits on --help).
-PROBE = ("import json, sys\ntry:\n    exec(sys.argv[1])\nexcept SystemExit:\n    pass\n"
-         "print('HEAVY=' + json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr)" % (HEAVY,))
+PROBE = (
+    "import json, sys\ntry:\n    exec(sys.argv[1])\nexcept SystemExit:\n    pass\n"
+    "print('HEAVY=' + json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr)" % (HEAVY,)
+)
 GOAL_OVER_TORCH = 0.6
-IMPORTING_CHECK = ("from tuning.sweep.classes import check_classes; from tuning.sweep.config import load_sweep; "
-                   "check_classes(load_sweep('quickstart', []))")
+IMPORTING_CHECK = (
+    "from tuning.sweep.classes import check_classes; from tuning.sweep.config import load_sweep; "
+    "check_classes(load_sweep('quickstart', []))"
+)
 PATHS = {
     "python_pass": "pass",
     "import_torch": "import torch",
@@ -54,8 +70,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    out = {"benchmark": "startup", "goal_over_import_torch": GOAL_OVER_TORCH, "repeat": args.repeat,
-           "cores": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+    out = {
+        "benchmark": "startup",
+        "goal_over_import_torch": GOAL_OVER_TORCH,
+        "repeat": args.repeat,
+        "cores": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
     for name, code in PATHS.items():
         wall(code)  # warm the file cache and the bytecode
         out[f"{name}_s"] = round(statistics.median(wall(code) for _ in range(args.repeat)), 3)

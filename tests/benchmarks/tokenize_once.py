@@ -49,8 +49,14 @@ class MeasuredText(TextClassificationDataModule):
         import psutil
 
         info = psutil.Process().memory_full_info()
-        line = {"pid": os.getpid(), "setup_s": self.seconds, "tokenize_s": self.tokenize_s, "rss_mb": info.rss / 2**20,
-                "uss_mb": info.uss / 2**20, **arrow_mappings(self.entry)}
+        line = {
+            "pid": os.getpid(),
+            "setup_s": self.seconds,
+            "tokenize_s": self.tokenize_s,
+            "rss_mb": info.rss / 2**20,
+            "uss_mb": info.uss / 2**20,
+            **arrow_mappings(self.entry),
+        }
         with open(self.measure_file, "a") as fh:
             fh.write(json.dumps(line) + "\n")
 
@@ -108,13 +114,20 @@ def sweep(data_args: dict, samples: int, name: str, data_class: str = "MeasuredT
     """A sweep of a tiny model whose trials train briefly: the data path is what is measured."""
     return {
         "name": name,
-        "model": {"class_path": "text_classifier",
-                  "init_args": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32}},
+        "model": {
+            "class_path": "text_classifier",
+            "init_args": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32},
+        },
         "data": {"class_path": f"tests.benchmarks.tokenize_once.{data_class}", "init_args": data_args},
         "trainer": {"max_epochs": 1, "accelerator": "cpu", "limit_train_batches": 20, "limit_val_batches": 5},
-        "search": {"metric": "val_loss", "mode": "min", "num_samples": samples,
-                   "space": {"model.init_args.lr": {"loguniform": [1.0e-3, 1.0e-2]}},
-                   "searcher": {"name": "random", "seed": 0}, "scheduler": {"name": "fifo"}},
+        "search": {
+            "metric": "val_loss",
+            "mode": "min",
+            "num_samples": samples,
+            "space": {"model.init_args.lr": {"loguniform": [1.0e-3, 1.0e-2]}},
+            "searcher": {"name": "random", "seed": 0},
+            "scheduler": {"name": "fifo"},
+        },
         "resources": {"cpu": 1, "max_concurrent": 2},
         "run": {"seed": 0},
     }
@@ -136,15 +149,18 @@ def memory_baseline(entry: Path) -> dict:
     return growth
 
 
-def timed_sweep(data_args: dict, samples: int, name: str, measures: Path, work: Path,
-                data_class: str = "MeasuredText") -> tuple[float, list[dict]]:
+def timed_sweep(
+    data_args: dict, samples: int, name: str, measures: Path, work: Path, data_class: str = "MeasuredText"
+) -> tuple[float, list[dict]]:
     """Run one sweep whose trials record into `measures`; its wall time and the trials' records."""
-    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import run_sweep
+    from tuning.sweep.config import parse_sweep
 
     start = time.perf_counter()
-    run_sweep(parse_sweep(sweep({**data_args, "measure_file": str(measures)}, samples, name, data_class)),
-              storage=str(work / "runs"))
+    run_sweep(
+        parse_sweep(sweep({**data_args, "measure_file": str(measures)}, samples, name, data_class)),
+        storage=str(work / "runs"),
+    )
     return time.perf_counter() - start, [json.loads(line) for line in measures.read_text().splitlines()]
 
 
@@ -162,8 +178,12 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="tokenize_once_"))
     write_texts(work / "texts.csv", work / "corpus", opts.texts)
-    args = {"data_files": str(work / "texts.csv"), "cache_dir": str(work / "cache"), "max_length": 256,
-            "batch_size": 32}
+    args = {
+        "data_files": str(work / "texts.csv"),
+        "cache_dir": str(work / "cache"),
+        "max_length": 256,
+        "batch_size": 32,
+    }
     first_wall, trials = timed_sweep(args, 8, "first", work / "first.jsonl", work)
     runs = tokenize_runs(work / "cache")
     entry = work / "cache" / runs[0]["fingerprint"]
@@ -178,23 +198,39 @@ def main() -> None:
     # The baseline: the same sweep, every trial tokenizing for itself (the driver's prepare is a cache hit).
     every_wall, every = timed_sweep(args, opts.every_trials, "every", work / "every.jsonl", work, "TokenizeInTrial")
     setup_mean, every_setup_mean = mean(trials, "setup_s"), mean(every, "setup_s")
-    print(json.dumps({
-        "texts": sum(meta["splits"].values()), "arrow_mb": round(meta["arrow_bytes"] / 2**20, 1),
-        "tokenize_s": meta["tokenize_s"], "trials": len(trials), "trial_data_setup_s_mean": round(setup_mean, 3),
-        "setup_over_tokenize": round(setup_mean / meta["tokenize_s"], 4),
-        "every_trial_tokenizing": {"trials": len(every), "tokenize_s_mean": round(mean(every, "tokenize_s"), 2),
-                                   "tokenize_s_total": round(sum(t["tokenize_s"] for t in every), 1),
-                                   "data_setup_s_mean": round(every_setup_mean, 3),
-                                   "sweep_wall_s": round(every_wall, 1)},
-        "goal_setup_once_over_every_trial": round(setup_mean / every_setup_mean, 4),
-        "goal_sweep_wall_once_over_every_trial":
-            round(first_wall / every_wall, 3) if len(every) == len(trials) else None,
-        "trial_rss_mb_mean": round(mean(trials, "rss_mb"), 1), "trial_uss_mb_mean": round(mean(trials, "uss_mb"), 1),
-        "trial_arrow_resident_mb_max": round(max(t["arrow_resident_mb"] for t in trials), 1),
-        "trial_arrow_private_dirty_mb_max": round(max(t["arrow_private_dirty_mb"] for t in trials), 2),
-        **memory_baseline(entry),
-        "tokenize_runs_after_both_sweeps": runs_after_both, "second_prepare_s": round(hit_s, 3),
-        "first_sweep_wall_s": round(first_wall, 1), "load_avg_1m": os.getloadavg()[0], "cpus": os.cpu_count()}))
+    print(
+        json.dumps(
+            {
+                "texts": sum(meta["splits"].values()),
+                "arrow_mb": round(meta["arrow_bytes"] / 2**20, 1),
+                "tokenize_s": meta["tokenize_s"],
+                "trials": len(trials),
+                "trial_data_setup_s_mean": round(setup_mean, 3),
+                "setup_over_tokenize": round(setup_mean / meta["tokenize_s"], 4),
+                "every_trial_tokenizing": {
+                    "trials": len(every),
+                    "tokenize_s_mean": round(mean(every, "tokenize_s"), 2),
+                    "tokenize_s_total": round(sum(t["tokenize_s"] for t in every), 1),
+                    "data_setup_s_mean": round(every_setup_mean, 3),
+                    "sweep_wall_s": round(every_wall, 1),
+                },
+                "goal_setup_once_over_every_trial": round(setup_mean / every_setup_mean, 4),
+                "goal_sweep_wall_once_over_every_trial": round(first_wall / every_wall, 3)
+                if len(every) == len(trials)
+                else None,
+                "trial_rss_mb_mean": round(mean(trials, "rss_mb"), 1),
+                "trial_uss_mb_mean": round(mean(trials, "uss_mb"), 1),
+                "trial_arrow_resident_mb_max": round(max(t["arrow_resident_mb"] for t in trials), 1),
+                "trial_arrow_private_dirty_mb_max": round(max(t["arrow_private_dirty_mb"] for t in trials), 2),
+                **memory_baseline(entry),
+                "tokenize_runs_after_both_sweeps": runs_after_both,
+                "second_prepare_s": round(hit_s, 3),
+                "first_sweep_wall_s": round(first_wall, 1),
+                "load_avg_1m": os.getloadavg()[0],
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

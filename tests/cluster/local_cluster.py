@@ -45,8 +45,14 @@ def free_port() -> int:
 
 def _port_flags() -> list[str]:
     # Ray's fixed defaults (52365, 10001, ...) would collide with other Ray instances on this machine.
-    flags = ["--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
-             "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port"]
+    flags = [
+        "--node-manager-port",
+        "--object-manager-port",
+        "--dashboard-agent-listen-port",
+        "--dashboard-agent-grpc-port",
+        "--runtime-env-agent-port",
+        "--metrics-export-port",
+    ]
     return [item for flag in flags for item in (flag, str(free_port()))]
 
 
@@ -61,8 +67,9 @@ class LocalCluster:
         self.temp = Path(tempfile.mkdtemp(prefix="tuning-rc-"))
         self.token = uuid.uuid4().hex
         self.gcs_port, self.dashboard_port = free_port(), free_port()
-        self.env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token,
-                        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+        self.env = dict(
+            os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}"
+        )
         if not auth:  # explicitly off: Ray turns token auth on by itself where ~/.ray/auth_token exists
             self.env.update(RAY_AUTH_MODE="disabled")
             self.env.pop("RAY_AUTH_TOKEN")
@@ -78,10 +85,22 @@ class LocalCluster:
 
     def _start(self, name: str, args: list[str]) -> None:
         log = open(self.root / f"{name}.log", "w")
-        cmd = [str(BIN / "ray"), "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={self.num_cpus}",
-               "--num-gpus=0", "--temp-dir", str(self.temp / name), "--disable-usage-stats", *_port_flags(), *args]
-        self.procs.append(subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True))
+        cmd = [
+            str(BIN / "ray"),
+            "start",
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--num-cpus={self.num_cpus}",
+            "--num-gpus=0",
+            "--temp-dir",
+            str(self.temp / name),
+            "--disable-usage-stats",
+            *_port_flags(),
+            *args,
+        ]
+        self.procs.append(
+            subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
 
     def start(self, timeout: float = 120, worker: bool = True) -> "LocalCluster":
         """Start the head, then the worker (unless not `worker`), and wait until the nodes are alive; once
@@ -96,9 +115,19 @@ class LocalCluster:
             return self._start_nodes(timeout, worker)
 
     def _start_nodes(self, timeout: float, worker: bool) -> "LocalCluster":
-        self._start("head", ["--head", "--port", str(self.gcs_port), "--dashboard-host=127.0.0.1",
-                             "--dashboard-port", str(self.dashboard_port),
-                             "--ray-client-server-port", str(free_port())])
+        self._start(
+            "head",
+            [
+                "--head",
+                "--port",
+                str(self.gcs_port),
+                "--dashboard-host=127.0.0.1",
+                "--dashboard-port",
+                str(self.dashboard_port),
+                "--ray-client-server-port",
+                str(free_port()),
+            ],
+        )
         self._wait(lambda: self._alive_nodes() >= 1, timeout, "head node")
         if not worker:
             return self
@@ -111,8 +140,13 @@ class LocalCluster:
         for proc in self.procs:
             if proc.poll() is not None:
                 raise RuntimeError(f"ray start exited with {proc.returncode}; see {self.root}/*.log")
-        result = subprocess.run([str(BIN / "ray"), "status", "--address", f"127.0.0.1:{self.gcs_port}"],
-                                env=self.env, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [str(BIN / "ray"), "status", "--address", f"127.0.0.1:{self.gcs_port}"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         return result.stdout.split("Pending:")[0].count(" node_") if result.returncode == 0 else 0
 
     @staticmethod

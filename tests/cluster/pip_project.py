@@ -53,9 +53,11 @@ def make_wheel(folder: Path, package: str, value: int) -> Path:
     """A pure-Python wheel of one module `package` holding `VALUE = value`, built without pip or an index."""
     name, version = package, "1.0"
     info = f"{name}-{version}.dist-info"
-    files = {f"{package}.py": f"VALUE = {value}\n",
-             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files = {
+        f"{package}.py": f"VALUE = {value}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
 
     def digest(text: str) -> str:
         return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()

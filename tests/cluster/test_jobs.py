@@ -22,9 +22,13 @@ SWEEP = {
     "model": {"class_path": "my_models.LinearClassifier", "init_args": {"width": 64}},
     "data": {"class_path": "digits", "init_args": {"batch_size": 256}},
     "trainer": {"max_epochs": 2, "accelerator": "cpu"},
-    "search": {"metric": "val_loss", "mode": "min", "num_samples": 4,
-               "space": {"model.init_args.lr": {"loguniform": [1.0e-3, 1.0e-1]}},
-               "scheduler": {"name": "fifo"}},
+    "search": {
+        "metric": "val_loss",
+        "mode": "min",
+        "num_samples": 4,
+        "space": {"model.init_args.lr": {"loguniform": [1.0e-3, 1.0e-1]}},
+        "scheduler": {"name": "fifo"},
+    },
     "resources": {"cpu": 1},
     "run": {"storage": "./runs"},
 }
@@ -57,13 +61,17 @@ def tuning(args: list[str], cwd: Path, token: str | None, timeout: float = 480) 
         env["HOME"] = tempfile.mkdtemp(prefix="home-", dir=cwd.parent)  # hides ~/.ray/auth_token; under pytest's tmp
     else:
         env["RAY_AUTH_TOKEN"] = token
-    return subprocess.run([str(BIN / "tuning"), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [str(BIN / "tuning"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_a_wrong_or_missing_token_is_refused_clearly(cluster, project):
-    wrong = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", str(project / "out")],
-                   project, token="not-the-token")
+    wrong = tuning(
+        ["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", str(project / "out")],
+        project,
+        token="not-the-token",
+    )
     assert wrong.returncode == 2, wrong.stderr
     assert "refused the request (Authentication failed" in wrong.stderr
     assert "RAY_AUTH_TOKEN" in wrong.stderr and "Traceback" not in wrong.stderr
@@ -76,8 +84,20 @@ def test_a_wrong_or_missing_token_is_refused_clearly(cluster, project):
 def test_a_sweep_that_cannot_run_is_refused_before_it_reaches_the_cluster(cluster, project):
     relative = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard], project, cluster.token)
     assert relative.returncode == 2 and "run.storage './runs' is relative" in relative.stderr
-    bad = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", str(project / "out"),
-                  "--set", "model.init_args.widht=3"], project, cluster.token)
+    bad = tuning(
+        [
+            "submit",
+            "sweep.yaml",
+            "--address",
+            cluster.dashboard,
+            "--storage",
+            str(project / "out"),
+            "--set",
+            "model.init_args.widht=3",
+        ],
+        project,
+        cluster.token,
+    )
     assert bad.returncode == 2 and "widht" in bad.stderr, bad.stderr
     listed = tuning(["jobs", "--address", cluster.dashboard], project, cluster.token)
     assert listed.returncode == 0 and "tuning-" not in listed.stdout.split("entrypoint", 1)[1]
@@ -85,8 +105,11 @@ def test_a_sweep_that_cannot_run_is_refused_before_it_reaches_the_cluster(cluste
 
 def _dry_run(project: Path, storage: Path) -> set[str]:
     """The files `tuning submit --dry-run` lists for upload, with no address and no token anywhere."""
-    listed = tuning(["submit", "sweep.yaml", "--dry-run", "--storage", str(storage), "--include", ".env.example"],
-                    project, token=None)
+    listed = tuning(
+        ["submit", "sweep.yaml", "--dry-run", "--storage", str(storage), "--include", ".env.example"],
+        project,
+        token=None,
+    )
     assert listed.returncode == 0, listed.stderr
     return {line.split(None, 1)[1] for line in listed.stdout.splitlines() if line.startswith("upload  ")}
 
@@ -102,8 +125,20 @@ def _unpacked(cluster: LocalCluster, node: str, job: str) -> Path:
 def test_a_submitted_sweep_runs_on_both_nodes_and_reports_from_storage(cluster, project, tmp_path):
     storage = tmp_path / "shared"
     planned = _dry_run(project, storage)
-    submitted = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", str(storage),
-                        "--include", ".env.example"], project, cluster.token)
+    submitted = tuning(
+        [
+            "submit",
+            "sweep.yaml",
+            "--address",
+            cluster.dashboard,
+            "--storage",
+            str(storage),
+            "--include",
+            ".env.example",
+        ],
+        project,
+        cluster.token,
+    )
     assert submitted.returncode == 0, submitted.stderr
     job = submitted.stdout.split("submitted job ")[1].split()[0]
     assert f"{len(sp.SECRET_FILES) + 1} left out as likely secrets, 3 symlink(s) not followed" in submitted.stdout
@@ -132,12 +167,18 @@ def test_a_submitted_sweep_runs_on_both_nodes_and_reports_from_storage(cluster, 
     expected = {f".tuning-job-{job}.yaml" if rel.startswith(".tuning-job-") else rel for rel in planned}
     for node in ("head", "worker"):
         package = _unpacked(cluster, node, job)
-        files = {p.relative_to(package).as_posix() for p in package.rglob("*")
-                 if p.is_file() and "__pycache__" not in p.parts}
+        files = {
+            p.relative_to(package).as_posix()
+            for p in package.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        }
         assert files == expected, (node, files ^ expected)
         assert {*sp.CODE_FILES, ".env.example"} <= files and not files & set(sp.SECRET_FILES)
-        assert not any(sp.SECRET_TEXT in p.read_text(errors="replace") for p in package.rglob("*")
-                       if p.is_file() and p.name != ".env.example"), node
+        assert not any(
+            sp.SECRET_TEXT in p.read_text(errors="replace")
+            for p in package.rglob("*")
+            if p.is_file() and p.name != ".env.example"
+        ), node
 
     status = tuning(["status", job, "--address", cluster.dashboard], project, cluster.token)
     assert status.returncode == 0 and "SUCCEEDED" in status.stdout
@@ -147,8 +188,11 @@ def test_a_submitted_sweep_runs_on_both_nodes_and_reports_from_storage(cluster, 
     assert stopped.returncode == 0 and "already finished" in stopped.stdout
 
     # The same id again: Ray's Jobs API answers HTTP 500 (with its traceback); the user gets one line.
-    again = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", str(storage),
-                    "--job-id", job], project, cluster.token)
+    again = tuning(
+        ["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", str(storage), "--job-id", job],
+        project,
+        cluster.token,
+    )
     assert again.returncode == 1, again.stdout + again.stderr
     assert again.stderr.count("\n") == 1 and "Traceback" not in again.stderr
     assert "failed the request (HTTP 500)" in again.stderr and "already exists" in again.stderr
@@ -164,15 +208,33 @@ def test_pip_and_requirements_reach_the_job_and_its_trials_get_their_memory_and_
     project.mkdir()
     wheels.mkdir()
     pip_wheel, requirements = pp.make_pip_project(project, wheels, HERE.parent / "user_models.py")
-    sweep = {**SWEEP, "name": "cluster-pip", "trainer": {"max_epochs": 1, "accelerator": "cpu"},
-             "model": {"class_path": "probe_models.ProbeClassifier", "init_args": {"width": 64, "log": str(log)}},
-             "search": {**SWEEP["search"], "num_samples": 2},
-             "resources": {"cpu": 1, "memory": 0.25, "custom": {"tuning_probe": 1}}}
+    sweep = {
+        **SWEEP,
+        "name": "cluster-pip",
+        "trainer": {"max_epochs": 1, "accelerator": "cpu"},
+        "model": {"class_path": "probe_models.ProbeClassifier", "init_args": {"width": 64, "log": str(log)}},
+        "search": {**SWEEP["search"], "num_samples": 2},
+        "resources": {"cpu": 1, "memory": 0.25, "custom": {"tuning_probe": 1}},
+    }
     (project / "sweep.yaml").write_text(yaml.safe_dump(sweep))
     storage = tmp_path / "shared"
-    submitted = tuning(["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", str(storage),
-                        "--pip", str(pip_wheel), "--requirements", requirements.name, "--follow"], project,
-                       cluster.token)
+    submitted = tuning(
+        [
+            "submit",
+            "sweep.yaml",
+            "--address",
+            cluster.dashboard,
+            "--storage",
+            str(storage),
+            "--pip",
+            str(pip_wheel),
+            "--requirements",
+            requirements.name,
+            "--follow",
+        ],
+        project,
+        cluster.token,
+    )
     job = submitted.stdout.split("submitted job ")[1].split()[0]
     assert submitted.returncode == 0, submitted.stdout[-3000:] + submitted.stderr[-2000:]
     assert submitted.stdout.rstrip().endswith(f"job {job}: SUCCEEDED")
@@ -223,14 +285,18 @@ def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
     project.mkdir()
     shutil.copy(HERE.parent / "user_models.py", project / "my_models.py")
     (project / "stalls.py").write_text(STALLS)
-    (project / "sweep.yaml").write_text(yaml.safe_dump({**SWEEP, "model": {"class_path": "stalls.Stalls",
-                                                                           "init_args": {"width": 64}}}))
+    (project / "sweep.yaml").write_text(
+        yaml.safe_dump({**SWEEP, "model": {"class_path": "stalls.Stalls", "init_args": {"width": 64}}})
+    )
     exp = tmp_path / "runs" / SWEEP["name"]
     try:
         head.start(worker=False)
         # Straight after the head comes up, the Jobs API may answer before its agent: that is retried.
-        submitted = tuning(["submit", "sweep.yaml", "--address", head.dashboard, "--storage",
-                            str(tmp_path / "runs")], project, token=None)
+        submitted = tuning(
+            ["submit", "sweep.yaml", "--address", head.dashboard, "--storage", str(tmp_path / "runs")],
+            project,
+            token=None,
+        )
         assert submitted.returncode == 0, submitted.stderr
         assert "accepted this job without a token: it has no authentication" in submitted.stderr
         job = submitted.stdout.split("submitted job ")[1].split()[0]

@@ -5,12 +5,12 @@ import fnmatch
 import functools
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import jsonschema
 import pytest
 import ray
+import tomllib
 import yaml
 
 ROOT = Path(__file__).parents[2]
@@ -31,8 +31,11 @@ def strict(schema: dict) -> dict:
 
     def walk(node):
         if isinstance(node, dict):
-            if ("properties" in node and "additionalProperties" not in node
-                    and not node.get("x-kubernetes-preserve-unknown-fields")):
+            if (
+                "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
                 node["additionalProperties"] = False
             for value in node.values():
                 walk(value)
@@ -117,8 +120,12 @@ def _pods(doc: dict) -> list[dict]:
 
 def test_every_kuberay_pod_runs_hardened():
     docs = [d for p in KUBERAY_FILES for d in yaml.safe_load_all(p.read_text()) if d["apiVersion"] == "ray.io/v1"]
-    hardened = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                "seccompProfile": {"type": "RuntimeDefault"}}
+    hardened = {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     pods = [pod for doc in docs for pod in _pods(doc)]
     assert len(pods) == 5  # RayCluster: head + gpu group; RayJob: head + gpu group + submitter
     for pod in pods:
@@ -200,7 +207,10 @@ def test_every_ray_version_under_cluster_matches_pyprojects_pin():
     assert set(found) == {pinned}, found
     from packaging.requirements import Requirement
 
-    declared = next(Requirement(d) for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-                    if d.startswith("ray["))
+    declared = next(
+        Requirement(d)
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        if d.startswith("ray[")
+    )
     assert pinned in declared.specifier, "the cluster pin lies in the range tuning declares"
     assert ray.__version__ in declared.specifier, "the venv runs a Ray of the declared range"

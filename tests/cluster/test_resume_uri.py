@@ -31,11 +31,19 @@ SWEEP = {
     "name": "uri-tiny",
     "model": {"class_path": "mlp", "init_args": {"hidden_dim": 16, "num_layers": 1}},
     "data": {"class_path": "digits", "init_args": {"batch_size": 256}},
-    "trainer": {"max_epochs": 2, "accelerator": "cpu",
-                "callbacks": [{"class_path": "tests.user_callbacks.SlowEpochs", "init_args": {"seconds": 1.0}}]},
-    "search": {"metric": "val_loss", "mode": "min", "num_samples": SAMPLES,
-               "space": {"model.init_args.lr": {"loguniform": [1.0e-3, 3.0e-2]}},
-               "searcher": {"name": "optuna", "seed": 0}, "scheduler": {"name": "fifo"}},
+    "trainer": {
+        "max_epochs": 2,
+        "accelerator": "cpu",
+        "callbacks": [{"class_path": "tests.user_callbacks.SlowEpochs", "init_args": {"seconds": 1.0}}],
+    },
+    "search": {
+        "metric": "val_loss",
+        "mode": "min",
+        "num_samples": SAMPLES,
+        "space": {"model.init_args.lr": {"loguniform": [1.0e-3, 3.0e-2]}},
+        "searcher": {"name": "optuna", "seed": 0},
+        "scheduler": {"name": "fifo"},
+    },
     "resources": {"cpu": 1, "max_concurrent": 2},
     "run": {"seed": 0, "max_failures": 1},
 }
@@ -63,8 +71,9 @@ def project(tmp_path) -> Path:
 def tuning(args: list[str], cwd: Path, cluster: LocalCluster, timeout: float = 480) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=cluster.token, PYTHONPATH=str(ROOT))
-    return subprocess.run([str(BIN / "tuning"), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [str(BIN / "tuning"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _submit(project: Path, cluster: LocalCluster, storage: str) -> str:
@@ -95,8 +104,9 @@ def _rows(exp_dir: Path, state: dict) -> list:
     return [(r["training_iteration"], r["val_loss"]) for r in rows]
 
 
-def _kill_after(marker: str, exp_dir: Path, count: int, before: dict | None = None, here=None,
-                timeout: float = 400) -> dict:
+def _kill_after(
+    marker: str, exp_dir: Path, count: int, before: dict | None = None, here=None, timeout: float = 400
+) -> dict:
     """SIGKILL the driver whose command line holds `marker` once `count` trials finished; return the finished
     trials' results, checking that those of `before` did not change."""
     deadline = time.monotonic() + timeout
@@ -109,9 +119,12 @@ def _kill_after(marker: str, exp_dir: Path, count: int, before: dict | None = No
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=60)
     finished = _finished(exp_dir)
-    assert count <= len(finished) < SAMPLES, f"the driver was not killed mid-sweep: {len(finished)} of {SAMPLES} " \
-        f"trials finished, waiting for {count}"
-    assert {t: rows for t, rows in finished.items() if t in (before or {})} == (before or {}), "a finished trial changed"
+    assert count <= len(finished) < SAMPLES, (
+        f"the driver was not killed mid-sweep: {len(finished)} of {SAMPLES} trials finished, waiting for {count}"
+    )
+    assert {t: rows for t, rows in finished.items() if t in (before or {})} == (before or {}), (
+        "a finished trial changed"
+    )
     return finished
 
 
@@ -139,8 +152,9 @@ def _check_complete(exp_dir: Path, finished: dict) -> None:
     ids = {s["trial_id"] for s in states}
     # Only a trial that ended after the last snapshot of Tune's state reached the storage may be in the study
     # beyond the sweep's trials (README, "What a lost driver costs"): each of the sweep's trials is there once.
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
-                and t.user_attrs["tune_trial_id"] in ids]
+    complete = [
+        t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["tune_trial_id"] in ids
+    ]
     assert sorted(t.user_attrs["tune_trial_id"] for t in complete) == sorted(ids)
     assert sorted(t.params["model.init_args.lr"] for t in complete) == sorted(lrs)
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
@@ -150,8 +164,14 @@ def _start_here(args: list[str], cwd: Path, cluster: LocalCluster, log: Path) ->
     """`tuning ARGS` here, in its own process group, as a terminal would run it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=cluster.token, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([str(BIN / "tuning"), *args], cwd=cwd, env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [str(BIN / "tuning"), *args],
+        cwd=cwd,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def test_a_uri_sweep_survives_three_lost_drivers(cluster, project, tmp_path):
@@ -167,8 +187,16 @@ def test_a_uri_sweep_survives_three_lost_drivers(cluster, project, tmp_path):
     assert "has not ended" in report.stderr and f"continue with: tuning resume {exp}" in report.stderr
 
     # A crash in the middle of writing a result line leaves half a line: the resume cuts it on the storage.
-    unfinished = next((s for s in trial_states(exp_dir) if s["status"] != "TERMINATED" and s["relative_logdir"]
-                       and (exp_dir / s["relative_logdir"] / "result.json").is_file()), None)
+    unfinished = next(
+        (
+            s
+            for s in trial_states(exp_dir)
+            if s["status"] != "TERMINATED"
+            and s["relative_logdir"]
+            and (exp_dir / s["relative_logdir"] / "result.json").is_file()
+        ),
+        None,
+    )
     assert unfinished, f"no unfinished trial with results in the snapshot: {trial_states(exp_dir)}"
     with (exp_dir / unfinished["relative_logdir"] / "result.json").open("a") as fh:
         fh.write('{"val_loss": 0.')

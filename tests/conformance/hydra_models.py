@@ -2,7 +2,6 @@
 partial optimizer passed in by `hydra.utils.instantiate`, or a network node the module builds itself."""
 
 import lightning as L
-import torch
 from torch import nn
 
 from tests.conformance.steps import DataSteps, Steps

@@ -38,8 +38,12 @@ class ListModel(Steps, L.LightningModule):
 class InjectedModel(Steps, L.LightningModule):
     """Optimizer and scheduler injected as callables (LightningCLI's dependency injection)."""
 
-    def __init__(self, backbone: nn.Module, optimizer: OptimizerCallable = torch.optim.Adam,
-                 scheduler: LRSchedulerCallable = torch.optim.lr_scheduler.ConstantLR):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        scheduler: LRSchedulerCallable = torch.optim.lr_scheduler.ConstantLR,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.backbone = backbone
@@ -86,13 +90,23 @@ class HeadModel(Steps, L.LightningModule):
 class DefaultsModel(Steps, L.LightningModule):
     """Everything has a default, nested classes and callables too; a config may give nothing."""
 
-    def __init__(self, hidden_dim: int = 12, lr: float = 0.05, activation: str = "relu",
-                 optimizer: OptimizerCallable = torch.optim.SGD, dropout: float = 0.0):
+    def __init__(
+        self,
+        hidden_dim: int = 12,
+        lr: float = 0.05,
+        activation: str = "relu",
+        optimizer: OptimizerCallable = torch.optim.SGD,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.optimizer = optimizer
-        self.net = nn.Sequential(nn.Linear(8, hidden_dim), nn.ReLU() if activation == "relu" else nn.Tanh(),
-                                 nn.Dropout(dropout), nn.Linear(hidden_dim, 4))
+        self.net = nn.Sequential(
+            nn.Linear(8, hidden_dim),
+            nn.ReLU() if activation == "relu" else nn.Tanh(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, 4),
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -101,8 +115,13 @@ class DefaultsModel(Steps, L.LightningModule):
 class OptionalModel(Steps, L.LightningModule):
     """Optional arguments a config sets to null: a module, a number and a scheduler callable."""
 
-    def __init__(self, backbone: nn.Module, head: Optional[Head] = None, dropout: Optional[float] = 0.25,
-                 scheduler: Optional[LRSchedulerCallable] = None):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: Optional[Head] = None,
+        dropout: Optional[float] = 0.25,
+        scheduler: Optional[LRSchedulerCallable] = None,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.backbone = backbone
@@ -118,8 +137,9 @@ class OptionalModel(Steps, L.LightningModule):
 class TinyData(DataSteps, L.LightningDataModule):
     """A data module with plain arguments and an optional transform module."""
 
-    def __init__(self, batch_size: int = 4, num_samples: int = 16, in_dim: int = 8,
-                 transform: Optional[nn.Module] = None):
+    def __init__(
+        self, batch_size: int = 4, num_samples: int = 16, in_dim: int = 8, transform: Optional[nn.Module] = None
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.batch_size = batch_size

@@ -11,8 +11,12 @@ from tests.conformance.steps import DataSteps, Steps
 class PLInjectedModel(Steps, pl.LightningModule):
     """A nested network and an injected optimizer and scheduler, on `pytorch_lightning`."""
 
-    def __init__(self, backbone: nn.Module, optimizer: OptimizerCallable = torch.optim.Adam,
-                 scheduler: LRSchedulerCallable = torch.optim.lr_scheduler.ConstantLR):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        scheduler: LRSchedulerCallable = torch.optim.lr_scheduler.ConstantLR,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.backbone = backbone

@@ -18,8 +18,13 @@ def table_files(tmp_path):
 
     g = torch.Generator().manual_seed(0)
     n = 60
-    table = pa.table({"f1": torch.randn(n, generator=g).tolist(), "f2": torch.randn(n, generator=g).tolist(),
-                      "species": [["setosa", "virginica", "versicolor"][i % 3] for i in range(n)]})
+    table = pa.table(
+        {
+            "f1": torch.randn(n, generator=g).tolist(),
+            "f2": torch.randn(n, generator=g).tolist(),
+            "species": [["setosa", "virginica", "versicolor"][i % 3] for i in range(n)],
+        }
+    )
     pv.write_csv(table, tmp_path / "t.csv")
     pq.write_table(table, tmp_path / "t.parquet")
     return tmp_path
@@ -32,8 +37,12 @@ def example_args(name: str, files) -> dict:
     return {
         "digits": {"batch_size": 32},
         "tabular": {"path": str(files / "t.csv"), "label_column": "species", "batch_size": 16},
-        "text_classification": {"data_files": text_files(files / "text"), "cache_dir": str(files / "text-cache"),
-                                "wordpiece_vocab_size": 120, "batch_size": 16},
+        "text_classification": {
+            "data_files": text_files(files / "text"),
+            "cache_dir": str(files / "text-cache"),
+            "wordpiece_vocab_size": 120,
+            "batch_size": 16,
+        },
     }[name]
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.text_data import sentences, text_files, write_csv
 from tuning.data.text_cache import IN_TRIAL_ENV, is_ready, tokenize_runs
 from tuning.data.text_classification import TextClassificationDataModule
-from tests.text_data import sentences, text_files, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,15 +117,23 @@ def test_a_saved_pretrained_tokenizer_loads_like_a_hub_name(files, tmp_path):
 
 
 def test_jsonl_pairs_and_a_local_dataset_directory(tmp_path):
-    rows = [{"question": q, "answer": a, "label": int(i % 2)} for i, ((q, _), (a, _)) in
-            enumerate(zip(sentences(40, 0), sentences(40, 5)))]
+    rows = [
+        {"question": q, "answer": a, "label": int(i % 2)}
+        for i, ((q, _), (a, _)) in enumerate(zip(sentences(40, 0), sentences(40, 5)))
+    ]
     folder = tmp_path / "pairs"
     folder.mkdir()
     (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    by_file = module({"train": str(folder / "train.jsonl")}, tmp_path / "c", text_column="question",
-                     text_pair_column="answer")
-    by_dir = TextClassificationDataModule(dataset=str(folder), text_column="question", text_pair_column="answer",
-                                          cache_dir=str(tmp_path / "c"), wordpiece_vocab_size=120)
+    by_file = module(
+        {"train": str(folder / "train.jsonl")}, tmp_path / "c", text_column="question", text_pair_column="answer"
+    )
+    by_dir = TextClassificationDataModule(
+        dataset=str(folder),
+        text_column="question",
+        text_pair_column="answer",
+        cache_dir=str(tmp_path / "c"),
+        wordpiece_vocab_size=120,
+    )
     for dm in (by_file, by_dir):
         dm.setup()
         assert dm.label_names == ["0", "1"]
@@ -145,11 +153,21 @@ def test_bad_arguments_name_the_argument(files, tmp_path):
 def test_concurrent_prepares_on_one_node_build_once(tmp_path):
     """The lock prepare_data builds under, with real processes racing for one entry."""
     entry = tmp_path / "cache" / "abc"
-    code = ("import sys, time; from pathlib import Path; from tuning.data.text_cache import build_entry; "
-            "built = build_entry(Path(sys.argv[1]), lambda out: time.sleep(0.5) or {'splits': {}}); "
-            "print(built)")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(entry)], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    code = (
+        "import sys, time; from pathlib import Path; from tuning.data.text_cache import build_entry; "
+        "built = build_entry(Path(sys.argv[1]), lambda out: time.sleep(0.5) or {'splits': {}}); "
+        "print(built)"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(entry)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     outputs = [p.communicate() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     assert sorted(out.strip() for out, _ in outputs) == ["False", "False", "True"]

@@ -3,27 +3,37 @@
 import pytest
 import yaml
 
-from tuning.data.text_cache import tokenize_runs
 from tests.text_data import text_files
-from tuning.sweep.config import parse_sweep
-from tuning.run.driver import run_sweep
+from tuning.data.text_cache import tokenize_runs
 from tuning.report.load import load_report
+from tuning.run.driver import run_sweep
+from tuning.sweep.config import parse_sweep
 
 
 def text_sweep(files: dict, cache: str, samples: int) -> dict:
     """A sweep of a tiny transformer on local CSV files with string labels."""
     return {
         "name": "text-tiny",
-        "model": {"class_path": "text_classifier",
-                  "init_args": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32}},
-        "data": {"class_path": "text_classification",
-                 "init_args": {"data_files": files, "cache_dir": cache, "wordpiece_vocab_size": 120,
-                               "max_length": 32}},
+        "model": {
+            "class_path": "text_classifier",
+            "init_args": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32},
+        },
+        "data": {
+            "class_path": "text_classification",
+            "init_args": {"data_files": files, "cache_dir": cache, "wordpiece_vocab_size": 120, "max_length": 32},
+        },
         "trainer": {"max_epochs": 1, "accelerator": "cpu"},
-        "search": {"metric": "val_f1", "mode": "max", "num_samples": samples,
-                   "space": {"model.init_args.lr": {"loguniform": [1.0e-3, 1.0e-2]},
-                             "data.init_args.batch_size": {"choice": [8, 16]}},
-                   "searcher": {"name": "random", "seed": 0}, "scheduler": {"name": "fifo"}},
+        "search": {
+            "metric": "val_f1",
+            "mode": "max",
+            "num_samples": samples,
+            "space": {
+                "model.init_args.lr": {"loguniform": [1.0e-3, 1.0e-2]},
+                "data.init_args.batch_size": {"choice": [8, 16]},
+            },
+            "searcher": {"name": "random", "seed": 0},
+            "scheduler": {"name": "fifo"},
+        },
         "resources": {"cpu": 1, "max_concurrent": 2},
         "run": {"seed": 0},
     }

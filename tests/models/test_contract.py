@@ -3,8 +3,8 @@
 import math
 from collections.abc import Mapping
 
-import pytest
 import lightning.pytorch as pl
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -23,11 +23,15 @@ def example(name: str, tmp_path) -> tuple[dict, pl.LightningDataModule, int]:
 
         return {}, DigitsDataModule(batch_size=25), 10
     if name == "text_classifier":
-        from tuning.data.text_classification import TextClassificationDataModule
         from tests.text_data import text_files
+        from tuning.data.text_classification import TextClassificationDataModule
 
-        dm = TextClassificationDataModule(data_files=text_files(tmp_path / "text"), cache_dir=str(tmp_path / "c"),
-                                          wordpiece_vocab_size=120, batch_size=25)
+        dm = TextClassificationDataModule(
+            data_files=text_files(tmp_path / "text"),
+            cache_dir=str(tmp_path / "c"),
+            wordpiece_vocab_size=120,
+            batch_size=25,
+        )
         return {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "lr": 5e-3}, dm, 3
     raise KeyError(f"add an example for the registered model '{name}'")
 
@@ -44,8 +48,14 @@ def test_model_trains_and_logs_the_exact_validation_mean(name, tmp_path):
     pl.seed_everything(0, verbose=False)
     args, dm, num_classes = example(name, tmp_path)
     model = resolve_class("model", name)(**args)
-    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=dm)
     logged = trainer.callback_metrics["val_loss"].item()
 

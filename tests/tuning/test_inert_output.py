@@ -39,13 +39,20 @@ def raw_controls(text: str) -> list[str]:
 @pytest.fixture
 def nasty_experiment(tmp_path) -> Path:
     """An experiment whose trial id, error text, config values, param and metric names, and path hold controls."""
-    space = {"model.init_args.lr": {"uniform": [0, 1]}, "model.init_args.act": {"choice": [ACT, "tanh"]},
-             PARAM: {"choice": [1, 2]}}
+    space = {
+        "model.init_args.lr": {"uniform": [0, 1]},
+        "model.init_args.act": {"choice": [ACT, "tanh"]},
+        PARAM: {"choice": [1, 2]},
+    }
     params = {"model.init_args.lr": 0.1, "model.init_args.act": ACT, PARAM: 1}
-    exp = make_experiment(tmp_path / f"exp{TITLE}", {
-        TRIAL: ("TERMINATED", [0.5, 0.4], {}, params),
-        "b": ("ERROR", [0.9], {"error.txt": f"Traceback\n{ERROR}\n"}, params),
-    }, space=space)
+    exp = make_experiment(
+        tmp_path / f"exp{TITLE}",
+        {
+            TRIAL: ("TERMINATED", [0.5, 0.4], {}, params),
+            "b": ("ERROR", [0.9], {"error.txt": f"Traceback\n{ERROR}\n"}, params),
+        },
+        space=space,
+    )
     for trial in (TRIAL, "b"):  # a metric whose name holds an ESC sequence
         path = exp / f"trial_{trial}" / "result.json"
         rows = [{**json.loads(line), METRIC: 0.5} for line in path.read_text().splitlines()]
@@ -54,8 +61,10 @@ def nasty_experiment(tmp_path) -> Path:
 
 
 def test_inert_escapes_every_control_character_and_leaves_text_alone():
-    assert inert(f"a{CLEAR}{TITLE}\r\x08\t\n\x7f\x9b\u202e") == \
-        "a\\x1b[2J\\x1b]0;title\\x07\\r\\x08\\t\\n\\x7f\\x9b\\u202e"
+    assert (
+        inert(f"a{CLEAR}{TITLE}\r\x08\t\n\x7f\x9b\u202e")
+        == "a\\x1b[2J\\x1b]0;title\\x07\\r\\x08\\t\\n\\x7f\\x9b\\u202e"
+    )
     assert inert("plain text, ünïcode, 0.5") == "plain text, ünïcode, 0.5" and inert(3) == "3"
     assert inert_lines(f"one{CLEAR}\ntwo\tthree") == "one\\x1b[2J\ntwo\tthree"
 
@@ -139,7 +148,8 @@ def test_submitted_job_hints_parse_back():
     assert [shlex.split(h.split(":", 1)[1]) for h in hints[:3]] == [
         ["tuning", "logs", "tuning-x-1", "--follow", "--address", address],
         ["tuning", "status", "tuning-x-1", "--address", address],
-        ["tuning", "stop", "tuning-x-1", "--address", address]]
+        ["tuning", "stop", "tuning-x-1", "--address", address],
+    ]
     assert _command(hints[3], "(then: ", ")") == ["tuning", "report", exp]
 
 
@@ -148,29 +158,51 @@ def _job(**fields):
     REST API's JSON."""
     from ray.job_submission import JobDetails
 
-    return JobDetails(**{"type": "SUBMISSION", "job_id": "02000000", "submission_id": "tuning-x-1",
-                         "status": "FAILED", "entrypoint": "tuning run sweep.yaml", "message": None,
-                         "start_time": 1, "end_time": 2, "metadata": None, **fields})
+    return JobDetails(
+        **{
+            "type": "SUBMISSION",
+            "job_id": "02000000",
+            "submission_id": "tuning-x-1",
+            "status": "FAILED",
+            "entrypoint": "tuning run sweep.yaml",
+            "message": None,
+            "start_time": 1,
+            "end_time": 2,
+            "metadata": None,
+            **fields,
+        }
+    )
 
 
-NASTY_JOB = {"submission_id": f"tuning-{CLEAR}x", "entrypoint": f"tuning run s.yaml{TITLE}\r\x08",
-             "message": f"Job failed{CLEAR}\nline two\r\x08{TITLE}",
-             "metadata": {"tuning_storage": f"/data/runs{NASTY}", "tuning_experiment": f"my exp{CLEAR}"}}
+NASTY_JOB = {
+    "submission_id": f"tuning-{CLEAR}x",
+    "entrypoint": f"tuning run s.yaml{TITLE}\r\x08",
+    "message": f"Job failed{CLEAR}\nline two\r\x08{TITLE}",
+    "metadata": {"tuning_storage": f"/data/runs{NASTY}", "tuning_experiment": f"my exp{CLEAR}"},
+}
 
 
 def test_jobs_lines_are_inert_and_the_resume_command_parses_back():
     address = "http://head:8265"
-    plain = {"metadata": {"tuning_storage": f"/data/runs{NASTY}", "tuning_experiment": "my exp $(id)"},
-             "submission_id": "tuning-y-2"}
+    plain = {
+        "metadata": {"tuning_storage": f"/data/runs{NASTY}", "tuning_experiment": "my exp $(id)"},
+        "submission_id": "tuning-y-2",
+    }
     unresolvable = {"metadata": {"tuning_storage": "~nobody-here/runs", "tuning_experiment": "a\x00b"}}
-    lines = job_cli.jobs_lines([_job(**NASTY_JOB), _job(**plain), _job(submission_id=None, metadata=None),
-                                _job(**unresolvable)], address)
+    lines = job_cli.jobs_lines(
+        [_job(**NASTY_JOB), _job(**plain), _job(submission_id=None, metadata=None), _job(**unresolvable)], address
+    )
     text = "\n".join(lines)
     assert raw_controls(text) == [] and len(lines) == 8
     assert inert(NASTY_JOB["entrypoint"]) in text and inert(NASTY_JOB["submission_id"]) in text
     resume = [line for line in lines if "resume with: " in line]
-    assert _command(resume[1], "resume with: ") == \
-        ["tuning", "resume", f"/data/runs{NASTY}/my exp $(id)", "--address", address]
+    assert _command(resume[1], "resume with: ") == [
+        "tuning",
+        "resume",
+        f"/data/runs{NASTY}/my exp $(id)",
+        "--address",
+        address,
+    ]
 
 
 def test_status_lines_are_inert_and_their_commands_parse_back():
@@ -180,8 +212,11 @@ def test_status_lines_are_inert_and_their_commands_parse_back():
     assert raw_controls(text) == []
     assert inert_lines(NASTY_JOB["message"]) in text  # the message keeps its lines, not its escapes
     exp = f"/data/runs{NASTY}/my exp $(id)"
-    lines = job_cli.status_lines("tuning-x-1", _job(metadata={"tuning_storage": f"/data/runs{NASTY}",
-                                                              "tuning_experiment": "my exp $(id)"}), address)
+    lines = job_cli.status_lines(
+        "tuning-x-1",
+        _job(metadata={"tuning_storage": f"/data/runs{NASTY}", "tuning_experiment": "my exp $(id)"}),
+        address,
+    )
     report = [x for x in lines if x.startswith("experiment: ")][0]
     assert _command(report, f"{exp} (", ")") == ["tuning", "report", exp]
     resume = [x for x in "\n".join(lines).splitlines() if x.startswith("continue with: ")][0]
@@ -189,8 +224,13 @@ def test_status_lines_are_inert_and_their_commands_parse_back():
 
 
 def test_shell_command_quotes_each_argument_and_escapes_controls():
-    assert shlex.split(shell_command("tuning", "resume", f"a b{NASTY}", "--x", "$(id)")) == \
-        ["tuning", "resume", f"a b{NASTY}", "--x", "$(id)"]
+    assert shlex.split(shell_command("tuning", "resume", f"a b{NASTY}", "--x", "$(id)")) == [
+        "tuning",
+        "resume",
+        f"a b{NASTY}",
+        "--x",
+        "$(id)",
+    ]
     assert raw_controls(shell_command("tuning", "report", f"e{CLEAR}")) == []
 
 

@@ -1,4 +1,5 @@
-"""The package's shape (README, "How it is built"): wings over a bottom, no import cycle, one seam for private reaches."""
+"""The package's shape (README, "How it is built"): wings over a bottom, no import cycle, one seam for private
+reaches."""
 
 import ast
 import re
@@ -21,8 +22,9 @@ def _imports() -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tuning"):
                 for alias in node.names:  # `from tuning import compat` imports the module tuning.compat
-                    found.add(f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules
-                              else node.module)
+                    found.add(
+                        f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                    )
             elif isinstance(node, ast.Import):
                 found |= {a.name for a in node.names if a.name.startswith("tuning")}
         graph[name] = {m for m in found if m in modules and m != name and not name.startswith(m + ".")}
@@ -67,8 +69,13 @@ def test_no_module_imports_one_that_imports_it_back():
 
 
 WINGS = ("cli", "run", "trial", "report")
-MAY_USE = {"bottom": set(), "trial": set(), "report": set(), "run": {"trial", "report"},
-           "cli": {"run", "trial", "report"}}  # the wings each may import, through their faces
+MAY_USE = {
+    "bottom": set(),
+    "trial": set(),
+    "report": set(),
+    "run": {"trial", "report"},
+    "cli": {"run", "trial", "report"},
+}  # the wings each may import, through their faces
 
 
 def _wing(module: str) -> str:
@@ -83,9 +90,12 @@ def _faces() -> dict[str, set[str]]:
     faces = {}
     for wing in WINGS:
         tree = ast.parse((PACKAGE / wing / "__init__.py").read_text())
-        faces[wing] = {name for node in tree.body if isinstance(node, ast.Assign)
-                       and any(getattr(t, "id", None) == "__all__" for t in node.targets)
-                       for name in ast.literal_eval(node.value)}
+        faces[wing] = {
+            name
+            for node in tree.body
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets)
+            for name in ast.literal_eval(node.value)
+        }
     return faces
 
 
@@ -107,8 +117,10 @@ def _crossings() -> list[str]:
                     continue
                 face_ok = module == f"tuning.{there}" and name in faces[there]
                 if there not in MAY_USE[here] or not face_ok:
-                    bad.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {here} imports "
-                               f"{module}{'.' + name if name else ''}")
+                    bad.append(
+                        f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {here} imports "
+                        f"{module}{'.' + name if name else ''}"
+                    )
     return bad
 
 
@@ -132,18 +144,23 @@ def test_a_cycle_would_be_found():
 
 # Every private name of Ray, Lightning or Optuna the seam reaches, and Ray's private packages: outside
 # tuning/compat/, a line matching one is a reach past the seam.
-PRIVATE = re.compile(r"\bray\._|\._private\b|\._internal\b|_raylet|\._get_file_writer|\._sanitize_params|"
-                     r"\._flatten_dict|\._convert_params|_init_optimizers_and_lr_schedulers|\b_loads_with_cloudpickle|"
-                     r"\._results\b|\._checkpoint_results|\._latest_checkpoint_result|class_cache|\._ot_\w+|"
-                     r"\b_setup_study\b|\._trial_id\b|\._storage\b|\._space\b|\._completed_trials\b|_InstantiatorFn|"
-                     r"\._get_trials\b|\b_sample\b|_thread_lock|\b_atomic_save\b|_load_newest_checkpoint|"
-                     r"_insert_into_sorted_list|\binternal_kv\b|\b_dir_travel\b|\b_get_excludes\b")
+PRIVATE = re.compile(
+    r"\bray\._|\._private\b|\._internal\b|_raylet|\._get_file_writer|\._sanitize_params|"
+    r"\._flatten_dict|\._convert_params|_init_optimizers_and_lr_schedulers|\b_loads_with_cloudpickle|"
+    r"\._results\b|\._checkpoint_results|\._latest_checkpoint_result|class_cache|\._ot_\w+|"
+    r"\b_setup_study\b|\._trial_id\b|\._storage\b|\._space\b|\._completed_trials\b|_InstantiatorFn|"
+    r"\._get_trials\b|\b_sample\b|_thread_lock|\b_atomic_save\b|_load_newest_checkpoint|"
+    r"_insert_into_sorted_list|\binternal_kv\b|\b_dir_travel\b|\b_get_excludes\b"
+)
 SEAM = PACKAGE / "compat"
 
 
 def test_private_reaches_live_in_the_seam_only():
-    outside = [f"{p.relative_to(PACKAGE.parent)}:{n}: {line.strip()}"
-               for p in sorted(PACKAGE.rglob("*.py")) if SEAM not in p.parents
-               for n, line in enumerate(p.read_text().splitlines(), 1)
-               if PRIVATE.search(line.split("#")[0]) and not line.strip().startswith(('"', "'"))]
+    outside = [
+        f"{p.relative_to(PACKAGE.parent)}:{n}: {line.strip()}"
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if SEAM not in p.parents
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if PRIVATE.search(line.split("#")[0]) and not line.strip().startswith(('"', "'"))
+    ]
     assert outside == [], "\n".join(outside)

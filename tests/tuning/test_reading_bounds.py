@@ -69,13 +69,22 @@ def secrets(root: Path) -> dict[str, Path]:
     would show it) holding MARKER: file name in an experiment -> the file a link to plant there points to."""
     out = root / "outside"
     out.mkdir(exist_ok=True)
-    row = {"trial_id": MARKER, "training_iteration": 1, "val_loss": 0.01, MARKER: 1.0, "hostname": MARKER,
-           "config": {"model.init_args.hidden_dim": 16, "model.init_args.lr": 0.01}}
+    row = {
+        "trial_id": MARKER,
+        "training_iteration": 1,
+        "val_loss": 0.01,
+        MARKER: 1.0,
+        "hostname": MARKER,
+        "config": {"model.init_args.hidden_dim": 16, "model.init_args.lr": 0.01},
+    }
     sweep = yaml.safe_load((FIXTURE / "sweep.yaml").read_text())
-    contents = {"error.txt": f"aws_secret_access_key = {MARKER}\n", "result.json": json.dumps(row) + "\n",
-                "trial.json": json.dumps({"seed": 1, "hostname": MARKER, "params": {}}),
-                "sweep.yaml": yaml.safe_dump({**sweep, "name": MARKER, "description": MARKER}),
-                "checkpoint.ckpt": f"weights {MARKER}\n"}
+    contents = {
+        "error.txt": f"aws_secret_access_key = {MARKER}\n",
+        "result.json": json.dumps(row) + "\n",
+        "trial.json": json.dumps({"seed": 1, "hostname": MARKER, "params": {}}),
+        "sweep.yaml": yaml.safe_dump({**sweep, "name": MARKER, "description": MARKER}),
+        "checkpoint.ckpt": f"weights {MARKER}\n",
+    }
     paths = {}
     for name, text in contents.items():
         paths[name] = out / name
@@ -183,8 +192,10 @@ def test_export_copies_a_checkpoint_linked_inside(exp, tmp_path):
     assert code == 0, stderr
     assert (tmp_path / "out" / "checkpoint.ckpt").read_bytes() == other.read_bytes()
     config = yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())
-    assert config["model"] == {"class_path": "tuning.models.mlp.MLPClassifier",
-                               "init_args": {"hidden_dim": 16, "num_layers": 1, "lr": 0.0265122597429743}}
+    assert config["model"] == {
+        "class_path": "tuning.models.mlp.MLPClassifier",
+        "init_args": {"hidden_dim": 16, "num_layers": 1, "lr": 0.0265122597429743},
+    }
 
 
 @pytest.mark.timeout(30)
@@ -235,7 +246,8 @@ def test_the_whole_experiment_has_a_read_limit(exp, monkeypatch):
 
 DEEP_JSON = "[" * 10_000 + "]" * 10_000
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8))
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8)
+)
 DEEP_YAML = "a: " + "[" * 10_000 + "]" * 10_000 + "\n"
 
 
@@ -266,12 +278,23 @@ def test_deep_state_and_environment_files_are_skipped_with_a_warning(exp):
     assert code == 0 and f"warning: {state_file(exp)}: unreadable experiment state (nested deeper" in stderr, stderr
 
 
-@pytest.mark.parametrize("text,message", [(ALIAS_BOMB, "more than 100000 values once YAML aliases are expanded"),
-                                          (DEEP_YAML, "nested deeper than 128 levels")], ids=["alias-bomb", "deep"])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (ALIAS_BOMB, "more than 100000 values once YAML aliases are expanded"),
+        (DEEP_YAML, "nested deeper than 128 levels"),
+    ],
+    ids=["alias-bomb", "deep"],
+)
 def test_a_sweep_yaml_bomb_is_exit_2_in_every_reading_command(exp, tmp_path, text, message):
     (exp / "sweep.yaml").write_text(text)
-    for args in [("report", exp), ("report", exp, "--format", "html"), ("compare", exp, FIXTURE),
-                 ("compare", FIXTURE, exp), ("export", exp, "--output", tmp_path / "out")]:
+    for args in [
+        ("report", exp),
+        ("report", exp, "--format", "html"),
+        ("compare", exp, FIXTURE),
+        ("compare", FIXTURE, exp),
+        ("export", exp, "--output", tmp_path / "out"),
+    ]:
         code, _, stderr = run_cli(*args)
         assert code == 2 and f"{exp}/sweep.yaml: {message}" in stderr, (args, stderr)
 
@@ -308,12 +331,14 @@ FIRST, SECOND, THIRD = "trial_0001_ac895d30", "trial_0002_2a013ee1", "trial_0003
 
 def edit_rows(trial: str, change):
     """An edit of every row of a trial's result.json: change(row) changes it in place."""
+
     def edit(exp: Path) -> None:
         path = exp / trial / "result.json"
         rows = [json.loads(line) for line in path.read_text().splitlines()]
         for row in rows:
             change(row)
         path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
     return edit
 
 
@@ -323,6 +348,7 @@ def edit_json(rel: str, change):
         data = json.loads(path.read_text())
         change(data)
         path.write_text(json.dumps(data))
+
     return edit
 
 
@@ -331,6 +357,7 @@ def edit_sweep(change):
         sweep = yaml.safe_load((exp / "sweep.yaml").read_text())
         change(sweep)
         (exp / "sweep.yaml").write_text(yaml.safe_dump(sweep))
+
     return edit
 
 
@@ -346,64 +373,186 @@ ROW = f"{SECOND}/result.json:1: skipped a line that is not a result"
 # (id, edit, command and arguments after the experiment, exit code, what stderr says)
 SHAPES = [
     ("row-without-trial_id", edit_rows(SECOND, lambda r: r.pop("trial_id")), ("report",), 0, ""),
-    ("trial_id-an-object", edit_rows(SECOND, lambda r: r.update(trial_id={})), ("report",), 0,
-     f"{ROW} (trial_id is {{}})"),
-    ("time_total_s-text", edit_rows(SECOND, lambda r: r.update(time_total_s="abc")), ("compare",), 0,
-     f"{ROW} (time_total_s is 'abc')"),
-    ("timestamp-a-list", edit_rows(SECOND, lambda r: r.update(timestamp=[])), ("report", "--format", "csv"), 0,
-     f"{ROW} (timestamp is [])"),
-    ("training_iteration-text", edit_rows(FIRST, lambda r: r.update(training_iteration="2")), ("report",), 0,
-     f"{FIRST}/result.json:1: skipped a line that is not a result (training_iteration is '2')"),
-    ("metric-a-huge-int", edit_rows(SECOND, lambda r: r.update(val_acc=10 ** 30)), ("report", "--format", "csv"), 0,
-     ""),
-    ("int-of-5000-digits", write(f"{SECOND}/result.json", '{"val_loss": ' + "1" * 5000 + "}\n"), ("report",), 0,
-     f"{SECOND}/result.json:1: skipped an unreadable line (Exceeds the limit"),
-    ("row-nested-10000-deep", write(f"{SECOND}/result.json", DEEP_JSON + "\n"), ("report",), 0,
-     f"{SECOND}/result.json:1: skipped an unreadable line (nested deeper than 128 levels)"),
-    ("choice-value-of-another-type",
-     edit_rows(SECOND, lambda r: r["config"].update({"model.init_args.hidden_dim": "x"})), ("report", "--format", "csv"), 0,
-     "left out model.init_args.hidden_dim='x', of another kind"),
-    ("lone-surrogate", write(f"{SECOND}/trial.json", '{"seed": 2, "hostname": "vm\\ud800"}'),
-     ("report", "--format", "csv"), 0, ""),
-    ("trial.json-seed-huge", edit_json(f"{SECOND}/trial.json", lambda d: d.update(seed=10 ** 30)),
-     ("report", "--format", "csv"), 0, f"{SECOND}/trial.json: unreadable (seed is {10 ** 30})"),
-    ("trial.json-seed-text", edit_json(f"{SECOND}/trial.json", lambda d: d.update(seed="abc")),
-     ("report", "--format", "parquet"), 0, f"{SECOND}/trial.json: unreadable (seed is 'abc')"),
-    ("trial.json-seed-true", edit_json(f"{SECOND}/trial.json", lambda d: d.update(seed=True)),
-     ("report", "--format", "parquet"), 0, f"{SECOND}/trial.json: unreadable (seed is True)"),
-    ("trial.json-hostname-a-list", edit_json(f"{SECOND}/trial.json", lambda d: d.update(hostname=[1])),
-     ("report", "--format", "csv"), 0, f"{SECOND}/trial.json: unreadable (hostname is [1])"),
-    ("trial.json-nested-deep", write(f"{SECOND}/trial.json", DEEP_JSON), ("report",), 0,
-     f"{SECOND}/trial.json: unreadable (nested deeper than 128 levels)"),
-    ("state-file-nested-deep", write("experiment_state-2026-12-04_13-25-50.json", DEEP_JSON), ("report",), 0,
-     "unreadable experiment state (nested deeper than 128 levels)"),
-    ("state-entry-nested-deep", edit_json("experiment_state-2026-12-04_13-25-50.json",
-                                          lambda d: d["trial_data"][0].__setitem__(0, DEEP_JSON)), ("report",), 0,
-     "unreadable experiment state (nested deeper than 128 levels)"),
+    (
+        "trial_id-an-object",
+        edit_rows(SECOND, lambda r: r.update(trial_id={})),
+        ("report",),
+        0,
+        f"{ROW} (trial_id is {{}})",
+    ),
+    (
+        "time_total_s-text",
+        edit_rows(SECOND, lambda r: r.update(time_total_s="abc")),
+        ("compare",),
+        0,
+        f"{ROW} (time_total_s is 'abc')",
+    ),
+    (
+        "timestamp-a-list",
+        edit_rows(SECOND, lambda r: r.update(timestamp=[])),
+        ("report", "--format", "csv"),
+        0,
+        f"{ROW} (timestamp is [])",
+    ),
+    (
+        "training_iteration-text",
+        edit_rows(FIRST, lambda r: r.update(training_iteration="2")),
+        ("report",),
+        0,
+        f"{FIRST}/result.json:1: skipped a line that is not a result (training_iteration is '2')",
+    ),
+    ("metric-a-huge-int", edit_rows(SECOND, lambda r: r.update(val_acc=10**30)), ("report", "--format", "csv"), 0, ""),
+    (
+        "int-of-5000-digits",
+        write(f"{SECOND}/result.json", '{"val_loss": ' + "1" * 5000 + "}\n"),
+        ("report",),
+        0,
+        f"{SECOND}/result.json:1: skipped an unreadable line (Exceeds the limit",
+    ),
+    (
+        "row-nested-10000-deep",
+        write(f"{SECOND}/result.json", DEEP_JSON + "\n"),
+        ("report",),
+        0,
+        f"{SECOND}/result.json:1: skipped an unreadable line (nested deeper than 128 levels)",
+    ),
+    (
+        "choice-value-of-another-type",
+        edit_rows(SECOND, lambda r: r["config"].update({"model.init_args.hidden_dim": "x"})),
+        ("report", "--format", "csv"),
+        0,
+        "left out model.init_args.hidden_dim='x', of another kind",
+    ),
+    (
+        "lone-surrogate",
+        write(f"{SECOND}/trial.json", '{"seed": 2, "hostname": "vm\\ud800"}'),
+        ("report", "--format", "csv"),
+        0,
+        "",
+    ),
+    (
+        "trial.json-seed-huge",
+        edit_json(f"{SECOND}/trial.json", lambda d: d.update(seed=10**30)),
+        ("report", "--format", "csv"),
+        0,
+        f"{SECOND}/trial.json: unreadable (seed is {10**30})",
+    ),
+    (
+        "trial.json-seed-text",
+        edit_json(f"{SECOND}/trial.json", lambda d: d.update(seed="abc")),
+        ("report", "--format", "parquet"),
+        0,
+        f"{SECOND}/trial.json: unreadable (seed is 'abc')",
+    ),
+    (
+        "trial.json-seed-true",
+        edit_json(f"{SECOND}/trial.json", lambda d: d.update(seed=True)),
+        ("report", "--format", "parquet"),
+        0,
+        f"{SECOND}/trial.json: unreadable (seed is True)",
+    ),
+    (
+        "trial.json-hostname-a-list",
+        edit_json(f"{SECOND}/trial.json", lambda d: d.update(hostname=[1])),
+        ("report", "--format", "csv"),
+        0,
+        f"{SECOND}/trial.json: unreadable (hostname is [1])",
+    ),
+    (
+        "trial.json-nested-deep",
+        write(f"{SECOND}/trial.json", DEEP_JSON),
+        ("report",),
+        0,
+        f"{SECOND}/trial.json: unreadable (nested deeper than 128 levels)",
+    ),
+    (
+        "state-file-nested-deep",
+        write("experiment_state-2026-12-04_13-25-50.json", DEEP_JSON),
+        ("report",),
+        0,
+        "unreadable experiment state (nested deeper than 128 levels)",
+    ),
+    (
+        "state-entry-nested-deep",
+        edit_json("experiment_state-2026-12-04_13-25-50.json", lambda d: d["trial_data"][0].__setitem__(0, DEEP_JSON)),
+        ("report",),
+        0,
+        "unreadable experiment state (nested deeper than 128 levels)",
+    ),
     ("environment-nested-deep", write("environment.json", DEEP_JSON), ("report",), 0, ""),
-    ("scheduler-a-string", edit_sweep(lambda s: s["search"].update(scheduler="asha")), ("report",), 2,
-     "sweep.yaml: search.scheduler: must be a mapping, got 'asha'"),
-    ("max_t-text", edit_sweep(lambda s: s["search"]["scheduler"].update(max_t="abc")), ("compare",), 2,
-     "sweep.yaml: search.scheduler.max_t: must be a whole number, got 'abc'"),
-    ("max_epochs-text", edit_sweep(lambda s: s["trainer"].update(max_epochs="2")), ("report",), 2,
-     "sweep.yaml: trainer.max_epochs: must be a whole number, got '2'"),
-    ("gpu-text", edit_sweep(lambda s: s["resources"].update(gpu="abc")), ("report",), 2,
-     "sweep.yaml: resources.gpu: must be a number, got 'abc'"),
-    ("workers-text", edit_sweep(lambda s: s["resources"].update(workers="x")), ("report",), 2,
-     "sweep.yaml: resources.workers: must be a whole number, got 'x'"),
-    ("resources-a-string", edit_sweep(lambda s: s.update(resources="x")), ("report",), 2,
-     "sweep.yaml: resources: must be a mapping, got 'x'"),
-    ("trainer-a-list", edit_sweep(lambda s: s.update(trainer=[1])), ("compare",), 2,
-     "sweep.yaml: trainer: must be a mapping, got [1]"),
+    (
+        "scheduler-a-string",
+        edit_sweep(lambda s: s["search"].update(scheduler="asha")),
+        ("report",),
+        2,
+        "sweep.yaml: search.scheduler: must be a mapping, got 'asha'",
+    ),
+    (
+        "max_t-text",
+        edit_sweep(lambda s: s["search"]["scheduler"].update(max_t="abc")),
+        ("compare",),
+        2,
+        "sweep.yaml: search.scheduler.max_t: must be a whole number, got 'abc'",
+    ),
+    (
+        "max_epochs-text",
+        edit_sweep(lambda s: s["trainer"].update(max_epochs="2")),
+        ("report",),
+        2,
+        "sweep.yaml: trainer.max_epochs: must be a whole number, got '2'",
+    ),
+    (
+        "gpu-text",
+        edit_sweep(lambda s: s["resources"].update(gpu="abc")),
+        ("report",),
+        2,
+        "sweep.yaml: resources.gpu: must be a number, got 'abc'",
+    ),
+    (
+        "workers-text",
+        edit_sweep(lambda s: s["resources"].update(workers="x")),
+        ("report",),
+        2,
+        "sweep.yaml: resources.workers: must be a whole number, got 'x'",
+    ),
+    (
+        "resources-a-string",
+        edit_sweep(lambda s: s.update(resources="x")),
+        ("report",),
+        2,
+        "sweep.yaml: resources: must be a mapping, got 'x'",
+    ),
+    (
+        "trainer-a-list",
+        edit_sweep(lambda s: s.update(trainer=[1])),
+        ("compare",),
+        2,
+        "sweep.yaml: trainer: must be a mapping, got [1]",
+    ),
     ("choice-5-in-the-space", edit_sweep(_space({"choice": 5})), ("report",), 0, ""),
     ("choice-a-string-in-the-space", edit_sweep(_space({"choice": "abc"})), ("report", "--format", "html"), 0, ""),
     ("range-of-strings-in-the-space", edit_sweep(_space({"loguniform": ["a", "b"]})), ("report",), 0, ""),
-    ("space-key-under-a-number", edit_sweep(lambda s: s["model"].update(init_args=5)), ("compare",), 2,
-     "sweep.yaml: search.space: a key the sweep's sections cannot hold ('model.init_args' is not a mapping"),
-    ("class_path-a-list", edit_sweep(lambda s: s["model"].update(class_path=[1])), ("export",), 2,
-     "sweep.yaml: model: not a class_path entry"),
-    ("model-missing", edit_sweep(lambda s: s.pop("model")), ("export",), 2,
-     "sweep.yaml: cannot apply the trial's params to it ('model' is not a mapping"),
+    (
+        "space-key-under-a-number",
+        edit_sweep(lambda s: s["model"].update(init_args=5)),
+        ("compare",),
+        2,
+        "sweep.yaml: search.space: a key the sweep's sections cannot hold ('model.init_args' is not a mapping",
+    ),
+    (
+        "class_path-a-list",
+        edit_sweep(lambda s: s["model"].update(class_path=[1])),
+        ("export",),
+        2,
+        "sweep.yaml: model: not a class_path entry",
+    ),
+    (
+        "model-missing",
+        edit_sweep(lambda s: s.pop("model")),
+        ("export",),
+        2,
+        "sweep.yaml: cannot apply the trial's params to it ('model' is not a mapping",
+    ),
 ]
 
 
@@ -440,8 +589,8 @@ def test_confirm_refuses_a_link_out_as_its_link_file(exp, secret, tmp_path):
 
 
 def test_warm_start_reads_an_experiment_through_the_same_bounds(exp, secret):
-    from tuning.sweep.config import parse_sweep
     from tuning.run.warm_start import warm_start_points
+    from tuning.sweep.config import parse_sweep
 
     (exp / ERRORED / "result.json").unlink()
     (exp / ERRORED / "result.json").symlink_to(secret["result.json"])

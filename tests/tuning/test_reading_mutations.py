@@ -23,14 +23,42 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.tuning.test_reading_bounds import (ALIAS_BOMB, DEEP_JSON, DEEP_YAML, MARKER, make_experiment, run_cli,
-                                              secrets, written)
+from tests.tuning.test_reading_bounds import (
+    ALIAS_BOMB,
+    DEEP_JSON,
+    DEEP_YAML,
+    MARKER,
+    make_experiment,
+    run_cli,
+    secrets,
+    written,
+)
 
-EXAMPLES = int(os.environ.get('MUTATION_EXAMPLES', 320))  # across the commands below: ~40 each
-COMMANDS = [("report", fmt) for fmt in ("table", "json", "csv", "markdown", "html", "parquet")] + \
-    [("compare",), ("export",)]
-WRONG = ["abc", "", -1, 0, 2.5, 1e308, float("nan"), 10 ** 30, None, True, [], {}, [1, "a"], {"choice": 5},
-         {"a": {"b": [None]}}, "../../etc/passwd", "\ud800", "\x1b[2J"]
+EXAMPLES = int(os.environ.get("MUTATION_EXAMPLES", 320))  # across the commands below: ~40 each
+COMMANDS = [("report", fmt) for fmt in ("table", "json", "csv", "markdown", "html", "parquet")] + [
+    ("compare",),
+    ("export",),
+]
+WRONG = [
+    "abc",
+    "",
+    -1,
+    0,
+    2.5,
+    1e308,
+    float("nan"),
+    10**30,
+    None,
+    True,
+    [],
+    {},
+    [1, "a"],
+    {"choice": 5},
+    {"a": {"b": [None]}},
+    "../../etc/passwd",
+    "\ud800",
+    "\x1b[2J",
+]
 KINDS = ("truncate", "retype", "retype", "retype", "drop", "drop", "link_out", "fifo", "huge", "deep")
 
 
@@ -161,9 +189,11 @@ def command(exp: Path, pristine_exp: Path, which: tuple, work: Path) -> tuple[in
 # A hang (a FIFO opened for reading) fails here with its stack; the thread method, as a wait inside pyarrow's
 # C++ open never returns to Python for the signal method to act.
 @pytest.mark.timeout(600, method="thread")
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_every_reading_command_exits_0_or_2_on_a_mutated_experiment(pristine, data):
     pristine_exp, secret = pristine

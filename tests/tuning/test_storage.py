@@ -46,7 +46,8 @@ def test_a_node_that_sees_another_directory_is_named(tmp_path):
     why = storage._node_check(str(tmp_path), str(marker), "the driver's token", "node1")
     assert "not the file the driver wrote there" in why
     assert storage._node_check(str(tmp_path), str(tmp_path / "absent" / "driver"), "t", "node1").startswith(
-        "FileNotFoundError")
+        "FileNotFoundError"
+    )
     storage.write_text(str(marker), "t")
     assert storage._node_check(str(tmp_path), str(marker), "t", "node1") is None
 
@@ -63,8 +64,13 @@ def test_a_report_from_a_uri_leaves_no_copy_behind(tmp_path):
     temp = tmp_path / "temp"
     temp.mkdir()
     env = {**os.environ, "TMPDIR": str(temp)}  # where tempfile.mkdtemp puts the download
-    out = subprocess.run([sys.executable, "-m", "tuning", "report", exp.as_uri(), "--format", "json"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "tuning", "report", exp.as_uri(), "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert [t["trial_id"] for t in json.loads(out.stdout)["trials"]] == ["b", "a"]  # read from the copy
     # The copy lived during the command (the report was read from it) and is gone afterwards.
@@ -89,8 +95,9 @@ class _Crafted:
     def open_input_stream(self, path):
         import pyarrow as pa
 
-        return pa.BufferReader(b"evil") if path[len(self.root) + 1:] in self.names else \
-            self.local.open_input_stream(path)
+        return (
+            pa.BufferReader(b"evil") if path[len(self.root) + 1 :] in self.names else self.local.open_input_stream(path)
+        )
 
 
 def test_a_remote_key_with_dots_cannot_write_outside_the_copy(tmp_path, monkeypatch):

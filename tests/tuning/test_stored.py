@@ -30,7 +30,7 @@ def _is_pickle(data: bytes) -> bool:
 
 
 def _globals(data: bytes) -> set[str]:
-    """"module:qualname" of every global the pickle `data` names, nested pickles (bytes that are one) included.
+    """ "module:qualname" of every global the pickle `data` names, nested pickles (bytes that are one) included.
 
     A STACK_GLOBAL takes the two strings pushed before it, each written out or fetched from the memo."""
     memo, pushed, names = {}, [], set()  # pushed: what each opcode pushed, a string or None
@@ -46,8 +46,9 @@ def _globals(data: bytes) -> set[str]:
             names.add(f"{pushed[-2]}:{pushed[-1]}")
         elif op.name in ("SHORT_BINBYTES", "BINBYTES", "BINBYTES8") and _is_pickle(arg):
             names |= _globals(arg)
-        pushed.append(memo.get(arg) if op.name in ("GET", "BINGET", "LONG_BINGET") else
-                      arg if op.name in _STRINGS else None)
+        pushed.append(
+            memo.get(arg) if op.name in ("GET", "BINGET", "LONG_BINGET") else arg if op.name in _STRINGS else None
+        )
     return names
 
 
@@ -74,10 +75,20 @@ def _resolve(place: str):
 
 
 def _branin(searcher: dict, scheduler: dict, space: dict, num_samples: int = 3) -> dict:
-    return {"name": "branin", "objective": {"name": "branin", "iterations": 2},
-            "search": {"metric": "value", "mode": "min", "num_samples": num_samples, "space": space,
-                       "searcher": {**searcher, "seed": 0}, "scheduler": scheduler},
-            "resources": {"cpu": 1, "max_concurrent": 2}, "run": {"seed": 0}}
+    return {
+        "name": "branin",
+        "objective": {"name": "branin", "iterations": 2},
+        "search": {
+            "metric": "value",
+            "mode": "min",
+            "num_samples": num_samples,
+            "space": space,
+            "searcher": {**searcher, "seed": 0},
+            "scheduler": scheduler,
+        },
+        "resources": {"cpu": 1, "max_concurrent": 2},
+        "run": {"seed": 0},
+    }
 
 
 def test_fresh_sweeps_pickle_only_what_PICKLED_lists(ray_session, tmp_path):
@@ -87,19 +98,32 @@ def test_fresh_sweeps_pickle_only_what_PICKLED_lists(ray_session, tmp_path):
     NSGA-II on two objectives with the median rule."""
     from tuning.run.driver import run_sweep
 
-    conditional = {"objective.x0": {"choice": {-3.0: {"objective.x1": {"uniform": [10.0, 12.0]}},
-                                               3.0: {"objective.x1": {"uniform": [1.0, 2.0]}}}}}
+    conditional = {
+        "objective.x0": {
+            "choice": {
+                -3.0: {"objective.x1": {"uniform": [10.0, 12.0]}},
+                3.0: {"objective.x1": {"uniform": [1.0, 2.0]}},
+            }
+        }
+    }
     first = run_sweep(parse_sweep(_branin({"name": "random"}, {"name": "fifo"}, conditional)), str(tmp_path), "first")
-    tpe = _branin({"name": "optuna", "sampler": "tpe", "history": 10}, {"name": "asha", "grace_period": 1},
-                  conditional)
+    tpe = _branin({"name": "optuna", "sampler": "tpe", "history": 10}, {"name": "asha", "grace_period": 1}, conditional)
     tpe["search"]["warm_start"] = [str(first)]
     run_sweep(parse_sweep(tpe), f"file://{tmp_path}", "tpe")
-    zdt1 = {"name": "zdt1", "objective": {"name": "zdt1", "iterations": 2},
-            "search": {"metric": ["f1", "f2"], "mode": ["min", "min"], "num_samples": 3,
-                       "space": {f"objective.x{i}": {"uniform": [0.0, 1.0]} for i in range(4)},
-                       "searcher": {"name": "optuna", "sampler": "nsga2", "seed": 0},
-                       "scheduler": {"name": "median", "metric": "f1", "min_samples_required": 1}},
-            "resources": {"cpu": 1, "max_concurrent": 2}, "run": {"seed": 0}}
+    zdt1 = {
+        "name": "zdt1",
+        "objective": {"name": "zdt1", "iterations": 2},
+        "search": {
+            "metric": ["f1", "f2"],
+            "mode": ["min", "min"],
+            "num_samples": 3,
+            "space": {f"objective.x{i}": {"uniform": [0.0, 1.0]} for i in range(4)},
+            "searcher": {"name": "optuna", "sampler": "nsga2", "seed": 0},
+            "scheduler": {"name": "median", "metric": "f1", "min_samples_required": 1},
+        },
+        "resources": {"cpu": 1, "max_concurrent": 2},
+        "run": {"seed": 0},
+    }
     run_sweep(parse_sweep(zdt1), str(tmp_path), "nsga2")
 
     found = defaultdict(set)
@@ -109,9 +133,14 @@ def test_fresh_sweeps_pickle_only_what_PICKLED_lists(ray_session, tmp_path):
     unlisted = {name: sorted(files)[:3] for name, files in found.items() if name not in stored.PICKLED}
     assert not unlisted, f"pickled but not in tuning.stored.PICKLED (name: files): {unlisted}"
     # the paths were taken: what each of them pickles was found
-    assert {"tuning.run.study_storage:StudyStorage", "tuning.compat.optuna:BoundedTPESampler",
-            "tuning.compat.optuna:PicklableNSGAIISampler", "tuning.search.conditional:define_by_run",
-            "tuning.run.warm_start:Point", "tuning.sweep.config:MedianSpec"} <= set(found), sorted(found)
+    assert {
+        "tuning.run.study_storage:StudyStorage",
+        "tuning.compat.optuna:BoundedTPESampler",
+        "tuning.compat.optuna:PicklableNSGAIISampler",
+        "tuning.search.conditional:define_by_run",
+        "tuning.run.warm_start:Point",
+        "tuning.sweep.config:MedianSpec",
+    } <= set(found), sorted(found)
     assert any(f.startswith("first/") for files in found.values() for f in files), "the branch searcher's"
 
 
@@ -130,8 +159,11 @@ def test_old_experiments_name_only_what_is_listed_or_moved(experiment):
     with stored.restoring():
         unresolved = [name for name in names if _pickled_lookup(name) is None]
     assert not unresolved, unresolved
-    in_place = {name for name in names if name.partition(":")[0] not in stored.MOVED
-                and tuple(name.split(":")) not in stored.MOVED_NAMES}
+    in_place = {
+        name
+        for name in names
+        if name.partition(":")[0] not in stored.MOVED and tuple(name.split(":")) not in stored.MOVED_NAMES
+    }
     assert in_place <= stored.PICKLED, sorted(in_place - stored.PICKLED)
 
 
@@ -160,7 +192,9 @@ def test_restoring_serves_every_old_name_and_leaves_nothing_behind():
 
 
 def test_importing_tuning_installs_no_import_hook():
-    code = ("import sys; hooks = (list(sys.meta_path), list(sys.path_hooks)); import tuning, tuning.stored; "
-            "print(hooks == (list(sys.meta_path), list(sys.path_hooks)))")
+    code = (
+        "import sys; hooks = (list(sys.meta_path), list(sys.path_hooks)); import tuning, tuning.stored; "
+        "print(hooks == (list(sys.meta_path), list(sys.path_hooks)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "True", out.stdout + out.stderr

@@ -25,15 +25,16 @@ SCOPES = ("best", "last")
 
 
 def _run(args) -> int | None:
-    from tuning.sweep.config import load_sweep
-    from tuning.run import run_sweep
     from tuning.report import load_report
+    from tuning.run import run_sweep
+    from tuning.sweep.config import load_sweep
 
     cfg = load_sweep(args.sweep, args.set)
     from tuning.storage import local_copy
 
-    exp_dir = run_sweep(cfg, storage=args.storage, name=args.name, address=args.address,
-                        resume_existing=args.resume_existing)
+    exp_dir = run_sweep(
+        cfg, storage=args.storage, name=args.name, address=args.address, resume_existing=args.resume_existing
+    )
     return _finished(load_report(local_copy(str(exp_dir))), exp_dir)
 
 
@@ -59,8 +60,8 @@ def _errored(report) -> int | None:
 
 
 def _resume(args) -> int | None:
-    from tuning.run import resume_sweep
     from tuning.report import load_report
+    from tuning.run import resume_sweep
     from tuning.storage import local_copy
 
     if (args.address or "").startswith(("http://", "https://")):  # the dashboard: the resume runs as a job there
@@ -81,23 +82,26 @@ def _validate(args) -> None:
     check_classes(cfg, static=True)  # from source where it can: no torch or Lightning import
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
     from tuning.run import expected_trials
-
     from tuning.sweep.space import describe, flat_domains, is_conditional
 
     trials, searched = expected_trials(cfg), len(flat_domains(cfg.search.space))  # num_samples x grid points
     if is_conditional(cfg.search.space):  # the YAML above nests deep: the tree, one line per entry
         print("# search space (each value of a conditional choice samples the keys below it):", file=sys.stderr)
         print("\n".join(f"#   {inert(line)}" for line in describe(cfg.search.space)), file=sys.stderr)
-    print(f"# ok: {trials} trial{'s' * (trials != 1)}, {searched} searched parameter{'s' * (searched != 1)}, "
-          f"searcher {cfg.search.searcher.name}, scheduler {cfg.search.scheduler.name}", file=sys.stderr)
+    print(
+        f"# ok: {trials} trial{'s' * (trials != 1)}, {searched} searched parameter{'s' * (searched != 1)}, "
+        f"searcher {cfg.search.searcher.name}, scheduler {cfg.search.scheduler.name}",
+        file=sys.stderr,
+    )
 
 
 def _confirm(args) -> int | None:
-    from tuning.run import confirmed, render_confirmed, run_confirm
     from tuning.report import load_report
+    from tuning.run import confirmed, render_confirmed, run_confirm
 
-    exp_dir = run_confirm(args.experiment, args.top, args.seeds, storage=args.storage, name=args.name,
-                          address=args.address)
+    exp_dir = run_confirm(
+        args.experiment, args.top, args.seeds, storage=args.storage, name=args.name, address=args.address
+    )
     print()
     print(inert_lines(render_confirmed(*confirmed(str(exp_dir)))))  # configs and trial ids of the experiment
     print(f"\nexperiment: {inert(exp_dir)}")
@@ -147,8 +151,10 @@ def unfinished_notice(experiment: str, copy: str) -> str | None:
     if outcome in ("interrupted", "failed"):
         return f"tuning report: the sweep was {outcome}; continue with: {resume}{on_cluster}"
     if runs and outcome is None:
-        return ("tuning report: the sweep's last run has not ended: it is still running, or its driver was lost "
-                f"(killed, or its node gone); if lost, continue with: {resume}{on_cluster}")
+        return (
+            "tuning report: the sweep's last run has not ended: it is still running, or its driver was lost "
+            f"(killed, or its node gone); if lost, continue with: {resume}{on_cluster}"
+        )
     return None
 
 
@@ -166,69 +172,103 @@ def _export(args) -> None:
 
 
 def _add_run(sub, name: str) -> None:
-    p = sub.add_parser(name, help="run a sweep on this machine", description="Run a sweep and print the ranked "
-                       "trials. Example: tuning run my_sweep.yaml --set search.num_samples=32")
+    p = sub.add_parser(
+        name,
+        help="run a sweep on this machine",
+        description="Run a sweep and print the ranked "
+        "trials. Example: tuning run my_sweep.yaml --set search.num_samples=32",
+    )
     add_sweep_args(p, optional=True)
     p.add_argument("--storage", help="directory that holds experiments (default: run.storage)")
     p.add_argument("--name", type=experiment_name, help="experiment name (default: the sweep's name)")
-    p.add_argument("--address", type=ray_address,
-                   help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)")
-    p.add_argument("--resume-existing", action="store_true",
-                   help="if the experiment exists and this same sweep started it, continue it as tuning resume "
-                        "would (the entrypoint of a cluster job, so a restarted job continues); without it an "
-                        "existing experiment is refused")
+    p.add_argument(
+        "--address", type=ray_address, help="an existing Ray cluster to run on (default: a local Ray on 127.0.0.1)"
+    )
+    p.add_argument(
+        "--resume-existing",
+        action="store_true",
+        help="if the experiment exists and this same sweep started it, continue it as tuning resume "
+        "would (the entrypoint of a cluster job, so a restarted job continues); without it an "
+        "existing experiment is refused",
+    )
     p.set_defaults(func=_run)
 
 
 def _add_validate(sub, name: str) -> None:
-    p = sub.add_parser(name, help="check a sweep without running it",
-                       description="Resolve and check a sweep, print it, start nothing. "
-                                   "Example: tuning validate my_sweep.yaml --set trainer.max_epochs=5")
+    p = sub.add_parser(
+        name,
+        help="check a sweep without running it",
+        description="Resolve and check a sweep, print it, start nothing. "
+        "Example: tuning validate my_sweep.yaml --set trainer.max_epochs=5",
+    )
     add_sweep_args(p, optional=False)
     p.set_defaults(func=_validate)
 
 
 def _add_sweeps(sub, name: str) -> None:
-    p = sub.add_parser(name, help="list the built-in sweeps", description="List the built-in sweeps. "
-                       "Example: tuning sweeps")
+    p = sub.add_parser(
+        name, help="list the built-in sweeps", description="List the built-in sweeps. Example: tuning sweeps"
+    )
     p.set_defaults(func=_sweeps)
 
 
 def _add_report(sub, name: str) -> None:
-    p = sub.add_parser(name, help="the ranked trial report of an experiment",
-                       description="Rank the trials of an experiment directory, offline. "
-                                   "Example: tuning report runs/quickstart --format json")
+    p = sub.add_parser(
+        name,
+        help="the ranked trial report of an experiment",
+        description="Rank the trials of an experiment directory, offline. "
+        "Example: tuning report runs/quickstart --format json",
+    )
     p.add_argument("experiment", help="an experiment directory or a pyarrow URI, e.g. runs/quickstart")
     p.add_argument("--top", type=int, default=None, help="show only the best K trials")
-    p.add_argument("--format", choices=FORMATS, default="table",
-                   help=f"{either(name for name, f in FORMATS.items() if f.results)} also write "
-                        "<stem>_results<suffix>: every reported result")
-    p.add_argument("--scope", choices=SCOPES, default=None,
-                   help="rank each trial by its best epoch or its last (default: the sweep's search.scope, best "
-                        "unless set)")
-    p.add_argument("--status", metavar="S[,S...]",
-                   help="show only trials with these statuses: completed, stopped_early, errored, running, "
-                        "pending (ranks stay those among all trials)")
-    p.add_argument("--output", help=f"write to this file instead of stdout (required for "
-                                    f"{either(names_with(FORMATS, binary=True))}); never inside the experiment")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help=f"{either(name for name, f in FORMATS.items() if f.results)} also write "
+        "<stem>_results<suffix>: every reported result",
+    )
+    p.add_argument(
+        "--scope",
+        choices=SCOPES,
+        default=None,
+        help="rank each trial by its best epoch or its last (default: the sweep's search.scope, best unless set)",
+    )
+    p.add_argument(
+        "--status",
+        metavar="S[,S...]",
+        help="show only trials with these statuses: completed, stopped_early, errored, running, "
+        "pending (ranks stay those among all trials)",
+    )
+    p.add_argument(
+        "--output",
+        help=f"write to this file instead of stdout (required for "
+        f"{either(names_with(FORMATS, binary=True))}); never inside the experiment",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing --output file")
     p.set_defaults(func=_report)
 
 
 def _add_compare(sub, name: str) -> None:
-    p = sub.add_parser(name, help="the best trial of several experiments side by side",
-                       description="The best trial of each experiment side by side, with the params that "
-                                   "differ. Example: tuning compare runs/a runs/b")
+    p = sub.add_parser(
+        name,
+        help="the best trial of several experiments side by side",
+        description="The best trial of each experiment side by side, with the params that "
+        "differ. Example: tuning compare runs/a runs/b",
+    )
     p.add_argument("experiments", nargs="+", help="experiment directories")
     p.add_argument("--scope", choices=SCOPES, default=None)
     p.set_defaults(func=_compare)
 
 
 def _add_export(sub, name: str) -> None:
-    p = sub.add_parser(name, help="a trial's best checkpoint and its resolved Lightning config",
-                       description="Copy a trial's best checkpoint and write its resolved model/data/trainer "
-                                   "config, loadable with Module.load_from_checkpoint. "
-                                   "Example: tuning export runs/quickstart --rank 1 --output best/")
+    p = sub.add_parser(
+        name,
+        help="a trial's best checkpoint and its resolved Lightning config",
+        description="Copy a trial's best checkpoint and write its resolved model/data/trainer "
+        "config, loadable with Module.load_from_checkpoint. "
+        "Example: tuning export runs/quickstart --rank 1 --output best/",
+    )
     p.add_argument("experiment", help="an experiment directory")
     p.add_argument("--rank", type=int, default=1, help="which trial, by rank (default 1: the best)")
     p.add_argument("--output", required=True, help="a new or empty directory")
@@ -237,13 +277,20 @@ def _add_export(sub, name: str) -> None:
 
 
 def _add_confirm(sub, name: str) -> None:
-    p = sub.add_parser(name, help="rerun the top configs with new seeds, rank by the mean",
-                       description="Rerun the top K configs of an experiment S times each with new seeds, at "
-                                   "full budget, and rank them by the mean with a 95%% confidence interval. "
-                                   "Example: tuning confirm runs/quickstart --top 3 --seeds 5")
+    p = sub.add_parser(
+        name,
+        help="rerun the top configs with new seeds, rank by the mean",
+        description="Rerun the top K configs of an experiment S times each with new seeds, at "
+        "full budget, and rank them by the mean with a 95%% confidence interval. "
+        "Example: tuning confirm runs/quickstart --top 3 --seeds 5",
+    )
     p.add_argument("experiment", help="the sweep's experiment directory")
-    p.add_argument("--top", type=int, default=None, help="how many of the best configs to rerun (default 3; with "
-                                                         "several objectives, the whole Pareto front)")
+    p.add_argument(
+        "--top",
+        type=int,
+        default=None,
+        help="how many of the best configs to rerun (default 3; with several objectives, the whole Pareto front)",
+    )
     p.add_argument("--seeds", type=int, default=3, help="new seeds per config (default 3)")
     p.add_argument("--storage", help="where the new experiment goes (default: next to the sweep's)")
     p.add_argument("--name", type=experiment_name, help="its name (default: <sweep name>-confirm)")
@@ -252,31 +299,50 @@ def _add_confirm(sub, name: str) -> None:
 
 
 def _add_init(sub, name: str) -> None:
-    p = sub.add_parser(name, help="write a runnable starter project of your own",
-                       description="Write a small runnable project (LightningModule, DataModule, sweep.yaml, "
-                                   "README) into DIR. Example: tuning init my-project --template tabular")
+    p = sub.add_parser(
+        name,
+        help="write a runnable starter project of your own",
+        description="Write a small runnable project (LightningModule, DataModule, sweep.yaml, "
+        "README) into DIR. Example: tuning init my-project --template tabular",
+    )
     p.add_argument("directory", metavar="DIR", help="the project folder (created if missing)")
-    p.add_argument("--template", choices=["tabular", "text", "custom"], default="tabular",
-                   help="tabular (CSV classifier), text (text classifier) or custom (a skeleton to fill in)")
+    p.add_argument(
+        "--template",
+        choices=["tabular", "text", "custom"],
+        default="tabular",
+        help="tabular (CSV classifier), text (text classifier) or custom (a skeleton to fill in)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.set_defaults(func=_init)
 
 
 def _add_resume(sub, name: str) -> None:
-    p = sub.add_parser(name, help="continue an interrupted sweep",
-                       description="Continue a sweep stopped by Ctrl-C, a killed driver or a reboot: finished "
-                                   "trials stay, unfinished ones continue from their last checkpoint, errored "
-                                   "ones are retried from theirs, and the searcher continues from its state. "
-                                   "Example: tuning resume runs/quickstart")
-    p.add_argument("experiment", help="the experiment directory or its URI, e.g. runs/quickstart or "
-                                      "s3://bucket/runs/quickstart")
+    p = sub.add_parser(
+        name,
+        help="continue an interrupted sweep",
+        description="Continue a sweep stopped by Ctrl-C, a killed driver or a reboot: finished "
+        "trials stay, unfinished ones continue from their last checkpoint, errored "
+        "ones are retried from theirs, and the searcher continues from its state. "
+        "Example: tuning resume runs/quickstart",
+    )
+    p.add_argument(
+        "experiment", help="the experiment directory or its URI, e.g. runs/quickstart or s3://bucket/runs/quickstart"
+    )
     p.add_argument("--skip-errored", action="store_true", help="leave errored trials as they are")
-    p.add_argument("--more", type=_at_least_one, default=0, metavar="K",
-                   help="add K trials to the sweep, finished or not: the searcher goes on from its study (optuna "
-                        "searcher), so no config is tried twice; sweep.yaml's num_samples records it")
-    p.add_argument("--address", help="a Ray cluster: its dashboard, http://HEAD:8265, runs the resume there as a "
-                   "job (the project uploaded as by submit); `auto` or HEAD:6379 runs the resume's driver here "
-                   "against it (default: a local Ray on 127.0.0.1)")
+    p.add_argument(
+        "--more",
+        type=_at_least_one,
+        default=0,
+        metavar="K",
+        help="add K trials to the sweep, finished or not: the searcher goes on from its study (optuna "
+        "searcher), so no config is tried twice; sweep.yaml's num_samples records it",
+    )
+    p.add_argument(
+        "--address",
+        help="a Ray cluster: its dashboard, http://HEAD:8265, runs the resume there as a "
+        "job (the project uploaded as by submit); `auto` or HEAD:6379 runs the resume's driver here "
+        "against it (default: a local Ray on 127.0.0.1)",
+    )
     add_upload_args(p)
     p.set_defaults(func=_resume)
 
@@ -288,14 +354,26 @@ def _at_least_one(value: str) -> int:
 
 
 # Every verb, in the order `tuning --help` lists them: name -> the function that adds its parser.
-COMMANDS = {"run": _add_run, "validate": _add_validate, "sweeps": _add_sweeps, "report": _add_report,
-            "compare": _add_compare, "export": _add_export, "confirm": _add_confirm, "init": _add_init,
-            "resume": _add_resume, **JOB_COMMANDS, **FINDER_COMMANDS}
+COMMANDS = {
+    "run": _add_run,
+    "validate": _add_validate,
+    "sweeps": _add_sweeps,
+    "report": _add_report,
+    "compare": _add_compare,
+    "export": _add_export,
+    "confirm": _add_confirm,
+    "init": _add_init,
+    "resume": _add_resume,
+    **JOB_COMMANDS,
+    **FINDER_COMMANDS,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(prog="tuning", description="Hyperparameter sweeps for Lightning models on Ray Tune.")
+    parser = argparse.ArgumentParser(
+        prog="tuning", description="Hyperparameter sweeps for Lightning models on Ray Tune."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, add in COMMANDS.items():
         add(sub, name)

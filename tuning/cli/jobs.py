@@ -47,8 +47,8 @@ def _cluster_errors(func):
 
 @_cluster_errors
 def _submit(args) -> int:
-    from tuning.run import submit
     from tuning.errors import UserError
+    from tuning.run import submit
 
     working_dir = Path(args.working_dir).resolve()
     address = None if args.dry_run else _address(args)
@@ -73,8 +73,10 @@ def _submit(args) -> int:
 
 def _job_hints(job_id: str, address: str, exp: str, stop: bool = False) -> str:
     """The commands that follow, query (and stop) a submitted job, and its results, shell-quoted."""
-    hints = [f"  follow:  {shell_command('tuning', 'logs', job_id, '--follow', '--address', address)}",
-             f"  status:  {shell_command('tuning', 'status', job_id, '--address', address)}"]
+    hints = [
+        f"  follow:  {shell_command('tuning', 'logs', job_id, '--follow', '--address', address)}",
+        f"  status:  {shell_command('tuning', 'status', job_id, '--address', address)}",
+    ]
     if stop:
         hints.append(f"  stop:    {shell_command('tuning', 'stop', job_id, '--address', address)}")
     return "\n".join(hints + [f"  results: {inert(exp)} (then: {shell_command('tuning', 'report', exp)})"])
@@ -102,12 +104,17 @@ def _ending_signals(command: str, address: str, job: list):
             raise
         name = signal.Signals(ending[exc.code]).name
         if job:
-            print(inert(f"tuning {command}: stopped by {name}; job {job[0]} goes on on the cluster; ") +
-                  f"stop it with: {shell_command('tuning', 'stop', job[0], '--address', address)}", file=sys.stderr)
+            print(
+                inert(f"tuning {command}: stopped by {name}; job {job[0]} goes on on the cluster; ")
+                + f"stop it with: {shell_command('tuning', 'stop', job[0], '--address', address)}",
+                file=sys.stderr,
+            )
         else:
-            print(f"tuning {command}: stopped by {name} while submitting; nothing is left in the project (whether "
-                  f"the cluster started the job: {shell_command('tuning', 'jobs', '--address', address)})",
-                  file=sys.stderr)
+            print(
+                f"tuning {command}: stopped by {name} while submitting; nothing is left in the project (whether "
+                f"the cluster started the job: {shell_command('tuning', 'jobs', '--address', address)})",
+                file=sys.stderr,
+            )
         raise
 
 
@@ -138,11 +145,13 @@ def resume_job(args) -> int:
     pip = submit.read_requirements(args.pip, args.requirements)
     job = []
     with _ending_signals(args.command, args.address, job):
-        job_id, exp = rj.submit_resume(args.experiment, args.address, working_dir, pip, args.max_upload_mib,
-                                       args.include, args.job_id, flags)
+        job_id, exp = rj.submit_resume(
+            args.experiment, args.address, working_dir, pip, args.max_upload_mib, args.include, args.job_id, flags
+        )
         job.append(job_id)
-        print(f"{inert(f'submitted job {job_id}, resuming {exp}')}\n{_job_hints(job_id, args.address, exp)}",
-              flush=True)
+        print(
+            f"{inert(f'submitted job {job_id}, resuming {exp}')}\n{_job_hints(job_id, args.address, exp)}", flush=True
+        )
         return _follow(args, args.address, job_id)
 
 
@@ -161,8 +170,10 @@ def jobs_lines(jobs, address: str) -> list[str]:
     lines = [f"{'job':<40} {'status':<10} {'experiment':<40} entrypoint"]
     for job in jobs:
         experiment = _experiment(job)
-        lines.append(f"{inert(job.submission_id or job.job_id):<40} {inert(job.status.value):<10} "
-                     f"{inert(experiment or '-'):<40} {inert(job.entrypoint)}")
+        lines.append(
+            f"{inert(job.submission_id or job.job_id):<40} {inert(job.status.value):<10} "
+            f"{inert(experiment or '-'):<40} {inert(job.entrypoint)}"
+        )
         if experiment and job.status.value in ENDED_EARLY:
             lines.append(f"  {'':<38} resume with: {_resume_command(experiment, address)}")
     return lines
@@ -206,9 +217,11 @@ def status_lines(job_id: str, info, address: str) -> list[str]:
         lines.append(f"experiment: {inert(experiment)} ({shell_command('tuning', 'report', experiment)})")
         if info.status.value in ENDED_EARLY:
             # Its finished trials, checkpoints and study are in the storage (a path or a URI): resume them there.
-            lines.append(f"continue with: {_resume_command(experiment, address)}\n"
-                         "  (or submit the same sweep again with the same storage: the new job continues this "
-                         "experiment)")
+            lines.append(
+                f"continue with: {_resume_command(experiment, address)}\n"
+                "  (or submit the same sweep again with the same storage: the new job continues this "
+                "experiment)"
+            )
     return lines
 
 
@@ -235,57 +248,96 @@ def _stop(args) -> int:
 
 
 def _add_submit(sub, name: str) -> None:
-    p = sub.add_parser(name, help="submit a sweep to a Ray cluster as a job",
-                       description="Validate the sweep here, then run it on a Ray cluster as a job; your project "
-                                   "directory is uploaded so your own classes travel. Example: tuning submit "
-                                   "my_sweep.yaml --address http://HEAD:8265 --storage s3://bucket/runs")
+    p = sub.add_parser(
+        name,
+        help="submit a sweep to a Ray cluster as a job",
+        description="Validate the sweep here, then run it on a Ray cluster as a job; your project "
+        "directory is uploaded so your own classes travel. Example: tuning submit "
+        "my_sweep.yaml --address http://HEAD:8265 --storage s3://bucket/runs",
+    )
     add_sweep_args(p, optional=False)
     p.add_argument("--address", help=ADDRESS_HELP)
-    p.add_argument("--storage", help="path on every node or URI (s3://, gs://) for the experiment "
-                                     "(default: run.storage, which must then be absolute or a URI)")
+    p.add_argument(
+        "--storage",
+        help="path on every node or URI (s3://, gs://) for the experiment "
+        "(default: run.storage, which must then be absolute or a URI)",
+    )
     p.add_argument("--name", type=experiment_name, help="experiment name (default: the sweep's name)")
     add_upload_args(p)
-    p.add_argument("--dry-run", action="store_true", help="list every file the upload would carry and every "
-                   "file left out as a likely secret, then stop: no cluster is contacted, --address not needed")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list every file the upload would carry and every "
+        "file left out as a likely secret, then stop: no cluster is contacted, --address not needed",
+    )
     p.set_defaults(func=_submit)
 
 
 def add_upload_args(p) -> None:
     """The flags of a job that uploads the project: `submit`, and `resume --address http://...`."""
     p.add_argument("--working-dir", default=".", help="the project to upload (default: the current directory)")
-    p.add_argument("--pip", action="append", default=[], metavar="REQ", help="a pip requirement to install "
-                   "for the job (repeatable)")
+    p.add_argument(
+        "--pip",
+        action="append",
+        default=[],
+        metavar="REQ",
+        help="a pip requirement to install for the job (repeatable)",
+    )
     p.add_argument("--requirements", help="a requirements.txt whose entries the job installs with pip")
     p.add_argument("--max-upload-mib", type=float, default=100, help="refuse larger uploads (default 100)")
     p.add_argument("--follow", action="store_true", help="print the job's logs until it ends; exit 0 on success")
-    p.add_argument("--include", action="append", default=[], metavar="PATTERN", help="upload files matching "
-                   "this gitignore-style pattern although they look like secrets (repeatable), e.g. "
-                   "--include .env.example")
-    p.add_argument("--job-id", help="the job's submission id (default: tuning-<name>-<random>); a cluster "
-                   "refuses an id it already has")
+    p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="upload files matching "
+        "this gitignore-style pattern although they look like secrets (repeatable), e.g. "
+        "--include .env.example",
+    )
+    p.add_argument(
+        "--job-id",
+        help="the job's submission id (default: tuning-<name>-<random>); a cluster refuses an id it already has",
+    )
 
 
 def _add_jobs(sub, name: str) -> None:
-    p = sub.add_parser(name, help="list the jobs of a Ray cluster", description="List the jobs of a Ray "
-                       "cluster. Example: tuning jobs --address http://HEAD:8265")
+    p = sub.add_parser(
+        name,
+        help="list the jobs of a Ray cluster",
+        description="List the jobs of a Ray cluster. Example: tuning jobs --address http://HEAD:8265",
+    )
     p.add_argument("--address", help=ADDRESS_HELP)
     p.set_defaults(func=_jobs)
 
 
 def _job_verb(func, text: str, follow: bool = False):
     """The add-function of a verb on one job (status, logs, stop)."""
+
     def add(sub, name: str) -> None:
-        p = sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}. Example: tuning {name} "
-                           "JOB --address http://HEAD:8265")
+        p = sub.add_parser(
+            name,
+            help=text,
+            description=f"{text[0].upper()}{text[1:]}. Example: tuning {name} JOB --address http://HEAD:8265",
+        )
         p.add_argument("job", help="the job id that `tuning submit` printed")
         p.add_argument("--address", help=ADDRESS_HELP)
         if follow:
-            p.add_argument("--follow", action="store_true", help="keep printing until the job ends; exit 0 "
-                                                                 "when it succeeded, 1 otherwise")
+            p.add_argument(
+                "--follow",
+                action="store_true",
+                help="keep printing until the job ends; exit 0 when it succeeded, 1 otherwise",
+            )
         p.set_defaults(func=func)
+
     return add
 
 
 # name -> the function that adds its parser (tuning.cli.commands lists every verb)
-COMMANDS = {"submit": _add_submit, "jobs": _add_jobs, "status": _job_verb(_status, "a job's status"),
-            "logs": _job_verb(_logs, "a job's logs", follow=True), "stop": _job_verb(_stop, "stop a job")}
+COMMANDS = {
+    "submit": _add_submit,
+    "jobs": _add_jobs,
+    "status": _job_verb(_status, "a job's status"),
+    "logs": _job_verb(_logs, "a job's logs", follow=True),
+    "stop": _job_verb(_stop, "stop a job"),
+}

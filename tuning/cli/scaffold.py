@@ -49,13 +49,16 @@ def example_table(rows: int = 600, features: int = 8, classes: int = 3, seed: in
 
 
 def example_reviews(rows: int = 1000, seed: int = 0) -> dict[str, str]:
-    """Short product reviews labelled positive/negative (a tenth deliberately mislabelled): train and validation CSVs."""
+    """Short product reviews labelled positive/negative (a tenth deliberately mislabelled): train and validation
+    CSVs."""
     import csv
     import io
 
     rng = random.Random(seed)
-    words = {"positive": ["great", "excellent", "love", "perfect", "sturdy", "fast", "comfortable", "recommend"],
-             "negative": ["broken", "terrible", "slow", "refund", "flimsy", "disappointed", "waste", "cheap"]}
+    words = {
+        "positive": ["great", "excellent", "love", "perfect", "sturdy", "fast", "comfortable", "recommend"],
+        "negative": ["broken", "terrible", "slow", "refund", "flimsy", "disappointed", "waste", "cheap"],
+    }
     things = ["battery", "screen", "cable", "shoes", "blender", "jacket", "lamp", "keyboard", "tent", "kettle"]
     filler = ["the", "this", "it", "was", "really", "and", "my", "after", "a", "week", "quite", "so"]
     splits = {"train": io.StringIO(), "validation": io.StringIO()}
@@ -86,8 +89,9 @@ def init_project(directory: str, template: str, force: bool = False) -> list[Pat
     _check_folders(directory, target, files)
     existing = [str(target / rel) for rel in files if (target / rel).exists()]
     if existing and not force:
-        raise UserError(f"{directory}: would overwrite {', '.join(existing)}; nothing was written "
-                        "(pass --force to overwrite)")
+        raise UserError(
+            f"{directory}: would overwrite {', '.join(existing)}; nothing was written (pass --force to overwrite)"
+        )
     written = []
     for relative, text in files.items():
         path = target / relative
@@ -108,8 +112,10 @@ def _check_folders(directory: str, target: Path, files: dict[Path, str]) -> None
     for folder in sorted(folders, key=lambda path: len(path.parts)):
         if folder.exists() and not folder.is_dir():
             which = "it" if folder == target else str(folder)
-            raise UserError(f"DIR {directory}: {which} exists and is not a folder; nothing was written (name a new "
-                            "or existing folder)")
+            raise UserError(
+                f"DIR {directory}: {which} exists and is not a folder; nothing was written (name a new "
+                "or existing folder)"
+            )
         if not folder.exists() and folder.is_symlink():
             raise UserError(f"DIR {directory}: {folder} is a link to nothing; nothing was written")
     for ancestor in target.absolute().parents:  # DIR inside a file: `notes.txt/project`

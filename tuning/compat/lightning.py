@@ -57,4 +57,3 @@ def write_summary(tb_logger, summary) -> None:
     """Write one summary protobuf into the logger's event file (SummaryWriter has no public call for a
     ready-made summary; the HParams plugin's summaries are made by torch's `hparams`)."""
     tb_logger.experiment._get_file_writer().add_summary(summary)
-

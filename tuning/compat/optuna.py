@@ -72,8 +72,8 @@ class _RecentTrials:
         if len(self._study.directions) == 1:
             scored = [t for t in finished if t.value is not None]
             scored.sort(key=lambda t: t.value, reverse=self._study.direction == optuna.study.StudyDirection.MAXIMIZE)
-            kept = {t.number for t in scored[:self._history // 4]}
-        recent = [t.number for t in finished if t.number not in kept][-(self._history - len(kept)):]
+            kept = {t.number for t in scored[: self._history // 4]}
+        recent = [t.number for t in finished if t.number not in kept][-(self._history - len(kept)) :]
         kept.update(recent)
         return [t for t in trials if not t.state.is_finished() or t.number in kept]
 

@@ -80,4 +80,3 @@ def ray_dir_walk(root, excludes: list[str], watch, handler, logger) -> None:
 def gitwildmatch(patterns: list[str]):
     """A matcher of .gitignore-style patterns: the pathspec copy Ray ships and matches excludes with."""
     return PathSpec.from_lines("gitwildmatch", patterns)
-

@@ -52,9 +52,17 @@ class StudySearch(OptunaSearch):
         if self._multi:
             attrs = {**attrs, "epoch_values": {str(at): v for at, v in steps}}
         dists = self._space if isinstance(self._space, dict) else conditional.distributions(self._search.space, params)
-        self._ot_study.add_trial(optuna.trial.create_trial(
-            state=state, value=None if self._multi else value, values=value if self._multi else None, params=params,
-            distributions=dists, intermediate_values={} if self._multi else dict(steps), user_attrs=attrs))
+        self._ot_study.add_trial(
+            optuna.trial.create_trial(
+                state=state,
+                value=None if self._multi else value,
+                values=value if self._multi else None,
+                params=params,
+                distributions=dists,
+                intermediate_values={} if self._multi else dict(steps),
+                user_attrs=attrs,
+            )
+        )
 
     def suggest(self, trial_id):
         config = super().suggest(trial_id)
@@ -78,8 +86,14 @@ class StudySearch(OptunaSearch):
         uploaded leaves a trial the restored searcher never proposed, but the study holds it (the
         trial's Tune id is on it)."""
         if trial_id not in self._ot_trials:
-            stored = next((t for t in self._ot_study.get_trials(deepcopy=False, states=(
-                optuna.trial.TrialState.RUNNING,)) if t.user_attrs.get("tune_trial_id") == trial_id), None)
+            stored = next(
+                (
+                    t
+                    for t in self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                    if t.user_attrs.get("tune_trial_id") == trial_id
+                ),
+                None,
+            )
             if stored is not None:
                 self._ot_trials[trial_id] = optuna_compat.optuna_trial(self._ot_study, stored._trial_id)
         return trial_id in self._ot_trials
@@ -117,16 +131,25 @@ class StudySearch(OptunaSearch):
         if value is not None and step not in steps and not error:
             steps[step] = value
         stored = self._ot_study._storage.get_trial(ot_trial._trial_id)
-        pruned = bool(steps) and self._budget is not None and result.get("ended_by") != "trainer" and \
-            (self._budget(result.get("config") or {}) or 0) > max(steps)  # the report's stopped_early rule
+        pruned = (
+            bool(steps)
+            and self._budget is not None
+            and result.get("ended_by") != "trainer"
+            and (self._budget(result.get("config") or {}) or 0) > max(steps)
+        )  # the report's stopped_early rule
         scored = self._at_scope(steps)
         if stored.state == optuna.trial.TrialState.FAIL:
             # An errored trial that `tuning resume` retried is FAIL in the stored study: keep that
             # record and add the retry's result as a trial of its own, so TPE learns from it.
             retried = self.__dict__.setdefault("_retried", set())  # pickled with the searcher
             if scored is not None and not error and trial_id not in retried:
-                self._add_point(stored.params, scored, pruned, sorted(steps.items()),
-                                {"tune_trial_id": trial_id, "experiment": self._experiment, "retried": True})
+                self._add_point(
+                    stored.params,
+                    scored,
+                    pruned,
+                    sorted(steps.items()),
+                    {"tune_trial_id": trial_id, "experiment": self._experiment, "retried": True},
+                )
                 retried.add(trial_id)
         elif not stored.state.is_finished() and trial_id not in self._completed_trials:
             self._mirror_steps(ot_trial, stored, steps)
@@ -153,8 +176,11 @@ class StudySearch(OptunaSearch):
 
     def _at_scope(self, steps: dict):
         """The value at the scope's epoch; with several objectives all values at the epoch the first picks."""
-        finite = [v for _, v in sorted(steps.items())
-                  if all(isinstance(x, (int, float)) and math.isfinite(x) for x in (v if self._multi else [v]))]
+        finite = [
+            v
+            for _, v in sorted(steps.items())
+            if all(isinstance(x, (int, float)) and math.isfinite(x) for x in (v if self._multi else [v]))
+        ]
         if not finite:
             return None
         if self._search.scope == "last":

@@ -137,4 +137,3 @@ def train_session():
     """The Ray Train session of this trial's thread, or None: its stop_event says Tune stopped the trial
     (the public ray.train.get_context has no such event)."""
     return get_session()
-

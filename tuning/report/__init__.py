@@ -11,5 +11,15 @@ from tuning.report.export import export_trial
 from tuning.report.formats import FORMATS, render, run_report
 from tuning.report.load import Report, TrialRow, finite, load_report, read_results
 
-__all__ = ["FORMATS", "Report", "TrialRow", "compare", "export_trial", "finite", "load_report", "read_results",
-           "render", "run_report"]
+__all__ = [
+    "FORMATS",
+    "Report",
+    "TrialRow",
+    "compare",
+    "export_trial",
+    "finite",
+    "load_report",
+    "read_results",
+    "render",
+    "run_report",
+]

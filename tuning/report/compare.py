@@ -6,8 +6,8 @@ the trial's params applied), so a fixed value that differs between two sweep fil
 
 from tuning.errors import UserError
 from tuning.expdir import ExpDir
-from tuning.report.text import cell, status_text
 from tuning.report.load import load_report
+from tuning.report.text import cell, status_text
 from tuning.text import inert
 
 
@@ -39,9 +39,17 @@ def comparison(experiments: list[str], scope: str | None = None) -> dict:
     for experiment in experiments:
         report = load_report(experiment, scope=scope)
         best = report.trials[0] if report.trials and report.trials[0].metric is not None else None
-        sides.append({"experiment": report.experiment, "metric": report.metric, "mode": report.mode, "best": best,
-                      "trials": len(report.trials), "trial_s": report.compute()["trial_s"],
-                      "settings": best_settings(experiment, best.config) if best else {}})
+        sides.append(
+            {
+                "experiment": report.experiment,
+                "metric": report.metric,
+                "mode": report.mode,
+                "best": best,
+                "trials": len(report.trials),
+                "trial_s": report.compute()["trial_s"],
+                "settings": best_settings(experiment, best.config) if best else {},
+            }
+        )
     keys = sorted({k for s in sides for k in s["settings"]})
     differ = [k for k in keys if len({repr(s["settings"].get(k)) for s in sides}) > 1]
     return {"sides": sides, "differ": differ, "same": len(keys) - len(differ)}
@@ -56,10 +64,15 @@ def compare(experiments: list[str], scope: str | None = None) -> str:
     def best(attr):
         return [cell(getattr(s["best"], attr)) if s["best"] else "-" for s in sides]
 
-    rows += [["metric", *(inert(f"{s['metric']} ({s['mode']})") for s in sides)], ["best", *best("metric")],
-             ["trial", *best("trial_id")], ["status", *(status_text(s["best"]) if s["best"] else "-" for s in sides)],
-             ["epoch", *best("epoch")], ["trials", *(str(s["trials"]) for s in sides)],
-             ["trial-s", *(cell(s["trial_s"]) for s in sides)]]
+    rows += [
+        ["metric", *(inert(f"{s['metric']} ({s['mode']})") for s in sides)],
+        ["best", *best("metric")],
+        ["trial", *best("trial_id")],
+        ["status", *(status_text(s["best"]) if s["best"] else "-" for s in sides)],
+        ["epoch", *best("epoch")],
+        ["trials", *(str(s["trials"]) for s in sides)],
+        ["trial-s", *(cell(s["trial_s"]) for s in sides)],
+    ]
     rows += [[inert(key), *(cell(s["settings"].get(key)) for s in sides)] for key in data["differ"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

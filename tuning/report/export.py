@@ -2,9 +2,10 @@
 directory.
 
 The config is a plain Lightning config (`seed_everything`, `model`, `data`, `trainer`, with
-`class_path` + `init_args`, or the bare arguments for `cli_form: fixed`) with the trial's sampled params applied and registry names turned
-into import paths, so the checkpoint loads with `MyModule.load_from_checkpoint` or the config
-reruns the trial. The checkpoint is copied byte for byte: nothing is unpickled here.
+`class_path` + `init_args`, or the bare arguments for `cli_form: fixed`) with the trial's sampled params
+applied and registry names turned into import paths, so the checkpoint loads with
+`MyModule.load_from_checkpoint` or the config reruns the trial. The checkpoint is copied byte for byte:
+nothing is unpickled here.
 """
 
 import sys
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from tuning.errors import UserError
 from tuning.bounded import Unreadable
+from tuning.errors import UserError
 from tuning.expdir import CHECKPOINT_FILE, ExpDir
 from tuning.report.load import load_report, searched_params, trial_info
 
@@ -28,14 +29,20 @@ def _class_path(section: str, spec) -> dict:
     """
     from tuning.sweep.class_paths import split_path
 
-    if not (isinstance(spec, dict) and isinstance(spec.get("class_path"), str)
-            and isinstance(spec.get("init_args") or {}, dict)):
-        raise UserError(f"sweep.yaml: {section}: not a class_path entry with init_args as tuning writes one "
-                        "(nothing was written)")
+    if not (
+        isinstance(spec, dict)
+        and isinstance(spec.get("class_path"), str)
+        and isinstance(spec.get("init_args") or {}, dict)
+    ):
+        raise UserError(
+            f"sweep.yaml: {section}: not a class_path entry with init_args as tuning writes one (nothing was written)"
+        )
     split = split_path(section, spec["class_path"])
     if split is None:
-        raise UserError(f"sweep.yaml: {section}.class_path '{spec['class_path']}' is neither a registry name nor "
-                        f"a dotted import path")
+        raise UserError(
+            f"sweep.yaml: {section}.class_path '{spec['class_path']}' is neither a registry name nor "
+            f"a dotted import path"
+        )
     if spec.get("cli_form") == "fixed":  # LightningCLI(MyModel, MyData) takes the bare arguments
         return dict(spec.get("init_args") or {})
     if spec.get("cli_form") == "hydra":  # a Hydra node stays one: hydra.utils.instantiate builds it as written
@@ -76,13 +83,17 @@ def _header(report, trial, keep: int | None) -> tuple[str, str | None]:
     checkpoints by search.scheduler.metric, which may not be the report's): the user must not take the
     exported model for the one that scored.
     """
-    ranked = f"# trial {trial.trial_id} of {report.experiment}: rank {trial.rank}, {report.metric} {trial.metric} " \
-             f"at epoch {trial.epoch}"
+    ranked = (
+        f"# trial {trial.trial_id} of {report.experiment}: rank {trial.rank}, {report.metric} {trial.metric} "
+        f"at epoch {trial.epoch}"
+    )
     if trial.epoch is None or trial.checkpoint_epoch == trial.epoch:
         return f"{ranked} (checkpoint of epoch {trial.epoch}: {trial.checkpoint})\n", None
     given = f"epoch {trial.checkpoint_epoch}'s" if trial.checkpoint_epoch is not None else "one of an unknown epoch"
-    notice = (f"epoch {trial.epoch}'s checkpoint of trial {trial.trial_id} was not kept (run.keep_checkpoints: "
-              f"{keep}); this is {given}, the best kept")
+    notice = (
+        f"epoch {trial.epoch}'s checkpoint of trial {trial.trial_id} was not kept (run.keep_checkpoints: "
+        f"{keep}); this is {given}, the best kept"
+    )
     return f"{ranked}; {notice} ({trial.checkpoint})\n", notice
 
 
@@ -96,7 +107,7 @@ def export_trial(experiment: str, rank: int = 1, output: str = "export", scope: 
         raise UserError(f"--rank {rank}: trial {trial.trial_id} ({trial.status}) kept no checkpoint")
     out = _target(output, experiment)
     exp = ExpDir(experiment)
-    ckpt_rel = trial.checkpoint[len(exp.display) + 1:] + "/" + CHECKPOINT_FILE
+    ckpt_rel = trial.checkpoint[len(exp.display) + 1 :] + "/" + CHECKPOINT_FILE
     trial_rel = ckpt_rel.split("/")[0]
     if not exp.listed(ckpt_rel):
         raise UserError(f"--rank {rank}: {exp.path(ckpt_rel)} is missing")

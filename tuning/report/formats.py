@@ -54,7 +54,7 @@ def _notes(report: Report, top: int | None) -> list[str]:
 
 def table(report: Report, top: int | None = 10, importance: dict | None = None) -> str:
     """A plain-text table of the top trials, with a header saying what is ranked and how."""
-    rows = _cells(report)[:None if top is None else top + 1]
+    rows = _cells(report)[: None if top is None else top + 1]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     out = [report.experiment, headline(report), "", *lines, *_notes(report, top), "", compute_line(report.compute())]
@@ -74,11 +74,13 @@ def _md_cell(text: str) -> str:
 
 def markdown(report: Report, top: int | None = None, importance: dict | None = None) -> str:
     """A GitHub-flavoured Markdown table, with the same columns as the console table."""
-    rows = _cells(report)[:None if top is None else top + 1]
+    rows = _cells(report)[: None if top is None else top + 1]
     lines = ["| " + " | ".join(_md_cell(text) for text in r) + " |" for r in rows]
     lines.insert(1, "|" + "|".join(" --- " for _ in rows[0]) + "|")
-    notes = [f"- {_md_text(line)}" for line in [*_notes(report, top), compute_line(report.compute()),
-                                                *importance_lines(importance or {})]]
+    notes = [
+        f"- {_md_text(line)}"
+        for line in [*_notes(report, top), compute_line(report.compute()), *importance_lines(importance or {})]
+    ]
     return "\n".join([f"# {_md_text(report.experiment)}", "", _md_text(headline(report)), "", *lines, "", *notes])
 
 
@@ -87,13 +89,29 @@ def trial_records(report: Report, top: int | None = None) -> list[dict]:
     extra = sorted({k for t in report.trials for k in t.metrics})
     params = param_keys(report)
     # Several objectives: a pareto_rank column; the other objectives' values are among the metrics at `epoch`.
-    return [{"rank": t.rank, "trial_id": t.trial_id, "status": t.status, "stopped_at": t.stopped_at,
-             **({"pareto_rank": t.pareto_rank} if report.objectives else {}), report.metric: t.metric,
-             "epoch": t.epoch, **{m: t.metrics.get(m) for m in extra},
-             **{p: t.config.get(p) for p in params}, "iterations": t.iterations, "time_s": t.time_s,
-             "gpu_s": t.gpu_s, "node": t.node, "seed": t.seed, "checkpoints": t.checkpoints,
-             "checkpoint_bytes": t.checkpoint_bytes, "checkpoint": t.checkpoint, "error": t.error}
-            for t in report.shown(top)]
+    return [
+        {
+            "rank": t.rank,
+            "trial_id": t.trial_id,
+            "status": t.status,
+            "stopped_at": t.stopped_at,
+            **({"pareto_rank": t.pareto_rank} if report.objectives else {}),
+            report.metric: t.metric,
+            "epoch": t.epoch,
+            **{m: t.metrics.get(m) for m in extra},
+            **{p: t.config.get(p) for p in params},
+            "iterations": t.iterations,
+            "time_s": t.time_s,
+            "gpu_s": t.gpu_s,
+            "node": t.node,
+            "seed": t.seed,
+            "checkpoints": t.checkpoints,
+            "checkpoint_bytes": t.checkpoint_bytes,
+            "checkpoint": t.checkpoint,
+            "error": t.error,
+        }
+        for t in report.shown(top)
+    ]
 
 
 def _trial_table(report: Report, top: int | None = None):
@@ -133,8 +151,9 @@ def _spreadsheet_table(tbl):
     columns = []
     for column in tbl.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            column = pa.array([None if v is None else inert(spreadsheet_safe(v)) for v in column.to_pylist()],
-                              type=column.type)
+            column = pa.array(
+                [None if v is None else inert(spreadsheet_safe(v)) for v in column.to_pylist()], type=column.type
+            )
         columns.append(column)
     return pa.table(columns, names=[inert(spreadsheet_safe(name)) for name in tbl.column_names])
 
@@ -183,11 +202,16 @@ FORMATS = {
     # table and markdown show PED-ANOVA alone and stay quick on 1000 trials.
     "table": Format(table, importance=("ped_anova",)),
     "markdown": Format(markdown, importance=("ped_anova",)),
-    "csv": Format(lambda report, top, importance: _csv_text(_trial_table(report, top)),
-                  results=lambda report, top: _csv_text(_results_table(report, top))),
+    "csv": Format(
+        lambda report, top, importance: _csv_text(_trial_table(report, top)),
+        results=lambda report, top: _csv_text(_results_table(report, top)),
+    ),
     "json": Format(lambda report, top, importance: report.to_json(top, importance)),
-    "parquet": Format(lambda report, top, importance: _parquet(_trial_table(report, top)),
-                      results=lambda report, top: _parquet(_results_table(report, top)), binary=True),
+    "parquet": Format(
+        lambda report, top, importance: _parquet(_trial_table(report, top)),
+        results=lambda report, top: _parquet(_results_table(report, top)),
+        binary=True,
+    ),
     "html": Format(_html, importance=("fanova", "ped_anova")),
 }
 
@@ -242,13 +266,21 @@ def write(report: Report, fmt: str, top: int | None, output: str | None, importa
 def render(report: Report, fmt: str = "table", top: int | None = None, importance: dict | None = None) -> str:
     """The report as text in one of the text formats."""
     if _format(fmt).binary:
-        raise UserError(f"--format {fmt}: not a text format; allowed here: "
-                        f"{', '.join(names_with(FORMATS, binary=False))}")
+        raise UserError(
+            f"--format {fmt}: not a text format; allowed here: {', '.join(names_with(FORMATS, binary=False))}"
+        )
     return FORMATS[fmt].renderer(report, top, importance)
 
 
-def run_report(experiment: str, fmt: str = "table", top: int | None = None, output: str | None = None,
-               scope: str | None = None, status: str | None = None, force: bool = False) -> list[str]:
+def run_report(
+    experiment: str,
+    fmt: str = "table",
+    top: int | None = None,
+    output: str | None = None,
+    scope: str | None = None,
+    status: str | None = None,
+    force: bool = False,
+) -> list[str]:
     """`tuning report`: read, rank, add importance where shown, and print or write; returns paths written."""
     from tuning.report.load import load_report
     from tuning.storage import check_output

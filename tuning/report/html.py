@@ -10,8 +10,8 @@ that trial everywhere. The page reads on a phone (390 px) as on a wide screen.
 from html import escape
 
 from tuning.report import svg
-from tuning.report.text import columns, compute_line, headline
 from tuning.report.load import Report, finite
+from tuning.report.text import columns, compute_line, headline
 from tuning.sweep.space import Domain, parse_domain
 
 CURVES = 10  # learning curves drawn at most: more lines are unreadable
@@ -103,28 +103,48 @@ def _table(report: Report, top: int | None) -> str:
     shown = report.shown(top)
     table = [[value(t) for _, value in cols] for t in shown]
     # A column sorts as numbers when it holds numbers and nothing else but gaps; checkpoints sort by bytes.
-    numeric = [any(_is_num(row[i]) for row in table) and all(_is_num(row[i]) or row[i] is None for row in table)
-               or label == "ckpts" for i, label in enumerate(head)]
+    numeric = [
+        any(_is_num(row[i]) for row in table)
+        and all(_is_num(row[i]) or row[i] is None for row in table)
+        or label == "ckpts"
+        for i, label in enumerate(head)
+    ]
     rows = []
     for t, cells in zip(shown, table):
-        tds = "".join(f'<td class="num" data-v="{t.checkpoint_bytes}">{escape(c)}</td>' if label == "ckpts"
-                      else _cell(c) for label, c in zip(head, cells))
+        tds = "".join(
+            f'<td class="num" data-v="{t.checkpoint_bytes}">{escape(c)}</td>' if label == "ckpts" else _cell(c)
+            for label, c in zip(head, cells)
+        )
         key = escape(t.trial_id)
-        error = f'<tr class="err" data-t="{key}"><td></td><td colspan="{len(head) - 1}" class="errored">' \
-                f'{escape(t.error)}</td></tr>' if t.error else ""
+        error = (
+            f'<tr class="err" data-t="{key}"><td></td><td colspan="{len(head) - 1}" class="errored">'
+            f"{escape(t.error)}</td></tr>"
+            if t.error
+            else ""
+        )
         rows.append(f'<tr class="{escape(t.status)}" data-t="{key}">{tds}</tr>{error}')
     ths = "".join(f'<th tabindex="0"{" data-num" if n else ""}>{escape(h)}</th>' for h, n in zip(head, numeric))
-    return (f"<div class='wide'><table id='trials'><thead><tr>{ths}</tr></thead><tbody>{''.join(rows)}</tbody>"
-            "</table></div><p><small>Click a header to sort, a row to highlight its trial in every chart.</small></p>")
+    return (
+        f"<div class='wide'><table id='trials'><thead><tr>{ths}</tr></thead><tbody>{''.join(rows)}</tbody>"
+        "</table></div><p><small>Click a header to sort, a row to highlight its trial in every chart.</small></p>"
+    )
 
 
 def _curves(report: Report, top: int | None) -> str:
     ids = [t.trial_id for t in report.shown(top) if t.metric is not None][:CURVES]
-    series = [(f"#{r.rank} {r.trial_id}", [(row["training_iteration"], row[report.metric])
-                                          for row in report.results if row["trial_id"] == r.trial_id
-                                          and finite(row.get(report.metric)) and row.get("training_iteration")],
-               r.trial_id)
-              for r in report.trials if r.trial_id in ids]
+    series = [
+        (
+            f"#{r.rank} {r.trial_id}",
+            [
+                (row["training_iteration"], row[report.metric])
+                for row in report.results
+                if row["trial_id"] == r.trial_id and finite(row.get(report.metric)) and row.get("training_iteration")
+            ],
+            r.trial_id,
+        )
+        for r in report.trials
+        if r.trial_id in ids
+    ]
     series = [s for s in series if s[1]]
     if not series:
         return "<p>No finite results yet.</p>"
@@ -139,8 +159,11 @@ def _param_axis(key: str, domain: Domain, scored, a: float, b: float):
     """
     if domain.kind in ("choice", "grid"):
         cats = [str(v) for v in domain.args]
-        return svg.Scale([-0.5, len(cats) - 0.5], a, b), list(enumerate(cats)), \
-            lambda v: cats.index(str(v)) if str(v) in cats else 0
+        return (
+            svg.Scale([-0.5, len(cats) - 0.5], a, b),
+            list(enumerate(cats)),
+            lambda v: cats.index(str(v)) if str(v) in cats else 0,
+        )
     low, high, *q = domain.args
     high = high - 1 if domain.kind == "randint" else high  # randint excludes its high bound
     integer = domain.kind == "randint" or bool(q) and float(q[0]).is_integer() and float(low).is_integer()
@@ -163,8 +186,14 @@ def _parallel(report: Report, scored) -> str:
         mappers.append(to_pos)
     axes.append((report.metric, svg.Scale([t.metric for t in scored], svg.H - svg.PAD, 14, nice=True), None))
     # a key a trial's branch did not sample is absent: its line has a gap there (None), not a position
-    lines = [([m(t.config[k]) if k in t.config else None for m, k in zip(mappers, charted)] + [t.metric],
-              svg.color(i / max(1, len(scored) - 1)), t.trial_id) for i, t in enumerate(scored)]
+    lines = [
+        (
+            [m(t.config[k]) if k in t.config else None for m, k in zip(mappers, charted)] + [t.metric],
+            svg.color(i / max(1, len(scored) - 1)),
+            t.trial_id,
+        )
+        for i, t in enumerate(scored)
+    ]
     return svg.parallel(axes, lines[::-1], f"params against {report.metric} (dark: best)")
 
 
@@ -172,10 +201,21 @@ def _scatters(report: Report, scored) -> str:
     plots = []
     for key, domain in _charted(report).items():
         xs, ticks, to_pos = _param_axis(key, domain, scored, svg.PAD + 8, svg.W - 18)
-        points = [(to_pos(t.config[key]), t.metric, f"#{t.rank} {t.trial_id}: {t.config[key]}", t.trial_id)
-                  for t in scored if key in t.config]
-        plots.append(svg.scatter(points, f"{key} against {report.metric}", key, report.metric, xs,
-                                 categories=[c for _, c in ticks] if ticks else None))
+        points = [
+            (to_pos(t.config[key]), t.metric, f"#{t.rank} {t.trial_id}: {t.config[key]}", t.trial_id)
+            for t in scored
+            if key in t.config
+        ]
+        plots.append(
+            svg.scatter(
+                points,
+                f"{key} against {report.metric}",
+                key,
+                report.metric,
+                xs,
+                categories=[c for _, c in ticks] if ticks else None,
+            )
+        )
     return "".join(plots)
 
 
@@ -186,12 +226,22 @@ def _pareto(report: Report) -> str:
         return "<p>No trial has a finite value for every objective yet.</p>"
     names = [f"{m} ({mode})" for m, mode in report.objectives]
     if len(names) == 2:
-        points = [(t.values[0], t.values[1], f"#{t.rank} {t.trial_id}: Pareto rank {t.pareto_rank}", t.trial_id,
-                   t.pareto_rank == 1) for t in ranked]
+        points = [
+            (
+                t.values[0],
+                t.values[1],
+                f"#{t.rank} {t.trial_id}: Pareto rank {t.pareto_rank}",
+                t.trial_id,
+                t.pareto_rank == 1,
+            )
+            for t in ranked
+        ]
         return svg.front_scatter(points, f"Pareto front (red, joined) of {len(ranked)} trials", names[0], names[1])
     worst = max(t.pareto_rank for t in ranked)
-    axes = [(name, svg.Scale([t.values[i] for t in ranked], svg.H - svg.PAD, 14, nice=True), None)
-            for i, name in enumerate(names)]
+    axes = [
+        (name, svg.Scale([t.values[i] for t in ranked], svg.H - svg.PAD, 14, nice=True), None)
+        for i, name in enumerate(names)
+    ]
     lines = [(t.values, svg.color((t.pareto_rank - 1) / max(1, worst - 1)), t.trial_id) for t in ranked]
     return svg.parallel(axes, lines[::-1], "objectives of each trial (dark: the Pareto front)")
 
@@ -206,9 +256,14 @@ def _importance(imp: dict | None) -> str:
 
 def _compute(report: Report) -> str:
     c = report.compute()
-    rows = [("trials", c["trials"]), ("trial-seconds", c["trial_s"]), ("GPU-seconds", c["gpu_s"]),
-            ("saved by early stopping (estimated trial-seconds)", c["saved_s"]), ("wall seconds", c["wall_s"]),
-            ("seconds to the best result", c["time_to_best_s"])]
+    rows = [
+        ("trials", c["trials"]),
+        ("trial-seconds", c["trial_s"]),
+        ("GPU-seconds", c["gpu_s"]),
+        ("saved by early stopping (estimated trial-seconds)", c["saved_s"]),
+        ("wall seconds", c["wall_s"]),
+        ("seconds to the best result", c["time_to_best_s"]),
+    ]
     body = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{'-' if v is None else v}</td></tr>" for k, v in rows)
     return f"<table class='kv'>{body}</table><p>{escape(compute_line(c))}</p>"
 
@@ -217,18 +272,23 @@ def html(report: Report, top: int | None = None, importance: dict | None = None)
     """The whole report as one HTML page."""
     always = set(report.space) - set(report.conditional)  # a conditional choice's branch keys: only some trials
     scored = [t for t in report.trials if finite(t.metric) and always <= set(t.config)]
-    sections = [("Ranked trials", _table(report, top)),
-                *([("Pareto front", f'<div class="plots">{_pareto(report)}</div>')] if report.objectives else []),
-                ("Learning curves", _curves(report, top)),
-                ("Parameters against the metric", f'<div class="plots">{_parallel(report, scored)}</div>'),
-                ("Each parameter", f'<div class="plots">{_scatters(report, scored)}</div>'),
-                ("Importance", _importance(importance)), ("Compute", _compute(report))]
+    sections = [
+        ("Ranked trials", _table(report, top)),
+        *([("Pareto front", f'<div class="plots">{_pareto(report)}</div>')] if report.objectives else []),
+        ("Learning curves", _curves(report, top)),
+        ("Parameters against the metric", f'<div class="plots">{_parallel(report, scored)}</div>'),
+        ("Each parameter", f'<div class="plots">{_scatters(report, scored)}</div>'),
+        ("Importance", _importance(importance)),
+        ("Compute", _compute(report)),
+    ]
     body = "".join(f"<h2>{escape(title)}</h2>{content}" for title, content in sections)
     name, description = _about(report)
     title = f"{name}: {description}" if description else name
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(title)}</title>'
-            f"<style>{STYLE}</style></head><body><h1>{escape(name)}</h1>"
-            + (f'<p class="desc">{escape(description)}</p>' if description else "")
-            + f'<p class="path"><small>{escape(report.experiment)}</small></p>'
-            f"<p>{escape(headline(report))}</p>{body}{SCRIPT}{CHECK}</body></html>")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body><h1>{escape(name)}</h1>"
+        + (f'<p class="desc">{escape(description)}</p>' if description else "")
+        + f'<p class="path"><small>{escape(report.experiment)}</small></p>'
+        f"<p>{escape(headline(report))}</p>{body}{SCRIPT}{CHECK}</body></html>"
+    )

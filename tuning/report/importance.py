@@ -64,8 +64,9 @@ def build_study(report: Report):
     study = optuna.create_study(direction="minimize" if report.mode == "min" else "maximize")
     for trial in scored:
         params = {k: _plain(v) if hasattr(dists[k], "choices") else v for k, v in trial.config.items() if k in dists}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions={k: dists[k] for k in params},
-                                                  value=trial.metric))
+        study.add_trial(
+            optuna.trial.create_trial(params=params, distributions={k: dists[k] for k in params}, value=trial.metric)
+        )
     return study
 
 

@@ -13,17 +13,34 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuning.errors import UserError
 from tuning.bounded import Unreadable, load_json, number, open_regular, read_limited, reason
+from tuning.errors import UserError
 from tuning.expdir import MAX_FILE_BYTES, STATUS, STATUSES, TRIAL_FILE, ExpDir, budget, tune_states
 from tuning.search.pareto import objectives, pareto_ranks
 from tuning.sweep.space import conditional_keys, flat_specs
 
 # Keys Tune adds to every result: everything else numeric in a result row is a logged metric.
-TUNE_KEYS = {"timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration", "trial_id",
-             "date", "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "config",
-             "time_since_restore", "iterations_since_restore", "experiment_tag", "episodes_total",
-             "timesteps_total", "timesteps_since_restore"}
+TUNE_KEYS = {
+    "timestamp",
+    "checkpoint_dir_name",
+    "should_checkpoint",
+    "done",
+    "training_iteration",
+    "trial_id",
+    "date",
+    "time_this_iter_s",
+    "time_total_s",
+    "pid",
+    "hostname",
+    "node_ip",
+    "config",
+    "time_since_restore",
+    "iterations_since_restore",
+    "experiment_tag",
+    "episodes_total",
+    "timesteps_total",
+    "timesteps_since_restore",
+}
 
 
 @dataclass
@@ -89,8 +106,14 @@ class Report:
         # values and pareto_rank are keys of a multi-objective report only: a single-objective one is unchanged.
         skip = {"rank"} if self.objectives else {"rank", "values", "pareto_rank"}
         trials = [{"rank": t.rank, **{k: v for k, v in vars(t).items() if k not in skip}} for t in self.shown(top)]
-        data = {"experiment": self.experiment, "metric": self.metric, "mode": self.mode, "scope": self.scope,
-                "trials": trials, "compute": self.compute()}
+        data = {
+            "experiment": self.experiment,
+            "metric": self.metric,
+            "mode": self.mode,
+            "scope": self.scope,
+            "trials": trials,
+            "compute": self.compute(),
+        }
         if self.objectives:
             data.update(metrics=[m for m, _ in self.objectives], modes=[m for _, m in self.objectives])
         if importance is not None:
@@ -119,8 +142,14 @@ def _row_problem(row) -> str | None:
     iteration = row.get("training_iteration")
     if not (isinstance(iteration, int) and not isinstance(iteration, bool) and 0 <= iteration < 1 << 31):
         return f"a line that is not a result (training_iteration is {iteration!r:.40})"
-    for key, ok in (("trial_id", str), ("checkpoint_dir_name", str), ("hostname", str), ("ended_by", str),
-                    ("time_total_s", number), ("timestamp", number)):
+    for key, ok in (
+        ("trial_id", str),
+        ("checkpoint_dir_name", str),
+        ("hostname", str),
+        ("ended_by", str),
+        ("time_total_s", number),
+        ("timestamp", number),
+    ):
         value = row.get(key)
         if value is not None and not (ok(value) if ok is number else isinstance(value, ok)):
             return f"a line that is not a result ({key} is {value!r:.40})"
@@ -136,8 +165,14 @@ def parse_rows(text: str | None, where: str) -> list[dict]:
         try:
             row = load_json(line)
         except ValueError as exc:  # a line cut short by a crash, or nested deeper than any result
-            skipped.append((line_no, "an unreadable line (interrupted write?)" if isinstance(
-                exc, json.JSONDecodeError) else f"an unreadable line ({exc})"))
+            skipped.append(
+                (
+                    line_no,
+                    "an unreadable line (interrupted write?)"
+                    if isinstance(exc, json.JSONDecodeError)
+                    else f"an unreadable line ({exc})",
+                )
+            )
             continue
         problem = _row_problem(row)
         if problem:
@@ -187,8 +222,9 @@ def finite(value) -> bool:
     return number(value) and math.isfinite(value)
 
 
-def _checkpoint(exp: ExpDir, name: str, rows: list[dict], best: dict | None, metric: str,
-                mode: str) -> tuple[str | None, int | None]:
+def _checkpoint(
+    exp: ExpDir, name: str, rows: list[dict], best: dict | None, metric: str, mode: str
+) -> tuple[str | None, int | None]:
     """The kept checkpoint of the ranked result `best`, and its epoch.
 
     The ranked row's own checkpoint, else one of the same epoch (a retry ran it again); when neither was kept
@@ -205,9 +241,13 @@ def _checkpoint(exp: ExpDir, name: str, rows: list[dict], best: dict | None, met
     def order(directory: str) -> tuple:
         row = rows_of.get(directory, {})
         value = row.get(metric)
-        return (directory != (best or {}).get("checkpoint_dir_name"),
-                epoch is None or row.get("training_iteration") != epoch,
-                not finite(value), sign * value if finite(value) else 0, directory)
+        return (
+            directory != (best or {}).get("checkpoint_dir_name"),
+            epoch is None or row.get("training_iteration") != epoch,
+            not finite(value),
+            sign * value if finite(value) else 0,
+            directory,
+        )
 
     chosen = min(kept, key=order)
     return exp.path(f"{name}/{chosen}"), rows_of.get(chosen, {}).get("training_iteration")
@@ -252,8 +292,12 @@ def _holds(spec: dict, value) -> bool:
         return finite(value) and ("log" not in kind or value > 0) and (kind != "randint" or isinstance(value, int))
     plain = value is None or isinstance(value, (str, bool)) or number(value)
     # a member is kept as the sweep wrote it (a list, a mapping), but an int no format can hold never
-    return plain or kind in ("choice", "grid") and not isinstance(value, int) and \
-        _contains(spec[kind] if isinstance(spec[kind], list) else [], value)
+    return (
+        plain
+        or kind in ("choice", "grid")
+        and not isinstance(value, int)
+        and _contains(spec[kind] if isinstance(spec[kind], list) else [], value)
+    )
 
 
 def searched_params(exp: ExpDir, name: str | None, config: dict, space: dict) -> dict:
@@ -282,14 +326,17 @@ def _one_kind_per_param(exp: ExpDir, trials: list[TrialRow], space: dict) -> Non
         args = next(iter(spec.values()), None)
         members = args if isinstance(args, list) else []
         values = [t.config[key] for t in trials if t.config.get(key) is not None]
-        kinds = {_kind(v) for v in values if _contains(members, v)} or \
-            {max(sorted({_kind(v) for v in values}), key=[_kind(v) for v in values].count, default=None)}
+        kinds = {_kind(v) for v in values if _contains(members, v)} or {
+            max(sorted({_kind(v) for v in values}), key=[_kind(v) for v in values].count, default=None)
+        }
         for trial in trials:
             value = trial.config.get(key)
             if value is not None and _kind(value) not in kinds and not _contains(members, value):
                 del trial.config[key]
-                warnings.warn(f"{exp.display}: trial {trial.trial_id}: left out {key}={value!r:.80}, of another "
-                              "kind than its entry's other values")
+                warnings.warn(
+                    f"{exp.display}: trial {trial.trial_id}: left out {key}={value!r:.80}, of another "
+                    "kind than its entry's other values"
+                )
 
 
 def _contains(values: list, value) -> bool:
@@ -299,8 +346,17 @@ def _contains(values: list, value) -> bool:
         return False
 
 
-def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: list[dict], sweep: dict,
-               scope: str, finished: bool, specs: dict) -> TrialRow:
+def _trial_row(
+    exp: ExpDir,
+    trial_id: str,
+    status: str,
+    name: str | None,
+    rows: list[dict],
+    sweep: dict,
+    scope: str,
+    finished: bool,
+    specs: dict,
+) -> TrialRow:
     """`specs`: flat_specs of the sweep's space (the same for every trial: parsed once by the caller)."""
     search = sweep["search"]
     pairs = objectives(search)
@@ -324,18 +380,29 @@ def _trial_row(exp: ExpDir, trial_id: str, status: str, name: str | None, rows: 
     time_s = round(last["time_total_s"], 2) if finite(last.get("time_total_s")) else 0.0
     checkpoints = [d for d in exp.children(name) if d.startswith("checkpoint_")] if name else []
     return TrialRow(
-        trial_id=trial_id, status="stopped_early" if stopped_at else status, metric=best[metric] if best else None,
-        epoch=best.get("training_iteration") if best else None, config=params, iterations=iterations,
-        time_s=time_s, checkpoint=checkpoint, checkpoint_epoch=checkpoint_epoch,
+        trial_id=trial_id,
+        status="stopped_early" if stopped_at else status,
+        metric=best[metric] if best else None,
+        epoch=best.get("training_iteration") if best else None,
+        config=params,
+        iterations=iterations,
+        time_s=time_s,
+        checkpoint=checkpoint,
+        checkpoint_epoch=checkpoint_epoch,
         error=_error(exp, name) if name and status == "errored" else None,
         metrics={k: v for k, v in metrics_of(best).items() if k != metric} if best else {},
-        stopped_at=stopped_at, budget=limit, node=info.get("hostname") or last.get("hostname"), node_id=info.get("node_id"),
-        seed=info.get("seed"), checkpoints=len(checkpoints),
+        stopped_at=stopped_at,
+        budget=limit,
+        node=info.get("hostname") or last.get("hostname"),
+        node_id=info.get("node_id"),
+        seed=info.get("seed"),
+        checkpoints=len(checkpoints),
         checkpoint_bytes=sum(exp.size_below(f"{name}/{c}") for c in checkpoints),
         model_checkpoints=exp.ckpt_files.get(name, 0) if name else 0,
         gpu_s=round(time_s * float(res.get("gpu") or 0) * max(1, int(res.get("workers") or 1)), 2),
         reached_at=best.get("timestamp") if best else None,
-        values=[best[m] for m, _ in pairs] if best and others else None)
+        values=[best[m] for m, _ in pairs] if best and others else None,
+    )
 
 
 def rank_pareto(trials: list[TrialRow], modes: list[str]) -> list[TrialRow]:
@@ -344,8 +411,15 @@ def rank_pareto(trials: list[TrialRow], modes: list[str]) -> list[TrialRow]:
     for trial, pareto in zip(trials, pareto_ranks([t.values for t in trials], modes)):
         trial.pareto_rank = pareto
     sign = 1 if modes[0] == "min" else -1
-    ordered = sorted(trials, key=lambda t: (t.pareto_rank is None, t.pareto_rank or 0,
-                                            sign * t.metric if finite(t.metric) else 0, t.trial_id))
+    ordered = sorted(
+        trials,
+        key=lambda t: (
+            t.pareto_rank is None,
+            t.pareto_rank or 0,
+            sign * t.metric if finite(t.metric) else 0,
+            t.trial_id,
+        ),
+    )
     for position, trial in enumerate(ordered, 1):
         trial.rank = position
     return ordered
@@ -354,8 +428,9 @@ def rank_pareto(trials: list[TrialRow], modes: list[str]) -> list[TrialRow]:
 def rank(trials: list[TrialRow], mode: str) -> list[TrialRow]:
     """Sort best first; trials without a finite metric last; ties broken by trial id."""
     sign = 1 if mode == "min" else -1
-    ordered = sorted(trials, key=lambda t: (not finite(t.metric), sign * t.metric if finite(t.metric) else 0,
-                                            t.trial_id))
+    ordered = sorted(
+        trials, key=lambda t: (not finite(t.metric), sign * t.metric if finite(t.metric) else 0, t.trial_id)
+    )
     for position, trial in enumerate(ordered, 1):
         trial.rank = position
     return ordered
@@ -391,33 +466,70 @@ def load_report(experiment: str, scope: str | None = None, status: str | None = 
         name, rows = dirs.get(state["trial_id"], (None, []))
         if name is None and state.get("relative_logdir") in exp.children():
             name = state["relative_logdir"]
-        trials.append(_trial_row(exp, state["trial_id"], STATUS.get(state["status"], state["status"].lower()),
-                                 name, rows, sweep, scope, finished, specs))
-        results += [{"trial_id": state["trial_id"], "training_iteration": r.get("training_iteration"),
-                     "time_total_s": r.get("time_total_s"), "timestamp": r.get("timestamp"), **metrics_of(r)}
-                    for r in rows]
+        trials.append(
+            _trial_row(
+                exp,
+                state["trial_id"],
+                STATUS.get(state["status"], state["status"].lower()),
+                name,
+                rows,
+                sweep,
+                scope,
+                finished,
+                specs,
+            )
+        )
+        results += [
+            {
+                "trial_id": state["trial_id"],
+                "training_iteration": r.get("training_iteration"),
+                "time_total_s": r.get("time_total_s"),
+                "timestamp": r.get("timestamp"),
+                **metrics_of(r),
+            }
+            for r in rows
+        ]
     _one_kind_per_param(exp, trials, specs)
     search, pairs = sweep["search"], objectives(sweep["search"])
     several = pairs if len(pairs) > 1 else []
     ranked = rank_pareto(trials, [m for _, m in pairs]) if several else rank(trials, search["mode"])
-    return Report(exp.display, pairs[0][0], pairs[0][1], scope, ranked, space=specs,
-                  results=results, statuses=statuses, objectives=several,
-                  conditional=tuple(conditional_keys(search["space"])), name=str(sweep.get("name") or ""),
-                  description=str(sweep.get("description") or ""))
+    return Report(
+        exp.display,
+        pairs[0][0],
+        pairs[0][1],
+        scope,
+        ranked,
+        space=specs,
+        results=results,
+        statuses=statuses,
+        objectives=several,
+        conditional=tuple(conditional_keys(search["space"])),
+        name=str(sweep.get("name") or ""),
+        description=str(sweep.get("description") or ""),
+    )
 
 
 def compute_summary(report: Report) -> dict:
     """Trial-seconds, GPU-seconds, what early stopping saved (estimated), time to the best result."""
     # Early stopping saved, estimated: each stopped trial at its own mean epoch time up to its budget.
-    saved = sum(t.time_s / t.iterations * (t.budget - t.iterations)
-                for t in report.trials if t.stopped_at and t.budget and t.iterations)
-    starts = [r["timestamp"] - (r["time_total_s"] or 0) for r in report.results
-              if finite(r.get("timestamp")) and finite(r.get("time_total_s"))]
+    saved = sum(
+        t.time_s / t.iterations * (t.budget - t.iterations)
+        for t in report.trials
+        if t.stopped_at and t.budget and t.iterations
+    )
+    starts = [
+        r["timestamp"] - (r["time_total_s"] or 0)
+        for r in report.results
+        if finite(r.get("timestamp")) and finite(r.get("time_total_s"))
+    ]
     start = min(starts) if starts else None
     ends = [r["timestamp"] for r in report.results if finite(r.get("timestamp"))]
     best = report.trials[0] if report.trials and report.trials[0].metric is not None else None
-    return {"trials": len(report.trials), "trial_s": round(sum(t.time_s for t in report.trials), 2),
-            "gpu_s": round(sum(t.gpu_s for t in report.trials), 2), "saved_s": round(saved, 2),
-            "wall_s": round(max(ends) - start, 2) if start is not None else None,
-            "time_to_best_s": round(best.reached_at - start, 2) if best and best.reached_at and start else None}
-
+    return {
+        "trials": len(report.trials),
+        "trial_s": round(sum(t.time_s for t in report.trials), 2),
+        "gpu_s": round(sum(t.gpu_s for t in report.trials), 2),
+        "saved_s": round(saved, 2),
+        "wall_s": round(max(ends) - start, 2) if start is not None else None,
+        "time_to_best_s": round(best.reached_at - start, 2) if best and best.reached_at and start else None,
+    }

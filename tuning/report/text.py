@@ -38,7 +38,7 @@ def status_text(trial: TrialRow) -> str:
 
 def relative(report: Report, path: str | None) -> str | None:
     """`path` relative to the experiment directory, when it lies inside it."""
-    return path[len(report.experiment) + 1:] if path and path.startswith(report.experiment + "/") else path
+    return path[len(report.experiment) + 1 :] if path and path.startswith(report.experiment + "/") else path
 
 
 def checkpoints_text(trial: TrialRow) -> str:
@@ -60,15 +60,28 @@ def columns(report: Report, max_metrics: int | None = None) -> list[tuple[str, C
     names = [m for m, _ in report.objectives]  # several objectives: a pareto column, then one per objective
     metrics = sorted({k for t in report.trials for k in t.metrics} - set(names))[:max_metrics]
     params = param_keys(report)
-    ranked = [("pareto", lambda t: t.pareto_rank),
-              *((m, lambda t, i=i: t.values[i] if t.values else None) for i, m in enumerate(names))] \
-        if names else [(report.metric, lambda t: t.metric)]
-    cols = [("rank", lambda t: t.rank), ("trial", lambda t: t.trial_id), ("status", status_text),
-            *ranked, ("epoch", lambda t: t.epoch),
-            *((m, lambda t, m=m: t.metrics.get(m)) for m in metrics), ("epochs", lambda t: t.iterations),
-            *((p.split(".")[-1], lambda t, p=p: t.config.get(p)) for p in params),
-            ("time_s", lambda t: t.time_s), ("node", lambda t: t.node), ("ckpts", checkpoints_text),
-            ("checkpoint", lambda t: relative(report, t.checkpoint))]
+    ranked = (
+        [
+            ("pareto", lambda t: t.pareto_rank),
+            *((m, lambda t, i=i: t.values[i] if t.values else None) for i, m in enumerate(names)),
+        ]
+        if names
+        else [(report.metric, lambda t: t.metric)]
+    )
+    cols = [
+        ("rank", lambda t: t.rank),
+        ("trial", lambda t: t.trial_id),
+        ("status", status_text),
+        *ranked,
+        ("epoch", lambda t: t.epoch),
+        *((m, lambda t, m=m: t.metrics.get(m)) for m in metrics),
+        ("epochs", lambda t: t.iterations),
+        *((p.split(".")[-1], lambda t, p=p: t.config.get(p)) for p in params),
+        ("time_s", lambda t: t.time_s),
+        ("node", lambda t: t.node),
+        ("ckpts", checkpoints_text),
+        ("checkpoint", lambda t: relative(report, t.checkpoint)),
+    ]
     return [(inert(label), value) for label, value in cols]  # metric and param names come from the experiment
 
 
@@ -84,10 +97,14 @@ def _headline(report: Report) -> str:
     shown = f"; showing {', '.join(report.statuses)}" if report.statuses else ""
     if report.objectives:  # the values are those at the epoch the first metric's scope picks
         pairs = ", ".join(f"{m} ({mode})" for m, mode in report.objectives)
-        return (f"ranked by Pareto rank of {pairs}, then {report.metric}; values at the {scope} by {report.metric}; "
-                f"{len(report.trials)} trials: {summary or 'none yet'}{shown}")
-    return (f"ranked by {report.metric} ({report.mode}), {scope}; {len(report.trials)} trials: "
-            f"{summary or 'none yet'}{shown}")
+        return (
+            f"ranked by Pareto rank of {pairs}, then {report.metric}; values at the {scope} by {report.metric}; "
+            f"{len(report.trials)} trials: {summary or 'none yet'}{shown}"
+        )
+    return (
+        f"ranked by {report.metric} ({report.mode}), {scope}; {len(report.trials)} trials: "
+        f"{summary or 'none yet'}{shown}"
+    )
 
 
 def compute_line(compute: dict) -> str:

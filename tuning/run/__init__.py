@@ -14,8 +14,19 @@ from tuning.run.confirm import confirmed, render_confirmed, run_confirm
 from tuning.run.driver import expected_trials, resume_sweep, run_sweep
 from tuning.run.jobs_api import ClusterError
 
-# jobs_api: the one client of a cluster's Jobs API; submit (and resume_job, its resume) is a module of verbs (resolve, dry_run, submit, list_jobs, job_info, logs, stop) for `tuning submit`
-# and the job commands; the face exports it whole rather than nine names; staging: the job verbs end on SIGTERM
-# as submit does.
-__all__ = ["ClusterError", "confirmed", "expected_trials", "render_confirmed", "resume_job", "resume_sweep",
-           "jobs_api", "run_confirm", "run_sweep", "staging", "submit"]
+# jobs_api: the one client of a cluster's Jobs API; submit (and resume_job, its resume) is a module of verbs
+# (resolve, dry_run, submit, list_jobs, job_info, logs, stop) for `tuning submit` and the job commands; the face
+# exports it whole rather than nine names; staging: the job verbs end on SIGTERM as submit does.
+__all__ = [
+    "ClusterError",
+    "confirmed",
+    "expected_trials",
+    "render_confirmed",
+    "resume_job",
+    "resume_sweep",
+    "jobs_api",
+    "run_confirm",
+    "run_sweep",
+    "staging",
+    "submit",
+]

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuning.errors import UserError
 from tuning.bounded import reason
+from tuning.errors import UserError
 from tuning.expdir import ExpDir
 
 LINK_FILE = "confirm.json"
@@ -75,8 +75,12 @@ def _as_choices(space: dict) -> dict:
         if isinstance(spec, dict) and "grid" in spec:
             spec = {"choice": spec["grid"]}
         elif isinstance(spec, dict) and isinstance(spec.get("choice"), dict):
-            spec = {"choice": {value: _as_choices(sub or {}) if isinstance(sub or {}, dict) else sub
-                               for value, sub in spec["choice"].items()}}
+            spec = {
+                "choice": {
+                    value: _as_choices(sub or {}) if isinstance(sub or {}, dict) else sub
+                    for value, sub in spec["choice"].items()
+                }
+            }
         out[key] = spec
     return out
 
@@ -90,7 +94,7 @@ def confirm_sweep(experiment: str, top: int | None, seeds: int) -> tuple[dict, l
         raise UserError("--top and --seeds must be at least 1")
     report = load_report(experiment)
     front = [t for t in report.trials if t.pareto_rank == 1] if report.objectives else None
-    ranked = front[:top] if front is not None else [t for t in report.trials if t.metric is not None][:top or TOP]
+    ranked = front[:top] if front is not None else [t for t in report.trials if t.metric is not None][: top or TOP]
     if not ranked:
         raise UserError(f"experiment {experiment}: no trial has a {report.metric} yet; nothing to confirm")
     sweep = ExpDir(experiment).sweep()
@@ -109,11 +113,17 @@ def confirm_sweep(experiment: str, top: int | None, seeds: int) -> tuple[dict, l
     return sweep, picked
 
 
-def run_confirm(experiment: str, top: int | None, seeds: int, storage: str | None = None, name: str | None = None,
-                address: str | None = None) -> Path:
+def run_confirm(
+    experiment: str,
+    top: int | None,
+    seeds: int,
+    storage: str | None = None,
+    name: str | None = None,
+    address: str | None = None,
+) -> Path:
     """Run the confirmation experiment next to the sweep (or in `storage`) and return its directory."""
-    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import run_sweep
+    from tuning.sweep.config import parse_sweep
 
     sweep, picked = confirm_sweep(experiment, top, seeds)
     cfg = parse_sweep(sweep, origin=f"confirmation of {experiment}")
@@ -136,8 +146,11 @@ def _link(confirm_dir: str) -> dict:
         link = exp.json(LINK_FILE)
         configs = link["configs"]
         if not isinstance(configs, list) or not all(
-                isinstance(p["config"], dict) and isinstance(p["sweep_rank"], int)
-                and (p["metric"] is None or isinstance(p["metric"], (int, float))) for p in configs):
+            isinstance(p["config"], dict)
+            and isinstance(p["sweep_rank"], int)
+            and (p["metric"] is None or isinstance(p["metric"], (int, float)))
+            for p in configs
+        ):
             raise ValueError("configs is not a list of {config, sweep_rank, metric}")
     except (ValueError, TypeError, KeyError) as exc:
         raise UserError(f"{exp.path(LINK_FILE)}: not a link tuning confirm wrote ({reason(exc)})") from None
@@ -163,34 +176,50 @@ def confirmed(confirm_dir: str) -> tuple[list[Confirmed], str, str]:
         for result, pareto in zip(results, pareto_ranks([r.means for r in results], [m for _, m in report.objectives])):
             result.pareto_rank = pareto
     sign, last = 1 if report.mode == "min" else -1, len(results) + 1  # configs without values: after the fronts
-    results.sort(key=lambda r: (last if report.objectives and r.pareto_rank is None else r.pareto_rank or 0,
-                                r.mean is None, sign * (r.mean or 0), r.sweep_rank))
+    results.sort(
+        key=lambda r: (
+            last if report.objectives and r.pareto_rank is None else r.pareto_rank or 0,
+            r.mean is None,
+            sign * (r.mean or 0),
+            r.sweep_rank,
+        )
+    )
     return results, report.metric, report.mode
 
 
 def render_confirmed(results: list[Confirmed], metric: str, mode: str) -> str:
     """A table of configs by mean, and a plain statement on whether the sweep's winner held up."""
     fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
-    lines = [f"confirmed ranking by mean {metric} ({mode}), 95% CI from Student's t", "",
-             f"{'rank':<5} {'sweep rank':<11} {'sweep ' + metric:<14} {'mean':<10} {'± 95% CI':<10} {'std':<10} runs  params"]
+    lines = [
+        f"confirmed ranking by mean {metric} ({mode}), 95% CI from Student's t",
+        "",
+        f"{'rank':<5} {'sweep rank':<11} {'sweep ' + metric:<14} {'mean':<10} {'± 95% CI':<10} {'std':<10} "
+        "runs  params",
+    ]
     for i, r in enumerate(results, 1):
         params = ", ".join(f"{k.split('.')[-1]}={fmt(v) if isinstance(v, float) else v}" for k, v in r.config.items())
         if r.means:  # several objectives: the Pareto rank and every objective's mean come first
             params = f"front {r.pareto_rank}, means {', '.join(fmt(m) for m in r.means)}; {params}"
-        lines.append(f"{i:<5} {r.sweep_rank:<11} {fmt(r.sweep_metric):<14} {fmt(r.mean):<10} {fmt(r.ci95):<10} "
-                     f"{fmt(r.std):<10} {len(r.values):<5} {params}")
+        lines.append(
+            f"{i:<5} {r.sweep_rank:<11} {fmt(r.sweep_metric):<14} {fmt(r.mean):<10} {fmt(r.ci95):<10} "
+            f"{fmt(r.std):<10} {len(r.values):<5} {params}"
+        )
     winner = results[0]
     lines.append("")
     if any(r.pareto_rank is not None for r in results):  # several objectives: the sweep's front, rerun
         kept = [str(r.sweep_rank) for r in results if r.pareto_rank == 1]
         dropped = [str(r.sweep_rank) for r in results if r.pareto_rank != 1]
-        lines.append(f"Pareto front of the mean values: sweep ranks {', '.join(kept)}"
-                     + (f"; no longer on it: sweep ranks {', '.join(dropped)}." if dropped else " (all of them)."))
+        lines.append(
+            f"Pareto front of the mean values: sweep ranks {', '.join(kept)}"
+            + (f"; no longer on it: sweep ranks {', '.join(dropped)}." if dropped else " (all of them).")
+        )
         return "\n".join(lines)
     if winner.sweep_rank == 1:
         lines.append(f"The sweep's winner is also the confirmed winner (mean {metric} {fmt(winner.mean)}).")
     else:
         sweep_best = next(r for r in results if r.sweep_rank == 1)
-        lines.append(f"The sweep's winner is NOT the confirmed winner: sweep rank {winner.sweep_rank} has the best "
-                     f"mean {metric} {fmt(winner.mean)}, the sweep's winner {fmt(sweep_best.mean)}.")
+        lines.append(
+            f"The sweep's winner is NOT the confirmed winner: sweep rank {winner.sweep_rank} has the best "
+            f"mean {metric} {fmt(winner.mean)}, the sweep's winner {fmt(sweep_best.mean)}."
+        )
     return "\n".join(lines)

@@ -12,15 +12,13 @@ from pathlib import Path
 
 import yaml
 
-from tuning.sweep import flavour
-
-from tuning.trial import prepare
-from tuning.sweep.config import SweepConfig, parse_sweep
 from tuning.errors import UserError
 from tuning.expdir import SWEEP_FILE
 from tuning.run.resume import study_storage
 from tuning.run.warm_start import warm_start_points
-
+from tuning.sweep import flavour
+from tuning.sweep.config import SweepConfig, parse_sweep
+from tuning.trial import prepare
 
 
 def check_sweep(cfg: SweepConfig) -> str:
@@ -41,9 +39,9 @@ def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None
     driver still prepares the data; Tune's trial actors take those warm workers.
     """
 
-    from tuning.compat import ray as ray_compat
-
     import ray
+
+    from tuning.compat import ray as ray_compat
 
     if ray.is_initialized():
         return
@@ -62,8 +60,7 @@ def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None
         ray_compat.bind_ray_to_loopback()
     # "local" always starts a fresh instance; a bare ray.init() would join the last `ray start` cluster.
     with ray_compat.lean_head_node() if address is None else contextlib.nullcontext():
-        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR)
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
 
 
 def _inherit_trial_environment() -> None:
@@ -107,16 +104,15 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+    from tuning.expdir import budget
     from tuning.run.placement import PendingNotice
     from tuning.run.progress import Progress
     from tuning.run.trim import ForgetFinished
-    from tuning.expdir import budget
+    from tuning.search.pareto import compared, objectives
     from tuning.search.schedulers import SCHEDULERS, make_scheduler
     from tuning.search.searchers import SEARCHERS, make_searcher
     from tuning.sweep.space import is_conditional, to_param_space
     from tuning.trial import trial_dirname
-
-    from tuning.search.pareto import compared, objectives
 
     search, res = cfg.search, cfg.resources
     metric, mode = compared(search)  # with several objectives, only the searcher sees them all
@@ -124,29 +120,52 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     as_grid = SEARCHERS[search.searcher.name].as_grid
     tune_config = tune.TuneConfig(
         # a conditional space's searcher counts its own grid points: Tune asks it for every trial
-        metric=metric, mode=mode,
+        metric=metric,
+        mode=mode,
         num_samples=expected_trials(cfg) if is_conditional(search.space) else search.num_samples,
-        search_alg=make_searcher(search, cfg.run.seed, warm_start=warm_start, max_concurrent=res.max_concurrent,
-                                 storage=study_storage(search.searcher.name, exp_dir),
-                                 budget=functools.partial(budget, cfg.to_dict()), experiment=str(exp_dir)),
+        search_alg=make_searcher(
+            search,
+            cfg.run.seed,
+            warm_start=warm_start,
+            max_concurrent=res.max_concurrent,
+            storage=study_storage(search.searcher.name, exp_dir),
+            budget=functools.partial(budget, cfg.to_dict()),
+            experiment=str(exp_dir),
+        ),
         scheduler=make_scheduler(search.scheduler, cfg.max_epochs, search.space),
         # A stopped DDP trial's actor is ended, not reused: its Ray Train workers end with it.
-        max_concurrent_trials=res.max_concurrent, reuse_actors=res.workers == 1, trial_dirname_creator=trial_dirname)
+        max_concurrent_trials=res.max_concurrent,
+        reuse_actors=res.workers == 1,
+        trial_dirname_creator=trial_dirname,
+    )
     # Ray's HyperBand can pause a trial that reached the budget and never resume or end it (the sweep then
     # spins forever; ray#6780, ray PR #39157): a trial at the budget is ended by Tune before HyperBand decides.
     stop = {"training_iteration": cfg.max_epochs} if SCHEDULERS[search.scheduler.name].stop_at_budget else None
     run_config = tune.RunConfig(
         # cfg.run.storage may be a URI (s3://...), which a Path cannot hold: run_sweep resolved both.
-        name=cfg.name, storage_path=cfg.run.storage, verbose=0, stop=stop,
-        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), PendingNotice(),
-                   ForgetFinished(tuple(m for m, _ in objectives(search))),
-                   Progress(search.metric, search.mode, expected_trials(cfg))],
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=cfg.run.keep_checkpoints,
-                                                checkpoint_score_attribute=metric, checkpoint_score_order=mode),
+        name=cfg.name,
+        storage_path=cfg.run.storage,
+        verbose=0,
+        stop=stop,
+        callbacks=[
+            JsonLoggerCallback(),
+            CSVLoggerCallback(),
+            PendingNotice(),
+            ForgetFinished(tuple(m for m, _ in objectives(search))),
+            Progress(search.metric, search.mode, expected_trials(cfg)),
+        ],
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=cfg.run.keep_checkpoints, checkpoint_score_attribute=metric, checkpoint_score_order=mode
+        ),
         failure_config=tune.FailureConfig(max_failures=cfg.run.max_failures),
-        sync_config=tune.SyncConfig(sync_artifacts=True))
-    return tune.Tuner(make_trainable(cfg, dist), param_space=to_param_space(search.space, as_grid), tune_config=tune_config,
-                      run_config=run_config)
+        sync_config=tune.SyncConfig(sync_artifacts=True),
+    )
+    return tune.Tuner(
+        make_trainable(cfg, dist),
+        param_space=to_param_space(search.space, as_grid),
+        tune_config=tune_config,
+        run_config=run_config,
+    )
 
 
 def tune_environment() -> None:
@@ -297,8 +316,9 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
         start_ray(address, worker_preload(cfg, dist))
         prepare(cfg)
         tune_environment()
-        tuner = tune.Tuner.restore(str(exp_dir), trainable=make_trainable(cfg, dist), resume_unfinished=True,
-                                   resume_errored=retry_errored)
+        tuner = tune.Tuner.restore(
+            str(exp_dir), trainable=make_trainable(cfg, dist), resume_unfinished=True, resume_errored=retry_errored
+        )
         if more:  # last: a --more refused or interrupted before this point leaves num_samples as it was
             cfg = _extend(exp_dir, local, cfg, more)
         fit(tuner, cfg, exp_dir, command)
@@ -349,11 +369,17 @@ def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> 
     recorded, this = parse_sweep(exp.sweep()).to_dict(), cfg.to_dict()
     if recorded != this:
         differs = next((k for k in {**recorded, **this} if recorded.get(k) != this.get(k)), "?")
-        raise UserError(f"--resume-existing: {location} holds another sweep (its {differs} differs); "
-                        "it continues only the sweep that started it (nothing was overwritten)")
+        raise UserError(
+            f"--resume-existing: {location} holds another sweep (its {differs} differs); "
+            "it continues only the sweep that started it (nothing was overwritten)"
+        )
     if not has_snapshot(exp):
-        print(f"starting the existing experiment {location} again: its first start stopped before Ray Tune "
-              "saved any state", file=sys.stderr, flush=True)
+        print(
+            f"starting the existing experiment {location} again: its first start stopped before Ray Tune "
+            "saved any state",
+            file=sys.stderr,
+            flush=True,
+        )
         return None
     print(f"continuing the existing experiment {location}", file=sys.stderr, flush=True)
     return resume_sweep(location, address)
@@ -376,27 +402,42 @@ def check_local_resources(cfg: SweepConfig) -> None:
         import torch
 
         if torch.cuda.device_count() == 0:
-            raise UserError(f"resources.gpu: {res.gpu} per trial, but this machine has no GPU that torch "
-                            "can use: run on a cluster that has them (--address), or set resources.gpu: 0 and "
-                            "trainer.accelerator: cpu")
+            raise UserError(
+                f"resources.gpu: {res.gpu} per trial, but this machine has no GPU that torch "
+                "can use: run on a cluster that has them (--address), or set resources.gpu: 0 and "
+                "trainer.accelerator: cpu"
+            )
         if res.gpu * res.workers > torch.cuda.device_count():
-            raise UserError(f"resources.gpu: {res.gpu} per worker x {res.workers} workers, but this machine has "
-                            f"{torch.cuda.device_count()} GPUs: no trial could start")
+            raise UserError(
+                f"resources.gpu: {res.gpu} per worker x {res.workers} workers, but this machine has "
+                f"{torch.cuda.device_count()} GPUs: no trial could start"
+            )
     if res.cpu * res.workers > cpus:
-        raise UserError(f"resources.cpu: {res.cpu:g} per worker x {res.workers} workers, but this machine has {cpus} "
-                        "CPUs: no trial could start; lower resources.cpu (or workers), or run on a cluster (--address)")
+        raise UserError(
+            f"resources.cpu: {res.cpu:g} per worker x {res.workers} workers, but this machine has {cpus} "
+            "CPUs: no trial could start; lower resources.cpu (or workers), or run on a cluster (--address)"
+        )
     if res.custom:
         name = next(iter(res.custom))
-        raise UserError(f"resources.custom.{name}: a custom resource is a cluster node's label, and a local sweep's "
-                        "Ray has none: no trial could start; leave it out, or run on a cluster (--address)")
+        raise UserError(
+            f"resources.custom.{name}: a custom resource is a cluster node's label, and a local sweep's "
+            "Ray has none: no trial could start; leave it out, or run on a cluster (--address)"
+        )
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     if res.memory * res.workers > total:
-        raise UserError(f"resources.memory: {res.memory:g} GiB per worker x {res.workers} workers, but this machine "
-                        f"has {total:.1f} GiB: no trial could start")
+        raise UserError(
+            f"resources.memory: {res.memory:g} GiB per worker x {res.workers} workers, but this machine "
+            f"has {total:.1f} GiB: no trial could start"
+        )
 
 
-def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = None,
-              address: str | None = None, resume_existing: bool = False) -> Path:
+def run_sweep(
+    cfg: SweepConfig,
+    storage: str | None = None,
+    name: str | None = None,
+    address: str | None = None,
+    resume_existing: bool = False,
+) -> Path:
     """Run the sweep to the end and return its experiment directory.
 
     An existing experiment is refused, unless `resume_existing` and it holds this same sweep: then it is
@@ -412,8 +453,10 @@ def run_sweep(cfg: SweepConfig, storage: str | None = None, name: str | None = N
     again = False  # the same sweep started again where its first start saved nothing
     if store.is_nonempty(location):
         if not resume_existing:
-            raise UserError(f"experiment directory {location} already exists and is not empty; "
-                            "choose another with --name or --storage (nothing was overwritten)")
+            raise UserError(
+                f"experiment directory {location} already exists and is not empty; "
+                "choose another with --name or --storage (nothing was overwritten)"
+            )
         continued = _continue_existing(cfg, location, address)
         if continued is not None:
             return continued

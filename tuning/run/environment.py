@@ -32,6 +32,7 @@ def _version(package: str) -> str | None:
 
 def git_state(directory: str) -> dict | None:
     """Commit and dirtiness of the git checkout holding `directory` (the user's code), or None."""
+
     def git(*args):
         return subprocess.run(["git", "-C", directory, *args], capture_output=True, text=True, timeout=10)
 
@@ -50,10 +51,17 @@ def ray_nodes() -> list[dict]:
     """The live nodes of the connected Ray cluster: address, hostname and resources."""
     import ray
 
-    return [{"node_id": n["NodeID"], "address": n["NodeManagerAddress"], "hostname": n["NodeManagerHostname"],
-             "head": "node:__internal_head__" in n["Resources"],
-             "resources": {k: v for k, v in n["Resources"].items() if not k.startswith("node:")}}
-            for n in ray.nodes() if n.get("Alive")]
+    return [
+        {
+            "node_id": n["NodeID"],
+            "address": n["NodeManagerAddress"],
+            "hostname": n["NodeManagerHostname"],
+            "head": "node:__internal_head__" in n["Resources"],
+            "resources": {k: v for k, v in n["Resources"].items() if not k.startswith("node:")},
+        }
+        for n in ray.nodes()
+        if n.get("Alive")
+    ]
 
 
 def _read(path) -> dict:
@@ -90,11 +98,24 @@ def record_start(exp_dir: Path, command: str) -> None:
     path = _location(exp_dir)
     data = _read(path)
     if not data:
-        data = {"python": sys.version.split()[0], "platform": platform.platform(),
-                "packages": {p: _version(p) for p in PACKAGES}, "git": git_state(os.getcwd()),
-                "working_directory": os.getcwd(), "runs": []}
-    data.setdefault("runs", []).append({"command": command, "started": _now(), "ended": None, "outcome": None,
-                                        "driver_host": socket.gethostname(), "nodes": ray_nodes()})
+        data = {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "packages": {p: _version(p) for p in PACKAGES},
+            "git": git_state(os.getcwd()),
+            "working_directory": os.getcwd(),
+            "runs": [],
+        }
+    data.setdefault("runs", []).append(
+        {
+            "command": command,
+            "started": _now(),
+            "ended": None,
+            "outcome": None,
+            "driver_host": socket.gethostname(),
+            "nodes": ray_nodes(),
+        }
+    )
     data["started"] = data["runs"][0]["started"]
     _write(path, data)
 

@@ -17,8 +17,10 @@ from urllib.parse import urlparse
 
 from tuning.errors import UserError
 
-TOKEN_HELP = ("give the cluster's token in RAY_AUTH_TOKEN, or a file named by RAY_AUTH_TOKEN_PATH, or "
-              "~/.ray/auth_token (on the head node: `ray get-auth-token`)")
+TOKEN_HELP = (
+    "give the cluster's token in RAY_AUTH_TOKEN, or a file named by RAY_AUTH_TOKEN_PATH, or "
+    "~/.ray/auth_token (on the head node: `ray get-auth-token`)"
+)
 # The Jobs API answers before the head's job agent is up; Ray itself says "please try again later".
 AGENT_BUSY = "No available agent to submit job"
 AGENT_RETRY_S = 60  # how long that is retried (each try also waits up to 10 s inside the head)
@@ -76,21 +78,27 @@ def _one_line(text: str) -> str:
 def check_job_id(job_id, what: str = "JOB") -> None:
     """UserError unless `job_id` has a job id's shape (before any request: it becomes part of a URL path)."""
     if not isinstance(job_id, str) or not re.fullmatch(JOB_ID_PATTERN, job_id):
-        raise UserError(f"{what} {job_id!r}: not a job id: letters, digits, '.', '_' and '-', starting with a "
-                        "letter or digit, 230 at most (as `tuning submit` prints them and `tuning jobs` lists them)")
+        raise UserError(
+            f"{what} {job_id!r}: not a job id: letters, digits, '.', '_' and '-', starting with a "
+            "letter or digit, 230 at most (as `tuning submit` prints them and `tuning jobs` lists them)"
+        )
 
 
 def _unreachable(address: str, why: str) -> UserError:
-    return UserError(f"cannot reach the Ray dashboard at {address}: {why}; expected the head's dashboard address, "
-                     "e.g. http://HEAD:8265 (is the cluster up, the port forwarded?)")
+    return UserError(
+        f"cannot reach the Ray dashboard at {address}: {why}; expected the head's dashboard address, "
+        "e.g. http://HEAD:8265 (is the cluster up, the port forwarded?)"
+    )
 
 
 def _log_stream_error(exc: Exception, address: str) -> Exception:
     """The message for a failure of the log stream (a websocket, aiohttp's): no such job, or the cluster's."""
     if getattr(exc, "status", None) == 404:
         return UserError(f"{address}: no such job (its log stream answered HTTP 404)")
-    return ClusterError(f"the Ray cluster at {address} broke off the job's log stream: "
-                        f"{type(exc).__name__}: {_one_line(str(exc)) or 'no reason given'}")
+    return ClusterError(
+        f"the Ray cluster at {address} broke off the job's log stream: "
+        f"{type(exc).__name__}: {_one_line(str(exc)) or 'no reason given'}"
+    )
 
 
 @contextlib.contextmanager
@@ -108,16 +116,20 @@ def talking_to(address: str, source: str):
         yield
     except AuthenticationError as exc:
         first = str(exc).split("\n")[0]
-        raise UserError(f"the Ray cluster at {address} refused the request ({first}); token from {source}. "
-                        f"{TOKEN_HELP}") from None
+        raise UserError(
+            f"the Ray cluster at {address} refused the request ({first}); token from {source}. {TOKEN_HELP}"
+        ) from None
     except _NotRay as exc:
-        raise UserError(f"{address} does not answer as a Ray dashboard ({exc}); expected the head's dashboard "
-                        "address, e.g. http://HEAD:8265 (is that the dashboard's port?)") from None
+        raise UserError(
+            f"{address} does not answer as a Ray dashboard ({exc}); expected the head's dashboard "
+            "address, e.g. http://HEAD:8265 (is that the dashboard's port?)"
+        ) from None
     except _NoAnswer as exc:
         if exc.first:
             raise _unreachable(address, str(exc)) from None
-        raise ClusterError(f"the Ray cluster at {address}: {exc}; is the head node healthy? (`ray status` on "
-                           "it)") from None
+        raise ClusterError(
+            f"the Ray cluster at {address}: {exc}; is the head node healthy? (`ray status` on it)"
+        ) from None
     except ConnectionError as exc:
         raise _unreachable(address, str(exc)) from None
     except (StreamError, TimeoutError) as exc:
@@ -152,11 +164,16 @@ def call(client, address: str, request, *args, **kwargs):
                 return request(*args, **kwargs)
         except _AgentBusy:
             if time.monotonic() + delay > deadline:
-                raise ClusterError(f"the Ray cluster at {address} has no job agent ready after "
-                                   f"{AGENT_RETRY_S} s of retries (\"{AGENT_BUSY}\"); is the head node "
-                                   "healthy? (`ray status` on it)") from None
-            print(f"the cluster's job agent is not ready yet; retrying in {delay:g} s "
-                  f"(for up to {AGENT_RETRY_S} s)", file=sys.stderr, flush=True)
+                raise ClusterError(
+                    f"the Ray cluster at {address} has no job agent ready after "
+                    f'{AGENT_RETRY_S} s of retries ("{AGENT_BUSY}"); is the head node '
+                    "healthy? (`ray status` on it)"
+                ) from None
+            print(
+                f"the cluster's job agent is not ready yet; retrying in {delay:g} s (for up to {AGENT_RETRY_S} s)",
+                file=sys.stderr,
+                flush=True,
+            )
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
 
@@ -173,9 +190,11 @@ def plain_http_warning(address: str, token: str | None) -> str | None:
         loopback = host == "localhost" or host.endswith(".localhost")
     if loopback:
         return None
-    return (f"warning: {address} is plain http:// to another machine: the cluster's token travels unencrypted "
-            "and anyone on the path can read it and run code on the cluster; forward the port "
-            "(`ray dashboard`, `kubectl port-forward`) and use http://127.0.0.1:8265, or reach it over https://")
+    return (
+        f"warning: {address} is plain http:// to another machine: the cluster's token travels unencrypted "
+        "and anyone on the path can read it and run code on the cluster; forward the port "
+        "(`ray dashboard`, `kubectl port-forward`) and use http://127.0.0.1:8265, or reach it over https://"
+    )
 
 
 def _describe(response) -> str:
@@ -230,8 +249,9 @@ def _client_class():
             except requests.exceptions.ConnectionError as exc:
                 if first:
                     raise  # Ray's own message: "Failed to connect to Ray at address: ..."
-                raise _NoAnswer(f"the connection broke during {method} {endpoint} ({type(exc).__name__})",
-                                False) from None
+                raise _NoAnswer(
+                    f"the connection broke during {method} {endpoint} ({type(exc).__name__})", False
+                ) from None
             _check_answer(method, endpoint, response)
             return response
 
@@ -248,7 +268,9 @@ def connect(address: str):
         url = urlparse(address)
         url.port  # noqa: B018 -- a port that is not a number raises here, not deep inside requests
     except ValueError as exc:
-        raise UserError(f"--address {address}: {exc}; expected the head's dashboard address, http://HEAD:8265") from None
+        raise UserError(
+            f"--address {address}: {exc}; expected the head's dashboard address, http://HEAD:8265"
+        ) from None
     if not url.hostname or url.query or url.fragment:  # a path is fine: a dashboard behind a proxy's prefix
         raise UserError(f"--address {address}: expected the head's dashboard address, http://HEAD:8265")
     # Ray logs each packaging step at INFO (its job SDK sets its own logger to INFO); `submit` prints one

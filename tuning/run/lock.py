@@ -106,8 +106,10 @@ def describe(record: dict) -> str:
     """'host H pid P (`tuning resume`, since ..., heartbeat 3 s ago)'."""
     beat = _seconds(record.get("heartbeat"))
     ago = f", heartbeat {max(0.0, _now() - beat):.0f} s ago" if beat is not None else ""
-    return (f"host {record.get('host', '?')} pid {record.get('pid', '?')} (`tuning {record.get('command', '?')}`, "
-            f"since {record.get('since', '?')}{ago})")
+    return (
+        f"host {record.get('host', '?')} pid {record.get('pid', '?')} (`tuning {record.get('command', '?')}`, "
+        f"since {record.get('since', '?')}{ago})"
+    )
 
 
 def _decode(text: str) -> dict:
@@ -217,8 +219,12 @@ class _ObjectRecord:
 def _lost(record: dict | None) -> None:
     """The default when a heartbeat finds the lock taken over: stop writing the experiment at once."""
     owner = describe(record) if record else "nobody (the lock was removed)"
-    print(f"tuning: this driver lost the experiment's lock to {owner}, which found it stale; stopping at once so "
-          "that two drivers never write one experiment", file=sys.stderr, flush=True)
+    print(
+        f"tuning: this driver lost the experiment's lock to {owner}, which found it stale; stopping at once so "
+        "that two drivers never write one experiment",
+        file=sys.stderr,
+        flush=True,
+    )
     os._exit(1)
 
 
@@ -235,8 +241,15 @@ class DriverLock:
 
     def _record(self, since: float) -> dict:
         now = _now()
-        return {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid()),
-                "command": self.command, "since": _iso(since), "heartbeat": _iso(now), "token": self.token}
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "start": _process_start(os.getpid()),
+            "command": self.command,
+            "since": _iso(since),
+            "heartbeat": _iso(now),
+            "token": self.token,
+        }
 
     def acquire(self) -> "DriverLock":
         """Take the lock, taking a stale one over with a notice; ExperimentLocked while its owner runs."""
@@ -252,23 +265,27 @@ class DriverLock:
                 why = gone(current)
                 if why is None:
                     raise ExperimentLocked(self._refusal(current))
-                print(f"tuning {self.command}: taking over the lock of {self.experiment} from {describe(current)}: "
-                      f"{why}", file=sys.stderr, flush=True)
+                print(
+                    f"tuning {self.command}: taking over the lock of {self.experiment} from {describe(current)}: {why}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 self.store.remove_stale(current, self.token)
             raise ExperimentLocked(self._refusal(self.store.read() or {}))
         except OSError as exc:  # a read-only experiment, an unreachable store: said before anything changes
             raise UserError(f"experiment {self.experiment}: cannot take its lock ({LOCK_FILE}): {exc}") from None
 
     def _refusal(self, owner: dict) -> str:
-        return (f"experiment {self.experiment} is being driven by {describe(owner)}: one driver per experiment. "
-                f"Wait for it to end or stop it, then resume (nothing was changed); a lock whose process is gone, "
-                f"or whose heartbeat is older than {STALE_S:.0f} s, is taken over")
+        return (
+            f"experiment {self.experiment} is being driven by {describe(owner)}: one driver per experiment. "
+            f"Wait for it to end or stop it, then resume (nothing was changed); a lock whose process is gone, "
+            f"or whose heartbeat is older than {STALE_S:.0f} s, is taken over"
+        )
 
     def _start(self) -> None:
         self._beats = threading.Thread(target=self._beat, name="tuning-driver-lock", daemon=True)
         self._beats.start()
-        if threading.current_thread() is threading.main_thread() \
-                and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             # SIGTERM's default would end the process before `finally` releases the lock: Ctrl-C's way instead
             self._previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
 
@@ -290,8 +307,11 @@ class DriverLock:
         self._stop.set()
         if self._beats is not None:
             self._beats.join(timeout=2 * HEARTBEAT_S)
-        if self._previous_sigterm is not None and threading.current_thread() is threading.main_thread() \
-                and signal.getsignal(signal.SIGTERM) is _interrupt:  # Ray's own, set since, stays
+        if (
+            self._previous_sigterm is not None
+            and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) is _interrupt
+        ):  # Ray's own, set since, stays
             signal.signal(signal.SIGTERM, self._previous_sigterm)
         if (self.store.read() or {}).get("token") == self.token:
             self.store.remove()

@@ -53,13 +53,14 @@ def describe_cluster(res) -> str:
     totals = ray.cluster_resources()
     gpus = f", {totals.get('GPU', 0):g} GPU" if totals.get("GPU") else ""
     limit = f"; at most {res.max_concurrent} at once (resources.max_concurrent)" if res.max_concurrent else ""
-    return (f"cluster: {len(nodes)} nodes, {totals.get('CPU', 0):g} CPU{gpus}; a trial needs "
-            f"{_show(trial_bundle(res))} x {res.workers}: room for {room(res, nodes)} trials at once{limit}")
+    return (
+        f"cluster: {len(nodes)} nodes, {totals.get('CPU', 0):g} CPU{gpus}; a trial needs "
+        f"{_show(trial_bundle(res))} x {res.workers}: room for {room(res, nodes)} trials at once{limit}"
+    )
 
 
 def _show(bundle: dict) -> str:
-    return "{" + ", ".join(f"{k}: {v / GIB:g} GiB" if k == "memory" else f"{k}: {v:g}"
-                           for k, v in bundle.items()) + "}"
+    return "{" + ", ".join(f"{k}: {v / GIB:g} GiB" if k == "memory" else f"{k}: {v:g}" for k, v in bundle.items()) + "}"
 
 
 def pending_reason(need: dict, node_totals: list[dict], available: dict) -> str:
@@ -67,12 +68,16 @@ def pending_reason(need: dict, node_totals: list[dict], available: dict) -> str:
     biggest = {key: max((node.get(key, 0) for node in node_totals), default=0) for key in need}
     missing = [key for key, value in need.items() if sum(node.get(key, 0) for node in node_totals) < value]
     if missing:
-        return (f"the cluster has no {', '.join(missing)} to give: a trial needs {_show(need)}, the largest node "
-                f"has {_show(biggest)}; add such nodes (an autoscaling cluster does once it sees the demand) "
-                "or lower `resources`")
+        return (
+            f"the cluster has no {', '.join(missing)} to give: a trial needs {_show(need)}, the largest node "
+            f"has {_show(biggest)}; add such nodes (an autoscaling cluster does once it sees the demand) "
+            "or lower `resources`"
+        )
     short = [key for key, value in need.items() if available.get(key, 0) < value]
-    return (f"waiting for {', '.join(short) or 'resources'}: a trial needs {_show(need)}, free now "
-            f"{_show({key: available.get(key, 0) for key in need})} (other jobs or trials hold the rest)")
+    return (
+        f"waiting for {', '.join(short) or 'resources'}: a trial needs {_show(need)}, free now "
+        f"{_show({key: available.get(key, 0) for key in need})} (other jobs or trials hold the rest)"
+    )
 
 
 class PendingNotice(Callback):
@@ -95,5 +100,9 @@ class PendingNotice(Callback):
         self.told = True
         need = pending[0].placement_group_factory.required_resources
         nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-        print(f"{len(pending)} trial(s) pending for {self.after_s:g} s, none running: "
-              f"{pending_reason(need, nodes, ray.available_resources())}", file=sys.stdout, flush=True)
+        print(
+            f"{len(pending)} trial(s) pending for {self.after_s:g} s, none running: "
+            f"{pending_reason(need, nodes, ray.available_resources())}",
+            file=sys.stdout,
+            flush=True,
+        )

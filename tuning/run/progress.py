@@ -103,8 +103,12 @@ class ProgressLines(Callback):
             values = self.trial_values.get(trial.trial_id)
             names = ", ".join(m for m, _ in self.pairs)
             shown = ", ".join(f"{m} {v:.4g}" for (m, _), v in zip(self.pairs, values or []))
-            self._line(trial, f"{shown} in {epochs} epochs (Pareto front: {self.front()} trials)" if values else
-                       f"ended after {epochs} epochs without finite {names}")
+            self._line(
+                trial,
+                f"{shown} in {epochs} epochs (Pareto front: {self.front()} trials)"
+                if values
+                else f"ended after {epochs} epochs without finite {names}",
+            )
         elif value is None:
             self._line(trial, f"ended after {epochs} epochs without a finite {self.metric}")
         else:
@@ -116,8 +120,11 @@ class ProgressLines(Callback):
 
 def _clock(seconds: float) -> str:
     seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
         else f"{seconds // 60}:{seconds % 60:02d}"
+    )
 
 
 def view(counts: dict, total: int | None, elapsed: float, metric: str, best, best_config: dict) -> list[str]:
@@ -125,14 +132,18 @@ def view(counts: dict, total: int | None, elapsed: float, metric: str, best, bes
     done = counts.get("completed", 0) + counts.get("errored", 0)
     pending = counts.get("pending", 0) + max(0, (total or 0) - sum(counts.values()))
     eta = _clock(elapsed / done * (total - done)) if done and total and total > done else "-"
-    lines = [f"trials: {done}{f'/{total}' if total else ''} done ({counts.get('completed', 0)} completed, "
-             f"{counts.get('errored', 0)} errored), {counts.get('running', 0)} running, {pending} pending   "
-             f"elapsed {_clock(elapsed)}, eta {eta}"]
+    lines = [
+        f"trials: {done}{f'/{total}' if total else ''} done ({counts.get('completed', 0)} completed, "
+        f"{counts.get('errored', 0)} errored), {counts.get('running', 0)} running, {pending} pending   "
+        f"elapsed {_clock(elapsed)}, eta {eta}"
+    ]
     if best is None:
         lines.append(f"best {metric}: none yet")
     else:
-        params = ", ".join(f"{k.split('.')[-1]}={v:.4g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
-                           for k, v in best_config.items())
+        params = ", ".join(
+            f"{k.split('.')[-1]}={v:.4g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
+            for k, v in best_config.items()
+        )
         lines.append(f"best {metric}: {best:.4g}  {params}")
     return lines
 

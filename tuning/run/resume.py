@@ -36,8 +36,7 @@ def study_storage(searcher: str, exp_dir):
 def trial_states(exp_dir: Path) -> list[dict]:
     """Trial id, status, directory and params of each trial in Tune's newest snapshot ([] while it is
     being written or before the first)."""
-    from tuning.expdir import ExpDir
-    from tuning.expdir import tune_states
+    from tuning.expdir import ExpDir, tune_states
 
     trials = []
     for state in tune_states(ExpDir(str(exp_dir)), warn=False):
@@ -54,8 +53,12 @@ def resume_hint(exp_dir: Path, command: str = "run") -> None:
     """Tell the user the sweep stopped early, that its state is saved, and how to continue."""
     from tuning.text import inert, shell_command
 
-    print(f"tuning {command}: interrupted; finished trials and checkpoints are saved in {inert(exp_dir)}\n"
-          f"continue with: {shell_command('tuning', 'resume', exp_dir)}", file=sys.stderr, flush=True)
+    print(
+        f"tuning {command}: interrupted; finished trials and checkpoints are saved in {inert(exp_dir)}\n"
+        f"continue with: {shell_command('tuning', 'resume', exp_dir)}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def settle_orphans(exp_dir: Path, study_file: Path | None = None) -> int:
@@ -95,7 +98,7 @@ def repair_results(exp_dir: Path) -> list[Path]:
     for path in [*Path(exp_dir).glob("*/result.json"), *Path(exp_dir).glob("*/progress.csv")]:
         data = path.read_bytes()
         if data and not data.endswith(b"\n"):
-            path.write_bytes(data[:data.rfind(b"\n") + 1])
+            path.write_bytes(data[: data.rfind(b"\n") + 1])
             print(f"tuning resume: {path}: removed a half-written last line", file=sys.stderr)
             repaired.append(path)
     return repaired
@@ -130,9 +133,11 @@ def check_study(path: Path) -> None:
     except sqlite3.Error as exc:
         problem = str(exc)
     if problem != "ok":
-        raise UserError(f"the experiment's Optuna study {path} is not readable ({problem}); the sweep cannot "
-                        "continue without it: put back a good copy and resume again (nothing was changed; "
-                        "`tuning report` still reads the experiment)")
+        raise UserError(
+            f"the experiment's Optuna study {path} is not readable ({problem}); the sweep cannot "
+            "continue without it: put back a good copy and resume again (nothing was changed; "
+            "`tuning report` still reads the experiment)"
+        )
 
 
 def repair_search(exp_dir: Path) -> bool:
@@ -145,8 +150,10 @@ def repair_search(exp_dir: Path) -> bool:
     unfinished = {s["trial_id"] for s in states if s["status"] not in FINAL}
     repaired = bool(states) and tune_compat.settle_search_state(str(exp_dir), len(states), unfinished)
     if repaired:
-        print(f"tuning resume: {exp_dir}: the search state disagreed with Tune's trial list; made to agree",
-              file=sys.stderr)
+        print(
+            f"tuning resume: {exp_dir}: the search state disagreed with Tune's trial list; made to agree",
+            file=sys.stderr,
+        )
     return repaired
 
 
@@ -175,7 +182,9 @@ def repair_checkpoints(exp_dir: Path) -> list[str]:
             # checkpoint: those run again from it, so their rows are cut to be written once.
             _cut_results(trial_dir, latest.metrics["training_iteration"] if latest else 0)
             continue
-        kept = [r for r in tune_compat.checkpoint_results(manager) if (trial_dir / Path(r.checkpoint.path).name).is_dir()]
+        kept = [
+            r for r in tune_compat.checkpoint_results(manager) if (trial_dir / Path(r.checkpoint.path).name).is_dir()
+        ]
         restored = tune_compat.keep_checkpoints(manager, kept)
         entry[1] = json.dumps(metadata, indent=2, cls=tune_compat.tune_json_encoder())
         _cut_results(trial_dir, restored.metrics["training_iteration"] if restored else 0)
@@ -184,8 +193,10 @@ def repair_checkpoints(exp_dir: Path) -> list[str]:
         tmp = states[-1].with_name(f".{states[-1].name}.tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(states[-1])
-        print(f"tuning resume: {', '.join(repaired)}: continuing from the newest checkpoint still on disk",
-              file=sys.stderr)
+        print(
+            f"tuning resume: {', '.join(repaired)}: continuing from the newest checkpoint still on disk",
+            file=sys.stderr,
+        )
     return repaired
 
 
@@ -199,14 +210,17 @@ def _cut_results(trial_dir: Path, iteration: int) -> None:
     results = trial_dir / "result.json"
     kept = 0
     if results.is_file():
-        lines = [line for line in results.read_text().splitlines(keepends=True)
-                 if line.strip() and json.loads(line).get("training_iteration", 0) <= iteration]
+        lines = [
+            line
+            for line in results.read_text().splitlines(keepends=True)
+            if line.strip() and json.loads(line).get("training_iteration", 0) <= iteration
+        ]
         results.write_text("".join(lines))
         kept = len(lines)
     progress = trial_dir / "progress.csv"
     lines = progress.read_text().splitlines(keepends=True) if progress.is_file() else []
     if lines:
-        progress.write_text("".join(lines[:1 + kept]))
+        progress.write_text("".join(lines[: 1 + kept]))
 
 
 def _same_params(optuna_params: dict, tune_params: dict) -> bool:
@@ -228,9 +242,9 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 def load_experiment(experiment: str):
     """The experiment directory (a path; a URI: tuning.run.uri_resume) and its resolved sweep, or a UserError
     saying what is missing."""
-    from tuning.sweep.config import parse_sweep
     from tuning.expdir import SWEEP_FILE
     from tuning.storage import experiment_location
+    from tuning.sweep.config import parse_sweep
 
     exp_dir = Path(experiment).expanduser().resolve()
     sweep_file = exp_dir / SWEEP_FILE
@@ -241,8 +255,10 @@ def load_experiment(experiment: str):
     recorded = Path(experiment_location(cfg.run.storage, cfg.name))
     if recorded != exp_dir and (exp_dir / STUDY_FILE).exists():
         # Tune's pickled searcher holds the study's absolute path: resuming elsewhere would start a new study.
-        raise UserError(f"experiment {exp_dir}: it was created as {recorded}; move it back there to resume "
-                        "(Optuna's study is referenced by that path). `tuning report` works from anywhere")
+        raise UserError(
+            f"experiment {exp_dir}: it was created as {recorded}; move it back there to resume "
+            "(Optuna's study is referenced by that path). `tuning report` works from anywhere"
+        )
     require_snapshot(exp_dir, str(exp_dir), str(sweep_file))
     return exp_dir, cfg
 
@@ -252,8 +268,10 @@ def require_snapshot(directory: Path, shown: str, sweep_file: str) -> None:
     from tuning.text import shell_command
 
     if not state_files(os.listdir(directory)):
-        raise UserError(f"experiment {shown}: Ray Tune saved no state before the run stopped; nothing to resume. "
-                        f"Start it again with: {shell_command('tuning', 'run', sweep_file)} --name <new name>")
+        raise UserError(
+            f"experiment {shown}: Ray Tune saved no state before the run stopped; nothing to resume. "
+            f"Start it again with: {shell_command('tuning', 'run', sweep_file)} --name <new name>"
+        )
 
 
 def check_more(cfg, more: int) -> None:
@@ -264,9 +282,11 @@ def check_more(cfg, more: int) -> None:
     from tuning.search.searchers import SEARCHERS
 
     if not SEARCHERS[cfg.search.searcher.name].can_extend:
-        raise UserError(f"--more: extends a sweep whose searcher is {either(names_with(SEARCHERS, can_extend=True))} "
-                        f"(its study knows what was tried); this one's is {cfg.search.searcher.name}. For random "
-                        "search that can be extended, use search.searcher: {name: optuna, sampler: random}")
+        raise UserError(
+            f"--more: extends a sweep whose searcher is {either(names_with(SEARCHERS, can_extend=True))} "
+            f"(its study knows what was tried); this one's is {cfg.search.searcher.name}. For random "
+            "search that can be extended, use search.searcher: {name: optuna, sampler: random}"
+        )
 
 
 def extend(exp_dir: Path, cfg, more: int):
@@ -278,7 +298,6 @@ def extend(exp_dir: Path, cfg, more: int):
     """
 
     from tuning.compat import tune as tune_compat
-
     from tuning.expdir import SWEEP_FILE
 
     check_more(cfg, more)

@@ -20,8 +20,10 @@ def check_resumable(experiment: str) -> str:
     from tuning.storage import is_uri
 
     if not is_uri(experiment) and not Path(experiment).expanduser().is_absolute():
-        raise UserError(f"experiment {experiment}: a relative path means another directory on the cluster; give "
-                        "the absolute path every node mounts, or the URI (s3://bucket/runs/NAME)")
+        raise UserError(
+            f"experiment {experiment}: a relative path means another directory on the cluster; give "
+            "the absolute path every node mounts, or the URI (s3://bucket/runs/NAME)"
+        )
     location = experiment.rstrip("/") if is_uri(experiment) else str(Path(experiment).expanduser())
     exp = ExpDir(location)
     if not exp.exists:
@@ -32,8 +34,16 @@ def check_resumable(experiment: str) -> str:
     return location
 
 
-def submit_resume(experiment: str, address: str, working_dir: Path, pip: list[str], max_upload_mib: float,
-                  includes=(), job_id: str | None = None, flags: tuple[str, ...] = ()) -> tuple[str, str]:
+def submit_resume(
+    experiment: str,
+    address: str,
+    working_dir: Path,
+    pip: list[str],
+    max_upload_mib: float,
+    includes=(),
+    job_id: str | None = None,
+    flags: tuple[str, ...] = (),
+) -> tuple[str, str]:
     """Start `tuning resume EXPERIMENT --address auto FLAGS` as a job; return (job id, experiment location)."""
     from tuning.run import jobs_api, submit
 
@@ -46,7 +56,14 @@ def submit_resume(experiment: str, address: str, working_dir: Path, pip: list[st
     print(f"uploading {submit.summary(upload, working_dir)} (tuning submit --dry-run lists them)", flush=True)
     runtime_env = {"working_dir": str(working_dir), "excludes": upload.excludes, **({"pip": list(pip)} if pip else {})}
     entrypoint = " ".join(["tuning", "resume", shlex.quote(location), "--address", "auto", *flags])
-    job = jobs_api.call(client, address, client.submit_job, entrypoint=entrypoint, submission_id=job_id,
-                      runtime_env=runtime_env, metadata={"tuning_experiment": name, "tuning_storage": storage})
+    job = jobs_api.call(
+        client,
+        address,
+        client.submit_job,
+        entrypoint=entrypoint,
+        submission_id=job_id,
+        runtime_env=runtime_env,
+        metadata={"tuning_experiment": name, "tuning_storage": storage},
+    )
     submit.warn_without_token(client, address)
     return job, location

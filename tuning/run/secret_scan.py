@@ -14,21 +14,50 @@ import os
 import re
 from pathlib import Path
 
-
 # Names beyond tuning.run.submit.SECRET_PATTERNS (which the launcher configs' rsync_exclude also carry):
 # matched here only, each file left out by its exact path. Lower case: names are compared lower-cased.
 MORE_SECRET_PATTERNS = [
-    ".vault-token", "**/huggingface/token", "**/huggingface/stored_tokens", ".kaggle/", "kaggle.json",
-    ".databrickscfg", ".boto", ".s3cfg", "**/gh/hosts.yml", "credentials", "credentials.toml",
-    "credentials.yaml", "credentials.yml", "credentials.ini", "credentials.tfrc.json", ".terraformrc",
-    "terraform.rc", "*.tfvars", ".my.cnf", ".mylogin.cnf", "*.ovpn", "wg[0-9]*.conf", "**/wireguard/*.conf",
-    ".dockercfg", "*sa-key*.json", "*-key.json", "*_key.json", "key.json", "keyfile.json", "*.env",
-    *[f"{stem}.{ext}" for stem in ("secret", "secrets")
-      for ext in ("yaml", "yml", "json", "toml", "ini", "cfg", "conf", "env", "txt")],
+    ".vault-token",
+    "**/huggingface/token",
+    "**/huggingface/stored_tokens",
+    ".kaggle/",
+    "kaggle.json",
+    ".databrickscfg",
+    ".boto",
+    ".s3cfg",
+    "**/gh/hosts.yml",
+    "credentials",
+    "credentials.toml",
+    "credentials.yaml",
+    "credentials.yml",
+    "credentials.ini",
+    "credentials.tfrc.json",
+    ".terraformrc",
+    "terraform.rc",
+    "*.tfvars",
+    ".my.cnf",
+    ".mylogin.cnf",
+    "*.ovpn",
+    "wg[0-9]*.conf",
+    "**/wireguard/*.conf",
+    ".dockercfg",
+    "*sa-key*.json",
+    "*-key.json",
+    "*_key.json",
+    "key.json",
+    "keyfile.json",
+    "*.env",
+    *[
+        f"{stem}.{ext}"
+        for stem in ("secret", "secrets")
+        for ext in ("yaml", "yml", "json", "toml", "ini", "cfg", "conf", "env", "txt")
+    ],
 ]
 # What a copy of a file is called by editors, `cp --backup`, merge tools and file managers.
-BACKUP_SUFFIX = re.compile(r"(?:\.(?:bak|backup|orig|old|save|sav|swp|swo|swn|tmp|\d{1,3})|~|\.~\d+~"
-                           r"| - copy| copy| \(\d+\))$")
+BACKUP_SUFFIX = re.compile(
+    r"(?:\.(?:bak|backup|orig|old|save|sav|swp|swo|swn|tmp|\d{1,3})|~|\.~\d+~"
+    r"| - copy| copy| \(\d+\))$"
+)
 # detect-secrets' detectors that recognise a secret by its shape. Left out: KeywordDetector (`password =
 # "testing"` in tests), BasicAuthDetector (user:password@host examples in docs), IPPublicDetector (not a
 # secret), HexHighEntropyString (every sha256 and commit id in a lock file or an environment record), and the
@@ -36,10 +65,22 @@ BACKUP_SUFFIX = re.compile(r"(?:\.(?:bak|backup|orig|old|save|sav|swp|swo|swn|tm
 # time on ordinary code (their keys are long random strings, which the high-entropy detector sees).
 DETECTORS = [
     "PrivateKeyDetector",  # PEM/OpenSSH/PGP/PuTTY private keys, also inside a GCP service-account JSON
-    "AWSKeyDetector", "AzureStorageKeyDetector",  # cloud keys
-    "GitHubTokenDetector", "GitLabTokenDetector", "SlackDetector", "StripeDetector", "TwilioKeyDetector",
-    "SendGridDetector", "MailchimpDetector", "NpmDetector", "PypiTokenDetector", "OpenAIDetector",
-    "DiscordBotTokenDetector", "TelegramBotTokenDetector", "SquareOAuthDetector", "JwtTokenDetector",  # tokens
+    "AWSKeyDetector",
+    "AzureStorageKeyDetector",  # cloud keys
+    "GitHubTokenDetector",
+    "GitLabTokenDetector",
+    "SlackDetector",
+    "StripeDetector",
+    "TwilioKeyDetector",
+    "SendGridDetector",
+    "MailchimpDetector",
+    "NpmDetector",
+    "PypiTokenDetector",
+    "OpenAIDetector",
+    "DiscordBotTokenDetector",
+    "TelegramBotTokenDetector",
+    "SquareOAuthDetector",
+    "JwtTokenDetector",  # tokens
     "Base64HighEntropyString",  # anything else random enough, at detect-secrets' default limit of 4.5 bits
 ]
 HIGH_ENTROPY = "Base64HighEntropyString"
@@ -48,15 +89,32 @@ HIGH_ENTROPY = "Base64HighEntropyString"
 # `boto3.client("s3", aws_access_key_id="AKIA...")`; is_swagger_file skips any file with "swagger" in its
 # name; is_line_allowlisted obeys `pragma: allowlist secret` comments, where only --include re-includes a
 # file here, and says so.
-FILTERS = [f"detect_secrets.filters.heuristic.{name}" for name in (
-    "is_sequential_string", "is_potential_uuid", "is_likely_id_string", "is_templated_secret",
-    "is_prefixed_with_dollar_sign", "is_lock_file", "is_not_alphanumeric_string")]
+FILTERS = [
+    f"detect_secrets.filters.heuristic.{name}"
+    for name in (
+        "is_sequential_string",
+        "is_potential_uuid",
+        "is_likely_id_string",
+        "is_templated_secret",
+        "is_prefixed_with_dollar_sign",
+        "is_lock_file",
+        "is_not_alphanumeric_string",
+    )
+]
 MAX_SCAN_BYTES = 2**20  # bigger files are data or checkpoints: names only, so a submit stays fast
 # Known places of credentials in a home directory: a hard link into the project is found by its inode.
 HOME_SECRET_DIRS = [".ssh", ".aws", ".azure", ".config/gcloud", ".kube", ".gnupg/private-keys-v1.d", ".ray"]
-HOME_SECRET_FILES = [".cache/huggingface/token", ".huggingface/token", ".kaggle/kaggle.json", ".docker/config.json",
-                     ".config/gh/hosts.yml", ".cargo/credentials", ".cargo/credentials.toml", ".gem/credentials",
-                     ".terraform.d/credentials.tfrc.json"]
+HOME_SECRET_FILES = [
+    ".cache/huggingface/token",
+    ".huggingface/token",
+    ".kaggle/kaggle.json",
+    ".docker/config.json",
+    ".config/gh/hosts.yml",
+    ".cargo/credentials",
+    ".cargo/credentials.toml",
+    ".gem/credentials",
+    ".terraform.d/credentials.tfrc.json",
+]
 
 
 class NameMatcher:
@@ -68,6 +126,7 @@ class NameMatcher:
 
     def __init__(self, patterns: list[str]):
         from tuning.compat import ray as ray_compat
+
         self.patterns = list(zip(patterns, ray_compat.gitwildmatch([p.lower() for p in patterns]).patterns))
 
     def __call__(self, rel: str, is_dir: bool = False) -> str | None:
@@ -84,8 +143,7 @@ class NameMatcher:
     @staticmethod
     def _names(text: str, pattern, path: str) -> bool:
         above = path.rstrip("/").rpartition("/")[0]  # a match there is a directory's
-        return bool(pattern.regex.match(path)) and (text.endswith("/") or not above
-                                                    or not pattern.regex.match(above))
+        return bool(pattern.regex.match(path)) and (text.endswith("/") or not above or not pattern.regex.match(above))
 
 
 def _strip_copies(name: str) -> str:
@@ -139,8 +197,11 @@ class ContentScanner:
 
         classes = {cls.__name__: (kind, cls) for kind, cls in get_mapping_from_secret_type_to_class().items()}
         self.settings, self.detector = settings, {classes[name][0]: name for name in DETECTORS}
-        self.shapes = {name: [re.compile(rx.pattern, rx.flags | re.MULTILINE) for rx in classes[name][1]().denylist]
-                       for name in DETECTORS if name != HIGH_ENTROPY}
+        self.shapes = {
+            name: [re.compile(rx.pattern, rx.flags | re.MULTILINE) for rx in classes[name][1]().denylist]
+            for name in DETECTORS
+            if name != HIGH_ENTROPY
+        }
 
     def detectors_for(self, text: str) -> list[str]:
         """The DETECTORS that could find something in `text` (whose patterns match somewhere in it)."""
@@ -167,8 +228,9 @@ class ContentScanner:
         self.settings.configure_plugins([{"name": name} for name in names])
         for found in scan_file(str(path)):
             # Paths, slugs and hashes in configs are random enough but single-case; keys and tokens are not.
-            if found.type in self.detector and (self.detector[found.type] != HIGH_ENTROPY
-                                                or _mixed(found.secret_value)):
+            if found.type in self.detector and (
+                self.detector[found.type] != HIGH_ENTROPY or _mixed(found.secret_value)
+            ):
                 return f"content: {found.type} ({self.detector[found.type]})"
         return None
 
@@ -178,8 +240,9 @@ def content_scanner():
     """A ContentScanner, with detect-secrets' settings (global to it) set to FILTERS meanwhile."""
     from detect_secrets.settings import transient_settings
 
-    with transient_settings({"plugins_used": [{"name": name} for name in DETECTORS],
-                             "filters_used": [{"path": path} for path in FILTERS]}) as settings:
+    with transient_settings(
+        {"plugins_used": [{"name": name} for name in DETECTORS], "filters_used": [{"path": path} for path in FILTERS]}
+    ) as settings:
         yield ContentScanner(settings)
 
 
@@ -236,8 +299,9 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return stat.st_dev, stat.st_ino
 
 
-def same_files(root: Path, rels: list[str], left_out: dict[str, str], names: NameMatcher,
-               home: Path | None) -> dict[str, str]:
+def same_files(
+    root: Path, rels: list[str], left_out: dict[str, str], names: NameMatcher, home: Path | None
+) -> dict[str, str]:
     """Files among `rels` that are another name (hard link, or symlink) for a file left out, or a hard link
     to a credential file of the home directory: path -> `same file as OTHER`."""
     known = {}

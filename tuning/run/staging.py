@@ -16,7 +16,6 @@ from pathlib import Path
 
 from tuning.errors import UserError
 
-
 # Signals whose default ends the process on the spot, skipping `finally`: a stop (`kill`, a container's
 # stop) and a closed terminal or SSH session.
 ENDING = (signal.SIGTERM, signal.SIGHUP)
@@ -34,8 +33,7 @@ def exit_on_ending_signals():
     def end(signum, frame):
         raise SystemExit(128 + signum)
 
-    previous = {signum: signal.signal(signum, end) for signum in ENDING
-                if signal.getsignal(signum) is signal.SIG_DFL}
+    previous = {signum: signal.signal(signum, end) for signum in ENDING if signal.getsignal(signum) is signal.SIG_DFL}
     try:
         yield
     finally:

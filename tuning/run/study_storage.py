@@ -30,8 +30,11 @@ def open_storage(path: Path, location: str | None = None):
     itself there and that reopens the live path of whatever machine unpickles it."""
     # A generous lock timeout: the report or a user's optuna-dashboard may read the file meanwhile.
     kwargs = {"engine_kwargs": {"connect_args": {"timeout": 30}}}
-    storage = StudyStorage(location, f"sqlite:///{path}", **kwargs) if location else \
-        optuna.storages.RDBStorage(f"sqlite:///{path}", **kwargs)
+    storage = (
+        StudyStorage(location, f"sqlite:///{path}", **kwargs)
+        if location
+        else optuna.storages.RDBStorage(f"sqlite:///{path}", **kwargs)
+    )
     commit_without_fsync(storage.engine)
     return storage
 

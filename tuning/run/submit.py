@@ -25,29 +25,65 @@ from tuning.run.jobs_api import call, check_job_id, connect
 # (the launcher configs' rsync_exclude carry this list: tests/cluster/test_manifests.py).
 SECRET_PATTERNS = [
     # SSH, TLS and signing keys
-    ".ssh/", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk", "*.ppk",
-    "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.keytab", ".gnupg/", "*.gpg", "secring.*",
+    ".ssh/",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "id_ecdsa_sk",
+    "id_ed25519_sk",
+    "*.ppk",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.keytab",
+    ".gnupg/",
+    "*.gpg",
+    "secring.*",
     "*.kdbx",
     # cloud, cluster, registry and package-index credentials and tokens
-    ".aws/", ".azure/", "gcloud/", "application_default_credentials.json", "credentials.json",
-    "service-account*.json", "client_secret*.json", ".netrc", "_netrc", ".git-credentials", ".pypirc",
-    ".npmrc", ".docker/", ".kube/", "kubeconfig", "*.kubeconfig", ".ray/", ".pgpass", ".htpasswd",
-    "*.tfstate", "*.tfstate.backup",
+    ".aws/",
+    ".azure/",
+    "gcloud/",
+    "application_default_credentials.json",
+    "credentials.json",
+    "service-account*.json",
+    "client_secret*.json",
+    ".netrc",
+    "_netrc",
+    ".git-credentials",
+    ".pypirc",
+    ".npmrc",
+    ".docker/",
+    ".kube/",
+    "kubeconfig",
+    "*.kubeconfig",
+    ".ray/",
+    ".pgpass",
+    ".htpasswd",
+    "*.tfstate",
+    "*.tfstate.backup",
     # environment files
-    ".env", ".env.*", ".envrc",
+    ".env",
+    ".env.*",
+    ".envrc",
 ]
 # Never uploaded either: VCS history, environments, and results (which belong in run.storage).
-OTHER_EXCLUDES = [".git/", ".venv/", "venv/", "__pycache__/", "runs/", "lightning_logs/", "checkpoints/",
-                  "*.ckpt"]
+OTHER_EXCLUDES = [".git/", ".venv/", "venv/", "__pycache__/", "runs/", "lightning_logs/", "checkpoints/", "*.ckpt"]
 DEFAULT_EXCLUDES = OTHER_EXCLUDES + SECRET_PATTERNS
 MAX_UPLOAD_MIB = 100  # Ray's hard limit is about 500 MiB zipped; beyond ~100 MiB results were probably caught
+
+
 def _literal(rel: str) -> str:
     """A gitignore-style pattern that matches the path `rel` (relative to the project) and no other name,
     except that control characters and trailing blanks, which Ray's pattern parser drops, match any one."""
     escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", rel)
     escaped = re.sub(r"[\x00-\x1f\x7f]", "?", escaped)
     blanks = len(escaped) - len(escaped.rstrip())
-    return "/" + escaped[:len(escaped) - blanks] + "?" * blanks
+    return "/" + escaped[: len(escaped) - blanks] + "?" * blanks
 
 
 def check_includes(includes) -> None:
@@ -65,8 +101,10 @@ def check_includes(includes) -> None:
         if problem is None and any(not spec.patterns or spec.patterns[0].regex is None for spec in specs):
             problem = "matches nothing (blank, or a comment or a lone '/' in gitignore syntax)"
         if problem:
-            raise UserError(f"--include {pattern!r}: {problem}; give a gitignore-style pattern of the files to upload "
-                            "on purpose, e.g. --include .env.example or --include 'certs/*.pem'")
+            raise UserError(
+                f"--include {pattern!r}: {problem}; give a gitignore-style pattern of the files to upload "
+                "on purpose, e.g. --include .env.example or --include 'certs/*.pem'"
+            )
 
 
 def upload_excludes(working_dir: Path, storage: str, includes=(), skipped=()) -> list[str]:
@@ -152,10 +190,14 @@ def summary(upload: Upload, working_dir: Path) -> str:
     why = f" (secrets: {secret_scan.reasons(upload.secrets)})" if upload.secrets else ""
     extra = f"; {len(upload.reincluded)} re-included with --include" if upload.reincluded else ""
     if upload.unscanned:
-        extra += (f"; {len(upload.unscanned)} over {secret_scan.MAX_SCAN_BYTES / 2**20:g} MiB checked by name "
-                  "only, not by content")
-    return (f"{len(upload.files)} files ({size:.2f} MiB) from {working_dir}; "
-            f"{len(upload.secrets)} left out as likely secrets{links}{why}{extra}")
+        extra += (
+            f"; {len(upload.unscanned)} over {secret_scan.MAX_SCAN_BYTES / 2**20:g} MiB checked by name "
+            "only, not by content"
+        )
+    return (
+        f"{len(upload.files)} files ({size:.2f} MiB) from {working_dir}; "
+        f"{len(upload.secrets)} left out as likely secrets{links}{why}{extra}"
+    )
 
 
 def check_size(files: dict[str, int], limit_mib: float) -> None:
@@ -165,9 +207,11 @@ def check_size(files: dict[str, int], limit_mib: float) -> None:
         return
     biggest = sorted(files.items(), key=lambda item: -item[1])[:5]
     listing = ", ".join(f"{path} ({size / 2**20:.1f} MiB)" for path, size in biggest)
-    raise UserError(f"--working-dir: the upload would be {total / 2**20:.1f} MiB (limit {limit_mib:g} MiB, "
-                    f"--max-upload-mib); biggest: {listing}. Add them to .gitignore or .rayignore, keep data "
-                    "in storage every node reaches, or raise the limit")
+    raise UserError(
+        f"--working-dir: the upload would be {total / 2**20:.1f} MiB (limit {limit_mib:g} MiB, "
+        f"--max-upload-mib); biggest: {listing}. Add them to .gitignore or .rayignore, keep data "
+        "in storage every node reaches, or raise the limit"
+    )
 
 
 def _cluster_storage(cfg, storage: str | None) -> str:
@@ -175,16 +219,18 @@ def _cluster_storage(cfg, storage: str | None) -> str:
     value = storage or cfg.run.storage
     if "://" in value or Path(value).expanduser().is_absolute():
         return value if "://" in value else str(Path(value).expanduser())
-    raise UserError(f"run.storage {value!r} is relative: on a cluster it would land in the job's temporary "
-                    "directory and be lost; pass --storage with a path mounted on every node "
-                    "(e.g. /mnt/shared/runs) or a URI (s3://bucket/runs, gs://bucket/runs)")
+    raise UserError(
+        f"run.storage {value!r} is relative: on a cluster it would land in the job's temporary "
+        "directory and be lost; pass --storage with a path mounted on every node "
+        "(e.g. /mnt/shared/runs) or a URI (s3://bucket/runs, gs://bucket/runs)"
+    )
 
 
 def resolve(source: str, overrides: list[str], storage: str | None, name: str | None, working_dir: Path):
     """The sweep, validated here (classes imported from `working_dir`), with cluster storage and name set."""
+    from tuning.run.placement import trial_bundle
     from tuning.sweep.classes import check_classes
     from tuning.sweep.config import load_sweep, parse_sweep
-    from tuning.run.placement import trial_bundle
 
     data = load_sweep(source, overrides).to_dict()
     data["name"] = name or data["name"]
@@ -205,17 +251,22 @@ def _sweep_text(cfg) -> bytes:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode()
 
 
-def _checked_upload(working_dir: Path, storage: str, includes, sweep_file: str, max_upload_mib: float,
-                    quiet: bool = False) -> Upload:
+def _checked_upload(
+    working_dir: Path, storage: str, includes, sweep_file: str, max_upload_mib: float, quiet: bool = False
+) -> Upload:
     upload = plan_upload(working_dir, storage, includes, quiet)
     check_size(upload.files, max_upload_mib)
     if sweep_file in upload.secrets:
-        raise UserError(f"the sweep itself looks like it holds a secret ({upload.secrets[sweep_file]}); keep secrets "
-                        "out of sweep files (e.g. read them from the environment on the cluster), or send it on "
-                        "purpose with --include '.tuning-job-*.yaml'")
+        raise UserError(
+            f"the sweep itself looks like it holds a secret ({upload.secrets[sweep_file]}); keep secrets "
+            "out of sweep files (e.g. read them from the environment on the cluster), or send it on "
+            "purpose with --include '.tuning-job-*.yaml'"
+        )
     if sweep_file not in upload.files:
-        raise UserError(f"--working-dir {working_dir}: its .gitignore/.rayignore excludes {sweep_file}, "
-                        "which carries the sweep to the cluster; un-ignore `.tuning-job-*.yaml`")
+        raise UserError(
+            f"--working-dir {working_dir}: its .gitignore/.rayignore excludes {sweep_file}, "
+            "which carries the sweep to the cluster; un-ignore `.tuning-job-*.yaml`"
+        )
     return upload
 
 
@@ -224,12 +275,18 @@ def _listing(upload: Upload) -> list[str]:
     limit = f"{secret_scan.MAX_SCAN_BYTES / 2**20:g} MiB"
     lines = [f"upload  {rel}" for rel in sorted(upload.files)]
     lines += [f"secret  {rel}  ({why})" for rel, why in upload.secrets.items()]
-    lines += [f"include {rel}  (uploaded on purpose, though it looks like a secret: {why})"
-              for rel, why in sorted(upload.reincluded.items())]
-    lines += [f"big     {rel}  ({size / 2**20:.1f} MiB: over {limit}, checked by name only, not by content)"
-              for rel, size in sorted(upload.unscanned.items())]
-    return lines + [f"skip    {rel} -> {target} (symlink out of the project or a loop: not followed)"
-                    for rel, target in sorted(upload.skipped.items())]
+    lines += [
+        f"include {rel}  (uploaded on purpose, though it looks like a secret: {why})"
+        for rel, why in sorted(upload.reincluded.items())
+    ]
+    lines += [
+        f"big     {rel}  ({size / 2**20:.1f} MiB: over {limit}, checked by name only, not by content)"
+        for rel, size in sorted(upload.unscanned.items())
+    ]
+    return lines + [
+        f"skip    {rel} -> {target} (symlink out of the project or a loop: not followed)"
+        for rel, target in sorted(upload.skipped.items())
+    ]
 
 
 def dry_run(cfg, working_dir: Path, includes=(), max_upload_mib: float = MAX_UPLOAD_MIB, out=sys.stdout) -> Upload:
@@ -238,25 +295,44 @@ def dry_run(cfg, working_dir: Path, includes=(), max_upload_mib: float = MAX_UPL
     with staging.staged(working_dir, f".tuning-job-tuning-{cfg.name}-dry-run", _sweep_text(cfg)) as sweep_file:
         upload = _checked_upload(working_dir, cfg.run.storage, includes, sweep_file, max_upload_mib, quiet=True)
     hint = "; re-include a file on purpose with --include PATTERN" if upload.secrets else ""
-    out.write("\n".join(_listing(upload)) + f"\nwould upload {summary(upload, working_dir)}{hint}; "
-              f"dry run: nothing was sent\n")
+    out.write(
+        "\n".join(_listing(upload)) + f"\nwould upload {summary(upload, working_dir)}{hint}; "
+        f"dry run: nothing was sent\n"
+    )
     return upload
 
 
-def submit(cfg, address: str, working_dir: Path, pip: list[str], max_upload_mib: float = MAX_UPLOAD_MIB,
-           includes=(), job_id: str | None = None) -> str:
+def submit(
+    cfg,
+    address: str,
+    working_dir: Path,
+    pip: list[str],
+    max_upload_mib: float = MAX_UPLOAD_MIB,
+    includes=(),
+    job_id: str | None = None,
+) -> str:
     """Upload the project with the resolved sweep and start `tuning run` on the cluster; returns the job id."""
     job_id = job_id or f"tuning-{cfg.name}-{uuid.uuid4().hex[:8]}"
     with staging.staged(working_dir, f".tuning-job-{job_id}", _sweep_text(cfg)) as sweep_file:
         upload = _checked_upload(working_dir, cfg.run.storage, includes, sweep_file, max_upload_mib)
         client = connect(address)
         print(f"uploading {summary(upload, working_dir)} (tuning submit --dry-run lists them)", flush=True)
-        runtime_env = {"working_dir": str(working_dir), "excludes": upload.excludes,
-                       **({"pip": list(pip)} if pip else {})}
+        runtime_env = {
+            "working_dir": str(working_dir),
+            "excludes": upload.excludes,
+            **({"pip": list(pip)} if pip else {}),
+        }
         # --resume-existing: a job the cluster restarts (same entrypoint) continues its experiment.
         entrypoint = f"tuning run {shlex.quote(sweep_file)} --address auto --resume-existing"
-        job = call(client, address, client.submit_job, entrypoint=entrypoint, submission_id=job_id, runtime_env=runtime_env,
-                   metadata={"tuning_experiment": cfg.name, "tuning_storage": cfg.run.storage})
+        job = call(
+            client,
+            address,
+            client.submit_job,
+            entrypoint=entrypoint,
+            submission_id=job_id,
+            runtime_env=runtime_env,
+            metadata={"tuning_experiment": cfg.name, "tuning_storage": cfg.run.storage},
+        )
     warn_without_token(client, address)
     return job
 
@@ -264,9 +340,13 @@ def submit(cfg, address: str, working_dir: Path, pip: list[str], max_upload_mib:
 def warn_without_token(client, address: str) -> None:
     """Say so when the cluster accepted a job without any token: it has no authentication."""
     if client.tuning_token is None:
-        print(f"warning: the cluster at {address} accepted this job without a token: it has no authentication, "
-              "so anyone who reaches that address can run code on it; start it with RAY_AUTH_MODE=token "
-              "(cluster/README.md)", file=sys.stderr, flush=True)
+        print(
+            f"warning: the cluster at {address} accepted this job without a token: it has no authentication, "
+            "so anyone who reaches that address can run code on it; start it with RAY_AUTH_MODE=token "
+            "(cluster/README.md)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def read_requirements(pip: list[str], requirements: str | None) -> list[str]:
@@ -316,5 +396,6 @@ def logs(address: str, job_id: str, follow: bool, out=sys.stdout) -> str:
             async for lines in client.tail_job_logs(job_id):
                 out.write(lines)
                 out.flush()
+
         call(client, address, lambda: asyncio.run(tail()))
     return str(call(client, address, client.get_job_status, job_id).value)

@@ -10,7 +10,6 @@ for a resumed sweep's best so far (the sweep's metrics, kept); the report reads 
 from ray.tune import Callback
 
 
-
 class ForgetFinished(Callback):
     """Drops a finished trial's running statistics but those of `metrics` (tune_compat.forget_metric_history)."""
 
@@ -19,4 +18,5 @@ class ForgetFinished(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         from tuning.compat import tune as tune_compat
+
         tune_compat.forget_metric_history(trial, keep=self.metrics)

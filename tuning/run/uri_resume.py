@@ -16,6 +16,7 @@ from pathlib import Path
 from tuning.errors import UserError
 from tuning.run.study import STUDY_FILE
 
+
 def download_skeleton(location: str) -> Path:
     """A local copy of the experiment at `location` without checkpoint contents (their directories kept,
     empty) and without its study; removed when the process exits."""
@@ -26,15 +27,22 @@ def download_skeleton(location: str) -> Path:
     root = Path(tempfile.mkdtemp(prefix="tuning-resume-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     # the study is fetched apart; dot-files are uploads being staged
-    download_tree(location, root, checkpoint_dirs=True,
-                  skip=lambda relative: relative == STUDY_FILE or posixpath.basename(relative).startswith("."))
+    download_tree(
+        location,
+        root,
+        checkpoint_dirs=True,
+        skip=lambda relative: relative == STUDY_FILE or posixpath.basename(relative).startswith("."),
+    )
     return root
 
 
 def digests(root: Path) -> dict[str, str]:
     """relative path -> sha256 of every file below `root`."""
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
 
 
 def write_back(root: Path, before: dict[str, str], location: str) -> list[str]:
@@ -50,10 +58,10 @@ def write_back(root: Path, before: dict[str, str], location: str) -> list[str]:
 def load_uri_experiment(location: str):
     """(local copy, resolved sweep) of the experiment at the URI `location`, checked as a local one is; a
     UserError saying what is missing."""
-    from tuning.sweep.config import parse_sweep
     from tuning.expdir import SWEEP_FILE, ExpDir
     from tuning.run.resume import require_snapshot
     from tuning.storage import experiment_location, is_nonempty, require_experiment
+    from tuning.sweep.config import parse_sweep
 
     location = location.rstrip("/")
     if not is_nonempty(location):
@@ -65,8 +73,10 @@ def load_uri_experiment(location: str):
     recorded = experiment_location(cfg.run.storage, cfg.name)
     if recorded.rstrip("/") != location:
         # Tune's pickled state names its storage; the study's live path is keyed by the location too.
-        raise UserError(f"experiment {location}: it was created as {recorded}; copy it back there to resume. "
-                        "`tuning report` works from anywhere")
+        raise UserError(
+            f"experiment {location}: it was created as {recorded}; copy it back there to resume. "
+            "`tuning report` works from anywhere"
+        )
     require_snapshot(copy, location, f"{location}/{SWEEP_FILE}")
     return copy, cfg
 

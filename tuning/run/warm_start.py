@@ -27,8 +27,10 @@ def warm_start_points(experiments: list[str], search) -> list[Point]:
     for experiment in experiments:
         report = load_report(experiment, scope=search.scope)
         if (report.metric, report.mode) != (search.metric, search.mode):
-            raise UserError(f"search.warm_start: {experiment} ranks by {report.metric} ({report.mode}), "
-                            f"this sweep by {search.metric} ({search.mode}); warm starts need the same metric")
+            raise UserError(
+                f"search.warm_start: {experiment} ranks by {report.metric} ({report.mode}), "
+                f"this sweep by {search.metric} ({search.mode}); warm starts need the same metric"
+            )
         skipped = 0
         for trial in report.trials:
             if trial.metric is None:
@@ -37,10 +39,16 @@ def warm_start_points(experiments: list[str], search) -> list[Point]:
             if set(trial.config) != set(reach) or not all(reach[k].contains(v) for k, v in trial.config.items()):
                 skipped += 1
                 continue
-            steps = tuple((r["training_iteration"], r[search.metric]) for r in report.results
-                          if r["trial_id"] == trial.trial_id and finite(r.get(search.metric)))
+            steps = tuple(
+                (r["training_iteration"], r[search.metric])
+                for r in report.results
+                if r["trial_id"] == trial.trial_id and finite(r.get(search.metric))
+            )
             points.append(Point(dict(trial.config), trial.metric, trial.status == "stopped_early", steps))
         if skipped:
-            print(f"warning: warm start from {experiment}: skipped {skipped} trial(s) whose params are not all "
-                  f"in this sweep's search space", file=sys.stderr)
+            print(
+                f"warning: warm start from {experiment}: skipped {skipped} trial(s) whose params are not all "
+                f"in this sweep's search space",
+                file=sys.stderr,
+            )
     return points

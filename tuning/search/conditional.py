@@ -78,8 +78,11 @@ def grid_points(space: dict[str, Domain], as_grid: bool) -> list[dict]:
     points = [{}]
     for key, domain in space.items():
         if domain.branches and as_grid:
-            options = [{key: v, **sub} for v, branch in zip(domain.args, domain.branches)
-                       for sub in grid_points(branch, as_grid)]
+            options = [
+                {key: v, **sub}
+                for v, branch in zip(domain.args, domain.branches)
+                for sub in grid_points(branch, as_grid)
+            ]
         elif domain.kind == "grid" or (as_grid and domain.kind == "choice"):
             options = [{key: v} for v in domain.args]
         else:

@@ -11,8 +11,9 @@ def objectives(search) -> list[tuple[str, str]]:
 
     `metric: val_loss, mode: min` -> [("val_loss", "min")]; lists of the same length pair up.
     """
-    metric, mode = (search.get("metric"), search.get("mode")) if isinstance(search, dict) else (search.metric,
-                                                                                                 search.mode)
+    metric, mode = (
+        (search.get("metric"), search.get("mode")) if isinstance(search, dict) else (search.metric, search.mode)
+    )
     metrics = list(metric) if isinstance(metric, (list, tuple)) else [metric]
     modes = list(mode) if isinstance(mode, (list, tuple)) else [mode] * len(metrics)
     return list(zip(metrics, modes))
@@ -58,8 +59,13 @@ def hypervolume_2d(points: list, modes, reference) -> float:
     """
     signs = [1 if m == "min" else -1 for m in modes]
     ref = [s * r for s, r in zip(signs, reference)]
-    inside = sorted({(signs[0] * p[0], signs[1] * p[1]) for p in points if p is not None and all(map(_finite, p))
-                     and signs[0] * p[0] < ref[0] and signs[1] * p[1] < ref[1]})
+    inside = sorted(
+        {
+            (signs[0] * p[0], signs[1] * p[1])
+            for p in points
+            if p is not None and all(map(_finite, p)) and signs[0] * p[0] < ref[0] and signs[1] * p[1] < ref[1]
+        }
+    )
     area, ceiling = 0.0, ref[1]
     for x, y in inside:  # by the first objective, best first: each point adds the strip below the last
         if y < ceiling:

@@ -7,8 +7,11 @@ shows up in every such message without the message being edited.
 
 def names_with(registry: dict, **capabilities) -> list[str]:
     """The names of the entries whose capabilities have these values, in the registry's order."""
-    return [name for name, entry in registry.items()
-            if all(getattr(entry, key) == value for key, value in capabilities.items())]
+    return [
+        name
+        for name, entry in registry.items()
+        if all(getattr(entry, key) == value for key, value in capabilities.items())
+    ]
 
 
 def either(names) -> str:

@@ -24,8 +24,12 @@ class Scheduler:
 def _asha(spec, max_t: int, space):
     from ray.tune.schedulers import ASHAScheduler
 
-    return ASHAScheduler(time_attr="training_iteration", max_t=max_t, grace_period=min(spec.grace_period, max_t),
-                         reduction_factor=spec.reduction_factor)
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=max_t,
+        grace_period=min(spec.grace_period, max_t),
+        reduction_factor=spec.reduction_factor,
+    )
 
 
 def _hyperband(spec, max_t: int, space):
@@ -39,19 +43,25 @@ def _hyperband(spec, max_t: int, space):
 def _median(spec, max_t: int, space):
     from ray.tune.schedulers import MedianStoppingRule
 
-    return MedianStoppingRule(time_attr="training_iteration", grace_period=spec.grace_period,
-                              min_samples_required=spec.min_samples_required)
+    return MedianStoppingRule(
+        time_attr="training_iteration", grace_period=spec.grace_period, min_samples_required=spec.min_samples_required
+    )
 
 
 def _pbt(spec, max_t: int, space):
     from ray.tune.schedulers import PopulationBasedTraining
 
     # Choices mutate to a neighbouring value; ranges are perturbed (x0.8 / x1.2) or resampled.
-    mutations = {key: list(d.args) if d.kind == "choice" else d.to_tune()
-                 for key, d in (spec.mutations or space).items()}
-    return PopulationBasedTraining(time_attr="training_iteration", perturbation_interval=spec.perturbation_interval,
-                                   hyperparam_mutations=mutations, quantile_fraction=spec.quantile_fraction,
-                                   resample_probability=spec.resample_probability)
+    mutations = {
+        key: list(d.args) if d.kind == "choice" else d.to_tune() for key, d in (spec.mutations or space).items()
+    }
+    return PopulationBasedTraining(
+        time_attr="training_iteration",
+        perturbation_interval=spec.perturbation_interval,
+        hyperparam_mutations=mutations,
+        quantile_fraction=spec.quantile_fraction,
+        resample_probability=spec.resample_probability,
+    )
 
 
 def _fifo(spec, max_t: int, space):

@@ -78,15 +78,24 @@ def _optuna(search, seed: int, storage=None, warm_start=(), max_concurrent=None,
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     conditional_space, space = is_conditional(search.space), None
-    sampler = SAMPLERS[search.searcher.sampler].factory(optuna, seed, group=conditional_space,
-                                                        history=search.searcher.history)
+    sampler = SAMPLERS[search.searcher.sampler].factory(
+        optuna, seed, group=conditional_space, history=search.searcher.history
+    )
     if conditional_space:  # define-by-run: each trial suggests only its chosen branches' keys
         space = functools.partial(conditional.define_by_run, search.space)  # picklable, with the searcher
     return StudySearch(
-        search, warm_start=warm_start, budget=budget, experiment=experiment,
-        metric=search.metric, mode=search.mode, sampler=sampler, space=space,
-        points_to_evaluate=search.searcher.points_to_evaluate or None, storage=storage,
-        study_name="tuning" if storage else None)
+        search,
+        warm_start=warm_start,
+        budget=budget,
+        experiment=experiment,
+        metric=search.metric,
+        mode=search.mode,
+        sampler=sampler,
+        space=space,
+        points_to_evaluate=search.searcher.points_to_evaluate or None,
+        storage=storage,
+        study_name="tuning" if storage else None,
+    )
 
 
 def _variants(search, seed: int, storage=None, warm_start=(), max_concurrent=None, budget=None, experiment=None):
@@ -96,20 +105,42 @@ def _variants(search, seed: int, storage=None, warm_start=(), max_concurrent=Non
 
     if is_conditional(search.space):  # Tune's variant generator has no conditional domains
         as_grid = SEARCHERS[search.searcher.name].as_grid
-        return BranchSearch(search.space, as_grid, search.num_samples * grid_size(search.space, as_grid),
-                            seed, search.searcher.points_to_evaluate)
+        return BranchSearch(
+            search.space,
+            as_grid,
+            search.num_samples * grid_size(search.space, as_grid),
+            seed,
+            search.searcher.points_to_evaluate,
+        )
     # Tune drops TuneConfig.max_concurrent_trials for a ready-made generator: it must carry the limit.
-    return BasicVariantGenerator(random_state=seed, points_to_evaluate=search.searcher.points_to_evaluate or None,
-                                 max_concurrent=max_concurrent or 0)
+    return BasicVariantGenerator(
+        random_state=seed,
+        points_to_evaluate=search.searcher.points_to_evaluate or None,
+        max_concurrent=max_concurrent or 0,
+    )
 
 
 SEARCHERS = {
-    "optuna": Searcher(_optuna, learns_from_results=True, takes_sampler=True, keeps_study=True, can_extend=True,
-                       accepts_grid=False),
-    "random": Searcher(_variants, learns_from_results=False, takes_sampler=False, keeps_study=False, can_extend=False,
-                       accepts_grid=True),
-    "grid": Searcher(_variants, learns_from_results=False, takes_sampler=False, keeps_study=False, can_extend=False,
-                     accepts_grid=True, as_grid=True),
+    "optuna": Searcher(
+        _optuna, learns_from_results=True, takes_sampler=True, keeps_study=True, can_extend=True, accepts_grid=False
+    ),
+    "random": Searcher(
+        _variants,
+        learns_from_results=False,
+        takes_sampler=False,
+        keeps_study=False,
+        can_extend=False,
+        accepts_grid=True,
+    ),
+    "grid": Searcher(
+        _variants,
+        learns_from_results=False,
+        takes_sampler=False,
+        keeps_study=False,
+        can_extend=False,
+        accepts_grid=True,
+        as_grid=True,
+    ),
 }
 
 # What the sweep schema (tuning.sweep.config) accepts: the names alone.
@@ -117,8 +148,7 @@ SEARCHER_NAMES = tuple(SEARCHERS)
 SAMPLER_NAMES = tuple(SAMPLERS)
 
 
-def make_searcher(search, seed: int, storage=None, warm_start=(), max_concurrent=None, budget=None,
-                  experiment=None):
+def make_searcher(search, seed: int, storage=None, warm_start=(), max_concurrent=None, budget=None, experiment=None):
     """The Tune search algorithm named by `search.searcher.name`, seeded (searcher.seed wins over `seed`).
 
     `storage`: an Optuna storage object (Ray's OptunaSearch takes no URL) for the study; `warm_start`: points
@@ -128,5 +158,12 @@ def make_searcher(search, seed: int, storage=None, warm_start=(), max_concurrent
     the experiment's path, kept on each study trial.
     """
     seed = search.searcher.seed if search.searcher.seed is not None else seed
-    return SEARCHERS[search.searcher.name].factory(search, seed, storage=storage, warm_start=warm_start,
-                                                   max_concurrent=max_concurrent, budget=budget, experiment=experiment)
+    return SEARCHERS[search.searcher.name].factory(
+        search,
+        seed,
+        storage=storage,
+        warm_start=warm_start,
+        max_concurrent=max_concurrent,
+        budget=budget,
+        experiment=experiment,
+    )

@@ -18,21 +18,27 @@ METRIC = "value"  # what every synthetic trial reports; the sweep's search.metri
 
 _H6_ALPHA = (1.0, 1.2, 3.0, 3.2)
 _H6_A = ((10, 3, 17, 3.5, 1.7, 8), (0.05, 10, 17, 0.1, 8, 14), (3, 3.5, 1.7, 10, 17, 8), (17, 8, 0.05, 10, 0.1, 14))
-_H6_P = ((0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886), (0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991),
-         (0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650), (0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381))
+_H6_P = (
+    (0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886),
+    (0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991),
+    (0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650),
+    (0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381),
+)
 
 
 def hartmann6(x) -> float:
     """The 6-dimensional Hartmann function on [0, 1]^6; global minimum -3.32237."""
-    return -sum(alpha * math.exp(-sum(a * (xj - p) ** 2 for a, xj, p in zip(row, x, prow)))
-                for alpha, row, prow in zip(_H6_ALPHA, _H6_A, _H6_P))
+    return -sum(
+        alpha * math.exp(-sum(a * (xj - p) ** 2 for a, xj, p in zip(row, x, prow)))
+        for alpha, row, prow in zip(_H6_ALPHA, _H6_A, _H6_P)
+    )
 
 
 def branin(x) -> float:
     """The Branin function on [-5, 10] x [0, 15]; global minimum 0.397887 (at three points)."""
     x1, x2 = x
-    b, c, t = 5.1 / (4 * math.pi ** 2), 5 / math.pi, 1 / (8 * math.pi)
-    return (x2 - b * x1 ** 2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
 
 
 def zdt1(x) -> tuple:
@@ -54,8 +60,9 @@ class Objective(NamedTuple):
 
 
 OBJECTIVES = {
-    "hartmann6": Objective(hartmann6, ((0.0, 1.0),) * 6, -3.32237,
-                           (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573), 1.0),
+    "hartmann6": Objective(
+        hartmann6, ((0.0, 1.0),) * 6, -3.32237, (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573), 1.0
+    ),
     "branin": Objective(branin, ((-5.0, 10.0), (0.0, 15.0)), 0.397887, (math.pi, 2.275), 20.0),
     # Two objectives: minimum and argmin are f1's (the front's end where f2 = 1).
     "zdt1": Objective(zdt1, ((0.0, 1.0),) * 4, 0.0, (0.0,) * 4, 1.0, ("f1", "f2")),
@@ -112,9 +119,11 @@ def sweep_problem(cfg) -> str | None:
     space, paths = cfg.search.space, key_paths(cfg.search.space)  # a conditional choice's branches too
     if cfg.objective is None:
         if cfg.model is None:  # data may be left out: a module with its own dataloaders (tuning.sweep.classes)
-            return (f"model: required key is missing; a sweep needs a model ({{class_path, init_args}}, and data "
-                    f"unless the module has its own dataloaders) or an objective section instead (objective.name: "
-                    f"{' or '.join(OBJECTIVES)})")
+            return (
+                f"model: required key is missing; a sweep needs a model ({{class_path, init_args}}, and data "
+                f"unless the module has its own dataloaders) or an objective section instead (objective.name: "
+                f"{' or '.join(OBJECTIVES)})"
+            )
         stray = [key for key in paths if key.startswith("objective.")]
         return f"search.space.{paths[stray[0]]}: objective.* keys need an objective section" if stray else None
     given = [key for key in ("model", "data", "trainer") if getattr(cfg, key)]
@@ -124,8 +133,10 @@ def sweep_problem(cfg) -> str | None:
         if getattr(cfg.trial, key):
             return f"trial.{key}: a synthetic objective trains no model, so Lightning's trial options do not apply"
     if SCHEDULERS[cfg.search.scheduler.name].needs_checkpoints:
-        return (f"search.scheduler: {cfg.search.scheduler.name} restarts trials from checkpoints, which a synthetic "
-                f"objective does not keep; use {either(names_with(SCHEDULERS, needs_checkpoints=False))}")
+        return (
+            f"search.scheduler: {cfg.search.scheduler.name} restarts trials from checkpoints, which a synthetic "
+            f"objective does not keep; use {either(names_with(SCHEDULERS, needs_checkpoints=False))}"
+        )
     keys = space_keys(cfg.objective.name)
     for key, domain in flat_domains(space, merge=False).items():
         if key not in keys:
@@ -134,13 +145,18 @@ def sweep_problem(cfg) -> str | None:
             return f"search.space.{paths[key]}: the objective's inputs are numbers, got {list(domain.args)}"
     missing = [key for key in keys if key not in always_sampled(space)]  # every trial needs every input
     if missing:
-        return (f"search.space.{missing[0]}: missing{' from some branches' if missing[0] in paths else ''}; "
-                f"objective {cfg.objective.name} needs all of {', '.join(keys)}")
+        return (
+            f"search.space.{missing[0]}: missing{' from some branches' if missing[0] in paths else ''}; "
+            f"objective {cfg.objective.name} needs all of {', '.join(keys)}"
+        )
     reported = OBJECTIVES[cfg.objective.name].metrics
     if len(reported) == 1 and cfg.search.metric != METRIC:
         return f"search.metric: a synthetic objective reports '{METRIC}', got '{cfg.search.metric}'"
-    unknown = [m for m in (cfg.search.metric if isinstance(cfg.search.metric, list) else [cfg.search.metric])
-               if m not in reported]
+    unknown = [
+        m
+        for m in (cfg.search.metric if isinstance(cfg.search.metric, list) else [cfg.search.metric])
+        if m not in reported
+    ]
     if unknown:
         return f"search.metric: objective {cfg.objective.name} reports {', '.join(reported)}, not '{unknown[0]}'"
     return None

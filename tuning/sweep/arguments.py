@@ -30,8 +30,8 @@ def check_tree(args: dict, sig, where: str, searched: dict, hydra: bool, static:
             raise UserError(f"{at}: {problem}")
         _check_value(value, at, annotation, searched, hydra, static)
     for key, entry in searched.items():
-        if key.startswith(f"{where}.") and "." not in key[len(where) + 1:] and sig:
-            _check_searched(key, entry, sig.annotations.get(key[len(where) + 1:]))
+        if key.startswith(f"{where}.") and "." not in key[len(where) + 1 :] and sig:
+            _check_searched(key, entry, sig.annotations.get(key[len(where) + 1 :]))
 
 
 def _check_value(value, at: str, annotation: str | None, searched: dict, hydra: bool, static: bool) -> None:
@@ -46,8 +46,9 @@ def _check_value(value, at: str, annotation: str | None, searched: dict, hydra: 
         check_tree(value, None, at, searched, hydra, static)
 
 
-def _check_entry(class_path: str, init_args: dict, at: str, annotation: str | None, searched: dict,
-                 static: bool) -> None:
+def _check_entry(
+    class_path: str, init_args: dict, at: str, annotation: str | None, searched: dict, static: bool
+) -> None:
     """A nested `{class_path, init_args}`: the class exists and takes these arguments. A parameter typed as a
     callable (`OptimizerCallable`) gets a callable that is given the rest later, so none is required."""
     if "." not in class_path:  # LightningCLI resolves a bare name among the parameter type's subclasses
@@ -72,7 +73,7 @@ def _check_hydra(node: dict, at: str, searched: dict, static: bool) -> None:
 def check_hydra_args(sig, node: dict, at: str, searched: dict) -> None:
     """A Hydra node's own keys (and searched keys under it) against the target's signature."""
     given = {**{n: f"{at}.{n}" for n in node if n not in HYDRA_KEYS}, **_searched_args(searched, at)}
-    by_position = sig.positional[:len(node.get("_args_") or [])]
+    by_position = sig.positional[: len(node.get("_args_") or [])]
     given.update({n: f"{at}._args_" for n in by_position})
     check_given(sig, given, at, required=not node.get("_partial_"))
 
@@ -82,7 +83,7 @@ def _searched_args(searched: dict, prefix: str) -> dict:
     out = {}
     for key, path in searched.items():
         if key.startswith(f"{prefix}."):
-            out.setdefault(key[len(prefix) + 1:].split(".")[0], f"search.space.{path[0]}")
+            out.setdefault(key[len(prefix) + 1 :].split(".")[0], f"search.space.{path[0]}")
     return out
 
 
@@ -126,9 +127,22 @@ def signature_of(class_path: str, where: str, static: bool, classes_only: bool =
 
 # --- values against annotations ------------------------------------------------------------------------
 
-_NAMES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list": (list,),
-          "List": (list,), "Sequence": (list,), "tuple": (list,), "Tuple": (list,), "dict": (dict,),
-          "Dict": (dict,), "Mapping": (dict,), "None": (type(None),), "NoneType": (type(None),)}
+_NAMES = {
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "str": (str,),
+    "list": (list,),
+    "List": (list,),
+    "Sequence": (list,),
+    "tuple": (list,),
+    "Tuple": (list,),
+    "dict": (dict,),
+    "Dict": (dict,),
+    "Mapping": (dict,),
+    "None": (type(None),),
+    "NoneType": (type(None),),
+}
 _ANY = ("Any", "object")
 
 
@@ -190,8 +204,11 @@ def _check_searched(key: str, searched: tuple, annotation: str | None) -> None:
     path, domain = searched
     if annotation is None:
         return
-    samples = list(domain.args) if domain.kind in ("choice", "grid") else (
-        [domain.args[0]] if domain.kind == "randint" else [float(domain.args[0])])
+    samples = (
+        list(domain.args)
+        if domain.kind in ("choice", "grid")
+        else ([domain.args[0]] if domain.kind == "randint" else [float(domain.args[0])])
+    )
     for value in samples:
         problem = type_problem(annotation, value)
         if problem:

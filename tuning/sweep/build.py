@@ -22,8 +22,8 @@ import copy
 import importlib
 import re
 
-from tuning.sweep import flavour
 from tuning.errors import UserError, describe_exception
+from tuning.sweep import flavour
 
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")  # Hydra's own node keys
 HYDRA_MISSING = "a Hydra node (_target_) is built by hydra.utils.instantiate: pip install 'tuning[hydra]' (hydra-core)"
@@ -54,8 +54,11 @@ def _hydra(spec: dict, section: str):
     try:
         return instantiate(hydra_node(spec))
     except (InstantiationException, OmegaConfBaseException) as exc:  # OmegaConf's: `???` left, `${...}` unresolved
-        hint = (f" (the section is built on its own: an interpolation can name keys inside {section} only)"
-                if isinstance(exc, InterpolationKeyError) else "")
+        hint = (
+            f" (the section is built on its own: an interpolation can name keys inside {section} only)"
+            if isinstance(exc, InterpolationKeyError)
+            else ""
+        )
         raise UserError(f"{section}: hydra.utils.instantiate refuses it: {_hydra_message(exc)}{hint}") from None
 
 
@@ -72,15 +75,18 @@ def _lightning_cli(spec: dict, section: str):
     cls = resolve_class(section, spec["class_path"])
     dist = flavour.of_class(cls, section)
     if dist is None:
-        raise UserError(f"{section}.class_path: {spec['class_path']} is not a "
-                        f"{flavour.defined_at(flavour.DEFAULT, section)[1]} subclass")
+        raise UserError(
+            f"{section}.class_path: {spec['class_path']} is not a "
+            f"{flavour.defined_at(flavour.DEFAULT, section)[1]} subclass"
+        )
     cli = importlib.import_module(f"{dist}.cli")
     parser = cli.LightningArgumentParser(exit_on_error=False)
     subclass = spec.get("cli_form", "subclass") == "subclass"
     init_args = copy.deepcopy(spec.get("init_args") or {})  # jsonargparse edits what it parses (pops dict_kwargs)
     given = {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args} if subclass else init_args
-    parser.add_lightning_class_args(cls if not subclass else flavour.base(dist, section), section,
-                                    subclass_mode=subclass)
+    parser.add_lightning_class_args(
+        cls if not subclass else flavour.base(dist, section), section, subclass_mode=subclass
+    )
     try:
         config = parser.parse_object({section: given})
     except Exception as exc:  # jsonargparse's ArgumentError: a key, class or type LightningCLI refuses
@@ -93,8 +99,9 @@ def _lightning_cli(spec: dict, section: str):
     except Exception as exc:  # the user's own __init__ (or a nested class's) raised
         while exc.__cause__ or exc.__context__:  # jsonargparse re-raises it inside its own (a Union's) errors
             exc = exc.__cause__ or exc.__context__
-        raise UserError(f"{section}: building {spec['class_path']} from {section}.init_args raised "
-                        f"{describe_exception(exc)}") from None
+        raise UserError(
+            f"{section}: building {spec['class_path']} from {section}.init_args raised {describe_exception(exc)}"
+        ) from None
 
 
 def cli_error(section: str, text: str) -> str:

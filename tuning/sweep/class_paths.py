@@ -9,8 +9,8 @@ import importlib
 import inspect
 import os
 
-from tuning.sweep import flavour
 from tuning.errors import UserError, describe_exception, did_you_mean
+from tuning.sweep import flavour
 
 
 def registry(section: str) -> dict[str, str]:
@@ -51,22 +51,29 @@ def resolve_class(section: str, class_path: str, where: str | None = None) -> ty
     where = where or f"{section}.class_path"
     split = split_path(section, class_path)
     if split is None:
-        raise UserError(f"{where}: '{class_path}' is not a registered {section}{did_you_mean(class_path, names)} "
-                        f"nor a dotted import path like my_pkg.module.MyClass; registered: {', '.join(names)}")
+        raise UserError(
+            f"{where}: '{class_path}' is not a registered {section}{did_you_mean(class_path, names)} "
+            f"nor a dotted import path like my_pkg.module.MyClass; registered: {', '.join(names)}"
+        )
     module_name, attr = split
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UserError(f"{where}: cannot import module '{module_name}' for '{class_path}': {exc}. "
-                        f"Run tuning from the folder that holds the package, or install it.") from None
+        raise UserError(
+            f"{where}: cannot import module '{module_name}' for '{class_path}': {exc}. "
+            f"Run tuning from the folder that holds the package, or install it."
+        ) from None
     except (Exception, SystemExit, KeyboardInterrupt) as exc:  # anything the module raises while it is imported
         # (a sys.exit(0) at import would otherwise end `tuning run` with exit 0 and nothing done)
-        raise UserError(f"{where}: importing module '{module_name}' for '{class_path}' failed: "
-                        f"{describe_exception(exc)}") from None
+        raise UserError(
+            f"{where}: importing module '{module_name}' for '{class_path}' failed: {describe_exception(exc)}"
+        ) from None
     cls = getattr(module, attr, None)
     if not inspect.isclass(cls):
-        raise UserError(f"{where}: module '{module_name}' has no class '{attr}'"
-                        f"{did_you_mean(attr, [n for n, v in vars(module).items() if inspect.isclass(v)])}")
+        raise UserError(
+            f"{where}: module '{module_name}' has no class '{attr}'"
+            f"{did_you_mean(attr, [n for n, v in vars(module).items() if inspect.isclass(v)])}"
+        )
     return cls
 
 
@@ -105,8 +112,11 @@ def parameters(cls):
     params.pop("self", None)
     var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
     named = {n: p.default is p.empty for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    annotations = {n: p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)
-                   for n, p in params.items() if p.annotation is not p.empty}
+    annotations = {
+        n: p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)
+        for n, p in params.items()
+        if p.annotation is not p.empty
+    }
     positional = tuple(n for n, p in params.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
     return Signature(cls.__name__, named, var_kw, annotations, positional)
 
@@ -124,9 +134,13 @@ def check_arguments(cls, given: dict[str, str], where: str, reserved: dict[str, 
         if arg in reserved:
             raise UserError(f"{path}: set by tuning, not by the sweep ({reserved[arg]})")
         if arg not in named and not sig.var_kw:
-            raise UserError(f"{path}: {sig.owner} has no argument '{arg}'{did_you_mean(arg, named)}; "
-                            f"it accepts: {', '.join(named) or 'nothing'}")
+            raise UserError(
+                f"{path}: {sig.owner} has no argument '{arg}'{did_you_mean(arg, named)}; "
+                f"it accepts: {', '.join(named) or 'nothing'}"
+            )
     missing = [n for n, required in named.items() if required and n not in given]
     if missing:
-        raise UserError(f"{where}: {sig.owner} needs argument '{missing[0]}' (it has no default); "
-                        f"add it to {where} or to search.space")
+        raise UserError(
+            f"{where}: {sig.owner} needs argument '{missing[0]}' (it has no default); "
+            f"add it to {where} or to search.space"
+        )

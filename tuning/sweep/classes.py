@@ -11,9 +11,9 @@ import importlib
 from pathlib import Path
 from typing import NamedTuple
 
+from tuning.errors import UserError, did_you_mean
 from tuning.sweep import flavour
 from tuning.sweep.class_paths import add_user_path, check_arguments, from_source, parameters, resolve_class, split_path
-from tuning.errors import UserError, did_you_mean
 
 # Trainer arguments that tuning sets itself in every trial.
 RESERVED_TRAINER_KEYS = {
@@ -30,7 +30,7 @@ def _given(section: dict, space_keys, prefix: str) -> dict[str, str]:
     paths = space_keys if isinstance(space_keys, dict) else {key: key for key in space_keys}
     for key, path in paths.items():
         if key.startswith(prefix):
-            given.setdefault(key[len(prefix):].split(".")[0], f"search.space.{path}")
+            given.setdefault(key[len(prefix) :].split(".")[0], f"search.space.{path}")
     return given
 
 
@@ -58,18 +58,23 @@ def check_flavours(found: dict[str, tuple[str, str]]) -> str:
     """The one Lightning distribution of a sweep's classes; `found`: key path -> (dotted name, distribution)."""
     names = {dist for _, dist in found.values()}
     if len(names) > 1:
-        (a, (cls_a, dist_a)), (b, (cls_b, dist_b)) = [next((k, v) for k, v in found.items() if v[1] == n)
-                                                      for n in sorted(names)]
-        mixed = (f"{a}: {cls_a} is a {dist_a} class but {b}: {cls_b} is a {dist_b} class; one sweep uses one "
-                 f"Lightning distribution (a Trainer of one refuses the other's modules)")
+        (a, (cls_a, dist_a)), (b, (cls_b, dist_b)) = [
+            next((k, v) for k, v in found.items() if v[1] == n) for n in sorted(names)
+        ]
+        mixed = (
+            f"{a}: {cls_a} is a {dist_a} class but {b}: {cls_b} is a {dist_b} class; one sweep uses one "
+            f"Lightning distribution (a Trainer of one refuses the other's modules)"
+        )
         builtin = next((cls for cls, dist in found.values() if dist == flavour.DEFAULT and _is_builtin(cls)), None)
         if builtin is not None:  # a built-in cannot change: the user's classes can
             theirs = sorted({cls.rpartition(".")[0] for cls, dist in found.values() if dist != flavour.DEFAULT})
-            raise UserError(f"{mixed}, and tuning's built-in {builtin} derives from {flavour.DEFAULT} (before "
-                            f"tuning 2f201cf from pytorch_lightning: an experiment made then with a callback of "
-                            f"pytorch_lightning continues once the callback moves too): in {', '.join(theirs)} import "
-                            f"from lightning.pytorch instead of pytorch_lightning (`import lightning.pytorch as pl`, "
-                            f"the same classes), then run the same command again")
+            raise UserError(
+                f"{mixed}, and tuning's built-in {builtin} derives from {flavour.DEFAULT} (before "
+                f"tuning 2f201cf from pytorch_lightning: an experiment made then with a callback of "
+                f"pytorch_lightning continues once the callback moves too): in {', '.join(theirs)} import "
+                f"from lightning.pytorch instead of pytorch_lightning (`import lightning.pytorch as pl`, "
+                f"the same classes), then run the same command again"
+            )
         raise UserError(f"{mixed}: write both against `import lightning as L` or both against pytorch_lightning")
     return names.pop() if names else flavour.DEFAULT
 
@@ -80,7 +85,8 @@ def _is_builtin(dotted: str) -> bool:
 
 
 def build(spec: dict, section: str):
-    """The LightningModule or DataModule of a model/data section, as LightningCLI or Hydra builds it (tuning.sweep.build)."""
+    """The LightningModule or DataModule of a model/data section, as LightningCLI or Hydra builds it
+    (tuning.sweep.build)."""
     from tuning.sweep.build import build_section
 
     return build_section(spec, section)
@@ -92,8 +98,7 @@ def searched_keys(cfg) -> dict[str, tuple]:
     from tuning.sweep.space import canonical_parts, flat_domains, key_paths
 
     paths, domains = key_paths(cfg.search.space), flat_domains(cfg.search.space, merge=False)
-    sections = {k: (getattr(cfg, k).model_dump() if getattr(cfg, k) is not None else None)
-                for k in ("model", "data")}
+    sections = {k: (getattr(cfg, k).model_dump() if getattr(cfg, k) is not None else None) for k in ("model", "data")}
     out = {}
     for key, path in paths.items():
         canonical = ".".join(canonical_parts(sections, key))
@@ -101,8 +106,10 @@ def searched_keys(cfg) -> dict[str, tuple]:
         if head[0] in sections and sections[head[0]] is None:
             raise UserError(f"search.space.{path}: the sweep has no {head[0]} section to search in")
         if head[0] in sections and len(head) > 1 and head[1] in ("class_path", "cli_form"):
-            raise UserError(f"search.space.{path}: {head[0]} parameters are searched as "
-                            f"{head[0]}.init_args.<argument> (or {head[0]}.<argument>)")
+            raise UserError(
+                f"search.space.{path}: {head[0]} parameters are searched as "
+                f"{head[0]}.init_args.<argument> (or {head[0]}.<argument>)"
+            )
         if canonical in out:
             raise UserError(f"search.space.{path}: the same argument as search.space.{out[canonical][0]}")
         out[canonical] = (path, domains[key])
@@ -115,8 +122,10 @@ def _check_section(section: str, spec, searched: dict, static: bool):
 
     sig, dist, dotted, cls = _section_class(section, spec.class_path, static)
     if not dist:
-        raise UserError(f"{section}.class_path: {dotted} is not a {flavour.defined_at(flavour.DEFAULT, section)[1]} "
-                        f"subclass (of lightning.pytorch or pytorch_lightning)")
+        raise UserError(
+            f"{section}.class_path: {dotted} is not a {flavour.defined_at(flavour.DEFAULT, section)[1]} "
+            f"subclass (of lightning.pytorch or pytorch_lightning)"
+        )
     if spec.cli_form != "hydra":
         space_keys = {key: path for key, (path, _) in searched.items()}
         check_arguments(sig, _given(spec.init_args, space_keys, f"{section}.init_args."), f"{section}.init_args")
@@ -143,9 +152,11 @@ def check_own_dataloaders(cfg, cls) -> None:
         dist = flavour.of_class(cls, "model")
         own = bool(dist) and cls.train_dataloader is not flavour.base(dist, "model").train_dataloader
     if not own:
-        raise UserError(f"data: required key is missing; {cfg.model.class_path} has no train_dataloader of its own: "
-                        "add a data section (a LightningDataModule: {class_path, init_args}), or define "
-                        "train_dataloader and val_dataloader in the module")
+        raise UserError(
+            f"data: required key is missing; {cfg.model.class_path} has no train_dataloader of its own: "
+            "add a data section (a LightningDataModule: {class_path, init_args}), or define "
+            "train_dataloader and val_dataloader in the module"
+        )
 
 
 def check_classes(cfg, static: bool = False) -> Checked:
@@ -193,12 +204,16 @@ def check_lightning_cli(cfg, dist: str, space_keys: dict[str, str]) -> None:
         if spec is None:
             searched = [k for k in space_keys if k.startswith(f"{section}.")]
             if searched:
-                raise UserError(f"search.space.{space_keys[searched[0]]}: the sweep has no {section} entry to search in")
+                raise UserError(
+                    f"search.space.{space_keys[searched[0]]}: the sweep has no {section} entry to search in"
+                )
             continue
         cls = resolve(section, spec.class_path)
         if not isinstance(cls, type):
-            raise UserError(f"{section}.class_path: no class '{spec.class_path}' (a dotted path, or a name in "
-                            f"{TORCH_MODULES[section]})")
+            raise UserError(
+                f"{section}.class_path: no class '{spec.class_path}' (a dotted path, or a name in "
+                f"{TORCH_MODULES[section]})"
+            )
         given = _given(spec.init_args, space_keys, f"{section}.init_args.")
         check_arguments(cls, {passed: f"{section} (passed by tuning)", **given}, f"{section}.init_args")
     for i, spec in enumerate(cfg.trainer.get("logger", [])):  # imported even by validate: loggers have no registry
@@ -233,21 +248,32 @@ def check_resources(cfg) -> None:
     res = cfg.resources
     accelerator, devices = cfg.trainer.get("accelerator"), cfg.trainer.get("devices")
     if str(accelerator).lower() in ("gpu", "cuda") and res.gpu == 0:
-        raise UserError(f"trainer.accelerator: {accelerator} but resources.gpu is 0, so Ray gives each trial no "
-                        "GPU: set resources.gpu (GPUs per trial, e.g. 1 or 0.5), or trainer.accelerator: cpu")
-    if res.workers == 1 and devices not in (None, "auto", 1, "1", -1, "-1") and not (
-            isinstance(devices, list) and len(devices) == 1):
-        raise UserError(f"trainer.devices: {devices!r} in one trial process; a trial runs on several devices as "
-                        "DDP over Ray workers: set resources.workers to the number of devices (and resources.gpu: 1, "
-                        "GPUs per worker), and leave trainer.devices out")
+        raise UserError(
+            f"trainer.accelerator: {accelerator} but resources.gpu is 0, so Ray gives each trial no "
+            "GPU: set resources.gpu (GPUs per trial, e.g. 1 or 0.5), or trainer.accelerator: cpu"
+        )
+    if (
+        res.workers == 1
+        and devices not in (None, "auto", 1, "1", -1, "-1")
+        and not (isinstance(devices, list) and len(devices) == 1)
+    ):
+        raise UserError(
+            f"trainer.devices: {devices!r} in one trial process; a trial runs on several devices as "
+            "DDP over Ray workers: set resources.workers to the number of devices (and resources.gpu: 1, "
+            "GPUs per worker), and leave trainer.devices out"
+        )
     if res.workers == 1 and res.gpu > 1:
-        raise UserError(f"resources.gpu: {res.gpu} GPUs for one worker; a trial uses more than one GPU as DDP: "
-                        f"set resources.workers: {int(res.gpu)} and resources.gpu: 1 (GPUs per worker)")
+        raise UserError(
+            f"resources.gpu: {res.gpu} GPUs for one worker; a trial uses more than one GPU as DDP: "
+            f"set resources.workers: {int(res.gpu)} and resources.gpu: 1 (GPUs per worker)"
+        )
     if res.workers > 1:
         taken = [k for k in DDP_RESERVED if k in cfg.trainer]
         if taken:
-            raise UserError(f"trainer.{taken[0]}: set by tuning when resources.workers > 1 "
-                            "(each trial runs DDP over its workers through Ray Train)")
+            raise UserError(
+                f"trainer.{taken[0]}: set by tuning when resources.workers > 1 "
+                "(each trial runs DDP over its workers through Ray Train)"
+            )
 
 
 def resolve_callback(class_path: str, where: str, dist: str) -> type:
@@ -257,8 +283,10 @@ def resolve_callback(class_path: str, where: str, dist: str) -> type:
         cls = getattr(builtin, class_path, None)
         if cls is None:
             names = [n for n in dir(builtin) if n[0].isupper()]
-            raise UserError(f"{where}: '{class_path}' is not a Lightning callback{did_you_mean(class_path, names)}; "
-                            f"use a name from {dist}.callbacks or a dotted path like my_pkg.MyCallback")
+            raise UserError(
+                f"{where}: '{class_path}' is not a Lightning callback{did_you_mean(class_path, names)}; "
+                f"use a name from {dist}.callbacks or a dotted path like my_pkg.MyCallback"
+            )
     else:
         cls = resolve_class("callback", class_path)
     if not flavour.of_class(cls, "callback"):
@@ -285,12 +313,14 @@ def check_callbacks(trainer: dict, dist: str, static: bool = False) -> dict[str,
 
     # Both overwrite at fit start what each trial samples, and then restore the Trainer from their own checkpoint:
     # a trial restored from its checkpoint (a retry, a resume, PBT) counts its epochs from 0 again (Lightning 2.6).
-    refused = {"lr_finder.LearningRateFinder": "it overwrites the learning rate each trial samples, and a trial "
-               "restored from its checkpoint (a retry, a resume, PBT) counts its epochs from 0 again after it; run "
-               "`tuning find-lr` on the sweep once instead",
-               "batch_size_finder.BatchSizeFinder": "it overwrites the batch size each trial samples, a trial restored "
-               "from its checkpoint (a retry, a resume, PBT) counts its epochs from 0 again after it, and DDP trials "
-               "refuse it; set trial.auto_batch_size: true instead (each trial scales its batch size before it fits)"}
+    refused = {
+        "lr_finder.LearningRateFinder": "it overwrites the learning rate each trial samples, and a trial "
+        "restored from its checkpoint (a retry, a resume, PBT) counts its epochs from 0 again after it; run "
+        "`tuning find-lr` on the sweep once instead",
+        "batch_size_finder.BatchSizeFinder": "it overwrites the batch size each trial samples, a trial restored "
+        "from its checkpoint (a retry, a resume, PBT) counts its epochs from 0 again after it, and DDP trials "
+        "refuse it; set trial.auto_batch_size: true instead (each trial scales its batch size before it fits)",
+    }
     found = {}
     for i, spec in enumerate(trainer.get("callbacks") or []):
         where = f"trainer.callbacks[{i}]"

@@ -16,8 +16,18 @@ def combination_problem(cfg) -> str | None:
     """What is wrong with the sweep as a whole (a tuning.sweep.config.SweepConfig), or None."""
     from tuning.search.synthetic import sweep_problem
 
-    for rule in (sweep_problem, _lr_scheduler_problem, _history_problem, _objectives_problem, _budget_problem,
-                 _space_problem, _mutation_problem, _warm_start_problem, _points_problem, _mapping_problem):
+    for rule in (
+        sweep_problem,
+        _lr_scheduler_problem,
+        _history_problem,
+        _objectives_problem,
+        _budget_problem,
+        _space_problem,
+        _mutation_problem,
+        _warm_start_problem,
+        _points_problem,
+        _mapping_problem,
+    ):
         problem = rule(cfg)
         if problem:
             return problem
@@ -40,8 +50,10 @@ def _history_problem(cfg) -> str | None:
     sampler = _sampler(searcher)
     if searcher.history is not None and not (sampler and sampler.bounded_history):
         uses = f"{searcher.name} with sampler {searcher.sampler}" if sampler else searcher.name
-        return (f"search.searcher.history: bounds the {either(names_with(SAMPLERS, bounded_history=True))} sampler's "
-                f"model; this sweep uses {uses}")
+        return (
+            f"search.searcher.history: bounds the {either(names_with(SAMPLERS, bounded_history=True))} sampler's "
+            f"model; this sweep uses {uses}"
+        )
     return None
 
 
@@ -52,19 +64,25 @@ def _objectives_problem(cfg) -> str | None:
     search = cfg.search
     metrics, sched = [m for m, _ in objectives(search)], search.scheduler
     if sched.metric is not None and sched.metric not in metrics:
-        return (f"search.scheduler.metric: '{sched.metric}' is not one of search.metric ({', '.join(metrics)})"
-                f"{did_you_mean(sched.metric, metrics)}")
+        return (
+            f"search.scheduler.metric: '{sched.metric}' is not one of search.metric ({', '.join(metrics)})"
+            f"{did_you_mean(sched.metric, metrics)}"
+        )
     if len(metrics) == 1:
         return None
     if SCHEDULERS[sched.name].compares_one_metric and sched.metric is None:
-        return (f"search.scheduler.metric: {sched.name} compares trials on one number, and this sweep has "
-                f"{len(metrics)} objectives ({', '.join(metrics)}): name the one it compares, e.g. "
-                f"search.scheduler.metric: {metrics[0]}, or use search.scheduler.name: "
-                f"{either(names_with(SCHEDULERS, compares_one_metric=False))}")
+        return (
+            f"search.scheduler.metric: {sched.name} compares trials on one number, and this sweep has "
+            f"{len(metrics)} objectives ({', '.join(metrics)}): name the one it compares, e.g. "
+            f"search.scheduler.metric: {metrics[0]}, or use search.scheduler.name: "
+            f"{either(names_with(SCHEDULERS, compares_one_metric=False))}"
+        )
     sampler = _sampler(search.searcher)
     if sampler and not sampler.multi_objective:
-        return (f"search.searcher.sampler: {search.searcher.sampler} optimizes one objective; with several use "
-                f"{either(names_with(SAMPLERS, multi_objective=True))}")
+        return (
+            f"search.searcher.sampler: {search.searcher.sampler} optimizes one objective; with several use "
+            f"{either(names_with(SAMPLERS, multi_objective=True))}"
+        )
     if search.warm_start:
         return "search.warm_start: not with several objectives yet (warm starts carry one value per trial)"
     return None
@@ -88,13 +106,17 @@ def _space_problem(cfg) -> str | None:
     every, paths = space_mod.flat_domains(space, merge=False), space_mod.key_paths(space)
     grids = [k for k, d in every.items() if d.kind == "grid"]
     if not searcher.accepts_grid and grids:
-        return (f"search.space.{paths[grids[0]]}: grid works with searcher "
-                f"{either(names_with(SEARCHERS, accepts_grid=True))}, not {name}; use choice with {name}, or set "
-                f"search.searcher.name: {either(names_with(SEARCHERS, as_grid=True))}")
+        return (
+            f"search.space.{paths[grids[0]]}: grid works with searcher "
+            f"{either(names_with(SEARCHERS, accepts_grid=True))}, not {name}; use choice with {name}, or set "
+            f"search.searcher.name: {either(names_with(SEARCHERS, as_grid=True))}"
+        )
     not_grid = [k for k, d in every.items() if d.kind not in ("grid", "choice")]
     if searcher.as_grid and not_grid:
-        return (f"search.space.{paths[not_grid[0]]}: searcher {name} needs grid or choice entries, "
-                f"got {every[not_grid[0]].kind}")
+        return (
+            f"search.space.{paths[not_grid[0]]}: searcher {name} needs grid or choice entries, "
+            f"got {every[not_grid[0]].kind}"
+        )
     return None
 
 
@@ -113,16 +135,23 @@ def _conditional_problem(search) -> str | None:
     if not conditional:
         return None
     if SCHEDULERS[sched].mutates and not _mutations(search):
-        return (f"search.space.{conditional[0]}: {sched} mutates one fixed set of keys and a conditional choice "
-                "changes them; list search.scheduler.mutations")
+        return (
+            f"search.space.{conditional[0]}: {sched} mutates one fixed set of keys and a conditional choice "
+            "changes them; list search.scheduler.mutations"
+        )
     if searcher.accepts_grid and not searcher.as_grid:
         paths = space_mod.key_paths(search.space)
-        nested = [k for k, d in space_mod.flat_domains(search.space, merge=False).items()
-                  if d.kind == "grid" and k not in search.space]
+        nested = [
+            k
+            for k, d in space_mod.flat_domains(search.space, merge=False).items()
+            if d.kind == "grid" and k not in search.space
+        ]
         if nested:
-            return (f"search.space.{paths[nested[0]]}: a grid inside a conditional choice needs searcher "
-                    f"{either(names_with(SEARCHERS, as_grid=True))} (searcher {search.searcher.name} samples the "
-                    "choice); use choice here")
+            return (
+                f"search.space.{paths[nested[0]]}: a grid inside a conditional choice needs searcher "
+                f"{either(names_with(SEARCHERS, as_grid=True))} (searcher {search.searcher.name} samples the "
+                "choice); use choice here"
+            )
     return None
 
 
@@ -132,8 +161,10 @@ def _mutation_problem(cfg) -> str | None:
     if not SCHEDULERS[sched.name].mutates:
         return None
     if SEARCHERS[searcher].learns_from_results:
-        return (f"search.scheduler: {sched.name} explores by itself and works with searcher "
-                f"{either(names_with(SEARCHERS, learns_from_results=False))}, not {searcher}")
+        return (
+            f"search.scheduler: {sched.name} explores by itself and works with searcher "
+            f"{either(names_with(SEARCHERS, learns_from_results=False))}, not {searcher}"
+        )
     mutations = sched.mutations or cfg.search.space
     if not mutations:
         return f"search.scheduler.mutations: {sched.name} needs something to mutate: a search.space or mutations"
@@ -146,8 +177,10 @@ def _mutation_problem(cfg) -> str | None:
 def _warm_start_problem(cfg) -> str | None:
     searcher = cfg.search.searcher.name
     if cfg.search.warm_start and not SEARCHERS[searcher].learns_from_results:
-        return (f"search.warm_start: needs searcher {either(names_with(SEARCHERS, learns_from_results=True))} "
-                f"(a {searcher} searcher does not learn from results)")
+        return (
+            f"search.warm_start: needs searcher {either(names_with(SEARCHERS, learns_from_results=True))} "
+            f"(a {searcher} searcher does not learn from results)"
+        )
     return None
 
 
@@ -159,14 +192,18 @@ def _points_problem(cfg) -> str | None:
         reach = space_mod.active(space, point)  # with a conditional choice: the branches the point chooses
         unknown = [k for k in point if k not in reach]
         if unknown:
-            return (f"search.searcher.points_to_evaluate[{i}].{unknown[0]}: not a key of search.space"
-                    f"{' on the branches this point chooses' if unknown[0] in paths else ''}"
-                    f"{did_you_mean(unknown[0], reach)}; keys: {', '.join(reach)}")
+            return (
+                f"search.searcher.points_to_evaluate[{i}].{unknown[0]}: not a key of search.space"
+                f"{' on the branches this point chooses' if unknown[0] in paths else ''}"
+                f"{did_you_mean(unknown[0], reach)}; keys: {', '.join(reach)}"
+            )
         outside = [k for k, v in point.items() if not reach[k].contains(v)]
         if outside:
             domain = reach[outside[0]]
-            return (f"search.searcher.points_to_evaluate[{i}].{outside[0]}: {point[outside[0]]!r} is outside its "
-                    f"space entry {{{domain.kind}: {list(domain.args)}}}")
+            return (
+                f"search.searcher.points_to_evaluate[{i}].{outside[0]}: {point[outside[0]]!r} is outside its "
+                f"space entry {{{domain.kind}: {list(domain.args)}}}"
+            )
     return None
 
 
@@ -182,6 +219,8 @@ def _mapping_problem(cfg) -> str | None:
             if not isinstance(node, dict):
                 break
         if node is not None and not isinstance(node, dict):
-            return (f"search.space.{paths[key]}: '{'.'.join(parts[:depth + 1])}' is {node!r}, not a mapping; "
-                    "a space key can only set a value inside a mapping")
+            return (
+                f"search.space.{paths[key]}: '{'.'.join(parts[: depth + 1])}' is {node!r}, not a mapping; "
+                "a space key can only set a value inside a mapping"
+            )
     return None

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal, Optional, Union, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from tuning.sweep import space as space_mod
 from tuning.errors import UserError, did_you_mean
 from tuning.search.searchers import SAMPLER_NAMES, SEARCHER_NAMES  # the names a sweep may give: the registries' keys
+from tuning.sweep import space as space_mod
 from tuning.sweep.file import apply_overrides, plain_data_problem, read_yaml
 
 SWEEPS_DIR = Path(__file__).parents[1] / "sweeps"  # tuning/sweeps: the built-in sweep files
@@ -36,24 +36,31 @@ class ModuleSpec(ClassSpec):
     """The LightningModule or LightningDataModule, and how the project's LightningCLI spells it."""
 
     cli_form: Literal["subclass", "fixed", "hydra"] = Field(
-        "subclass", description="subclass: class_path + init_args (LightningCLI's subclass mode); fixed: the bare "
-                                "arguments of a class the CLI script fixes (LightningCLI(MyModel, MyData)); hydra: a "
-                                "Hydra node (_target_ is the class_path, the rest its init_args); as tuning export "
-                                "writes it back")
+        "subclass",
+        description="subclass: class_path + init_args (LightningCLI's subclass mode); fixed: the bare "
+        "arguments of a class the CLI script fixes (LightningCLI(MyModel, MyData)); hydra: a "
+        "Hydra node (_target_ is the class_path, the rest its init_args); as tuning export "
+        "writes it back",
+    )
 
 
 class SearcherSpec(_Section):
     """Which search algorithm proposes configs."""
 
     name: Literal[SEARCHER_NAMES] = Field(
-        "optuna", description="optuna (a model-based sampler), random or grid (Tune's variant generator)")
+        "optuna", description="optuna (a model-based sampler), random or grid (Tune's variant generator)"
+    )
     sampler: Literal[SAMPLER_NAMES] = Field("tpe", description="the Optuna sampler")
     seed: Optional[int] = Field(None, description="the searcher's seed; defaults to run.seed")
     history: Optional[int] = Field(
-        None, ge=10, description="tpe: model at most this many finished trials (the best quarter, the most recent "
-        "rest), so each suggestion costs the same however long the sweep; default: all")
+        None,
+        ge=10,
+        description="tpe: model at most this many finished trials (the best quarter, the most recent "
+        "rest), so each suggestion costs the same however long the sweep; default: all",
+    )
     points_to_evaluate: list[dict[str, Any]] = Field(
-        default_factory=list, description="configs (dotted key -> value) to try first, e.g. known good ones")
+        default_factory=list, description="configs (dotted key -> value) to try first, e.g. known good ones"
+    )
 
 
 class SchedulerSpec(_Section):
@@ -62,8 +69,11 @@ class SchedulerSpec(_Section):
 
     name: str = Field(description="asha, hyperband, median (stopping rule), pbt (population based) or fifo (none)")
     max_t: Optional[int] = Field(None, ge=1, description="the epoch budget of a trial; defaults to trainer.max_epochs")
-    metric: Optional[str] = Field(None, description="the one metric it compares trials on: one of search.metric, "
-                                                    "required with several objectives (but for fifo)")
+    metric: Optional[str] = Field(
+        None,
+        description="the one metric it compares trials on: one of search.metric, "
+        "required with several objectives (but for fifo)",
+    )
 
 
 class AshaSpec(SchedulerSpec):
@@ -97,7 +107,8 @@ class PbtSpec(SchedulerSpec):
     quantile_fraction: float = Field(0.25, gt=0, le=0.5, description="pbt: bottom fraction that copies the top")
     resample_probability: float = Field(0.25, ge=0, le=1, description="pbt: chance a mutated value is resampled")
     mutations: dict[str, space_mod.Domain] = Field(
-        default_factory=dict, description="pbt: dotted key -> domain to mutate; default: the search space")
+        default_factory=dict, description="pbt: dotted key -> domain to mutate; default: the search space"
+    )
 
     @field_validator("mutations", mode="before")
     @classmethod
@@ -116,8 +127,16 @@ SCHEDULER_SPECS = (AshaSpec, HyperbandSpec, MedianSpec, PbtSpec, FifoSpec)
 _SCHEDULER_SPEC = {spec.model_fields["name"].default: spec for spec in SCHEDULER_SPECS}
 # Every scheduler setting of the one section that sweep files had before each scheduler had its own (`metric` came
 # later): tuning wrote all of them into every experiment's sweep.yaml.
-_ONE_SECTION_FIELDS = {"grace_period", "reduction_factor", "max_t", "min_samples_required", "perturbation_interval",
-                       "quantile_fraction", "resample_probability", "mutations"}
+_ONE_SECTION_FIELDS = {
+    "grace_period",
+    "reduction_factor",
+    "max_t",
+    "min_samples_required",
+    "perturbation_interval",
+    "quantile_fraction",
+    "resample_probability",
+    "mutations",
+}
 
 
 def _scheduler_section(value):
@@ -138,27 +157,38 @@ def _scheduler_key_problem(name: str, key: str) -> str:
     shared = [f for f in SchedulerSpec.model_fields if f != "name"]
     fields = [f for f in _SCHEDULER_SPEC[name].model_fields if f not in SchedulerSpec.model_fields] + shared
     if any(key in other.model_fields for other in SCHEDULER_SPECS):
-        return (f"not a field of {name} (fields: {', '.join(fields)}); to switch schedulers, replace the section: "
-                f"--set 'search.scheduler={{name: {name}}}'")
+        return (
+            f"not a field of {name} (fields: {', '.join(fields)}); to switch schedulers, replace the section: "
+            f"--set 'search.scheduler={{name: {name}}}'"
+        )
     return f"unknown key{did_you_mean(key, fields)}; allowed keys: name, {', '.join(fields)}"
 
 
 class SearchSpec(_Section):
     """What to optimize and how."""
 
-    metric: str | list[str] = Field("val_loss", description="a metric the model logs at validation, e.g. val_loss; "
-                                    "a list of them for several objectives (a Pareto front)")
+    metric: str | list[str] = Field(
+        "val_loss",
+        description="a metric the model logs at validation, e.g. val_loss; "
+        "a list of them for several objectives (a Pareto front)",
+    )
     mode: Literal["min", "max"] | list[Literal["min", "max"]] = Field(
-        "min", description="whether lower (min) or higher (max) is better; a list as long as search.metric's")
+        "min", description="whether lower (min) or higher (max) is better; a list as long as search.metric's"
+    )
     num_samples: int = Field(10, ge=1, description="number of trials (per grid point with grid entries)")
-    scope: Literal["best", "last"] = Field("best", description="which epoch a trial counts by, its best or its last: "
-                                           "what the searcher learns and how tuning report ranks")
+    scope: Literal["best", "last"] = Field(
+        "best",
+        description="which epoch a trial counts by, its best or its last: "
+        "what the searcher learns and how tuning report ranks",
+    )
     space: dict[str, space_mod.Domain] = Field(default_factory=dict, description="dotted key -> domain")
     searcher: SearcherSpec = Field(default_factory=SearcherSpec, description="the search algorithm")
     scheduler: Annotated[Union[SCHEDULER_SPECS], Field(discriminator="name")] = Field(
-        default_factory=AshaSpec, description="the trial scheduler: one of tuning.search.schedulers, with its settings")
-    warm_start: list[str] = Field(default_factory=list,
-                                  description="earlier experiment directories whose trials the searcher learns from")
+        default_factory=AshaSpec, description="the trial scheduler: one of tuning.search.schedulers, with its settings"
+    )
+    warm_start: list[str] = Field(
+        default_factory=list, description="earlier experiment directories whose trials the searcher learns from"
+    )
 
     @field_validator("space", mode="before")
     @classmethod
@@ -174,9 +204,11 @@ class SearchSpec(_Section):
     @classmethod
     def _one_or_list(cls, value, info):
         """A name (or min/max), or a list of them: a bad one gets the message a plain field would give."""
-        ok, error = (lambda v: isinstance(v, str), ("string_type", "Input should be a valid string")) \
-            if info.field_name == "metric" else (lambda v: v in ("min", "max"),
-                                                 ("literal_error", "Input should be 'min' or 'max'"))
+        ok, error = (
+            (lambda v: isinstance(v, str), ("string_type", "Input should be a valid string"))
+            if info.field_name == "metric"
+            else (lambda v: v in ("min", "max"), ("literal_error", "Input should be 'min' or 'max'"))
+        )
         for i, item in enumerate(value if isinstance(value, list) else [value]):
             if not ok(item):
                 where = f"item {i}: " if isinstance(value, list) else ""
@@ -202,8 +234,10 @@ def objectives_problem(metric, mode) -> str | None:
     if not metric:
         return "metric]: an empty list; name one metric, or a list of them for several objectives"
     if not isinstance(mode, list) or len(mode) != len(metric):
-        return (f"mode]: search.metric names {len(metric)} metrics ({', '.join(metric)}), so search.mode must be "
-                f"a list of {len(metric)} (min or max, one per metric), got {mode!r}")
+        return (
+            f"mode]: search.metric names {len(metric)} metrics ({', '.join(metric)}), so search.mode must be "
+            f"a list of {len(metric)} (min or max, one per metric), got {mode!r}"
+        )
     twice = [m for i, m in enumerate(metric) if m in metric[:i]]
     return f"metric]: '{twice[0]}' is named twice" if twice else None
 
@@ -226,8 +260,9 @@ PROFILERS = ("simple", "advanced", "pytorch")  # Lightning's profiler names; rep
 class EarlyStoppingSpec(_Section):
     """Lightning's EarlyStopping inside each trial (on top of the sweep's scheduler)."""
 
-    monitor: Optional[str] = Field(None, description="metric to watch; defaults to search.metric "
-                                                     "(its first, with several)")
+    monitor: Optional[str] = Field(
+        None, description="metric to watch; defaults to search.metric (its first, with several)"
+    )
     patience: int = Field(3, ge=1, description="validation epochs without improvement before the trial stops")
     mode: Optional[Literal["min", "max"]] = Field(None, description="min or max; defaults to search.mode")
     min_delta: float = Field(0.0, ge=0, description="smallest change that counts as an improvement")
@@ -237,8 +272,11 @@ class TrialSpec(_Section):
     """Per-trial options of tuning's own (Trainer arguments go under `trainer:`)."""
 
     early_stopping: Optional[EarlyStoppingSpec] = Field(None, description="stop a trial whose metric stalls")
-    auto_batch_size: bool = Field(False, description="scale data.init_args.batch_size to the largest that fits "
-                                                     "before fitting (Lightning's batch-size scaler; for GPU trials)")
+    auto_batch_size: bool = Field(
+        False,
+        description="scale data.init_args.batch_size to the largest that fits "
+        "before fitting (Lightning's batch-size scaler; for GPU trials)",
+    )
     batch_size_mode: Literal["power", "binsearch"] = Field("power", description="how auto_batch_size searches")
 
 
@@ -261,8 +299,10 @@ TRAINER_RANGES = {
     "log_every_n_steps": _whole(1),
     "num_sanity_val_steps": _whole(-1),
     "gradient_clip_val": (lambda v: space_mod.is_number(v) and v >= 0, "a number >= 0"),
-    **{f"limit_{stage}_batches": (_count_or_fraction, "a number of batches (whole, >= 0) or a fraction in [0, 1]")
-       for stage in ("train", "val", "test", "predict")},
+    **{
+        f"limit_{stage}_batches": (_count_or_fraction, "a number of batches (whole, >= 0) or a fraction in [0, 1]")
+        for stage in ("train", "val", "test", "predict")
+    },
     "overfit_batches": (_count_or_fraction, "a number of batches (whole, >= 0) or a fraction in [0, 1]"),
 }
 
@@ -277,12 +317,16 @@ def _check_trainer(trainer: dict) -> dict:
     if profiler is not None and profiler not in PROFILERS:
         problems.append(f"{_SPACE_KEY}profiler]: must be one of {', '.join(PROFILERS)} (or left out), got {profiler!r}")
     if trainer.get("enable_checkpointing") is False:
-        problems.append(f"{_SPACE_KEY}enable_checkpointing]: every trial keeps checkpoints (retries, `tuning resume`, "
-                        "schedulers that restart trials and `tuning export` need them); leave it out, and set "
-                        "run.keep_checkpoints for how many")
+        problems.append(
+            f"{_SPACE_KEY}enable_checkpointing]: every trial keeps checkpoints (retries, `tuning resume`, "
+            "schedulers that restart trials and `tuning export` need them); leave it out, and set "
+            "run.keep_checkpoints for how many"
+        )
     if trainer.get("logger") is False:
-        problems.append(f"{_SPACE_KEY}logger]: every trial reports through its TensorBoard logger; leave it out "
-                        "(loggers listed here run next to it)")
+        problems.append(
+            f"{_SPACE_KEY}logger]: every trial reports through its TensorBoard logger; leave it out "
+            "(loggers listed here run next to it)"
+        )
     for key, kind in (("callbacks", "Callback"), ("logger", "Logger")):
         entries = trainer.get(key, [])
         if not isinstance(entries, list):
@@ -308,14 +352,17 @@ class Resources(_Section):
     memory: float = Field(0, ge=0, description="GiB of memory reserved per trial (Ray schedules by it; 0: none)")
     custom: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per trial, e.g. {A100: 1}")
     placement: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
-        "PACK", description="how a trial's bundles (one per worker) are placed on nodes: PACK or SPREAD")
+        "PACK", description="how a trial's bundles (one per worker) are placed on nodes: PACK or SPREAD"
+    )
 
 
 class RunSpec(_Section):
     """Where results go and how the run behaves."""
 
-    storage: str = Field("./runs", description="directory or URI (s3://, gs://) that holds experiments; "
-                                               "on a cluster, one that every node reaches")
+    storage: str = Field(
+        "./runs",
+        description="directory or URI (s3://, gs://) that holds experiments; on a cluster, one that every node reaches",
+    )
     seed: int = Field(0, description="base seed; trial i is seeded with seed + i")
     keep_checkpoints: int = Field(1, ge=1, description="checkpoints kept per trial, best by the metric")
     max_failures: int = Field(0, ge=0, description="retries of a failed trial, from its last checkpoint")
@@ -324,8 +371,10 @@ class RunSpec(_Section):
 class ObjectiveSpec(_Section):
     """A built-in synthetic objective (tuning.search.synthetic) in place of model, data and trainer."""
 
-    name: str = Field(description="hartmann6 (6 inputs, on [0, 1]), branin (2 inputs, on [-5, 10] x [0, 15]) or "
-                                  "zdt1 (4 inputs, on [0, 1]; two objectives, f1 and f2)")
+    name: str = Field(
+        description="hartmann6 (6 inputs, on [0, 1]), branin (2 inputs, on [-5, 10] x [0, 15]) or "
+        "zdt1 (4 inputs, on [0, 1]; two objectives, f1 and f2)"
+    )
     iterations: int = Field(27, ge=1, description="reports per trial; the last one is the function's true value")
     noise: float = Field(0.0, ge=0, description="standard deviation of Gaussian noise on every report")
 
@@ -335,8 +384,9 @@ class ObjectiveSpec(_Section):
         from tuning.search.synthetic import OBJECTIVES
 
         if value not in OBJECTIVES:
-            raise ValueError(f"unknown objective '{value}'{did_you_mean(value, OBJECTIVES)}; "
-                             f"allowed: {', '.join(OBJECTIVES)}")
+            raise ValueError(
+                f"unknown objective '{value}'{did_you_mean(value, OBJECTIVES)}; allowed: {', '.join(OBJECTIVES)}"
+            )
         return value
 
 
@@ -346,21 +396,30 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # one directory inside the stora
 class SweepConfig(_Section):
     """One sweep: model, data, Trainer, search space, searcher, scheduler, resources."""
 
-    name: str = Field(pattern=NAME_PATTERN, max_length=200,
-                      description="experiment name (letters, digits, _ . -); default: the sweep file's name")
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        max_length=200,
+        description="experiment name (letters, digits, _ . -); default: the sweep file's name",
+    )
     description: str = Field("", description="one line shown by `tuning sweeps`")
     objective: Optional[ObjectiveSpec] = Field(None, description="a synthetic objective instead of model/data/trainer")
     model: Optional[ModuleSpec] = Field(None, description="the LightningModule (required without objective)")
-    data: Optional[ModuleSpec] = Field(None, description="the LightningDataModule (left out: the module has its own "
-                                                          "dataloaders, as LightningCLI(MyModel) runs it)")
+    data: Optional[ModuleSpec] = Field(
+        None,
+        description="the LightningDataModule (left out: the module has its own "
+        "dataloaders, as LightningCLI(MyModel) runs it)",
+    )
     trainer: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for lightning's Trainer")
     search: SearchSpec = Field(default_factory=SearchSpec, description="metric, space, searcher, scheduler")
     resources: Resources = Field(default_factory=Resources, description="per-trial resources and concurrency")
     run: RunSpec = Field(default_factory=RunSpec, description="storage, seed, checkpoints, retries")
     trial: TrialSpec = Field(default_factory=TrialSpec, description="early stopping and batch scaling per trial")
     # LightningCLI's own top-level keys (tuning.sweep.lightning_cli).
-    optimizer: Optional[ClassSpec] = Field(None, description="LightningCLI's optimizer: replaces the module's "
-                                                             "configure_optimizers (torch.optim name or dotted path)")
+    optimizer: Optional[ClassSpec] = Field(
+        None,
+        description="LightningCLI's optimizer: replaces the module's "
+        "configure_optimizers (torch.optim name or dotted path)",
+    )
     lr_scheduler: Optional[ClassSpec] = Field(None, description="LightningCLI's lr_scheduler, on that optimizer")
     ckpt_path: Optional[str] = Field(None, description="a checkpoint every trial starts from (its weights only)")
     weights_only: Optional[bool] = Field(None, description="torch.load's weights_only for ckpt_path")
@@ -411,8 +470,10 @@ def locate(source: str) -> Path:
     builtins = builtin_sweeps()
     if source in builtins:
         return builtins[source]
-    raise UserError(f"sweep '{source}' is neither a file nor a built-in sweep{did_you_mean(source, builtins)}; "
-                    f"built-in sweeps: {', '.join(builtins)}")
+    raise UserError(
+        f"sweep '{source}' is neither a file nor a built-in sweep{did_you_mean(source, builtins)}; "
+        f"built-in sweeps: {', '.join(builtins)}"
+    )
 
 
 def load_sweep(source: str, overrides: list[str] = ()) -> SweepConfig:
@@ -449,19 +510,24 @@ def _describe(err: dict) -> str:
         return f"{where}: {_scheduler_key_problem(scheduler, loc[-1])}"
     if err["type"] == "union_tag_invalid":  # search.scheduler.name, the one tagged union
         tag = err["ctx"]["tag"]
-        return (f"{where}.name: unknown scheduler '{tag}'{did_you_mean(tag, _SCHEDULER_SPEC)}; "
-                f"allowed: {', '.join(_SCHEDULER_SPEC)}")
+        return (
+            f"{where}.name: unknown scheduler '{tag}'{did_you_mean(tag, _SCHEDULER_SPEC)}; "
+            f"allowed: {', '.join(_SCHEDULER_SPEC)}"
+        )
     if err["type"] == "extra_forbidden":
         allowed = _fields_at(loc[:-1])
         return f"{where}: unknown key{did_you_mean(loc[-1], allowed)}; allowed keys: {', '.join(allowed)}"
     msg = err["msg"].removeprefix("Value error, ")
     if msg.startswith(_SPACE_KEY):  # one line per bad space entry, each with its full key path
-        return "\n  ".join(f"{where}." + line[len(_SPACE_KEY):].replace("]: ", ": ", 1) for line in msg.splitlines())
+        return "\n  ".join(f"{where}." + line[len(_SPACE_KEY) :].replace("]: ", ": ", 1) for line in msg.splitlines())
     if err["type"] == "missing":
         if loc[1:] == ["class_path"] and loc[0] in ("model", "data"):  # LightningCLI(Model, Data) prints no class
-            return (f"{where}: required key is missing; a config printed by LightningCLI(MyModel, MyData) holds only "
-                    f"the arguments of its fixed classes: name the class under {loc[0]}:, e.g. "
-                    f"`class_path: my_package.{'MyModel' if loc[0] == 'model' else 'MyData'}` (the arguments may stay beside it)")
+            return (
+                f"{where}: required key is missing; a config printed by LightningCLI(MyModel, MyData) holds only "
+                f"the arguments of its fixed classes: name the class under {loc[0]}:, e.g. "
+                f"`class_path: my_package.{'MyModel' if loc[0] == 'model' else 'MyData'}` "
+                "(the arguments may stay beside it)"
+            )
         return f"{where}: required key is missing"
     if "input" in err and err["type"] != "value_error":
         msg += f" (got {err['input']!r})"

@@ -19,7 +19,9 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def load_yaml(text: str):
@@ -67,7 +69,7 @@ def _set_dotted(data: dict, key: str, value) -> None:
             node = node.setdefault(where.split(".")[-1], {})
             if not isinstance(node, dict):
                 raise UserError(f"--set {key}: '{where}' is not a mapping, cannot set a key inside it")
-        node[key[len(prefix):]] = value
+        node[key[len(prefix) :]] = value
         return
     try:  # model.lr is model.init_args.lr, as LightningCLI's own command line reads it (tuning.sweep.space.set_path)
         set_path(data, key, value)
@@ -85,8 +87,10 @@ def plain_data_problem(data) -> str | None:
         where, value = stack.pop()
         seen += 1
         if seen > MAX_NODES:
-            return (f"more than {MAX_NODES} values once YAML aliases are expanded (a YAML alias bomb?); "
-                    "a sweep file is far smaller")
+            return (
+                f"more than {MAX_NODES} values once YAML aliases are expanded (a YAML alias bomb?); "
+                "a sweep file is far smaller"
+            )
         if isinstance(value, float) and not math.isfinite(value):
             return f"{where or '(top level)'}: {value} is not allowed; numbers must be finite (no NaN or infinity)"
         if isinstance(value, dict):

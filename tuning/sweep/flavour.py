@@ -15,8 +15,12 @@ NAMES = ("lightning.pytorch", "pytorch_lightning")
 DEFAULT = "lightning.pytorch"  # where the built-ins live, and what a sweep without classes uses
 
 # Where each distribution defines the classes the checks need: kind -> (module below the root, class).
-_DEFINED = {"model": ("core.module", "LightningModule"), "data": ("core.datamodule", "LightningDataModule"),
-            "callback": ("callbacks.callback", "Callback"), "trainer": ("trainer.trainer", "Trainer")}
+_DEFINED = {
+    "model": ("core.module", "LightningModule"),
+    "data": ("core.datamodule", "LightningDataModule"),
+    "callback": ("callbacks.callback", "Callback"),
+    "trainer": ("trainer.trainer", "Trainer"),
+}
 
 
 def defined_at(name: str, kind: str) -> tuple[str, str]:
@@ -62,4 +66,3 @@ def of_class(cls: type, kind: str) -> str | None:
 def of_object(obj) -> str:
     """The distribution of a built LightningModule (what a trial's Trainer must come from)."""
     return of_class(type(obj), "model") or DEFAULT
-

@@ -70,8 +70,11 @@ def normalize_sections(data: dict) -> dict:
 
 def _section(section: dict) -> dict:
     if "_target_" in section:  # as a Hydra project's configs/model/*.yaml writes it
-        return {"class_path": section["_target_"], "cli_form": "hydra",
-                "init_args": {k: v for k, v in section.items() if k != "_target_"}}
+        return {
+            "class_path": section["_target_"],
+            "cli_form": "hydra",
+            "init_args": {k: v for k, v in section.items() if k != "_target_"},
+        }
     own = {"class_path", "init_args", "cli_form"}
     bare = {k: v for k, v in section.items() if k not in own}
     if not bare:

@@ -112,8 +112,9 @@ def _parse(path: str, mtime_ns: int) -> tuple[dict, bool, list[str]]:
         tree = ast.parse(fh.read(), filename=path)
     star = any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in tree.body)
     imported = {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module.split(".")[0] for n in tree.body
-                 if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+    imported |= {
+        n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.module and not n.level
+    }
     return bindings(tree.body), star, sorted(imported)
 
 
@@ -136,7 +137,7 @@ def _absolute(module: str, is_package: bool, stmt: ast.ImportFrom) -> str | None
     parts = module.split(".") if is_package else module.split(".")[:-1]
     if stmt.level - 1 > len(parts) - 1:
         return None
-    base = ".".join(parts[:len(parts) - (stmt.level - 1)])
+    base = ".".join(parts[: len(parts) - (stmt.level - 1)])
     return f"{base}.{stmt.module}" if stmt.module else base
 
 
@@ -223,8 +224,7 @@ def signature(ref: ClassRef, trusted: set = frozenset()) -> Signature | None:
     named = {a.arg: r for a, r in zip(positional, required) if a not in args.posonlyargs and a is not positional[0]}
     named.update({a.arg: d is None for a, d in zip(args.kwonlyargs, args.kw_defaults)})
     annotations = {a.arg: ast.unparse(a.annotation) for a in positional[1:] + args.kwonlyargs if a.annotation}
-    return Signature(ref.node.name, named, args.kwarg is not None, annotations,
-                     tuple(a.arg for a in positional[1:]))
+    return Signature(ref.node.name, named, args.kwarg is not None, annotations, tuple(a.arg for a in positional[1:]))
 
 
 def importable(ref: ClassRef) -> bool:

@@ -108,11 +108,14 @@ def is_number(value) -> bool:
 
 
 def check_key(key: str) -> None:
-    """A space key must be a dotted path into model, data, trainer (or objective, checked by tuning.search.synthetic)."""
+    """A space key must be a dotted path into model, data, trainer (or objective, checked by
+    tuning.search.synthetic)."""
     head, _, rest = key.partition(".")
     if head not in SECTIONS or not rest:
-        raise ValueError(f"key '{key}' must be a dotted path starting with one of {', '.join(SECTIONS)}, "
-                         "e.g. model.init_args.lr or trainer.gradient_clip_val")
+        raise ValueError(
+            f"key '{key}' must be a dotted path starting with one of {', '.join(SECTIONS)}, "
+            "e.g. model.init_args.lr or trainer.gradient_clip_val"
+        )
 
 
 def to_param_space(space: dict[str, Domain], as_grid: bool = False) -> dict:
@@ -123,8 +126,10 @@ def to_param_space(space: dict[str, Domain], as_grid: bool = False) -> dict:
     """
     if is_conditional(space):
         return {}
-    return {key: Domain("grid", d.args).to_tune() if as_grid and d.kind == "choice" else d.to_tune()
-            for key, d in space.items()}
+    return {
+        key: Domain("grid", d.args).to_tune() if as_grid and d.kind == "choice" else d.to_tune()
+        for key, d in space.items()
+    }
 
 
 def grid_size(space: dict[str, Domain], as_grid: bool = False) -> int:
@@ -195,6 +200,7 @@ def set_path(tree: dict, key: str, value) -> None:
 
 # --- conditional spaces -------------------------------------------------------------------------------------
 
+
 def is_conditional(space: dict[str, Domain]) -> bool:
     """Whether any entry is a conditional choice."""
     return any(d.branches for d in space.values())
@@ -247,8 +253,13 @@ def _clashes(space: dict[str, Domain], above: dict[str, str], at: str) -> list[t
     level = {**above, **{key: f"{at}{key}" for key in space}}
     for key, domain in space.items():
         if key in above:
-            problems.append((f"{at}{key}", f"already searched at search.space.{above[key]}; a key is searched "
-                                           "once on any path through the branches"))
+            problems.append(
+                (
+                    f"{at}{key}",
+                    f"already searched at search.space.{above[key]}; a key is searched "
+                    "once on any path through the branches",
+                )
+            )
         seen = {}  # key -> (domain, path) over this choice's branches
         for value, branch in zip(domain.args, domain.branches):
             where = f"{at}{key}.choice.{value}."
@@ -256,9 +267,14 @@ def _clashes(space: dict[str, Domain], above: dict[str, str], at: str) -> list[t
             for sub_key, sub in flat_domains(branch, merge=False).items():
                 first = seen.setdefault(sub_key, (sub, f"{where}{sub_key}"))
                 if first[0].kind != sub.kind or (sub.kind in _LISTS and first[0].args != sub.args):
-                    problems.append((f"{where}{sub_key}", f"{_spec_text(sub)} here but {_spec_text(first[0])} at "
-                                     f"search.space.{first[1]}; a key in several branches keeps its kind (and "
-                                     "its values for choice), its range may differ"))
+                    problems.append(
+                        (
+                            f"{where}{sub_key}",
+                            f"{_spec_text(sub)} here but {_spec_text(first[0])} at "
+                            f"search.space.{first[1]}; a key in several branches keeps its kind (and "
+                            "its values for choice), its range may differ",
+                        )
+                    )
     return problems
 
 

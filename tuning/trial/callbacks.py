@@ -9,8 +9,8 @@ dropped from every trial (the driver says so once).
 import json
 import os
 
-from tuning.sweep import flavour
 from tuning.errors import UserError, describe_exception
+from tuning.sweep import flavour
 
 PROFILE_FILE = "profile"  # Lightning writes <trial>/<stage>-profile.txt
 PROFILE_SUMMARY_FILE = "profile_summary.json"
@@ -39,8 +39,12 @@ def _early_stopping(dist: str, trial: dict, search: dict):
     from tuning.search.pareto import objectives
 
     metric, mode = objectives(search)[0]  # with several objectives, the first unless monitor says
-    return flavour.module(dist).callbacks.EarlyStopping(monitor=stop["monitor"] or metric, patience=stop["patience"],
-                                                        mode=stop["mode"] or mode, min_delta=stop["min_delta"])
+    return flavour.module(dist).callbacks.EarlyStopping(
+        monitor=stop["monitor"] or metric,
+        patience=stop["patience"],
+        mode=stop["mode"] or mode,
+        min_delta=stop["min_delta"],
+    )
 
 
 def build_callbacks(dist: str, trainer: dict, trial: dict, search: dict) -> list:
@@ -74,8 +78,10 @@ def check_trial_callbacks(cfg, dist: str) -> str | None:
     _check_state_keys(([("trial.early_stopping", stop)] if stop else []) + named)
     if not dropped:
         return None
-    return (f"{', '.join(dropped)}: dropped, trials run without a progress bar (many share one console; tuning "
-            "prints the sweep's progress)")
+    return (
+        f"{', '.join(dropped)}: dropped, trials run without a progress bar (many share one console; tuning "
+        "prints the sweep's progress)"
+    )
 
 
 def _check_state_keys(named: list[tuple[str, object]]) -> None:
@@ -87,9 +93,11 @@ def _check_state_keys(named: list[tuple[str, object]]) -> None:
             continue
         first = seen.setdefault(callback.state_key, where)
         if first != where:
-            raise UserError(f"{where}: {type(callback).__name__} keeps its checkpoint state under the same key as "
-                            f"{first} ({callback.state_key}); Lightning refuses two such callbacks in one Trainer, so "
-                            "every trial would fail: drop one, or make them differ (e.g. monitor, mode)")
+            raise UserError(
+                f"{where}: {type(callback).__name__} keeps its checkpoint state under the same key as "
+                f"{first} ({callback.state_key}); Lightning refuses two such callbacks in one Trainer, so "
+                "every trial would fail: drop one, or make them differ (e.g. monitor, mode)"
+            )
 
 
 def make_profiler(dist: str, name: str | None, trial_dir: str):
@@ -98,8 +106,11 @@ def make_profiler(dist: str, name: str | None, trial_dir: str):
         return None
     profilers = flavour.module(dist).profilers
 
-    base = {"simple": profilers.SimpleProfiler, "advanced": profilers.AdvancedProfiler,
-            "pytorch": profilers.PyTorchProfiler}[name]
+    base = {
+        "simple": profilers.SimpleProfiler,
+        "advanced": profilers.AdvancedProfiler,
+        "pytorch": profilers.PyTorchProfiler,
+    }[name]
 
     def describe_once(self):
         # The report is written at the final validation, when the trial is stopped or at the end of fit,
@@ -136,6 +147,7 @@ def profile_summary_callback(dist: str, trial_dir: str):
     at the final validation. The summary is rewritten after each validation so that even a trial
     whose worker is killed outright leaves one behind.
     """
+
     class ProfileSummary(flavour.base(dist, "callback")):
         def on_validation_end(self, trainer, pl_module):
             if trainer.sanity_checking:
@@ -155,8 +167,12 @@ def profile_summary_callback(dist: str, trial_dir: str):
 
 
 # Non-overlapping actions of Lightning's loop, by the part of the work they measure.
-_PARTS = {"data loading": ("dataloader_next",), "training": ("run_training_batch",),
-          "validation": ("validation_step",), "setup": ("DataModule.setup", "prepare_data")}
+_PARTS = {
+    "data loading": ("dataloader_next",),
+    "training": ("run_training_batch",),
+    "validation": ("validation_step",),
+    "setup": ("DataModule.setup", "prepare_data"),
+}
 
 
 def bottleneck(totals: dict[str, float]) -> str:
@@ -172,7 +188,10 @@ def write_profile_summary(profiler, trial_dir: str) -> None:
         return
     # The whole-epoch action contains every other one; it would always come first.
     ranked = sorted(((a, t) for a, t in totals.items() if a != "run_training_epoch"), key=lambda x: -x[1][0])
-    summary = {"profiler": type(profiler).__name__, "bottleneck": bottleneck({a: t for a, (t, _) in totals.items()}),
-               "slowest": [{"action": a, "total_s": round(t, 6), "calls": n} for a, (t, n) in ranked[:8]]}
+    summary = {
+        "profiler": type(profiler).__name__,
+        "bottleneck": bottleneck({a: t for a, (t, _) in totals.items()}),
+        "slowest": [{"action": a, "total_s": round(t, 6), "calls": n} for a, (t, n) in ranked[:8]],
+    }
     with open(os.path.join(trial_dir, PROFILE_SUMMARY_FILE), "w") as fh:
         json.dump(summary, fh, indent=1)

@@ -70,10 +70,9 @@ def ray_ddp(dist: str) -> dict:
 def ddp_worker(args: dict) -> None:
     """One DDP worker: the trial's model, data and Trainer, with Ray's strategy and environment."""
 
-    from tuning.compat import ray as ray_compat
-
     import ray.train
 
+    from tuning.compat import ray as ray_compat
     from tuning.trial.fit import cli_class_path, epoch_report, fit_from, make_trainer, prepare_trial, report_hook
 
     config, sweep, trial_dir = args["config"], args["sweep"], args["trial_dir"]
@@ -82,10 +81,18 @@ def ddp_worker(args: dict) -> None:
         ray_compat.kv_put(args["pg_key"], group.id.hex())
     seed, sections, datamodule, model, dist = prepare_trial(config, sweep, trial_dir)
     accelerator = "gpu" if sweep["resources"]["gpu"] > 0 else "cpu"
-    report = epoch_report(dist, report_hook(sections["trainer"]), ray.train.report, mean_over_ranks=True,
-                          class_path=cli_class_path(sweep))
-    trainer = make_trainer(dist, {**sections["trainer"], "accelerator": accelerator}, trial_dir, sweep,
-                           config, report=report, **ray_ddp(dist))
+    report = epoch_report(
+        dist, report_hook(sections["trainer"]), ray.train.report, mean_over_ranks=True, class_path=cli_class_path(sweep)
+    )
+    trainer = make_trainer(
+        dist,
+        {**sections["trainer"], "accelerator": accelerator},
+        trial_dir,
+        sweep,
+        config,
+        report=report,
+        **ray_ddp(dist),
+    )
     fit_from(ray.train.get_checkpoint(), trainer, model, datamodule)  # set when Ray Train restores the run
 
 
@@ -105,13 +112,19 @@ def run_ddp_trial(config: dict, sweep: dict) -> None:
     pg_key = PG_KEY.format(trial_id=tune.get_context().get_trial_id())
     threading.Thread(target=_release_workers_on_stop, args=(pg_key,), daemon=True).start()
     trainer = TorchTrainer(
-        ddp_worker, train_loop_config={"config": config, "sweep": sweep, "trial_dir": trial_dir, "pg_key": pg_key},
+        ddp_worker,
+        train_loop_config={"config": config, "sweep": sweep, "trial_dir": trial_dir, "pg_key": pg_key},
         torch_config=TorchConfig(backend="nccl" if res["gpu"] else "gloo"),
-        scaling_config=ScalingConfig(num_workers=res["workers"], use_gpu=res["gpu"] > 0,
-                                     resources_per_worker=per_worker),
-        run_config=RunConfig(name=DDP_RUN, storage_path=_storage_trial_dir(sweep, trial_dir),
-                             callbacks=[TuneReportCallback()],
-                             checkpoint_config=CheckpointConfig(num_to_keep=sweep["run"]["keep_checkpoints"])))
+        scaling_config=ScalingConfig(
+            num_workers=res["workers"], use_gpu=res["gpu"] > 0, resources_per_worker=per_worker
+        ),
+        run_config=RunConfig(
+            name=DDP_RUN,
+            storage_path=_storage_trial_dir(sweep, trial_dir),
+            callbacks=[TuneReportCallback()],
+            checkpoint_config=CheckpointConfig(num_to_keep=sweep["run"]["keep_checkpoints"]),
+        ),
+    )
     trainer.fit()
 
 
@@ -135,7 +148,8 @@ def _release_workers_on_stop(pg_key: str) -> None:
     workers and frees their resources for the next trial.
     """
 
-    from tuning.compat import ray as ray_compat, tune as tune_compat
+    from tuning.compat import ray as ray_compat
+    from tuning.compat import tune as tune_compat
 
     session = tune_compat.train_session()
     if session is None:

@@ -10,9 +10,10 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-from tuning.sweep import flavour
 from tuning.errors import UserError
+from tuning.sweep import flavour
 from tuning.trial.preflight import prepare, scratch_trainer
+
 
 def _batch_size(model, datamodule) -> int | None:
     """The batch size where Lightning's scaler looks for it: the model, its hparams, the datamodule, its hparams."""
@@ -119,9 +120,11 @@ def lr_keys(cfg, model) -> tuple[str, ...]:
     injected = _injected_lr(cfg.model)
     if injected:
         return (injected,)
-    raise UserError(f"model.class_path: {type(model).__name__} has no `lr` or `learning_rate` attribute or "
-                    "hparam for the LR finder to set, nor an optimizer argument, and the sweep no optimizer section; "
-                    "add one (e.g. self.save_hyperparameters() with lr)")
+    raise UserError(
+        f"model.class_path: {type(model).__name__} has no `lr` or `learning_rate` attribute or "
+        "hparam for the LR finder to set, nor an optimizer argument, and the sweep no optimizer section; "
+        "add one (e.g. self.save_hyperparameters() with lr)"
+    )
 
 
 def find_lr(cfg, plot: Path, min_lr: float = 1e-8, max_lr: float = 1.0, steps: int = 100) -> Found:
@@ -132,8 +135,11 @@ def find_lr(cfg, plot: Path, min_lr: float = 1e-8, max_lr: float = 1.0, steps: i
     dist, model, datamodule, trainer_args = _with_cli_optimizer(cfg, *_base(cfg))
     keys = lr_keys(cfg, model)
     with tempfile.TemporaryDirectory() as root:
-        finder = flavour.module(dist).tuner.Tuner(scratch_trainer(dist, trainer_args, root)).lr_find(
-            model, datamodule=datamodule, min_lr=min_lr, max_lr=max_lr, num_training=steps, update_attr=False)
+        finder = (
+            flavour.module(dist)
+            .tuner.Tuner(scratch_trainer(dist, trainer_args, root))
+            .lr_find(model, datamodule=datamodule, min_lr=min_lr, max_lr=max_lr, num_training=steps, update_attr=False)
+        )
     suggestion = finder.suggestion()
     plot.parent.mkdir(parents=True, exist_ok=True)
     figure = finder.plot(suggest=suggestion is not None, show=False)
@@ -146,12 +152,15 @@ def find_lr(cfg, plot: Path, min_lr: float = 1e-8, max_lr: float = 1.0, steps: i
 def batch_size_keys(cfg, model, datamodule) -> tuple[str, ...]:
     """The sweep keys of the `batch_size` Lightning's scaler sets (on every holder: the datamodule, the module),
     each where the holder's constructor takes it."""
-    return tuple(_key(getattr(cfg, section), section, "batch_size")
-                 for section, holder in (("data", datamodule), ("model", model))
-                 if holder is not None and _holds(holder, "batch_size") and _takes(holder, "batch_size"))
+    return tuple(
+        _key(getattr(cfg, section), section, "batch_size")
+        for section, holder in (("data", datamodule), ("model", model))
+        if holder is not None and _holds(holder, "batch_size") and _takes(holder, "batch_size")
+    )
 
 
 def find_batch_size(cfg, mode: str = "power") -> Found:
-    """Run Lightning's batch-size scaler on the base config; the largest batch size that fits and the keys that set it."""
+    """Run Lightning's batch-size scaler on the base config; the largest batch size that fits and the keys that set
+    it."""
     dist, model, datamodule, trainer_args = _with_cli_optimizer(cfg, *_base(cfg))
     return Found(scale_batch_size(dist, trainer_args, model, datamodule, mode), batch_size_keys(cfg, model, datamodule))

@@ -11,10 +11,8 @@ import socket
 import zlib
 
 from tuning.compat import lightning as lightning_compat
-from tuning.sweep import flavour
-from tuning.sweep import lightning_cli
 from tuning.expdir import CHECKPOINT_FILE, TRIAL_FILE
-
+from tuning.sweep import flavour, lightning_cli
 
 
 def trial_dirname(trial) -> str:
@@ -68,21 +66,23 @@ def report_hook(trainer_args: dict) -> str:
     unfinished epoch (Lightning then ends that epoch without validating, and EarlyStopping fails).
     """
     interval = trainer_args.get("val_check_interval")
-    once_per_epoch = (interval is None or (isinstance(interval, float) and interval == 1.0)) \
-        and trainer_args.get("check_val_every_n_epoch", 1) == 1
+    once_per_epoch = (interval is None or (isinstance(interval, float) and interval == 1.0)) and trainer_args.get(
+        "check_val_every_n_epoch", 1
+    ) == 1
     return "train_epoch_end" if once_per_epoch else "validation_end"
 
 
-def epoch_report(dist: str, on: str, report, mean_over_ranks: bool = False, checkpoints: bool = True,
-                 class_path: bool = True):
+def epoch_report(
+    dist: str, on: str, report, mean_over_ranks: bool = False, checkpoints: bool = True, class_path: bool = True
+):
     """A Lightning checkpoint callback that reports every scalar metric once per epoch (or validation) to Ray.
 
     `report` is `ray.tune.report` (a trial) or `ray.train.report` (a DDP worker); each report carries
     a checkpoint that rank 0 wrote, unless `checkpoints` is False; its hyperparameters name the module's
-    class for LightningCLI unless `class_path` is False (a CLI with fixed classes reads them bare). With `mean_over_ranks` the metrics
-    are averaged over the DDP ranks: each rank's value is a sample-weighted mean over its shard, and
-    DistributedSampler gives every rank the same number of samples, so the mean over ranks is the
-    mean over the whole (padded) validation set, also for modules that log without `sync_dist=True`.
+    class for LightningCLI unless `class_path` is False (a CLI with fixed classes reads them bare).
+    With `mean_over_ranks` the metrics are averaged over the DDP ranks: each rank's value is a sample-weighted
+    mean over its shard, and DistributedSampler gives every rank the same number of samples, so the mean over
+    ranks is the mean over the whole (padded) validation set, also for modules that log without `sync_dist=True`.
     As a `Checkpoint`, Lightning runs it after all other callbacks (EarlyStopping too) at epoch end,
     so the checkpoint holds EarlyStopping's state after this epoch's check and a restored trial stops
     where the uninterrupted one would.
@@ -149,8 +149,11 @@ def drop_deleted_checkpoints(dist: str, trainer) -> None:
     model_checkpoint = flavour.module(dist).callbacks.ModelCheckpoint
     storage = tune.get_context().get_storage()
     local = os.path.abspath(storage.trial_working_directory)
-    dirs = {os.path.abspath(cb.dirpath) for cb in trainer.checkpoint_callbacks
-            if isinstance(cb, model_checkpoint) and cb.dirpath}
+    dirs = {
+        os.path.abspath(cb.dirpath)
+        for cb in trainer.checkpoint_callbacks
+        if isinstance(cb, model_checkpoint) and cb.dirpath
+    }
     dirs = [d for d in dirs if os.path.commonpath([d, local]) == local]
     if not dirs:
         return
@@ -184,7 +187,8 @@ def fit_ends_after(trainer, on: str) -> str | None:
     if trainer.max_steps not in (None, -1):
         steps_per_epoch = math.ceil(trainer.num_training_batches / trainer.accumulate_grad_batches)
         if trainer.global_step >= trainer.max_steps or (
-                on == "train_epoch_end" and trainer.global_step + steps_per_epoch > trainer.max_steps):
+            on == "train_epoch_end" and trainer.global_step + steps_per_epoch > trainer.max_steps
+        ):
             return "trainer"
     return None
 
@@ -235,8 +239,15 @@ def cli_class_path(sweep: dict) -> bool:
     return (sweep.get("model") or {}).get("cli_form") != "fixed"
 
 
-def make_trainer(dist: str, trainer_args: dict, trial_dir: str, sweep: dict | None = None,
-                 params: dict | None = None, report=None, **extra):
+def make_trainer(
+    dist: str,
+    trainer_args: dict,
+    trial_dir: str,
+    sweep: dict | None = None,
+    params: dict | None = None,
+    report=None,
+    **extra,
+):
     """A Lightning Trainer (of distribution `dist`) that logs to TensorBoard in the trial directory and reports to Tune.
 
     `trainer_args` may hold `callbacks` as [{class_path, init_args}] and `profiler` as a name; `sweep`
@@ -259,15 +270,27 @@ def make_trainer(dist: str, trainer_args: dict, trial_dir: str, sweep: dict | No
     args["enable_checkpointing"] = True  # the report is the trial's checkpoint callback; Lightning adds none
     # The report (with its checkpoint) comes last, as Lightning orders ModelCheckpoint: the checkpoint
     # then holds EarlyStopping's state after this epoch's check.
-    callbacks = [*([profile_summary_callback(dist, trial_dir)] if profiler else []), *user,
-                 keep_mutated_hyperparameters(dist, params or {}),
-                 rng_state(dist), report]  # rng_state: retries continue the random stream
+    callbacks = [
+        *([profile_summary_callback(dist, trial_dir)] if profiler else []),
+        *user,
+        keep_mutated_hyperparameters(dist, params or {}),
+        rng_state(dist),
+        report,
+    ]  # rng_state: retries continue the random stream
     from tuning.search.pareto import objectives
 
-    logger = [trial_logger(dist, trial_dir, params, objectives(search)[0][0]),
-              *user_loggers(dist, args.pop("logger", []), trial_dir)]
-    return flavour.module(dist).Trainer(logger=logger, default_root_dir=trial_dir, profiler=profiler,
-                                        enable_progress_bar=False, callbacks=callbacks, **args)
+    logger = [
+        trial_logger(dist, trial_dir, params, objectives(search)[0][0]),
+        *user_loggers(dist, args.pop("logger", []), trial_dir),
+    ]
+    return flavour.module(dist).Trainer(
+        logger=logger,
+        default_root_dir=trial_dir,
+        profiler=profiler,
+        enable_progress_bar=False,
+        callbacks=callbacks,
+        **args,
+    )
 
 
 def prepare_trial(config: dict, sweep: dict, trial_dir: str):
@@ -321,8 +344,9 @@ def run_one_process_trial(config: dict, sweep: dict) -> None:
     if (sweep.get("trial") or {}).get("auto_batch_size"):
         from tuning.trial.finders import scale_batch_size
 
-        info["batch_size"] = scale_batch_size(dist, sections["trainer"], model, datamodule,
-                                              sweep["trial"]["batch_size_mode"])
+        info["batch_size"] = scale_batch_size(
+            dist, sections["trainer"], model, datamodule, sweep["trial"]["batch_size_mode"]
+        )
     _record(trial_dir, seed, config, **info)
     # A fractional GPU (0.25 packs four trials on one GPU) is still one device to Lightning.
     devices = {"devices": 1} if sweep["resources"]["gpu"] > 0 else {}
@@ -342,8 +366,14 @@ def _record(trial_dir: str, seed: int, params: dict, **more) -> None:
     """Write what the report needs to know about this trial beyond its metrics."""
     import ray
 
-    info = {"seed": seed, "params": params, "hostname": socket.gethostname(),
-            "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(), **more}
+    info = {
+        "seed": seed,
+        "params": params,
+        "hostname": socket.gethostname(),
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "pid": os.getpid(),
+        **more,
+    }
     os.makedirs(trial_dir, exist_ok=True)
     with open(os.path.join(trial_dir, TRIAL_FILE), "w") as fh:
         json.dump(info, fh, indent=1)

@@ -18,7 +18,6 @@ def keep_mutated_hyperparameters(dist: str, params: dict):
     return flavour.callback_class(KeepMutatedHyperparameters, dist)(params)
 
 
-
 class KeepMutatedHyperparameters:
     """Re-applies the trial's configured optimizer settings after restoring a checkpoint of other params.
 

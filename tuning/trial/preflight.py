@@ -11,28 +11,55 @@ import tempfile
 import warnings
 
 from tuning.compat import lightning as lightning_compat
-from tuning.sweep import flavour
 from tuning.errors import UserError, describe_exception
+from tuning.sweep import flavour
 
 PREFLIGHT_BATCHES = 2
 _LIGHTNING_PYTREE = r"(lightning\.pytorch|pytorch_lightning)\.utilities\._pytree"
 # The sweep's budget and schedule would make this tiny run long or invalid (val_check_interval > batches).
-_DROPPED = ("max_epochs", "min_epochs", "max_steps", "min_steps", "max_time", "val_check_interval",
-            "check_val_every_n_epoch", "num_sanity_val_steps", "limit_train_batches", "limit_val_batches",
-            "limit_test_batches", "limit_predict_batches", "fast_dev_run", "profiler", "callbacks")
+_DROPPED = (
+    "max_epochs",
+    "min_epochs",
+    "max_steps",
+    "min_steps",
+    "max_time",
+    "val_check_interval",
+    "check_val_every_n_epoch",
+    "num_sanity_val_steps",
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "limit_predict_batches",
+    "fast_dev_run",
+    "profiler",
+    "callbacks",
+)
 _DEVICE_ARGS = ("accelerator", "devices", "strategy", "precision", "num_nodes")
 
 
 # Trainer arguments a finder's scratch Trainer must not take from the sweep.
-_NOT_FOR_FINDERS = ("callbacks", "profiler", "logger", "default_root_dir", "enable_checkpointing",
-                    "enable_progress_bar", "enable_model_summary")
+_NOT_FOR_FINDERS = (
+    "callbacks",
+    "profiler",
+    "logger",
+    "default_root_dir",
+    "enable_checkpointing",
+    "enable_progress_bar",
+    "enable_model_summary",
+)
 
 
 def scratch_trainer(dist: str, trainer_args: dict, root: str):
     """A quiet Trainer (of distribution `dist`) with the sweep's options that logs, checkpoints and prints nothing."""
     args = {k: v for k, v in trainer_args.items() if k not in _NOT_FOR_FINDERS}
-    return flavour.module(dist).Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, default_root_dir=root, **args)
+    return flavour.module(dist).Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=root,
+        **args,
+    )
 
 
 def prepare(cfg, metric: bool = True) -> str:
@@ -89,8 +116,17 @@ def _run_briefly(cfg, dist: str):
     model = build(cfg.model.model_dump(), "model")
     datamodule = build(cfg.data.model_dump(), "data") if cfg.data else None
     with tempfile.TemporaryDirectory() as root:
-        trainer = scratch_trainer(dist, {**args, "max_epochs": 1, "limit_train_batches": PREFLIGHT_BATCHES,
-                                   "limit_val_batches": PREFLIGHT_BATCHES, "num_sanity_val_steps": 0}, root)
+        trainer = scratch_trainer(
+            dist,
+            {
+                **args,
+                "max_epochs": 1,
+                "limit_train_batches": PREFLIGHT_BATCHES,
+                "limit_val_batches": PREFLIGHT_BATCHES,
+                "num_sanity_val_steps": 0,
+            },
+            root,
+        )
         trainer.fit(model, datamodule=datamodule)
     return trainer
 
@@ -112,9 +148,11 @@ def check_metric(cfg, dist: str = flavour.DEFAULT) -> None:
         raise
     except Exception as exc:  # the user's __init__, init_args of the wrong type, a bug in a step
         data = f" and {cfg.data.class_path}" if cfg.data else ""
-        raise UserError(f"model/data: building {cfg.model.class_path}{data} and fitting them on "
-                        f"{PREFLIGHT_BATCHES} batches (before any trial) raised {describe_exception(exc)}; check "
-                        "their init_args and code") from None
+        raise UserError(
+            f"model/data: building {cfg.model.class_path}{data} and fitting them on "
+            f"{PREFLIGHT_BATCHES} batches (before any trial) raised {describe_exception(exc)}; check "
+            "their init_args and code"
+        ) from None
     epoch, step_only = epoch_metrics(trainer)
     missing = [m for m, _ in objectives(cfg.search) if m not in epoch]
     if not missing:
@@ -123,9 +161,13 @@ def check_metric(cfg, dist: str = flavour.DEFAULT) -> None:
     where = f"search.metric: '{metric}'"
     model = cfg.model.class_path
     if metric in step_only:
-        raise UserError(f"{where} is logged by {model} per step only; the scheduler compares epochs: log it with "
-                        f"self.log('{metric}', value, on_epoch=True)")
+        raise UserError(
+            f"{where} is logged by {model} per step only; the scheduler compares epochs: log it with "
+            f"self.log('{metric}', value, on_epoch=True)"
+        )
     logged = ", ".join(sorted(epoch)) or "nothing at all"
-    raise UserError(f"{where} is not logged at epoch level by {model} (checked on {PREFLIGHT_BATCHES} training and "
-                    f"validation batches); it logs: {logged}. Set search.metric to one of these, or log it in "
-                    f"validation_step with self.log('{metric}', value)")
+    raise UserError(
+        f"{where} is not logged at epoch level by {model} (checked on {PREFLIGHT_BATCHES} training and "
+        f"validation batches); it logs: {logged}. Set search.metric to one of these, or log it in "
+        f"validation_step with self.log('{metric}', value)"
+    )

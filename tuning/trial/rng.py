@@ -5,6 +5,7 @@ Lightning's checkpoints hold model, optimizer and LR-scheduler state but no RNG 
 """
 
 import random
+
 import numpy as np
 import torch
 
@@ -14,7 +15,6 @@ from tuning.sweep import flavour
 def rng_state(dist: str):
     """An RngState callback of Lightning distribution `dist`."""
     return flavour.callback_class(RngState, dist)()
-
 
 
 class RngState:
@@ -38,10 +38,12 @@ class RngState:
         # Plain tensors, lists and numbers only: checkpoints are loaded with torch.load(weights_only=True).
         kind, keys, pos, has_gauss, gauss = np.random.get_state()
         version, python_state, python_gauss = random.getstate()
-        return {"torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
-                "python": [version, list(python_state), python_gauss]}
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+            "python": [version, list(python_state), python_gauss],
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self._pending = state

@@ -18,8 +18,22 @@ import yaml
 
 HERE = Path(__file__).parent
 MANIFESTS = HERE.parents[2] / "cluster" / "kuberay"
-KEEP = ("type", "required", "enum", "format", "pattern", "minimum", "maximum", "minLength", "maxLength",
-        "minItems", "maxItems", "nullable", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields")
+KEEP = (
+    "type",
+    "required",
+    "enum",
+    "format",
+    "pattern",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "nullable",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-preserve-unknown-fields",
+)
 
 
 def _plain(schema):
@@ -32,8 +46,11 @@ def _plain(schema):
 
 
 def _stub(schema: dict) -> dict:
-    node = {k: schema[k] for k in ("type", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields")
-            if k in schema}
+    node = {
+        k: schema[k]
+        for k in ("type", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields")
+        if k in schema
+    }
     if "anyOf" in schema:
         node["anyOf"] = _plain(schema["anyOf"])
     return {**node, "x-trimmed": True}
@@ -72,10 +89,13 @@ def main(paths: list[str]) -> None:
         kind = crd["spec"]["names"]["kind"]
         version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
         values = [d for d in docs if d.get("apiVersion") == "ray.io/v1" and d.get("kind") == kind]
-        fixture = {"kind": kind, "source": f"KubeRay ray-operator/config/crd/bases/{path.name}",
-                   "controller_gen": crd["metadata"]["annotations"]["controller-gen.kubebuilder.io/version"],
-                   "source_sha256": hashlib.sha256(raw).hexdigest(),
-                   "openAPIV3Schema": trim(version["schema"]["openAPIV3Schema"], values)}
+        fixture = {
+            "kind": kind,
+            "source": f"KubeRay ray-operator/config/crd/bases/{path.name}",
+            "controller_gen": crd["metadata"]["annotations"]["controller-gen.kubebuilder.io/version"],
+            "source_sha256": hashlib.sha256(raw).hexdigest(),
+            "openAPIV3Schema": trim(version["schema"]["openAPIV3Schema"], values),
+        }
         header = f"# Trimmed from KubeRay's {path.name} by tests/cluster/schemas/trim.py (README.md here).\n"
         (HERE / f"{kind.lower()}.v1.yaml").write_text(header + yaml.safe_dump(fixture, sort_keys=False, width=110))
 

@@ -19,7 +19,8 @@ class DigitsData(L.LightningDataModule):
         full = TensorDataset(torch.tensor(x / 16.0, dtype=torch.float32), torch.tensor(y, dtype=torch.long))
         n_val = int(len(full) * self.hparams.val_fraction)
         self.train_set, self.val_set = random_split(
-            full, [len(full) - n_val, n_val], generator=torch.Generator().manual_seed(self.hparams.split_seed))
+            full, [len(full) - n_val, n_val], generator=torch.Generator().manual_seed(self.hparams.split_seed)
+        )
 
     def train_dataloader(self):
         return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True)

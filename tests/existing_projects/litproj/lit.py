@@ -49,8 +49,9 @@ class Classifier(L.LightningModule):
 class MNISTLitModule(L.LightningModule):
     """The Lightning + Hydra template's `src/models/mnist_module.py` as it is, less its test step."""
 
-    def __init__(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler, compile: bool) -> None:
+    def __init__(
+        self, net: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler, compile: bool
+    ) -> None:
         super().__init__()
         # this line allows to access init params with 'self.hparams' attribute
         # also ensures init params will be stored in ckpt
@@ -108,8 +109,10 @@ class MNISTLitModule(L.LightningModule):
         optimizer = self.hparams.optimizer(params=self.trainer.model.parameters())
         if self.hparams.scheduler is not None:
             scheduler = self.hparams.scheduler(optimizer=optimizer)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss",
-                                                             "interval": "epoch", "frequency": 1}}
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch", "frequency": 1},
+            }
         return {"optimizer": optimizer}
 
 

@@ -14,15 +14,17 @@ from tuning.sweep.config import builtin_sweeps
 
 
 def tuning(*args, cwd=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "tuning", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tuning", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
+    )
 
 
 def test_validate_summary_counts_grid_points_and_searched_parameters(tmp_path, tiny_sweep, capsys):
     from tuning.cli.commands import main
 
-    tiny_sweep["search"].update(searcher={"name": "random"}, num_samples=2,
-                                space={"model.init_args.hidden_dim": {"grid": [8, 16, 32]}})
+    tiny_sweep["search"].update(
+        searcher={"name": "random"}, num_samples=2, space={"model.init_args.hidden_dim": {"grid": [8, 16, 32]}}
+    )
     (tmp_path / "grid.yaml").write_text(yaml.safe_dump(tiny_sweep))
     assert main(["validate", str(tmp_path / "grid.yaml")]) == 0
     assert "# ok: 6 trials, 1 searched parameter, searcher random, scheduler asha" in capsys.readouterr().err
@@ -47,8 +49,8 @@ def test_every_command_has_help_with_a_description(capsys):
 
 def test_the_command_line_offers_the_report_s_formats_and_scopes():
     from tuning.cli.commands import FORMATS, SCOPES
-    from tuning.sweep.config import SearchSpec
     from tuning.report.formats import FORMATS as RENDERED
+    from tuning.sweep.config import SearchSpec
 
     assert FORMATS == RENDERED and set(SCOPES) == set(SearchSpec.model_fields["scope"].annotation.__args__)
 
@@ -71,15 +73,19 @@ def test_resume_existing_continues_only_the_sweep_that_started_the_experiment(tm
 
 
 def test_help_imports_neither_torch_nor_ray():
-    _, _, imported = fresh_imports("from tuning.cli.commands import build_parser; build_parser().format_help()",
-                                   ("torch", "ray", "pytorch_lightning", "lightning"))
+    _, _, imported = fresh_imports(
+        "from tuning.cli.commands import build_parser; build_parser().format_help()",
+        ("torch", "ray", "pytorch_lightning", "lightning"),
+    )
     assert imported == []
 
 
 def test_validate_imports_neither_torch_nor_lightning_nor_ray():
     """`tuning validate` reads the classes from source: it starts in a fraction of a second."""
-    _, err, imported = fresh_imports("from tuning.cli.commands import main; assert main(['validate', 'quickstart']) == 0",
-                                     ("torch", "ray", "pytorch_lightning", "lightning"))
+    _, err, imported = fresh_imports(
+        "from tuning.cli.commands import main; assert main(['validate', 'quickstart']) == 0",
+        ("torch", "ray", "pytorch_lightning", "lightning"),
+    )
     assert imported == [], err
     assert "# ok: 16 trials" in err
 
@@ -101,12 +107,15 @@ def test_validate_prints_the_resolved_sweep():
     assert yaml.safe_load(result.stdout)["search"]["num_samples"] == 3
 
 
-@pytest.mark.parametrize("section, value, key", [
-    ("search", {"mode": "minimise"}, "search.mode"),
-    ("search", {"space": {"model.init_args.lr": {"loguniform": [0, 1]}}}, "search.space.model.init_args.lr"),
-    ("model", {"class_path": "mlp", "init_args": {"hiden_dim": 3}}, "model.init_args.hiden_dim"),
-    ("trainer", {"max_epochs": 2, "max_epoch": 3}, "trainer.max_epoch"),
-])
+@pytest.mark.parametrize(
+    "section, value, key",
+    [
+        ("search", {"mode": "minimise"}, "search.mode"),
+        ("search", {"space": {"model.init_args.lr": {"loguniform": [0, 1]}}}, "search.space.model.init_args.lr"),
+        ("model", {"class_path": "mlp", "init_args": {"hiden_dim": 3}}, "model.init_args.hiden_dim"),
+        ("trainer", {"max_epochs": 2, "max_epoch": 3}, "trainer.max_epoch"),
+    ],
+)
 def test_validate_a_broken_file_exits_2_naming_the_key(tmp_path, section, value, key):
     sweep = yaml.safe_load(builtin_sweeps()["quickstart"].read_text())
     sweep[section] = value
@@ -164,8 +173,17 @@ def test_the_readme_s_first_command_runs_the_whole_quickstart(tmp_path):
     assert [t["rank"] for t in report["trials"]] == list(range(1, 17))
     metrics = [t["metric"] for t in report["trials"]]
     assert metrics == sorted(metrics)
-    assert set(report["trials"][0]) >= {"rank", "trial_id", "status", "metric", "config", "iterations", "time_s",
-                                        "checkpoint", "error"}
+    assert set(report["trials"][0]) >= {
+        "rank",
+        "trial_id",
+        "status",
+        "metric",
+        "config",
+        "iterations",
+        "time_s",
+        "checkpoint",
+        "error",
+    }
     with pytest.MonkeyPatch.context() as patch:  # refused before Ray starts: no process of its own needed
         patch.chdir(tmp_path)
         again = tuning_here("run")
@@ -175,8 +193,8 @@ def test_the_readme_s_first_command_runs_the_whole_quickstart(tmp_path):
 def test_resume_existing_takes_a_sweep_recorded_before_a_key_was_added(tmp_path, tiny_sweep, capsys):
     """A sweep.yaml written by an earlier version lacks keys added since (search.searcher.history): it is the
     same sweep, not another one."""
-    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import _continue_existing
+    from tuning.sweep.config import parse_sweep
 
     exp = tmp_path / "runs" / "tiny"
     exp.mkdir(parents=True)

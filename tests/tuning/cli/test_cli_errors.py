@@ -25,8 +25,10 @@ from tuning.run import jobs_api
 pytestmark = pytest.mark.timeout(60)  # a request without a timeout hangs: the test fails instead of waiting
 
 LOOPBACK = "127.0.0.1"
-NGINX = (b"<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>\n<body><h1>Welcome to nginx!</h1>"
-         b"</body></html>\n")
+NGINX = (
+    b"<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>\n<body><h1>Welcome to nginx!</h1>"
+    b"</body></html>\n"
+)
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -85,8 +87,15 @@ def _json(data, status=200):
 
 
 def _job(job_id: str) -> dict:
-    return {"type": "SUBMISSION", "job_id": None, "submission_id": job_id, "status": "RUNNING",
-            "entrypoint": "tuning run x.yaml", "message": "Job is currently running.", "metadata": {}}
+    return {
+        "type": "SUBMISSION",
+        "job_id": None,
+        "submission_id": job_id,
+        "status": "RUNNING",
+        "entrypoint": "tuning run x.yaml",
+        "message": "Job is currently running.",
+        "metadata": {},
+    }
 
 
 class RayLike:
@@ -114,8 +123,12 @@ class RayLike:
         match = re.fullmatch(r"/api/jobs/([^/]+)(/.*)?", path)
         if not match or match.group(1) not in self.jobs:
             return 404, "text/plain", f"Job {match.group(1) if match else path} does not exist".encode()
-        return {None: _json(_job(match.group(1))), "/stop": _json({"stopped": True}),
-                "/logs": _json({"logs": "epoch 1\n"}), "/logs/tail": None}[match.group(2)]
+        return {
+            None: _json(_job(match.group(1))),
+            "/stop": _json({"stopped": True}),
+            "/logs": _json({"logs": "epoch 1\n"}),
+            "/logs/tail": None,
+        }[match.group(2)]
 
 
 @contextlib.contextmanager
@@ -176,25 +189,35 @@ def one_error_line(capsys, verb: str) -> str:
 
 # --- every request to a cluster: bounded, and what goes wrong is one line naming the address ----------------------
 
+
 def _verbs(project, experiment):
     """Every verb that talks to the Jobs API, as argv without --address."""
-    return {"submit": ["submit", str(project / "sweep.yaml"), "--working-dir", str(project)],
-            "jobs": ["jobs"], "status": ["status", "raysubmit_x"], "logs": ["logs", "raysubmit_x"],
-            "logs --follow": ["logs", "raysubmit_x", "--follow"], "stop": ["stop", "raysubmit_x"],
-            "resume": ["resume", str(experiment), "--working-dir", str(project)]}
+    return {
+        "submit": ["submit", str(project / "sweep.yaml"), "--working-dir", str(project)],
+        "jobs": ["jobs"],
+        "status": ["status", "raysubmit_x"],
+        "logs": ["logs", "raysubmit_x"],
+        "logs --follow": ["logs", "raysubmit_x", "--follow"],
+        "stop": ["stop", "raysubmit_x"],
+        "resume": ["resume", str(experiment), "--working-dir", str(project)],
+    }
 
 
 FAULTS = {  # what answers -> (exit code, what the line says)
     "HTTP 500": (1, "failed the request (HTTP 500): Internal Server Error"),
     "an HTML page": (2, "does not answer as a Ray dashboard (GET /api/version answered HTTP 200, an HTML page)"),
-    "JSON of another server": (2, "does not answer as a Ray dashboard (GET /api/version answered HTTP 200, "
-                                  "application/json"),
+    "JSON of another server": (
+        2,
+        "does not answer as a Ray dashboard (GET /api/version answered HTTP 200, application/json",
+    ),
     "a head that never answers": (2, "no answer to GET /api/version within 1 s"),
     "a closed port": (2, "cannot reach the Ray dashboard at"),
 }
-ANSWERS = {"HTTP 500": lambda *_: (500, "text/plain", b"Internal Server Error"),
-           "an HTML page": lambda *_: (200, "text/html", NGINX),
-           "JSON of another server": lambda *_: _json({"status": "ok", "service": "grafana"})}
+ANSWERS = {
+    "HTTP 500": lambda *_: (500, "text/plain", b"Internal Server Error"),
+    "an HTML page": lambda *_: (200, "text/html", NGINX),
+    "JSON of another server": lambda *_: _json({"status": "ok", "service": "grafana"}),
+}
 
 
 @contextlib.contextmanager
@@ -222,10 +245,17 @@ def test_a_fault_of_the_head_is_one_line_naming_its_address(verb, fault, project
     assert listing(project) == before  # the staged sweep is gone again
 
 
-@pytest.mark.parametrize("fault, code, says", [
-    ({"hang": "/api/jobs/"}, 1, "no answer to GET /api/jobs/ within 1 s; is the head node healthy?"),
-    ({"html": "/api/jobs/"}, 2, "does not answer as a Ray dashboard (GET /api/jobs/ answered HTTP 200, an HTML page)"),
-])
+@pytest.mark.parametrize(
+    "fault, code, says",
+    [
+        ({"hang": "/api/jobs/"}, 1, "no answer to GET /api/jobs/ within 1 s; is the head node healthy?"),
+        (
+            {"html": "/api/jobs/"},
+            2,
+            "does not answer as a Ray dashboard (GET /api/jobs/ answered HTTP 200, an HTML page)",
+        ),
+    ],
+)
 def test_a_head_that_answers_its_version_and_then_fails_is_one_line(fault, code, says, capsys):
     # a proxy in front of the dashboard, or a head that stopped answering after the first request
     with serving(RayLike(**fault)) as server:
@@ -244,7 +274,9 @@ def test_an_unknown_job_is_one_line_also_when_following_its_logs(capsys):
 
 
 @pytest.mark.parametrize("verb", ["status", "logs", "stop"])
-@pytest.mark.parametrize("job", ["", "../../api/jobs", "..", "a/b", "x?y=1", "raysubmit_x#", " x", "x y", "x\x1b[2J", "x" * 231])
+@pytest.mark.parametrize(
+    "job", ["", "../../api/jobs", "..", "a/b", "x?y=1", "raysubmit_x#", " x", "x y", "x\x1b[2J", "x" * 231]
+)
 def test_a_job_id_is_checked_before_any_request(verb, job, capsys):
     with serving(RayLike(jobs=["raysubmit_x"])) as server:
         assert main([verb, job, "--address", address(server)]) == 2
@@ -269,6 +301,7 @@ def test_an_address_that_is_no_url_is_refused_before_any_request(where, capsys):
 
 
 # --- a few arguments ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("pattern", ["", " ", "!", "\\", "#comment", "/"])
 @pytest.mark.parametrize("dry_run", [True, False])
@@ -361,10 +394,17 @@ def test_init_with_an_empty_directory_writes_nothing_here(tmp_path, monkeypatch,
 
 # --- SIGTERM while submit waits on the cluster ------------------------------------------------------------------
 
+
 def _tuning(argv, cwd: Path, home: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {"HOME": str(home)}
-    return subprocess.Popen([sys.executable, "-m", "tuning", *argv], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuning", *argv],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for(condition, process, what: str):
@@ -397,6 +437,8 @@ def test_sigterm_while_following_a_submitted_job_says_the_job_goes_on(project, t
         out, err = process.communicate(timeout=30)
     assert process.returncode == 143 and "Traceback" not in err, err
     assert "submitted job tuning-tiny-1" in out
-    assert (f"tuning submit: stopped by SIGTERM; job tuning-tiny-1 goes on on the cluster; stop it with: tuning stop "
-            f"tuning-tiny-1 --address {address(server)}") in err, err
+    assert (
+        f"tuning submit: stopped by SIGTERM; job tuning-tiny-1 goes on on the cluster; stop it with: tuning stop "
+        f"tuning-tiny-1 --address {address(server)}"
+    ) in err, err
     assert listing(project) == ["sweep.yaml"]

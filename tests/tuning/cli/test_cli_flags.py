@@ -15,8 +15,12 @@ from tests.processes import kill_group, start_tuning, stop_requested, wait_until
 from tests.tuning.report.test_report import make_experiment
 
 # Each trial's val_loss per epoch: ranked by its best epoch a, b, c, d; by its last epoch b, c, d, a.
-LOSSES = {"a": ("TERMINATED", [0.1, 0.9, 0.8], {}), "b": ("TERMINATED", [0.5, 0.4, 0.3], {}),
-          "c": ("TERMINATED", [0.6], {}), "d": ("ERROR", [0.7], {"error.txt": "x\nValueError: no\n"})}
+LOSSES = {
+    "a": ("TERMINATED", [0.1, 0.9, 0.8], {}),
+    "b": ("TERMINATED", [0.5, 0.4, 0.3], {}),
+    "c": ("TERMINATED", [0.6], {}),
+    "d": ("ERROR", [0.7], {"error.txt": "x\nValueError: no\n"}),
+}
 
 
 @pytest.fixture
@@ -64,8 +68,9 @@ def test_report_status_shows_only_those_trials_with_their_ranks_among_all(experi
 
 def test_compare_scope_picks_each_experiments_best_by_that_epoch(tmp_path):
     one = make_experiment(tmp_path / "one", LOSSES)
-    other = make_experiment(tmp_path / "other", {"x": ("TERMINATED", [0.2, 0.5], {}),
-                                                 "y": ("TERMINATED", [0.6, 0.25], {})})
+    other = make_experiment(
+        tmp_path / "other", {"x": ("TERMINATED", [0.2, 0.5], {}), "y": ("TERMINATED", [0.6, 0.25], {})}
+    )
 
     def best_trials(*args: str) -> list[str]:
         result = tuning_here("compare", str(one), str(other), *args)
@@ -101,14 +106,22 @@ def test_confirm_exits_3_when_a_rerun_errors(ray_session, restore_environ, tmp_p
     (The sweep's experiment is written file by file: only the confirmation runs trials.)"""
     from tuning.sweep.config import parse_sweep
 
-    sweep = {"name": "unlucky", "model": {"class_path": "tests.fault_models.FailsOnSeed",
-                                          "init_args": {"width": 64, "failing_seed": 2}},
-             "data": {"class_path": "digits", "init_args": {"batch_size": 256}},
-             "trainer": {"max_epochs": 1, "accelerator": "cpu"},
-             "search": {"metric": "val_loss", "mode": "min", "num_samples": 1,
-                        "space": {"model.init_args.lr": {"uniform": [0.01, 0.1]}},
-                        "searcher": {"name": "random", "seed": 0}, "scheduler": {"name": "fifo"}},
-             "resources": {"cpu": 1, "max_concurrent": 2}, "run": {"seed": 0, "storage": str(tmp_path)}}
+    sweep = {
+        "name": "unlucky",
+        "model": {"class_path": "tests.fault_models.FailsOnSeed", "init_args": {"width": 64, "failing_seed": 2}},
+        "data": {"class_path": "digits", "init_args": {"batch_size": 256}},
+        "trainer": {"max_epochs": 1, "accelerator": "cpu"},
+        "search": {
+            "metric": "val_loss",
+            "mode": "min",
+            "num_samples": 1,
+            "space": {"model.init_args.lr": {"uniform": [0.01, 0.1]}},
+            "searcher": {"name": "random", "seed": 0},
+            "scheduler": {"name": "fifo"},
+        },
+        "resources": {"cpu": 1, "max_concurrent": 2},
+        "run": {"seed": 0, "storage": str(tmp_path)},
+    }
     source = make_experiment(tmp_path / "unlucky", {"a": ("TERMINATED", [0.5], {}, {"model.init_args.lr": 0.05})})
     (source / "sweep.yaml").write_text(yaml.safe_dump(parse_sweep(sweep).to_dict()))
     result = tuning_here("confirm", str(source), "--top", "1", "--seeds", "2")
@@ -125,13 +138,15 @@ def test_a_second_ctrl_c_stops_at_once_while_the_clean_stop_waits_on_a_stalled_s
     interrupted, while the storage still stalls and the sweep (4 trials of 100 one-second epochs) is far from done.
     Without the second Ctrl-C the run would wait for the storage (Ray Tune's sync timeout: 30 minutes)."""
     tiny_sweep["model"] = {"class_path": "tests.fault_models.Slow", "init_args": {"seconds": 1.0}}
-    tiny_sweep["search"].update(num_samples=4, scheduler={"name": "fifo"},
-                                space={"model.init_args.lr": {"loguniform": [1e-3, 1e-1]}})
+    tiny_sweep["search"].update(
+        num_samples=4, scheduler={"name": "fifo"}, space={"model.init_args.lr": {"loguniform": [1e-3, 1e-1]}}
+    )
     tiny_sweep["trainer"]["max_epochs"] = 100
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(tiny_sweep))
     exp, log = tmp_path / "runs" / "stalled", tmp_path / "run.log"
-    run = start_tuning("run", str(tmp_path / "sweep.yaml"), "--storage", str(tmp_path / "runs"), "--name", "stalled",
-                       log=log)
+    run = start_tuning(
+        "run", str(tmp_path / "sweep.yaml"), "--storage", str(tmp_path / "runs"), "--name", "stalled", log=log
+    )
     drained = threading.Event()
     try:
         wait_until(lambda: list(exp.glob("searcher-state-*.pkl")), run, log, "saving the experiment's state")

@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 
 from tests.in_process import tuning_here
-from tuning.errors import UserError
 from tuning.cli.scaffold import init_project, package_name, templates
+from tuning.errors import UserError
 
 
 def tuning(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "tuning", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
+    return subprocess.run([sys.executable, "-m", "tuning", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
 @pytest.mark.integration
@@ -80,5 +79,5 @@ def test_init_prints_the_files_it_wrote_as_the_readme_shows(tmp_path, monkeypatc
         *wrote, blank, last = result.stdout.splitlines()
         on_disk = {p.as_posix() for p in Path(folder).rglob("*") if p.is_file()}
         assert all(line.startswith("wrote ") for line in wrote) and len(wrote) == len(on_disk), template
-        assert {line[len("wrote "):] for line in wrote} == on_disk, template
+        assert {line[len("wrote ") :] for line in wrote} == on_disk, template
         assert (blank, last) == ("", f"next: cd {folder} && tuning validate sweep.yaml && tuning run sweep.yaml")

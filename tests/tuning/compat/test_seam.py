@@ -8,7 +8,10 @@ import logging
 
 import pytest
 
-from tuning.compat import lightning as lightning_compat, optuna as optuna_compat, ray as ray_compat, tune as tune_compat
+from tuning.compat import lightning as lightning_compat
+from tuning.compat import optuna as optuna_compat
+from tuning.compat import ray as ray_compat
+from tuning.compat import tune as tune_compat
 
 
 def test_ray_constants_and_the_loopback_switch(monkeypatch):
@@ -37,8 +40,9 @@ def test_tune_trial_env_is_taken_once(monkeypatch):
     monkeypatch.setattr(class_cache, "DEFAULT_ENV_VARS", {"PL_DISABLE_FORK": "1"})
     monkeypatch.setattr(class_cache, "ENV_VARS_TO_PROPAGATE", {"TUNE_X"})
     assert tune_compat.take_tune_trial_env() == {"PL_DISABLE_FORK": "1"}
-    assert class_cache.DEFAULT_ENV_VARS == {} and class_cache.ENV_VARS_TO_PROPAGATE == set(), \
+    assert class_cache.DEFAULT_ENV_VARS == {} and class_cache.ENV_VARS_TO_PROPAGATE == set(), (
         "ray.tune.execution.class_cache's lists are no longer what Tune gives trial actors"
+    )
 
 
 def test_ray_train_session_placement_group_id_and_kv():
@@ -49,7 +53,9 @@ def test_ray_train_session_placement_group_id_and_kv():
     from ray.train._internal import session
 
     assert tune_compat.train_session() is None, "ray.train._internal.session.get_session outside a trial"
-    assert "self.stop_event = threading.Event()" in inspect.getsource(session._TrainSession), "the Train session's stop_event"
+    assert "self.stop_event = threading.Event()" in inspect.getsource(session._TrainSession), (
+        "the Train session's stop_event"
+    )
     hex_id = PlacementGroupID.from_random().hex()
     assert PlacementGroupID.from_hex(hex_id).hex() == hex_id, "ray._raylet.PlacementGroupID.from_hex"
     assert callable(internal_kv._internal_kv_put) and callable(internal_kv._internal_kv_get), "internal_kv"
@@ -73,8 +79,13 @@ def test_ray_packaging_walk_and_its_excludes(tmp_path):
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "HEAD").write_text("x")  # in Ray's default excludes
     found = []
-    ray_compat.ray_dir_walk(tmp_path, ["*.log"], None, lambda p: found.append(p.name) if p.is_file() else None,
-                        logger=logging.getLogger("test"))
+    ray_compat.ray_dir_walk(
+        tmp_path,
+        ["*.log"],
+        None,
+        lambda p: found.append(p.name) if p.is_file() else None,
+        logger=logging.getLogger("test"),
+    )
     assert found == ["keep.py"], "ray._private.runtime_env.packaging's _dir_travel/_get_excludes"
     spec = ray_compat.gitwildmatch(["*.pem", "!ok.pem"])
     assert spec.match_file("a/key.pem") and not spec.match_file("ok.pem"), "Ray's vendored pathspec"
@@ -88,13 +99,17 @@ def test_lightning_reaches(tmp_path, dist):
 
     pl = importlib.import_module(dist)
     fabric_logger = importlib.import_module(
-        "lightning.fabric.utilities.logger" if dist.startswith("lightning") else "lightning_fabric.utilities.logger")
+        "lightning.fabric.utilities.logger" if dist.startswith("lightning") else "lightning_fabric.utilities.logger"
+    )
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
     assert len(lightning_compat.logged_results(trainer)) == 2, "the fit and validation loops' _results"
-    assert callable(importlib.import_module(f"{dist}.core.optimizer")._init_optimizers_and_lr_schedulers), \
+    assert callable(importlib.import_module(f"{dist}.core.optimizer")._init_optimizers_and_lr_schedulers), (
         f"{dist}.core.optimizer._init_optimizers_and_lr_schedulers"
+    )
     logger = pl.loggers.TensorBoardLogger(tmp_path, name="tb", version="")
-    flat = lightning_compat.flat_hparams(fabric_logger, logger, lightning_compat.convert_params(fabric_logger, {"a": {"b": 1}}))
+    flat = lightning_compat.flat_hparams(
+        fabric_logger, logger, lightning_compat.convert_params(fabric_logger, {"a": {"b": 1}})
+    )
     assert flat == {"a/b": 1}, "TensorBoardLogger._sanitize_params / fabric's _flatten_dict"
     for summary in hparams(flat, {"val_loss": 0.0}):
         lightning_compat.write_summary(logger, summary)
@@ -119,9 +134,9 @@ def test_optuna_search_keeps_the_attributes_study_search_uses():
 def test_the_declared_range_is_the_version_tested_here(package):
     """pyproject.toml declares, for each package tuning/compat/ reaches into, the minor version this suite runs."""
     import importlib.metadata
-    import tomllib
     from pathlib import Path
 
+    import tomllib
     from packaging.requirements import Requirement
 
     project = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())["project"]
@@ -162,10 +177,12 @@ def test_nsga2_sampler_pickles_and_keeps_its_study_keys():
     blob = pickle.dumps(sampler)
     assert sampler._GENERATION_KEY == optuna.samplers.NSGAIISampler._GENERATION_KEY
     # A fresh process loads it (the class is looked up in tuning.compat before anything made it) and samples.
-    code = ("import pickle, sys, optuna; s = pickle.loads(sys.stdin.buffer.read()); "
-            "st = optuna.create_study(directions=['minimize', 'minimize'], sampler=s); "
-            "st.optimize(lambda t: (t.suggest_float('x', 0, 1), 1 - t.suggest_float('x', 0, 1)), n_trials=3); "
-            "print(len(st.trials))")
+    code = (
+        "import pickle, sys, optuna; s = pickle.loads(sys.stdin.buffer.read()); "
+        "st = optuna.create_study(directions=['minimize', 'minimize'], sampler=s); "
+        "st.optimize(lambda t: (t.suggest_float('x', 0, 1), 1 - t.suggest_float('x', 0, 1)), n_trials=3); "
+        "print(len(st.trials))"
+    )
     out = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, timeout=120)
     assert out.stdout.strip() == b"3", out.stderr.decode()[-2000:]
 
@@ -234,7 +251,7 @@ def test_tied_checkpoints_keep_the_earliest():
     earlier one goes first (tune_compat.earliest_checkpoint_wins_ties patches Ray 2.60's _insert_into_sorted_list)."""
     from ray.train._internal import checkpoint_manager
 
-    from tuning.compat import lightning as lightning_compat, optuna as optuna_compat, ray as ray_compat, tune as tune_compat
+    from tuning.compat import tune as tune_compat
 
     tune_compat.earliest_checkpoint_wins_ties()
     kept = [("epoch 1", 0.5), ("epoch 2", 0.8)]
@@ -248,20 +265,28 @@ def test_lightning_cli_instantiator_stores_the_config_for_load_from_checkpoint(d
     """lightning_compat.lightning_cli_instantiator: LightningCLI's private _InstantiatorFn, as jsonargparse takes it."""
     import importlib
 
-    from tuning.compat import lightning as lightning_compat, optuna as optuna_compat, ray as ray_compat, tune as tune_compat
+    from tuning.compat import lightning as lightning_compat
     from tuning.sweep import flavour
 
     cli = importlib.import_module(f"{dist}.cli")
     parser = cli.LightningArgumentParser(exit_on_error=False)
-    model = type("Tiny", (flavour.base(dist, "model"),), {
-        "__init__": lambda self, width=3, note=None: (flavour.base(dist, "model").__init__(self),
-                                                      self.save_hyperparameters())[0],
-        "__module__": __name__})
+    model = type(
+        "Tiny",
+        (flavour.base(dist, "model"),),
+        {
+            "__init__": lambda self, width=3, note=None: (
+                flavour.base(dist, "model").__init__(self),
+                self.save_hyperparameters(),
+            )[0],
+            "__module__": __name__,
+        },
+    )
     globals()["Tiny"] = model  # jsonargparse resolves class_path by import
     parser.add_lightning_class_args(flavour.base(dist, "model"), "model", subclass_mode=True)
     config = parser.parse_object({"model": {"class_path": f"{__name__}.Tiny", "init_args": {"width": 5}}})
-    built = parser.instantiate(config, instantiators=[lightning_compat.lightning_cli_instantiator(dist, parser, config,
-                                                                                          "model", model)]).model
+    built = parser.instantiate(
+        config, instantiators=[lightning_compat.lightning_cli_instantiator(dist, parser, config, "model", model)]
+    ).model
     hparams = dict(built.hparams)
     assert hparams["_instantiator"] == f"{dist}.cli.instantiate_module"
     assert hparams["_class_path"] == f"{__name__}.Tiny" and hparams["width"] == 5 and hparams["note"] is None

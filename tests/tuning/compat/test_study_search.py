@@ -6,8 +6,8 @@ import optuna
 import pytest
 
 from tuning.compat import optuna as optuna_compat
-from tuning.sweep.config import load_sweep
 from tuning.search.searchers import make_searcher
+from tuning.sweep.config import load_sweep
 from tuning.sweep.space import to_param_space
 
 

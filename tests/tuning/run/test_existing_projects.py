@@ -27,8 +27,9 @@ PROJECT = Path(__file__).resolve().parents[2] / "existing_projects"
 SWEEPS = {"cli": "cli_sweep.yaml", "hydra": "hydra_sweep.yaml", "model_only": "model_only_sweep.yaml"}
 # The LightningCLI-form run sets one argument with each spelling: init_args spelled out, and its shorthand.
 SMOOTHING, DROPOUT = 0.05, 0.125
-OVERRIDES = {"cli": ["--set", f"model.init_args.label_smoothing={SMOOTHING}",
-                     "--set", f"model.net.init_args.dropout={DROPOUT}"]}
+OVERRIDES = {
+    "cli": ["--set", f"model.init_args.label_smoothing={SMOOTHING}", "--set", f"model.net.init_args.dropout={DROPOUT}"]
+}
 TOLERANCE = 1e-5  # the trial's float32 validation against the same one here
 
 
@@ -47,8 +48,9 @@ class Experiments:
         if shape not in self.runs:
             with pytest.MonkeyPatch.context() as patch:
                 patch.chdir(self.workdir)  # as a user runs it: from a folder of their own
-                self.runs[shape] = tuning_here("run", str(PROJECT / SWEEPS[shape]), "--storage", str(self.storage),
-                                               *OVERRIDES.get(shape, ()))
+                self.runs[shape] = tuning_here(
+                    "run", str(PROJECT / SWEEPS[shape]), "--storage", str(self.storage), *OVERRIDES.get(shape, ())
+                )
         run = self.runs[shape]
         assert run.returncode == 0, run.stderr[-3000:]
         experiment = self.storage / sweep_file(shape)["name"]
@@ -73,8 +75,13 @@ def validated(model, tmp_path, datamodule=None, trainer=None) -> dict:
     """The metrics of one validation pass of Lightning's Trainer (the module's own loaders without data)."""
     from lightning import Trainer
 
-    trainer = trainer or Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
-                                 enable_model_summary=False, default_root_dir=tmp_path)
+    trainer = trainer or Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     return trainer.validate(model, datamodule=datamodule, verbose=False)[0]
 
 
@@ -93,6 +100,7 @@ def best(report: dict) -> dict:
 
 # --- validate ----------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("shape", SWEEPS)
 def test_validate_accepts_each_shape(shape):
     result = tuning_here("validate", str(PROJECT / SWEEPS[shape]))
@@ -102,6 +110,7 @@ def test_validate_accepts_each_shape(shape):
 
 def test_both_spellings_of_a_lightningcli_key_set_the_same_argument():
     """`--set model.init_args.X=...` and `--set model.X=...` resolve to the same sweep, X changed; at depth too."""
+
     def resolved(*overrides):
         result = tuning_here("validate", str(PROJECT / SWEEPS["cli"]), *[a for o in overrides for a in ("--set", o)])
         assert result.returncode == 0, result.stderr
@@ -122,6 +131,7 @@ def test_both_spellings_of_a_lightningcli_key_set_the_same_argument():
 
 
 # --- run and report ----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("shape", SWEEPS)
 def test_each_shape_sweeps_and_the_report_ranks_its_searched_keys(experiments, shape):
@@ -155,6 +165,7 @@ def test_each_set_spelling_reaches_every_trial(experiments):
 
 # --- export loads with the project's own tools -------------------------------------------------------------------
 
+
 def test_lightningcli_form_export_builds_with_lightningcli_and_gives_back_the_metric(experiments, tmp_path):
     """A real LightningCLI(run=False) builds the exported config; with the exported weights its trainer
     validates to the reported val_loss. `Classifier.load_from_checkpoint` rebuilds the same module."""
@@ -169,9 +180,12 @@ def test_lightningcli_form_export_builds_with_lightningcli_and_gives_back_the_me
     trial = best(report)
     assert config["model"]["class_path"] == "tests.existing_projects.litproj.lit.Classifier"
     assert config["model"]["init_args"]["label_smoothing"] == SMOOTHING
-    cli = LightningCLI(run=False, args=["--config", str(tmp_path / "export" / "config.yaml")],
-                       save_config_callback=None, trainer_defaults={"logger": False, "enable_progress_bar": False,
-                                                                    "default_root_dir": str(tmp_path)})
+    cli = LightningCLI(
+        run=False,
+        args=["--config", str(tmp_path / "export" / "config.yaml")],
+        save_config_callback=None,
+        trainer_defaults={"logger": False, "enable_progress_bar": False, "default_root_dir": str(tmp_path)},
+    )
     model = cli.model
     assert type(model) is Classifier and type(model.net) is MLP and isinstance(cli.datamodule, DigitsData)
     assert model.net.layers[0].out_features == trial["config"]["model.init_args.net.init_args.hidden_dim"]
@@ -184,12 +198,12 @@ def test_lightningcli_form_export_builds_with_lightningcli_and_gives_back_the_me
 
     loaded = Classifier.load_from_checkpoint(ckpt)
     assert type(loaded.net) is MLP and loaded.label_smoothing == SMOOTHING
-    assert validated(loaded, tmp_path, DigitsData(**config["data"]["init_args"]))["val_loss"] == \
-        pytest.approx(trial["metric"], abs=TOLERANCE)
+    assert validated(loaded, tmp_path, DigitsData(**config["data"]["init_args"]))["val_loss"] == pytest.approx(
+        trial["metric"], abs=TOLERANCE
+    )
 
 
-def test_hydra_form_export_stays_a_hydra_node_that_instantiate_builds_and_gives_back_the_metric(experiments,
-                                                                                                   tmp_path):
+def test_hydra_form_export_stays_a_hydra_node_that_instantiate_builds_and_gives_back_the_metric(experiments, tmp_path):
     """The exported model and data are the pasted Hydra nodes with the trial's values; hydra.utils.instantiate
     builds them, and with the exported weights validation gives back the reported val/loss."""
     from hydra.utils import instantiate
@@ -228,12 +242,19 @@ def test_model_only_export_has_no_data_and_validates_on_the_modules_own_loader(e
     config, ckpt = export(experiment, tmp_path / "export")
     trial = best(report)
     assert "data" not in config
-    assert config["model"] == {"class_path": "tests.existing_projects.litproj.lit.SelfContained",
-                               "init_args": {"hidden_dim": trial["config"]["model.init_args.hidden_dim"],
-                                             "lr": trial["config"]["model.init_args.lr"]}}
-    cli = LightningCLI(run=False, args=["--config", str(tmp_path / "export" / "config.yaml")],
-                       save_config_callback=None, trainer_defaults={"logger": False, "enable_progress_bar": False,
-                                                                    "default_root_dir": str(tmp_path)})
+    assert config["model"] == {
+        "class_path": "tests.existing_projects.litproj.lit.SelfContained",
+        "init_args": {
+            "hidden_dim": trial["config"]["model.init_args.hidden_dim"],
+            "lr": trial["config"]["model.init_args.lr"],
+        },
+    }
+    cli = LightningCLI(
+        run=False,
+        args=["--config", str(tmp_path / "export" / "config.yaml")],
+        save_config_callback=None,
+        trainer_defaults={"logger": False, "enable_progress_bar": False, "default_root_dir": str(tmp_path)},
+    )
     assert type(cli.model) is SelfContained and cli.datamodule is None
     metric = load_and_validate(cli.model, ckpt, "val_loss", tmp_path, trainer=cli.trainer)
     assert metric == pytest.approx(trial["metric"], abs=TOLERANCE)

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 from tests.in_process import tuning_here
-from tuning.sweep.config import parse_sweep
-from tuning.run.driver import resume_sweep, run_sweep
 from tuning.report.load import load_report, read_results
+from tuning.run.driver import resume_sweep, run_sweep
+from tuning.sweep.config import parse_sweep
 
 
 def _sweep(tiny_sweep, model: dict, space: dict, searcher: str, **run) -> dict:
@@ -22,8 +22,10 @@ def _sweep(tiny_sweep, model: dict, space: dict, searcher: str, **run) -> dict:
 
 def test_a_worker_that_dies_mid_epoch_is_retried_from_its_checkpoint(ray_session, tmp_path, tiny_sweep):
     marker, log = tmp_path / "crashed", tmp_path / "epochs.jsonl"
-    model = {"class_path": "tests.fault_models.CrashOnce",
-             "init_args": {"crash_epoch": 2, "marker": str(marker), "log": str(log)}}
+    model = {
+        "class_path": "tests.fault_models.CrashOnce",
+        "init_args": {"crash_epoch": 2, "marker": str(marker), "log": str(log)},
+    }
     sweep = _sweep(tiny_sweep, model, {"model.init_args.lr": {"choice": [0.05]}}, "random", max_failures=1)
     exp_dir = run_sweep(parse_sweep(sweep), storage=str(tmp_path), name="crash")
 
@@ -50,8 +52,10 @@ def test_a_worker_that_dies_mid_epoch_is_retried_from_its_checkpoint(ray_session
 def test_an_unwritable_checkpoint_directory_errors_that_trial_only(ray_session, tmp_path, tiny_sweep):
     broken = tmp_path / "broken"
     broken.touch()
-    model = {"class_path": "tests.fault_models.BlockedCheckpoint",
-             "init_args": {"experiment": str(tmp_path / "blocked"), "broken": str(broken)}}
+    model = {
+        "class_path": "tests.fault_models.BlockedCheckpoint",
+        "init_args": {"experiment": str(tmp_path / "blocked"), "broken": str(broken)},
+    }
     sweep = _sweep(tiny_sweep, model, {"model.init_args.block": {"grid": [True, False]}}, "grid")
     sweep["trainer"]["max_epochs"] = 2
     exp_dir = run_sweep(parse_sweep(sweep), storage=str(tmp_path), name="blocked")
@@ -72,7 +76,9 @@ def test_an_unwritable_checkpoint_directory_errors_that_trial_only(ray_session, 
     assert f"trial {blocked.trial_id} errored: " in skipped.stderr and "1 of 2 trials errored" in skipped.stderr
     assert error_file.read_text() == failures, "--skip-errored ran the errored trial again"
     assert {t.config["model.init_args.block"]: t.status for t in load_report(str(exp_dir)).trials} == {
-        True: "errored", False: "completed"}
+        True: "errored",
+        False: "completed",
+    }
     broken.unlink()
     [blocker] = exp_dir.glob("trial_*/checkpoint_000000")
     blocker.chmod(0o755)
@@ -82,8 +88,7 @@ def test_an_unwritable_checkpoint_directory_errors_that_trial_only(ray_session, 
     assert trials[False].iterations == 2
 
 
-def test_a_snapshot_that_points_at_a_deleted_checkpoint_resumes_from_the_newest_kept(ray_session, tmp_path,
-                                                                                    tiny_sweep):
+def test_a_snapshot_that_points_at_a_deleted_checkpoint_resumes_from_the_newest_kept(ray_session, tmp_path, tiny_sweep):
     """The state a driver killed between Tune's checkpoint deletion and its next snapshot leaves behind."""
     model = {"class_path": "tests.fault_models.ScriptedLoss", "init_args": {"losses": [1.0, 2.0, 3.0]}}
     sweep = _sweep(tiny_sweep, model, {"model.init_args.lr": {"choice": [0.05]}}, "random")
@@ -101,8 +106,9 @@ def test_a_snapshot_that_points_at_a_deleted_checkpoint_resumes_from_the_newest_
     shutil.rmtree(trial_dir / "checkpoint_000002")
 
     # `tuning resume` as users run it: a new process, a new Ray session.
-    done = subprocess.run([sys.executable, "-m", "tuning", "resume", str(exp_dir)], capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "tuning", "resume", str(exp_dir)], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "continuing from the newest checkpoint still on disk" in done.stderr
     [trial] = load_report(str(exp_dir)).trials

@@ -50,8 +50,15 @@ class HoldAtEpochStart(L.Callback):
 class GatedDigits(DigitsDataModule):
     """Digits whose preparation, which the driver does before any trial starts, waits while the gate is held."""
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0, val_fraction: float = 0.2,
-                 test_fraction: float = 0.1, split_seed: int = 0, gate: str = ""):
+    def __init__(
+        self,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.1,
+        split_seed: int = 0,
+        gate: str = "",
+    ):
         super().__init__(batch_size, num_workers, val_fraction, test_fraction, split_seed)  # hparams: all of these
         self.gate = gate
 
@@ -63,8 +70,11 @@ class GatedDigits(DigitsDataModule):
 def _record(path: Path, host: str, pid: int, heartbeat: str, token: str = "theirs") -> None:
     """A lock written by hand, whole at once (a heartbeat may read it meanwhile)."""
     staged = path.with_name("by-hand")
-    staged.write_text(json.dumps({"host": host, "pid": pid, "command": "run", "since": HOUR_AGO,
-                                  "heartbeat": heartbeat, "token": token}))
+    staged.write_text(
+        json.dumps(
+            {"host": host, "pid": pid, "command": "run", "since": HOUR_AGO, "heartbeat": heartbeat, "token": token}
+        )
+    )
     staged.replace(path)
 
 
@@ -87,8 +97,10 @@ def test_a_held_lock_refuses_a_second_driver_and_a_stale_one_is_taken_over(tmp_p
     _record(tmp_path / LOCK_FILE, "other-host", 4242, now)  # alive, for all this host can tell
     with pytest.raises(ExperimentLocked, match="host other-host pid 4242"):
         driver_lock(tmp_path, "resume").acquire()
-    stale = [("other-host", 4242, HOUR_AGO, "its heartbeat is older than 120 s"),
-             (socket.gethostname(), _dead_pid(), now, "its process is gone")]
+    stale = [
+        ("other-host", 4242, HOUR_AGO, "its heartbeat is older than 120 s"),
+        (socket.gethostname(), _dead_pid(), now, "its process is gone"),
+    ]
     for host, pid, heartbeat, why in stale:
         _record(tmp_path / LOCK_FILE, host, pid, heartbeat)
         with driver_lock(tmp_path, "resume") as taker:
@@ -108,8 +120,17 @@ def test_a_held_lock_refuses_a_second_driver_and_a_stale_one_is_taken_over(tmp_p
     zombie.wait()
     assert "its process is gone" in capsys.readouterr().err and not (tmp_path / LOCK_FILE).exists()
     # The pid of a driver before a restart, running another process now (a container's pid 1 again).
-    (tmp_path / LOCK_FILE).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "start": "1",
-                                                  "heartbeat": now, "token": "before-restart"}))
+    (tmp_path / LOCK_FILE).write_text(
+        json.dumps(
+            {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "start": "1",
+                "heartbeat": now,
+                "token": "before-restart",
+            }
+        )
+    )
     with pytest.raises(RuntimeError, match="in the block"), driver_lock(tmp_path, "resume"):
         raise RuntimeError("in the block")  # an exception releases it too
     assert "its process is gone" in capsys.readouterr().err and not (tmp_path / LOCK_FILE).exists()
@@ -154,8 +175,13 @@ def test_the_heartbeat_refreshes_the_lock_and_a_driver_that_lost_it_stops(tmp_pa
 
 
 def _start(*args: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tuning", *args], cwd=ROOT, start_new_session=True,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuning", *args],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _wait(proc: subprocess.Popen, ready, log: Path, timeout: float = 300) -> None:
@@ -169,8 +195,9 @@ def _wait(proc: subprocess.Popen, ready, log: Path, timeout: float = 300) -> Non
 def _sweep(tiny_sweep: dict, tmp_path: Path, trials: Path | str = "", data: Path | str = "") -> Path:
     """The tiny sweep, 2 trials, whose trials wait at the gate `trials` and whose data preparation at `data`."""
     tiny_sweep["data"] = {"class_path": f"{__name__}.GatedDigits", "init_args": {"batch_size": 128, "gate": str(data)}}
-    tiny_sweep["trainer"]["callbacks"] = [{"class_path": f"{__name__}.HoldAtEpochStart",
-                                           "init_args": {"gate": str(trials)}}]
+    tiny_sweep["trainer"]["callbacks"] = [
+        {"class_path": f"{__name__}.HoldAtEpochStart", "init_args": {"gate": str(trials)}}
+    ]
     tiny_sweep["search"].update(num_samples=2, scheduler={"name": "fifo"})
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(tiny_sweep))
@@ -181,26 +208,38 @@ def _trial_dirs(exp: Path) -> list[str]:
     return sorted(p.name for p in exp.glob("trial_*"))
 
 
-def test_a_second_driver_is_refused_while_one_runs_and_a_killed_ones_lock_is_taken_over(ray_session, tmp_path,
-                                                                                      tiny_sweep, monkeypatch):
+def test_a_second_driver_is_refused_while_one_runs_and_a_killed_ones_lock_is_taken_over(
+    ray_session, tmp_path, tiny_sweep, monkeypatch
+):
     gate = tmp_path / "gate"
     sweep, exp, log = _sweep(tiny_sweep, tmp_path, trials=gate), tmp_path / "runs" / "held", tmp_path / "run.log"
     Path(f"{gate}.hold").touch()
     first = _start("run", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "held", log=log)
     try:
         # Both trials wait at their first epoch: the driver is inside Tune's fit, with a saved state to resume.
-        _wait(first, lambda: Path(f"{gate}.reached").exists() and len(_trial_dirs(exp)) == 2
-              and list(exp.glob("experiment_state-*.json")), log)
+        _wait(
+            first,
+            lambda: (
+                Path(f"{gate}.reached").exists()
+                and len(_trial_dirs(exp)) == 2
+                and list(exp.glob("experiment_state-*.json"))
+            ),
+            log,
+        )
         trials, sweep_yaml = _trial_dirs(exp), (exp / "sweep.yaml").read_bytes()
         with monkeypatch.context() as tripwire:  # a command that is not refused would drive the sweep from here
             tripwire.setattr("tuning.run.driver.start_ray", lambda *a, **k: pytest.fail("a second driver started"))
-            for args in (["resume", str(exp)], ["resume", str(exp), "--more", "1"],
-                         ["run", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "held",
-                          "--resume-existing"]):
+            for args in (
+                ["resume", str(exp)],
+                ["resume", str(exp), "--more", "1"],
+                ["run", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "held", "--resume-existing"],
+            ):
                 refused = tuning_here(*args)
                 assert refused.returncode == 2, refused.stderr[-2000:]
-                assert f"is being driven by host {socket.gethostname()} pid {first.pid} (`tuning run`, since " \
-                       in refused.stderr, refused.stderr
+                assert (
+                    f"is being driven by host {socket.gethostname()} pid {first.pid} (`tuning run`, since "
+                    in refused.stderr
+                ), refused.stderr
         assert _trial_dirs(exp) == trials and (exp / "sweep.yaml").read_bytes() == sweep_yaml
         assert first.poll() is None
     finally:
@@ -225,18 +264,23 @@ def _files(exp: Path) -> dict:
 def _num_samples(exp: Path) -> tuple[int, int]:
     """num_samples in sweep.yaml, and the total in Tune's saved search state (what a resume continues to)."""
     [state] = exp.glob("search_gen_state-*.json")
-    return (yaml.safe_load((exp / "sweep.yaml").read_text())["search"]["num_samples"],
-            pickle.loads(state.read_bytes())["total_samples"])  # Tune writes it with cloudpickle, as plain data
+    return (
+        yaml.safe_load((exp / "sweep.yaml").read_text())["search"]["num_samples"],
+        pickle.loads(state.read_bytes())["total_samples"],
+    )  # Tune writes it with cloudpickle, as plain data
 
 
 @pytest.mark.integration
 def test_a_more_that_fails_or_is_stopped_before_trials_start_leaves_num_samples(ray_session, tmp_path, tiny_sweep):
-    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import run_sweep
+    from tuning.sweep.config import parse_sweep
 
     gate = tmp_path / "gate"
-    exp = run_sweep(parse_sweep(yaml.safe_load(_sweep(tiny_sweep, tmp_path, data=gate).read_text())),
-                    storage=str(tmp_path / "runs"), name="more")
+    exp = run_sweep(
+        parse_sweep(yaml.safe_load(_sweep(tiny_sweep, tmp_path, data=gate).read_text())),
+        storage=str(tmp_path / "runs"),
+        name="more",
+    )
     assert _num_samples(exp) == (2, 2) and not (exp / LOCK_FILE).exists(), "the lock outlived a normal end"
 
     study = (exp / "optuna.db").read_bytes()

@@ -62,15 +62,33 @@ def _trial_on(exp_dir: Path, node_id: str) -> str | None:
 def test_a_sweep_survives_losing_its_worker_node(cluster, tmp_path, tiny_sweep):
     tiny_sweep["model"] = {"class_path": "tests.fault_models.Slow", "init_args": {"seconds": 1.0}}
     tiny_sweep["trainer"]["max_epochs"] = 5
-    tiny_sweep["search"].update(num_samples=3, scheduler={"name": "fifo"},
-                                space={"model.init_args.lr": {"loguniform": [1.0e-3, 3.0e-2]}})
+    tiny_sweep["search"].update(
+        num_samples=3, scheduler={"name": "fifo"}, space={"model.init_args.lr": {"loguniform": [1.0e-3, 3.0e-2]}}
+    )
     tiny_sweep["run"].update(max_failures=2)
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(tiny_sweep))
     exp_dir, log = tmp_path / "runs" / "lost-node", tmp_path / "run.log"
     env = {**cluster.env, "PYTHONPATH": str(ROOT)}
-    run = subprocess.Popen([sys.executable, "-m", "tuning", "run", str(tmp_path / "sweep.yaml"), "--storage",
-                            str(tmp_path / "runs"), "--name", "lost-node", "--address", f"127.0.0.1:{cluster.gcs_port}"],
-                           cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tuning",
+            "run",
+            str(tmp_path / "sweep.yaml"),
+            "--storage",
+            str(tmp_path / "runs"),
+            "--name",
+            "lost-node",
+            "--address",
+            f"127.0.0.1:{cluster.gcs_port}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline, victim = time.monotonic() + 300, None
         while victim is None:

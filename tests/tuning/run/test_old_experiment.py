@@ -41,8 +41,10 @@ FIXTURE_PL = Path(__file__).parent / "old_experiment_pl"
 
 
 def _rows(exp_dir: Path) -> dict:
-    return {d.name: [(r["training_iteration"], r["val_loss"]) for r in read_results(d / "result.json")]
-            for d in exp_dir.glob("trial_*")}
+    return {
+        d.name: [(r["training_iteration"], r["val_loss"]) for r in read_results(d / "result.json")]
+        for d in exp_dir.glob("trial_*")
+    }
 
 
 def _repathed_pickle(data: bytes, old: str, new: str) -> bytes:
@@ -106,8 +108,13 @@ def old_experiment(tmp_path):
 
 
 def test_an_old_interrupted_experiment_is_reported_and_resumed_to_completion(old_experiment):
-    report = subprocess.run([sys.executable, "-m", "tuning", "report", str(FIXTURE), "--format", "json"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    report = subprocess.run(
+        [sys.executable, "-m", "tuning", "report", str(FIXTURE), "--format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert report.returncode == 0, report.stderr
     statuses = sorted(t["status"] for t in json.loads(report.stdout)["trials"])
     assert statuses == ["completed", "completed", "running", "running"]
@@ -115,8 +122,13 @@ def test_an_old_interrupted_experiment_is_reported_and_resumed_to_completion(old
     assert len(finished) == 2
 
     made_at_before = MADE_AT.exists()  # (another checkout's old test may be using it)
-    done = subprocess.run([sys.executable, "-m", "tuning", "resume", str(old_experiment)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "tuning", "resume", str(old_experiment)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert made_at_before or not MADE_AT.exists(), f"the resume wrote to {MADE_AT}, where the fixture was made"
     trials = load_report(str(old_experiment)).trials
@@ -128,8 +140,9 @@ def test_an_old_interrupted_experiment_is_reported_and_resumed_to_completion(old
 
 
 def _resume(exp_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tuning", "resume", str(exp_dir)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tuning", "resume", str(exp_dir)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def _contents(exp_dir: Path) -> dict:
@@ -148,8 +161,10 @@ def test_an_experiment_of_the_pytorch_lightning_builtins_says_what_to_change_and
 
     refused = _resume(exp_dir)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-3000:]
-    assert ("in tests.user_callbacks_pl import from lightning.pytorch instead of pytorch_lightning" in refused.stderr
-            and "then run the same command again" in refused.stderr), refused.stderr
+    assert (
+        "in tests.user_callbacks_pl import from lightning.pytorch instead of pytorch_lightning" in refused.stderr
+        and "then run the same command again" in refused.stderr
+    ), refused.stderr
     assert _contents(exp_dir) == before, "the refused resume changed the experiment"
 
     # What the message asks: the callback written against lightning.pytorch (tests.user_callbacks.SlowEpochs is it).

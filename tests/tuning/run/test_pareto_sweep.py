@@ -4,32 +4,41 @@ import json
 import re
 
 import numpy
-
 import optuna
 import pytest
 
 from tests.tuning.run.test_study import study_by_tune_id
-from tuning.sweep.config import parse_sweep
 from tuning.report.formats import render
 from tuning.report.html import html
 from tuning.report.load import load_report
 from tuning.run.driver import run_sweep
 from tuning.run.resume import STUDY_FILE
+from tuning.sweep.config import parse_sweep
 
 
 def zdt1_sweep(sampler: str, scheduler: dict, num_samples: int, iterations: int = 2) -> dict:
     """ZDT1 (two objectives, f1 and f2, both minimized): trials take milliseconds."""
-    return {"name": "zdt1", "objective": {"name": "zdt1", "iterations": iterations},
-            "search": {"metric": ["f1", "f2"], "mode": ["min", "min"], "num_samples": num_samples,
-                       "space": {f"objective.x{i}": {"uniform": [0.0, 1.0]} for i in range(4)},
-                       "searcher": {"name": "optuna", "sampler": sampler, "seed": 0}, "scheduler": scheduler},
-            "resources": {"cpu": 1, "max_concurrent": 2}, "run": {"seed": 0}}
+    return {
+        "name": "zdt1",
+        "objective": {"name": "zdt1", "iterations": iterations},
+        "search": {
+            "metric": ["f1", "f2"],
+            "mode": ["min", "min"],
+            "num_samples": num_samples,
+            "space": {f"objective.x{i}": {"uniform": [0.0, 1.0]} for i in range(4)},
+            "searcher": {"name": "optuna", "sampler": sampler, "seed": 0},
+            "scheduler": scheduler,
+        },
+        "resources": {"cpu": 1, "max_concurrent": 2},
+        "run": {"seed": 0},
+    }
 
 
 def non_dominated(values: dict) -> set:
     """Trial ids whose (f1, f2) no other trial's beats in one and equals or beats in the other (both minimized)."""
-    return {t for t, (a, b) in values.items()
-            if not any(c <= a and d <= b and (c < a or d < b) for c, d in values.values())}
+    return {
+        t for t, (a, b) in values.items() if not any(c <= a and d <= b and (c < a or d < b) for c, d in values.values())
+    }
 
 
 def test_pareto_rank_1_is_the_non_dominated_set_and_the_studys_best_trials(ray_session, tmp_path, capsys):
@@ -39,8 +48,11 @@ def test_pareto_rank_1_is_the_non_dominated_set_and_the_studys_best_trials(ray_s
     values = {t.trial_id: tuple(t.values) for t in report.trials}
     front = {t.trial_id for t in report.trials if t.pareto_rank == 1}
     assert front == non_dominated(values) and 1 < len(front) < len(values)
-    assert len(progress) == 10 and re.fullmatch(rf"\[10/10\] trial \w+: f1 [\d.e-]+, f2 [\d.e-]+ in 2 epochs "
-                                                rf"\(Pareto front: {len(front)} trials\)", progress[-1]), progress
+    assert len(progress) == 10 and re.fullmatch(
+        rf"\[10/10\] trial \w+: f1 [\d.e-]+, f2 [\d.e-]+ in 2 epochs "
+        rf"\(Pareto front: {len(front)} trials\)",
+        progress[-1],
+    ), progress
     study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{exp / STUDY_FILE}")
     assert study.directions == [optuna.study.StudyDirection.MINIMIZE] * 2
     assert {t.user_attrs["tune_trial_id"] for t in study.best_trials} == front
@@ -76,8 +88,9 @@ def asha_stops(trials: list[list[float]], rungs=(1, 2), rf: int = 2) -> list[int
 
 
 def test_asha_compares_the_metric_it_names_and_its_stopped_trials_are_pruned(ray_session, tmp_path):
-    sweep = zdt1_sweep("nsga2", {"name": "asha", "metric": "f2", "grace_period": 1, "reduction_factor": 2},
-                       num_samples=8, iterations=3)
+    sweep = zdt1_sweep(
+        "nsga2", {"name": "asha", "metric": "f2", "grace_period": 1, "reduction_factor": 2}, num_samples=8, iterations=3
+    )
     sweep["resources"]["max_concurrent"] = 1  # ASHA's decisions then follow from the trials' order alone
     exp = run_sweep(parse_sweep(sweep), storage=str(tmp_path))
     report, study = load_report(str(exp)), study_by_tune_id(exp)
@@ -96,8 +109,9 @@ def test_asha_compares_the_metric_it_names_and_its_stopped_trials_are_pruned(ray
 def test_confirm_reruns_the_pareto_front(ray_session, tmp_path):
     from tuning.run.confirm import confirmed, render_confirmed, run_confirm
 
-    source = run_sweep(parse_sweep(zdt1_sweep("random", {"name": "fifo"}, num_samples=6, iterations=1)),
-                       storage=str(tmp_path))
+    source = run_sweep(
+        parse_sweep(zdt1_sweep("random", {"name": "fifo"}, num_samples=6, iterations=1)), storage=str(tmp_path)
+    )
     front = [t.config for t in load_report(str(source)).trials if t.pareto_rank == 1]
     assert 1 < len(front) < 6
     results, metric, _ = confirmed(str(run_confirm(str(source), top=None, seeds=1)))
@@ -112,8 +126,9 @@ def test_a_nsga2_sweep_of_two_objectives_extends_from_its_pickled_searcher(ray_s
     pickled: tuning.compat.optuna.PicklableNSGAIISampler), and the study goes on with one direction per metric."""
     from tuning.cli.commands import main
 
-    exp = run_sweep(parse_sweep(zdt1_sweep("nsga2", {"name": "fifo"}, num_samples=3, iterations=1)),
-                    storage=str(tmp_path))
+    exp = run_sweep(
+        parse_sweep(zdt1_sweep("nsga2", {"name": "fifo"}, num_samples=3, iterations=1)), storage=str(tmp_path)
+    )
     assert main(["resume", str(exp), "--more", "2"]) == 0
     report = load_report(str(exp))
     study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{exp / STUDY_FILE}")

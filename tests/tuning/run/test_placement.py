@@ -2,9 +2,9 @@
 
 import pytest
 
-from tuning.sweep.config import Resources
 from tuning.errors import UserError
 from tuning.run.placement import GIB, pending_reason, room, trial_bundle, trial_resources
+from tuning.sweep.config import Resources
 
 
 def test_resources_become_one_bundle_per_worker_with_the_strategy():
@@ -23,7 +23,7 @@ def test_a_trial_without_any_resource_is_refused():
 
 def test_room_counts_trials_per_node():
     nodes = [{"CPU": 8, "GPU": 1}, {"CPU": 8, "GPU": 1}, {"CPU": 16}]
-    assert room(Resources(cpu=1, gpu=0.25), nodes) == 8      # four per GPU, two GPU nodes
+    assert room(Resources(cpu=1, gpu=0.25), nodes) == 8  # four per GPU, two GPU nodes
     assert room(Resources(cpu=3), nodes) == 2 + 2 + 5
     assert room(Resources(cpu=1, custom={"A100": 1}), nodes) == 0
 
@@ -71,9 +71,13 @@ def test_a_trial_that_cannot_start_is_reported_with_the_reason(ray_session, tmp_
     notice = PendingNotice(after_s=1)
     stopper = StopOnceTold(notice)
     trainable = tune.with_resources(never_runs, trial_resources(Resources(cpu=1, custom={"no_such_gpu": 1})))
-    tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(num_samples=1, time_budget_s=120),
-                       run_config=tune.RunConfig(storage_path=str(tmp_path), name="pending", verbose=0,
-                                                 stop=stopper, callbacks=[notice]))
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(num_samples=1, time_budget_s=120),
+        run_config=tune.RunConfig(
+            storage_path=str(tmp_path), name="pending", verbose=0, stop=stopper, callbacks=[notice]
+        ),
+    )
     (result,) = tuner.fit()
     assert stopper.groups is not None, "the sweep ended without the notice"
     (group,) = [g for pg_id, g in stopper.groups.items() if pg_id not in before]

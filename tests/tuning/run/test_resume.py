@@ -12,11 +12,11 @@ import optuna
 import pytest
 import yaml
 
-from tests.processes import kill_group, start_tuning, stop_requested
 from tests.in_process import tuning_here
-from tuning.run.driver import resume_sweep
+from tests.processes import kill_group, start_tuning, stop_requested
 from tuning.errors import UserError
 from tuning.report.load import load_report, read_results
+from tuning.run.driver import resume_sweep
 from tuning.run.resume import STUDY_FILE, trial_states
 
 pytestmark = pytest.mark.integration  # real `tuning` processes, killed and resumed
@@ -25,8 +25,13 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _start(*args: str, log: Path) -> subprocess.Popen:
     """`tuning ARGS` in its own process group (a session), as a terminal would run it."""
-    return subprocess.Popen([sys.executable, "-m", "tuning", *args], cwd=ROOT, start_new_session=True,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuning", *args],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _wait_finished(proc, exp_dir: Path, count: int, log: Path, timeout: float = 300) -> None:
@@ -55,8 +60,9 @@ def _results(exp_dir: Path, state: dict) -> list:
 def sweep_file(tmp_path, tiny_sweep) -> Path:
     tiny_sweep["trainer"]["max_epochs"] = 3
     # About 3 s per trial: a resumed sweep is surely still running when the test presses Ctrl-C.
-    tiny_sweep["trainer"]["callbacks"] = [{"class_path": "tests.user_callbacks.SlowEpochs",
-                                           "init_args": {"seconds": 1.0}}]
+    tiny_sweep["trainer"]["callbacks"] = [
+        {"class_path": "tests.user_callbacks.SlowEpochs", "init_args": {"seconds": 1.0}}
+    ]
     tiny_sweep["search"].update(num_samples=6, scheduler={"name": "fifo"})
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(tiny_sweep))
@@ -97,8 +103,13 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, 
     again = ["run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "killed"]
     refused = tuning_here(*again)  # refused before Ray starts: no process of its own needed
     assert refused.returncode == 2 and "already exists" in refused.stderr, refused.stderr[-3000:]
-    done = subprocess.run([sys.executable, "-m", "tuning", *again, "--resume-existing"], cwd=ROOT, timeout=600,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "tuning", *again, "--resume-existing"],
+        cwd=ROOT,
+        timeout=600,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "continuing the existing experiment" in done.stderr
 
@@ -118,7 +129,8 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, 
     assert len(complete) == 6
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
     assert sorted(t.params["model.init_args.lr"] for t in complete) == sorted(
-        s["params"]["model.init_args.lr"] for s in states)
+        s["params"]["model.init_args.lr"] for s in states
+    )
 
     environment = json.loads((exp_dir / "environment.json").read_text())
     assert environment["packages"]["torch"] and environment["packages"]["ray"] and environment["packages"]["optuna"]
@@ -145,9 +157,9 @@ def test_resume_refuses_what_it_cannot_resume(tmp_path, capsys):
 
 def test_a_trial_finished_after_the_last_snapshot_may_report_again(tmp_path, tiny_sweep):
     """Tune restores its searcher from the last snapshot; optuna.db may already hold the trial as finished."""
-    from tuning.sweep.config import parse_sweep
     from tuning.run.resume import study_storage
     from tuning.search.searchers import make_searcher
+    from tuning.sweep.config import parse_sweep
     from tuning.sweep.space import to_param_space
 
     search = parse_sweep(tiny_sweep).search
@@ -175,7 +187,9 @@ def test_a_trial_finished_after_the_last_snapshot_may_report_again(tmp_path, tin
     again.on_trial_complete("t2", {"val_loss": 0.4, "training_iteration": 2})
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{tmp_path / STUDY_FILE}")
     assert [(t.state, t.value) for t in study.trials[1:]] == [
-        (optuna.trial.TrialState.FAIL, None), (optuna.trial.TrialState.COMPLETE, 0.4)]
+        (optuna.trial.TrialState.FAIL, None),
+        (optuna.trial.TrialState.COMPLETE, 0.4),
+    ]
     assert study.trials[1].params == study.trials[2].params == params
 
 
@@ -189,8 +203,9 @@ def test_trials_proposed_after_the_last_snapshot_are_settled_as_failed(tmp_path)
     study.tell(done, 0.3)
     (tmp_path / "trial_0002_b").mkdir()
     (tmp_path / "trial_0002_b" / "params.json").write_text(json.dumps(known.params))
-    snapshot = {"trial_data": [[json.dumps({"trial_id": "b", "status": "RUNNING",
-                                            "relative_logdir": "trial_0002_b"}), "{}"]]}
+    snapshot = {
+        "trial_data": [[json.dumps({"trial_id": "b", "status": "RUNNING", "relative_logdir": "trial_0002_b"}), "{}"]]
+    }
     (tmp_path / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps(snapshot))
 
     assert settle_orphans(tmp_path) == 1
@@ -250,8 +265,8 @@ def test_more_extends_a_finished_sweep_without_repeating_a_config(ray_session, t
     """`tuning resume EXP --more 2` on a finished sweep: 2 new trials, the old ones as they were, no config twice,
     the study and sweep.yaml hold 5; a random-search sweep is refused (exit 2) with nothing written."""
     from tuning.cli.commands import main
-    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import run_sweep
+    from tuning.sweep.config import parse_sweep
 
     tiny_sweep["search"].update(num_samples=3, scheduler={"name": "fifo"})
     exp = run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="more")
@@ -262,7 +277,9 @@ def test_more_extends_a_finished_sweep_without_repeating_a_config(ray_session, t
     assert "extending the sweep by 2 trials, to 5" in out.err and "[5/5] trial" in out.out, out.out[-2000:]
     assert "[4/5] trial" in out.out and "[1/5]" not in out.out  # the 3 that ended before count
     old_best = min(loss for rows in before.values() for _, loss in rows)
-    shown = [float(line.rsplit("sweep best ", 1)[1].rstrip(")")) for line in out.out.splitlines() if "sweep best" in line]
+    shown = [
+        float(line.rsplit("sweep best ", 1)[1].rstrip(")")) for line in out.out.splitlines() if "sweep best" in line
+    ]
     assert shown and all(best <= old_best for best in shown), (shown, old_best)  # the earlier trials' best counts
     states = trial_states(exp)
     assert len(states) == 5 and all(s["status"] == "TERMINATED" for s in states)
@@ -291,10 +308,18 @@ def test_cutting_results_keeps_progress_csv_rows_that_do_not_line_up_with_its_he
 
     rows = [{"training_iteration": i, "val_loss": 1.0 / i, "done": False} for i in (1, 2, 3, 4)]
     (tmp_path / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (tmp_path / "progress.csv").write_text("training_iteration,val_loss,done\n1,1.0,False\n2,0.5,False\n"
-                                           "False,3,0.33\nFalse,4,0.25\n")  # the resumed run's order
+    (tmp_path / "progress.csv").write_text(
+        "training_iteration,val_loss,done\n1,1.0,False\n2,0.5,False\nFalse,3,0.33\nFalse,4,0.25\n"
+    )  # the resumed run's order
     _cut_results(tmp_path, 3)
-    assert [json.loads(line)["training_iteration"] for line in (tmp_path / "result.json").read_text().splitlines()] \
-        == [1, 2, 3]
+    assert [json.loads(line)["training_iteration"] for line in (tmp_path / "result.json").read_text().splitlines()] == [
+        1,
+        2,
+        3,
+    ]
     assert (tmp_path / "progress.csv").read_text().splitlines() == [
-        "training_iteration,val_loss,done", "1,1.0,False", "2,0.5,False", "False,3,0.33"]
+        "training_iteration,val_loss,done",
+        "1,1.0,False",
+        "2,0.5,False",
+        "False,3,0.33",
+    ]

@@ -34,8 +34,10 @@ def test_a_uri_study_is_published_whole_and_reopened_where_it_is_resumed(tmp_pat
     assert [t.value for t in again.trials] == [1.0]
     again.tell(again.ask(), 3.0)
     restored.publish()
-    assert [t.value for t in optuna.load_study(study_name="tuning", storage=f"sqlite:///{tmp_path}/runs/exp/"
-                                               f"{STUDY_FILE}").trials] == [1.0, 3.0]
+    assert [
+        t.value
+        for t in optuna.load_study(study_name="tuning", storage=f"sqlite:///{tmp_path}/runs/exp/{STUDY_FILE}").trials
+    ] == [1.0, 3.0]
     assert fetch(f"file://{tmp_path}/runs/none") is None
 
 
@@ -55,12 +57,13 @@ def test_a_resume_job_is_refused_here_before_any_cluster_is_contacted(tmp_path, 
     assert sorted(p.name for p in (tmp_path / "runs").rglob("*")) == ["environment.json", "y"], "nothing written"
 
 
-def test_a_searcher_restored_from_a_state_older_than_tunes_takes_the_trial_from_the_study(tmp_path, tiny_sweep,
-                                                                                          monkeypatch):
+def test_a_searcher_restored_from_a_state_older_than_tunes_takes_the_trial_from_the_study(
+    tmp_path, tiny_sweep, monkeypatch
+):
     """Tune saves its trial list before its searcher: a driver killed in between (or while they are uploaded)
     leaves a trial the restored searcher never proposed; the study knows it by its Tune id."""
-    from tuning.sweep.config import parse_sweep
     from tuning.search.searchers import make_searcher
+    from tuning.sweep.config import parse_sweep
     from tuning.sweep.space import to_param_space
 
     search = parse_sweep(tiny_sweep).search
@@ -79,7 +82,8 @@ def test_a_searcher_restored_from_a_state_older_than_tunes_takes_the_trial_from_
     resumed.on_trial_complete("t1", {"val_loss": 0.5, "training_iteration": 2})
     study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{tmp_path}/runs/exp/{STUDY_FILE}")
     assert [(t.state, t.value, t.user_attrs["tune_trial_id"]) for t in study.trials] == [
-        (optuna.trial.TrialState.COMPLETE, 0.5, "t1")], "published when it ended, told once"
+        (optuna.trial.TrialState.COMPLETE, 0.5, "t1")
+    ], "published when it ended, told once"
     assert study.trials[0].params == params
 
 
@@ -91,17 +95,33 @@ def test_a_job_restarted_before_tunes_first_snapshot_starts_its_sweep_again_in_p
 
     import yaml
 
-    from tuning.sweep.config import load_sweep
     from tuning.run.resume import trial_states
+    from tuning.sweep.config import load_sweep
 
     storage = f"file://{tmp_path}/runs"
     cfg = load_sweep("synthetic", ["search.num_samples=3", "objective.iterations=2", f"run.storage={storage}"])
     (tmp_path / "runs" / "synthetic").mkdir(parents=True)
     (tmp_path / "runs" / "synthetic" / "sweep.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    done = subprocess.run([sys.executable, "-m", "tuning", "run", "synthetic", "--set", "search.num_samples=3",
-                           "--set", "objective.iterations=2", "--storage", storage, "--resume-existing"],
-                          capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, TUNING_STUDY_DIR=str(tmp_path / "live")))  # not the machine's temp dir
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tuning",
+            "run",
+            "synthetic",
+            "--set",
+            "search.num_samples=3",
+            "--set",
+            "objective.iterations=2",
+            "--storage",
+            storage,
+            "--resume-existing",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TUNING_STUDY_DIR=str(tmp_path / "live")),
+    )  # not the machine's temp dir
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "starting the existing experiment" in done.stderr
     states = trial_states(tmp_path / "runs" / "synthetic")

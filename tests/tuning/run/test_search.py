@@ -6,33 +6,47 @@ import math
 
 import pytest
 
-from tuning.sweep.config import parse_sweep
+from tuning.report.load import load_report, read_results
 from tuning.run.confirm import Confirmed, confirmed, render_confirmed, run_confirm, stats
 from tuning.run.driver import run_sweep
-from tuning.report.load import load_report, read_results
 from tuning.run.resume import STUDY_FILE
-from tuning.search.searchers import SAMPLERS
 from tuning.run.warm_start import warm_start_points
+from tuning.search.searchers import SAMPLERS
+from tuning.sweep.config import parse_sweep
 
 
 def linear_sweep(tiny_sweep, searcher: dict, scheduler: dict, num_samples: int = 3, epochs: int = 2) -> dict:
     """A sweep of the small linear model: fast enough to run once per searcher and scheduler."""
     tiny_sweep["model"] = {"class_path": "tests.user_models.LinearClassifier", "init_args": {"width": 64}}
     tiny_sweep["trainer"]["max_epochs"] = epochs
-    tiny_sweep["search"].update(num_samples=num_samples, searcher=searcher, scheduler=scheduler,
-                                space={"model.init_args.lr": {"loguniform": [1e-3, 1e-1]}})
+    tiny_sweep["search"].update(
+        num_samples=num_samples,
+        searcher=searcher,
+        scheduler=scheduler,
+        space={"model.init_args.lr": {"loguniform": [1e-3, 1e-1]}},
+    )
     return tiny_sweep
 
 
-def branin_sweep(searcher: dict, scheduler: dict, num_samples: int, iterations: int = 3,
-                 max_concurrent: int = 2) -> dict:
+def branin_sweep(
+    searcher: dict, scheduler: dict, num_samples: int, iterations: int = 3, max_concurrent: int = 2
+) -> dict:
     """A sweep of the synthetic Branin function: trials take milliseconds, so searchers and schedulers are
     tested on their own behaviour, not on Lightning's start-up."""
-    return {"name": "branin", "objective": {"name": "branin", "iterations": iterations},
-            "search": {"metric": "value", "mode": "min", "num_samples": num_samples,
-                       "space": {"objective.x0": {"uniform": [-5.0, 10.0]}, "objective.x1": {"uniform": [0.0, 15.0]}},
-                       "searcher": searcher, "scheduler": scheduler},
-            "resources": {"cpu": 1, "max_concurrent": max_concurrent}, "run": {"seed": 0}}
+    return {
+        "name": "branin",
+        "objective": {"name": "branin", "iterations": iterations},
+        "search": {
+            "metric": "value",
+            "mode": "min",
+            "num_samples": num_samples,
+            "space": {"objective.x0": {"uniform": [-5.0, 10.0]}, "objective.x1": {"uniform": [0.0, 15.0]}},
+            "searcher": searcher,
+            "scheduler": scheduler,
+        },
+        "resources": {"cpu": 1, "max_concurrent": max_concurrent},
+        "run": {"seed": 0},
+    }
 
 
 def test_every_searcher_runs_a_sweep_with_its_own_sampler(ray_session, tmp_path):
@@ -67,21 +81,28 @@ def test_grid_searcher_tries_every_combination(ray_session, tmp_path):
     assert seen == sorted(itertools.product([-1.0, 1.0], [2.0, 4.0]))
 
 
-
 def test_grid_searcher_expands_every_branch_of_a_conditional_choice(ray_session, tmp_path):
     """Tune asks the conditional grid searcher for every point (the sum over branches; tests/tuning/
     test_conditional.py counts branches of unequal sizes), times num_samples: not num_samples alone."""
     sweep = branin_sweep({"name": "grid"}, {"name": "fifo"}, num_samples=2, iterations=1)
-    sweep["search"]["space"] = {"objective.x0": {"choice": {-3.0: {"objective.x1": {"grid": [10.0, 12.0]}},
-                                                            3.0: {"objective.x1": {"grid": [10.0, 12.0]}}}}}
+    sweep["search"]["space"] = {
+        "objective.x0": {
+            "choice": {-3.0: {"objective.x1": {"grid": [10.0, 12.0]}}, 3.0: {"objective.x1": {"grid": [10.0, 12.0]}}}
+        }
+    }
     report = load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path))))
     seen = sorted((t.config["objective.x0"], t.config["objective.x1"]) for t in report.trials)
     assert seen == sorted(list(itertools.product([-3.0, 3.0], [10.0, 12.0])) * 2)
 
 
-@pytest.mark.parametrize("scheduler, stops", [({"name": "asha", "grace_period": 1, "reduction_factor": 2}, True),
-                                              ({"name": "median", "grace_period": 1, "min_samples_required": 1}, True),
-                                              ({"name": "fifo"}, False)])
+@pytest.mark.parametrize(
+    "scheduler, stops",
+    [
+        ({"name": "asha", "grace_period": 1, "reduction_factor": 2}, True),
+        ({"name": "median", "grace_period": 1, "min_samples_required": 1}, True),
+        ({"name": "fifo"}, False),
+    ],
+)
 def test_stopping_schedulers_stop_and_fifo_never_does(ray_session, tmp_path, scheduler, stops):
     """ASHA and the median rule end some trials before their 4 iterations (stopped_early, fewer iterations) and
     let others finish; FIFO runs every trial to the end."""
@@ -103,22 +124,26 @@ def test_hyperband_pauses_at_its_rung_and_resumes_the_best_from_its_checkpoint(r
     checkpoint (training_iteration goes on while iterations_since_restore starts again) and the others end after
     epoch 1. ASHA and FIFO never pause a trial, so with either no trial restarts."""
     probe = tmp_path / "probe.jsonl"
-    sweep = linear_sweep(tiny_sweep, {"name": "random"}, {"name": "hyperband", "reduction_factor": 3},
-                         num_samples=5, epochs=3)
+    sweep = linear_sweep(
+        tiny_sweep, {"name": "random"}, {"name": "hyperband", "reduction_factor": 3}, num_samples=5, epochs=3
+    )
     sweep["model"] = {"class_path": "tests.pbt_probe.ProbeClassifier", "init_args": {"probe_file": str(probe)}}
     sweep["search"]["space"]["model.init_args.after_lr"] = {"choice": [0.0, 0.1]}
     # Trial 2 (the best lr of its bracket) reports epoch 1 first and is paused there: 3 and 4 end their epochs
     # only after it saved its epoch-1 checkpoint (a fixed sleep lost that race on a loaded machine).
     lrs_and_waits = [(0.01, 0.0), (0.01, 0.0), (0.1, 0.0), (0.001, 0.1), (0.001, 0.1)]
     sweep["search"]["searcher"]["points_to_evaluate"] = [
-        {"model.init_args.lr": lr, "model.init_args.after_lr": after} for lr, after in lrs_and_waits]
+        {"model.init_args.lr": lr, "model.init_args.after_lr": after} for lr, after in lrs_and_waits
+    ]
     sweep["resources"] = {"cpu": 0.5, "max_concurrent": 5}  # all 5 trials exist from the start: brackets by order
     exp = run_sweep(parse_sweep(sweep), storage=str(tmp_path))
     report = load_report(str(exp))
     best = next(t for t in report.trials if t.config["model.init_args.lr"] == 0.1)
     # (training_iteration, iterations_since_restore) of each trial: they differ once a trial was restored.
-    steps = {path.parent.name: [(r["training_iteration"], r["iterations_since_restore"]) for r in read_results(path)]
-             for path in exp.glob("trial_*/result.json")}
+    steps = {
+        path.parent.name: [(r["training_iteration"], r["iterations_since_restore"]) for r in read_results(path)]
+        for path in exp.glob("trial_*/result.json")
+    }
     resumed = {name: rows for name, rows in steps.items() if any(i != since for i, since in rows)}
     assert list(resumed.values()) == [[(1, 1), (2, 1), (3, 2)]], f"one trial paused at epoch 1, resumed: {steps}"
     assert next(iter(resumed)).endswith(best.trial_id), "the best of the bracket went on"
@@ -137,10 +162,17 @@ def test_hyperband_pauses_at_its_rung_and_resumes_the_best_from_its_checkpoint(r
 
 def test_pbt_restarts_from_checkpoint_weights_and_keeps_its_own_lr(ray_session, tmp_path, tiny_sweep):
     probe = tmp_path / "probe.jsonl"
-    sweep = linear_sweep(tiny_sweep, {"name": "random"}, {"name": "pbt", "perturbation_interval": 1,
-                                                          "quantile_fraction": 0.5}, num_samples=4, epochs=4)
-    sweep["model"] = {"class_path": "tests.pbt_probe.ProbeClassifier",
-                      "init_args": {"probe_file": str(probe), "epoch_seconds": 1.0}}
+    sweep = linear_sweep(
+        tiny_sweep,
+        {"name": "random"},
+        {"name": "pbt", "perturbation_interval": 1, "quantile_fraction": 0.5},
+        num_samples=4,
+        epochs=4,
+    )
+    sweep["model"] = {
+        "class_path": "tests.pbt_probe.ProbeClassifier",
+        "init_args": {"probe_file": str(probe), "epoch_seconds": 1.0},
+    }
     sweep["resources"] = {"cpu": 0.5, "max_concurrent": 4}
     run_sweep(parse_sweep(sweep), storage=str(tmp_path))
 
@@ -194,8 +226,9 @@ def test_a_warm_started_sweep_starts_its_study_with_the_earlier_trials(ray_sessi
 
     first = branin_sweep({"name": "random"}, {"name": "fifo"}, num_samples=3, iterations=1)
     source = run_sweep(parse_sweep(first), storage=str(tmp_path), name="first")
-    earlier = sorted((t.config["objective.x0"], t.config["objective.x1"], t.metric)
-                     for t in load_report(str(source)).trials)
+    earlier = sorted(
+        (t.config["objective.x0"], t.config["objective.x1"], t.metric) for t in load_report(str(source)).trials
+    )
     second = branin_sweep({"name": "optuna"}, {"name": "fifo"}, num_samples=2, iterations=1)
     second["search"]["warm_start"] = [str(source)]
     exp = run_sweep(parse_sweep(second), storage=str(tmp_path), name="second")
@@ -212,8 +245,10 @@ def test_a_warm_started_sweep_starts_its_study_with_the_earlier_trials(ray_sessi
 
 
 def test_warm_start_skips_configs_outside_the_space(ray_session, tmp_path, capsys):
-    source = run_sweep(parse_sweep(branin_sweep({"name": "random"}, {"name": "fifo"}, num_samples=2, iterations=1)),
-                       storage=str(tmp_path))
+    source = run_sweep(
+        parse_sweep(branin_sweep({"name": "random"}, {"name": "fifo"}, num_samples=2, iterations=1)),
+        storage=str(tmp_path),
+    )
     cfg = parse_sweep(branin_sweep({"name": "optuna"}, {"name": "fifo"}, num_samples=2))
     cfg.search.space["objective.x0"] = cfg.search.space["objective.x0"].__class__("uniform", (20.0, 30.0))
     assert warm_start_points([str(source)], cfg.search) == []
@@ -237,8 +272,11 @@ def test_conditional_sweeps_sample_only_the_chosen_branches(ray_session, tmp_pat
     earlier = load_report(str(source)).trials
     assert len(earlier) == 2 and all(respects_its_branch(t.config) for t in earlier), [t.config for t in earlier]
     deep = {LR: 0.01, LAYERS: 3, DECAY: 0.01}  # dropout and hidden_dim left to the sampler
-    exp = run_sweep(conditional({"name": "optuna", "points_to_evaluate": [deep]}, 2, warm_start=[str(source)]),
-                    storage=str(tmp_path), name="optuna")
+    exp = run_sweep(
+        conditional({"name": "optuna", "points_to_evaluate": [deep]}, 2, warm_start=[str(source)]),
+        storage=str(tmp_path),
+        name="optuna",
+    )
     own = {t.trial_id: t.config for t in load_report(str(exp)).trials}
     assert len(own) == 2 and all(respects_its_branch(c) for c in own.values()), own
     assert any(c[LAYERS] == 3 and c[DECAY] == 0.01 and HIDDEN in c for c in own.values()), "the point ran"

@@ -4,10 +4,10 @@ import optuna
 import pytest
 
 from tests.tuning.run.test_search import branin_sweep
-from tuning.sweep.config import parse_sweep
-from tuning.run.driver import run_sweep
 from tuning.report.load import load_report
+from tuning.run.driver import run_sweep
 from tuning.run.resume import STUDY_FILE
+from tuning.sweep.config import parse_sweep
 
 
 def study_by_tune_id(exp) -> dict:
@@ -16,8 +16,12 @@ def study_by_tune_id(exp) -> dict:
 
 
 def test_trials_asha_stopped_are_pruned_and_every_epoch_is_an_intermediate_value(ray_session, tmp_path):
-    sweep = branin_sweep({"name": "optuna", "seed": 0}, {"name": "asha", "grace_period": 1, "reduction_factor": 2},
-                         num_samples=8, iterations=4)
+    sweep = branin_sweep(
+        {"name": "optuna", "seed": 0},
+        {"name": "asha", "grace_period": 1, "reduction_factor": 2},
+        num_samples=8,
+        iterations=4,
+    )
     exp = run_sweep(parse_sweep(sweep), storage=str(tmp_path))
     report, study = load_report(str(exp)), study_by_tune_id(exp)
     assert sorted(study) == sorted(t.trial_id for t in report.trials), "every Tune trial is one study trial"

@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from tuning.run import jobs_api, submit
 from tuning.errors import UserError
+from tuning.run import jobs_api, submit
 
 
 @pytest.fixture
@@ -12,8 +12,18 @@ def project(tmp_path, tiny_sweep):
     """A user's project with things that must stay home."""
     (tmp_path / "my_models.py").write_text("X = 1\n")
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(tiny_sweep))
-    for path in [".git/config", ".env", ".env.local", "runs/old/result.json", "lightning_logs/v0/x",
-                 "ckpts/best.ckpt", "data/big.bin", "data/keep.csv", "pkg/__pycache__/m.pyc", "out/run/x.json"]:
+    for path in [
+        ".git/config",
+        ".env",
+        ".env.local",
+        "runs/old/result.json",
+        "lightning_logs/v0/x",
+        "ckpts/best.ckpt",
+        "data/big.bin",
+        "data/keep.csv",
+        "pkg/__pycache__/m.pyc",
+        "out/run/x.json",
+    ]:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("x")
     (tmp_path / ".gitignore").write_text("*.bin\n")
@@ -69,13 +79,19 @@ def test_relative_storage_is_refused_before_anything_is_sent(project):
 
 
 def test_the_users_own_classes_are_checked_from_the_working_dir(project):
-    (project / "my_models.py").write_text((__import__("pathlib").Path(__file__).parents[2] / "user_models.py")
-                                          .read_text())
+    (project / "my_models.py").write_text(
+        (__import__("pathlib").Path(__file__).parents[2] / "user_models.py").read_text()
+    )
     ok = ["model.class_path=my_models.LinearClassifier", "model.init_args={width: 64}", "search.space={}"]
     assert submit.resolve(str(project / "sweep.yaml"), ok, "/mnt/x", None, project).model.class_path
     with pytest.raises(UserError, match="widht"):
-        submit.resolve(str(project / "sweep.yaml"), ok[:1] + ["model.init_args={widht: 64}", "search.space={}"],
-                       "/mnt/x", None, project)
+        submit.resolve(
+            str(project / "sweep.yaml"),
+            ok[:1] + ["model.init_args={widht: 64}", "search.space={}"],
+            "/mnt/x",
+            None,
+            project,
+        )
 
 
 def test_a_non_http_address_is_refused():
@@ -144,8 +160,12 @@ def test_the_listing_is_exactly_what_rays_own_packaging_zips(secrets_project, tm
 
     upload = submit.plan_upload(secrets_project, "s3://bucket/runs", includes=[".env.example"])
     package = tmp_path / "package.zip"
-    create_package(str(secrets_project), package, include_gitignore=True,
-                   excludes=ray_constants.get_runtime_env_default_excludes() + upload.excludes)
+    create_package(
+        str(secrets_project),
+        package,
+        include_gitignore=True,
+        excludes=ray_constants.get_runtime_env_default_excludes() + upload.excludes,
+    )
     with zipfile.ZipFile(package) as zipped:
         names = {name for name in zipped.namelist() if not name.endswith("/")}
         assert names == set(upload.files)
@@ -179,21 +199,45 @@ def test_dry_run_lists_uploads_and_secrets_and_contacts_no_cluster(secrets_proje
     from tests.cluster import secret_project as sp
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # no address anywhere
-    result = subprocess.run([str(Path(sys.executable).parent / "tuning"), "submit", "sweep.yaml", "--dry-run",
-                             "--storage", "/mnt/shared/runs", "--include", ".env.example"],
-                            cwd=secrets_project, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "tuning"),
+            "submit",
+            "sweep.yaml",
+            "--dry-run",
+            "--storage",
+            "/mnt/shared/runs",
+            "--include",
+            ".env.example",
+        ],
+        cwd=secrets_project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     uploaded = {line.split(None, 1)[1] for line in lines if line.startswith("upload  ")}
-    assert uploaded == {*sp.CODE_FILES, sp.LINK_OK, "sweep.yaml", ".env.example", ".tuning-job-tuning-tiny-dry-run.yaml"}
+    assert uploaded == {
+        *sp.CODE_FILES,
+        sp.LINK_OK,
+        "sweep.yaml",
+        ".env.example",
+        ".tuning-job-tuning-tiny-dry-run.yaml",
+    }
     secrets = dict(line[8:].rsplit("  (", 1) for line in lines if line.startswith("secret  "))
     assert set(secrets) == {*sp.SECRET_FILES, sp.LINK_TO_SECRET}
     assert secrets["tls/server.key"] == "name *.key)" and secrets[sp.LINK_TO_SECRET] == "a link to .env, name .env)"
     assert [line for line in lines if line.startswith("include ")] == [
         "include .env.example  (uploaded on purpose, though it looks like a secret: name .env.*; re-included by "
-        "--include .env.example)"]
+        "--include .env.example)"
+    ]
     assert {line.split()[1] for line in lines if line.startswith("skip    ")} == {*sp.LINKS_OUT, sp.LOOP}
-    assert lines[-1].startswith(f"would upload {len(uploaded)} files") and f"{len(secrets)} left out as likely secrets" in lines[-1]
+    assert (
+        lines[-1].startswith(f"would upload {len(uploaded)} files")
+        and f"{len(secrets)} left out as likely secrets" in lines[-1]
+    )
     assert "nothing was sent" in lines[-1] and not list(secrets_project.glob(".tuning-job-*"))
 
 
@@ -210,8 +254,15 @@ def test_the_warning_comes_before_the_connection_to_this_machines_own_address(mo
 
     import psutil
 
-    own = next((a.address for addrs in psutil.net_if_addrs().values() for a in addrs
-                if a.family == socket.AF_INET and not a.address.startswith("127.")), None)
+    own = next(
+        (
+            a.address
+            for addrs in psutil.net_if_addrs().values()
+            for a in addrs
+            if a.family == socket.AF_INET and not a.address.startswith("127.")
+        ),
+        None,
+    )
     if own is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
     with socket.socket() as sock:
@@ -228,8 +279,9 @@ class _Source:
 
 
 def test_a_head_without_a_job_agent_yet_is_retried_for_a_bounded_time(monkeypatch, capsys):
-    busy = RuntimeError("Request failed with status code 500: No available agent to submit job, please try "
-                        "again later..")
+    busy = RuntimeError(
+        "Request failed with status code 500: No available agent to submit job, please try again later.."
+    )
     answers = [busy, busy, "job-1"]
 
     def request():
@@ -250,9 +302,11 @@ def test_a_head_without_a_job_agent_yet_is_retried_for_a_bounded_time(monkeypatc
 
 
 def test_a_5xx_from_the_cluster_is_one_line():
-    text = ("Request failed with status code 500: Traceback (most recent call last):\n  File \"x\", line 1\n"
-            "RuntimeError: Request failed with status code 400: Traceback (most recent call last):\n"
-            "ValueError: Job with submission_id j already exists. Please use a different submission_id.\n.")
+    text = (
+        'Request failed with status code 500: Traceback (most recent call last):\n  File "x", line 1\n'
+        "RuntimeError: Request failed with status code 400: Traceback (most recent call last):\n"
+        "ValueError: Job with submission_id j already exists. Please use a different submission_id.\n."
+    )
 
     def request():
         raise RuntimeError(text)
@@ -266,6 +320,7 @@ def test_a_5xx_from_the_cluster_is_one_line():
 # --- secrets found by what they are (issue 32) -------------------------------------------------------------
 # Every credential below is made at test time (keys generated, tokens random) or assembled from pieces, so that
 # this file itself holds no secret shape and goes up with the repository (see the clean-repository test).
+
 
 def _random(alphabet: str, n: int) -> str:
     import secrets as randomness
@@ -287,9 +342,11 @@ def keys() -> dict[str, str]:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ed_key = ed25519.Ed25519PrivateKey.generate()
     none = ser.NoEncryption()
-    return {"rsa": rsa_key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.TraditionalOpenSSL, none).decode(),
-            "pkcs8": rsa_key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, none).decode(),
-            "ed25519": ed_key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.OpenSSH, none).decode()}
+    return {
+        "rsa": rsa_key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.TraditionalOpenSSL, none).decode(),
+        "pkcs8": rsa_key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, none).decode(),
+        "ed25519": ed_key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.OpenSSH, none).decode(),
+    }
 
 
 def _pgp_private_key() -> str:
@@ -307,32 +364,44 @@ def found_on_the_cluster(keys: dict[str, str]) -> dict[str, str]:
     import json
 
     github, hf = "gh" + "p_" + _random(ALNUM, 36), "hf_" + _random(ALNUM, 34)
-    gcp = {"type": "service_account", "project_id": "demo-123", "private_key_id": _random(HEX, 40),
-           "private_key": keys["pkcs8"], "client_email": "trainer@demo-123.iam.gserviceaccount.com"}
+    gcp = {
+        "type": "service_account",
+        "project_id": "demo-123",
+        "private_key_id": _random(HEX, 40),
+        "private_key": keys["pkcs8"],
+        "client_email": "trainer@demo-123.iam.gserviceaccount.com",
+    }
     boto = f"[Credentials]\naws_access_key_id = {AWS_ID}\naws_secret_access_key = {AWS_SECRET}\n"
     return {
-        ".vault-token": "hvs." + _random(ALNUM, 91), ".cache/huggingface/token": hf,
-        "secrets.yaml": f"wandb_api_key: {_random(HEX, 40)}\n", "config/secrets.json": json.dumps({"hf_token": hf}),
+        ".vault-token": "hvs." + _random(ALNUM, 91),
+        ".cache/huggingface/token": hf,
+        "secrets.yaml": f"wandb_api_key: {_random(HEX, 40)}\n",
+        "config/secrets.json": json.dumps({"hf_token": hf}),
         "secrets.toml": f'[openai]\napi_key = "{_random(ALNUM, 48)}"\n',
         ".kaggle/kaggle.json": json.dumps({"username": "someone", "key": _random(HEX, 32)}),
         ".databrickscfg": f"[DEFAULT]\nhost = https://dbc-1234.cloud.databricks.com\ntoken = dapi{_random(HEX, 32)}\n",
-        ".boto": boto, ".s3cfg": f"[default]\naccess_key = {AWS_ID}\nsecret_key = {AWS_SECRET}\n",
+        ".boto": boto,
+        ".s3cfg": f"[default]\naccess_key = {AWS_ID}\nsecret_key = {AWS_SECRET}\n",
         ".config/gh/hosts.yml": f"github.com:\n    oauth_token: {github}\n    user: someone\n    git_protocol: https\n",
         ".cargo/credentials.toml": f'[registry]\ntoken = "cio{_random(ALNUM, 32)}"\n',
         ".gem/credentials": f"---\n:rubygems_api_key: rubygems_{_random(HEX, 48)}\n",
         ".terraformrc": f'credentials "app.terraform.io" {{\n  token = "{_random(ALNUM, 14)}.atlasv1.'
-                        f'{_random(ALNUM, 60)}"\n}}\n',
+        f'{_random(ALNUM, 60)}"\n}}\n',
         "infra/credentials.tfrc.json": json.dumps({"credentials": {"app.terraform.io": {"token": _random(ALNUM, 90)}}}),
         ".my.cnf": f"[client]\nuser = trainer\npassword = {_random(ALNUM, 16)}\n",
         "vpn/office.ovpn": "client\ndev tun\nremote vpn.example.com 1194\nauth-user-pass\n<tls-auth>\n-----BEGIN "
-                           f"OpenVPN Static key V1-----\n{_random(HEX, 64)}\n-----END OpenVPN Static key V1-----\n"
-                           "</tls-auth>\n",
+        f"OpenVPN Static key V1-----\n{_random(HEX, 64)}\n-----END OpenVPN Static key V1-----\n"
+        "</tls-auth>\n",
         "wg0.conf": f"[Interface]\nPrivateKey = {base64.b64encode(bytes(32)).decode()}\nAddress = 10.0.0.2/24\n",
         "notes/signing.asc": _pgp_private_key(),
         ".dockercfg": json.dumps({"https://index.docker.io/v1/": {"auth": base64.b64encode(b"me:pw").decode()}}),
         "sa-key.json": json.dumps(gcp, indent=2),
-        "ID_RSA": keys["rsa"], "tls/SERVER.PEM": keys["rsa"], ".ENV": "DB_PASSWORD=hunter2\n",
-        "id_rsa.bak": keys["rsa"], "id_rsa~": keys["rsa"], "prod.env": "API_TOKEN=hunter2\n",
+        "ID_RSA": keys["rsa"],
+        "tls/SERVER.PEM": keys["rsa"],
+        ".ENV": "DB_PASSWORD=hunter2\n",
+        "id_rsa.bak": keys["rsa"],
+        "id_rsa~": keys["rsa"],
+        "prod.env": "API_TOKEN=hunter2\n",
     }
 
 
@@ -369,8 +438,12 @@ def test_what_ray_zips_holds_none_of_them(tmp_path, keys):
     (project / "innocent.cfg").hardlink_to(project / ".vault-token")
     upload = submit.plan_upload(project, "s3://bucket/runs")
     package = tmp_path / "package.zip"
-    create_package(str(project), package, include_gitignore=True,
-                   excludes=ray_constants.get_runtime_env_default_excludes() + upload.excludes)
+    create_package(
+        str(project),
+        package,
+        include_gitignore=True,
+        excludes=ray_constants.get_runtime_env_default_excludes() + upload.excludes,
+    )
     with zipfile.ZipFile(package) as zipped:
         names = {name for name in zipped.namelist() if not name.endswith("/")}
         assert names == set(upload.files) == {"train.py", "Notes.TXT"}
@@ -378,11 +451,39 @@ def test_what_ray_zips_holds_none_of_them(tmp_path, keys):
 
 def test_names_match_in_any_case_and_through_backup_suffixes(tmp_path):
     # what the file holds is no secret shape: only its name can leave it out
-    names = ["ID_RSA", "keys/Id_Ed25519", "SERVER.PEM", ".ENV", "Prod.Env", "id_rsa.bak", "id_rsa~", "id_rsa.orig",
-             "id_rsa.old", ".id_rsa.swp", "#id_rsa#", "id_rsa.~1~", ".netrc.BAK", "secrets.yaml.save",
-             ".SSH.old/config", "kubeconfig (1)", "credentials.toml.orig", "WG0.CONF", "id_rsa.bak~"]
-    kept = ["id_rsa.pub", "notes/id_rsa.md", "environment.yml", "secrets.py", "docs/credentials.md", "keys.py",
-            "bakery.py", "tokenizer.json", "model.old.py", "auth/credentials/__init__.py"]  # a package, not a file
+    names = [
+        "ID_RSA",
+        "keys/Id_Ed25519",
+        "SERVER.PEM",
+        ".ENV",
+        "Prod.Env",
+        "id_rsa.bak",
+        "id_rsa~",
+        "id_rsa.orig",
+        "id_rsa.old",
+        ".id_rsa.swp",
+        "#id_rsa#",
+        "id_rsa.~1~",
+        ".netrc.BAK",
+        "secrets.yaml.save",
+        ".SSH.old/config",
+        "kubeconfig (1)",
+        "credentials.toml.orig",
+        "WG0.CONF",
+        "id_rsa.bak~",
+    ]
+    kept = [
+        "id_rsa.pub",
+        "notes/id_rsa.md",
+        "environment.yml",
+        "secrets.py",
+        "docs/credentials.md",
+        "keys.py",
+        "bakery.py",
+        "tokenizer.json",
+        "model.old.py",
+        "auth/credentials/__init__.py",
+    ]  # a package, not a file
     project = _write(tmp_path, {rel: "do-not-upload-7f3a\n" for rel in names + kept})
     upload = submit.plan_upload(project, "s3://bucket/runs")
     assert set(upload.secrets) == set(names) and set(upload.files) == set(kept)
@@ -391,20 +492,30 @@ def test_names_match_in_any_case_and_through_backup_suffixes(tmp_path):
 
 def test_a_secret_is_found_by_its_content_whatever_the_file_is_called(tmp_path, keys):
     github = "gh" + "p_" + _random(ALNUM, 36)
-    project = _write(tmp_path, {
-        "notes/readme.txt": keys["ed25519"], "gcp.json": found_on_the_cluster(keys)["sa-key.json"],
-        "deploy/settings.yaml": f"storage:\n  key_id: {AWS_ID}\n", "ci/publish.py": f'TOKEN = "{github}"\n',
-        "client.py": f'API_KEY = "{_random(ALNUM, 40)}"\n', "model.py": "import torch\nLR = 1e-3\n"})
+    project = _write(
+        tmp_path,
+        {
+            "notes/readme.txt": keys["ed25519"],
+            "gcp.json": found_on_the_cluster(keys)["sa-key.json"],
+            "deploy/settings.yaml": f"storage:\n  key_id: {AWS_ID}\n",
+            "ci/publish.py": f'TOKEN = "{github}"\n',
+            "client.py": f'API_KEY = "{_random(ALNUM, 40)}"\n',
+            "model.py": "import torch\nLR = 1e-3\n",
+        },
+    )
     upload = submit.plan_upload(project, "s3://bucket/runs")
     assert upload.secrets == {
         "notes/readme.txt": "content: Private Key (PrivateKeyDetector)",
         "gcp.json": "content: Private Key (PrivateKeyDetector)",
         "deploy/settings.yaml": "content: AWS Access Key (AWSKeyDetector)",
         "ci/publish.py": "content: GitHub Token (GitHubTokenDetector)",
-        "client.py": "content: Base64 High Entropy String (Base64HighEntropyString)"}
+        "client.py": "content: Base64 High Entropy String (Base64HighEntropyString)",
+    }
     assert set(upload.files) == {"model.py"}
-    assert ("5 left out as likely secrets (secrets: 5 by content (AWS Access Key 1, Base64 High Entropy String 1, "
-            "GitHub Token 1, Private Key 2))") in submit.summary(upload, project)
+    assert (
+        "5 left out as likely secrets (secrets: 5 by content (AWS Access Key 1, Base64 High Entropy String 1, "
+        "GitHub Token 1, Private Key 2))"
+    ) in submit.summary(upload, project)
 
 
 def test_a_hard_link_is_the_file_it_is(tmp_path, monkeypatch):
@@ -418,9 +529,13 @@ def test_a_hard_link_is_the_file_it_is(tmp_path, monkeypatch):
     (project / "aws.ini").hardlink_to(home / ".aws" / "credentials")
     (project / "alias.txt").symlink_to("ci.txt")
     upload = submit.plan_upload(project, "s3://bucket/runs")
-    assert upload.secrets == {".vault-token": "name .vault-token", "ci.txt": "same file as .vault-token",
-                              "alias.txt": "same file as .vault-token", "token.txt": "same file as ~/.vault-token",
-                              "aws.ini": "same file as ~/.aws/credentials"}
+    assert upload.secrets == {
+        ".vault-token": "name .vault-token",
+        "ci.txt": "same file as .vault-token",
+        "alias.txt": "same file as .vault-token",
+        "token.txt": "same file as ~/.vault-token",
+        "aws.ini": "same file as ~/.aws/credentials",
+    }
     assert set(upload.files) == {"model.py"}
     line = submit.summary(upload, project)
     assert "5 left out as likely secrets (secrets: 1 by name, 4 another name for one)" in line
@@ -445,13 +560,15 @@ def test_the_repository_and_the_init_templates_are_not_flagged(tmp_path):
 
 
 def test_a_secret_goes_up_on_purpose_with_include_and_it_is_said(tmp_path, keys, capsys):
-    project = _write(tmp_path, {"fixtures/test_key.pem": keys["rsa"], "fixtures/signer.txt": keys["ed25519"],
-                                "model.py": "X = 1\n"})
+    project = _write(
+        tmp_path, {"fixtures/test_key.pem": keys["rsa"], "fixtures/signer.txt": keys["ed25519"], "model.py": "X = 1\n"}
+    )
     upload = submit.plan_upload(project, "s3://bucket/runs", includes=["fixtures/"])
     assert set(upload.files) == {"model.py", "fixtures/test_key.pem", "fixtures/signer.txt"} and not upload.secrets
     assert upload.reincluded == {
         "fixtures/signer.txt": "content: Private Key (PrivateKeyDetector); re-included by --include fixtures/",
-        "fixtures/test_key.pem": "name *.pem; re-included by --include fixtures/"}
+        "fixtures/test_key.pem": "name *.pem; re-included by --include fixtures/",
+    }
     err = capsys.readouterr().err
     assert "note: uploading fixtures/signer.txt on purpose, though it looks like a secret (content: Private Key" in err
     assert "2 re-included with --include" in submit.summary(upload, project)
@@ -486,6 +603,7 @@ def test_a_sweep_that_holds_a_token_is_refused_before_it_leaves(tmp_path, tiny_s
 
 
 # --- staged files never go through links (issue 32) ---------------------------------------------------------
+
 
 def test_a_link_or_a_file_at_the_staging_path_is_never_written_or_removed(tmp_path, tiny_sweep):
     import io
@@ -544,8 +662,12 @@ def test_a_stop_while_submitting_removes_the_staged_sweep(tmp_path, tiny_sweep, 
         head.bind(("127.0.0.1", 0))
         head.listen()
         address = f"http://127.0.0.1:{head.getsockname()[1]}"
-        process = subprocess.Popen([sys.executable, "-c", SUBMIT_AND_HANG, str(tmp_path / "sweep.yaml"), address],
-                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            [sys.executable, "-c", SUBMIT_AND_HANG, str(tmp_path / "sweep.yaml"), address],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 120
         while not list(tmp_path.glob(".tuning-job-*")) and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -2,8 +2,8 @@
 
 import json
 
-from tuning.sweep.config import load_sweep
 from tuning.run.driver import run_sweep
+from tuning.sweep.config import load_sweep
 
 
 def test_finished_trials_keep_no_running_statistics_in_tunes_snapshot(ray_session, tmp_path):

@@ -50,8 +50,9 @@ SCRIPT = textwrap.dedent("""
 def test_workers_ray_starts_with_the_driver_import_lightning_before_any_trial(tmp_path, tiny_sweep):
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(yaml.safe_dump(tiny_sweep))
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(sweep)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(sweep)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     found = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(found["warm"]) >= 2, "the workers Ray started when the driver connected hold no torch"
@@ -61,13 +62,17 @@ def test_workers_ray_starts_with_the_driver_import_lightning_before_any_trial(tm
 
 
 def test_lightning_is_preloaded_only_where_most_started_workers_run_trials(tiny_sweep):
-    from tuning.sweep.config import parse_sweep
     from tuning.run.driver import worker_preload
+    from tuning.sweep.config import parse_sweep
 
     tiny_sweep["resources"] = {"cpu": 1, "max_concurrent": 2}
     assert worker_preload(parse_sweep(tiny_sweep), cpus=2) == ("lightning.pytorch", "lightning.pytorch.cli", "ray.tune")
     assert worker_preload(parse_sweep(tiny_sweep), cpus=64) == ()  # 62 idle workers of ~470 MB each
     tiny_sweep["resources"] = {"cpu": 1}  # as many at once as the CPUs allow
-    assert worker_preload(parse_sweep(tiny_sweep), cpus=64) == ("lightning.pytorch", "lightning.pytorch.cli", "ray.tune")
+    assert worker_preload(parse_sweep(tiny_sweep), cpus=64) == (
+        "lightning.pytorch",
+        "lightning.pytorch.cli",
+        "ray.tune",
+    )
     tiny_sweep["resources"] = {"cpu": 4}  # 16 trials at once on 64 CPUs
     assert worker_preload(parse_sweep(tiny_sweep), cpus=64) == ()

@@ -7,19 +7,25 @@ import copy
 import pytest
 
 from tests.conftest import TINY_SWEEP
-from tuning.sweep.classes import check_classes
-from tuning.sweep.config import parse_sweep
 from tuning.errors import UserError
 from tuning.search.searchers import make_searcher
+from tuning.sweep.classes import check_classes
+from tuning.sweep.config import parse_sweep
 from tuning.sweep.space import active, grid_size
 
-LR, LAYERS, DROPOUT, HIDDEN, DECAY = (f"model.init_args.{k}" for k in ("lr", "num_layers", "dropout", "hidden_dim",
-                                                                        "weight_decay"))
+LR, LAYERS, DROPOUT, HIDDEN, DECAY = (
+    f"model.init_args.{k}" for k in ("lr", "num_layers", "dropout", "hidden_dim", "weight_decay")
+)
 # Two levels: 3 layers bring dropout and a weight-decay choice, whose 0.01 brings hidden_dim.
 SPACE = {
     LR: {"loguniform": [1.0e-3, 3.0e-2]},
-    LAYERS: {"choice": {1: {}, 2: {DROPOUT: {"uniform": [0.0, 0.2]}, HIDDEN: {"choice": [8, 16]}},
-                        3: {DROPOUT: {"uniform": [0.3, 0.5]}, DECAY: {"choice": {0.0: None, 0.01: {HIDDEN: {"choice": [8, 16]}}}}}}},
+    LAYERS: {
+        "choice": {
+            1: {},
+            2: {DROPOUT: {"uniform": [0.0, 0.2]}, HIDDEN: {"choice": [8, 16]}},
+            3: {DROPOUT: {"uniform": [0.3, 0.5]}, DECAY: {"choice": {0.0: None, 0.01: {HIDDEN: {"choice": [8, 16]}}}}},
+        }
+    },
 }
 
 
@@ -42,9 +48,13 @@ def expected_keys(config: dict) -> set:
 def respects_its_branch(config: dict) -> bool:
     """Only the chosen branches' keys, each value inside the domain of the branch it came from."""
     dropout = {1: None, 2: (0.0, 0.2), 3: (0.3, 0.5)}[config[LAYERS]]
-    return (set(config) == expected_keys(config) and 1.0e-3 <= config[LR] <= 3.0e-2
-            and (dropout is None or dropout[0] <= config[DROPOUT] <= dropout[1])
-            and config.get(HIDDEN, 8) in (8, 16) and config.get(DECAY, 0.0) in (0.0, 0.01))
+    return (
+        set(config) == expected_keys(config)
+        and 1.0e-3 <= config[LR] <= 3.0e-2
+        and (dropout is None or dropout[0] <= config[DROPOUT] <= dropout[1])
+        and config.get(HIDDEN, 8) in (8, 16)
+        and config.get(DECAY, 0.0) in (0.0, 0.01)
+    )
 
 
 @pytest.mark.parametrize("searcher", ["optuna", "random"])
@@ -57,22 +67,36 @@ def test_every_config_holds_its_chosen_branches_keys_only(searcher):
     configs = []
     for i in range(40):
         configs.append(search.suggest(f"t{i}"))
-        search.on_trial_complete(f"t{i}", {"val_loss": configs[-1][LR], "training_iteration": 2,
-                                           "config": configs[-1], "ended_by": "trainer"})
+        search.on_trial_complete(
+            f"t{i}",
+            {"val_loss": configs[-1][LR], "training_iteration": 2, "config": configs[-1], "ended_by": "trainer"},
+        )
     bad = [c for c in configs if not respects_its_branch(c)]
     assert not bad, bad
     assert {c[LAYERS] for c in configs} == {1, 2, 3} and any(HIDDEN in c and c[LAYERS] == 3 for c in configs)
     if searcher == "optuna":  # the study records the same keys, each with its branch's distribution
         trials = optuna.load_study(study_name="tuning", storage=storage).get_trials(deepcopy=False)
         assert [t.params for t in trials] == configs
-        assert all(t.distributions[DROPOUT].low == (0.0 if t.params[LAYERS] == 2 else 0.3)
-                   for t in trials if DROPOUT in t.params)
+        assert all(
+            t.distributions[DROPOUT].low == (0.0 if t.params[LAYERS] == 2 else 0.3)
+            for t in trials
+            if DROPOUT in t.params
+        )
 
 
 def test_grid_expands_every_branch_and_points_come_first():
-    space = {LR: {"choice": [0.01, 0.02]},
-             LAYERS: {"choice": {1: None, 2: {DROPOUT: {"grid": [0.0, 0.5]},
-                                              HIDDEN: {"choice": {8: None, 16: {DECAY: {"choice": [0.0, 0.1, 0.2]}}}}}}}}
+    space = {
+        LR: {"choice": [0.01, 0.02]},
+        LAYERS: {
+            "choice": {
+                1: None,
+                2: {
+                    DROPOUT: {"grid": [0.0, 0.5]},
+                    HIDDEN: {"choice": {8: None, 16: {DECAY: {"choice": [0.0, 0.1, 0.2]}}}},
+                },
+            }
+        },
+    }
     point = {LR: 0.01, LAYERS: 2, DROPOUT: 0.5, HIDDEN: 8}
     cfg = parse_sweep(sweep(space, searcher={"name": "grid", "points_to_evaluate": [point]}, num_samples=2))
     per_pass = 2 * (1 + 2 * (1 + 3))  # lr x (layers 1, or layers 2: dropout x (hidden 8, or hidden 16 x decay))
@@ -86,13 +110,28 @@ def test_grid_expands_every_branch_and_points_come_first():
     assert all(set(c) == set(active(cfg.search.space, c)) for c in configs)
 
 
-@pytest.mark.parametrize("branch,message", [
-    ({"model.init_args.dropout": {"uniform": [0.5, 0.1]}}, "choice.2.model.init_args.dropout: uniform needs low < high"),
-    ({"modle.init_args.dropout": {"uniform": [0.1, 0.5]}}, "choice.2.modle.init_args.dropout: key 'modle.init_args"),
-    ({LR: {"uniform": [0.1, 0.5]}}, "choice.2.model.init_args.lr: already searched at search.space.model.init_args.lr"),
-    ({HIDDEN: {"uniform": [8, 16]}}, "choice.2.model.init_args.hidden_dim: uniform here but choice [8, 16] at "
-                                     "search.space.model.init_args.num_layers.choice.1.model.init_args.hidden_dim"),
-])
+@pytest.mark.parametrize(
+    "branch,message",
+    [
+        (
+            {"model.init_args.dropout": {"uniform": [0.5, 0.1]}},
+            "choice.2.model.init_args.dropout: uniform needs low < high",
+        ),
+        (
+            {"modle.init_args.dropout": {"uniform": [0.1, 0.5]}},
+            "choice.2.modle.init_args.dropout: key 'modle.init_args",
+        ),
+        (
+            {LR: {"uniform": [0.1, 0.5]}},
+            "choice.2.model.init_args.lr: already searched at search.space.model.init_args.lr",
+        ),
+        (
+            {HIDDEN: {"uniform": [8, 16]}},
+            "choice.2.model.init_args.hidden_dim: uniform here but choice [8, 16] at "
+            "search.space.model.init_args.num_layers.choice.1.model.init_args.hidden_dim",
+        ),
+    ],
+)
 def test_a_bad_entry_inside_a_branch_is_named_by_its_full_path(branch, message):
     space = {LR: SPACE[LR], LAYERS: {"choice": {1: {HIDDEN: {"choice": [8, 16]}}, 2: branch}}}
     with pytest.raises(UserError) as raised:
@@ -104,8 +143,10 @@ def test_a_branch_key_is_checked_against_the_class_signature_by_its_full_path():
     space = {LAYERS: {"choice": {1: {}, 2: {"model.init_args.momentum": {"uniform": [0.0, 0.9]}}}}}
     with pytest.raises(UserError) as raised:
         check_classes(parse_sweep(sweep(space)), static=True)
-    assert str(raised.value).startswith("search.space.model.init_args.num_layers.choice.2.model.init_args.momentum: "
-                                        "MLPClassifier has no argument 'momentum'")
+    assert str(raised.value).startswith(
+        "search.space.model.init_args.num_layers.choice.2.model.init_args.momentum: "
+        "MLPClassifier has no argument 'momentum'"
+    )
 
 
 def test_the_resolved_sweep_writes_the_branches_back_as_written():

@@ -48,7 +48,10 @@ def test_hypervolume_of_a_staircase():
 
 def test_objectives_pair_up_names_and_modes_and_the_scheduler_compares_its_own():
     one = {"metric": "val_loss", "mode": "min", "scheduler": {"name": "asha"}}
-    two = {"metric": ["val_loss", "val_acc"], "mode": ["min", "max"],
-           "scheduler": {"name": "asha", "metric": "val_acc"}}
+    two = {
+        "metric": ["val_loss", "val_acc"],
+        "mode": ["min", "max"],
+        "scheduler": {"name": "asha", "metric": "val_acc"},
+    }
     assert objectives(one) == [("val_loss", "min")] and compared(one) == ("val_loss", "min")
     assert objectives(two) == [("val_loss", "min"), ("val_acc", "max")] and compared(two) == ("val_acc", "max")

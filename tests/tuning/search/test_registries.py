@@ -25,12 +25,14 @@ def test_the_schema_takes_the_registries_names_and_no_other():
     assert get_args(SearcherSpec.model_fields["name"].annotation) == SEARCHER_NAMES == tuple(SEARCHERS)
     assert get_args(SearcherSpec.model_fields["sampler"].annotation) == SAMPLER_NAMES == tuple(SAMPLERS)
     # one settings model per scheduler, in the registry's order, each taking its own name alone
-    assert [get_args(spec.model_fields["name"].annotation) for spec in SCHEDULER_SPECS] == \
-        [(name,) for name in SCHEDULERS] and SCHEDULER_NAMES == tuple(SCHEDULERS)
+    assert [get_args(spec.model_fields["name"].annotation) for spec in SCHEDULER_SPECS] == [
+        (name,) for name in SCHEDULERS
+    ] and SCHEDULER_NAMES == tuple(SCHEDULERS)
 
 
-@pytest.mark.parametrize("registry", [SEARCHERS, SAMPLERS, SCHEDULERS, FORMATS], ids=["searchers", "samplers",
-                                                                                       "schedulers", "formats"])
+@pytest.mark.parametrize(
+    "registry", [SEARCHERS, SAMPLERS, SCHEDULERS, FORMATS], ids=["searchers", "samplers", "schedulers", "formats"]
+)
 def test_every_entry_is_one_frozen_record_of_one_kind(registry):
     kinds = {type(entry) for entry in registry.values()}
     assert len(kinds) == 1 and dataclasses.is_dataclass(kinds.pop())
@@ -40,9 +42,11 @@ def test_every_entry_is_one_frozen_record_of_one_kind(registry):
 
 
 def test_the_registries_and_the_schema_import_neither_ray_nor_optuna_nor_torch():
-    _, err, imported = fresh_imports("import tuning.search.searchers, tuning.search.schedulers, tuning.sweep.config, "
-                                     "tuning.sweep.combinations, tuning.report.formats",
-                                     ("ray", "optuna", "torch", "lightning", "pytorch_lightning"))
+    _, err, imported = fresh_imports(
+        "import tuning.search.searchers, tuning.search.schedulers, tuning.sweep.config, "
+        "tuning.sweep.combinations, tuning.report.formats",
+        ("ray", "optuna", "torch", "lightning", "pytorch_lightning"),
+    )
     assert imported == [], err
 
 
@@ -100,24 +104,35 @@ def test_a_sampler_for_one_objective_is_refused_with_several(monkeypatch):
     assert {"tpe", "nsga2"} <= set(offered) and not {"gp", "cmaes"} & set(offered), "offered from the registry"
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["search.scheduler.perturbation_interval=3"],
-     "search.scheduler.perturbation_interval: not a field of asha (fields: grace_period, reduction_factor, max_t, "
-     "metric)"),
-    (["search.scheduler.name=fifo"], "search.scheduler.grace_period: not a field of fifo (fields: max_t, metric)"),
-    (["search.scheduler={name: pbt, grace_period: 2}"],
-     "search.scheduler.grace_period: not a field of pbt (fields: perturbation_interval, quantile_fraction, "
-     "resample_probability, mutations, max_t, metric)"),
-    (["search.scheduler.grace_perod=3"], "search.scheduler.grace_perod: unknown key (did you mean 'grace_period'?)"),
-    (["search.scheduler={name: ashaa}"], "search.scheduler.name: unknown scheduler 'ashaa' (did you mean 'asha'?)"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["search.scheduler.perturbation_interval=3"],
+            "search.scheduler.perturbation_interval: not a field of asha "
+            "(fields: grace_period, reduction_factor, max_t, metric)",
+        ),
+        (["search.scheduler.name=fifo"], "search.scheduler.grace_period: not a field of fifo (fields: max_t, metric)"),
+        (
+            ["search.scheduler={name: pbt, grace_period: 2}"],
+            "search.scheduler.grace_period: not a field of pbt (fields: perturbation_interval, quantile_fraction, "
+            "resample_probability, mutations, max_t, metric)",
+        ),
+        (
+            ["search.scheduler.grace_perod=3"],
+            "search.scheduler.grace_perod: unknown key (did you mean 'grace_period'?)",
+        ),
+        (["search.scheduler={name: ashaa}"], "search.scheduler.name: unknown scheduler 'ashaa' (did you mean 'asha'?)"),
+    ],
+)
 def test_a_scheduler_section_refuses_another_scheduler_s_settings_naming_the_key(overrides, message):
     code, err = validate("quickstart", *[a for o in overrides for a in ("--set", o)])
     assert code == 2 and message in err and "Traceback" not in err, err
 
 
-@pytest.mark.parametrize("scheduler", ["{name: fifo}", "{name: pbt, perturbation_interval: 3}", "{}",
-                                       "{grace_period: 2}"])
+@pytest.mark.parametrize(
+    "scheduler", ["{name: fifo}", "{name: pbt, perturbation_interval: 3}", "{}", "{grace_period: 2}"]
+)
 def test_a_scheduler_section_with_its_own_settings_works(scheduler):
     code, err = validate("quickstart", "--set", f"search.scheduler={scheduler}", "--set", "search.searcher.name=random")
     assert code == 0, err
@@ -138,8 +153,9 @@ def _compared_names(path: Path, names: set, root: Path = PACKAGE.parent) -> list
             operands = [node.value]
         else:
             continue
-        strings = {c.value for o in operands for c in ast.walk(o) if isinstance(c, ast.Constant)
-                   and isinstance(c.value, str)}
+        strings = {
+            c.value for o in operands for c in ast.walk(o) if isinstance(c, ast.Constant) and isinstance(c.value, str)
+        }
         others = [ast.unparse(o) for o in operands if not isinstance(o, (ast.Constant, ast.Tuple, ast.List, ast.Set))]
         if strings & names and not (others and all(NOT_A_NAME.match(o) for o in others)):
             found.append((node.lineno, f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(node)}"))
@@ -155,7 +171,9 @@ def test_no_module_compares_a_searcher_sampler_scheduler_or_format_name():
 def test_a_compared_name_would_be_found(tmp_path):
     code = tmp_path / "tuning" / "probe.py"
     code.parent.mkdir()
-    code.write_text("if cfg.search.scheduler.name in ('hyperband', 'pbt'):\n    pass\nok = domain.kind == 'grid'\n"
-                    "match fmt:\n    case 'csv':\n        pass\n")
+    code.write_text(
+        "if cfg.search.scheduler.name in ('hyperband', 'pbt'):\n    pass\nok = domain.kind == 'grid'\n"
+        "match fmt:\n    case 'csv':\n        pass\n"
+    )
     found = _compared_names(code, {"hyperband", "grid", "csv"}, root=tmp_path)
     assert [hit.split(": ", 1)[0] for hit in found] == ["tuning/probe.py:1", "tuning/probe.py:5"]

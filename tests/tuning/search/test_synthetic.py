@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from tests.imports import fresh_imports
-from tuning.sweep.config import builtin_sweeps, load_sweep, parse_sweep
-from tuning.run.driver import run_sweep
 from tuning.report.load import load_report
+from tuning.run.driver import run_sweep
 from tuning.search.synthetic import OBJECTIVES, space_keys, value
+from tuning.sweep.config import builtin_sweeps, load_sweep, parse_sweep
 
 
 def tuning(*args):
@@ -50,8 +50,10 @@ def test_noise_is_deterministic_given_x_seed_and_iteration():
 
 
 def test_the_objective_imports_neither_torch_nor_ray():
-    _, _, imported = fresh_imports("import tuning.search.synthetic, tuning.sweep.config; tuning.sweep.config.load_sweep('synthetic')",
-                                   ("torch", "ray", "pytorch_lightning", "lightning"))
+    _, _, imported = fresh_imports(
+        "import tuning.search.synthetic, tuning.sweep.config; tuning.sweep.config.load_sweep('synthetic')",
+        ("torch", "ray", "pytorch_lightning", "lightning"),
+    )
     assert imported == []
 
 
@@ -86,9 +88,14 @@ def test_a_tpe_asha_sweep_of_30_trials(ray_session, tmp_path):
         if trial.status == "completed":
             x = [trial.config[key] for key in space_keys("hartmann6")]
             assert trial.iterations == 27 and trial.metric == pytest.approx(value("hartmann6", x, 27, 27))
-    random_bests = sorted(_best(load_sweep("synthetic", [*one_at_a_time, "search.searcher.name=random",
-                                                         f"search.searcher.seed={seed}"]), tmp_path, f"random{seed}")
-                          for seed in range(3))
+    random_bests = sorted(
+        _best(
+            load_sweep("synthetic", [*one_at_a_time, "search.searcher.name=random", f"search.searcher.seed={seed}"]),
+            tmp_path,
+            f"random{seed}",
+        )
+        for seed in range(3)
+    )
     assert report.trials[0].metric < random_bests[1], (report.trials[0].metric, random_bests)
     out = tuning("report", str(exp), "--format", "json")
     assert out.returncode == 0, out.stderr
@@ -104,16 +111,21 @@ def _write(tmp_path, change) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("change, named", [
-    (lambda s: s["objective"].update(name="hartman6"), "objective.name"),
-    (lambda s: s["search"]["space"].update({"model.init_args.lr": {"uniform": [0.1, 1.0]}}),
-     "search.space.model.init_args.lr"),
-    (lambda s: s["search"]["space"].pop("objective.x5"), "search.space.objective.x5"),
-    (lambda s: s.pop("objective"), "objective"),
-    (lambda s: s["search"].update(scheduler={"name": "hyperband"}), "search.scheduler"),
-    (lambda s: s.update(trial={"early_stopping": {"patience": 2}}), "trial.early_stopping"),
-    (lambda s: s["search"].update(metric="val_loss"), "search.metric"),
-])
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (lambda s: s["objective"].update(name="hartman6"), "objective.name"),
+        (
+            lambda s: s["search"]["space"].update({"model.init_args.lr": {"uniform": [0.1, 1.0]}}),
+            "search.space.model.init_args.lr",
+        ),
+        (lambda s: s["search"]["space"].pop("objective.x5"), "search.space.objective.x5"),
+        (lambda s: s.pop("objective"), "objective"),
+        (lambda s: s["search"].update(scheduler={"name": "hyperband"}), "search.scheduler"),
+        (lambda s: s.update(trial={"early_stopping": {"patience": 2}}), "trial.early_stopping"),
+        (lambda s: s["search"].update(metric="val_loss"), "search.metric"),
+    ],
+)
 def test_bad_objective_sweeps_exit_2_naming_the_key(tmp_path, change, named):
     result = tuning("validate", _write(tmp_path, change))
     assert result.returncode == 2 and named in result.stderr and "Traceback" not in result.stderr

@@ -1,5 +1,5 @@
-"""Arguments at every depth (tuning.sweep.arguments, tuning.sweep.classes): nested class_path entries and Hydra nodes checked
-by `tuning validate` from source, without importing torch; both spellings of a key; model-only sweeps."""
+"""Arguments at every depth (tuning.sweep.arguments, tuning.sweep.classes): nested class_path entries and Hydra nodes
+checked by `tuning validate` from source, without importing torch; both spellings of a key; model-only sweeps."""
 
 import json
 import os
@@ -10,9 +10,9 @@ import textwrap
 import pytest
 import yaml
 
+from tuning.errors import UserError
 from tuning.sweep.arguments import type_problem
 from tuning.sweep.config import load_sweep
-from tuning.errors import UserError
 from tuning.sweep.space import canonical_parts, set_path
 
 PROJECT = {
@@ -46,16 +46,23 @@ PROJECT = {
 }
 
 LIGHTNING_CLI = {
-    "model": {"class_path": "proj.lit.Classifier",
-              "init_args": {"net": {"class_path": "proj.nets.MLP", "init_args": {"hidden_dim": 16}},
-                            "optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": 1.0e-3}}}},
+    "model": {
+        "class_path": "proj.lit.Classifier",
+        "init_args": {
+            "net": {"class_path": "proj.nets.MLP", "init_args": {"hidden_dim": 16}},
+            "optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": 1.0e-3}},
+        },
+    },
     "data": {"class_path": "digits"},
     "trainer": {"max_epochs": 2},
     "search": {"space": {"model.init_args.net.init_args.hidden_dim": {"choice": [8, 32]}}},
 }
 HYDRA = {
-    "model": {"_target_": "proj.lit.Classifier", "net": {"_target_": "proj.nets.MLP", "hidden_dim": 16},
-              "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1.0e-3}},
+    "model": {
+        "_target_": "proj.lit.Classifier",
+        "net": {"_target_": "proj.nets.MLP", "hidden_dim": 16},
+        "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1.0e-3},
+    },
     "data": {"class_path": "digits"},
     "trainer": {"max_epochs": 2},
     "search": {"space": {"model.net.hidden_dim": {"choice": [8, 32]}}},
@@ -74,29 +81,48 @@ def project(tmp_path, monkeypatch):
 
 def validate(path, *sets) -> tuple[int, str, list[str]]:
     """`tuning validate` in a fresh interpreter: (exit code, stderr, the heavy libraries it imported)."""
-    code = ("import sys, json\nfrom tuning.cli import main\ntry:\n    rc = main(sys.argv[1:])\nexcept SystemExit as e:\n"
-            "    rc = e.code\nprint('RESULT=' + json.dumps([rc, sorted(m for m in ('torch', 'lightning') "
-            "if m in sys.modules)]))")
+    code = (
+        "import sys, json\nfrom tuning.cli import main\ntry:\n    rc = main(sys.argv[1:])\nexcept SystemExit as e:\n"
+        "    rc = e.code\nprint('RESULT=' + json.dumps([rc, sorted(m for m in ('torch', 'lightning') "
+        "if m in sys.modules)]))"
+    )
     args = ["validate", str(path)] + [a for s in sets for a in ("--set", s)]
-    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                            cwd=os.getcwd(), env={**os.environ, "PYTHONPATH": os.getcwd()})
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=os.getcwd(),
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
     rc, imported = json.loads(result.stdout.rpartition("RESULT=")[2])
     return rc, result.stderr, imported
 
 
-@pytest.mark.parametrize("form, sets, message", [
-    (LIGHTNING_CLI, ["model.init_args.net.init_args.hiden_dim=3"],
-     "model.init_args.net.init_args.hiden_dim: MLP has no argument 'hiden_dim' (did you mean 'hidden_dim'?)"),
-    (LIGHTNING_CLI, ["model.net.class_path=proj.nets.MPL"],
-     "model.init_args.net.class_path: module 'proj.nets' has no class 'MPL' (did you mean 'MLP'?)"),
-    (LIGHTNING_CLI, ["model.net.in_dim=wide"], "model.init_args.net.init_args.in_dim: expects int, got 'wide'"),
-    (LIGHTNING_CLI, ["search.space.model.net.out_dim={uniform: [2, 9]}"],
-     "search.space.model.net.out_dim: uniform gives 2.0 but model.init_args.net.init_args.out_dim expects int"),
-    (HYDRA, ["model.net.hiden_dim=3"], "model.net.hiden_dim: MLP has no argument 'hiden_dim'"),
-    (HYDRA, ["model.net._target_=proj.nets.MPL"], "model.net._target_: module 'proj.nets' has no class 'MPL'"),
-    (HYDRA, ["model.net.act=3"], "model.net.act: expects str | None, got 3"),
-    (HYDRA, ["model.optimizer._partial_=false"], "model.optimizer: Adam needs argument 'params'"),
-])
+@pytest.mark.parametrize(
+    "form, sets, message",
+    [
+        (
+            LIGHTNING_CLI,
+            ["model.init_args.net.init_args.hiden_dim=3"],
+            "model.init_args.net.init_args.hiden_dim: MLP has no argument 'hiden_dim' (did you mean 'hidden_dim'?)",
+        ),
+        (
+            LIGHTNING_CLI,
+            ["model.net.class_path=proj.nets.MPL"],
+            "model.init_args.net.class_path: module 'proj.nets' has no class 'MPL' (did you mean 'MLP'?)",
+        ),
+        (LIGHTNING_CLI, ["model.net.in_dim=wide"], "model.init_args.net.init_args.in_dim: expects int, got 'wide'"),
+        (
+            LIGHTNING_CLI,
+            ["search.space.model.net.out_dim={uniform: [2, 9]}"],
+            "search.space.model.net.out_dim: uniform gives 2.0 but model.init_args.net.init_args.out_dim expects int",
+        ),
+        (HYDRA, ["model.net.hiden_dim=3"], "model.net.hiden_dim: MLP has no argument 'hiden_dim'"),
+        (HYDRA, ["model.net._target_=proj.nets.MPL"], "model.net._target_: module 'proj.nets' has no class 'MPL'"),
+        (HYDRA, ["model.net.act=3"], "model.net.act: expects str | None, got 3"),
+        (HYDRA, ["model.optimizer._partial_=false"], "model.optimizer: Adam needs argument 'params'"),
+    ],
+)
 def test_validate_finds_nested_problems_without_importing_torch(project, form, sets, message):
     path = project / "sweep.yaml"
     path.write_text(yaml.safe_dump(form))
@@ -116,9 +142,11 @@ def test_a_callable_typed_argument_needs_no_required_arguments_but_a_class_typed
 
 
 def test_both_spellings_reach_one_argument_in_set_and_space_keys(project):
-    printed = {"model": {"class_path": "proj.lit.Classifier", "net": {"class_path": "proj.nets.MLP"},
-                         "batch_size": 8}, "data": {"class_path": "digits"},
-               "trainer": {"max_epochs": 2}}  # LightningCLI's printed, fixed form
+    printed = {
+        "model": {"class_path": "proj.lit.Classifier", "net": {"class_path": "proj.nets.MLP"}, "batch_size": 8},
+        "data": {"class_path": "digits"},
+        "trainer": {"max_epochs": 2},
+    }  # LightningCLI's printed, fixed form
     path = project / "printed.yaml"
     path.write_text(yaml.safe_dump(printed))
     for key in ("model.init_args.batch_size", "model.batch_size"):
@@ -138,8 +166,9 @@ def test_a_module_without_data_needs_its_own_dataloaders(project):
     rc, err, _ = validate(path)
     assert rc == 2 and "data: required key is missing; proj.lit.Classifier has no train_dataloader" in err, err
     assert validate(path, "model.class_path=proj.lit.OwnLoaders")[0] == 0
-    rc, err, _ = validate(path, "model.class_path=proj.lit.OwnLoaders",
-                          "search.space.data.init_args.batch_size={choice: [8, 16]}")
+    rc, err, _ = validate(
+        path, "model.class_path=proj.lit.OwnLoaders", "search.space.data.init_args.batch_size={choice: [8, 16]}"
+    )
     assert rc == 2 and "search.space.data.init_args.batch_size: the sweep has no data section to search in" in err
 
 
@@ -153,11 +182,24 @@ def test_set_path_and_canonical_parts_step_into_init_args_and_lists():
         set_path(tree, "model.d.k.x", 1)
 
 
-@pytest.mark.parametrize("annotation, value, fits", [
-    ("int", 3, True), ("int", 3.0, False), ("int", True, False), ("float", 3, True), ("Optional[int]", None, True),
-    ("int | None", "x", False), ("Literal['a', 'b']", "c", False), ("list[int]", [1], True), ("dict", [1], False),
-    ("nn.Module", "x", True), ("Union[int, SomeClass]", "x", True), ("'int'", "x", False), ("Any", object(), True),
-])
+@pytest.mark.parametrize(
+    "annotation, value, fits",
+    [
+        ("int", 3, True),
+        ("int", 3.0, False),
+        ("int", True, False),
+        ("float", 3, True),
+        ("Optional[int]", None, True),
+        ("int | None", "x", False),
+        ("Literal['a', 'b']", "c", False),
+        ("list[int]", [1], True),
+        ("dict", [1], False),
+        ("nn.Module", "x", True),
+        ("Union[int, SomeClass]", "x", True),
+        ("'int'", "x", False),
+        ("Any", object(), True),
+    ],
+)
 def test_type_problem_knows_plain_types_and_leaves_the_rest(annotation, value, fits):
     assert (type_problem(annotation, value) is None) is fits
 

@@ -51,17 +51,25 @@ REFUSED = [
     (["trainer.limit_val_batches=1.5"], "trainer.limit_val_batches: must be a number of batches"),
     (["trainer.gradient_clip_val=-1"], "trainer.gradient_clip_val: must be a number >= 0"),
     ([SPACE + "lr.inner={uniform: [0.1, 0.5]}"], "'model.init_args.lr' is 0.001, not a mapping"),
-    (["search.searcher.points_to_evaluate=[{model.init_args.dropout: 0.9}]"],
-     "points_to_evaluate[0].model.init_args.dropout: 0.9 is outside its space entry"),
+    (
+        ["search.searcher.points_to_evaluate=[{model.init_args.dropout: 0.9}]"],
+        "points_to_evaluate[0].model.init_args.dropout: 0.9 is outside its space entry",
+    ),
     (["search.searcher.points_to_evaluate=[{model.init_args.hidden_dim: 48}]"], "48 is outside its space entry"),
-    (["search.searcher.sampler=cmaes", "search.searcher.history=500"],
-     "search.searcher.history: bounds the tpe sampler's model; this sweep uses optuna with sampler cmaes"),
+    (
+        ["search.searcher.sampler=cmaes", "search.searcher.history=500"],
+        "search.searcher.history: bounds the tpe sampler's model; this sweep uses optuna with sampler cmaes",
+    ),
     (["search.searcher.history=5"], "search.searcher.history"),
     (["search.scheduler={name: pbt}"], "pbt explores by itself and works with searcher random or grid, not optuna"),
-    (["search.scheduler={name: pbt}", "search.searcher.name=random", SPACE + "hidden_dim={grid: [8, 16]}"],
-     "mutations.model.init_args.hidden_dim: pbt cannot mutate a grid entry; use choice"),
-    (["search.scheduler={name: pbt}", "search.searcher.name=random", "search.space={}"],
-     "search.scheduler.mutations: pbt needs something to mutate"),
+    (
+        ["search.scheduler={name: pbt}", "search.searcher.name=random", SPACE + "hidden_dim={grid: [8, 16]}"],
+        "mutations.model.init_args.hidden_dim: pbt cannot mutate a grid entry; use choice",
+    ),
+    (
+        ["search.scheduler={name: pbt}", "search.searcher.name=random", "search.space={}"],
+        "search.scheduler.mutations: pbt needs something to mutate",
+    ),
 ]
 
 
@@ -78,8 +86,13 @@ def test_yaml_1_2_floats_are_numbers():
     assert code == 0, err
     from tuning.sweep.file import load_yaml
 
-    assert load_yaml("a: 1e-3\nb: -2E+4\nc: .5e1\nd: e5\ne: 1e\n") == {"a": 0.001, "b": -20000.0, "c": 5.0,
-                                                                       "d": "e5", "e": "1e"}
+    assert load_yaml("a: 1e-3\nb: -2E+4\nc: .5e1\nd: e5\ne: 1e\n") == {
+        "a": 0.001,
+        "b": -20000.0,
+        "c": 5.0,
+        "d": "e5",
+        "e": "1e",
+    }
 
 
 def test_a_binary_or_non_utf8_file_is_refused(tmp_path):
@@ -100,10 +113,13 @@ def test_a_yaml_alias_bomb_is_bounded(tmp_path):
     assert code == 2 and "YAML alias bomb" in err, err
 
 
-@pytest.mark.parametrize("body,message", [
-    ("import lightning as L\nclass Net(L.LightningModule)\n    pass\n", "SyntaxError"),
-    ("import lightning as L\nraise RuntimeError('broken at import')\n", "RuntimeError: broken at import"),
-])
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ("import lightning as L\nclass Net(L.LightningModule)\n    pass\n", "SyntaxError"),
+        ("import lightning as L\nraise RuntimeError('broken at import')\n", "RuntimeError: broken at import"),
+    ],
+)
 def test_a_user_module_that_fails_to_import_is_named_with_its_file_and_line(tmp_path, monkeypatch, body, message):
     module = f"broken_{abs(hash(body)) % 10**6}"
     (tmp_path / f"{module}.py").write_text(body)
@@ -124,10 +140,16 @@ def test_report_arguments_are_checked(tmp_path):
 
 SWEEPS = {name: yaml.safe_load(path.read_text()) for name, path in builtin_sweeps().items()}
 ANY_VALUE = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.sampled_from([0, -1, 1, 2**63, -2**63]),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
-    st.lists(st.integers(-5, 5), max_size=3), st.dictionaries(st.text(max_size=6), st.integers(), max_size=2),
-    st.sampled_from(["uniform", "choice", "mlp", "digits", "asha", "optuna", "1e-3", "cpu", "gpu"]))
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.sampled_from([0, -1, 1, 2**63, -(2**63)]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.lists(st.integers(-5, 5), max_size=3),
+    st.dictionaries(st.text(max_size=6), st.integers(), max_size=2),
+    st.sampled_from(["uniform", "choice", "mlp", "digits", "asha", "optuna", "1e-3", "cpu", "gpu"]),
+)
 
 
 def _paths(node, prefix=()):
@@ -184,6 +206,7 @@ def test_mutated_builtin_sweeps_exit_0_or_2_and_never_print_a_traceback(data):
 
 # --- tuning run: exit 2 before anything is written ------------------------------------------------------------
 
+
 def run_tuning(*args) -> tuple[int, str]:
     """`tuning run ARGS` in this process, on the session's Ray: (exit code, stderr). An unexpected exception
     (a traceback a user would see) fails the test where it is raised."""
@@ -198,11 +221,16 @@ def test_run_refuses_bad_init_args_and_storage_before_writing_anything(ray_sessi
     monkeypatch.chdir(tmp_path)
     (tmp_path / "raising_init.py").write_text(
         "import lightning as L\nclass Net(L.LightningModule):\n    def __init__(self, lr=0.1):\n"
-        "        super().__init__()\n        raise ValueError('no such lr')\n")
+        "        super().__init__()\n        raise ValueError('no such lr')\n"
+    )
     data = quickstart() | {"search": {"num_samples": 1}}
-    cases = [(data | {"model": {"class_path": "mlp", "init_args": {"hidden_dim": "wide"}}},
-              "model.init_args.hidden_dim: expects int, got 'wide'"),
-             (data | {"model": {"class_path": "raising_init.Net"}}, "ValueError: no such lr (at ")]
+    cases = [
+        (
+            data | {"model": {"class_path": "mlp", "init_args": {"hidden_dim": "wide"}}},
+            "model.init_args.hidden_dim: expects int, got 'wide'",
+        ),
+        (data | {"model": {"class_path": "raising_init.Net"}}, "ValueError: no such lr (at "),
+    ]
     for i, (sweep, message) in enumerate(cases):
         code, err = run_tuning(str(write_sweep(tmp_path, sweep, f"s{i}.yaml")), "--storage", str(tmp_path / "runs"))
         assert code == 2 and message in err, err[-3000:]
@@ -214,13 +242,17 @@ def test_run_refuses_bad_init_args_and_storage_before_writing_anything(ray_sessi
 
 # --- Experiment directories someone else wrote -------------------------------------------------------------------
 
+
 def test_a_sweep_file_that_is_not_a_tuning_sweep_is_named(tmp_path):
     exp = tmp_path / "exp"
     exp.mkdir()
     for text in ("[1, 2, 3]\n", "search: {metric: 3}\n", "search: [\n"):
         (exp / "sweep.yaml").write_text(text)
-        for command in (["report", str(exp)], ["compare", str(exp), str(exp)],
-                        ["export", str(exp), "--output", str(tmp_path / "out")]):
+        for command in (
+            ["report", str(exp)],
+            ["compare", str(exp), str(exp)],
+            ["export", str(exp), "--output", str(tmp_path / "out")],
+        ):
             err = io.StringIO()
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
                 assert main(command) == 2, (text, command)
@@ -228,13 +260,15 @@ def test_a_sweep_file_that_is_not_a_tuning_sweep_is_named(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-
-@pytest.mark.parametrize("resources, message", [
-    ({"cpu": 4096}, "resources.cpu: 4096 per worker x 1 workers, but this machine has"),
-    ({"cpu": 1, "workers": 4096}, "resources.cpu: 1 per worker x 4096 workers"),
-    ({"custom": {"A100": 1}}, "resources.custom.A100: a custom resource is a cluster node's label"),
-    ({"memory": 1.0e6}, "resources.memory: 1e+06 GiB per worker x 1 workers, but this machine has"),
-])
+@pytest.mark.parametrize(
+    "resources, message",
+    [
+        ({"cpu": 4096}, "resources.cpu: 4096 per worker x 1 workers, but this machine has"),
+        ({"cpu": 1, "workers": 4096}, "resources.cpu: 1 per worker x 4096 workers"),
+        ({"custom": {"A100": 1}}, "resources.custom.A100: a custom resource is a cluster node's label"),
+        ({"memory": 1.0e6}, "resources.memory: 1e+06 GiB per worker x 1 workers, but this machine has"),
+    ],
+)
 def test_a_local_sweep_no_trial_could_start_is_refused_before_anything_is_written(tmp_path, resources, message):
     """Ray would keep such trials pending forever: exit 2 before Ray starts, nothing written."""
     sweep = quickstart() | {"search": {"num_samples": 1}, "resources": resources}

@@ -19,13 +19,19 @@ import pytest
 import torch
 from jsonargparse import ArgumentError
 
-from tuning.sweep.build import build_section
 from tuning.errors import UserError
+from tuning.sweep.build import build_section
 from tuning.sweep.lightning_cli import normalize_sections
 
 LIT, PL, NETS, HYDRA = (f"tests.conformance.{name}." for name in ("lit", "pl", "nets", "hydra_models"))
-TRAINER = {"logger": False, "enable_checkpointing": False, "max_epochs": 1, "accelerator": "cpu",
-           "enable_progress_bar": False, "enable_model_summary": False}
+TRAINER = {
+    "logger": False,
+    "enable_checkpointing": False,
+    "max_epochs": 1,
+    "accelerator": "cpu",
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+}
 PLAIN = (int, float, str, bool, type(None))
 
 
@@ -77,8 +83,11 @@ def base_attributes() -> set:
     import lightning.pytorch as lp
     import pytorch_lightning as pl
 
-    return {k for base in (lp.LightningModule(), lp.LightningDataModule(), pl.LightningModule(),
-                           pl.LightningDataModule()) for k in vars(base)}
+    return {
+        k
+        for base in (lp.LightningModule(), lp.LightningDataModule(), pl.LightningModule(), pl.LightningDataModule())
+        for k in vars(base)
+    }
 
 
 BASE_ATTRIBUTES = base_attributes()
@@ -107,7 +116,7 @@ def at(tree, path: str):
                 raise KeyError(f"{path} (have {sorted(tree)})")
         else:
             key = int(path.split(".")[0])
-        tree, path = tree[key], path[len(str(key)) + 1:]
+        tree, path = tree[key], path[len(str(key)) + 1 :]
     return tree
 
 
@@ -145,99 +154,261 @@ DEPTH_3 = entry(NETS + "Residual", scale=0.5, inner=entry(NETS + "Residual", inn
 LINEAR, RELU = "torch.nn.modules.linear.Linear", "torch.nn.modules.activation.ReLU"
 
 CASES = [
-    Case("nested module", entry(LIT + "BackboneModel", backbone=mlp(hidden_dim=24), lr=0.1),
-         {"shapes.backbone.net.0.weight": (24, 8), "hparams.lr": 0.1, "hparams.backbone.init_args.hidden_dim": 24,
-          "hparams._class_path": LIT + "BackboneModel", "params": 8 * 24 + 24 + 24 * 4 + 4}),
-    Case("fixed class", {"backbone": mlp(hidden_dim=24, num_layers=2), "lr": 0.1},
-         {"shapes.backbone.net.2.weight": (24, 24), "hparams.lr": 0.1, "class": LIT + "BackboneModel"},
-         fixed=LIT + "BackboneModel", form="fixed"),
-    Case("nested in a list", entry(LIT + "ListModel", layers=[
-        entry("torch.nn.Linear", in_features=8, out_features=6), {"class_path": "torch.nn.Tanh"},
-        mlp(in_dim=6, hidden_dim=5)]),
-        {"shapes.layers.0.weight": (6, 8), "modules.layers.1": "torch.nn.modules.activation.Tanh",
-         "shapes.layers.2.net.0.weight": (5, 6), "hparams.layers.1.class_path": "torch.nn.Tanh"}),
-    Case("callable optimizer and scheduler", entry(
-        LIT + "InjectedModel", backbone=mlp(), optimizer=entry("torch.optim.SGD", lr=0.3, momentum=0.9),
-        scheduler=entry("torch.optim.lr_scheduler.StepLR", step_size=3, gamma=0.5)),
-        {"values.optimizer.class": "torch.optim.sgd.SGD", "values.optimizer.lr": 0.3, "values.optimizer.momentum": 0.9,
-         "values.scheduler.class": "torch.optim.lr_scheduler.StepLR", "values.scheduler.step_size": 3,
-         "values.scheduler.gamma": 0.5, "hparams.optimizer.init_args.lr": 0.3}),
-    Case("callables by short name", entry(LIT + "InjectedModel", backbone=mlp(), optimizer="AdamW",
-                                          scheduler=entry("ConstantLR", factor=0.25)),
-         {"values.optimizer.class": "torch.optim.adamw.AdamW", "values.scheduler.factor": 0.25,
-          "hparams.scheduler.class_path": "torch.optim.lr_scheduler.ConstantLR"}),
-    Case("dict-typed arguments", {"sizes": {"hidden": 6}, "options": {"depth": 2, "tags": ["a", "b"]}, "heads": {
-        "main": entry("torch.nn.Linear", in_features=6, out_features=4), "aux": mlp(in_dim=6, hidden_dim=3)}},
-        {"values.sizes": {"hidden": 6}, "values.options": {"depth": 2, "tags": ["a", "b"]},
-         "shapes.heads.main.weight": (4, 6), "shapes.heads.aux.net.0.weight": (3, 6), "hparams.sizes": {"hidden": 6}},
-        fixed=LIT + "DictModel", form="fixed"),
-    Case("class_path entry in a dict[str, Any]", entry(
-        LIT + "DictModel", sizes={"hidden": 6}, heads={"main": "torch.nn.Identity"},
-        options={"layer": entry("torch.nn.Linear", in_features=2, out_features=3)}),
-        {"values.options.layer.module": LINEAR, "values.options.layer.out_features": 3}),
-    Case("subclass of a base-class-typed argument", entry(
-        LIT + "HeadModel", backbone=mlp(), head=entry(NETS + "MLPHead", num_classes=3, hidden=5)),
-        {"modules.head": NETS + "MLPHead", "shapes.head.fc.0.weight": (5, 4), "module_values.head.num_classes": 3,
-         "values.out_dim": 3}),
-    Case("defaults omitted", {"class_path": LIT + "DefaultsModel"},
-         {"hparams.hidden_dim": 12, "hparams.lr": 0.05, "shapes.net.0.weight": (12, 8),
-          "values.optimizer.class": "torch.optim.sgd.SGD", "hparams.optimizer.class_path": "torch.optim.SGD"}),
-    Case("nested defaults omitted", entry(LIT + "BackboneModel", backbone={"class_path": NETS + "MLP"}),
-         {"hparams.backbone.init_args": {"in_dim": 8, "hidden_dim": 16, "out_dim": 4, "num_layers": 1},
-          "hparams.lr": 0.01, "shapes.backbone.net.0.weight": (16, 8)}),
-    Case("shorthand: a class path as a string", entry(LIT + "BackboneModel", backbone=NETS + "MLP"),
-         {"modules.backbone": NETS + "MLP", "hparams.backbone.class_path": NETS + "MLP"}),
-    Case("shorthand: a class by its name", entry(LIT + "BackboneModel", backbone=entry("MLP", hidden_dim=9)),
-         {"modules.backbone": NETS + "MLP", "hparams.backbone.class_path": NETS + "MLP",
-          "shapes.backbone.net.0.weight": (9, 8)}),
-    Case("shorthand: arguments of the annotated class (implicit class_path)",
-         entry(LIT + "HeadModel", backbone=mlp(), head={"num_classes": 3}),
-         {"modules.head": NETS + "Head", "module_values.head.num_classes": 3,
-          "hparams.head.class_path": NETS + "Head"}),
-    Case("shorthand: init_args of the default class",
-         entry(LIT + "DefaultsModel", optimizer={"init_args": {"lr": 0.2, "momentum": 0.5}}),
-         {"values.optimizer.class": "torch.optim.sgd.SGD", "values.optimizer.lr": 0.2,
-          "values.optimizer.momentum": 0.5}),
-    Case("shorthand: dict_kwargs", entry(LIT + "BackboneModel", backbone={
-        "class_path": NETS + "MLP", "dict_kwargs": {"hidden_dim": 11}}),
-        {"shapes.backbone.net.0.weight": (11, 8), "hparams.backbone.init_args.hidden_dim": 11}),
-    Case("nested at depth 3", entry(LIT + "BackboneModel", backbone=DEPTH_3),
-         {"shapes.backbone.inner.inner.net.0.weight": (7, 8), "module_values.backbone.scale": 0.5,
-          "module_values.backbone.inner.scale": 1.0, "modules.backbone.inner.inner": NETS + "MLP",
-          "hparams.backbone.init_args.inner.init_args.inner.init_args.hidden_dim": 7}),
-    Case("Optional arguments given null",
-         entry(LIT + "OptionalModel", backbone=mlp(), head=None, dropout=None, scheduler=None),
-         {"values.head": None, "values.dropout": None, "values.scheduler": None, "modules": {
-             "": LIT + "OptionalModel", "backbone": NETS + "MLP",
-             "backbone.net": "torch.nn.modules.container.Sequential",
-             "backbone.net.0": LINEAR, "backbone.net.1": RELU, "backbone.net.2": LINEAR}}),
-    Case("Optional arguments given values", entry(
-        LIT + "OptionalModel", backbone=mlp(), head=entry(NETS + "LinearHead", bias=False),
-        scheduler=entry("torch.optim.lr_scheduler.ExponentialLR", gamma=0.9)),
-        {"values.dropout": 0.25, "modules.head": NETS + "LinearHead", "shapes.head.fc.weight": (2, 4),
-         "values.scheduler.class": "torch.optim.lr_scheduler.ExponentialLR", "values.scheduler.gamma": 0.9}),
-    Case("data module, fixed", {"batch_size": 2, "transform": entry(NETS + "Noise", std=0.3)},
-         {"values.batch_size": 2, "values.num_samples": 16, "values.transform.module": NETS + "Noise",
-          "values.transform.std": 0.3, "hparams.transform.init_args.std": 0.3},
-         section="data", fixed=LIT + "TinyData", form="fixed"),
-    Case("data module, subclass mode", entry(LIT + "TinyData", num_samples=8),
-         {"values.num_samples": 8, "values.batch_size": 4, "hparams._class_path": LIT + "TinyData"}, section="data"),
-    Case("pytorch_lightning module", entry(
-        PL + "PLInjectedModel", backbone=mlp(hidden_dim=6), optimizer=entry("torch.optim.Adam", lr=0.02),
-        scheduler=entry("torch.optim.lr_scheduler.ConstantLR", factor=0.5)),
-        {"class": PL + "PLInjectedModel", "values.optimizer.class": "torch.optim.adam.Adam",
-         "values.optimizer.lr": 0.02, "values.scheduler.factor": 0.5, "shapes.backbone.net.0.weight": (6, 8),
-         "hparams._instantiator": "pytorch_lightning.cli.instantiate_module"}, dist="pytorch_lightning"),
-    Case("pytorch_lightning module, nested at depth 3", entry(PL + "PLInjectedModel", backbone=DEPTH_3),
-         {"shapes.backbone.inner.inner.net.0.weight": (7, 8), "values.optimizer.class": "torch.optim.adam.Adam"},
-         dist="pytorch_lightning"),
-    Case("pytorch_lightning data module, fixed", {"batch_size": 3}, {"values.batch_size": 3, "class": PL + "PLData"},
-         section="data", fixed=PL + "PLData", dist="pytorch_lightning", form="fixed"),
+    Case(
+        "nested module",
+        entry(LIT + "BackboneModel", backbone=mlp(hidden_dim=24), lr=0.1),
+        {
+            "shapes.backbone.net.0.weight": (24, 8),
+            "hparams.lr": 0.1,
+            "hparams.backbone.init_args.hidden_dim": 24,
+            "hparams._class_path": LIT + "BackboneModel",
+            "params": 8 * 24 + 24 + 24 * 4 + 4,
+        },
+    ),
+    Case(
+        "fixed class",
+        {"backbone": mlp(hidden_dim=24, num_layers=2), "lr": 0.1},
+        {"shapes.backbone.net.2.weight": (24, 24), "hparams.lr": 0.1, "class": LIT + "BackboneModel"},
+        fixed=LIT + "BackboneModel",
+        form="fixed",
+    ),
+    Case(
+        "nested in a list",
+        entry(
+            LIT + "ListModel",
+            layers=[
+                entry("torch.nn.Linear", in_features=8, out_features=6),
+                {"class_path": "torch.nn.Tanh"},
+                mlp(in_dim=6, hidden_dim=5),
+            ],
+        ),
+        {
+            "shapes.layers.0.weight": (6, 8),
+            "modules.layers.1": "torch.nn.modules.activation.Tanh",
+            "shapes.layers.2.net.0.weight": (5, 6),
+            "hparams.layers.1.class_path": "torch.nn.Tanh",
+        },
+    ),
+    Case(
+        "callable optimizer and scheduler",
+        entry(
+            LIT + "InjectedModel",
+            backbone=mlp(),
+            optimizer=entry("torch.optim.SGD", lr=0.3, momentum=0.9),
+            scheduler=entry("torch.optim.lr_scheduler.StepLR", step_size=3, gamma=0.5),
+        ),
+        {
+            "values.optimizer.class": "torch.optim.sgd.SGD",
+            "values.optimizer.lr": 0.3,
+            "values.optimizer.momentum": 0.9,
+            "values.scheduler.class": "torch.optim.lr_scheduler.StepLR",
+            "values.scheduler.step_size": 3,
+            "values.scheduler.gamma": 0.5,
+            "hparams.optimizer.init_args.lr": 0.3,
+        },
+    ),
+    Case(
+        "callables by short name",
+        entry(LIT + "InjectedModel", backbone=mlp(), optimizer="AdamW", scheduler=entry("ConstantLR", factor=0.25)),
+        {
+            "values.optimizer.class": "torch.optim.adamw.AdamW",
+            "values.scheduler.factor": 0.25,
+            "hparams.scheduler.class_path": "torch.optim.lr_scheduler.ConstantLR",
+        },
+    ),
+    Case(
+        "dict-typed arguments",
+        {
+            "sizes": {"hidden": 6},
+            "options": {"depth": 2, "tags": ["a", "b"]},
+            "heads": {
+                "main": entry("torch.nn.Linear", in_features=6, out_features=4),
+                "aux": mlp(in_dim=6, hidden_dim=3),
+            },
+        },
+        {
+            "values.sizes": {"hidden": 6},
+            "values.options": {"depth": 2, "tags": ["a", "b"]},
+            "shapes.heads.main.weight": (4, 6),
+            "shapes.heads.aux.net.0.weight": (3, 6),
+            "hparams.sizes": {"hidden": 6},
+        },
+        fixed=LIT + "DictModel",
+        form="fixed",
+    ),
+    Case(
+        "class_path entry in a dict[str, Any]",
+        entry(
+            LIT + "DictModel",
+            sizes={"hidden": 6},
+            heads={"main": "torch.nn.Identity"},
+            options={"layer": entry("torch.nn.Linear", in_features=2, out_features=3)},
+        ),
+        {"values.options.layer.module": LINEAR, "values.options.layer.out_features": 3},
+    ),
+    Case(
+        "subclass of a base-class-typed argument",
+        entry(LIT + "HeadModel", backbone=mlp(), head=entry(NETS + "MLPHead", num_classes=3, hidden=5)),
+        {
+            "modules.head": NETS + "MLPHead",
+            "shapes.head.fc.0.weight": (5, 4),
+            "module_values.head.num_classes": 3,
+            "values.out_dim": 3,
+        },
+    ),
+    Case(
+        "defaults omitted",
+        {"class_path": LIT + "DefaultsModel"},
+        {
+            "hparams.hidden_dim": 12,
+            "hparams.lr": 0.05,
+            "shapes.net.0.weight": (12, 8),
+            "values.optimizer.class": "torch.optim.sgd.SGD",
+            "hparams.optimizer.class_path": "torch.optim.SGD",
+        },
+    ),
+    Case(
+        "nested defaults omitted",
+        entry(LIT + "BackboneModel", backbone={"class_path": NETS + "MLP"}),
+        {
+            "hparams.backbone.init_args": {"in_dim": 8, "hidden_dim": 16, "out_dim": 4, "num_layers": 1},
+            "hparams.lr": 0.01,
+            "shapes.backbone.net.0.weight": (16, 8),
+        },
+    ),
+    Case(
+        "shorthand: a class path as a string",
+        entry(LIT + "BackboneModel", backbone=NETS + "MLP"),
+        {"modules.backbone": NETS + "MLP", "hparams.backbone.class_path": NETS + "MLP"},
+    ),
+    Case(
+        "shorthand: a class by its name",
+        entry(LIT + "BackboneModel", backbone=entry("MLP", hidden_dim=9)),
+        {
+            "modules.backbone": NETS + "MLP",
+            "hparams.backbone.class_path": NETS + "MLP",
+            "shapes.backbone.net.0.weight": (9, 8),
+        },
+    ),
+    Case(
+        "shorthand: arguments of the annotated class (implicit class_path)",
+        entry(LIT + "HeadModel", backbone=mlp(), head={"num_classes": 3}),
+        {"modules.head": NETS + "Head", "module_values.head.num_classes": 3, "hparams.head.class_path": NETS + "Head"},
+    ),
+    Case(
+        "shorthand: init_args of the default class",
+        entry(LIT + "DefaultsModel", optimizer={"init_args": {"lr": 0.2, "momentum": 0.5}}),
+        {"values.optimizer.class": "torch.optim.sgd.SGD", "values.optimizer.lr": 0.2, "values.optimizer.momentum": 0.5},
+    ),
+    Case(
+        "shorthand: dict_kwargs",
+        entry(LIT + "BackboneModel", backbone={"class_path": NETS + "MLP", "dict_kwargs": {"hidden_dim": 11}}),
+        {"shapes.backbone.net.0.weight": (11, 8), "hparams.backbone.init_args.hidden_dim": 11},
+    ),
+    Case(
+        "nested at depth 3",
+        entry(LIT + "BackboneModel", backbone=DEPTH_3),
+        {
+            "shapes.backbone.inner.inner.net.0.weight": (7, 8),
+            "module_values.backbone.scale": 0.5,
+            "module_values.backbone.inner.scale": 1.0,
+            "modules.backbone.inner.inner": NETS + "MLP",
+            "hparams.backbone.init_args.inner.init_args.inner.init_args.hidden_dim": 7,
+        },
+    ),
+    Case(
+        "Optional arguments given null",
+        entry(LIT + "OptionalModel", backbone=mlp(), head=None, dropout=None, scheduler=None),
+        {
+            "values.head": None,
+            "values.dropout": None,
+            "values.scheduler": None,
+            "modules": {
+                "": LIT + "OptionalModel",
+                "backbone": NETS + "MLP",
+                "backbone.net": "torch.nn.modules.container.Sequential",
+                "backbone.net.0": LINEAR,
+                "backbone.net.1": RELU,
+                "backbone.net.2": LINEAR,
+            },
+        },
+    ),
+    Case(
+        "Optional arguments given values",
+        entry(
+            LIT + "OptionalModel",
+            backbone=mlp(),
+            head=entry(NETS + "LinearHead", bias=False),
+            scheduler=entry("torch.optim.lr_scheduler.ExponentialLR", gamma=0.9),
+        ),
+        {
+            "values.dropout": 0.25,
+            "modules.head": NETS + "LinearHead",
+            "shapes.head.fc.weight": (2, 4),
+            "values.scheduler.class": "torch.optim.lr_scheduler.ExponentialLR",
+            "values.scheduler.gamma": 0.9,
+        },
+    ),
+    Case(
+        "data module, fixed",
+        {"batch_size": 2, "transform": entry(NETS + "Noise", std=0.3)},
+        {
+            "values.batch_size": 2,
+            "values.num_samples": 16,
+            "values.transform.module": NETS + "Noise",
+            "values.transform.std": 0.3,
+            "hparams.transform.init_args.std": 0.3,
+        },
+        section="data",
+        fixed=LIT + "TinyData",
+        form="fixed",
+    ),
+    Case(
+        "data module, subclass mode",
+        entry(LIT + "TinyData", num_samples=8),
+        {"values.num_samples": 8, "values.batch_size": 4, "hparams._class_path": LIT + "TinyData"},
+        section="data",
+    ),
+    Case(
+        "pytorch_lightning module",
+        entry(
+            PL + "PLInjectedModel",
+            backbone=mlp(hidden_dim=6),
+            optimizer=entry("torch.optim.Adam", lr=0.02),
+            scheduler=entry("torch.optim.lr_scheduler.ConstantLR", factor=0.5),
+        ),
+        {
+            "class": PL + "PLInjectedModel",
+            "values.optimizer.class": "torch.optim.adam.Adam",
+            "values.optimizer.lr": 0.02,
+            "values.scheduler.factor": 0.5,
+            "shapes.backbone.net.0.weight": (6, 8),
+            "hparams._instantiator": "pytorch_lightning.cli.instantiate_module",
+        },
+        dist="pytorch_lightning",
+    ),
+    Case(
+        "pytorch_lightning module, nested at depth 3",
+        entry(PL + "PLInjectedModel", backbone=DEPTH_3),
+        {"shapes.backbone.inner.inner.net.0.weight": (7, 8), "values.optimizer.class": "torch.optim.adam.Adam"},
+        dist="pytorch_lightning",
+    ),
+    Case(
+        "pytorch_lightning data module, fixed",
+        {"batch_size": 3},
+        {"values.batch_size": 3, "class": PL + "PLData"},
+        section="data",
+        fixed=PL + "PLData",
+        dist="pytorch_lightning",
+        form="fixed",
+    ),
 ]
 
 # The model LightningCLI is given beside a data module (it requires one).
-MODEL_BESIDE = {"lightning.pytorch": {"class_path": LIT + "DefaultsModel"},
-                "pytorch_lightning": {"class_path": PL + "PLInjectedModel", "init_args": {"backbone": NETS + "MLP"}}}
+MODEL_BESIDE = {
+    "lightning.pytorch": {"class_path": LIT + "DefaultsModel"},
+    "pytorch_lightning": {"class_path": PL + "PLInjectedModel", "init_args": {"backbone": NETS + "MLP"}},
+}
 
 
 def load(dotted: str):
@@ -253,9 +424,18 @@ def lightning_cli(case: Case):
     args = {case.section: copy.deepcopy(case.config)}
     if case.section == "data":
         args["model"] = copy.deepcopy(MODEL_BESIDE[case.dist])
-    cli = cli_class(model_class, data_class, subclass_mode_model=model_class is None,
-                    subclass_mode_data=data_class is None, run=False, args=args, trainer_defaults=TRAINER,
-                    save_config_callback=None, seed_everything_default=False, parser_kwargs={"exit_on_error": False})
+    cli = cli_class(
+        model_class,
+        data_class,
+        subclass_mode_model=model_class is None,
+        subclass_mode_data=data_class is None,
+        run=False,
+        args=args,
+        trainer_defaults=TRAINER,
+        save_config_callback=None,
+        seed_everything_default=False,
+        parser_kwargs={"exit_on_error": False},
+    )
     return cli.model if case.section == "model" else cli.datamodule
 
 
@@ -290,8 +470,12 @@ def test_builds_what_lightning_cli_builds(case):
 
 def test_the_suite_covers_both_distributions_and_every_form():
     assert {c.dist for c in CASES} == {"lightning.pytorch", "pytorch_lightning"}
-    assert {(c.section, c.form) for c in CASES} >= {("model", "subclass"), ("model", "fixed"),
-                                                    ("data", "subclass"), ("data", "fixed")}
+    assert {(c.section, c.form) for c in CASES} >= {
+        ("model", "subclass"),
+        ("model", "fixed"),
+        ("data", "subclass"),
+        ("data", "fixed"),
+    }
     assert len(CASES) >= 12
 
 
@@ -307,8 +491,9 @@ def test_arguments_beside_class_path_mean_init_args():
     written = {"class_path": LIT + "BackboneModel", "lr": 0.2, "init_args": {"backbone": mlp(hidden_dim=5)}}
     spec = normalize_sections({"model": written})["model"]
     ours = build_section(spec, "model")
-    theirs = lightning_cli(Case("", {"class_path": LIT + "BackboneModel",
-                                     "init_args": {"backbone": mlp(hidden_dim=5), "lr": 0.2}}, {}))
+    theirs = lightning_cli(
+        Case("", {"class_path": LIT + "BackboneModel", "init_args": {"backbone": mlp(hidden_dim=5), "lr": 0.2}}, {})
+    )
     assert summary(ours) == summary(theirs)
     assert ours.hparams.lr == 0.2 and ours.backbone.net[0].out_features == 5
 
@@ -340,28 +525,67 @@ def injected(**init_args) -> dict:
 
 
 REFUSED = [
-    ("misspelled nested key", backbone_model(mlp(hiden_dim=8)), "model.init_args.backbone.init_args.hiden_dim",
-     "hiden_dim"),
-    ("misspelled key at depth 3", backbone_model(entry(NETS + "Residual", inner=entry(NETS + "Residual",
-                                                                                   inner=mlp(hiden_dim=3)))),
-     "model.init_args.backbone.init_args.inner.init_args.inner.init_args.hiden_dim", "hiden_dim"),
-    ("missing nested class", backbone_model({"class_path": NETS + "NoSuchNet"}), "model.init_args.backbone.class_path",
-     "NoSuchNet"),
-    ("nested class of the wrong base", entry(LIT + "HeadModel", backbone=mlp(), head={"class_path": NETS + "MLP"}),
-     "model.init_args.head.class_path", "subclass of Head"),
-    ("wrong type, nested", backbone_model(mlp(hidden_dim="wide")), "model.init_args.backbone.init_args.hidden_dim",
-     "wide"),
+    (
+        "misspelled nested key",
+        backbone_model(mlp(hiden_dim=8)),
+        "model.init_args.backbone.init_args.hiden_dim",
+        "hiden_dim",
+    ),
+    (
+        "misspelled key at depth 3",
+        backbone_model(entry(NETS + "Residual", inner=entry(NETS + "Residual", inner=mlp(hiden_dim=3)))),
+        "model.init_args.backbone.init_args.inner.init_args.inner.init_args.hiden_dim",
+        "hiden_dim",
+    ),
+    (
+        "missing nested class",
+        backbone_model({"class_path": NETS + "NoSuchNet"}),
+        "model.init_args.backbone.class_path",
+        "NoSuchNet",
+    ),
+    (
+        "nested class of the wrong base",
+        entry(LIT + "HeadModel", backbone=mlp(), head={"class_path": NETS + "MLP"}),
+        "model.init_args.head.class_path",
+        "subclass of Head",
+    ),
+    (
+        "wrong type, nested",
+        backbone_model(mlp(hidden_dim="wide")),
+        "model.init_args.backbone.init_args.hidden_dim",
+        "wide",
+    ),
     ("wrong type", backbone_model(mlp(), lr="fast"), "model.init_args.lr", "fast"),
-    ("missing required nested argument", backbone_model({"class_path": NETS + "Residual"}),
-     "model.init_args.backbone.init_args.inner", "inner"),
-    ("misspelled optimizer argument", injected(optimizer=entry("torch.optim.SGD", lrr=0.1)),
-     "model.init_args.optimizer.init_args.lrr", "lrr"),
-    ("missing optimizer class", injected(optimizer={"class_path": "torch.optim.NoSuchOpt"}),
-     "model.init_args.optimizer.class_path", "NoSuchOpt"),
-    ("wrong type, scheduler argument", injected(scheduler=entry("torch.optim.lr_scheduler.StepLR", step_size="often")),
-     "model.init_args.scheduler.init_args.step_size", "often"),
-    ("misspelled key, pytorch_lightning", entry(PL + "PLInjectedModel", backbone=mlp(hiden_dim=8)),
-     "model.init_args.backbone.init_args.hiden_dim", "hiden_dim"),
+    (
+        "missing required nested argument",
+        backbone_model({"class_path": NETS + "Residual"}),
+        "model.init_args.backbone.init_args.inner",
+        "inner",
+    ),
+    (
+        "misspelled optimizer argument",
+        injected(optimizer=entry("torch.optim.SGD", lrr=0.1)),
+        "model.init_args.optimizer.init_args.lrr",
+        "lrr",
+    ),
+    (
+        "missing optimizer class",
+        injected(optimizer={"class_path": "torch.optim.NoSuchOpt"}),
+        "model.init_args.optimizer.class_path",
+        "NoSuchOpt",
+    ),
+    (
+        "wrong type, scheduler argument",
+        injected(scheduler=entry("torch.optim.lr_scheduler.StepLR", step_size="often")),
+        "model.init_args.scheduler.init_args.step_size",
+        "often",
+    ),
+    (
+        "misspelled key, pytorch_lightning",
+        entry(PL + "PLInjectedModel", backbone=mlp(hiden_dim=8)),
+        "model.init_args.backbone.init_args.hiden_dim",
+        "hiden_dim",
+    ),
 ]
 
 
@@ -377,21 +601,39 @@ def test_a_config_lightning_cli_refuses_is_a_user_error_naming_its_key_path(conf
     assert detail in message
 
 
-@pytest.mark.xfail(strict=True, reason="jsonargparse's message names the list or dict argument, not which item: "
-                                       "tuning.sweep.build.cli_error gives model.init_args.layers.init_args.hiden_dim")
-@pytest.mark.parametrize("container, key_path", [
-    ({"layers": [{"class_path": "torch.nn.ReLU"}, mlp(hiden_dim=3)]}, "model.init_args.layers.1.init_args.hiden_dim"),
-    ({"sizes": {"hidden": 6}, "heads": {"main": mlp(hiden_dim=3)}}, "model.init_args.heads.main.init_args.hiden_dim"),
-], ids=["list item", "dict value"])
+@pytest.mark.xfail(
+    strict=True,
+    reason="jsonargparse's message names the list or dict argument, not which item: "
+    "tuning.sweep.build.cli_error gives model.init_args.layers.init_args.hiden_dim",
+)
+@pytest.mark.parametrize(
+    "container, key_path",
+    [
+        (
+            {"layers": [{"class_path": "torch.nn.ReLU"}, mlp(hiden_dim=3)]},
+            "model.init_args.layers.1.init_args.hiden_dim",
+        ),
+        (
+            {"sizes": {"hidden": 6}, "heads": {"main": mlp(hiden_dim=3)}},
+            "model.init_args.heads.main.init_args.hiden_dim",
+        ),
+    ],
+    ids=["list item", "dict value"],
+)
 def test_a_refused_item_of_a_list_or_dict_is_named_with_its_index(container, key_path):
     model = "ListModel" if "layers" in container else "DictModel"
     with pytest.raises(UserError, match=rf"^{key_path}: "):
         build_section({"class_path": LIT + model, "init_args": container}, "model")
 
 
-@pytest.mark.parametrize("arguments, key_path", [
-    ({"lrr": 0.1}, "model.lrr"), ({"lr": "fast"}, "model.lr"),
-    ({"backbone": mlp(hiden_dim=2)}, "model.backbone.init_args.hiden_dim")])
+@pytest.mark.parametrize(
+    "arguments, key_path",
+    [
+        ({"lrr": 0.1}, "model.lrr"),
+        ({"lr": "fast"}, "model.lr"),
+        ({"backbone": mlp(hiden_dim=2)}, "model.backbone.init_args.hiden_dim"),
+    ],
+)
 def test_a_fixed_class_refusal_names_the_key_as_written(arguments, key_path):
     config = {"backbone": mlp(), **arguments}
     with pytest.raises(ArgumentError):
@@ -411,44 +653,105 @@ def test_a_top_level_class_by_its_bare_name_is_refused_clearly():
 
 
 HYDRA_NODES = [
-    pytest.param({"_target_": HYDRA + "HydraLitModule", "net": {"_target_": NETS + "MLP", "hidden_dim": 24},
-                  "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.002, "weight_decay": 0.1},
-                  "scheduler": {"_target_": "torch.optim.lr_scheduler.StepLR", "_partial_": True, "step_size": 2},
-                  "compile": False},
-                 {"shapes.net.net.0.weight": (24, 8), "hparams.optimizer.class": "torch.optim.adam.Adam",
-                  "hparams.optimizer.partial": True, "hparams.optimizer.lr": 0.002,
-                  "hparams.optimizer.weight_decay": 0.1, "hparams.scheduler.step_size": 2, "hparams.compile": False},
-                 id="nested _target_ and _partial_ optimizer (the template's module)"),
-    pytest.param({"_target_": HYDRA + "HydraLitModule", "_args_": [{"_target_": "torch.nn.Sequential", "_args_": [
-        {"_target_": "torch.nn.Linear", "_args_": [8, 6]}, {"_target_": "torch.nn.GELU"},
-        {"_target_": "torch.nn.Linear", "in_features": 6, "out_features": 4}]}],
-        "optimizer": {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1}},
-        {"shapes.net.0.weight": (6, 8), "modules.net.1": "torch.nn.modules.activation.GELU",
-         "params": 8 * 6 + 6 + 6 * 4 + 4},
-        id="_args_ at every level"),
-    pytest.param({"_target_": HYDRA + "SelfBuildingModule", "_recursive_": False, "lr": 0.3,
-                  "net": {"_target_": NETS + "Residual", "inner": {"_target_": NETS + "MLP", "hidden_dim": 5}}},
-                 {"values.net_config.omegaconf": "DictConfig", "values.net_config.value.inner.hidden_dim": 5,
-                  "modules.net": NETS + "Residual", "shapes.net.inner.net.0.weight": (5, 8), "values.lr": 0.3},
-                 id="_recursive_ false: the module builds its node itself"),
-    pytest.param({"_target_": HYDRA + "ContainerModule", "_convert_": "all", "sizes": {"hidden": 6},
-                  "layers": [{"_target_": "torch.nn.Linear", "in_features": 8, "out_features": 4}]},
-                 {"values.sizes": {"hidden": 6}, "values.layer_list.0.module": "torch.nn.modules.linear.Linear"},
-                 id="_convert_ all: plain containers"),
-    pytest.param({"_target_": HYDRA + "ContainerModule", "sizes": {"hidden": 6},
-                  "layers": [{"_target_": "torch.nn.Linear", "in_features": 8, "out_features": 4}]},
-                 {"values.sizes": {"omegaconf": "DictConfig", "value": {"hidden": 6}}},
-                 id="_convert_ none (the default): OmegaConf containers"),
-    pytest.param({"_target_": HYDRA + "ContainerModule", "_convert_": "partial", "sizes": {"hidden": 6},
-                  "layers": [{"_target_": "torch.nn.Linear", "_convert_": "object", "in_features": 8,
-                              "out_features": 4}]},
-                 {"values.sizes": {"hidden": 6}}, id="_convert_ partial, and per node"),
-    pytest.param({"_target_": HYDRA + "HydraLitModule",
-                  "net": {"_target_": NETS + "MLP", "hidden_dim": 6, "out_dim": "${.hidden_dim}", "num_layers": 1}},
-                 {"shapes.net.net.2.weight": (6, 6)}, id="interpolation inside the node"),
-    pytest.param({"_target_": HYDRA + "HydraData", "batch_size": 8,
-                  "transform": {"_target_": NETS + "Noise", "std": 0.2}},
-                 {"values.batch_size": 8, "values.transform.std": 0.2, "hparams.batch_size": 8}, id="data module"),
+    pytest.param(
+        {
+            "_target_": HYDRA + "HydraLitModule",
+            "net": {"_target_": NETS + "MLP", "hidden_dim": 24},
+            "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.002, "weight_decay": 0.1},
+            "scheduler": {"_target_": "torch.optim.lr_scheduler.StepLR", "_partial_": True, "step_size": 2},
+            "compile": False,
+        },
+        {
+            "shapes.net.net.0.weight": (24, 8),
+            "hparams.optimizer.class": "torch.optim.adam.Adam",
+            "hparams.optimizer.partial": True,
+            "hparams.optimizer.lr": 0.002,
+            "hparams.optimizer.weight_decay": 0.1,
+            "hparams.scheduler.step_size": 2,
+            "hparams.compile": False,
+        },
+        id="nested _target_ and _partial_ optimizer (the template's module)",
+    ),
+    pytest.param(
+        {
+            "_target_": HYDRA + "HydraLitModule",
+            "_args_": [
+                {
+                    "_target_": "torch.nn.Sequential",
+                    "_args_": [
+                        {"_target_": "torch.nn.Linear", "_args_": [8, 6]},
+                        {"_target_": "torch.nn.GELU"},
+                        {"_target_": "torch.nn.Linear", "in_features": 6, "out_features": 4},
+                    ],
+                }
+            ],
+            "optimizer": {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1},
+        },
+        {
+            "shapes.net.0.weight": (6, 8),
+            "modules.net.1": "torch.nn.modules.activation.GELU",
+            "params": 8 * 6 + 6 + 6 * 4 + 4,
+        },
+        id="_args_ at every level",
+    ),
+    pytest.param(
+        {
+            "_target_": HYDRA + "SelfBuildingModule",
+            "_recursive_": False,
+            "lr": 0.3,
+            "net": {"_target_": NETS + "Residual", "inner": {"_target_": NETS + "MLP", "hidden_dim": 5}},
+        },
+        {
+            "values.net_config.omegaconf": "DictConfig",
+            "values.net_config.value.inner.hidden_dim": 5,
+            "modules.net": NETS + "Residual",
+            "shapes.net.inner.net.0.weight": (5, 8),
+            "values.lr": 0.3,
+        },
+        id="_recursive_ false: the module builds its node itself",
+    ),
+    pytest.param(
+        {
+            "_target_": HYDRA + "ContainerModule",
+            "_convert_": "all",
+            "sizes": {"hidden": 6},
+            "layers": [{"_target_": "torch.nn.Linear", "in_features": 8, "out_features": 4}],
+        },
+        {"values.sizes": {"hidden": 6}, "values.layer_list.0.module": "torch.nn.modules.linear.Linear"},
+        id="_convert_ all: plain containers",
+    ),
+    pytest.param(
+        {
+            "_target_": HYDRA + "ContainerModule",
+            "sizes": {"hidden": 6},
+            "layers": [{"_target_": "torch.nn.Linear", "in_features": 8, "out_features": 4}],
+        },
+        {"values.sizes": {"omegaconf": "DictConfig", "value": {"hidden": 6}}},
+        id="_convert_ none (the default): OmegaConf containers",
+    ),
+    pytest.param(
+        {
+            "_target_": HYDRA + "ContainerModule",
+            "_convert_": "partial",
+            "sizes": {"hidden": 6},
+            "layers": [{"_target_": "torch.nn.Linear", "_convert_": "object", "in_features": 8, "out_features": 4}],
+        },
+        {"values.sizes": {"hidden": 6}},
+        id="_convert_ partial, and per node",
+    ),
+    pytest.param(
+        {
+            "_target_": HYDRA + "HydraLitModule",
+            "net": {"_target_": NETS + "MLP", "hidden_dim": 6, "out_dim": "${.hidden_dim}", "num_layers": 1},
+        },
+        {"shapes.net.net.2.weight": (6, 6)},
+        id="interpolation inside the node",
+    ),
+    pytest.param(
+        {"_target_": HYDRA + "HydraData", "batch_size": 8, "transform": {"_target_": NETS + "Noise", "std": 0.2}},
+        {"values.batch_size": 8, "values.transform.std": 0.2, "hparams.batch_size": 8},
+        id="data module",
+    ),
 ]
 
 
@@ -466,13 +769,21 @@ def test_builds_what_hydra_instantiate_builds(node, expect):
     assert type(ours) is type(theirs)
 
 
-@pytest.mark.parametrize("net, detail", [
-    pytest.param({"_target_": NETS + "NoSuchNet"}, "NoSuchNet", id="nested target that does not exist"),
-    pytest.param({"_target_": NETS + "MLP", "hiden_dim": 3}, "hiden_dim", id="misspelled nested argument"),
-    pytest.param({"_target_": NETS + "MLP", "hidden_dim": "???"}, "net.hidden_dim", id="mandatory value left missing"),
-    pytest.param({"_target_": NETS + "MLP", "hidden_dim": "${data.hidden}"}, "data.hidden",
-                 id="interpolation outside the section"),
-])
+@pytest.mark.parametrize(
+    "net, detail",
+    [
+        pytest.param({"_target_": NETS + "NoSuchNet"}, "NoSuchNet", id="nested target that does not exist"),
+        pytest.param({"_target_": NETS + "MLP", "hiden_dim": 3}, "hiden_dim", id="misspelled nested argument"),
+        pytest.param(
+            {"_target_": NETS + "MLP", "hidden_dim": "???"}, "net.hidden_dim", id="mandatory value left missing"
+        ),
+        pytest.param(
+            {"_target_": NETS + "MLP", "hidden_dim": "${data.hidden}"},
+            "data.hidden",
+            id="interpolation outside the section",
+        ),
+    ],
+)
 def test_a_node_hydra_refuses_is_a_user_error_naming_the_section(net, detail):
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
@@ -491,15 +802,27 @@ def test_a_node_hydra_refuses_is_a_user_error_naming_the_section(net, detail):
 # --- checkpoints ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("config", [
-    pytest.param(injected(optimizer=entry("torch.optim.SGD", lr=0.3),
-                          scheduler=entry("torch.optim.lr_scheduler.StepLR", step_size=4)),
-                 id="lightning.pytorch, injected optimizer and scheduler"),
-    pytest.param(backbone_model(DEPTH_3, lr=0.2), id="lightning.pytorch, nested at depth 3"),
-    pytest.param(entry(PL + "PLInjectedModel", backbone=mlp(hidden_dim=6, num_layers=2),
-                       optimizer=entry("torch.optim.Adam", lr=0.05)),
-                 id="pytorch_lightning, injected optimizer"),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param(
+            injected(
+                optimizer=entry("torch.optim.SGD", lr=0.3),
+                scheduler=entry("torch.optim.lr_scheduler.StepLR", step_size=4),
+            ),
+            id="lightning.pytorch, injected optimizer and scheduler",
+        ),
+        pytest.param(backbone_model(DEPTH_3, lr=0.2), id="lightning.pytorch, nested at depth 3"),
+        pytest.param(
+            entry(
+                PL + "PLInjectedModel",
+                backbone=mlp(hidden_dim=6, num_layers=2),
+                optimizer=entry("torch.optim.Adam", lr=0.05),
+            ),
+            id="pytorch_lightning, injected optimizer",
+        ),
+    ],
+)
 def test_a_built_module_trained_and_saved_loads_back_with_its_own_class(config, tmp_path):
     """Lightning rebuilds the nested classes from the config saved in the checkpoint (LightningCLI's
     instantiator put it in hparams), so `MyModule.load_from_checkpoint(path)` needs no arguments."""

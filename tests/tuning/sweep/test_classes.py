@@ -4,12 +4,12 @@ import sys
 
 import pytest
 
-from tuning.models import MODELS
 from tuning.data import DATA
+from tuning.errors import UserError
+from tuning.models import MODELS
 from tuning.sweep.class_paths import resolve_class
 from tuning.sweep.classes import check_classes
 from tuning.sweep.config import parse_sweep
-from tuning.errors import UserError
 
 
 def test_registry_names_resolve_to_lightning_classes():
@@ -27,11 +27,14 @@ def test_dotted_path_resolves_a_users_own_class():
     assert resolve_class("model", "tests.user_models.LinearClassifier") is LinearClassifier
 
 
-@pytest.mark.parametrize("path, fragment", [
-    ("mpl", "did you mean 'mlp'"),
-    ("no_such_pkg.Model", "cannot import module 'no_such_pkg'"),
-    ("tests.user_models.LinearClasifier", "did you mean 'LinearClassifier'"),
-])
+@pytest.mark.parametrize(
+    "path, fragment",
+    [
+        ("mpl", "did you mean 'mlp'"),
+        ("no_such_pkg.Model", "cannot import module 'no_such_pkg'"),
+        ("tests.user_models.LinearClasifier", "did you mean 'LinearClassifier'"),
+    ],
+)
 def test_unresolvable_class_path_is_named(path, fragment):
     with pytest.raises(UserError, match="model.class_path") as info:
         resolve_class("model", path)
@@ -93,9 +96,11 @@ def test_space_over_model_needs_init_args(tiny_sweep):
 
 
 def test_callback_errors_from_source_equal_the_imported_ones(tiny_sweep):
-    for callbacks in ([{"class_path": "LearningRateMonitor", "init_args": {"interval": "epoch"}}],
-                      [{"class_path": "tests.user_models.LinearClassifier"}],
-                      [{"class_path": "tests.user_callbacks.RecordTrainerOptions", "init_args": {"filname": "x"}}]):
+    for callbacks in (
+        [{"class_path": "LearningRateMonitor", "init_args": {"interval": "epoch"}}],
+        [{"class_path": "tests.user_models.LinearClassifier"}],
+        [{"class_path": "tests.user_callbacks.RecordTrainerOptions", "init_args": {"filname": "x"}}],
+    ):
         tiny_sweep["trainer"]["callbacks"] = callbacks
         assert "trainer.callbacks[0]" in _check(tiny_sweep)
 
@@ -137,8 +142,10 @@ def _static_error(sweep) -> str:
 
 def test_the_source_check_catches_a_users_class_without_importing_it(tiny_sweep, user_module):
     tiny_sweep["model"] = {"class_path": f"{user_module}.Wide", "init_args": {"width": 4, "hiden_dim": 8}}
-    assert "model.init_args.hiden_dim: Wide has no argument 'hiden_dim' (did you mean 'hidden_dim'?); it accepts: " \
-           "width, lr, hidden_dim" in _static_error(tiny_sweep)
+    assert (
+        "model.init_args.hiden_dim: Wide has no argument 'hiden_dim' (did you mean 'hidden_dim'?); it accepts: "
+        "width, lr, hidden_dim" in _static_error(tiny_sweep)
+    )
     tiny_sweep["model"]["init_args"] = {}
     assert "model.init_args: Wide needs argument 'width'" in _static_error(tiny_sweep)
     tiny_sweep["model"]["class_path"] = f"{user_module}.NotOne"
@@ -177,17 +184,23 @@ class MyFinder(LearningRateFinder):
 
 
 def test_validate_passes_progress_bars_and_refuses_a_finder_subclass_from_source(tiny_sweep, tmp_path, monkeypatch):
-    """`tuning validate` reads a user's callbacks from source: a progress bar (Lightning's, or the user's subclass) passes,
-    to be dropped in the trials; a subclass of Lightning's LR finder is refused by its bases; neither is imported."""
+    """`tuning validate` reads a user's callbacks from source: a progress bar (Lightning's, or the user's subclass)
+    passes, to be dropped in the trials; a subclass of Lightning's LR finder is refused by its bases; neither is
+    imported."""
     name = f"user_callbacks_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{name}.py").write_text(CALLBACK_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    tiny_sweep["trainer"]["callbacks"] = [{"class_path": "RichProgressBar"}, {"class_path": "TQDMProgressBar"},
-                                          {"class_path": f"{name}.QuietBar", "init_args": {"refresh_rate": 5}}]
+    tiny_sweep["trainer"]["callbacks"] = [
+        {"class_path": "RichProgressBar"},
+        {"class_path": "TQDMProgressBar"},
+        {"class_path": f"{name}.QuietBar", "init_args": {"refresh_rate": 5}},
+    ]
     check_classes(parse_sweep(tiny_sweep), static=True)
     tiny_sweep["trainer"]["callbacks"].append({"class_path": f"{name}.MyFinder"})
-    assert "trainer.callbacks[3]: MyFinder cannot run inside a trial: it overwrites the learning rate each trial " \
-           "samples" in _static_error(tiny_sweep)
+    assert (
+        "trainer.callbacks[3]: MyFinder cannot run inside a trial: it overwrites the learning rate each trial "
+        "samples" in _static_error(tiny_sweep)
+    )
     assert name not in sys.modules
 
 

@@ -3,9 +3,9 @@
 import pytest
 import yaml
 
+from tuning.errors import UserError
 from tuning.sweep.config import builtin_sweeps, load_sweep, parse_sweep
 from tuning.sweep.file import apply_overrides
-from tuning.errors import UserError
 
 
 def _error(data: dict) -> str:
@@ -18,24 +18,39 @@ def _with(sweep: dict, dotted: str, value) -> dict:
     return apply_overrides(sweep, [f"{dotted}={yaml.safe_dump(value, default_flow_style=True).strip()}"])
 
 
-@pytest.mark.parametrize("key, value, expected", [
-    ("search.mode", "minimize", ["search.mode", "'min' or 'max'"]),
-    ("search.num_samples", 0, ["search.num_samples", "greater than or equal to 1"]),
-    ("search.num_samples", "many", ["search.num_samples", "integer"]),
-    ("resources.cpu", -1, ["resources.cpu", "greater than or equal to 0"]),
-    ("resources.gpu", -0.5, ["resources.gpu", "greater than or equal to 0"]),
-    ("search.space.model.init_args.lr", {"loguniform": [0, 0.1]}, ["search.space.model.init_args.lr", "low > 0"]),
-    ("search.space.model.init_args.lr", {"uniform": [0.5, 0.1]}, ["search.space.model.init_args.lr", "low < high"]),
-    ("search.space.model.init_args.hidden_dim", {"choice": []}, ["search.space.model.init_args.hidden_dim", "non-empty"]),
-    ("search.space.model.init_args.lr", {"chioce": [1]}, ["search.space.model.init_args.lr", "did you mean 'choice'"]),
-    ("search.space.optimiser.lr", {"choice": [1]}, ["search.space.optimiser.lr", "model, data, trainer"]),
-    ("search.space.model.init_args.lr", {"quniform": [0.1, 1.0]}, ["search.space.model.init_args.lr", "[low, high, q]"]),
-    ("search.space.model.init_args.hidden_dim", {"randint": [1.5, 8]}, ["randint", "integer"]),
-    ("search.searcher.name", "hyperopt", ["search.searcher.name", "'optuna', 'random' or 'grid'"]),
-    ("search.scheduler.reduction_factor", 1, ["search.scheduler.reduction_factor", "greater than 1"]),
-    ("run.keep_checkpoints", 0, ["run.keep_checkpoints", "greater than or equal to 1"]),
-    ("name", "my sweep!", ["name", "should match pattern"]),
-])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("search.mode", "minimize", ["search.mode", "'min' or 'max'"]),
+        ("search.num_samples", 0, ["search.num_samples", "greater than or equal to 1"]),
+        ("search.num_samples", "many", ["search.num_samples", "integer"]),
+        ("resources.cpu", -1, ["resources.cpu", "greater than or equal to 0"]),
+        ("resources.gpu", -0.5, ["resources.gpu", "greater than or equal to 0"]),
+        ("search.space.model.init_args.lr", {"loguniform": [0, 0.1]}, ["search.space.model.init_args.lr", "low > 0"]),
+        ("search.space.model.init_args.lr", {"uniform": [0.5, 0.1]}, ["search.space.model.init_args.lr", "low < high"]),
+        (
+            "search.space.model.init_args.hidden_dim",
+            {"choice": []},
+            ["search.space.model.init_args.hidden_dim", "non-empty"],
+        ),
+        (
+            "search.space.model.init_args.lr",
+            {"chioce": [1]},
+            ["search.space.model.init_args.lr", "did you mean 'choice'"],
+        ),
+        ("search.space.optimiser.lr", {"choice": [1]}, ["search.space.optimiser.lr", "model, data, trainer"]),
+        (
+            "search.space.model.init_args.lr",
+            {"quniform": [0.1, 1.0]},
+            ["search.space.model.init_args.lr", "[low, high, q]"],
+        ),
+        ("search.space.model.init_args.hidden_dim", {"randint": [1.5, 8]}, ["randint", "integer"]),
+        ("search.searcher.name", "hyperopt", ["search.searcher.name", "'optuna', 'random' or 'grid'"]),
+        ("search.scheduler.reduction_factor", 1, ["search.scheduler.reduction_factor", "greater than 1"]),
+        ("run.keep_checkpoints", 0, ["run.keep_checkpoints", "greater than or equal to 1"]),
+        ("name", "my sweep!", ["name", "should match pattern"]),
+    ],
+)
 def test_bad_value_names_the_key(tiny_sweep, key, value, expected):
     message = _error(_with(tiny_sweep, key, value))
     for fragment in expected:
@@ -88,15 +103,28 @@ def test_every_space_error_is_reported_at_once(tiny_sweep):
 
 
 def test_overrides_are_typed_as_yaml(tiny_sweep):
-    data = apply_overrides(tiny_sweep, ["search.num_samples=32", "trainer.max_epochs=10", "run.storage=/tmp/x",
-                                        "search.space.model.init_args.dropout={uniform: [0.0, 0.5]}"])
+    data = apply_overrides(
+        tiny_sweep,
+        [
+            "search.num_samples=32",
+            "trainer.max_epochs=10",
+            "run.storage=/tmp/x",
+            "search.space.model.init_args.dropout={uniform: [0.0, 0.5]}",
+        ],
+    )
     cfg = parse_sweep(data)
     assert cfg.search.num_samples == 32 and cfg.trainer["max_epochs"] == 10 and cfg.run.storage == "/tmp/x"
     assert cfg.search.space["model.init_args.dropout"].args == (0.0, 0.5)
 
 
-@pytest.mark.parametrize("item, fragment", [("search.num_samples", "KEY=VALUE"), ("name.sub=3", "'name' is not a mapping"),
-                                            ("trainer.max_epochs=[1", "not valid YAML")])
+@pytest.mark.parametrize(
+    "item, fragment",
+    [
+        ("search.num_samples", "KEY=VALUE"),
+        ("name.sub=3", "'name' is not a mapping"),
+        ("trainer.max_epochs=[1", "not valid YAML"),
+    ],
+)
 def test_bad_override_is_a_user_error(tiny_sweep, item, fragment):
     with pytest.raises(UserError, match="--set") as info:
         apply_overrides(tiny_sweep, [item])
@@ -126,13 +154,18 @@ def test_every_builtin_sweep_parses_and_its_classes_check(name):
     assert parse_sweep(cfg.to_dict()) == cfg  # what we write into the experiment reads back the same
 
 
-@pytest.mark.parametrize("scheduler, fields", [
-    (None, {"name": "asha", "grace_period": 1, "reduction_factor": 3, "max_t": None, "metric": None}),
-    ({"name": "fifo"}, {"name": "fifo", "max_t": None, "metric": None}),
-    ({"name": "hyperband", "max_t": 4}, {"name": "hyperband", "reduction_factor": 3, "max_t": 4, "metric": None}),
-    ({"name": "median", "metric": "val_loss"},
-     {"name": "median", "grace_period": 1, "min_samples_required": 3, "max_t": None, "metric": "val_loss"}),
-])
+@pytest.mark.parametrize(
+    "scheduler, fields",
+    [
+        (None, {"name": "asha", "grace_period": 1, "reduction_factor": 3, "max_t": None, "metric": None}),
+        ({"name": "fifo"}, {"name": "fifo", "max_t": None, "metric": None}),
+        ({"name": "hyperband", "max_t": 4}, {"name": "hyperband", "reduction_factor": 3, "max_t": 4, "metric": None}),
+        (
+            {"name": "median", "metric": "val_loss"},
+            {"name": "median", "grace_period": 1, "min_samples_required": 3, "max_t": None, "metric": "val_loss"},
+        ),
+    ],
+)
 def test_each_scheduler_section_holds_its_own_settings_with_the_budget_and_metric(tiny_sweep, scheduler, fields):
     if scheduler is None:
         del tiny_sweep["search"]["scheduler"]
@@ -144,8 +177,10 @@ def test_each_scheduler_section_holds_its_own_settings_with_the_budget_and_metri
 
 
 def test_pbt_s_mutations_are_written_as_a_sweep_file_writes_them(tiny_sweep):
-    tiny_sweep["search"].update(searcher={"name": "random"}, scheduler={
-        "name": "pbt", "mutations": {"model.init_args.lr": {"loguniform": [1.0e-3, 1.0e-2]}}})
+    tiny_sweep["search"].update(
+        searcher={"name": "random"},
+        scheduler={"name": "pbt", "mutations": {"model.init_args.lr": {"loguniform": [1.0e-3, 1.0e-2]}}},
+    )
     written = parse_sweep(tiny_sweep).to_dict()["search"]["scheduler"]
     assert written["mutations"] == {"model.init_args.lr": {"loguniform": [1.0e-3, 1.0e-2]}}
     assert parse_sweep(tiny_sweep).search.scheduler.mutations["model.init_args.lr"].kind == "loguniform"
@@ -155,12 +190,25 @@ def test_an_earlier_experiment_s_one_scheduler_section_reads_as_its_scheduler_s_
     """Before each scheduler had its section, sweep.yaml held every scheduler's settings (the old experiment of
     tests/tuning/run/old_experiment too): such a section still reads, as its own scheduler's, so it resumes."""
     tiny_sweep["search"]["scheduler"] = {
-        "name": "fifo", "grace_period": 1, "reduction_factor": 3, "max_t": None, "min_samples_required": 3,
-        "perturbation_interval": 2, "quantile_fraction": 0.25, "resample_probability": 0.25, "mutations": {}}
+        "name": "fifo",
+        "grace_period": 1,
+        "reduction_factor": 3,
+        "max_t": None,
+        "min_samples_required": 3,
+        "perturbation_interval": 2,
+        "quantile_fraction": 0.25,
+        "resample_probability": 0.25,
+        "mutations": {},
+    }
     assert parse_sweep(tiny_sweep).search.scheduler.model_dump() == {"name": "fifo", "max_t": None, "metric": None}
     tiny_sweep["search"]["scheduler"].update(name="asha", metric="val_loss")  # as the last one-section tuning wrote
     assert parse_sweep(tiny_sweep).search.scheduler.model_dump() == {
-        "name": "asha", "max_t": None, "metric": "val_loss", "grace_period": 1, "reduction_factor": 3}
+        "name": "asha",
+        "max_t": None,
+        "metric": "val_loss",
+        "grace_period": 1,
+        "reduction_factor": 3,
+    }
     tiny_sweep["search"]["scheduler"]["name"] = "fifo"
     del tiny_sweep["search"]["scheduler"]["perturbation_interval"]  # not all of them: a sweep file of today's
     assert "search.scheduler.grace_period: not a field of fifo" in _error(tiny_sweep)

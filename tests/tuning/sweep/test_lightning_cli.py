@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from tests.in_process import tuning_here
+from tuning.run.resume import STUDY_FILE
 from tuning.sweep.classes import check_classes
 from tuning.sweep.config import parse_sweep
 from tuning.sweep.lightning_cli import normalize
-from tuning.run.resume import STUDY_FILE
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -24,18 +24,32 @@ ROOT = Path(__file__).resolve().parents[3]
 # plus the sweep's own `search:`.
 PRINTED = {
     "seed_everything": 7,
-    "trainer": {"accelerator": "cpu", "strategy": "auto", "devices": "auto", "num_nodes": 1, "precision": None,
-                "logger": {"class_path": "CSVLogger", "init_args": {"save_dir": "somewhere", "name": "csv"}},
-                "callbacks": ["LearningRateMonitor"], "max_epochs": 2, "enable_checkpointing": None,
-                "enable_progress_bar": None, "enable_model_summary": None, "default_root_dir": None,
-                "limit_train_batches": 5, "fast_dev_run": False},
+    "trainer": {
+        "accelerator": "cpu",
+        "strategy": "auto",
+        "devices": "auto",
+        "num_nodes": 1,
+        "precision": None,
+        "logger": {"class_path": "CSVLogger", "init_args": {"save_dir": "somewhere", "name": "csv"}},
+        "callbacks": ["LearningRateMonitor"],
+        "max_epochs": 2,
+        "enable_checkpointing": None,
+        "enable_progress_bar": None,
+        "enable_model_summary": None,
+        "default_root_dir": None,
+        "limit_train_batches": 5,
+        "fast_dev_run": False,
+    },
     "model": {"class_path": "tests.user_models.LinearClassifier", "init_args": {"width": 64, "lr": 0.01}},
     "data": {"class_path": "digits", "init_args": {"batch_size": 64}},
     "optimizer": {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1, "momentum": 0.9}},
     "lr_scheduler": {"class_path": "StepLR", "init_args": {"step_size": 1, "gamma": 0.5}},
     "ckpt_path": None,
-    "search": {"num_samples": 2, "space": {"optimizer.init_args.lr": {"loguniform": [0.01, 0.3]}},
-               "scheduler": {"name": "fifo"}},
+    "search": {
+        "num_samples": 2,
+        "space": {"optimizer.init_args.lr": {"loguniform": [0.01, 0.3]}},
+        "scheduler": {"name": "fifo"},
+    },
     "resources": {"cpu": 1, "max_concurrent": 2},
 }
 
@@ -62,19 +76,22 @@ def test_bare_arguments_of_a_fixed_class_are_its_init_args():
     assert normalize({"model": spelled})["model"] == spelled, "subclass mode is left as it is"
 
 
-@pytest.mark.parametrize("change, key", [
-    ({"optimizer": None}, "lr_scheduler"),  # a scheduler needs an optimizer to schedule
-    ({"optimizer": {"class_path": "torch.optim.Adamm"}}, "optimizer.class_path"),
-    ({"optimizer": {"class_path": "SGD", "init_args": {"lr": 0.1, "momentun": 0.9}}}, "optimizer.init_args"),
-    ({"lr_scheduler": {"class_path": "StepLR"}}, "lr_scheduler.init_args"),  # step_size is required
-    ({"optimizer": None, "lr_scheduler": None}, "search.space.optimizer.init_args.lr"),
-    ({"ckpt_path": "no/such.ckpt"}, "ckpt_path"),
-    ({"trainer": {**PRINTED["trainer"], "enable_checkpointing": False}}, "trainer.enable_checkpointing"),
-    ({"trainer": {**PRINTED["trainer"], "logger": False}}, "trainer.logger"),
-    ({"trainer": {**PRINTED["trainer"], "logger": "NoSuchLogger"}}, "trainer.logger[0].class_path"),
-    ({"trainer": {**PRINTED["trainer"], "devices": 2}}, "trainer.devices"),
-    ({"trainer": {**PRINTED["trainer"], "accelerator": "gpu"}}, "trainer.accelerator"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"optimizer": None}, "lr_scheduler"),  # a scheduler needs an optimizer to schedule
+        ({"optimizer": {"class_path": "torch.optim.Adamm"}}, "optimizer.class_path"),
+        ({"optimizer": {"class_path": "SGD", "init_args": {"lr": 0.1, "momentun": 0.9}}}, "optimizer.init_args"),
+        ({"lr_scheduler": {"class_path": "StepLR"}}, "lr_scheduler.init_args"),  # step_size is required
+        ({"optimizer": None, "lr_scheduler": None}, "search.space.optimizer.init_args.lr"),
+        ({"ckpt_path": "no/such.ckpt"}, "ckpt_path"),
+        ({"trainer": {**PRINTED["trainer"], "enable_checkpointing": False}}, "trainer.enable_checkpointing"),
+        ({"trainer": {**PRINTED["trainer"], "logger": False}}, "trainer.logger"),
+        ({"trainer": {**PRINTED["trainer"], "logger": "NoSuchLogger"}}, "trainer.logger[0].class_path"),
+        ({"trainer": {**PRINTED["trainer"], "devices": 2}}, "trainer.devices"),
+        ({"trainer": {**PRINTED["trainer"], "accelerator": "gpu"}}, "trainer.accelerator"),
+    ],
+)
 def test_what_cannot_be_honoured_is_exit_2_naming_the_key(tmp_path, capsys, change, key):
     from tuning.cli.commands import main
 
@@ -97,8 +114,9 @@ def test_ckpt_path_starts_the_trial_from_its_weights_and_optimizer_replaces_conf
     trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
     trainer.strategy.connect(saved)
     trainer.save_checkpoint(tmp_path / "start.ckpt")  # a real Lightning checkpoint file
-    sweep = parse_sweep({**copy.deepcopy(PRINTED), "name": "x", "ckpt_path": str(tmp_path / "start.ckpt"),
-                         "weights_only": True}).to_dict()
+    sweep = parse_sweep(
+        {**copy.deepcopy(PRINTED), "name": "x", "ckpt_path": str(tmp_path / "start.ckpt"), "weights_only": True}
+    ).to_dict()
     monkeypatch.setenv("TUNING_IN_TRIAL", "")  # prepare_trial marks the process as a trial; undone after the test
     *_, model, dist = prepare_trial({"optimizer.init_args.lr": 0.123}, sweep, str(tmp_path / "trial_0001_ab"))
     assert dist == "lightning.pytorch"
@@ -113,9 +131,14 @@ def _export_validates_to_the_reported_value(exp: Path, out: Path, cli: list[str]
     """`tuning export` of the best trial, then the user's own `validate --ckpt_path` on it: the report's value."""
     best = json.loads(tuning_here("report", str(exp), "--format", "json").stdout)["trials"][0]
     assert tuning_here("export", str(exp), "--output", str(out)).returncode == 0
-    validated = subprocess.run([*cli, "validate", "--config", str(out / "config.yaml"), "--ckpt_path",
-                                str(out / "checkpoint.ckpt")], cwd=out.parent, env=env, capture_output=True,
-                               text=True, timeout=300)
+    validated = subprocess.run(
+        [*cli, "validate", "--config", str(out / "config.yaml"), "--ckpt_path", str(out / "checkpoint.ckpt")],
+        cwd=out.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert validated.returncode == 0, validated.stderr[-3000:]
     value = re.search(r"val_loss\s*\W\s*([0-9.]+)", validated.stdout)
     assert value and float(value.group(1)) == pytest.approx(best["metric"], abs=1e-4), validated.stdout[-2000:]
@@ -127,18 +150,63 @@ def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightning
     cli = [sys.executable, str(ROOT / "tests" / "lightningcli_main.py")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the user's project: where `tests.user_models` imports from
     printed = subprocess.run(
-        [*cli, "fit", "--seed_everything", "7", "--model", "tests.user_models.LinearClassifier", "--model.width", "64",
-         "--data", "tuning.data.digits.DigitsDataModule", "--trainer.max_epochs", "2",
-         "--trainer.limit_train_batches", "5", "--trainer.callbacks", "LearningRateMonitor",
-         "--trainer.logger", "CSVLogger", "--trainer.logger.save_dir", "somewhere", "--trainer.logger.name", "csv",
-         "--optimizer", "SGD", "--optimizer.lr", "0.1", "--optimizer.momentum", "0.9",
-         "--lr_scheduler", "StepLR", "--lr_scheduler.step_size", "1", "--lr_scheduler.gamma", "0.5", "--print_config"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        [
+            *cli,
+            "fit",
+            "--seed_everything",
+            "7",
+            "--model",
+            "tests.user_models.LinearClassifier",
+            "--model.width",
+            "64",
+            "--data",
+            "tuning.data.digits.DigitsDataModule",
+            "--trainer.max_epochs",
+            "2",
+            "--trainer.limit_train_batches",
+            "5",
+            "--trainer.callbacks",
+            "LearningRateMonitor",
+            "--trainer.logger",
+            "CSVLogger",
+            "--trainer.logger.save_dir",
+            "somewhere",
+            "--trainer.logger.name",
+            "csv",
+            "--optimizer",
+            "SGD",
+            "--optimizer.lr",
+            "0.1",
+            "--optimizer.momentum",
+            "0.9",
+            "--lr_scheduler",
+            "StepLR",
+            "--lr_scheduler.step_size",
+            "1",
+            "--lr_scheduler.gamma",
+            "0.5",
+            "--print_config",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert printed.returncode == 0, printed.stderr[-3000:]
     sweep = tmp_path / "printed.yaml"  # no name in it: the experiment is named after the file
-    sweep.write_text(printed.stdout + yaml.safe_dump({
-        "search": {"num_samples": 2, "space": {"optimizer.init_args.lr": {"loguniform": [0.01, 0.3]}},
-                   "scheduler": {"name": "fifo"}}}))
+    sweep.write_text(
+        printed.stdout
+        + yaml.safe_dump(
+            {
+                "search": {
+                    "num_samples": 2,
+                    "space": {"optimizer.init_args.lr": {"loguniform": [0.01, 0.3]}},
+                    "scheduler": {"name": "fifo"},
+                }
+            }
+        )
+    )
     result = tuning_here("run", str(sweep), "--storage", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stderr[-3000:]
     exp = tmp_path / "runs" / "printed"
@@ -155,27 +223,53 @@ def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightning
     assert not (ROOT / "somewhere").exists() and not (tmp_path / "somewhere").exists()
 
     _export_validates_to_the_reported_value(exp, tmp_path / "export", cli, env)
-    refit = subprocess.run([*cli, "fit", "--config", str(tmp_path / "export" / "config.yaml"),
-                            "--trainer.max_epochs", "1"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                           timeout=300)
+    refit = subprocess.run(
+        [*cli, "fit", "--config", str(tmp_path / "export" / "config.yaml"), "--trainer.max_epochs", "1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert refit.returncode == 0, refit.stderr[-3000:]
 
 
 @pytest.mark.integration
-def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and_its_export_validates(ray_session,
-                                                                                                      tmp_path):
+def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and_its_export_validates(
+    ray_session, tmp_path
+):
     """`LightningCLI(Model, Data)` prints bare arguments: the sweep names the classes beside them, and the
     export is written back in that form, so the user's own `validate --ckpt_path` gives the report's value."""
     cli = [sys.executable, str(ROOT / "tests" / "lightningcli_fixed.py")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    printed = subprocess.run([*cli, "fit", "--model.width", "64", "--trainer.max_epochs", "1",
-                              "--trainer.limit_train_batches", "5", "--print_config"],
-                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    printed = subprocess.run(
+        [
+            *cli,
+            "fit",
+            "--model.width",
+            "64",
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
+            "5",
+            "--print_config",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert printed.returncode == 0, printed.stderr[-3000:]
     config = yaml.safe_load(printed.stdout)
     assert "class_path" not in config["model"] and config["model"]["width"] == 64
-    search = {"search": {"num_samples": 1, "space": {"model.init_args.lr": {"loguniform": [0.01, 0.1]}},
-                         "scheduler": {"name": "fifo"}}}
+    search = {
+        "search": {
+            "num_samples": 1,
+            "space": {"model.init_args.lr": {"loguniform": [0.01, 0.1]}},
+            "scheduler": {"name": "fifo"},
+        }
+    }
     sweep = tmp_path / "fixed.yaml"
     sweep.write_text(yaml.safe_dump({**config, **search}))
     refused = tuning_here("validate", str(sweep))
@@ -197,14 +291,22 @@ def test_a_pytorch_lightning_project_sweeps_and_errored_trials_exit_3(ray_sessio
         "name": "legacy",
         "model": {"class_path": "tests.legacy_project.LegacyClassifier"},
         "data": {"class_path": "tests.legacy_project.LegacyDigits"},
-        "trainer": {"max_epochs": 2, "accelerator": "cpu", "logger": "CSVLogger",
-                    "callbacks": [{"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss"}},
-                                  # no monitor: each epoch's file replaces the last one
-                                  {"class_path": "ModelCheckpoint", "init_args": {"save_top_k": 1}}]},
-        "search": {"num_samples": 2, "space": {"model.init_args.fail": {"choice": [False, True]}},
-                   "searcher": {"points_to_evaluate": [{"model.init_args.fail": False},
-                                                       {"model.init_args.fail": True}]},
-                   "scheduler": {"name": "fifo"}},
+        "trainer": {
+            "max_epochs": 2,
+            "accelerator": "cpu",
+            "logger": "CSVLogger",
+            "callbacks": [
+                {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss"}},
+                # no monitor: each epoch's file replaces the last one
+                {"class_path": "ModelCheckpoint", "init_args": {"save_top_k": 1}},
+            ],
+        },
+        "search": {
+            "num_samples": 2,
+            "space": {"model.init_args.fail": {"choice": [False, True]}},
+            "searcher": {"points_to_evaluate": [{"model.init_args.fail": False}, {"model.init_args.fail": True}]},
+            "scheduler": {"name": "fifo"},
+        },
     }
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(sweep))
     result = tuning_here("run", str(tmp_path / "sweep.yaml"), "--storage", str(tmp_path / "runs"))
@@ -219,8 +321,11 @@ def test_a_pytorch_lightning_project_sweeps_and_errored_trials_exit_3(ray_sessio
     study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{tmp_path / 'runs' / 'legacy' / STUDY_FILE}")
     states = {t.user_attrs["tune_trial_id"]: t.state.name for t in study.trials}
     assert states == {by_fail[False]["trial_id"]: "COMPLETE", by_fail[True]["trial_id"]: "FAIL"}, "the study agrees"
-    (done,) = [p for p in (tmp_path / "runs" / "legacy").glob("trial_*")
-               if json.loads((p / "trial.json").read_text())["params"]["model.init_args.fail"] is False]
+    (done,) = [
+        p
+        for p in (tmp_path / "runs" / "legacy").glob("trial_*")
+        if json.loads((p / "trial.json").read_text())["params"]["model.init_args.fail"] is False
+    ]
     header, *rows = (done / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()
     assert "val_loss" in header.split(",") and len(rows) >= 2  # the bare CSVLogger, in pytorch_lightning
     # The user's ModelCheckpoint deleted its epoch-0 file; the deletion reached the storage too.

@@ -11,14 +11,20 @@ REFUSED = [  # (more overrides on the quickstart, its asha scheduler, with TWO u
     ([], "search.scheduler.metric: asha compares trials on one number, and this sweep has 2 objectives"),
     (["search.scheduler={name: hyperband}"], "search.scheduler.metric: hyperband compares trials on one number"),
     (["search.scheduler={name: median}"], "search.scheduler.metric: median compares trials on one number"),
-    (["search.scheduler.metric=val_acc", "search.mode=[min]"],
-     "search.mode: search.metric names 2 metrics (val_loss, val_acc), so search.mode must be a list of 2"),
+    (
+        ["search.scheduler.metric=val_acc", "search.mode=[min]"],
+        "search.mode: search.metric names 2 metrics (val_loss, val_acc), so search.mode must be a list of 2",
+    ),
     (["search.scheduler.metric=val_acc", "search.mode=max"], "search.mode: search.metric names 2 metrics"),
     (["search.scheduler.metric=train_loss"], "search.scheduler.metric: 'train_loss' is not one of search.metric"),
-    (["search.scheduler.metric=val_acc", "search.searcher.sampler=cmaes"],
-     "search.searcher.sampler: cmaes optimizes one objective"),
-    (["search.scheduler.metric=val_acc", "search.metric=[val_loss, val_loss]"],
-     "search.metric: 'val_loss' is named twice"),
+    (
+        ["search.scheduler.metric=val_acc", "search.searcher.sampler=cmaes"],
+        "search.searcher.sampler: cmaes optimizes one objective",
+    ),
+    (
+        ["search.scheduler.metric=val_acc", "search.metric=[val_loss, val_loss]"],
+        "search.metric: 'val_loss' is named twice",
+    ),
 ]
 
 

@@ -7,8 +7,7 @@ import pytest
 
 from tuning.data import DATA
 from tuning.models import MODELS
-from tuning.sweep import signatures
-from tuning.sweep import flavour
+from tuning.sweep import flavour, signatures
 from tuning.sweep.class_paths import from_source, parameters, split_path
 
 
@@ -48,11 +47,14 @@ def test_lightning_callbacks_read_from_source_as_imported(dist):
     assert {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor"} <= set(read)
 
 
-@pytest.mark.parametrize("source, dist", [("import lightning as L\nclass M(L.LightningModule):\n", "lightning.pytorch"),
-                                          ("import lightning.pytorch as pl\nclass M(pl.LightningModule):\n",
-                                           "lightning.pytorch"),
-                                          ("import pytorch_lightning as pl\nclass M(pl.LightningModule):\n",
-                                           "pytorch_lightning")])
+@pytest.mark.parametrize(
+    "source, dist",
+    [
+        ("import lightning as L\nclass M(L.LightningModule):\n", "lightning.pytorch"),
+        ("import lightning.pytorch as pl\nclass M(pl.LightningModule):\n", "lightning.pytorch"),
+        ("import pytorch_lightning as pl\nclass M(pl.LightningModule):\n", "pytorch_lightning"),
+    ],
+)
 def test_the_distribution_of_a_module_reads_from_source(tmp_path, monkeypatch, source, dist):
     name = f"flavour_mod_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{name}.py").write_text(source + "    def __init__(self, x: int = 1):\n        super().__init__()\n")
@@ -62,7 +64,7 @@ def test_the_distribution_of_a_module_reads_from_source(tmp_path, monkeypatch, s
     assert name not in sys.modules
 
 
-SOURCE = '''
+SOURCE = """
 import functools
 
 import pytorch_lightning as pl
@@ -120,7 +122,7 @@ if True:
     class Hidden(LM):
         def __init__(self):
             super().__init__()
-'''
+"""
 
 
 @pytest.fixture
@@ -158,8 +160,12 @@ def test_what_source_cannot_tell_is_unknown(user_pkg, name):
 
 
 def test_unknown_bases_and_hidden_classes(user_pkg):
-    assert signatures.is_subclass(_ref(user_pkg, "Inherits"), flavour.defined_at("pytorch_lightning", "model")) is True  # through Full
-    assert signatures.is_subclass(_ref(user_pkg, "Generic_"), flavour.defined_at("pytorch_lightning", "model")) is True  # one base says yes
+    assert (
+        signatures.is_subclass(_ref(user_pkg, "Inherits"), flavour.defined_at("pytorch_lightning", "model")) is True
+    )  # through Full
+    assert (
+        signatures.is_subclass(_ref(user_pkg, "Generic_"), flavour.defined_at("pytorch_lightning", "model")) is True
+    )  # one base says yes
     assert _ref(user_pkg, "Hidden") is None  # defined inside an `if`
     assert _ref(user_pkg, "Missing") is None
     assert signatures.resolve("no_such_package_here.mod", ["X"]) is None

@@ -6,14 +6,17 @@ from ray import tune
 from tuning.sweep.space import Domain, apply_params, parse_domain, to_param_space
 
 
-@pytest.mark.parametrize("spec, tune_type", [
-    ({"choice": [1, 2]}, tune.search.sample.Categorical),
-    ({"uniform": [0.0, 1.0]}, tune.search.sample.Float),
-    ({"loguniform": [1e-4, 1e-1]}, tune.search.sample.Float),
-    ({"randint": [1, 5]}, tune.search.sample.Integer),
-    ({"quniform": [0.0, 1.0, 0.25]}, tune.search.sample.Float),
-    ({"qloguniform": [1.0, 100.0, 1.0]}, tune.search.sample.Float),
-])
+@pytest.mark.parametrize(
+    "spec, tune_type",
+    [
+        ({"choice": [1, 2]}, tune.search.sample.Categorical),
+        ({"uniform": [0.0, 1.0]}, tune.search.sample.Float),
+        ({"loguniform": [1e-4, 1e-1]}, tune.search.sample.Float),
+        ({"randint": [1, 5]}, tune.search.sample.Integer),
+        ({"quniform": [0.0, 1.0, 0.25]}, tune.search.sample.Float),
+        ({"qloguniform": [1.0, 100.0, 1.0]}, tune.search.sample.Float),
+    ],
+)
 def test_every_kind_becomes_a_tune_domain(spec, tune_type):
     domain = parse_domain(spec).to_tune()
     assert isinstance(domain, tune_type)
@@ -43,18 +46,26 @@ def test_param_space_keeps_dotted_keys():
 
 def test_apply_params_sets_nested_values_without_touching_the_original():
     sections = {"model": {"class_path": "mlp", "init_args": {"lr": 0.1}}, "trainer": {"max_epochs": 3}}
-    out = apply_params(sections, {"model.init_args.lr": 0.5, "model.init_args.opt.beta": 0.9,
-                                  "trainer.gradient_clip_val": 1.0})
+    out = apply_params(
+        sections, {"model.init_args.lr": 0.5, "model.init_args.opt.beta": 0.9, "trainer.gradient_clip_val": 1.0}
+    )
     assert out["model"]["init_args"] == {"lr": 0.5, "opt": {"beta": 0.9}}
     assert out["trainer"] == {"max_epochs": 3, "gradient_clip_val": 1.0}
     assert sections["model"]["init_args"] == {"lr": 0.1}
 
 
-@pytest.mark.parametrize("spec, fragment", [
-    ({"loguniform": [0.0, 1.0]}, "low > 0"), ({"uniform": [1, 1]}, "low < high"), ({"choice": []}, "non-empty"),
-    ({"quniform": [0, 1, 0]}, "q > 0"), ({"uniform": ["a", 1]}, "as numbers"), ([1, 2], "one key"),
-    ({"uniform": [0, 1], "choice": [1]}, "one key"),
-])
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ({"loguniform": [0.0, 1.0]}, "low > 0"),
+        ({"uniform": [1, 1]}, "low < high"),
+        ({"choice": []}, "non-empty"),
+        ({"quniform": [0, 1, 0]}, "q > 0"),
+        ({"uniform": ["a", 1]}, "as numbers"),
+        ([1, 2], "one key"),
+        ({"uniform": [0, 1], "choice": [1]}, "one key"),
+    ],
+)
 def test_bad_entries_say_what_is_allowed(spec, fragment):
     with pytest.raises(ValueError) as info:
         parse_domain(spec)
@@ -62,8 +73,8 @@ def test_bad_entries_say_what_is_allowed(spec, fragment):
 
 
 def test_conditional_choices_deeper_than_the_bound_are_refused_not_a_recursion_error():
-    from tuning.sweep.config import parse_sweep
     from tuning.errors import UserError
+    from tuning.sweep.config import parse_sweep
     from tuning.sweep.space import MAX_DEPTH
 
     def nest(levels):
@@ -72,8 +83,12 @@ def test_conditional_choices_deeper_than_the_bound_are_refused_not_a_recursion_e
             space = {f"model.init_args.k{i}": {"choice": {"a": space, "b": None}}}
         return space
 
-    base = {"name": "deep", "model": {"class_path": "mlp"}, "data": {"class_path": "digits"},
-            "trainer": {"max_epochs": 1}}
+    base = {
+        "name": "deep",
+        "model": {"class_path": "mlp"},
+        "data": {"class_path": "digits"},
+        "trainer": {"max_epochs": 1},
+    }
     parse_sweep({**base, "search": {"space": nest(MAX_DEPTH)}})  # the bound itself is fine
     with pytest.raises(UserError, match=f"conditional choices nest at most {MAX_DEPTH} deep"):
         parse_sweep({**base, "search": {"space": nest(150)}})

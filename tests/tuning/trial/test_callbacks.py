@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from tuning.errors import UserError
 from tuning.sweep.classes import check_classes
 from tuning.sweep.config import parse_sweep
-from tuning.errors import UserError
 
 
 def _check(sweep):
@@ -25,12 +25,18 @@ def test_callback_shape_and_profiler_errors_name_the_key(tiny_sweep):
 
 def test_unknown_callback_and_bad_init_args(tiny_sweep):
     tiny_sweep["trainer"]["callbacks"] = [{"class_path": "LearningRateMonitr"}]
-    with pytest.raises(UserError, match=r"trainer.callbacks\[0\].class_path: 'LearningRateMonitr' is not a Lightning "
-                                        r"callback \(did you mean 'LearningRateMonitor'\?\)"):
+    with pytest.raises(
+        UserError,
+        match=r"trainer.callbacks\[0\].class_path: 'LearningRateMonitr' is not a Lightning "
+        r"callback \(did you mean 'LearningRateMonitor'\?\)",
+    ):
         _check(tiny_sweep)
     tiny_sweep["trainer"]["callbacks"] = [{"class_path": "LearningRateMonitor", "init_args": {"interval": "epoch"}}]
-    with pytest.raises(UserError, match=r"trainer.callbacks\[0\].init_args.interval: LearningRateMonitor has no "
-                                        "argument 'interval'"):
+    with pytest.raises(
+        UserError,
+        match=r"trainer.callbacks\[0\].init_args.interval: LearningRateMonitor has no "
+        "argument 'interval'",
+    ):
         _check(tiny_sweep)
     tiny_sweep["trainer"]["callbacks"] = [{"class_path": "tests.user_models.LinearClassifier", "init_args": {}}]
     with pytest.raises(UserError, match=r"trainer.callbacks\[0\].class_path: .* is not a Lightning Callback"):
@@ -38,8 +44,9 @@ def test_unknown_callback_and_bad_init_args(tiny_sweep):
 
 
 def test_valid_callbacks_and_trial_options_pass(tiny_sweep):
-    tiny_sweep["trainer"]["callbacks"] = [{"class_path": "tests.user_callbacks.RecordTrainerOptions",
-                                           "init_args": {"filename": "x.json"}}]
+    tiny_sweep["trainer"]["callbacks"] = [
+        {"class_path": "tests.user_callbacks.RecordTrainerOptions", "init_args": {"filename": "x.json"}}
+    ]
     tiny_sweep["trial"] = {"early_stopping": {"patience": 2}, "auto_batch_size": True, "batch_size_mode": "binsearch"}
     cfg = parse_sweep(tiny_sweep)
     check_classes(cfg)
@@ -65,10 +72,12 @@ def test_ddp_resource_rules(tiny_sweep):
         _check(tiny_sweep)
 
 
-@pytest.mark.parametrize("profiler, name, marker", [("advanced", "AdvancedProfiler", "ncalls"),
-                                                    ("pytorch", "PyTorchProfiler", "Self CPU")])
-def test_the_advanced_and_pytorch_profilers_report_in_the_trial_directory(ray_session, tmp_path, tiny_sweep, profiler,
-                                                                          name, marker):
+@pytest.mark.parametrize(
+    "profiler, name, marker", [("advanced", "AdvancedProfiler", "ncalls"), ("pytorch", "PyTorchProfiler", "Self CPU")]
+)
+def test_the_advanced_and_pytorch_profilers_report_in_the_trial_directory(
+    ray_session, tmp_path, tiny_sweep, profiler, name, marker
+):
     """`trainer.profiler: advanced | pytorch` in a real trial: Lightning's report of that profiler (cProfile's
     table; torch's op table) in fit-profile.txt, and profile_summary.json built from its own records."""
     from tuning.run.driver import run_sweep
@@ -89,9 +98,15 @@ def test_a_progress_bar_is_dropped_from_the_trials_with_one_notice(ray_session, 
     from tuning.report.load import load_report
     from tuning.run.driver import run_sweep
 
-    tiny_sweep["trainer"].update(max_epochs=1, limit_train_batches=4, limit_val_batches=2, callbacks=[
-        {"class_path": "RichProgressBar"},
-        {"class_path": "tests.user_callbacks.RecordTrainerOptions", "init_args": {"filename": "options.json"}}])
+    tiny_sweep["trainer"].update(
+        max_epochs=1,
+        limit_train_batches=4,
+        limit_val_batches=2,
+        callbacks=[
+            {"class_path": "RichProgressBar"},
+            {"class_path": "tests.user_callbacks.RecordTrainerOptions", "init_args": {"filename": "options.json"}},
+        ],
+    )
     tiny_sweep["search"].update(num_samples=1, scheduler={"name": "fifo"})
     exp = run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="bar")
     err = capsys.readouterr().err
@@ -111,21 +126,27 @@ def test_progress_bars_of_either_distribution_are_left_out_of_a_trials_callbacks
     from tuning.trial.callbacks import build_callbacks, check_trial_callbacks
 
     pl = importlib.import_module(dist)
-    trainer = {"callbacks": [{"class_path": "TQDMProgressBar", "init_args": {"refresh_rate": 5}},
-                             {"class_path": "LearningRateMonitor"},
-                             {"class_path": f"{dist}.callbacks.RichProgressBar"}]}
+    trainer = {
+        "callbacks": [
+            {"class_path": "TQDMProgressBar", "init_args": {"refresh_rate": 5}},
+            {"class_path": "LearningRateMonitor"},
+            {"class_path": f"{dist}.callbacks.RichProgressBar"},
+        ]
+    }
     built = build_callbacks(dist, trainer, {}, {"metric": "val_loss", "mode": "min"})
     assert [type(c) for c in built] == [pl.callbacks.LearningRateMonitor]
     pl.Trainer(callbacks=built, enable_progress_bar=False, logger=False, enable_checkpointing=False)
     tiny_sweep["trainer"].update(trainer)
     assert check_trial_callbacks(parse_sweep(tiny_sweep), dist).startswith(
-        "trainer.callbacks[0] (TQDMProgressBar), trainer.callbacks[2] (RichProgressBar): dropped")
+        "trainer.callbacks[0] (TQDMProgressBar), trainer.callbacks[2] (RichProgressBar): dropped"
+    )
     tiny_sweep["trainer"]["callbacks"] = trainer["callbacks"][1:2]
     assert check_trial_callbacks(parse_sweep(tiny_sweep), dist) is None
 
 
-def test_an_early_stopping_on_the_trials_own_metric_is_refused_before_anything_starts(ray_session, tmp_path,
-                                                                                      tiny_sweep):
+def test_an_early_stopping_on_the_trials_own_metric_is_refused_before_anything_starts(
+    ray_session, tmp_path, tiny_sweep
+):
     """A user's EarlyStopping on the metric and mode of trial.early_stopping: Lightning refuses two callbacks with one
     checkpoint state, so every trial failed; now exit 2 naming it, with no experiment written. On another metric both
     run; an init_args value Lightning refuses is exit 2 too."""
@@ -133,27 +154,43 @@ def test_an_early_stopping_on_the_trials_own_metric_is_refused_before_anything_s
     from tuning.trial.preflight import prepare
 
     tiny_sweep["trial"] = {"early_stopping": {"patience": 2}}
-    tiny_sweep["trainer"]["callbacks"] = [{"class_path": "LearningRateMonitor"},
-                                          {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss"}}]
-    with pytest.raises(UserError, match=r"trainer.callbacks\[1\]: EarlyStopping keeps its checkpoint state under the "
-                                        r"same key as trial.early_stopping"):
+    tiny_sweep["trainer"]["callbacks"] = [
+        {"class_path": "LearningRateMonitor"},
+        {"class_path": "EarlyStopping", "init_args": {"monitor": "val_loss"}},
+    ]
+    with pytest.raises(
+        UserError,
+        match=r"trainer.callbacks\[1\]: EarlyStopping keeps its checkpoint state under the "
+        r"same key as trial.early_stopping",
+    ):
         run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="twice")
     assert not (tmp_path / "twice").exists()
     tiny_sweep["trainer"]["callbacks"][1]["init_args"] = {"monitor": "val_acc", "mode": "max"}
     assert prepare(parse_sweep(tiny_sweep), metric=False) == "lightning.pytorch"
     tiny_sweep["trainer"]["callbacks"][1]["init_args"]["mode"] = "up"
-    with pytest.raises(UserError, match=r"trainer.callbacks\[1\]: EarlyStopping\(\*\*trainer.callbacks\[1\].init_args\) "
-                                        r"raised .*`mode` can be"):
+    with pytest.raises(
+        UserError,
+        match=r"trainer.callbacks\[1\]: EarlyStopping\(\*\*trainer.callbacks\[1\].init_args\) "
+        r"raised .*`mode` can be",
+    ):
         prepare(parse_sweep(tiny_sweep), metric=False)
 
 
-@pytest.mark.parametrize("callback, instead", [("LearningRateFinder", "tuning find-lr"),
-                                               ("pytorch_lightning.callbacks.BatchSizeFinder", "trial.auto_batch_size")])
+@pytest.mark.parametrize(
+    "callback, instead",
+    [
+        ("LearningRateFinder", "tuning find-lr"),
+        ("pytorch_lightning.callbacks.BatchSizeFinder", "trial.auto_batch_size"),
+    ],
+)
 def test_lightnings_finders_are_refused_naming_the_callback_and_why(callback, instead, tiny_sweep):
     """They overwrite what each trial samples and break a restored trial's epoch count: exit 2, read from source
     (tuning validate) and imported (tuning run) alike."""
     tiny_sweep["trainer"]["callbacks"] = [{"class_path": "ModelSummary"}, {"class_path": callback}]
     for static in (True, False):
-        with pytest.raises(UserError, match=rf"trainer.callbacks\[1\]: {callback.split('.')[-1]} cannot run inside a "
-                                            rf"trial: .*restored from its checkpoint.*{instead}"):
+        with pytest.raises(
+            UserError,
+            match=rf"trainer.callbacks\[1\]: {callback.split('.')[-1]} cannot run inside a "
+            rf"trial: .*restored from its checkpoint.*{instead}",
+        ):
             check_classes(parse_sweep(tiny_sweep), static=static)

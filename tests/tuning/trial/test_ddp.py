@@ -5,9 +5,9 @@ import copy
 import pytest
 import torch
 
-from tuning.sweep.config import parse_sweep
-from tuning.run.driver import run_sweep
 from tuning.report.load import load_report, read_results
+from tuning.run.driver import run_sweep
+from tuning.sweep.config import parse_sweep
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +19,12 @@ def ddp_sweep(ray_session, tmp_path_factory):
     sweep["trainer"]["max_epochs"] = 3
     # 180 validation samples: 90 per rank, batches of 64 + 26 on each.
     sweep["data"]["init_args"].update(batch_size=64, val_fraction=0.1)
-    sweep["search"].update(num_samples=2, space={"model.init_args.lr": {"loguniform": [1e-6, 1e-1]}},
-                           searcher={"name": "optuna", "points_to_evaluate": [{"model.init_args.lr": 0.05},
-                                                                              {"model.init_args.lr": 1e-6}]},
-                           scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2})
+    sweep["search"].update(
+        num_samples=2,
+        space={"model.init_args.lr": {"loguniform": [1e-6, 1e-1]}},
+        searcher={"name": "optuna", "points_to_evaluate": [{"model.init_args.lr": 0.05}, {"model.init_args.lr": 1e-6}]},
+        scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
+    )
     sweep["resources"] = {"cpu": 1, "workers": 2, "max_concurrent": 1}
     exp = run_sweep(parse_sweep(sweep), storage=str(tmp_path_factory.mktemp("ddp")), name="ddp")
     return exp, load_report(str(exp))

@@ -1,18 +1,17 @@
 """Lightning's LR finder and batch-size scaler through `tuning find-lr` / `find-batch-size`, on real runs."""
 
-import pytest
-import yaml
-
 import lightning as L
+import pytest
 import torch
+import yaml
 from lightning.pytorch.cli import OptimizerCallable
 
 from tests.in_process import tuning_here
 from tests.user_models import LinearClassifier
-from tuning.sweep.classes import build
 from tuning.cli.commands import main
-from tuning.sweep.config import load_sweep, parse_sweep
 from tuning.errors import UserError
+from tuning.sweep.classes import build
+from tuning.sweep.config import load_sweep, parse_sweep
 from tuning.trial.finders import _with_cli_optimizer, batch_size_keys, lr_keys, scale_batch_size
 
 
@@ -52,10 +51,18 @@ def _lightning_lr_find(min_lr: float, max_lr: float, steps: int, root) -> float:
 
     pl.seed_everything(0, workers=True, verbose=False)
     model, datamodule = MLPClassifier(hidden_dim=16, num_layers=1), DigitsDataModule(batch_size=128)
-    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(root))
-    finder = pl.tuner.Tuner(trainer).lr_find(model, datamodule=datamodule, min_lr=min_lr, max_lr=max_lr,
-                                             num_training=steps, update_attr=False)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(root),
+    )
+    finder = pl.tuner.Tuner(trainer).lr_find(
+        model, datamodule=datamodule, min_lr=min_lr, max_lr=max_lr, num_training=steps, update_attr=False
+    )
     return finder.suggestion()
 
 
@@ -63,8 +70,10 @@ def test_find_lr_prints_lightnings_suggestion_and_saves_the_plot(sweep_file, tmp
     """The printed LR is the one Lightning's lr_find suggests on the same module, data, seed, range and steps
     (a range and step count other than the defaults, so ignoring any of them changes the suggestion)."""
     plot = tmp_path / "plots" / "lr.png"
-    assert main(["find-lr", str(sweep_file), "--plot", str(plot), "--steps", "40", "--min-lr", "1e-6",
-                 "--max-lr", "0.1"]) == 0
+    assert (
+        main(["find-lr", str(sweep_file), "--plot", str(plot), "--steps", "40", "--min-lr", "1e-6", "--max-lr", "0.1"])
+        == 0
+    )
     out = capsys.readouterr().out
     lr = float(out.split("suggested learning rate:")[1].split()[0])
     assert lr == pytest.approx(_lightning_lr_find(1e-6, 0.1, 40, tmp_path / "lightning"), rel=5e-3)  # 3 digits
@@ -137,8 +146,9 @@ def test_scale_batch_size_sets_the_datamodule(tiny_sweep):
     from tuning.models.mlp import MLPClassifier
 
     datamodule = DigitsDataModule(batch_size=2)
-    size = scale_batch_size("lightning.pytorch", {"accelerator": "cpu", "max_epochs": 1}, MLPClassifier(), datamodule,
-                            "power")
+    size = scale_batch_size(
+        "lightning.pytorch", {"accelerator": "cpu", "max_epochs": 1}, MLPClassifier(), datamodule, "power"
+    )
     datamodule.setup("fit")
     # Nothing runs out of memory on CPU: the scaler doubles from 2 until one batch holds the whole training set.
     assert size >= len(datamodule.datasets["train"]) and datamodule.hparams.batch_size == size
@@ -156,8 +166,10 @@ def test_find_lr_on_a_model_without_lr_is_bad_input(tiny_sweep, tmp_path):
 def test_with_an_optimizer_section_the_finder_runs_it_and_names_its_lr(tiny_sweep, tmp_path):
     """LightningCLI's `optimizer:` replaces the module's configure_optimizers in a trial, so the LR finder runs that
     optimizer too, and its suggestion is for `optimizer.init_args.lr` (not the module's unused `lr`)."""
-    tiny_sweep.update(model={"class_path": "tests.user_models.LinearClassifier", "init_args": {"width": 64}},
-                      optimizer={"class_path": "Adam", "init_args": {"lr": 0.01}})
+    tiny_sweep.update(
+        model={"class_path": "tests.user_models.LinearClassifier", "init_args": {"width": 64}},
+        optimizer={"class_path": "Adam", "init_args": {"lr": 0.01}},
+    )
     tiny_sweep["search"]["space"] = {}
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(tiny_sweep))
@@ -165,7 +177,9 @@ def test_with_an_optimizer_section_the_finder_runs_it_and_names_its_lr(tiny_swee
     model = _with_cli_optimizer(cfg, "lightning.pytorch", build(cfg.model.model_dump(), "model"), None, {})[1]
     assert isinstance(model.configure_optimizers(), torch.optim.Adam)
     [key] = lr_keys(cfg, model)
-    assert key == "optimizer.init_args.lr" and tuning_here("validate", str(path), "--set", f"{key}=0.003").returncode == 0
+    assert (
+        key == "optimizer.init_args.lr" and tuning_here("validate", str(path), "--set", f"{key}=0.003").returncode == 0
+    )
     assert load_sweep(str(path), [f"{key}=0.003"]).optimizer.init_args["lr"] == 0.003
 
 
@@ -179,7 +193,10 @@ def test_the_lr_of_an_injected_optimizer_is_the_key_named(form, tiny_sweep, tmp_
     if form == "hydra":
         pytest.importorskip("hydra")
         adam = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.01}
-        tiny_sweep["model"], expected = {"_target_": f"{__name__}.InjectedOptimizer", "optimizer": adam}, "model.optimizer.lr"
+        tiny_sweep["model"], expected = (
+            {"_target_": f"{__name__}.InjectedOptimizer", "optimizer": adam},
+            "model.optimizer.lr",
+        )
     tiny_sweep["search"]["space"] = {}
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(tiny_sweep))
@@ -198,6 +215,9 @@ def test_the_batch_size_keys_are_every_holder_the_scaler_sets(tiny_sweep):
     tiny_sweep["search"]["space"] = {}
     cfg = parse_sweep(tiny_sweep)
     model = build(cfg.model.model_dump(), "model")
-    assert batch_size_keys(cfg, model, DigitsDataModule()) == ("data.init_args.batch_size", "model.init_args.batch_size")
+    assert batch_size_keys(cfg, model, DigitsDataModule()) == (
+        "data.init_args.batch_size",
+        "model.init_args.batch_size",
+    )
     assert batch_size_keys(cfg, model, None) == ("model.init_args.batch_size",)
     assert batch_size_keys(cfg, LinearClassifier(width=64), DigitsDataModule()) == ("data.init_args.batch_size",)

@@ -5,10 +5,10 @@ import optuna
 import pytest
 import torch
 
-from tuning.sweep.config import parse_sweep
 from tuning.report.load import load_report
 from tuning.run.driver import run_sweep
 from tuning.run.resume import STUDY_FILE
+from tuning.sweep.config import parse_sweep
 
 
 def _one_trial(tmp_path, tiny_sweep, name, **trainer):
@@ -22,9 +22,11 @@ def _one_trial(tmp_path, tiny_sweep, name, **trainer):
     return exp, trial, [r["val_loss"] for r in report.results]
 
 
-@pytest.mark.parametrize("trainer,reports", [({"val_check_interval": 0.5, "max_epochs": 2}, 4),
-                                             ({"check_val_every_n_epoch": 2, "max_epochs": 4}, 2)],
-                         ids=["twice-an-epoch", "every-second-epoch"])
+@pytest.mark.parametrize(
+    "trainer,reports",
+    [({"val_check_interval": 0.5, "max_epochs": 2}, 4), ({"check_val_every_n_epoch": 2, "max_epochs": 4}, 2)],
+    ids=["twice-an-epoch", "every-second-epoch"],
+)
 def test_a_trial_reports_once_per_validation(ray_session, tmp_path, tiny_sweep, trainer, reports):
     _, trial, losses = _one_trial(tmp_path, tiny_sweep, "val", **trainer)
     assert trial.iterations == reports and len(set(losses)) == reports  # each report a new validation

@@ -1,12 +1,11 @@
 """The metric contract is checked in the driver before any trial starts, on a couple of real batches."""
 
-
 import pytest
 import yaml
 
 from tuning.cli.commands import main
-from tuning.sweep.config import parse_sweep
 from tuning.errors import UserError
+from tuning.sweep.config import parse_sweep
 from tuning.trial.preflight import check_metric
 
 
@@ -37,8 +36,9 @@ def _placement_groups() -> set:
     return set(ray.util.placement_group_table()) if ray.is_initialized() else set()
 
 
-def test_a_model_that_logs_nothing_exits_2_before_any_trial_writing_nothing(ray_session, restore_environ, tiny_sweep,
-                                                                            tmp_path, capsys):
+def test_a_model_that_logs_nothing_exits_2_before_any_trial_writing_nothing(
+    ray_session, restore_environ, tiny_sweep, tmp_path, capsys
+):
     """`tuning run` refuses the sweep in the driver: Ray (which the driver starts before the check, so the
     workers import Lightning meanwhile; here the test session's) was never asked to place a trial, and no
     experiment was written."""

@@ -2,8 +2,8 @@
 
 import lightning.pytorch as pl
 
-from tuning.data.digits import DigitsDataModule
 from tests.pbt_probe import ProbeClassifier, weights_digest
+from tuning.data.digits import DigitsDataModule
 from tuning.trial.pbt import keep_mutated_hyperparameters
 
 
@@ -11,9 +11,16 @@ def fit(lr: float, tmp_path, name: str, params: dict, ckpt_path=None, keep=True)
     pl.seed_everything(0, verbose=False)
     model = ProbeClassifier(lr=lr, probe_file=str(tmp_path / f"{name}.jsonl"))
     callbacks = [keep_mutated_hyperparameters("lightning.pytorch", params)] if keep else []
-    trainer = pl.Trainer(max_epochs=2 if ckpt_path else 1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
-                         limit_train_batches=3, limit_val_batches=1)
+    trainer = pl.Trainer(
+        max_epochs=2 if ckpt_path else 1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+        limit_train_batches=3,
+        limit_val_batches=1,
+    )
     trainer.fit(model, datamodule=DigitsDataModule(batch_size=32), ckpt_path=ckpt_path)
     return trainer
 

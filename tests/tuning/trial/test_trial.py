@@ -7,31 +7,46 @@ import math
 import pytest
 import torch
 
-from tuning.sweep.config import parse_sweep
-from tuning.run.driver import run_sweep
 from tuning.report.load import load_report, read_results
+from tuning.run.driver import run_sweep
+from tuning.sweep.config import parse_sweep
 
 CALLBACKS = "tests.user_callbacks."
 
 
 def _sweep(tiny_sweep: dict) -> dict:
     """One trial of a module with an LR scheduler that crashes once after epoch 0 and is restored."""
-    tiny_sweep["model"] = {"class_path": CALLBACKS + "ScheduledClassifier",
-                           "init_args": {"hidden_dim": 16, "num_layers": 1}}
+    tiny_sweep["model"] = {
+        "class_path": CALLBACKS + "ScheduledClassifier",
+        "init_args": {"hidden_dim": 16, "num_layers": 1},
+    }
     tiny_sweep["data"]["init_args"] = {"batch_size": 64}  # 359 validation samples: the last batch is partial
     tiny_sweep["trainer"] = {
-        "max_epochs": 4, "accelerator": "cpu", "precision": "32-true", "deterministic": True,
-        "gradient_clip_val": 0.5, "gradient_clip_algorithm": "value", "accumulate_grad_batches": 2,
-        "limit_train_batches": 10, "profiler": "simple",
-        "callbacks": [{"class_path": CALLBACKS + "RecordTrainerOptions", "init_args": {"filename": "options.json"}},
-                      {"class_path": CALLBACKS + "CaptureRestoredState"},
-                      {"class_path": CALLBACKS + "CrashOnceAfterFirstEpoch"},
-                      {"class_path": "LearningRateMonitor", "init_args": {"logging_interval": "epoch"}}]}
+        "max_epochs": 4,
+        "accelerator": "cpu",
+        "precision": "32-true",
+        "deterministic": True,
+        "gradient_clip_val": 0.5,
+        "gradient_clip_algorithm": "value",
+        "accumulate_grad_batches": 2,
+        "limit_train_batches": 10,
+        "profiler": "simple",
+        "callbacks": [
+            {"class_path": CALLBACKS + "RecordTrainerOptions", "init_args": {"filename": "options.json"}},
+            {"class_path": CALLBACKS + "CaptureRestoredState"},
+            {"class_path": CALLBACKS + "CrashOnceAfterFirstEpoch"},
+            {"class_path": "LearningRateMonitor", "init_args": {"logging_interval": "epoch"}},
+        ],
+    }
     # val_loss rises or falls, never both: with mode max it stops after one epoch without a new high.
     tiny_sweep["trial"] = {"early_stopping": {"monitor": "val_loss", "mode": "max", "patience": 1}}
-    tiny_sweep["search"].update(metric="valid/loss", num_samples=1, searcher={"name": "random", "seed": 3},
-                                space={"model.init_args.lr": {"loguniform": [1e-3, 1e-2]}},
-                                scheduler={"name": "fifo"})
+    tiny_sweep["search"].update(
+        metric="valid/loss",
+        num_samples=1,
+        searcher={"name": "random", "seed": 3},
+        space={"model.init_args.lr": {"loguniform": [1e-3, 1e-2]}},
+        scheduler={"name": "fifo"},
+    )
     tiny_sweep["run"].update(keep_checkpoints=5, max_failures=1)
     return tiny_sweep
 
@@ -39,11 +54,13 @@ def _sweep(tiny_sweep: dict) -> dict:
 @pytest.fixture(scope="module")
 def restored(ray_session, tmp_path_factory):
     """The trial directory, its result rows and report of the one-trial sweep above."""
-    from tests.conftest import TINY_SWEEP
     import copy
 
-    exp = run_sweep(parse_sweep(_sweep(copy.deepcopy(TINY_SWEEP))), storage=str(tmp_path_factory.mktemp("runs")),
-                    name="restored")
+    from tests.conftest import TINY_SWEEP
+
+    exp = run_sweep(
+        parse_sweep(_sweep(copy.deepcopy(TINY_SWEEP))), storage=str(tmp_path_factory.mktemp("runs")), name="restored"
+    )
     (trial_dir,) = exp.glob("trial_*")
     return trial_dir, read_results(trial_dir / "result.json"), load_report(str(exp))
 
@@ -103,8 +120,8 @@ def _assert_equal_nested(a, b):
 
 
 def test_reported_metric_is_the_whole_validation_set_in_one_pass(restored):
-    from tuning.data.digits import DigitsDataModule
     from tests.user_callbacks import ScheduledClassifier
+    from tuning.data.digits import DigitsDataModule
 
     trial_dir, rows, report = restored
     datamodule = DigitsDataModule(batch_size=64)
@@ -142,10 +159,15 @@ def test_profiler_report_and_summary_in_the_trial_directory(restored):
     assert any("run_training_batch" in a["action"] for a in summary["slowest"])
 
 
-@pytest.mark.parametrize("slow, part", [("[_TrainingEpochLoop].train_dataloader_next", "data loading"),
-                                        ("run_training_batch", "training"),
-                                        ("[Strategy]SingleDeviceStrategy.validation_step", "validation"),
-                                        ("[LightningDataModule]DigitsDataModule.setup", "setup")])
+@pytest.mark.parametrize(
+    "slow, part",
+    [
+        ("[_TrainingEpochLoop].train_dataloader_next", "data loading"),
+        ("run_training_batch", "training"),
+        ("[Strategy]SingleDeviceStrategy.validation_step", "validation"),
+        ("[LightningDataModule]DigitsDataModule.setup", "setup"),
+    ],
+)
 def test_the_profile_summary_names_the_part_given_the_most_time(tmp_path, slow, part):
     """On a SimpleProfiler holding known durations (Lightning's action names), the summary's bottleneck is the
     part one long extra call was added to, and each action's total and calls are the sum and count of its
@@ -154,11 +176,14 @@ def test_the_profile_summary_names_the_part_given_the_most_time(tmp_path, slow, 
 
     from tuning.trial.callbacks import PROFILE_SUMMARY_FILE, write_profile_summary
 
-    durations = {"[_TrainingEpochLoop].train_dataloader_next": [0.01] * 10, "run_training_batch": [0.02] * 10,
-                 "[Strategy]SingleDeviceStrategy.training_step": [0.018] * 10,  # inside run_training_batch
-                 "[Strategy]SingleDeviceStrategy.validation_step": [0.01] * 5,
-                 "[LightningDataModule]DigitsDataModule.setup": [0.04],
-                 "[LightningModule]MLPClassifier.on_train_batch_end": [0.001] * 10}
+    durations = {
+        "[_TrainingEpochLoop].train_dataloader_next": [0.01] * 10,
+        "run_training_batch": [0.02] * 10,
+        "[Strategy]SingleDeviceStrategy.training_step": [0.018] * 10,  # inside run_training_batch
+        "[Strategy]SingleDeviceStrategy.validation_step": [0.01] * 5,
+        "[LightningDataModule]DigitsDataModule.setup": [0.04],
+        "[LightningModule]MLPClassifier.on_train_batch_end": [0.001] * 10,
+    }
     durations[slow] = durations[slow] + [1.0]
     durations["run_training_epoch"] = [sum(sum(d) for d in durations.values())]
     profiler = SimpleProfiler()
@@ -166,8 +191,10 @@ def test_the_profile_summary_names_the_part_given_the_most_time(tmp_path, slow, 
     write_profile_summary(profiler, str(tmp_path))
     summary = json.loads((tmp_path / PROFILE_SUMMARY_FILE).read_text())
     assert summary["profiler"] == "SimpleProfiler" and summary["bottleneck"] == part
-    expected = sorted(((a, round(sum(d), 6), len(d)) for a, d in durations.items() if a != "run_training_epoch"),
-                      key=lambda row: -row[1])
+    expected = sorted(
+        ((a, round(sum(d), 6), len(d)) for a, d in durations.items() if a != "run_training_epoch"),
+        key=lambda row: -row[1],
+    )
     assert [(a["action"], a["total_s"], a["calls"]) for a in summary["slowest"]] == expected
 
 
@@ -177,16 +204,21 @@ def _run_twice(ray_session, tmp_path, tiny_sweep):
     runs, exps = [], []
     for name in ("first", "second"):
         exps.append(run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name=name))
-        runs.append({d.name.split("_")[1]: (json.loads((d / "trial.json").read_text()), read_results(d / "result.json"))
-                     for d in sorted(exps[-1].glob("trial_*"))})
+        runs.append(
+            {
+                d.name.split("_")[1]: (json.loads((d / "trial.json").read_text()), read_results(d / "result.json"))
+                for d in sorted(exps[-1].glob("trial_*"))
+            }
+        )
     return runs, exps
 
 
 @pytest.fixture(scope="module")
 def twice(ray_session, tmp_path_factory):
     """The tiny sweep run twice with the same seeds."""
-    from tests.conftest import TINY_SWEEP
     import copy
+
+    from tests.conftest import TINY_SWEEP
 
     return _run_twice(ray_session, tmp_path_factory.mktemp("twice"), copy.deepcopy(TINY_SWEEP))
 
@@ -221,5 +253,6 @@ def test_tensorboard_holds_scalars_per_epoch_and_the_sampled_hparams(twice):
         assert hparams["model.init_args.lr"].number_value == pytest.approx(params["model.init_args.lr"])
         assert hparams["model.init_args.hidden_dim"].number_value == params["model.init_args.hidden_dim"]
         experiment = plugin_data_pb2.HParamsPluginData.FromString(
-            events.PluginTagToContent("hparams")["_hparams_/experiment"]).experiment
+            events.PluginTagToContent("hparams")["_hparams_/experiment"]
+        ).experiment
         assert [m.name.tag for m in experiment.metric_infos] == ["val_loss"]

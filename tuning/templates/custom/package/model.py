@@ -11,8 +11,9 @@ class Model(L.LightningModule):
     def __init__(self, in_features: int = 16, hidden_dim: int = 32, lr: float = 1e-3):
         super().__init__()
         self.save_hyperparameters()
-        self.net = torch.nn.Sequential(torch.nn.Linear(in_features, hidden_dim), torch.nn.Tanh(),
-                                       torch.nn.Linear(hidden_dim, 1))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(in_features, hidden_dim), torch.nn.Tanh(), torch.nn.Linear(hidden_dim, 1)
+        )
 
     def forward(self, x):
         return self.net(x).squeeze(-1)

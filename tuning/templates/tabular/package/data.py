@@ -10,8 +10,14 @@ from torch.utils.data import DataLoader, TensorDataset, random_split
 class CSVData(L.LightningDataModule):
     """Reads `path`, standardizes the features, splits train/val with a fixed seed."""
 
-    def __init__(self, path: str = "data/train.csv", label_column: str = "label", batch_size: int = 64,
-                 val_fraction: float = 0.2, split_seed: int = 0):
+    def __init__(
+        self,
+        path: str = "data/train.csv",
+        label_column: str = "label",
+        batch_size: int = 64,
+        val_fraction: float = 0.2,
+        split_seed: int = 0,
+    ):
         super().__init__()
         self.save_hyperparameters()
 

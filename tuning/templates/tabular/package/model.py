@@ -9,8 +9,16 @@ from torch.nn import functional as F
 class Classifier(L.LightningModule):
     """An MLP over tabular features."""
 
-    def __init__(self, num_features: int, num_classes: int, hidden_dim: int = 64, num_layers: int = 2,
-                 dropout: float = 0.1, lr: float = 1e-3, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        num_features: int,
+        num_classes: int,
+        hidden_dim: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+    ):
         super().__init__()
         self.save_hyperparameters()  # so checkpoints know how to rebuild the model
         layers, width = [], num_features

@@ -8,8 +8,15 @@ from torch.nn import functional as F
 class BagOfEmbeddings(L.LightningModule):
     """Classifies a batch of token ids; vocab_size and num_labels default to the data module's."""
 
-    def __init__(self, vocab_size: int | None = None, num_labels: int | None = None, embed_dim: int = 64,
-                 dropout: float = 0.1, lr: float = 3e-3, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        vocab_size: int | None = None,
+        num_labels: int | None = None,
+        embed_dim: int = 64,
+        dropout: float = 0.1,
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.embed = self.head = None
@@ -22,8 +29,9 @@ class BagOfEmbeddings(L.LightningModule):
         self.hparams.vocab_size = self.hparams.vocab_size or dm.vocab_size
         self.hparams.num_labels = self.hparams.num_labels or dm.num_labels
         self.embed = torch.nn.Embedding(self.hparams.vocab_size, self.hparams.embed_dim, padding_idx=dm.pad_token_id)
-        self.head = torch.nn.Sequential(torch.nn.Dropout(self.hparams.dropout),
-                                        torch.nn.Linear(self.hparams.embed_dim, self.hparams.num_labels))
+        self.head = torch.nn.Sequential(
+            torch.nn.Dropout(self.hparams.dropout), torch.nn.Linear(self.hparams.embed_dim, self.hparams.num_labels)
+        )
 
     def forward(self, input_ids, attention_mask):
         mask = attention_mask.unsqueeze(-1).float()

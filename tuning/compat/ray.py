@@ -14,7 +14,8 @@ from ray._private.runtime_env.packaging import _dir_travel, _get_excludes
 from ray._private.thirdparty.pathspec import PathSpec
 from ray._raylet import PlacementGroupID
 from ray.experimental.internal_kv import _internal_kv_get, _internal_kv_put
-from ray.util import placement_group as placement_groups
+from ray.util.placement_group import PlacementGroup
+from ray.util.placement_group import remove_placement_group as remove_group
 
 
 def ray_constants():
@@ -64,7 +65,7 @@ def kv_get(key: str) -> bytes | None:
 
 def remove_placement_group(hex_id: str) -> None:
     """Remove a placement group known by its hex id (the public API takes the group object only)."""
-    placement_groups.remove_placement_group(placement_groups.PlacementGroup(PlacementGroupID.from_hex(hex_id)))
+    remove_group(PlacementGroup(PlacementGroupID.from_hex(hex_id)))
 
 
 def ray_dir_walk(root, excludes: list[str], watch, handler, logger) -> None:

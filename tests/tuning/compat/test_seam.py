@@ -61,6 +61,21 @@ def test_ray_train_session_placement_group_id_and_kv():
     assert callable(internal_kv._internal_kv_put) and callable(internal_kv._internal_kv_get), "internal_kv"
 
 
+@pytest.mark.integration
+def test_a_placement_group_known_by_its_hex_id_is_removed_and_its_resources_freed(ray_session):
+    """How a stopped DDP trial frees its workers (tuning.trial.ddp): a group known only by the hex id that rank 0 left
+    in the key-value store. A wrong reach here is swallowed there, and the next trial waits for good."""
+    import ray
+    from ray.util.placement_group import placement_group, placement_group_table
+
+    group = placement_group([{"CPU": 1}])
+    assert group.wait(60), "the group was not placed"
+    ray_compat.kv_put("tuning-test-pg", group.id.hex())
+    ray_compat.remove_placement_group(ray_compat.kv_get("tuning-test-pg").decode())
+    assert placement_group_table(group)["state"] == "REMOVED"
+    assert ray.available_resources().get("CPU", 0) >= 1
+
+
 def test_tune_metadata_round_trips_through_tunes_own_encoder():
     from ray.train import CheckpointConfig
     from ray.train._internal.checkpoint_manager import _CheckpointManager

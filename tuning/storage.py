@@ -92,19 +92,34 @@ def check_output(output: str, experiment: str, force: bool = False, kind: str = 
 
 def claim(location: str, text: str) -> None:
     """Write the experiment's first file, `location`, only if it does not exist yet: of two runs started with
-    the same name at the same moment, exactly one proceeds (locally; an object store has no exclusive create)."""
+    the same name at the same moment, exactly one proceeds (locally; an object store has no exclusive create).
+    Locally it appears whole or not at all."""
+    import os
+
     if is_uri(location):
         return write_text(location, text)
     path = Path(location)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # written whole beside it, then linked in place, exclusive and whole at once: a stop (Ctrl-C, SIGTERM) as it
+    # is written leaves no half a file
+    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.claim")
     try:
-        with open(path, "x", encoding="utf-8") as out:
+        with open(staged, "x", encoding="utf-8") as out:
             out.write(text)
+        try:
+            os.link(staged, path)
+        except FileExistsError:
+            raise
+        except OSError:  # a filesystem without hard links: an exclusive create, then the content
+            with open(path, "x", encoding="utf-8") as out:
+                out.write(text)
     except FileExistsError:
         raise UserError(
             f"experiment directory {path.parent} was just taken by another run; choose another with "
             "--name or --storage (nothing was overwritten)"
         ) from None
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 def write_text(location: str, text: str) -> None:
@@ -127,16 +142,34 @@ def upload_file(local: Path, location: str) -> None:
     filesystem.move(staged, path)
 
 
-def download_file(location: str, local: Path) -> bool:
+def download_file(location: str, local: Path, limit: int | None = None) -> bool:
     """Copy the file at `location` to the local path `local` (whole: a temporary name, then a rename); False
-    when there is no such file."""
-    from pyarrow import fs
+    when there is no such file. Read as open_file reads it (a regular file, at most `limit` bytes: by default
+    tuning.expdir.MAX_EXPERIMENT_BYTES, what a reader takes of a whole experiment); a UserError naming it
+    otherwise, with nothing left at `local`."""
+    from tuning.bounded import Unreadable
+    from tuning.expdir import MAX_EXPERIMENT_BYTES
 
-    filesystem, path = _fs(location)
-    if filesystem.get_file_info(path).type != fs.FileType.File:
+    limit = MAX_EXPERIMENT_BYTES if limit is None else limit
+    try:
+        stream, _ = open_file(location, limit)
+    except FileNotFoundError:
         return False
     staged = Path(local).with_name(f".{Path(local).name}.download")
-    fs.copy_files(path, str(staged), source_filesystem=filesystem, destination_filesystem=fs.LocalFileSystem())
+    copied = 0
+    try:
+        with stream, open(staged, "wb") as out:
+            while chunk := stream.read(1 << 20):
+                copied += len(chunk)
+                if copied > limit:
+                    raise Unreadable(f"over the limit of {limit} bytes")
+                out.write(chunk)
+    except Unreadable as why:
+        staged.unlink(missing_ok=True)
+        raise UserError(f"{location}: not read ({why})") from None
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
     staged.replace(local)
     return True
 
@@ -149,11 +182,52 @@ def replace_text(location: str, text: str) -> None:
         upload_file(staged, location)
 
 
-def read_text(location: str) -> str:
-    """Read a small text file at `location`."""
+def open_file(location: str, limit: int):
+    """(a binary stream, its size) of the file at the path or URI `location`, read as an experiment's files are
+    (tuning.bounded): a regular file only (a FIFO, socket or device is never opened), locally never through a
+    link that leads out of the directory holding it, at most `limit` bytes by its listed size.
+    FileNotFoundError when there is none; a UserError naming it when it is refused."""
+    import os
+
+    from pyarrow import fs
+
+    from tuning.bounded import Unreadable, open_regular
+
     filesystem, path = _fs(location)
-    with filesystem.open_input_stream(path) as stream:
-        return stream.read().decode()
+    try:
+        if isinstance(filesystem, fs.LocalFileSystem):  # a path or file://: links and FIFOs are what they are here
+            stream = open_regular(path, os.path.realpath(os.path.dirname(os.path.abspath(path))))
+            size = os.fstat(stream.fileno()).st_size
+        else:
+            info = filesystem.get_file_info(path)
+            if info.type == fs.FileType.NotFound:
+                raise FileNotFoundError(location)
+            if info.type != fs.FileType.File:
+                kind = "a directory" if info.type == fs.FileType.Directory else "something else"
+                raise Unreadable(f"{kind}, not a regular file")
+            stream, size = filesystem.open_input_stream(path), info.size
+        if size is not None and size > limit:
+            stream.close()
+            raise Unreadable(f"{size} bytes, over the limit of {limit}")
+    except Unreadable as why:
+        raise UserError(f"{location}: not read ({why})") from None
+    return stream, size
+
+
+def read_text(location: str, limit: int | None = None) -> str:
+    """Read a small text file at `location` (an experiment's environment.json, its lock, a node check's marker)
+    as open_file reads it: at most `limit` bytes (by default tuning.expdir.MAX_FILE_BYTES); FileNotFoundError
+    when there is none, a UserError naming it when it is refused."""
+    from tuning.bounded import Unreadable, read_limited
+    from tuning.expdir import MAX_FILE_BYTES
+
+    limit = MAX_FILE_BYTES if limit is None else limit
+    stream, size = open_file(location, limit)
+    try:
+        with stream:
+            return read_limited(stream, size, limit).decode()
+    except Unreadable as why:
+        raise UserError(f"{location}: not read ({why})") from None
 
 
 def local_copy(location: str, into: str | None = None) -> str:

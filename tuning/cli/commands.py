@@ -6,8 +6,11 @@ Nothing here imports torch or ray; the commands import what they need when they 
 """
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -24,18 +27,50 @@ EXIT_TRIALS_ERRORED = 3
 SCOPES = ("best", "last")
 
 
+_STOPPED = threading.Event()  # Ctrl-C or SIGTERM arrived during the command (_sigterm_as_ctrl_c)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM (`kill PID`, a container's or a scheduler's stop) ends the command as Ctrl-C does while this lasts: a
+    KeyboardInterrupt, so every `finally` runs, nothing is left half-written, and main says so and exits 130.
+
+    For the whole of `tuning run`, `resume` and `confirm`: reading the sweep, starting Ray (tuning.run.driver.start_ray
+    puts this back over the handlers Ray sets), preparing the data; Tune's fit then asks for its clean stop
+    (driver._StopOnSignal). Both signals are remembered (_STOPPED): an error that a KeyboardInterrupt became on its
+    way up (a user module's import stopped halfway is reported as that import's failure) is the stop all the same.
+    Only in the main thread, and only where a signal has its default action: one ignored, or handled by a program
+    that calls main, stays as it is."""
+    _STOPPED.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    defaults = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
+    previous = {sig: signal.signal(sig, _ctrl_c) for sig, dflt in defaults.items() if signal.getsignal(sig) == dflt}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ctrl_c(signum, frame):
+    _STOPPED.set()
+    raise KeyboardInterrupt
+
+
 def _run(args) -> int | None:
-    from tuning.report import load_report
-    from tuning.run import run_sweep
-    from tuning.sweep.config import load_sweep
+    with _sigterm_as_ctrl_c():  # the whole command, preparation included
+        from tuning.report import load_report
+        from tuning.run import run_sweep
+        from tuning.storage import local_copy
+        from tuning.sweep.config import load_sweep
 
-    cfg = load_sweep(args.sweep, args.set)
-    from tuning.storage import local_copy
-
-    exp_dir = run_sweep(
-        cfg, storage=args.storage, name=args.name, address=args.address, resume_existing=args.resume_existing
-    )
-    return _finished(load_report(local_copy(str(exp_dir))), exp_dir)
+        cfg = load_sweep(args.sweep, args.set)
+        exp_dir = run_sweep(
+            cfg, storage=args.storage, name=args.name, address=args.address, resume_existing=args.resume_existing
+        )
+        return _finished(load_report(local_copy(str(exp_dir))), exp_dir)
 
 
 def _finished(report, exp_dir) -> int | None:
@@ -60,16 +95,19 @@ def _errored(report) -> int | None:
 
 
 def _resume(args) -> int | None:
-    from tuning.report import load_report
-    from tuning.run import resume_sweep
-    from tuning.storage import local_copy
-
     if (args.address or "").startswith(("http://", "https://")):  # the dashboard: the resume runs as a job there
         from tuning.cli.jobs import resume_job
 
         return resume_job(args)
-    exp_dir = resume_sweep(args.experiment, address=args.address, retry_errored=not args.skip_errored, more=args.more)
-    return _finished(load_report(local_copy(str(exp_dir))), exp_dir)
+    with _sigterm_as_ctrl_c():  # see _run
+        from tuning.report import load_report
+        from tuning.run import resume_sweep
+        from tuning.storage import local_copy
+
+        exp_dir = resume_sweep(
+            args.experiment, address=args.address, retry_errored=not args.skip_errored, more=args.more
+        )
+        return _finished(load_report(local_copy(str(exp_dir))), exp_dir)
 
 
 def _validate(args) -> None:
@@ -96,12 +134,13 @@ def _validate(args) -> None:
 
 
 def _confirm(args) -> int | None:
-    from tuning.report import load_report
-    from tuning.run import confirmed, render_confirmed, run_confirm
+    with _sigterm_as_ctrl_c():  # see _run; what follows the sweep only reads
+        from tuning.report import load_report
+        from tuning.run import confirmed, render_confirmed, run_confirm
 
-    exp_dir = run_confirm(
-        args.experiment, args.top, args.seeds, storage=args.storage, name=args.name, address=args.address
-    )
+        exp_dir = run_confirm(
+            args.experiment, args.top, args.seeds, storage=args.storage, name=args.name, address=args.address
+        )
     print()
     print(inert_lines(render_confirmed(*confirmed(str(exp_dir)))))  # configs and trial ids of the experiment
     print(f"\nexperiment: {inert(exp_dir)}")
@@ -387,19 +426,30 @@ def _format_warning(message, category, filename, lineno, line=None, _default=war
     return _default(message, category, filename, lineno, line)
 
 
+def _interrupted(command: str) -> int:
+    print(f"tuning {command}: interrupted", file=sys.stderr)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tuning` console script."""
     warnings.formatwarning = _format_warning
+    _STOPPED.clear()
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)  # None means success; the job commands return the job's outcome
     except UserError as exc:
+        if _STOPPED.is_set():  # a stop that became an error on its way up (a user module's import cut short)
+            return _interrupted(args.command)
         print(f"tuning {args.command}: error: {inert_lines(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"tuning {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(args.command)
     except BrokenPipeError:  # `tuning report ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes at exit
         return 0
+    except Exception:
+        if _STOPPED.is_set():  # as for a UserError: Ctrl-C or SIGTERM, raised again as another error
+            return _interrupted(args.command)
+        raise
     return code or 0

@@ -11,7 +11,9 @@ show as escapes (tuning.text.inert: `\x1b`), so printing a report never runs a t
 """
 
 import html
+import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -114,22 +116,54 @@ def trial_records(report: Report, top: int | None = None) -> list[dict]:
     ]
 
 
-def _trial_table(report: Report, top: int | None = None):
+def _as_text(value) -> str | None:
+    """One cell of a column written as text: a string as it is, null as null, anything else as its JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):  # a mapping with keys JSON has no spelling for
+        return str(value)
+
+
+def _column(name: str, values: list, nested: bool = True):
+    """`values` as one Arrow column of the type they share (ints and floats together are floats).
+
+    Values of mixed types (a sweep's `choice: [32, "wide", null]`, a param that is an int in one trial and a
+    string in another) share none: Arrow cannot hold them in one column, so the column is written as text
+    (_as_text), with one warning naming it. `nested` False (CSV, which has no lists or mappings): a column of
+    lists or mappings is written as their JSON text."""
+    import pyarrow as pa
+
+    try:
+        column = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        kinds = sorted({type(v).__name__ for v in values if v is not None})
+        what = f"values of mixed types ({', '.join(kinds)})" if len(kinds) > 1 else f"{kinds[0]}s of mixed types"
+        warnings.warn(f"{name}: {what}, written as text")
+        return pa.array([_as_text(v) for v in values], pa.string())
+    if not nested and pa.types.is_nested(column.type):
+        return pa.array([_as_text(v) for v in values], pa.string())
+    return column
+
+
+def _table(rows: list[dict], nested: bool = True):
+    """`rows` as a pyarrow Table, one column per key in first-seen order (a row without a key is null there)."""
+    import pyarrow as pa
+
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return pa.table([_column(k, [r.get(k) for r in rows], nested) for k in keys], names=keys)
+
+
+def _trial_table(report: Report, top: int | None = None, nested: bool = True):
     """The shown trials as a pyarrow Table, one row each (trial_records)."""
-    import pyarrow as pa
-
-    trials = trial_records(report, top)
-    return pa.Table.from_pylist(trials) if trials else pa.table({})
+    return _table(trial_records(report, top), nested)
 
 
-def _results_table(report: Report, top: int | None = None):
+def _results_table(report: Report, top: int | None = None, nested: bool = True):
     """Every reported row of the shown trials as a pyarrow Table."""
-    import pyarrow as pa
-
     ids = {t.trial_id for t in report.shown(top)}
-    rows = [r for r in report.results if r["trial_id"] in ids]
-    keys = list(dict.fromkeys(k for r in rows for k in r))  # every row gets every column, in first-seen order
-    return pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows]) if rows else pa.table({})
+    return _table([r for r in report.results if r["trial_id"] in ids], nested)
 
 
 def spreadsheet_safe(value):
@@ -203,8 +237,8 @@ FORMATS = {
     "table": Format(table, importance=("ped_anova",)),
     "markdown": Format(markdown, importance=("ped_anova",)),
     "csv": Format(
-        lambda report, top, importance: _csv_text(_trial_table(report, top)),
-        results=lambda report, top: _csv_text(_results_table(report, top)),
+        lambda report, top, importance: _csv_text(_trial_table(report, top, nested=False)),
+        results=lambda report, top: _csv_text(_results_table(report, top, nested=False)),
     ),
     "json": Format(lambda report, top, importance: report.to_json(top, importance)),
     "parquet": Format(

@@ -7,7 +7,9 @@ import contextlib
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import yaml
@@ -59,8 +61,23 @@ def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None
         # processes started below inherit the environment.
         ray_compat.bind_ray_to_loopback()
     # "local" always starts a fresh instance; a bare ray.init() would join the last `ray start` cluster.
-    with ray_compat.lean_head_node() if address is None else contextlib.nullcontext():
-        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    # Ray sets its own SIGTERM handlers as it starts (its Python one exits 15, its core worker's dumps its stack
+    # and aborts): one the command set before (tuning.cli: SIGTERM as Ctrl-C) is put back over them, and a
+    # SIGTERM while Ray starts, which ray.init turns into SystemExit (its only one), is an interruption too.
+    own = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    own = own if callable(own) else None
+    try:
+        with ray_compat.lean_head_node() if address is None else contextlib.nullcontext():
+            ray.init(
+                address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
+            )
+    except SystemExit:
+        if own is not None:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if own is not None:
+            signal.signal(signal.SIGTERM, own)
 
 
 def _inherit_trial_environment() -> None:
@@ -218,8 +235,6 @@ def expected_trials(cfg: SweepConfig) -> int:
 
 def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:
     """Run the Tuner; when stopped early (Ctrl-C, SIGTERM) the state is kept and the resume command printed."""
-    import threading
-
     from tuning.run.environment import record_end, record_start
     from tuning.run.resume import resume_hint
 
@@ -271,23 +286,17 @@ class _StopOnSignal:
     """
 
     def __init__(self):
-        import signal
-
         self.requested = False
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
         self.previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def _handle(self, signum, frame):
-        import signal
-
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
         os.kill(os.getpid(), signal.SIGUSR1)
 
     def restore(self):
-        import signal
-
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
 

@@ -3,6 +3,10 @@
 What makes a sweep resumable: Tune's own snapshot (experiment state + searcher state, written
 after every kept checkpoint), each trial's checkpoints, the resolved `sweep.yaml`, and Optuna's
 study in `optuna.db` next to them, so the searcher keeps every result it was told.
+
+An experiment is read here as every reader reads one (tuning.bounded): a regular file inside it, at most
+MAX_FILE_BYTES; a link that leads out of it, a FIFO, socket or device, or a file over the bound is a UserError
+naming it, raised by load_experiment before anything is changed or Ray starts.
 """
 
 import json
@@ -12,11 +16,66 @@ from pathlib import Path
 
 import yaml
 
+from tuning.bounded import Unreadable, load_json, open_regular, read_limited
 from tuning.errors import UserError
-from tuning.expdir import state_files
+from tuning.expdir import MAX_FILE_BYTES, state_files
 from tuning.run.study import STUDY_FILE, fresh
 
 FINAL = ("TERMINATED", "ERROR")
+TRIAL_READS = ("params.json", "result.json", "progress.csv", "trial.json")  # in a trial directory, read whole
+
+
+def read_file(path: Path, root: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:
+    """The bytes of the experiment's file `path`, read as every reader of an experiment reads one: a regular
+    file inside `root` (the experiment), never a link out of it, a FIFO or a device, at most `limit` bytes.
+    None when there is no such file; a UserError naming it when it is refused."""
+    try:
+        with open_regular(str(path), os.path.realpath(root)) as handle:
+            return read_limited(handle, os.fstat(handle.fileno()).st_size, limit)
+    except FileNotFoundError:
+        return None
+    except Unreadable as why:
+        raise UserError(f"{path}: not read ({why}); resume reads only regular files inside the experiment") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def read_json(path: Path, root: Path):
+    """The JSON data of the experiment's file `path` (read_file); None when there is none or it is empty (being
+    written); a UserError naming it when it is refused or is no JSON (cut short, nested too deep)."""
+    data = read_file(path, root)
+    if not data:
+        return None
+    try:
+        return load_json(data.decode("utf-8", errors="replace"))
+    except ValueError as exc:
+        why = "not JSON, or cut short" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise UserError(f"{path}: not read ({why})") from None
+
+
+def check_files(exp) -> None:
+    """A UserError naming the first file of the experiment (a tuning.expdir.ExpDir, listed) that resume, Tune's
+    restore or the driver would read and may not: a link that leads out of it, a FIFO, socket or device, or a
+    file over MAX_FILE_BYTES (the experiment's own files and each trial's small files; not Optuna's database
+    nor a checkpoint). Raised before anything is changed."""
+    refused = sorted(exp.refused)
+    over = sorted(
+        rel
+        for rel, size in exp.files.items()
+        if size > MAX_FILE_BYTES
+        and ("/" not in rel and rel != STUDY_FILE or rel.count("/") == 1 and rel.rpartition("/")[2] in TRIAL_READS)
+    )
+    if refused:
+        why = exp.refused[refused[0]]
+    elif over:
+        refused, why = over, f"{exp.files[over[0]]} bytes, over the limit of {MAX_FILE_BYTES}"
+    else:
+        return
+    more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+    raise UserError(
+        f"{exp.path(refused[0])}: not read ({why}){more}; resume reads only regular files inside the experiment: "
+        "remove it or put back the file tuning wrote (nothing was changed)"
+    )
 
 
 def study_storage(searcher: str, exp_dir):
@@ -42,9 +101,8 @@ def trial_states(exp_dir: Path) -> list[dict]:
     for state in tune_states(ExpDir(str(exp_dir)), warn=False):
         # A pending trial has no params.json yet; its config is in the state (plain JSON for our spaces).
         params = state.pop("config")
-        params_file = Path(exp_dir) / (state.get("relative_logdir") or "-") / "params.json"
-        if params is None and params_file.is_file():
-            params = json.loads(params_file.read_text())
+        if params is None:
+            params = read_json(Path(exp_dir) / (state.get("relative_logdir") or "-") / "params.json", exp_dir)
         trials.append({**state, "params": params})
     return trials
 
@@ -96,7 +154,7 @@ def repair_results(exp_dir: Path) -> list[Path]:
     """
     repaired = []
     for path in [*Path(exp_dir).glob("*/result.json"), *Path(exp_dir).glob("*/progress.csv")]:
-        data = path.read_bytes()
+        data = read_file(path, exp_dir)
         if data and not data.endswith(b"\n"):
             path.write_bytes(data[: data.rfind(b"\n") + 1])
             print(f"tuning resume: {path}: removed a half-written last line", file=sys.stderr)
@@ -169,7 +227,7 @@ def repair_checkpoints(exp_dir: Path) -> list[str]:
     from tuning.compat import tune as tune_compat
 
     states = [Path(exp_dir) / name for name in state_files(os.listdir(exp_dir))]
-    data = json.loads(states[-1].read_text()) if states else {"trial_data": []}
+    data = (read_json(states[-1], exp_dir) if states else None) or {"trial_data": []}
     repaired = []
     for entry in data["trial_data"]:
         state, metadata = json.loads(entry[0]), tune_compat.tune_trial_metadata(entry[1])
@@ -207,18 +265,19 @@ def _cut_results(trial_dir: Path, iteration: int) -> None:
     so it keeps as many rows: its columns cannot be trusted to line up, since a resumed trial's rows follow
     the keys of its own first result under the header the first run wrote.
     """
-    results = trial_dir / "result.json"
+    results, root = trial_dir / "result.json", trial_dir.parent  # the experiment
     kept = 0
-    if results.is_file():
+    text = read_file(results, root)
+    if text is not None:
         lines = [
             line
-            for line in results.read_text().splitlines(keepends=True)
+            for line in text.decode().splitlines(keepends=True)
             if line.strip() and json.loads(line).get("training_iteration", 0) <= iteration
         ]
         results.write_text("".join(lines))
         kept = len(lines)
     progress = trial_dir / "progress.csv"
-    lines = progress.read_text().splitlines(keepends=True) if progress.is_file() else []
+    lines = (read_file(progress, root) or b"").decode().splitlines(keepends=True)
     if lines:
         progress.write_text("".join(lines[: 1 + kept]))
 
@@ -242,16 +301,16 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 def load_experiment(experiment: str):
     """The experiment directory (a path; a URI: tuning.run.uri_resume) and its resolved sweep, or a UserError
     saying what is missing."""
-    from tuning.expdir import SWEEP_FILE
+    from tuning.expdir import SWEEP_FILE, ExpDir
     from tuning.storage import experiment_location
     from tuning.sweep.config import parse_sweep
 
     exp_dir = Path(experiment).expanduser().resolve()
     sweep_file = exp_dir / SWEEP_FILE
-    if not sweep_file.is_file():
-        problem = "does not exist" if not exp_dir.exists() else f"has no {SWEEP_FILE} (not a tuning experiment)"
-        raise UserError(f"experiment {exp_dir}: {problem}")
-    cfg = parse_sweep(yaml.safe_load(sweep_file.read_text()), origin=str(sweep_file))
+    # read with the bounds of every reader of an experiment (size, depth, YAML aliases), then checked in full
+    exp = ExpDir(str(exp_dir))
+    cfg = parse_sweep(exp.sweep(), origin=str(sweep_file))
+    check_files(exp)  # before anything is changed, and before Ray starts
     recorded = Path(experiment_location(cfg.run.storage, cfg.name))
     if recorded != exp_dir and (exp_dir / STUDY_FILE).exists():
         # Tune's pickled searcher holds the study's absolute path: resuming elsewhere would start a new study.

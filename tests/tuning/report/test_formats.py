@@ -4,6 +4,8 @@ import csv
 import json
 import math
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 
 import pyarrow.csv as pacsv
@@ -184,3 +186,56 @@ def test_every_table_has_the_same_columns(report):
     heads = re.findall(r"<th tabindex=\"0\"[^>]*>([^<]*)</th>", page)
     assert console == markdown == heads and "lr" in heads and heads[-2:] == ["ckpts", "checkpoint"]
     assert 'data-v="2048">1/2.0K</td>' in page  # the checkpoint cell says what the console says, sorts by bytes
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    """A searched choice whose members are of mixed types (int, str, null), one trial each, and a choice of lists."""
+    space = {
+        "model.init_args.width": {"choice": [32, "wide", None]},
+        "model.init_args.layers": {"choice": [[64, 64], [128]]},
+    }
+    trials = {
+        "a": ("TERMINATED", [0.3], {}, {"model.init_args.width": 32, "model.init_args.layers": [64, 64]}),
+        "b": ("TERMINATED", [0.4], {}, {"model.init_args.width": "wide", "model.init_args.layers": [128]}),
+        "c": ("TERMINATED", [0.5], {}, {"model.init_args.width": None, "model.init_args.layers": [64, 64]}),
+    }
+    return make_experiment(tmp_path / "e", trials, space=space)
+
+
+@pytest.mark.parametrize("fmt, read", [("csv", pacsv.read_csv), ("parquet", pq.read_table)])
+def test_a_choice_of_mixed_types_is_written_as_text_with_one_warning(mixed, tmp_path, fmt, read):
+    """Arrow holds one type per column: a choice of 32, "wide" and null becomes a text column (Issue 32)."""
+    out = tmp_path / f"r.{fmt}"
+    with pytest.warns(UserWarning) as caught:
+        write(load_report(str(mixed)), fmt, None, str(out))
+    named = [str(w.message) for w in caught if "model.init_args.width" in str(w.message)]
+    assert named == ["model.init_args.width: values of mixed types (int, str), written as text"]
+    trials = {t["trial_id"]: t for t in read(out).to_pylist()}
+    null = None if fmt == "parquet" else ""  # CSV has no null text: an empty cell reads back as ""
+    assert [trials[t]["model.init_args.width"] for t in "abc"] == ["32", "wide", null]
+    assert [trials[t]["val_loss"] for t in "abc"] == [0.3, 0.4, 0.5]  # the other columns keep their types
+    # Parquet keeps a list as a list; CSV, which has none, writes its JSON text (no warning: nothing mixed)
+    layers = [trials[t]["model.init_args.layers"] for t in "abc"]
+    assert layers == ([[64, 64], [128], [64, 64]] if fmt == "parquet" else ["[64, 64]", "[128]", "[64, 64]"])
+    assert not [w for w in caught if "layers" in str(w.message)]
+
+
+def test_text_formats_keep_a_choice_of_mixed_types_as_it_is(mixed):
+    report = load_report(str(mixed))
+    trials = {t["trial_id"]: t for t in json.loads(render(report, "json"))["trials"]}
+    assert [trials[t]["config"]["model.init_args.width"] for t in "abc"] == [32, "wide", None]
+    assert "wide" in render(report, "table") and "wide" in render(report, "markdown")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_report_command_writes_a_mixed_choice_without_a_traceback(mixed, tmp_path, fmt):
+    out = tmp_path / f"r.{fmt}"
+    command = [sys.executable, "-m", "tuning", "report", str(mixed), "--format", fmt, "--output", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Arrow" not in done.stderr
+    assert [line for line in done.stderr.splitlines() if "model.init_args.width" in line] == [
+        "warning: model.init_args.width: values of mixed types (int, str), written as text"
+    ]
+    assert out.exists() and results_path(str(out)).exists()

@@ -19,7 +19,7 @@ from tuning.expdir import ExpDir, tune_states
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
-SAMPLES = 80
+SAMPLES = 30
 
 
 @pytest.fixture(scope="module")

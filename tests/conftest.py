@@ -39,11 +39,12 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
-    # Files with integration tests first: xdist hands out whole files in this order, so the long ones start
-    # at once and the many short unit files fill the end on both workers instead of one worker finishing
-    # a long file alone.
+    # Files with integration tests first, those that start a cluster before them: xdist hands out whole files in
+    # this order, so the long ones start at once and the many short unit files fill the end on both workers
+    # instead of one worker finishing a long file alone (a run here ended with a cluster file alone for minutes).
     heavy = {item.path for item in items if item.get_closest_marker("integration")}
-    items.sort(key=lambda item: item.path not in heavy)
+    clusters = {item.path for item in items if "cluster" in getattr(item, "fixturenames", ())}
+    items.sort(key=lambda item: (item.path not in clusters, item.path not in heavy))
 
 
 TINY_SWEEP = {

@@ -105,6 +105,13 @@ def open_regular(path: str, root: str):
     return os.fdopen(fd, "rb")
 
 
+def read_regular(path: str, root: str, limit: int) -> bytes:
+    """At most `limit` bytes of the local file `path`, opened as open_regular opens it (inside `root`, a regular
+    file only); Unreadable saying why not, FileNotFoundError when it is gone."""
+    with open_regular(path, root) as handle:
+        return read_limited(handle, os.fstat(handle.fileno()).st_size, limit)
+
+
 def read_limited(stream, size: int | None, limit: int) -> bytes:
     """At most `limit` bytes of `stream` (whose listed size is `size`); Unreadable when there are more."""
     if size is not None and size > limit:

@@ -27,6 +27,7 @@ from tuning.bounded import (
     number,
     open_regular,
     read_limited,
+    read_regular,
     reason,
     too_deep,
     without_surrogates,
@@ -303,8 +304,7 @@ class ExpDir:
             raise Unreadable(f"the read limit of {MAX_EXPERIMENT_BYTES} bytes per experiment is reached")
         try:
             if self._fs is None:
-                with open_regular(f"{self.base}/{rel}", self.base) as handle:
-                    data = read_limited(handle, os.fstat(handle.fileno()).st_size, min(limit, self._left))
+                data = read_regular(f"{self.base}/{rel}", self.base, min(limit, self._left))
             else:
                 with self._fs.open_input_stream(f"{self.base}/{rel}") as stream:
                     data = read_limited(stream, self.files[rel], min(limit, self._left))

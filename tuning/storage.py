@@ -94,30 +94,39 @@ def claim(location: str, text: str) -> None:
     """Write the experiment's first file, `location`, only if it does not exist yet: of two runs started with
     the same name at the same moment, exactly one proceeds (locally; an object store has no exclusive create).
     Locally it appears whole or not at all."""
-    import os
-
     if is_uri(location):
         return write_text(location, text)
     path = Path(location)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # written whole beside it, then linked in place, exclusive and whole at once: a stop (Ctrl-C, SIGTERM) as it
-    # is written leaves no half a file
-    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.claim")
-    try:
-        with open(staged, "x", encoding="utf-8") as out:
-            out.write(text)
-        try:
-            os.link(staged, path)
-        except FileExistsError:
-            raise
-        except OSError:  # a filesystem without hard links: an exclusive create, then the content
-            with open(path, "x", encoding="utf-8") as out:
-                out.write(text)
-    except FileExistsError:
+    if not create_whole(path, text):
         raise UserError(
             f"experiment directory {path.parent} was just taken by another run; choose another with "
             "--name or --storage (nothing was overwritten)"
-        ) from None
+        )
+
+
+def create_whole(path: Path, text: str) -> bool:
+    """Write the local file `path` only if it does not exist, whole or not at all; whether it was written.
+
+    Written beside it, then hard-linked in place, exclusive and whole at once: a stop (Ctrl-C, SIGTERM) as it is
+    written leaves no half a file, and of two writers exactly one succeeds."""
+    import os
+
+    staged = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.new")
+    try:
+        with open(staged, "x", encoding="utf-8") as out:
+            out.write(text)
+        os.link(staged, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # a filesystem without hard links: an exclusive create, then the content
+        try:
+            with open(path, "x", encoding="utf-8") as out:
+                out.write(text)
+            return True
+        except FileExistsError:
+            return False
     finally:
         staged.unlink(missing_ok=True)
 

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tuning.errors import UserError
+from tuning.storage import create_whole
 
 LOCK_FILE = ".tuning-driver.lock"  # a dot-file: URI resumes skip dot-files as staged uploads
 HEARTBEAT_S = 10.0
@@ -139,21 +140,7 @@ class _PathRecord:
 
     def create(self, record: dict) -> bool:
         """Put `record` in place unless one is there; whether it was."""
-        staged = self._staged(record, "new")
-        try:
-            os.link(staged, self.path)  # whole and exclusive at once
-            return True
-        except FileExistsError:
-            return False
-        except OSError:  # a filesystem without hard links: an exclusive create, then the content
-            try:
-                with open(self.path, "x") as out:
-                    out.write(json.dumps(record))
-                return True
-            except FileExistsError:
-                return False
-        finally:
-            staged.unlink(missing_ok=True)
+        return create_whole(self.path, json.dumps(record))
 
     def write(self, record: dict) -> None:
         os.replace(self._staged(record, "beat"), self.path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from tuning.bounded import Unreadable, load_json, open_regular, read_limited
+from tuning.bounded import Unreadable, load_json, read_regular, reason
 from tuning.errors import UserError
 from tuning.expdir import MAX_FILE_BYTES, state_files
 from tuning.run.study import STUDY_FILE, fresh
@@ -30,8 +30,7 @@ def read_file(path: Path, root: Path, limit: int = MAX_FILE_BYTES) -> bytes | No
     file inside `root` (the experiment), never a link out of it, a FIFO or a device, at most `limit` bytes.
     None when there is no such file; a UserError naming it when it is refused."""
     try:
-        with open_regular(str(path), os.path.realpath(root)) as handle:
-            return read_limited(handle, os.fstat(handle.fileno()).st_size, limit)
+        return read_regular(str(path), os.path.realpath(root), limit)
     except FileNotFoundError:
         return None
     except Unreadable as why:
@@ -49,8 +48,7 @@ def read_json(path: Path, root: Path):
     try:
         return load_json(data.decode("utf-8", errors="replace"))
     except ValueError as exc:
-        why = "not JSON, or cut short" if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise UserError(f"{path}: not read ({why})") from None
+        raise UserError(f"{path}: not read ({reason(exc)})") from None
 
 
 def check_files(exp) -> None:

@@ -90,7 +90,7 @@ def ray_session():
     """A local, loopback-only Ray started the way `tuning run` starts it, shared by the whole run."""
     import ray
 
-    from tuning.run.driver import start_ray
+    from tuning.driver.tuner import start_ray
 
     # start_ray sets variables (RAY_*, PL_DISABLE_FORK, TUNE_*) that Ray's processes inherit as they
     # start; this process needs them no longer, and the `tuning` subprocesses of later tests get the

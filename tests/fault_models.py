@@ -1,4 +1,4 @@
-"""User LightningModules that cause real faults inside a trial, for tests/tuning/run/test_faults.py."""
+"""User LightningModules that cause real faults inside a trial, for tests/tuning/driver/test_faults.py."""
 
 import hashlib
 import json

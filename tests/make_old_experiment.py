@@ -1,9 +1,9 @@
-"""Makes tests/tuning/run/old_experiment: a sweep interrupted (Ctrl-C) by the code of the commit it was made with.
+"""Makes tests/tuning/driver/old_experiment: a sweep interrupted (Ctrl-C) by the code of the commit it was made with.
 
 The experiment's pickles (Tune's tuner and experiment state, the searcher state) name the module paths
-of that code; tests/tuning/run/test_old_experiment.py reports and resumes it with today's code. Made with:
+of that code; tests/tuning/driver/test_old_experiment.py reports and resumes it with today's code. Made with:
 
-    python -m tests.make_old_experiment tests/tuning/run/old_experiment
+    python -m tests.make_old_experiment tests/tuning/driver/old_experiment
 
 at commit 6d7bbec (the last layout with every module in tuning/ side by side).
 """
@@ -27,7 +27,7 @@ MADE_AT = Path("/tmp/tuning-old-experiment")
 
 
 def _finished(exp_dir: Path) -> int:
-    from tuning.run.resume import trial_states
+    from tuning.driver.resume import trial_states
 
     return sum(s["status"] == "TERMINATED" for s in trial_states(exp_dir)) if exp_dir.exists() else 0
 

@@ -1,12 +1,12 @@
-"""Makes tests/tuning/run/old_experiment_pl: a sweep of the built-in `mlp` with a user callback written against
+"""Makes tests/tuning/driver/old_experiment_pl: a sweep of the built-in `mlp` with a user callback written against
 `pytorch_lightning` (tests/user_callbacks_pl.py), interrupted (Ctrl-C) by the release whose built-ins derived from
 `pytorch_lightning` too, before they moved to `lightning.pytorch` (commit 2f201cf). Made with:
 
     git worktree add /tmp/wt-old 6c91eff
-    python -m tests.make_old_experiment_pl /tmp/wt-old tests/tuning/run/old_experiment_pl
+    python -m tests.make_old_experiment_pl /tmp/wt-old tests/tuning/driver/old_experiment_pl
 
 The old code runs from the worktree (PYTHONPATH, its own `tuning`, `models` and `data`) with today's libraries;
-tests/tuning/run/test_old_experiment.py checks what today's `tuning resume` makes of it.
+tests/tuning/driver/test_old_experiment.py checks what today's `tuning resume` makes of it.
 """
 
 import os

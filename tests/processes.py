@@ -13,7 +13,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 
 # `python -c` of this runs the `tuning` command exactly as `python -m tuning` does, and touches the file named by
-# $TUNING_TEST_STOP_WITNESS when the driver asks Ray Tune for its clean stop: tuning/run/driver.py's _StopOnSignal
+# $TUNING_TEST_STOP_WITNESS when the driver asks Ray Tune for its clean stop: tuning/driver/tuner.py's _StopOnSignal
 # sends its own process SIGUSR1 as it handles the first Ctrl-C or SIGTERM. A second signal sent before that
 # moment could merge with the first (a pending signal is one flag), so a test waits for the file instead of
 # sleeping and hoping the first was handled. An audit hook only watches: the command runs unchanged.

@@ -1,4 +1,4 @@
-"""A user's DataModule whose preparation takes its time, for tests/tuning/run/test_sigterm_preparing.py: `tuning run`
+"""A user's DataModule whose preparation takes its time, for tests/tuning/driver/test_sigterm_preparing.py: `tuning run`
 prepares the data once in the driver, after Ray has started and before Tune's fit; a test stops it there."""
 
 import time

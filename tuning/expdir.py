@@ -421,7 +421,7 @@ def tune_states(exp: ExpDir, warn: bool = True) -> list[dict]:
     """Trial id, status, directory and config (None unless plain JSON) from Tune's newest experiment state file.
 
     Its plain half, for the report, resume and tests; its pickled half (each trial's checkpoint bookkeeping) is
-    read only by `tuning resume` of the user's own experiment (tuning.run.resume.repair_checkpoints). A file cut
+    read only by `tuning resume` of the user's own experiment (tuning.driver.resume.repair_checkpoints). A file cut
     short or not Tune's gives [] (with a warning unless `warn` is False).
     """
     # a refused file is listed too: the newest state is that one, never silently an older one

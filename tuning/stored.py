@@ -22,9 +22,9 @@ PICKLED = frozenset(
     {
         # every sweep: the trials' directory names, Tune callbacks (tuner.pkl, experiment_state, search_gen_state)
         "tuning.trial.fit:trial_dirname",
-        "tuning.run.placement:PendingNotice",
-        "tuning.run.progress:Progress",
-        "tuning.run.trim:ForgetFinished",
+        "tuning.driver.placement:PendingNotice",
+        "tuning.driver.progress:Progress",
+        "tuning.driver.trim:ForgetFinished",
         # searcher optuna (tuner.pkl, searcher-state): the searcher, its search section and its trials' budget
         "tuning.compat.study_search:StudySearch",
         "tuning.expdir:budget",
@@ -38,8 +38,8 @@ PICKLED = frozenset(
         "tuning.compat.optuna:BoundedTPESampler",  # tpe with search.searcher.history
         "tuning.compat.optuna:PicklableNSGAIISampler",  # nsga2
         "tuning.search.conditional:define_by_run",  # a conditional space's define-by-run (functools.partial)
-        "tuning.run.study_storage:StudyStorage",  # the study of a URI experiment
-        "tuning.run.warm_start:Point",  # warm start: the earlier trials the searcher learns from
+        "tuning.driver.study_storage:StudyStorage",  # the study of a URI experiment
+        "tuning.driver.warm_start:Point",  # warm start: the earlier trials the searcher learns from
         "tuning.search.branch_search:BranchSearch",  # searcher random or grid with a conditional space
         # earlier experiments' pickles name these where they still are: the one scheduler section of every scheduler
         # (before each had its own), the trials' directory names of the flat layout (tuning/trial.py), and what the
@@ -53,8 +53,8 @@ PICKLED = frozenset(
 
 # Modules of earlier layouts -> where they are now.
 MOVED = {
-    "tuning.placement": "tuning.run.placement",
-    "tuning.progress": "tuning.run.progress",  # before the wings
+    "tuning.placement": "tuning.driver.placement",
+    "tuning.progress": "tuning.driver.progress",  # before the wings
     # before the bottom became packages
     "tuning.arguments": "tuning.sweep.arguments",
     "tuning.build": "tuning.sweep.build",
@@ -73,6 +73,13 @@ MOVED = {
     "tuning.searchers": "tuning.search.searchers",
     "tuning.synthetic": "tuning.search.synthetic",
     "tuning.study_search": "tuning.compat.study_search",
+    # before the Python API's tuning.run took the name of the driver's wing (tuning/run/, now tuning/driver/)
+    "tuning.run.placement": "tuning.driver.placement",
+    "tuning.run.progress": "tuning.driver.progress",
+    "tuning.run.trim": "tuning.driver.trim",
+    "tuning.run.study": "tuning.driver.study",
+    "tuning.run.study_storage": "tuning.driver.study_storage",
+    "tuning.run.warm_start": "tuning.driver.warm_start",
 }
 
 # (module, name) of earlier layouts whose module is still there -> "module:name" now.
@@ -80,7 +87,7 @@ MOVED_NAMES = {
     ("tuning.report", "budget"): "tuning.expdir:budget",  # before the wings
     ("tuning.compat", "PicklableNSGAIISampler"): "tuning.compat.optuna:PicklableNSGAIISampler",
     ("tuning.compat", "BoundedTPESampler"): "tuning.compat.optuna:BoundedTPESampler",
-    ("tuning.run.study", "StudyStorage"): "tuning.run.study_storage:StudyStorage",
+    ("tuning.driver.study", "StudyStorage"): "tuning.driver.study_storage:StudyStorage",
 }
 
 

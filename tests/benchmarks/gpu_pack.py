@@ -84,8 +84,8 @@ def sweep(gpu: float, trials: int, epochs: int, out_dir: str) -> dict:
 
 def measure(gpu: float, trials: int, epochs: int, root: Path) -> dict:
     """Run the sweep once; wall time, concurrency and per-trial GPU memory."""
+    from tuning.driver.tuner import run_sweep
     from tuning.report.load import load_report
-    from tuning.run.driver import run_sweep
     from tuning.sweep.config import parse_sweep
 
     out_dir = root / f"memory-{gpu:g}"
@@ -118,7 +118,7 @@ def main() -> None:
     if not torch.cuda.is_available():
         print(json.dumps({"benchmark": "gpu_pack", "error": "no CUDA GPU visible"}))
         raise SystemExit(3)
-    from tuning.run.driver import start_ray
+    from tuning.driver.tuner import start_ray
 
     start_ray()
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.processes import kill_group  # noqa: E402
+from tuning.driver.resume import trial_states  # noqa: E402
 from tuning.report.load import read_results  # noqa: E402
-from tuning.run.resume import trial_states  # noqa: E402
 
 
 def sweep(samples: int) -> dict:

@@ -310,7 +310,7 @@ def suggest_times(sizes=(100, 500, 1000, 2000), repeats: int = 15) -> dict:
     """(c) Median ms of one TPE ask (then tell) at each study size, for each sampler option and storage."""
     import optuna
 
-    from tuning.run.resume import study_storage
+    from tuning.driver.resume import study_storage
     from tuning.search.searchers import SAMPLERS
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -37,8 +37,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tuning.driver.tuner import run_sweep, start_ray
 from tuning.report.load import read_results
-from tuning.run.driver import run_sweep, start_ray
 from tuning.search import searchers
 from tuning.sweep.config import parse_sweep
 

@@ -153,7 +153,7 @@ def timed_sweep(
     data_args: dict, samples: int, name: str, measures: Path, work: Path, data_class: str = "MeasuredText"
 ) -> tuple[float, list[dict]]:
     """Run one sweep whose trials record into `measures`; its wall time and the trials' records."""
-    from tuning.run.driver import run_sweep
+    from tuning.driver.tuner import run_sweep
     from tuning.sweep.config import parse_sweep
 
     start = time.perf_counter()

@@ -1,12 +1,12 @@
 """A user's project holding one file of every kind of secret `tuning submit` must leave at home.
 
-Shared by the packaging tests (tests/tuning/run/test_submit.py) and the upload to the two-node cluster
+Shared by the packaging tests (tests/tuning/driver/test_submit.py) and the upload to the two-node cluster
 (tests/cluster/test_jobs.py).
 """
 
 from pathlib import Path
 
-# One file per kind of secret; every pattern of tuning.run.submit.SECRET_PATTERNS matches one of them.
+# One file per kind of secret; every pattern of tuning.driver.submit.SECRET_PATTERNS matches one of them.
 SECRET_FILES = [
     ".ssh/config",
     "keys/id_rsa",

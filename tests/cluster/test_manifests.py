@@ -139,7 +139,7 @@ def test_every_kuberay_pod_runs_hardened():
 
 
 def test_launcher_configs_never_copy_the_secrets_tuning_submit_leaves_out():
-    from tuning.run.submit import SECRET_PATTERNS
+    from tuning.driver.submit import SECRET_PATTERNS
 
     for path in LAUNCHER_FILES:
         config = yaml.safe_load(path.read_text())

@@ -18,8 +18,8 @@ import yaml
 
 from tests.cluster.local_cluster import BIN, LocalCluster
 from tests.processes import kill_group
+from tuning.driver.resume import trial_states
 from tuning.report.load import read_results
-from tuning.run.resume import trial_states
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,8 +5,8 @@ import yaml
 
 from tests.text_data import text_files
 from tuning.data.text_cache import tokenize_runs
+from tuning.driver.tuner import run_sweep
 from tuning.report.load import load_report
-from tuning.run.driver import run_sweep
 from tuning.sweep.config import parse_sweep
 
 

@@ -1,2 +1,2 @@
 """Small Lightning projects written the way their users write them, swept as they are
-(tests/tuning/run/test_existing_projects.py)."""
+(tests/tuning/driver/test_existing_projects.py)."""

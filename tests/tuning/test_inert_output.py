@@ -238,7 +238,7 @@ def test_the_progress_lines_and_live_view_are_inert(capsys):
     """The sweep's own progress: trial ids, metric names and the best config's values are the sweep's text."""
     from ray.tune.experiment import Trial
 
-    from tuning.run.progress import Progress, ProgressLines
+    from tuning.driver.progress import Progress, ProgressLines
 
     trial = Trial("trainable", config={"model.init_args.act": ACT}, trial_id=TRIAL, stub=True)
     lines = ProgressLines(METRIC, "min", 2)

@@ -2,7 +2,7 @@
 
 report (every format), compare, export, confirm's reading, warm starts and URI downloads read an experiment
 through tuning.expdir.ExpDir. These tests plant what a crafted or damaged experiment may hold into a copy of
-a real one (tests/tuning/run/old_experiment, written by a real sweep): links out of it with a secret behind
+a real one (tests/tuning/driver/old_experiment, written by a real sweep): links out of it with a secret behind
 them, a FIFO, a 1 GB sparse file, JSON 10,000 levels deep, a YAML alias bomb, and ~30 shapes of malformed
 files. Every reading command exits 0 (the bad file skipped with a warning naming it) or 2 (naming it), never
 shows the secret, never hangs, never a traceback: the commands run in this process through tuning.cli.main,
@@ -24,7 +24,7 @@ import yaml
 
 from tuning.cli.commands import main
 
-FIXTURE = Path(__file__).parent / "run" / "old_experiment"
+FIXTURE = Path(__file__).parent / "driver" / "old_experiment"
 ERRORED = "trial_0004_a7d5d9a1"  # made errored here: its error.txt is printed by every format
 MARKER = f"SECRET-{uuid.uuid4().hex}"  # what lies behind every link out: it must never be shown or copied
 TEXT_FORMATS = ("table", "json", "csv", "markdown", "html")
@@ -569,7 +569,7 @@ def test_a_malformed_file_is_a_warning_naming_it_or_exit_2_naming_the_key(exp, t
 
 
 def test_confirm_reads_a_sweep_without_run_or_name(exp):
-    from tuning.run.confirm import confirm_sweep
+    from tuning.driver.confirm import confirm_sweep
 
     edit_sweep(lambda s: [s.pop("run"), s.pop("name")])(exp)
     sweep, picked = confirm_sweep(str(exp), top=2, seeds=2)
@@ -577,8 +577,8 @@ def test_confirm_reads_a_sweep_without_run_or_name(exp):
 
 
 def test_confirm_refuses_a_link_out_as_its_link_file(exp, secret, tmp_path):
+    from tuning.driver.confirm import confirmed
     from tuning.errors import UserError
-    from tuning.run.confirm import confirmed
 
     (exp / "confirm.json").symlink_to(secret["trial.json"])
     with pytest.raises(UserError, match="confirm.json: not a link tuning confirm wrote"):
@@ -589,7 +589,7 @@ def test_confirm_refuses_a_link_out_as_its_link_file(exp, secret, tmp_path):
 
 
 def test_warm_start_reads_an_experiment_through_the_same_bounds(exp, secret):
-    from tuning.run.warm_start import warm_start_points
+    from tuning.driver.warm_start import warm_start_points
     from tuning.sweep.config import parse_sweep
 
     (exp / ERRORED / "result.json").unlink()

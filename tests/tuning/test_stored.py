@@ -20,7 +20,7 @@ import pytest
 from tuning import stored
 from tuning.sweep.config import parse_sweep
 
-RUN_FIXTURES = Path(__file__).parent / "run"
+RUN_FIXTURES = Path(__file__).parent / "driver"
 OLD_EXPERIMENTS = [RUN_FIXTURES / "old_experiment", RUN_FIXTURES / "old_experiment_pl"]
 _STRINGS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING", "SHORT_BINSTRING"}
 
@@ -96,7 +96,7 @@ def test_fresh_sweeps_pickle_only_what_PICKLED_lists(ray_session, tmp_path):
     pbt's (they need a model; their sections are like the others'): random search of a conditional space (its
     branch searcher), TPE with a history bound on a conditional space with a warm start in a URI experiment, and
     NSGA-II on two objectives with the median rule."""
-    from tuning.run.driver import run_sweep
+    from tuning.driver.tuner import run_sweep
 
     conditional = {
         "objective.x0": {
@@ -134,11 +134,11 @@ def test_fresh_sweeps_pickle_only_what_PICKLED_lists(ray_session, tmp_path):
     assert not unlisted, f"pickled but not in tuning.stored.PICKLED (name: files): {unlisted}"
     # the paths were taken: what each of them pickles was found
     assert {
-        "tuning.run.study_storage:StudyStorage",
+        "tuning.driver.study_storage:StudyStorage",
         "tuning.compat.optuna:BoundedTPESampler",
         "tuning.compat.optuna:PicklableNSGAIISampler",
         "tuning.search.conditional:define_by_run",
-        "tuning.run.warm_start:Point",
+        "tuning.driver.warm_start:Point",
         "tuning.sweep.config:MedianSpec",
     } <= set(found), sorted(found)
     assert any(f.startswith("first/") for files in found.values() for f in files), "the branch searcher's"

@@ -35,9 +35,9 @@ def _sigterm_as_ctrl_c():
     """SIGTERM (`kill PID`, a container's or a scheduler's stop) ends the command as Ctrl-C does while this lasts: a
     KeyboardInterrupt, so every `finally` runs, nothing is left half-written, and main says so and exits 130.
 
-    For the whole of `tuning run`, `resume` and `confirm`: reading the sweep, starting Ray (tuning.run.driver.start_ray
-    puts this back over the handlers Ray sets), preparing the data; Tune's fit then asks for its clean stop
-    (driver._StopOnSignal). Both signals are remembered (_STOPPED): an error that a KeyboardInterrupt became on its
+    For the whole of `tuning run`, `resume` and `confirm`: reading the sweep, starting Ray (tuner.start_ray puts
+    this back over the handlers Ray sets), preparing the data; Tune's fit then asks for its clean stop
+    (tuner._StopOnSignal). Both signals are remembered (_STOPPED): an error that a KeyboardInterrupt became on its
     way up (a user module's import stopped halfway is reported as that import's failure) is the stop all the same.
     Only in the main thread, and only where a signal has its default action: one ignored, or handled by a program
     that calls main, stays as it is."""
@@ -61,8 +61,8 @@ def _ctrl_c(signum, frame):
 
 def _run(args) -> int | None:
     with _sigterm_as_ctrl_c():  # the whole command, preparation included
+        from tuning.driver import run_sweep
         from tuning.report import load_report
-        from tuning.run import run_sweep
         from tuning.storage import local_copy
         from tuning.sweep.config import load_sweep
 
@@ -100,8 +100,8 @@ def _resume(args) -> int | None:
 
         return resume_job(args)
     with _sigterm_as_ctrl_c():  # see _run
+        from tuning.driver import resume_sweep
         from tuning.report import load_report
-        from tuning.run import resume_sweep
         from tuning.storage import local_copy
 
         exp_dir = resume_sweep(
@@ -119,7 +119,7 @@ def _validate(args) -> None:
     cfg = load_sweep(args.sweep, args.set)
     check_classes(cfg, static=True)  # from source where it can: no torch or Lightning import
     print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
-    from tuning.run import expected_trials
+    from tuning.driver import expected_trials
     from tuning.sweep.space import describe, flat_domains, is_conditional
 
     trials, searched = expected_trials(cfg), len(flat_domains(cfg.search.space))  # num_samples x grid points
@@ -135,8 +135,8 @@ def _validate(args) -> None:
 
 def _confirm(args) -> int | None:
     with _sigterm_as_ctrl_c():  # see _run; what follows the sweep only reads
+        from tuning.driver import confirmed, render_confirmed, run_confirm
         from tuning.report import load_report
-        from tuning.run import confirmed, render_confirmed, run_confirm
 
         exp_dir = run_confirm(
             args.experiment, args.top, args.seeds, storage=args.storage, name=args.name, address=args.address

@@ -1,4 +1,4 @@
-"""The Ray Jobs subcommands of `tuning`: submit, jobs, status, logs, stop (parsing only; work in tuning.run.submit).
+"""The Ray Jobs subcommands of `tuning`: submit, jobs, status, logs, stop (parsing only; work in tuning.driver.submit).
 
 Like commands.py, nothing here imports ray at import time. What the cluster says (job ids, entrypoints,
 messages, metadata) is printed inert and every command shown for copying is shell-quoted (tuning.text).
@@ -34,7 +34,7 @@ def _cluster_errors(func):
 
     @functools.wraps(func)
     def verb(args) -> int:
-        from tuning.run import ClusterError
+        from tuning.driver import ClusterError
 
         try:
             return func(args)
@@ -47,8 +47,8 @@ def _cluster_errors(func):
 
 @_cluster_errors
 def _submit(args) -> int:
+    from tuning.driver import submit
     from tuning.errors import UserError
-    from tuning.run import submit
 
     working_dir = Path(args.working_dir).resolve()
     address = None if args.dry_run else _address(args)
@@ -83,7 +83,7 @@ def _job_hints(job_id: str, address: str, exp: str, stop: bool = False) -> str:
 
 
 def _check_job_id(job_id: str | None) -> None:
-    from tuning.run import jobs_api
+    from tuning.driver import jobs_api
 
     if job_id is not None:
         jobs_api.check_job_id(job_id, "--job-id")
@@ -93,7 +93,7 @@ def _check_job_id(job_id: str | None) -> None:
 def _ending_signals(command: str, address: str, job: list):
     """SIGTERM or SIGHUP while the verb waits on the cluster ends it with 143 or 129 and one line, after every
     `finally` ran (the staged sweep is removed): what became of the job (`job`: [id] once submitted)."""
-    from tuning.run import staging
+    from tuning.driver import staging
 
     try:
         with staging.exit_on_ending_signals():
@@ -120,7 +120,7 @@ def _ending_signals(command: str, address: str, job: list):
 
 def _follow(args, address: str, job_id: str) -> int:
     """With --follow, the job's logs until it ends (exit 0 when it succeeded, 1 otherwise); else 0."""
-    from tuning.run import submit
+    from tuning.driver import submit
 
     if args.follow:
         status = submit.logs(address, job_id, follow=True)
@@ -131,10 +131,10 @@ def _follow(args, address: str, job_id: str) -> int:
 
 @_cluster_errors
 def resume_job(args) -> int:
-    """`tuning resume EXP --address http://HEAD:8265`: the resume as a job on the cluster (tuning.run.resume_job)."""
+    """`tuning resume EXP --address http://HEAD:8265`: the resume as a job on the cluster (tuning.driver.resume_job)."""
+    from tuning.driver import resume_job as rj
+    from tuning.driver import submit
     from tuning.errors import UserError
-    from tuning.run import resume_job as rj
-    from tuning.run import submit
 
     working_dir = Path(args.working_dir).resolve()
     if not working_dir.is_dir():
@@ -157,7 +157,7 @@ def resume_job(args) -> int:
 
 @_cluster_errors
 def _jobs(args) -> int:
-    from tuning.run import submit
+    from tuning.driver import submit
 
     address = _address(args)
     print("\n".join(jobs_lines(submit.list_jobs(address), address)))
@@ -199,7 +199,7 @@ def _experiment(info) -> str | None:
 
 @_cluster_errors
 def _status(args) -> int:
-    from tuning.run import submit
+    from tuning.driver import submit
 
     address = _address(args)
     print("\n".join(status_lines(args.job, submit.job_info(address, args.job), address)))
@@ -227,7 +227,7 @@ def status_lines(job_id: str, info, address: str) -> list[str]:
 
 @_cluster_errors
 def _logs(args) -> int:
-    from tuning.run import submit
+    from tuning.driver import submit
 
     address = _address(args)
     with _ending_signals(args.command, address, [args.job]) if args.follow else contextlib.nullcontext():
@@ -240,7 +240,7 @@ def _logs(args) -> int:
 
 @_cluster_errors
 def _stop(args) -> int:
-    from tuning.run import submit
+    from tuning.driver import submit
 
     stopped = submit.stop(_address(args), args.job)
     print(inert(f"job {args.job}: ") + ("stop requested" if stopped else "had already finished"))

@@ -14,7 +14,7 @@ OPTUNA_SEARCH_ATTRIBUTES = ("_ot_study", "_ot_trials", "_space", "_completed_tri
 
 def rebind_rdb_state(state: dict, url: str) -> dict:
     """Optuna's pickled RDBStorage state with its database URL replaced: a URI experiment's study is opened
-    on the machine that resumes it, at that machine's live path (tuning.run.study). RDBStorage reopens
+    on the machine that resumes it, at that machine's live path (tuning.driver.study). RDBStorage reopens
     `url` from its state when unpickled and offers no other way to point a restored searcher elsewhere."""
     if "url" not in state:
         raise RuntimeError("optuna's RDBStorage no longer pickles its 'url': see tuning.compat.optuna.rebind_rdb_state")

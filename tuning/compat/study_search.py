@@ -74,7 +74,7 @@ class StudySearch(OptunaSearch):
         return config
 
     def _publish(self):
-        # A URI experiment's study is a live local file that publishes itself there (tuning.run.study).
+        # A URI experiment's study is a live local file that publishes itself there (tuning.driver.study).
         publish = getattr(self._storage, "publish", None)
         if publish is not None:
             publish()

@@ -114,7 +114,7 @@ def take_tune_trial_env() -> dict[str, str]:
     """The variables Tune gives each trial actor as a runtime_env, after which Tune gives none.
 
     A runtime_env makes Ray start a cold worker for each trial; a local Ray's warm workers inherit
-    the driver's environment instead (tuning.run.driver.start_ray). Tune has no option for this.
+    the driver's environment instead (tuning.driver.tuner.start_ray). Tune has no option for this.
     """
     env = dict(class_cache.DEFAULT_ENV_VARS)
     class_cache.DEFAULT_ENV_VARS, class_cache.ENV_VARS_TO_PROPAGATE = {}, set()

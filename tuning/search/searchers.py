@@ -152,7 +152,7 @@ def make_searcher(search, seed: int, storage=None, warm_start=(), max_concurrent
     """The Tune search algorithm named by `search.searcher.name`, seeded (searcher.seed wins over `seed`).
 
     `storage`: an Optuna storage object (Ray's OptunaSearch takes no URL) for the study; `warm_start`: points
-    (tuning.run.warm_start) of earlier trials that a model-based searcher learns from before proposing anything;
+    (tuning.driver.warm_start) of earlier trials that a model-based searcher learns from before proposing anything;
     `max_concurrent`: trials at once (Tune applies it to Optuna itself, not to the variant generator);
     `budget`: a trial's config -> the epochs it runs unless stopped (a picklable callable); `experiment`:
     the experiment's path, kept on each study trial.

@@ -193,7 +193,7 @@ def test_the_readme_s_first_command_runs_the_whole_quickstart(tmp_path):
 def test_resume_existing_takes_a_sweep_recorded_before_a_key_was_added(tmp_path, tiny_sweep, capsys):
     """A sweep.yaml written by an earlier version lacks keys added since (search.searcher.history): it is the
     same sweep, not another one."""
-    from tuning.run.driver import _continue_existing
+    from tuning.driver.tuner import _continue_existing
     from tuning.sweep.config import parse_sweep
 
     exp = tmp_path / "runs" / "tiny"

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tuning.cli.commands import main
-from tuning.run import jobs_api
+from tuning.driver import jobs_api
 
 pytestmark = pytest.mark.timeout(60)  # a request without a timeout hangs: the test fails instead of waiting
 

@@ -5,8 +5,8 @@ import torch
 import yaml
 
 from tests.in_process import tuning_here
+from tuning.driver.tuner import run_sweep
 from tuning.report.load import load_report
-from tuning.run.driver import run_sweep
 from tuning.sweep.config import parse_sweep
 
 # Two trials whose order flips with the scope: A is best at its best epoch (1.0), B at its last (2.5 < 3.0).

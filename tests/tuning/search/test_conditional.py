@@ -1,6 +1,6 @@
 """Conditional choices: parsed and checked by their full path, sampled only in the chosen branch, grids that
 expand every branch. The searchers are the real ones, asked for configs directly (no sweep runs here; the
-sweeps are in tests/tuning/run/test_search.py)."""
+sweeps are in tests/tuning/driver/test_search.py)."""
 
 import copy
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from tests.imports import fresh_imports
+from tuning.driver.tuner import run_sweep
 from tuning.report.load import load_report
-from tuning.run.driver import run_sweep
 from tuning.search.synthetic import OBJECTIVES, space_keys, value
 from tuning.sweep.config import builtin_sweeps, load_sweep, parse_sweep
 

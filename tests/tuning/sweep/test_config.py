@@ -188,7 +188,7 @@ def test_pbt_s_mutations_are_written_as_a_sweep_file_writes_them(tiny_sweep):
 
 def test_an_earlier_experiment_s_one_scheduler_section_reads_as_its_scheduler_s_own(tiny_sweep):
     """Before each scheduler had its section, sweep.yaml held every scheduler's settings (the old experiment of
-    tests/tuning/run/old_experiment too): such a section still reads, as its own scheduler's, so it resumes."""
+    tests/tuning/driver/old_experiment too): such a section still reads, as its own scheduler's, so it resumes."""
     tiny_sweep["search"]["scheduler"] = {
         "name": "fifo",
         "grace_period": 1,

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.in_process import tuning_here
-from tuning.run.resume import STUDY_FILE
+from tuning.driver.resume import STUDY_FILE
 from tuning.sweep.classes import check_classes
 from tuning.sweep.config import parse_sweep
 from tuning.sweep.lightning_cli import normalize

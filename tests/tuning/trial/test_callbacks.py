@@ -80,7 +80,7 @@ def test_the_advanced_and_pytorch_profilers_report_in_the_trial_directory(
 ):
     """`trainer.profiler: advanced | pytorch` in a real trial: Lightning's report of that profiler (cProfile's
     table; torch's op table) in fit-profile.txt, and profile_summary.json built from its own records."""
-    from tuning.run.driver import run_sweep
+    from tuning.driver.tuner import run_sweep
 
     tiny_sweep["trainer"].update(profiler=profiler, max_epochs=1, limit_train_batches=6, limit_val_batches=2)
     tiny_sweep["search"].update(num_samples=1, scheduler={"name": "fifo"})
@@ -95,8 +95,8 @@ def test_the_advanced_and_pytorch_profilers_report_in_the_trial_directory(
 def test_a_progress_bar_is_dropped_from_the_trials_with_one_notice(ray_session, tmp_path, tiny_sweep, capsys):
     """The Lightning + Hydra template's RichProgressBar in a real sweep: the driver says once, before the sweep, that
     it is dropped; the trials run without it (every trial errored on it before: enable_progress_bar=False)."""
+    from tuning.driver.tuner import run_sweep
     from tuning.report.load import load_report
-    from tuning.run.driver import run_sweep
 
     tiny_sweep["trainer"].update(
         max_epochs=1,
@@ -150,7 +150,7 @@ def test_an_early_stopping_on_the_trials_own_metric_is_refused_before_anything_s
     """A user's EarlyStopping on the metric and mode of trial.early_stopping: Lightning refuses two callbacks with one
     checkpoint state, so every trial failed; now exit 2 naming it, with no experiment written. On another metric both
     run; an init_args value Lightning refuses is exit 2 too."""
-    from tuning.run.driver import run_sweep
+    from tuning.driver.tuner import run_sweep
     from tuning.trial.preflight import prepare
 
     tiny_sweep["trial"] = {"early_stopping": {"patience": 2}}

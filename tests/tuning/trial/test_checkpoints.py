@@ -2,8 +2,8 @@
 
 import torch
 
+from tuning.driver.tuner import run_sweep
 from tuning.report.load import load_report
-from tuning.run.driver import run_sweep
 from tuning.sweep.config import parse_sweep
 
 

@@ -5,9 +5,9 @@ import optuna
 import pytest
 import torch
 
+from tuning.driver.resume import STUDY_FILE
+from tuning.driver.tuner import run_sweep
 from tuning.report.load import load_report
-from tuning.run.driver import run_sweep
-from tuning.run.resume import STUDY_FILE
 from tuning.sweep.config import parse_sweep
 
 

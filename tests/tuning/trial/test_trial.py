@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from tuning.driver.tuner import run_sweep
 from tuning.report.load import load_report, read_results
-from tuning.run.driver import run_sweep
 from tuning.sweep.config import parse_sweep
 
 CALLBACKS = "tests.user_callbacks."

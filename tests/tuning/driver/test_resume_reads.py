@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tuning.driver import resume
+from tuning.driver.lock import LOCK_FILE
 from tuning.errors import UserError
 from tuning.expdir import MAX_FILE_BYTES
-from tuning.run import resume
-from tuning.run.lock import LOCK_FILE
 
 FIXTURE = Path(__file__).parent / "old_experiment"  # written by a real sweep, 4 trials
 TRIAL = "trial_0002_2a013ee1"

@@ -9,10 +9,10 @@ uri_resume: the resume of one. The driver hands Tune the trial wing's trainable;
 through the report wing.
 """
 
-from tuning.run import jobs_api, resume_job, staging, submit
-from tuning.run.confirm import confirmed, render_confirmed, run_confirm
-from tuning.run.driver import expected_trials, resume_sweep, run_sweep
-from tuning.run.jobs_api import ClusterError
+from tuning.driver import jobs_api, resume_job, staging, submit
+from tuning.driver.confirm import confirmed, render_confirmed, run_confirm
+from tuning.driver.jobs_api import ClusterError
+from tuning.driver.tuner import expected_trials, resume_sweep, run_sweep
 
 # jobs_api: the one client of a cluster's Jobs API; submit (and resume_job, its resume) is a module of verbs
 # (resolve, dry_run, submit, list_jobs, job_info, logs, stop) for `tuning submit` and the job commands; the face

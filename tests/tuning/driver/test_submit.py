@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
+from tuning.driver import jobs_api, submit
 from tuning.errors import UserError
-from tuning.run import jobs_api, submit
 
 
 @pytest.fixture
@@ -639,7 +639,7 @@ signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, even where the
 import yaml
 
 from tuning.sweep.config import parse_sweep
-from tuning.run import submit
+from tuning.driver import submit
 
 cfg = parse_sweep(yaml.safe_load(Path(sys.argv[1]).read_text()))
 submit.submit(cfg, sys.argv[2], Path(sys.argv[1]).parent, pip=[])

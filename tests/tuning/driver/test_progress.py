@@ -1,6 +1,6 @@
 """The live progress view's text (the terminal redraw itself is checked in test_report_e2e.py)."""
 
-from tuning.run.progress import view
+from tuning.driver.progress import view
 
 
 def test_view_counts_best_and_eta():

@@ -3,10 +3,10 @@
 import optuna
 import pytest
 
-from tests.tuning.run.test_search import branin_sweep
+from tests.tuning.driver.test_search import branin_sweep
+from tuning.driver.resume import STUDY_FILE
+from tuning.driver.tuner import run_sweep
 from tuning.report.load import load_report
-from tuning.run.driver import run_sweep
-from tuning.run.resume import STUDY_FILE
 from tuning.sweep.config import parse_sweep
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import yaml
 
+from tuning.driver.resume import study_storage
+from tuning.driver.warm_start import warm_start_points
 from tuning.errors import UserError
 from tuning.expdir import SWEEP_FILE
-from tuning.run.resume import study_storage
-from tuning.run.warm_start import warm_start_points
 from tuning.sweep import flavour
 from tuning.sweep.config import SweepConfig, parse_sweep
 from tuning.trial import prepare
@@ -116,15 +116,15 @@ def worker_preload(cfg: SweepConfig, dist: str = flavour.DEFAULT, cpus: int | No
 def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, warm_start=()):
     """A Tuner for the sweep: the trial function, searcher, scheduler, resources, storage and checkpoints.
 
-    `warm_start`: points of earlier trials for the searcher (see tuning.run.warm_start).
+    `warm_start`: points of earlier trials for the searcher (see tuning.driver.warm_start).
     """
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+    from tuning.driver.placement import PendingNotice
+    from tuning.driver.progress import Progress
+    from tuning.driver.trim import ForgetFinished
     from tuning.expdir import budget
-    from tuning.run.placement import PendingNotice
-    from tuning.run.progress import Progress
-    from tuning.run.trim import ForgetFinished
     from tuning.search.pareto import compared, objectives
     from tuning.search.schedulers import SCHEDULERS, make_scheduler
     from tuning.search.searchers import SEARCHERS, make_searcher
@@ -209,7 +209,7 @@ def make_trainable(cfg: SweepConfig, dist: str = flavour.DEFAULT):
     """
     from ray import tune
 
-    from tuning.run.placement import trial_resources
+    from tuning.driver.placement import trial_resources
     from tuning.trial import run_trial
 
     if cfg.objective is not None:  # milliseconds per trial: no torch or Lightning in the worker
@@ -235,8 +235,8 @@ def expected_trials(cfg: SweepConfig) -> int:
 
 def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:
     """Run the Tuner; when stopped early (Ctrl-C, SIGTERM) the state is kept and the resume command printed."""
-    from tuning.run.environment import record_end, record_start
-    from tuning.run.resume import resume_hint
+    from tuning.driver.environment import record_end, record_start
+    from tuning.driver.resume import resume_hint
 
     record_start(exp_dir, command)
     stop = _StopOnSignal() if threading.current_thread() is threading.main_thread() else None
@@ -254,7 +254,7 @@ def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:
             stop.restore()
         record_end(exp_dir, outcome)
         if not isinstance(exp_dir, Path):  # its last state is published; a resume downloads it afresh
-            from tuning.run.study import discard
+            from tuning.driver.study import discard
 
             discard(exp_dir)
         if outcome == "interrupted":
@@ -265,12 +265,12 @@ def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:
 
 def _settle_at_the_end(exp_dir) -> None:
     """A proposal Tune never ran (asked as the sweep ended) is not left RUNNING in the study."""
-    from tuning.run.resume import settle_orphans
+    from tuning.driver.resume import settle_orphans
 
     if isinstance(exp_dir, Path):
         settle_orphans(exp_dir)
         return
-    from tuning.run.study import live_path, publish
+    from tuning.driver.study import live_path, publish
 
     # Tune's state is read from the storage: at the end every trial is final, so nothing else is needed there.
     if live_path(exp_dir).is_file() and settle_orphans(exp_dir, live_path(exp_dir)):
@@ -304,12 +304,12 @@ class _StopOnSignal:
 def resume_sweep(experiment: str, address: str | None = None, retry_errored: bool = True, more: int = 0):
     """Continue an interrupted sweep: finished trials stay, unfinished ones go on from their last checkpoint.
     With `more`, the sweep (finished or not) gets that many trials beyond its num_samples. `experiment`: a
-    path or a URI (tuning.run.uri_resume); returns the experiment's Path, or the URI. The experiment's lock
-    (tuning.run.lock) is held from before the first change to the end: a second driver is refused."""
+    path or a URI (tuning.driver.uri_resume); returns the experiment's Path, or the URI. The experiment's lock
+    (tuning.driver.lock) is held from before the first change to the end: a second driver is refused."""
     from ray import tune
 
-    from tuning.run.lock import driver_lock
-    from tuning.run.resume import check_more
+    from tuning.driver.lock import driver_lock
+    from tuning.driver.resume import check_more
     from tuning.stored import restoring
 
     exp_dir, local, cfg, repair = _open_experiment(experiment)
@@ -335,14 +335,14 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
 
 
 def _extend(exp_dir, local: Path, cfg: SweepConfig, more: int) -> SweepConfig:
-    """`more` trials more in Tune's search state and sweep.yaml (tuning.run.resume.extend), on the experiment or,
+    """`more` trials more in Tune's search state and sweep.yaml (tuning.driver.resume.extend), on the experiment or,
     for a URI, on its local copy and uploaded before Tune's fit reads them."""
-    from tuning.run.resume import extend
+    from tuning.driver.resume import extend
 
     if isinstance(exp_dir, Path):
         extended = extend(local, cfg, more)
     else:
-        from tuning.run.uri_resume import digests, write_back
+        from tuning.driver.uri_resume import digests, write_back
 
         before = digests(local)
         extended = extend(local, cfg, more)
@@ -353,15 +353,15 @@ def _extend(exp_dir, local: Path, cfg: SweepConfig, more: int) -> SweepConfig:
 
 def _open_experiment(experiment: str):
     """(the experiment: a Path or the URI, the local directory the checks and repairs work on, its sweep, the
-    crash repairs to run before Tune's restore) for a path or a URI (tuning.run.uri_resume)."""
+    crash repairs to run before Tune's restore) for a path or a URI (tuning.driver.uri_resume)."""
     from tuning.storage import is_uri
 
     if not is_uri(experiment):
-        from tuning.run.resume import load_experiment, repair
+        from tuning.driver.resume import load_experiment, repair
 
         exp_dir, cfg = load_experiment(experiment)
         return exp_dir, exp_dir, cfg, functools.partial(repair, exp_dir)
-    from tuning.run.uri_resume import digests, load_uri_experiment, repair_uri
+    from tuning.driver.uri_resume import digests, load_uri_experiment, repair_uri
 
     location = experiment.rstrip("/")
     local, cfg = load_uri_experiment(location)
@@ -396,7 +396,7 @@ def _continue_existing(cfg: SweepConfig, location: str, address: str | None) -> 
 
 def _cluster_preflight(cfg: SweepConfig) -> None:
     """On a cluster: every node must reach the storage; say what the cluster has room for."""
-    from tuning.run.placement import describe_cluster
+    from tuning.driver.placement import describe_cluster
     from tuning.storage import check_nodes
 
     nodes = check_nodes(cfg.run.storage)
@@ -453,7 +453,7 @@ def run_sweep(
     continued as `tuning resume` would (what a cluster job that was restarted needs).
     """
     from tuning import storage as store
-    from tuning.run.lock import driver_lock
+    from tuning.driver.lock import driver_lock
 
     location = store.experiment_location(storage or cfg.run.storage, name or cfg.name)
     store.check_writable(location, "--storage" if storage else "run.storage")

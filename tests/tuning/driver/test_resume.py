@@ -14,10 +14,10 @@ import yaml
 
 from tests.in_process import tuning_here
 from tests.processes import kill_group, start_tuning, stop_requested
+from tuning.driver.resume import STUDY_FILE, trial_states
+from tuning.driver.tuner import resume_sweep
 from tuning.errors import UserError
 from tuning.report.load import load_report, read_results
-from tuning.run.driver import resume_sweep
-from tuning.run.resume import STUDY_FILE, trial_states
 
 pytestmark = pytest.mark.integration  # real `tuning` processes, killed and resumed
 ROOT = Path(__file__).resolve().parents[3]
@@ -157,7 +157,7 @@ def test_resume_refuses_what_it_cannot_resume(tmp_path, capsys):
 
 def test_a_trial_finished_after_the_last_snapshot_may_report_again(tmp_path, tiny_sweep):
     """Tune restores its searcher from the last snapshot; optuna.db may already hold the trial as finished."""
-    from tuning.run.resume import study_storage
+    from tuning.driver.resume import study_storage
     from tuning.search.searchers import make_searcher
     from tuning.sweep.config import parse_sweep
     from tuning.sweep.space import to_param_space
@@ -195,7 +195,7 @@ def test_a_trial_finished_after_the_last_snapshot_may_report_again(tmp_path, tin
 
 def test_trials_proposed_after_the_last_snapshot_are_settled_as_failed(tmp_path):
     """A trial asked of Optuna after Tune's last snapshot died with the driver: it must not stay RUNNING."""
-    from tuning.run.resume import settle_orphans, study_storage
+    from tuning.driver.resume import settle_orphans, study_storage
 
     study = optuna.create_study(study_name="tuning", storage=study_storage("optuna", tmp_path))
     lr = optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)
@@ -265,7 +265,7 @@ def test_more_extends_a_finished_sweep_without_repeating_a_config(ray_session, t
     """`tuning resume EXP --more 2` on a finished sweep: 2 new trials, the old ones as they were, no config twice,
     the study and sweep.yaml hold 5; a random-search sweep is refused (exit 2) with nothing written."""
     from tuning.cli.commands import main
-    from tuning.run.driver import run_sweep
+    from tuning.driver.tuner import run_sweep
     from tuning.sweep.config import parse_sweep
 
     tiny_sweep["search"].update(num_samples=3, scheduler={"name": "fifo"})
@@ -304,7 +304,7 @@ def test_more_extends_a_finished_sweep_without_repeating_a_config(ray_session, t
 def test_cutting_results_keeps_progress_csv_rows_that_do_not_line_up_with_its_header(tmp_path):
     """A resumed trial's CSV rows follow its own first result's keys under the first run's header: cutting
     keeps rows by their count, the same as result.json's, and never reads a column that moved."""
-    from tuning.run.resume import _cut_results
+    from tuning.driver.resume import _cut_results
 
     rows = [{"training_iteration": i, "val_loss": 1.0 / i, "done": False} for i in (1, 2, 3, 4)]
     (tmp_path / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))

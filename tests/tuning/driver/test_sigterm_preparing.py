@@ -1,5 +1,5 @@
 """SIGTERM at any point of `tuning run` ends it as Ctrl-C does (issue 32, item 6): exit 130, one line, nothing
-half-written. Tune's fit has its own clean stop (tests/tuning/run/test_resume.py); these stop the run while it
+half-written. Tune's fit has its own clean stop (tests/tuning/driver/test_resume.py); these stop the run while it
 still prepares: before Ray starts, and while it prepares the data with Ray running (Ray's own SIGTERM handlers
 would otherwise exit 15, or dump the driver's stack and abort). The unit tests below check the parts in this
 process, without Ray: start_ray keeping the command's handler, a stop turned into another error on its way up,
@@ -127,7 +127,7 @@ def sigterm_handler():
 def test_start_ray_puts_the_commands_handler_back_over_rays(sigterm_handler, monkeypatch, restore_environ):
     import ray
 
-    from tuning.run.driver import start_ray
+    from tuning.driver.tuner import start_ray
 
     def init(**kwargs):  # Ray sets its own handler as it starts
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
@@ -143,7 +143,7 @@ def test_a_sigterm_while_ray_starts_is_an_interruption(sigterm_handler, monkeypa
     KeyboardInterrupt; a caller with SIGTERM's default (a library user, the tests' Ray session) sees Ray's own."""
     import ray
 
-    from tuning.run.driver import start_ray
+    from tuning.driver.tuner import start_ray
 
     def init(**kwargs):
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))

@@ -1,12 +1,12 @@
 """The Optuna storage of an experiment's study: SQLite committed without fsync, and for a URI experiment a storage
-that publishes itself (tuning.run.study) and that Tune pickles with the searcher (tuning.stored)."""
+that publishes itself (tuning.driver.study) and that Tune pickles with the searcher (tuning.stored)."""
 
 from pathlib import Path
 
 import optuna
 
 from tuning.compat.optuna import rebind_rdb_state
-from tuning.run.study import live_path, publish
+from tuning.driver.study import live_path, publish
 
 
 class StudyStorage(optuna.storages.RDBStorage):

@@ -4,7 +4,7 @@ for a local one, made on a local copy of its small files and written back.
 The copy holds every file but the checkpoints' contents; each checkpoint directory is there, empty, so
 that the repairs see which checkpoints still exist. A file the checks or repairs change is uploaded
 back whole (tuning.storage.upload_file) before Tune's restore reads the experiment; the study is
-downloaded to this machine's live path (tuning.run.study), settled there and published again.
+downloaded to this machine's live path (tuning.driver.study), settled there and published again.
 """
 
 import hashlib
@@ -13,8 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from tuning.driver.study import STUDY_FILE
 from tuning.errors import UserError
-from tuning.run.study import STUDY_FILE
 
 
 def download_skeleton(location: str) -> Path:
@@ -58,8 +58,8 @@ def write_back(root: Path, before: dict[str, str], location: str) -> list[str]:
 def load_uri_experiment(location: str):
     """(local copy, resolved sweep) of the experiment at the URI `location`, checked as a local one is; a
     UserError saying what is missing."""
+    from tuning.driver.resume import require_snapshot
     from tuning.expdir import SWEEP_FILE, ExpDir
-    from tuning.run.resume import require_snapshot
     from tuning.storage import experiment_location, is_nonempty, require_experiment
     from tuning.sweep.config import parse_sweep
 
@@ -83,8 +83,8 @@ def load_uri_experiment(location: str):
 
 def repair_uri(location: str, copy: Path, before: dict[str, str]) -> None:
     """The crash repairs of a local resume, made on `copy` and written back; the study fetched, settled, published."""
-    from tuning.run.resume import repair
-    from tuning.run.study import fetch, publish
+    from tuning.driver.resume import repair
+    from tuning.driver.study import fetch, publish
 
     study = fetch(location)
     repair(copy, study or copy / STUDY_FILE)  # the copy holds no study: without one there is nothing to settle

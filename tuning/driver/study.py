@@ -9,7 +9,7 @@ state can name. What a crash between two publications can lose is newer than Tun
 intermediate values reported since (the resumed trial reports them again) and a suggestion Tune never
 saved (the resume marks it FAIL: resume.settle_orphans). A resume downloads the copy to `live_path` on
 whatever machine runs it, and the storage Tune unpickles with its searcher opens that file there
-(tuning.run.study_storage.StudyStorage.__setstate__), not the path of the machine that wrote it.
+(tuning.driver.study_storage.StudyStorage.__setstate__), not the path of the machine that wrote it.
 """
 
 import hashlib

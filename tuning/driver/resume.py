@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 
 from tuning.bounded import Unreadable, load_json, read_regular, reason
+from tuning.driver.study import STUDY_FILE, fresh
 from tuning.errors import UserError
 from tuning.expdir import MAX_FILE_BYTES, state_files
-from tuning.run.study import STUDY_FILE, fresh
 
 FINAL = ("TERMINATED", "ERROR")
 TRIAL_READS = ("params.json", "result.json", "progress.csv", "trial.json")  # in a trial directory, read whole
@@ -78,12 +78,12 @@ def check_files(exp) -> None:
 
 def study_storage(searcher: str, exp_dir):
     """An Optuna RDB storage for the study of a searcher that keeps one, None for the others: `<exp_dir>/optuna.db`
-    for a path; for a URI, a fresh live file on this machine published to `<exp_dir>/optuna.db` (tuning.run.study)."""
+    for a path; for a URI, a fresh live file on this machine published to `<exp_dir>/optuna.db` (driver/study.py)."""
     from tuning.search.searchers import SEARCHERS
 
     if not SEARCHERS[searcher].keeps_study:
         return None
-    from tuning.run.study_storage import open_storage
+    from tuning.driver.study_storage import open_storage
 
     if not isinstance(exp_dir, Path):
         return open_storage(fresh(exp_dir), exp_dir)
@@ -122,7 +122,7 @@ def settle_orphans(exp_dir: Path, study_file: Path | None = None) -> int:
 
     A trial proposed after the last snapshot was lost with the driver; left RUNNING, Optuna's
     constant liar would keep steering away from its (unmeasured) params forever. `study_file`: the
-    study, if not `<exp_dir>/optuna.db` (a URI experiment's live file, tuning.run.study).
+    study, if not `<exp_dir>/optuna.db` (a URI experiment's live file, tuning.driver.study).
     """
     path = study_file or Path(exp_dir) / STUDY_FILE
     if not path.is_file():
@@ -130,7 +130,7 @@ def settle_orphans(exp_dir: Path, study_file: Path | None = None) -> int:
     import optuna
 
     from tuning.compat.optuna import fail_trial
-    from tuning.run.study_storage import open_storage
+    from tuning.driver.study_storage import open_storage
 
     storage = open_storage(path)
     known = [s["params"] for s in trial_states(exp_dir) if s["status"] not in FINAL]
@@ -297,7 +297,7 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 
 
 def load_experiment(experiment: str):
-    """The experiment directory (a path; a URI: tuning.run.uri_resume) and its resolved sweep, or a UserError
+    """The experiment directory (a path; a URI: tuning.driver.uri_resume) and its resolved sweep, or a UserError
     saying what is missing."""
     from tuning.expdir import SWEEP_FILE, ExpDir
     from tuning.storage import experiment_location

@@ -7,12 +7,12 @@ import numpy
 import optuna
 import pytest
 
-from tests.tuning.run.test_study import study_by_tune_id
+from tests.tuning.driver.test_study import study_by_tune_id
+from tuning.driver.resume import STUDY_FILE
+from tuning.driver.tuner import run_sweep
 from tuning.report.formats import render
 from tuning.report.html import html
 from tuning.report.load import load_report
-from tuning.run.driver import run_sweep
-from tuning.run.resume import STUDY_FILE
 from tuning.sweep.config import parse_sweep
 
 
@@ -107,7 +107,7 @@ def test_asha_compares_the_metric_it_names_and_its_stopped_trials_are_pruned(ray
 
 
 def test_confirm_reruns_the_pareto_front(ray_session, tmp_path):
-    from tuning.run.confirm import confirmed, render_confirmed, run_confirm
+    from tuning.driver.confirm import confirmed, render_confirmed, run_confirm
 
     source = run_sweep(
         parse_sweep(zdt1_sweep("random", {"name": "fifo"}, num_samples=6, iterations=1)), storage=str(tmp_path)

@@ -122,7 +122,7 @@ def run_confirm(
     address: str | None = None,
 ) -> Path:
     """Run the confirmation experiment next to the sweep (or in `storage`) and return its directory."""
-    from tuning.run.driver import run_sweep
+    from tuning.driver.tuner import run_sweep
     from tuning.sweep.config import parse_sweep
 
     sweep, picked = confirm_sweep(experiment, top, seeds)

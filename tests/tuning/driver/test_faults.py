@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 from tests.in_process import tuning_here
+from tuning.driver.tuner import resume_sweep, run_sweep
 from tuning.report.load import load_report, read_results
-from tuning.run.driver import resume_sweep, run_sweep
 from tuning.sweep.config import parse_sweep
 
 

@@ -7,8 +7,8 @@ import pickle
 import optuna
 import pytest
 
-from tuning.run.resume import study_storage
-from tuning.run.study import STUDY_FILE, fetch, live_path
+from tuning.driver.resume import study_storage
+from tuning.driver.study import STUDY_FILE, fetch, live_path
 
 
 def test_a_uri_study_is_published_whole_and_reopened_where_it_is_resumed(tmp_path, monkeypatch):
@@ -95,7 +95,7 @@ def test_a_job_restarted_before_tunes_first_snapshot_starts_its_sweep_again_in_p
 
     import yaml
 
-    from tuning.run.resume import trial_states
+    from tuning.driver.resume import trial_states
     from tuning.sweep.config import load_sweep
 
     storage = f"file://{tmp_path}/runs"

@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent("""
     import json, os, sys, time
     import psutil, ray
     from tuning.sweep.config import load_sweep
-    from tuning.run import driver
+    from tuning.driver import tuner
 
     driver.start_ray(None, driver.worker_preload(load_sweep(sys.argv[1], [])))
 
@@ -62,7 +62,7 @@ def test_workers_ray_starts_with_the_driver_import_lightning_before_any_trial(tm
 
 
 def test_lightning_is_preloaded_only_where_most_started_workers_run_trials(tiny_sweep):
-    from tuning.run.driver import worker_preload
+    from tuning.driver.tuner import worker_preload
     from tuning.sweep.config import parse_sweep
 
     tiny_sweep["resources"] = {"cpu": 1, "max_concurrent": 2}

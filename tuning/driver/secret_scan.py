@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-# Names beyond tuning.run.submit.SECRET_PATTERNS (which the launcher configs' rsync_exclude also carry):
+# Names beyond tuning.driver.submit.SECRET_PATTERNS (which the launcher configs' rsync_exclude also carry):
 # matched here only, each file left out by its exact path. Lower case: names are compared lower-cased.
 MORE_SECRET_PATTERNS = [
     ".vault-token",

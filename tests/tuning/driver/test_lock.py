@@ -1,5 +1,5 @@
-"""One driver per experiment (tuning.run.lock): a second driver is refused while the first runs, a stale lock is taken
-over, the lock goes with every end; `resume --more` changes num_samples only once the extension has started."""
+"""One driver per experiment (tuning.driver.lock): a second driver is refused while the first runs, a stale lock
+is taken over, the lock goes with every end; `resume --more` changes num_samples only once the extension has started."""
 
 import json
 import os
@@ -18,8 +18,8 @@ import yaml
 from tests.in_process import tuning_here
 from tests.processes import kill_group
 from tuning.data.digits import DigitsDataModule
-from tuning.run import lock
-from tuning.run.lock import LOCK_FILE, ExperimentLocked, driver_lock
+from tuning.driver import lock
+from tuning.driver.lock import LOCK_FILE, ExperimentLocked, driver_lock
 
 ROOT = Path(__file__).resolve().parents[3]
 HOUR_AGO = "2020-01-01T00:00:00+00:00"
@@ -228,7 +228,7 @@ def test_a_second_driver_is_refused_while_one_runs_and_a_killed_ones_lock_is_tak
         )
         trials, sweep_yaml = _trial_dirs(exp), (exp / "sweep.yaml").read_bytes()
         with monkeypatch.context() as tripwire:  # a command that is not refused would drive the sweep from here
-            tripwire.setattr("tuning.run.driver.start_ray", lambda *a, **k: pytest.fail("a second driver started"))
+            tripwire.setattr("tuning.driver.tuner.start_ray", lambda *a, **k: pytest.fail("a second driver started"))
             for args in (
                 ["resume", str(exp)],
                 ["resume", str(exp), "--more", "1"],
@@ -272,7 +272,7 @@ def _num_samples(exp: Path) -> tuple[int, int]:
 
 @pytest.mark.integration
 def test_a_more_that_fails_or_is_stopped_before_trials_start_leaves_num_samples(ray_session, tmp_path, tiny_sweep):
-    from tuning.run.driver import run_sweep
+    from tuning.driver.tuner import run_sweep
     from tuning.sweep.config import parse_sweep
 
     gate = tmp_path / "gate"

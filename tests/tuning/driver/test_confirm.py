@@ -5,7 +5,7 @@ import json
 import yaml
 
 from tests.in_process import tuning_here
-from tuning.run.driver import run_sweep
+from tuning.driver.tuner import run_sweep
 from tuning.sweep.config import parse_sweep
 
 

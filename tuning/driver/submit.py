@@ -2,10 +2,10 @@
 
 `submit` validates the sweep here first, so bad input never reaches the cluster. The job's
 working_dir is the user's project (their own classes travel with it) minus `.git`, experiment and
-checkpoint folders, likely secrets (by name, content or identity: tuning.run.secret_scan), symlinks that
+checkpoint folders, likely secrets (by name, content or identity: tuning.driver.secret_scan), symlinks that
 lead out of the project, and whatever `.gitignore`/`.rayignore` ignore; the entrypoint runs
 `tuning run` on the resolved sweep, uploaded with the project, against the cluster. Every request to the
-cluster goes through tuning.run.jobs_api.
+cluster goes through tuning.driver.jobs_api.
 """
 
 import dataclasses
@@ -16,9 +16,9 @@ import sys
 import uuid
 from pathlib import Path
 
+from tuning.driver import secret_scan, staging
+from tuning.driver.jobs_api import call, check_job_id, connect
 from tuning.errors import UserError
-from tuning.run import secret_scan, staging
-from tuning.run.jobs_api import call, check_job_id, connect
 
 # Never uploaded: likely secrets. Basenames only (an optional trailing "/" for directories), so each
 # pattern means the same at any depth to Ray's gitignore-style `excludes` and to rsync's --exclude
@@ -122,7 +122,7 @@ def _ray_walk(working_dir: Path, excludes: list[str], watch=None) -> dict[str, i
     """relative path -> size of every file Ray's packaging zips from `working_dir` with these `excludes`.
 
     Ray's own traversal (tuning.compat.ray.ray_dir_walk; nested .gitignore/.rayignore included, Ray's
-    default excludes in front): what is listed is what is zipped (tests/tuning/run/test_submit.py compares
+    default excludes in front): what is listed is what is zipped (tests/tuning/driver/test_submit.py compares
     it with the zip Ray makes). `watch(path)` is called like an exclude on every path not excluded
     otherwise; True leaves the path out.
     """
@@ -135,7 +135,7 @@ def _ray_walk(working_dir: Path, excludes: list[str], watch=None) -> dict[str, i
         if path.is_file():
             files[path.relative_to(root).as_posix()] = path.stat().st_size
 
-    quiet = logging.getLogger("tuning.run.submit.walk")
+    quiet = logging.getLogger("tuning.driver.submit.walk")
     quiet.setLevel(logging.WARNING)  # Ray logs every ignore file it reads at INFO
     ray_compat.ray_dir_walk(root, excludes, watch, handler, logger=quiet)
     return files
@@ -228,7 +228,7 @@ def _cluster_storage(cfg, storage: str | None) -> str:
 
 def resolve(source: str, overrides: list[str], storage: str | None, name: str | None, working_dir: Path):
     """The sweep, validated here (classes imported from `working_dir`), with cluster storage and name set."""
-    from tuning.run.placement import trial_bundle
+    from tuning.driver.placement import trial_bundle
     from tuning.sweep.classes import check_classes
     from tuning.sweep.config import load_sweep, parse_sweep
 

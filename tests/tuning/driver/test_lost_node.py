@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from tests.cluster.local_cluster import LocalCluster, with_suppress
+from tuning.driver.resume import trial_states
 from tuning.report.load import load_report, read_results
-from tuning.run.resume import trial_states
 
 ROOT = Path(__file__).resolve().parents[3]
 

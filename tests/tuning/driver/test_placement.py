@@ -2,8 +2,8 @@
 
 import pytest
 
+from tuning.driver.placement import GIB, pending_reason, room, trial_bundle, trial_resources
 from tuning.errors import UserError
-from tuning.run.placement import GIB, pending_reason, room, trial_bundle, trial_resources
 from tuning.sweep.config import Resources
 
 
@@ -48,7 +48,7 @@ def test_a_trial_that_cannot_start_is_reported_with_the_reason(ray_session, tmp_
     import ray
     from ray import tune
 
-    from tuning.run.placement import PendingNotice
+    from tuning.driver.placement import PendingNotice
 
     def never_runs(config):
         raise AssertionError("no node has the resource")

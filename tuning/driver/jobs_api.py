@@ -1,7 +1,7 @@
 """The Ray Jobs API as one client: every request bounded in time, every answer checked to be Ray's, and every
 failure of the head (HTTP errors, another server, silence, a refused connection) one line naming its address.
 
-tuning.run.submit (submit, list, follow, inspect, stop) and tuning.run.resume_job reach the cluster only through
+tuning.driver.submit (submit, list, follow, inspect, stop) and tuning.driver.resume_job reach the cluster only through
 `connect` and `call` here.
 """
 

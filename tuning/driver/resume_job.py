@@ -45,7 +45,7 @@ def submit_resume(
     flags: tuple[str, ...] = (),
 ) -> tuple[str, str]:
     """Start `tuning resume EXPERIMENT --address auto FLAGS` as a job; return (job id, experiment location)."""
-    from tuning.run import jobs_api, submit
+    from tuning.driver import jobs_api, submit
 
     location = check_resumable(experiment)
     storage, name = location.rsplit("/", 1)

@@ -9,9 +9,9 @@ import psutil
 import pytest
 import yaml
 
+from tuning.driver.tuner import run_sweep
 from tuning.errors import UserError
 from tuning.report.load import load_report, read_results
-from tuning.run.driver import run_sweep
 from tuning.sweep.config import parse_sweep
 
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")

@@ -1,8 +1,8 @@
-"""The driver lets go of a finished trial's running statistics (tuning/run/trim.py)."""
+"""The driver lets go of a finished trial's running statistics (tuning/driver/trim.py)."""
 
 import json
 
-from tuning.run.driver import run_sweep
+from tuning.driver.tuner import run_sweep
 from tuning.sweep.config import load_sweep
 
 

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
+from tuning.driver.confirm import Confirmed, confirmed, render_confirmed, run_confirm, stats
+from tuning.driver.resume import STUDY_FILE
+from tuning.driver.tuner import run_sweep
+from tuning.driver.warm_start import warm_start_points
 from tuning.report.load import load_report, read_results
-from tuning.run.confirm import Confirmed, confirmed, render_confirmed, run_confirm, stats
-from tuning.run.driver import run_sweep
-from tuning.run.resume import STUDY_FILE
-from tuning.run.warm_start import warm_start_points
 from tuning.search.searchers import SAMPLERS
 from tuning.sweep.config import parse_sweep
 

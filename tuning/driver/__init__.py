@@ -1,6 +1,6 @@
 """The driver side of a sweep: everything that runs in the `tuning run` / `resume` process.
 
-driver: check the sweep, start Ray, build and fit the Tuner; resume: continue an interrupted one;
+tuner: check the sweep, start Ray, build and fit the Tuner; resume: continue an interrupted one;
 placement: trial resources and what a cluster has room for; progress: the live view; trim: what the
 driver lets go of as trials finish; environment: environment.json; warm_start: earlier experiments told
 to the searcher; confirm: rerun the best configs under new seeds; submit: the sweep as a Ray job on a

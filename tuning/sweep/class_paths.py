@@ -74,6 +74,11 @@ def resolve_class(section: str, class_path: str, where: str | None = None) -> ty
             f"{where}: module '{module_name}' has no class '{attr}'"
             f"{did_you_mean(attr, [n for n, v in vars(module).items() if inspect.isclass(v)])}"
         )
+    if "<locals>" in cls.__qualname__:  # LightningCLI imports a class by its qualified name, as a trial does
+        raise UserError(
+            f"{where}: '{class_path}' is a class defined inside a function ({cls.__qualname__}): LightningCLI "
+            f"cannot import it by name, so no trial could build it; define it at the top level of {module_name}"
+        )
     return cls
 
 

@@ -211,3 +211,34 @@ def test_a_hydra_section_without_hydra_names_the_extra(project, monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(UserError, match=r"model._target_: .*pip install 'tuning\[hydra\]'"):
         build_section({"class_path": "proj.lit.Classifier", "init_args": {}, "cli_form": "hydra"}, "model")
+
+
+def test_validate_refuses_a_class_made_inside_a_function_as_run_would(tmp_path, monkeypatch):
+    """`Model = make()` passes Python's import but not LightningCLI's, so every trial would fail to build it."""
+    from tuning.sweep.classes import check_classes
+
+    (tmp_path / "made.py").write_text(
+        textwrap.dedent("""
+            import lightning as L
+
+
+            def make():
+                class Model(L.LightningModule):
+                    def __init__(self, lr: float = 0.01):
+                        super().__init__()
+
+                return Model
+
+
+            Model = make()
+        """)
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"model": {"class_path": "made.Model"}, "trainer": {"max_epochs": 1}}))
+    with pytest.raises(UserError) as refused:
+        check_classes(load_sweep(str(path), []), static=True)
+    assert "model.class_path: 'made.Model' is a class defined inside a function (make.<locals>.Model)" in str(
+        refused.value
+    )

@@ -3,8 +3,12 @@
 import difflib
 
 
-class UserError(Exception):
-    """Bad input: a config key, an argument or a path. The CLI prints it and exits 2."""
+class UserError(ValueError):
+    """Bad input: a config key, an argument or a path. The CLI prints it and exits 2; the Python API raises it as
+    `tuning.SweepError` (a ValueError, as bad arguments to a Python function are)."""
+
+
+SweepError = UserError  # the Python API's name for it (tuning.SweepError): one class, raised everywhere
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -30,3 +34,19 @@ def describe_exception(exc: BaseException) -> str:
     """'ValueError: bad init (at /path/file.py:5)', one line."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}{': ' + message if message else ''} (at {raised_at(exc)})"
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """What filled up, when `exc` (or an error it came from) is a full disk or quota: the file's name where it is
+    known, else ''; None for any other error. SQLite (the study) says it in words rather than with an errno."""
+    import errno
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return exc.filename or ""
+        if "database or disk is full" in str(exc) or "No space left on device" in str(exc):
+            return ""
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -18,7 +18,7 @@ from tuning.cli.args import add_sweep_args, experiment_name, ray_address
 from tuning.cli.finders import COMMANDS as FINDER_COMMANDS
 from tuning.cli.jobs import COMMANDS as JOB_COMMANDS
 from tuning.cli.jobs import add_upload_args
-from tuning.errors import UserError
+from tuning.errors import UserError, disk_full
 from tuning.report import FORMATS  # the report's formats registry: --format's choices (the report imports no Ray)
 from tuning.search.registry import either, names_with
 from tuning.text import inert, inert_lines, shell_command
@@ -448,8 +448,20 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `tuning report ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes at exit
         return 0
-    except Exception:
+    except Exception as exc:
         if _STOPPED.is_set():  # as for a UserError: Ctrl-C or SIGTERM, raised again as another error
             return _interrupted(args.command)
-        raise
+        full = disk_full(exc)
+        if full is None:
+            raise
+        print(f"tuning {args.command}: error: {_disk_full_message(full)}", file=sys.stderr)
+        return 1
     return code or 0
+
+
+def _disk_full_message(what: str) -> str:
+    where = f" (writing {inert(what)})" if what else ""
+    return (
+        f"no space left on the disk{where}: the command stopped; what was saved before stays. Free space, then "
+        "run it again (a sweep: `tuning resume EXPERIMENT` continues it)"
+    )

@@ -10,6 +10,7 @@ import platform
 import socket
 import subprocess
 import sys
+import warnings
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -82,8 +83,11 @@ def _write(path, data: dict) -> None:
 
         return replace_text(path, text)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written copy beside the real file
 
 
 def _location(exp_dir) -> Path | str:
@@ -128,4 +132,15 @@ def record_end(exp_dir: Path, outcome: str) -> None:
         return
     data["runs"][-1].update(ended=_now(), outcome=outcome)
     data["ended"] = data["runs"][-1]["ended"]
+    try:
+        _write(path, data)
+    except OSError as exc:  # a full disk: the error that ended the run is the one to tell, not this one
+        warnings.warn(f"could not record the end of this run in {ENVIRONMENT_FILE}: {exc}", stacklevel=2)
+
+
+def record_baseline(exp_dir: Path, baseline: dict) -> None:
+    """Note the sweep's baseline (tuning.driver.baseline.decide): its config, or why it has none."""
+    path = _location(exp_dir)
+    data = _read(path)
+    data["baseline"] = baseline
     _write(path, data)

@@ -43,6 +43,14 @@ def _fs(location: str):
         raise UserError(f"run.storage {location}: not a storage URI this machine can open: {exc}") from None
 
 
+def local_path(location: str) -> str | None:
+    """The path on this machine of a local directory or `file://` URI; None for a remote store (s3://, gs://)."""
+    from pyarrow import fs
+
+    filesystem, path = _fs(location)
+    return path if isinstance(filesystem, fs.LocalFileSystem) else None
+
+
 def is_nonempty(location: str) -> bool:
     """Whether `location` exists and holds anything."""
     from pyarrow import fs

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from tuning.expdir import ENVIRONMENT_FILE
+from tuning.bounded import Unreadable, load_json, read_regular
+from tuning.expdir import ENVIRONMENT_FILE, MAX_FILE_BYTES
 
 PACKAGES = ("torch", "pytorch-lightning", "ray", "optuna", "transformers")
 
@@ -66,13 +67,19 @@ def ray_nodes() -> list[dict]:
 
 
 def _read(path) -> dict:
+    data = _parsed(path)
+    return data if isinstance(data, dict) else {}
+
+
+def _parsed(path):
     try:
         if isinstance(path, str):  # a URI experiment's file
             from tuning.storage import read_text
 
             return json.loads(read_text(path))
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        # bounded, regular files only: a FIFO or a huge file put in its place is not read (it is replaced)
+        return load_json(read_regular(str(path), str(path.parent.resolve()), MAX_FILE_BYTES).decode())
+    except (OSError, ValueError, Unreadable):
         return {}
 
 

@@ -26,6 +26,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from tuning.bounded import Unreadable, read_regular
 from tuning.errors import UserError
 from tuning.storage import create_whole
 
@@ -36,6 +37,7 @@ HEARTBEAT_S = 10.0
 STALE_S = 120.0
 SETTLE_S = 2.0  # URI leases: much longer than one small PUT, so two drivers racing see each other's lease
 TAKE_TRIES = 3
+RECORD_BYTES = 64 << 10  # a lock record is a few hundred bytes
 
 
 class ExperimentLocked(UserError):
@@ -128,10 +130,13 @@ class _PathRecord:
         self.path = Path(experiment) / LOCK_FILE
 
     def read(self, path: Path | None = None) -> dict | None:
-        try:
-            return _decode((path or self.path).read_text())
+        path = path or self.path
+        try:  # a FIFO or a huge file in its place is no lock record: read bounded, never opened as such
+            return _decode(read_regular(str(path), str(path.parent.resolve()), RECORD_BYTES).decode(errors="replace"))
         except FileNotFoundError:
             return None
+        except Unreadable:
+            return {"unreadable": True}
 
     def _staged(self, record: dict, suffix: str) -> Path:
         staged = self.path.with_name(f"{LOCK_FILE}.{record['token']}.{suffix}")

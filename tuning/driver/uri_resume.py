@@ -58,15 +58,18 @@ def write_back(root: Path, before: dict[str, str], location: str) -> list[str]:
 def load_uri_experiment(location: str):
     """(local copy, resolved sweep) of the experiment at the URI `location`, checked as a local one is; a
     UserError saying what is missing."""
-    from tuning.driver.resume import require_snapshot
+    from tuning.driver.resume import check_files, require_snapshot
     from tuning.expdir import SWEEP_FILE, ExpDir
-    from tuning.storage import experiment_location, is_nonempty, require_experiment
+    from tuning.storage import experiment_location, is_nonempty, local_path, require_experiment
     from tuning.sweep.config import parse_sweep
 
     location = location.rstrip("/")
     if not is_nonempty(location):
         raise UserError(f"experiment {location}: does not exist (or is empty)")
     require_experiment(location)  # before the download: a directory that is no experiment may be huge
+    if (local := local_path(location)) is not None:
+        # Tune's restore reads the experiment where it is, not our copy: a FIFO there would hang it
+        check_files(ExpDir(local))
     copy = download_skeleton(location)
     # read with the bounds of every reader of an experiment (size, depth, YAML aliases), then checked in full
     cfg = parse_sweep(ExpDir(str(copy), shallow=True).sweep(), origin=f"{location}/{SWEEP_FILE}")

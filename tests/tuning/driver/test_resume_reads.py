@@ -185,3 +185,17 @@ def test_resume_command_exits_2_naming_the_file_before_ray_starts(exp, plant):
     why = "a FIFO, not a regular file" if plant == "fifo" else f"{MAX_FILE_BYTES + 1} bytes, over the limit"
     assert line.startswith(f"tuning resume: error: {planted}: not read ({why}") and "nothing was changed" in line
     assert snapshot(exp) == before and not (exp / LOCK_FILE).exists()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("name", ["tuner.pkl", "result.json"])
+def test_a_file_uri_experiment_is_checked_where_tune_reads_it(exp, name):
+    """A `file://` resume works on a downloaded copy, but Tune's restore reads the experiment itself: a FIFO there
+    (skipped by the download) is refused as in a local resume, not left to hang Tune."""
+    from tuning.driver.uri_resume import load_uri_experiment
+
+    planted = plant_fifo(exp / (name if name == "tuner.pkl" else PLANTED[name](exp)))
+    before = snapshot(exp)
+    with pytest.raises(UserError, match=rf"^{planted}: not read \(a FIFO, not a regular file\)"):
+        load_uri_experiment(f"file://{exp}")
+    assert snapshot(exp) == before

@@ -82,7 +82,7 @@ def check_writable(location: str, what: str) -> None:
 
 def check_output(output: str, experiment: str, force: bool = False, kind: str = "file") -> Path:
     """The path `--output` names, refused (UserError) inside the experiment it is made from, over an existing
-    file without `force`, or where it cannot be written. Nothing is created."""
+    file without `force`, at a symbolic link, or where it cannot be written. Nothing is created."""
     out = Path(output).expanduser()
     resolved, exp = out.resolve(), Path(experiment).expanduser().resolve()
     if not is_uri(experiment) and (resolved == exp or exp in resolved.parents):
@@ -90,6 +90,8 @@ def check_output(output: str, experiment: str, force: bool = False, kind: str = 
             f"--output {out}: inside the experiment {exp}; its files are the experiment's own, "
             "write elsewhere (nothing was written)"
         )
+    if out.is_symlink():  # dangling or not: writing would follow it to where the link points, not where named
+        raise UserError(f"--output {out}: is a symbolic link; name the {kind} itself (nothing was written)")
     if kind == "file" and out.is_dir():
         raise UserError(f"--output {out}: is a directory; name a file")
     if kind == "file" and out.exists() and not force:

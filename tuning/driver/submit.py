@@ -19,6 +19,7 @@ from pathlib import Path
 from tuning.driver import secret_scan, staging
 from tuning.driver.jobs_api import call, check_job_id, connect
 from tuning.errors import UserError
+from tuning.text import inert
 
 # Never uploaded: likely secrets. Basenames only (an optional trailing "/" for directories), so each
 # pattern means the same at any depth to Ray's gitignore-style `excludes` and to rsync's --exclude
@@ -178,7 +179,7 @@ def plan_upload(working_dir: Path, storage: str, includes=(), quiet: bool = Fals
     upload = Upload(files, dict(sorted(secrets.items())), skipped, excludes, verdicts.reincluded, verdicts.unscanned)
     if not quiet:
         for rel, why in sorted(upload.reincluded.items()):
-            print(f"note: uploading {rel} on purpose, though it looks like a secret ({why})", file=sys.stderr)
+            print(inert(f"note: uploading {rel} on purpose, though it looks like a secret ({why})"), file=sys.stderr)
     return upload
 
 
@@ -273,6 +274,7 @@ def _checked_upload(
 def _listing(upload: Upload) -> list[str]:
     """The dry run's lines: each file uploaded, each left out and why, each link not followed."""
     limit = f"{secret_scan.MAX_SCAN_BYTES / 2**20:g} MiB"
+    # file names are the user's and may hold control characters: every line is made inert (tuning.text)
     lines = [f"upload  {rel}" for rel in sorted(upload.files)]
     lines += [f"secret  {rel}  ({why})" for rel, why in upload.secrets.items()]
     lines += [
@@ -283,10 +285,11 @@ def _listing(upload: Upload) -> list[str]:
         f"big     {rel}  ({size / 2**20:.1f} MiB: over {limit}, checked by name only, not by content)"
         for rel, size in sorted(upload.unscanned.items())
     ]
-    return lines + [
+    lines += [
         f"skip    {rel} -> {target} (symlink out of the project or a loop: not followed)"
         for rel, target in sorted(upload.skipped.items())
     ]
+    return [inert(line) for line in lines]
 
 
 def dry_run(cfg, working_dir: Path, includes=(), max_upload_mib: float = MAX_UPLOAD_MIB, out=sys.stdout) -> Upload:

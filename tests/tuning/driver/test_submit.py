@@ -679,3 +679,22 @@ def test_a_stop_while_submitting_removes_the_staged_sweep(tmp_path, tiny_sweep, 
         waiting.close()
     assert process.returncode == 128 + getattr(signal, ending), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.yaml"]
+
+
+def test_the_dry_run_shows_file_names_inert(tmp_path, keys):
+    """A file name is the user's (or a cloned repository's): its escapes and newlines are shown, not acted on."""
+    import io
+
+    from tuning.sweep.config import parse_sweep
+
+    (tmp_path / "file\x1b]0;T\x07\x1b[31m.txt").write_text("x")
+    (tmp_path / "nl\nname.py").write_text("x")
+    (tmp_path / "k\x1b[2Jey.txt").write_text(keys["ed25519"])
+    space = {"objective.x0": {"uniform": [-5, 10]}, "objective.x1": {"uniform": [0, 15]}}
+    cfg = parse_sweep({"name": "n", "objective": {"name": "branin"}, "search": {"metric": "value", "space": space}})
+    out = io.StringIO()
+    submit.dry_run(cfg, tmp_path, out=out)
+    text = out.getvalue()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "upload  file\\x1b]0;T\\x07\\x1b[31m.txt" in text and "upload  nl\\nname.py" in text
+    assert "secret  k\\x1b[2Jey.txt" in text

@@ -371,3 +371,28 @@ def test_output_never_overwrites_and_never_writes_inside_the_experiment(live, tm
     assert result.returncode == 2 and "add --force" in result.stderr and mine.read_text() == "my notes"
     assert tuning_here("report", str(exp_dir), "--format", "markdown", "--output", str(mine), "--force").returncode == 0
     assert mine.read_text() == tuning_here("report", str(exp_dir), "--format", "markdown").stdout
+
+
+@pytest.mark.parametrize("target_exists", [False, True])
+def test_output_at_a_symbolic_link_is_refused_even_with_force(live, tmp_path, target_exists):
+    """A link at the named path (dangling or not, or at the results file beside it) would send the write to where
+    it points: refused, and nothing is written there."""
+    exp_dir, _ = live
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    planted = elsewhere / "planted.json"
+    if target_exists:
+        planted.write_text("mine")
+    (tmp_path / "out.json").symlink_to(planted)
+    (tmp_path / "r_results.csv").symlink_to(elsewhere / "planted_results.csv")
+    (tmp_path / "exp_out").symlink_to(elsewhere / "expdir")
+    for args in (
+        ["report", str(exp_dir), "--format", "json", "--output", str(tmp_path / "out.json"), "--force"],
+        ["report", str(exp_dir), "--format", "csv", "--output", str(tmp_path / "r.csv")],
+        ["export", str(exp_dir), "--output", str(tmp_path / "exp_out")],
+    ):
+        result = tuning_here(*args)
+        assert result.returncode == 2 and "is a symbolic link" in result.stderr, result.stderr
+    assert sorted(p.name for p in elsewhere.iterdir()) == (["planted.json"] if target_exists else [])
+    assert not target_exists or planted.read_text() == "mine"
+    assert not (tmp_path / "r.csv").exists()

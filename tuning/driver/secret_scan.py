@@ -3,7 +3,8 @@
 - Names: gitignore-style patterns matched case-insensitively (`ID_RSA`, `SERVER.PEM`) and through backup,
   swap and editor-copy suffixes (`id_rsa.bak`, `id_rsa~`, `.id_rsa.swp`, `#id_rsa#`).
 - Content: detect-secrets' own detectors (private keys, cloud keys, service tokens, high-entropy strings),
-  on files up to MAX_SCAN_BYTES; bigger files (data, checkpoints) are judged by name only.
+  on text files up to MAX_SCAN_BYTES; and in every file, whatever its size or kind, the shapes of ANYWHERE
+  (private keys, Hugging Face tokens).
 - Identity: a hard link or symlink to a file left out is that file, and so is a hard link to a well-known
   credential file in the home directory (`~/.ssh/id_ed25519` under an innocent name).
 """
@@ -101,7 +102,17 @@ FILTERS = [
         "is_not_alphanumeric_string",
     )
 ]
-MAX_SCAN_BYTES = 2**20  # bigger files are data or checkpoints: names only, so a submit stays fast
+MAX_SCAN_BYTES = (
+    2**20
+)  # bigger files are data or checkpoints: detect-secrets reads none of them, so a submit stays fast
+# Shapes searched in every file, whatever its size, extension or kind (detect-secrets skips images, archives and
+# lock files, and files over MAX_SCAN_BYTES here): a private key is a private key under any name, and a
+# Hugging Face token (which detect-secrets has no detector for) is found unquoted too.
+ANYWHERE = {
+    "Private Key (any file)": re.compile(rb"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY|PuTTY-User-Key-File-\d"),
+    "Hugging Face Token": re.compile(rb"(?<![A-Za-z0-9_])hf_[A-Za-z]{34}(?![A-Za-z0-9])"),
+}
+_CHUNK, _OVERLAP = 1 << 20, 64  # read in chunks; a shape cut by a chunk's end is whole in the overlap
 # Known places of credentials in a home directory: a hard link into the project is found by its inode.
 HOME_SECRET_DIRS = [".ssh", ".aws", ".azure", ".config/gcloud", ".kube", ".gnupg/private-keys-v1.d", ".ray"]
 HOME_SECRET_FILES = [
@@ -249,11 +260,26 @@ def content_scanner():
 @dataclasses.dataclass
 class Verdicts:
     """What classify found: files left out and why, re-included files and why they looked like secrets,
-    and files judged by name only (over MAX_SCAN_BYTES: path -> size)."""
+    and files detect-secrets did not read (over MAX_SCAN_BYTES: path -> size; ANYWHERE's shapes were searched)."""
 
     left_out: dict[str, str] = dataclasses.field(default_factory=dict)
     reincluded: dict[str, str] = dataclasses.field(default_factory=dict)
     unscanned: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def anywhere(path: Path) -> str | None:
+    """`content: KIND (shape)` when one of ANYWHERE's shapes occurs somewhere in the file, else None."""
+    tail = b""
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                window, tail = tail + chunk, (tail + chunk)[-_OVERLAP:]
+                found = next((kind for kind, shape in ANYWHERE.items() if shape.search(window)), None)
+                if found:
+                    return f"content: {found} (shape)"
+    except OSError:
+        return None
+    return None
 
 
 def include_matcher(includes):
@@ -276,12 +302,13 @@ def classify(root: Path, files: dict[str, int], names: NameMatcher, includes=(),
     with content_scanner() as scanner:
         for rel, size in sorted(files.items()):
             reason = names(rel)
-            if reason is None and size > MAX_SCAN_BYTES:
-                verdicts.unscanned[rel] = size
-            elif reason is None:
+            if reason is None and size <= MAX_SCAN_BYTES:
                 reason = scanner.scan(root / rel)
+            reason = reason or anywhere(root / rel)
             if reason:
                 suspects[rel] = reason
+            elif size > MAX_SCAN_BYTES:
+                verdicts.unscanned[rel] = size
     for rel, reason in suspects.items():
         pattern = included(rel)
         target = verdicts.reincluded if pattern else verdicts.left_out

@@ -193,7 +193,7 @@ def summary(upload: Upload, working_dir: Path) -> str:
     if upload.unscanned:
         extra += (
             f"; {len(upload.unscanned)} over {secret_scan.MAX_SCAN_BYTES / 2**20:g} MiB checked by name "
-            "only, not by content"
+            "and for private keys and tokens only"
         )
     return (
         f"{len(upload.files)} files ({size:.2f} MiB) from {working_dir}; "
@@ -282,7 +282,7 @@ def _listing(upload: Upload) -> list[str]:
         for rel, why in sorted(upload.reincluded.items())
     ]
     lines += [
-        f"big     {rel}  ({size / 2**20:.1f} MiB: over {limit}, checked by name only, not by content)"
+        f"big     {rel}  ({size / 2**20:.1f} MiB: over {limit}, checked by name and for private keys and tokens only)"
         for rel, size in sorted(upload.unscanned.items())
     ]
     lines += [

@@ -574,20 +574,47 @@ def test_a_secret_goes_up_on_purpose_with_include_and_it_is_said(tmp_path, keys,
     assert "2 re-included with --include" in submit.summary(upload, project)
 
 
-def test_files_over_the_scan_limit_are_judged_by_name_and_listed(tmp_path, keys, tiny_sweep):
+def test_files_over_the_scan_limit_are_searched_for_keys_and_listed(tmp_path, keys, tiny_sweep):
     import io
 
     from tuning.sweep.config import parse_sweep
 
-    big = keys["rsa"] + "x" * submit.secret_scan.MAX_SCAN_BYTES
-    project = _write(tmp_path, {"data/table.csv": big, "data/id_rsa": big, "model.py": "X = 1\n"})
+    filler = "x" * (submit.secret_scan.MAX_SCAN_BYTES + 1)
+    project = _write(
+        tmp_path,
+        {
+            "data/table.csv": filler,
+            "data/keyed.csv": filler + keys["rsa"],
+            "data/id_rsa": filler,
+            "model.py": "X = 1\n",
+        },
+    )
     cfg = parse_sweep({**tiny_sweep, "run": {"storage": "s3://bucket/runs"}})
     out = io.StringIO()
     upload = submit.dry_run(cfg, project, out=out)
-    assert set(upload.secrets) == {"data/id_rsa"} and "data/table.csv" in upload.files
+    assert upload.secrets == {"data/id_rsa": "name id_rsa", "data/keyed.csv": "content: Private Key (any file) (shape)"}
+    assert "data/table.csv" in upload.files
     lines = out.getvalue().splitlines()
-    assert "big     data/table.csv  (1.0 MiB: over 1 MiB, checked by name only, not by content)" in lines
-    assert "1 over 1 MiB checked by name only, not by content" in lines[-1]
+    assert (
+        "big     data/table.csv  (1.0 MiB: over 1 MiB, checked by name and for private keys and tokens only)" in lines
+    )
+    assert "1 over 1 MiB checked by name and for private keys and tokens only" in lines[-1]
+
+
+def test_a_key_or_token_is_found_in_files_detect_secrets_does_not_read(tmp_path, keys):
+    """detect-secrets skips images, archives and lock files by name, and knows no Hugging Face token."""
+    binary = ["logo.png", "styles.css", "deploy.lock", "go.sum", "model.bin", "diagram.svg", "poetry.lock"]
+    hf_token = "hf_" + _random("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", 34)
+    project = _write(
+        tmp_path,
+        {**{name: keys["ed25519"] for name in binary}, "hf_token.txt": hf_token + "\n", "model.py": "X = 1\n"},
+    )
+    upload = submit.plan_upload(project, "s3://bucket/runs")
+    assert upload.secrets == {
+        **{name: "content: Private Key (any file) (shape)" for name in binary},
+        "hf_token.txt": "content: Hugging Face Token (shape)",
+    }
+    assert set(upload.files) == {"model.py"}
 
 
 def test_a_sweep_that_holds_a_token_is_refused_before_it_leaves(tmp_path, tiny_sweep):

@@ -25,6 +25,14 @@ PICKLED = frozenset(
         "tuning.driver.placement:PendingNotice",
         "tuning.driver.progress:Progress",
         "tuning.driver.trim:ForgetFinished",
+        # search.budget / search.stop (tuner.pkl; the search section's models in the searcher's pickles too)
+        "tuning.driver.budget:SweepBudget",
+        "tuning.driver.budget:ClosableSearch",
+        "tuning.sweep.budget:BudgetSpec",
+        "tuning.sweep.budget:ComputeSpec",
+        "tuning.sweep.budget:StopSpec",
+        "tuning.sweep.budget:PlateauSpec",
+        "tuning.driver.tracking:MlflowTracking",  # track.mlflow: the tracking store and parent run's ids only
         # searcher optuna (tuner.pkl, searcher-state): the searcher, its search section and its trials' budget
         "tuning.compat.study_search:StudySearch",
         "tuning.expdir:budget",

@@ -261,6 +261,39 @@ def test_an_unknown_job_is_a_clear_error(cluster, project):
     assert "no-such-job" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_the_python_api_submits_waits_and_reports_a_job(cluster, tmp_path, monkeypatch):
+    """tuning.submit in this process: a synthetic sweep as a job; the Job waits for it, says its status and logs,
+    and its experiment (on storage this machine shares) ranks the trials."""
+    import tuning
+
+    monkeypatch.setenv("RAY_AUTH_TOKEN", cluster.token)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    project = tmp_path / "project"
+    project.mkdir()
+    sweep = {
+        "name": "api-job",
+        "objective": {"name": "branin", "iterations": 2},
+        "search": {
+            "metric": "value",
+            "mode": "min",
+            "num_samples": 3,
+            "space": {"objective.x0": {"uniform": [-5.0, 10.0]}, "objective.x1": {"uniform": [0.0, 15.0]}},
+            "scheduler": {"name": "fifo"},
+        },
+        "resources": {"cpu": 1},
+    }
+    (project / "sweep.yaml").write_text(yaml.safe_dump(sweep))
+    job = tuning.submit(
+        str(project / "sweep.yaml"), address=cluster.dashboard, storage=tmp_path / "shared", working_dir=project
+    )
+    assert job.wait(timeout=300) == "SUCCEEDED" == job.status(), job.logs()[-3000:]
+    assert f"experiment: {tmp_path / 'shared' / 'api-job'}" in job.logs()
+    report = job.experiment().report()
+    assert [t.rank for t in report.trials] == [1, 2, 3] and {t.status for t in report.trials} == {"completed"}
+    assert report.to_pandas()["metric"].is_monotonic_increasing
+    assert job.stop() is False  # it had already ended
+
+
 # A user's model whose second epoch never ends in a test's time (the first is quick: the driver's metric check runs
 # its batches): its sweep is surely still running when the job is stopped.
 STALLS = """\

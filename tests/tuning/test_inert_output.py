@@ -234,7 +234,7 @@ def test_shell_command_quotes_each_argument_and_escapes_controls():
     assert raw_controls(shell_command("tuning", "report", f"e{CLEAR}")) == []
 
 
-def test_the_progress_lines_and_live_view_are_inert(capsys):
+def test_the_progress_lines_and_live_view_are_inert(capsys, monkeypatch):
     """The sweep's own progress: trial ids, metric names and the best config's values are the sweep's text."""
     from ray.tune.experiment import Trial
 
@@ -246,8 +246,9 @@ def test_the_progress_lines_and_live_view_are_inert(capsys):
     lines.on_trial_complete(0, [trial], trial)
     live = Progress(METRIC, "min", 2)
     live.on_trial_result(0, [trial], trial, {METRIC: 0.5})
+    monkeypatch.setenv("COLUMNS", "400")  # the live status line is cut to the terminal's width
     live._draw([trial], force=True)
     out = capsys.readouterr().out
     assert inert(TRIAL) in out and inert(ACT) in out and inert(METRIC) in out
-    # the view's own escape (cursor up, erase) is drawn only over a previous view: none before the first
-    assert raw_controls(out) == []
+    # the status line's own control is the carriage return tqdm redraws it after; nothing else is raw
+    assert raw_controls(out.replace("\r", "")) == []

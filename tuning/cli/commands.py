@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from tuning.cli.args import add_sweep_args, experiment_name, ray_address
+from tuning.cli.dashboard import add_dashboard
 from tuning.cli.finders import COMMANDS as FINDER_COMMANDS
 from tuning.cli.jobs import COMMANDS as JOB_COMMANDS
 from tuning.cli.jobs import add_upload_args
@@ -105,7 +106,11 @@ def _resume(args) -> int | None:
         from tuning.storage import local_copy
 
         exp_dir = resume_sweep(
-            args.experiment, address=args.address, retry_errored=not args.skip_errored, more=args.more
+            args.experiment,
+            address=args.address,
+            retry_errored=not args.skip_errored,
+            more=args.more,
+            overrides=args.set,
         )
         return _finished(load_report(local_copy(str(exp_dir))), exp_dir)
 
@@ -377,6 +382,14 @@ def _add_resume(sub, name: str) -> None:
         "searcher), so no config is tried twice; sweep.yaml's num_samples records it",
     )
     p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="raise or change the budget and stop rules (search.budget.*, search.stop.* only), e.g. "
+        "--set search.budget.time=3h: a sweep its budget ended continues (repeatable)",
+    )
+    p.add_argument(
         "--address",
         help="a Ray cluster: its dashboard, http://HEAD:8265, runs the resume there as a "
         "job (the project uploaded as by submit); `auto` or HEAD:6379 runs the resume's driver here "
@@ -398,6 +411,7 @@ COMMANDS = {
     "validate": _add_validate,
     "sweeps": _add_sweeps,
     "report": _add_report,
+    "dashboard": add_dashboard,
     "compare": _add_compare,
     "export": _add_export,
     "confirm": _add_confirm,

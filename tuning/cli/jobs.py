@@ -5,9 +5,9 @@ messages, metadata) is printed inert and every command shown for copying is shel
 """
 
 import contextlib
+import shlex
 import signal
 import sys
-from pathlib import Path
 
 from tuning.cli.args import add_sweep_args, experiment_name
 from tuning.text import inert, inert_lines, shell_command
@@ -18,14 +18,9 @@ ENDED_EARLY = ("STOPPED", "FAILED")  # a job whose experiment may be unfinished:
 
 
 def _address(args) -> str:
-    import os
+    from tuning.api import job_address  # shared with tuning.submit and tuning.Job
 
-    from tuning.errors import UserError
-
-    address = args.address or os.environ.get("RAY_ADDRESS")
-    if not address:
-        raise UserError("--address: required (or set RAY_ADDRESS), e.g. --address http://HEAD:8265")
-    return address
+    return job_address(args.address)
 
 
 def _cluster_errors(func):
@@ -47,15 +42,11 @@ def _cluster_errors(func):
 
 @_cluster_errors
 def _submit(args) -> int:
+    from tuning.api import upload_checks
     from tuning.driver import submit
-    from tuning.errors import UserError
 
-    working_dir = Path(args.working_dir).resolve()
     address = None if args.dry_run else _address(args)
-    if not working_dir.is_dir():
-        raise UserError(f"--working-dir {args.working_dir}: not a directory")
-    _check_job_id(args.job_id)
-    submit.check_includes(args.include)
+    working_dir = upload_checks(args.working_dir, args.include, args.job_id)  # the checks tuning.submit makes
     cfg = submit.resolve(args.sweep, args.set, args.storage, args.name, working_dir)
     if args.dry_run:
         submit.dry_run(cfg, working_dir, args.include, args.max_upload_mib)
@@ -80,13 +71,6 @@ def _job_hints(job_id: str, address: str, exp: str, stop: bool = False) -> str:
     if stop:
         hints.append(f"  stop:    {shell_command('tuning', 'stop', job_id, '--address', address)}")
     return "\n".join(hints + [f"  results: {inert(exp)} (then: {shell_command('tuning', 'report', exp)})"])
-
-
-def _check_job_id(job_id: str | None) -> None:
-    from tuning.driver import jobs_api
-
-    if job_id is not None:
-        jobs_api.check_job_id(job_id, "--job-id")
 
 
 @contextlib.contextmanager
@@ -132,16 +116,13 @@ def _follow(args, address: str, job_id: str) -> int:
 @_cluster_errors
 def resume_job(args) -> int:
     """`tuning resume EXP --address http://HEAD:8265`: the resume as a job on the cluster (tuning.driver.resume_job)."""
+    from tuning.api import upload_checks
     from tuning.driver import resume_job as rj
     from tuning.driver import submit
-    from tuning.errors import UserError
 
-    working_dir = Path(args.working_dir).resolve()
-    if not working_dir.is_dir():
-        raise UserError(f"--working-dir {args.working_dir}: not a directory")
-    _check_job_id(args.job_id)
-    submit.check_includes(args.include)
+    working_dir = upload_checks(args.working_dir, args.include, args.job_id)
     flags = (("--skip-errored",) if args.skip_errored else ()) + (("--more", str(args.more)) if args.more else ())
+    flags += _budget_flags(args.set)  # checked here: bad input never reaches the cluster
     pip = submit.read_requirements(args.pip, args.requirements)
     job = []
     with _ending_signals(args.command, args.address, job):
@@ -153,6 +134,18 @@ def resume_job(args) -> int:
             f"{inert(f'submitted job {job_id}, resuming {exp}')}\n{_job_hints(job_id, args.address, exp)}", flush=True
         )
         return _follow(args, args.address, job_id)
+
+
+def _budget_flags(overrides: list[str]) -> tuple[str, ...]:
+    """`--set KEY=VALUE` of a resume, shell-quoted for the job's command line; a UserError for a key a resume may not
+    change (tuning.sweep.budget)."""
+    from tuning.errors import UserError
+    from tuning.sweep.budget import resume_override_problem
+
+    for override in overrides:
+        if resume_override_problem(override):
+            raise UserError(resume_override_problem(override))
+    return tuple(part for override in overrides for part in ("--set", shlex.quote(override)))
 
 
 @_cluster_errors
@@ -186,15 +179,9 @@ def _resume_command(experiment: str, address: str) -> str:
 
 def _experiment(info) -> str | None:
     """The experiment a job of `tuning submit` writes (from the job's metadata); None for other jobs."""
-    from tuning.storage import experiment_location
+    from tuning.api import job_experiment  # Job.experiment reads it the same way
 
-    meta = info.metadata or {}
-    if not (meta.get("tuning_storage") and meta.get("tuning_experiment")):
-        return None
-    try:
-        return experiment_location(meta["tuning_storage"], meta["tuning_experiment"])
-    except (ValueError, RuntimeError, OSError):  # a NUL, or `~user` of no one: shown as written, not resolved
-        return f"{meta['tuning_storage']}/{meta['tuning_experiment']}"
+    return job_experiment(info)
 
 
 @_cluster_errors

@@ -1,12 +1,12 @@
 """The driver side of a sweep: everything that runs in the `tuning run` / `resume` process.
 
-tuner: check the sweep, start Ray, build and fit the Tuner; resume: continue an interrupted one;
-placement: trial resources and what a cluster has room for; progress: the live view; trim: what the
-driver lets go of as trials finish; environment: environment.json; warm_start: earlier experiments told
-to the searcher; confirm: rerun the best configs under new seeds; submit: the sweep as a Ray job on a
-cluster; resume_job: a resume as a Ray job; study: the Optuna study of an experiment on URI storage;
-uri_resume: the resume of one. The driver hands Tune the trial wing's trainable; it reads results
-through the report wing.
+tuner: check the sweep, start Ray, build and fit the Tuner; resume: continue an interrupted one; placement:
+trial resources and what a cluster has room for; progress: the live view; trim: what the driver lets go of as
+trials finish; environment: environment.json; warm_start: earlier experiments told to the searcher; baseline:
+the base configuration, run as the first trial; confirm: rerun the best configs under new seeds; submit: the
+sweep as a Ray job on a cluster; resume_job: a resume as a Ray job; study: the Optuna study of an experiment
+on URI storage; uri_resume: the resume of one. The driver hands Tune the trial wing's trainable; it reads
+results through the report wing.
 """
 
 from tuning.driver import jobs_api, resume_job, staging, submit

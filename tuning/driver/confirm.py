@@ -105,6 +105,8 @@ def confirm_sweep(experiment: str, top: int | None, seeds: int) -> tuple[dict, l
     search["scheduler"] = {"name": "fifo"}
     search["num_samples"] = len(ranked) * seeds
     search["warm_start"] = []
+    search["baseline"] = False  # it reruns the configs it picked, nothing else
+    search["budget"] = search["stop"] = None  # all of them: the sweep's budget and stop rules were the search's
     # Seeds are run.seed + trial index: shifting run.seed past the sweep's trials gives new seeds.
     # (run and name as ExpDir.sweep checked them: either may be missing from a sweep written by hand)
     sweep["run"] = {**(sweep.get("run") or {}), "seed": (sweep.get("run") or {}).get("seed", 0) + len(report.trials)}

@@ -151,3 +151,19 @@ def record_baseline(exp_dir: Path, baseline: dict) -> None:
     data = _read(path)
     data["baseline"] = baseline
     _write(path, data)
+
+
+def record_ending(exp_dir, ending: dict) -> None:
+    """Note on the latest run entry which budget or stop rule ended the sweep and what was spent
+    (tuning.driver.budget); `tuning report` reads it back (tuning.report.ending)."""
+    path = _location(exp_dir)
+    data = _read(path)
+    if data.get("runs"):
+        data["runs"][-1]["ended_by"] = ending
+        _write(path, data)
+
+
+def recorded_runs(exp_dir) -> list[dict]:
+    """The run entries recorded so far, oldest first (the latest is the run in progress)."""
+    runs = _read(_location(exp_dir)).get("runs")
+    return [run for run in runs if isinstance(run, dict)] if isinstance(runs, list) else []

@@ -1,11 +1,14 @@
 """Console progress of a sweep, instead of Tune's verbose status tables.
 
-On a terminal: one small view that redraws in place (trials done, running, pending, errored; the
-best so far with its params; elapsed time and ETA). In a log (stdout not a TTY): one line per
-finished trial.
+Where the output goes decides what is drawn (tqdm does the drawing): on a terminal, one line per finished trial
+with a live status line under them (trials done, running and pending, the best so far, elapsed time and an
+estimate of what is left); in a Jupyter notebook, that status alone as a live display (tqdm.auto: a widget with
+ipywidgets, else a line redrawn in place); in a log (stdout not a terminal), plain lines, one per finished trial.
 """
 
 import math
+import os
+import shutil
 import sys
 import time
 
@@ -15,7 +18,11 @@ from tuning.expdir import STATUS  # Tune's trial status -> the report's words
 from tuning.search.pareto import objectives, pareto_ranks
 from tuning.text import inert
 
-REFRESH_S = 0.5  # the view redraws at most this often
+REFRESH_S = 0.5  # the status line redraws at most this often (more often as trials end)
+# tqdm fills the fields: n done of total, `postfix` (running, pending, errored), the elapsed time, the estimate of
+# what is left (from the trials done since the display started) and `desc` (the best so far).
+STATUS_FORMAT = "trials {n_fmt}/{total_fmt} done{postfix} | elapsed {elapsed}, eta {remaining} | {desc}"
+_LIVE = ("_bar", "_output", "_drawn_at")  # the display and what it decided: never pickled (Tune pickles callbacks)
 
 
 class ProgressLines(Callback):
@@ -94,7 +101,10 @@ class ProgressLines(Callback):
     def _line(self, trial, text: str) -> None:
         self.done += 1
         total = f"/{self.total}" if self.total else ""
-        print(inert(f"[{self.done}{total}] trial {trial.trial_id}: {text}"), file=sys.stdout, flush=True)
+        self._print(inert(f"[{self.done}{total}] trial {trial.trial_id}: {text}"))
+
+    def _print(self, line: str) -> None:
+        print(line, file=sys.stdout, flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         epochs = (trial.last_result or {}).get("training_iteration", 0)
@@ -118,73 +128,151 @@ class ProgressLines(Callback):
         self._line(trial, "errored; `tuning report` shows the error")
 
 
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return (
-        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-        if seconds >= 3600
-        else f"{seconds // 60}:{seconds % 60:02d}"
+def where_output_goes() -> str:
+    """'notebook' in a Jupyter kernel, 'terminal' when stdout is a terminal, 'log' otherwise."""
+    # tqdm.autonotebook's own test: a Jupyter kernel (notebook, lab, VS Code, Colab) has imported its shell.
+    if "ipykernel.zmqshell" in sys.modules:
+        return "notebook"
+    return "terminal" if sys.stdout.isatty() else "log"
+
+
+def terminal_size() -> tuple[int, int]:
+    """(columns, lines) of the terminal stdout is on; COLUMNS and LINES, else 80 x 24, where it tells none.
+
+    The terminal's own size first: COLUMNS may be stale (readline exports it for the processes a program starts),
+    and a pseudo-terminal nobody sized tells 0 x 0, which tqdm would take as is and draw nothing in."""
+    try:
+        size = os.get_terminal_size(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a stream in memory)
+        size = None
+    return tuple(size) if size and size.columns and size.lines else tuple(shutil.get_terminal_size())
+
+
+def _params(config: dict) -> str:
+    return ", ".join(
+        f"{k.split('.')[-1]}={v:.4g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}" for k, v in config.items()
     )
 
 
-def view(counts: dict, total: int | None, elapsed: float, metric: str, best, best_config: dict) -> list[str]:
-    """The lines of the live view, from plain numbers (so it can be tested without a sweep)."""
-    done = counts.get("completed", 0) + counts.get("errored", 0)
-    pending = counts.get("pending", 0) + max(0, (total or 0) - sum(counts.values()))
-    eta = _clock(elapsed / done * (total - done)) if done and total and total > done else "-"
-    lines = [
-        f"trials: {done}{f'/{total}' if total else ''} done ({counts.get('completed', 0)} completed, "
-        f"{counts.get('errored', 0)} errored), {counts.get('running', 0)} running, {pending} pending   "
-        f"elapsed {_clock(elapsed)}, eta {eta}"
-    ]
-    if best is None:
-        lines.append(f"best {metric}: none yet")
-    else:
-        params = ", ".join(
-            f"{k.split('.')[-1]}={v:.4g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
-            for k, v in best_config.items()
-        )
-        lines.append(f"best {metric}: {best:.4g}  {params}")
-    return lines
-
-
 class Progress(ProgressLines):
-    """The live view on a terminal, ProgressLines in a log; decided when it prints, not when built."""
+    """ProgressLines in a log; on a terminal those lines with a live status line under them; in a notebook the
+    status line alone, live (see the module). Decided when it first prints, not when built: Tune pickles it with
+    the experiment, and a resume may run elsewhere. Instances pickled by earlier versions (which drew the view by
+    hand: `started`, `drawn`, `last_draw`) resume as they are."""
 
-    def __init__(self, metric: str, mode: str, total: int | None):
-        super().__init__(metric, mode, total)
-        self.started, self.drawn, self.last_draw = None, 0, 0.0
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in _LIVE}
 
-    def _interactive(self) -> bool:
-        return sys.stdout.isatty()
+    def _where(self) -> str:
+        return self.__dict__.setdefault("_output", where_output_goes())
 
-    def _draw(self, trials, force: bool = False) -> None:
-        now = time.monotonic()
-        self.started = self.started or now
-        if not force and now - self.last_draw < REFRESH_S:
-            return
+    def counts(self, trials) -> tuple[int, str]:
+        """(trials done, the status line's `running, pending[, errored]` part) from Tune's trial list."""
         counts: dict = {}
         for trial in trials:
             state = STATUS.get(trial.status, "pending")
             counts[state] = counts.get(state, 0) + 1
-        lines = view(counts, self.total, now - self.started, self.metric, self.best, self.best_config)
+        pending = counts.get("pending", 0) + max(0, (self.total or 0) - len(trials))  # those not created yet
+        errored = counts.get("errored", 0)
+        return counts.get("completed", 0) + errored, (
+            f"{counts.get('running', 0)} running, {pending} pending" + (f", {errored} errored" if errored else "")
+        )
+
+    def best_text(self) -> str:
+        """The status line's best so far: the value and its params, or the Pareto front's size."""
         if len(self.pairs) > 1:
-            lines[1] = f"Pareto front of {', '.join(m for m, _ in self.pairs)}: {self.front()} trials"
-        # Move up over the previous view and clear it, then draw the new one.
-        erase = f"\x1b[{self.drawn}F\x1b[J" if self.drawn else ""
-        # Inert: metric names and param values are the sweep's text, and this view is drawn with escapes of its own.
-        sys.stdout.write(erase + "\n".join(inert(line)[:200] for line in lines) + "\n")
-        sys.stdout.flush()
-        self.drawn, self.last_draw = len(lines), now
+            return f"Pareto front of {', '.join(m for m, _ in self.pairs)}: {self.front()} trials"
+        if self.best is None:
+            return f"best {self.metric}: none yet"
+        params = _params(self.best_config)
+        return f"best {self.metric} {self.best:.4g}" + (f" ({params})" if params else "")
+
+    def status_line(self, trials, elapsed: float, since: int = 0) -> str:
+        """The status line after `elapsed` seconds, `since` of the trials done when the clock started (the
+        estimate of what is left counts the trials done since)."""
+        from tqdm import tqdm
+
+        done, postfix = self.counts(trials)
+        return tqdm.format_meter(
+            done,
+            self.total,
+            elapsed,
+            prefix=inert(self.best_text()),
+            postfix=postfix,
+            bar_format=STATUS_FORMAT,
+            initial=since,
+        )
+
+    def _display(self, done: int, desc: str, postfix: str):
+        """The live display, made on first use (its clock starts then)."""
+        bar = self.__dict__.get("_bar")
+        if bar is None:
+            if self._where() == "notebook":
+                from tqdm.auto import tqdm
+
+                size = {}
+            else:
+                from tqdm import tqdm
+
+                size = dict(zip(("ncols", "nrows"), terminal_size()))
+            # smoothing=0: the rate (and so the estimate) is the average since the start, not of the last trials
+            bar = tqdm(
+                total=self.total,
+                initial=done,
+                desc=desc,
+                postfix=postfix,
+                file=sys.stdout,
+                bar_format=STATUS_FORMAT,
+                smoothing=0,
+                mininterval=0,
+                disable=False,
+                leave=True,
+                **size,
+            )
+            self.__dict__["_bar"] = bar
+        return bar
+
+    def _draw(self, trials, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.__dict__.get("_drawn_at", 0.0) < REFRESH_S:
+            return
+        done, postfix = self.counts(trials)
+        # Inert: metric names and param values are the sweep's text, drawn amid the display's own controls.
+        desc = inert(self.best_text())
+        bar = self._display(done, desc, postfix)
+        bar.total, bar.n = self.total, done
+        if self._where() == "terminal":  # the width now (a terminal may be resized): a wrapped line is not redrawn
+            bar.ncols = terminal_size()[0]
+        bar.set_description_str(desc, refresh=False)
+        bar.set_postfix_str(postfix, refresh=False)
+        bar.refresh()
+        self.__dict__["_drawn_at"] = now
 
     def on_step_end(self, iteration, trials, **info):
-        if self._interactive():
+        if self._where() != "log":
             self._draw(trials)
 
-    def _line(self, trial, text: str) -> None:
-        if not self._interactive():
-            super()._line(trial, text)
+    def _print(self, line: str) -> None:
+        where = self._where()
+        if where == "log":
+            super()._print(line)
+        elif where == "terminal":  # above the status line, which tqdm draws again under it
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stdout)
+        # in a notebook, no line per trial: the live display is all (a sweep of 1000 trials is no wall of text)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        super().on_trial_complete(iteration, trials, trial, **info)
+        if self._where() != "log":
+            self._draw(trials, force=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        super().on_trial_error(iteration, trials, trial, **info)
+        if self._where() != "log":
+            self._draw(trials, force=True)
 
     def on_experiment_end(self, trials, **info):
-        if self._interactive():
+        if self._where() != "log":
             self._draw(trials, force=True)
+            self.__dict__.pop("_bar").close()  # the last status stays, with a newline after it

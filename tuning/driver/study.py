@@ -10,6 +10,8 @@ intermediate values reported since (the resumed trial reports them again) and a 
 saved (the resume marks it FAIL: resume.settle_orphans). A resume downloads the copy to `live_path` on
 whatever machine runs it, and the storage Tune unpickles with its searcher opens that file there
 (tuning.driver.study_storage.StudyStorage.__setstate__), not the path of the machine that wrote it.
+
+write_ranks: as a sweep (or a resume) ends, each study trial gets the report's rank, for any experiment.
 """
 
 import hashlib
@@ -20,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 STUDY_FILE = "optuna.db"  # Optuna's study (SQLite) inside the experiment directory
+RANK_ATTR = "rank"  # the user attribute of a study trial that holds its rank in the report (`tuning dashboard`)
 LIVE_ROOT = "TUNING_STUDY_DIR"  # environment variable: where live studies of URI experiments go
 
 
@@ -74,3 +77,29 @@ def fresh(location: str) -> Path:
 def discard(location: str) -> None:
     """Remove the live study of `location` from this machine (the sweep's driver ended; the experiment has it)."""
     shutil.rmtree(live_path(location).parent, ignore_errors=True)
+
+
+def write_ranks(location, outcome: str = "finished") -> None:
+    """Write each trial's rank in the report into its study trial (user attribute `rank`) when the sweep's run
+    `outcome` is finished: optuna-dashboard then shows the ranks `tuning report` gives. `location`: the experiment's
+    Path, or its URI, whose live study is written and published. An experiment without a study (searcher random or
+    grid) has none to write; a report or study that cannot be read or written leaves the ranks out with a warning
+    (the sweep itself ended well)."""
+    import warnings
+
+    from tuning.compat.study_attrs import set_by_tune_id
+    from tuning.errors import UserError
+    from tuning.report import load_report
+    from tuning.storage import local_copy
+
+    uri = not isinstance(location, Path)
+    db = live_path(location) if uri else location / STUDY_FILE
+    if outcome != "finished" or not db.is_file():  # an interrupted sweep's ranks are not its last
+        return
+    try:
+        report = load_report(local_copy(location) if uri else str(location))
+        set_by_tune_id(db, RANK_ATTR, {trial.trial_id: trial.rank for trial in report.trials})
+        if uri:
+            publish(location)
+    except (UserError, sqlite3.Error, OSError) as why:
+        warnings.warn(f"the ranks were not written into the study of {location}: {why}", stacklevel=2)

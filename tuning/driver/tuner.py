@@ -22,15 +22,36 @@ from tuning.sweep import flavour
 from tuning.sweep.config import SweepConfig, parse_sweep
 from tuning.trial import prepare
 
+ADDRESS_TIMEOUT_S = 5.0  # a Ray head answers a TCP connect at once; nothing answering in this long is no head
+
 
 def check_sweep(cfg: SweepConfig) -> str:
     """Bad input is found before anything starts: classes and arguments, read from source where it can.
 
     Returns the sweep's Lightning distribution (tuning.sweep.flavour).
     """
+    from tuning.driver.tracking import check_tracking
     from tuning.sweep.classes import check_classes
 
+    check_tracking(cfg)  # a tracking server that does not answer, before anything starts
     return check_classes(cfg, static=True).flavour
+
+
+def check_address(address: str) -> None:
+    """A UserError when nothing listens at the Ray address `address` (HOST:PORT or ray://HOST:PORT): ray.init
+    would wait for it for minutes, deaf to SIGTERM."""
+    import socket
+
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--address {address}: expected HEAD:6379, ray://HEAD:10001 or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=ADDRESS_TIMEOUT_S).close()
+    except OSError as exc:
+        raise UserError(
+            f"--address {address}: nothing answers there ({exc.strerror or exc}); start the cluster or check the "
+            "address (nothing was written)"
+        ) from None
 
 
 def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None:
@@ -45,6 +66,8 @@ def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None
 
     from tuning.compat import ray as ray_compat
 
+    if address not in (None, "auto"):
+        check_address(address)
     if ray.is_initialized():
         return
     # Trials resolve relative paths and import the user's modules from where `tuning` was started.
@@ -113,16 +136,19 @@ def worker_preload(cfg: SweepConfig, dist: str = flavour.DEFAULT, cpus: int | No
     return (dist, f"{dist}.cli", "ray.tune")
 
 
-def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, warm_start=()):
+def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, warm_start=(), baseline=None):
     """A Tuner for the sweep: the trial function, searcher, scheduler, resources, storage and checkpoints.
 
-    `warm_start`: points of earlier trials for the searcher (see tuning.driver.warm_start).
+    `warm_start`: points of earlier trials for the searcher (see tuning.driver.warm_start); `baseline`: the
+    base configuration's point, run first (tuning.driver.baseline).
     """
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+    from tuning.driver.budget import install as install_budget
     from tuning.driver.placement import PendingNotice
     from tuning.driver.progress import Progress
+    from tuning.driver.tracking import tracking_callbacks
     from tuning.driver.trim import ForgetFinished
     from tuning.expdir import budget
     from tuning.search.pareto import compared, objectives
@@ -132,32 +158,40 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
     from tuning.trial import trial_dirname
 
     search, res = cfg.search, cfg.resources
+    if baseline is not None:
+        from tuning.driver.baseline import first_in_search
+
+        search = first_in_search(search, baseline)
     metric, mode = compared(search)  # with several objectives, only the searcher sees them all
     tune_environment()
     as_grid = SEARCHERS[search.searcher.name].as_grid
+    storage = study_storage(search.searcher.name, exp_dir)
+    searcher = make_searcher(
+        search,
+        cfg.run.seed,
+        warm_start=warm_start,
+        max_concurrent=res.max_concurrent,
+        storage=storage,
+        budget=functools.partial(budget, cfg.to_dict()),
+        experiment=str(exp_dir),
+    )
+    # Ray's HyperBand can pause a trial that reached the budget and never resume or end it (the sweep then
+    # spins forever; ray#6780, ray PR #39157): a trial at the budget is ended by Tune before HyperBand decides.
+    stop = {"training_iteration": cfg.max_epochs} if SCHEDULERS[search.scheduler.name].stop_at_budget else None
+    # search.budget / search.stop: the searcher asks the budget before each trial, a stopper ends the sweep
+    searcher, stop, enforced = install_budget(cfg, exp_dir, searcher, storage, stop)
     tune_config = tune.TuneConfig(
         # a conditional space's searcher counts its own grid points: Tune asks it for every trial
         metric=metric,
         mode=mode,
         num_samples=expected_trials(cfg) if is_conditional(search.space) else search.num_samples,
-        search_alg=make_searcher(
-            search,
-            cfg.run.seed,
-            warm_start=warm_start,
-            max_concurrent=res.max_concurrent,
-            storage=study_storage(search.searcher.name, exp_dir),
-            budget=functools.partial(budget, cfg.to_dict()),
-            experiment=str(exp_dir),
-        ),
+        search_alg=searcher,
         scheduler=make_scheduler(search.scheduler, cfg.max_epochs, search.space),
         # A stopped DDP trial's actor is ended, not reused: its Ray Train workers end with it.
         max_concurrent_trials=res.max_concurrent,
         reuse_actors=res.workers == 1,
         trial_dirname_creator=trial_dirname,
     )
-    # Ray's HyperBand can pause a trial that reached the budget and never resume or end it (the sweep then
-    # spins forever; ray#6780, ray PR #39157): a trial at the budget is ended by Tune before HyperBand decides.
-    stop = {"training_iteration": cfg.max_epochs} if SCHEDULERS[search.scheduler.name].stop_at_budget else None
     run_config = tune.RunConfig(
         # cfg.run.storage may be a URI (s3://...), which a Path cannot hold: run_sweep resolved both.
         name=cfg.name,
@@ -170,6 +204,8 @@ def build_tuner(cfg: SweepConfig, exp_dir: Path, dist: str = flavour.DEFAULT, wa
             PendingNotice(),
             ForgetFinished(tuple(m for m, _ in objectives(search))),
             Progress(search.metric, search.mode, expected_trials(cfg)),
+            *tracking_callbacks(cfg, exp_dir),  # track.mlflow: a parent run, a child per trial
+            *enforced,
         ],
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=cfg.run.keep_checkpoints, checkpoint_score_attribute=metric, checkpoint_score_order=mode
@@ -233,12 +269,17 @@ def expected_trials(cfg: SweepConfig) -> int:
     return cfg.search.num_samples * grid_size(cfg.search.space, SEARCHERS[cfg.search.searcher.name].as_grid)
 
 
-def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:
-    """Run the Tuner; when stopped early (Ctrl-C, SIGTERM) the state is kept and the resume command printed."""
-    from tuning.driver.environment import record_end, record_start
+def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run", baseline: dict | None = None) -> None:
+    """Run the Tuner; when stopped early (Ctrl-C, SIGTERM) the state is kept and the resume command printed.
+    `baseline`: what tuning.driver.baseline.decide found, recorded in environment.json."""
+    from tuning.driver.environment import record_baseline, record_end, record_start
     from tuning.driver.resume import resume_hint
+    from tuning.driver.study import write_ranks
+    from tuning.driver.tracking import finish_tracking
 
     record_start(exp_dir, command)
+    if baseline is not None:
+        record_baseline(exp_dir, baseline)
     stop = _StopOnSignal() if threading.current_thread() is threading.main_thread() else None
     outcome = "failed"
     try:
@@ -253,6 +294,8 @@ def fit(tuner, cfg: SweepConfig, exp_dir, command: str = "run") -> None:
         if stop:
             stop.restore()
         record_end(exp_dir, outcome)
+        finish_tracking(cfg, exp_dir, outcome)  # track.mlflow: ranks, report and best checkpoint; never raises
+        write_ranks(exp_dir, outcome)  # finished: the report's rank on each study trial (tuning dashboard)
         if not isinstance(exp_dir, Path):  # its last state is published; a resume downloads it afresh
             from tuning.driver.study import discard
 
@@ -301,13 +344,15 @@ class _StopOnSignal:
             signal.signal(sig, handler)
 
 
-def resume_sweep(experiment: str, address: str | None = None, retry_errored: bool = True, more: int = 0):
+def resume_sweep(experiment: str, address: str | None = None, retry_errored: bool = True, more: int = 0, overrides=()):
     """Continue an interrupted sweep: finished trials stay, unfinished ones go on from their last checkpoint.
     With `more`, the sweep (finished or not) gets that many trials beyond its num_samples. `experiment`: a
     path or a URI (tuning.driver.uri_resume); returns the experiment's Path, or the URI. The experiment's lock
-    (tuning.driver.lock) is held from before the first change to the end: a second driver is refused."""
+    (tuning.driver.lock) is held from before the first change to the end: a second driver is refused.
+    `overrides`: `--set` of search.budget.* and search.stop.* (tuning.driver.budget)."""
     from ray import tune
 
+    from tuning.driver import budget_resume as sweep_budget
     from tuning.driver.lock import driver_lock
     from tuning.driver.resume import check_more
     from tuning.stored import restoring
@@ -315,6 +360,8 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     exp_dir, local, cfg, repair = _open_experiment(experiment)
     if more:
         check_more(cfg, more)
+    cfg = sweep_budget.with_overrides(cfg, list(overrides))  # bad keys and spent budgets: before any change
+    sweep_budget.check_continue(local, cfg, more, changed=bool(overrides))
     command = f"resume --more {more}" if more else "resume"
     # restoring(): the experiment's pickles may name our classes where an earlier layout kept them (tuning.stored)
     with driver_lock(exp_dir, command), restoring():
@@ -330,6 +377,7 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
         )
         if more:  # last: a --more refused or interrupted before this point leaves num_samples as it was
             cfg = _extend(exp_dir, local, cfg, more)
+        cfg = sweep_budget.continue_sweep(exp_dir, local, cfg, list(overrides), more)  # a raised budget
         fit(tuner, cfg, exp_dir, command)
     return exp_dir
 
@@ -453,6 +501,7 @@ def run_sweep(
     continued as `tuning resume` would (what a cluster job that was restarted needs).
     """
     from tuning import storage as store
+    from tuning.driver.baseline import decide
     from tuning.driver.lock import driver_lock
 
     location = store.experiment_location(storage or cfg.run.storage, name or cfg.name)
@@ -476,11 +525,13 @@ def run_sweep(
     warm_start = warm_start_points(cfg.search.warm_start, cfg.search)
     start_ray(address, worker_preload(cfg, dist))  # before the data: workers import Lightning meanwhile
     prepare(cfg)
+    baseline = decide(cfg, dist)  # after prepare: a class default it reads may need the class imported
     if address is not None:
         _cluster_preflight(cfg)
     if not again:  # else its sweep.yaml, the same sweep (checked), is there already
         store.claim(f"{location}/{SWEEP_FILE}", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     exp_dir = location if store.is_uri(location) else Path(location)
     with driver_lock(exp_dir, "run"):  # see resume_sweep
-        fit(build_tuner(cfg, exp_dir, dist, warm_start), cfg, exp_dir)
+        point = baseline and baseline["config"]
+        fit(build_tuner(cfg, exp_dir, dist, warm_start, point), cfg, exp_dir, baseline=baseline)
     return exp_dir

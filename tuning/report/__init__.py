@@ -2,7 +2,8 @@
 
 load: trials and results from plain text files, ranked; formats: table, markdown, json, csv, arrow, html
 dispatch; text: cell and status wording; html and svg: the HTML page and its charts; importance:
-parameter importance; compare: two experiments side by side; export: one trial's checkpoint and config.
+parameter importance; compare: two experiments side by side; export: one trial's checkpoint and config;
+baseline: the baseline trial and what the search bought over it.
 Imports only the bottom modules: never torch, Lightning or Ray.
 """
 

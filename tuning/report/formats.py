@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from tuning.errors import UserError
+from tuning.report.baseline import baseline_line
+from tuning.report.ending import ending_line
 from tuning.report.load import Report
 from tuning.report.text import cell, columns, compute_line, headline, param_keys
 from tuning.search.registry import names_with
@@ -59,9 +61,15 @@ def table(report: Report, top: int | None = 10, importance: dict | None = None) 
     rows = _cells(report)[: None if top is None else top + 1]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
-    out = [report.experiment, headline(report), "", *lines, *_notes(report, top), "", compute_line(report.compute())]
+    head = [report.experiment, headline(report)] + ([baseline_line(report)] if report.baseline is not None else [])
+    out = [*head, "", *lines, *_notes(report, top), "", compute_line(report.compute()), *_ending_lines(report)]
     # The table's own lines are inert already (cell, columns); the path, error notes and param names here too.
     return "\n".join(inert(line) for line in out + importance_lines(importance or {}))
+
+
+def _ending_lines(report: Report) -> list[str]:
+    """The footer line saying which budget or stop rule ended the sweep (tuning.report.ending), if one did."""
+    return [ending_line(report.ended)] if report.ended else []
 
 
 def _md_text(text: str) -> str:
@@ -81,9 +89,16 @@ def markdown(report: Report, top: int | None = None, importance: dict | None = N
     lines.insert(1, "|" + "|".join(" --- " for _ in rows[0]) + "|")
     notes = [
         f"- {_md_text(line)}"
-        for line in [*_notes(report, top), compute_line(report.compute()), *importance_lines(importance or {})]
+        for line in [
+            *_notes(report, top),
+            compute_line(report.compute()),
+            *_ending_lines(report),
+            *importance_lines(importance or {}),
+        ]
     ]
-    return "\n".join([f"# {_md_text(report.experiment)}", "", _md_text(headline(report)), "", *lines, "", *notes])
+    base = ["", _md_text(baseline_line(report))] if report.baseline is not None else []
+    head = [f"# {_md_text(report.experiment)}", "", _md_text(headline(report)), *base]
+    return "\n".join([*head, "", *lines, "", *notes])
 
 
 def trial_records(report: Report, top: int | None = None) -> list[dict]:
@@ -95,6 +110,7 @@ def trial_records(report: Report, top: int | None = None) -> list[dict]:
         {
             "rank": t.rank,
             "trial_id": t.trial_id,
+            **({"baseline": t.baseline} if (report.baseline or {}).get("trial_id") else {}),
             "status": t.status,
             "stopped_at": t.stopped_at,
             **({"pareto_rank": t.pareto_rank} if report.objectives else {}),
@@ -111,6 +127,7 @@ def trial_records(report: Report, top: int | None = None) -> list[dict]:
             "checkpoint_bytes": t.checkpoint_bytes,
             "checkpoint": t.checkpoint,
             "error": t.error,
+            **({"sweep_ended_by": report.ended["by"]} if report.ended else {}),  # the same on every row
         }
         for t in report.shown(top)
     ]

@@ -10,6 +10,8 @@ that trial everywhere. The page reads on a phone (390 px) as on a wide screen.
 from html import escape
 
 from tuning.report import svg
+from tuning.report.baseline import baseline_line
+from tuning.report.ending import ending_line
 from tuning.report.load import Report, finite
 from tuning.report.text import columns, compute_line, headline
 from tuning.sweep.space import Domain, parse_domain
@@ -265,7 +267,8 @@ def _compute(report: Report) -> str:
         ("seconds to the best result", c["time_to_best_s"]),
     ]
     body = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{'-' if v is None else v}</td></tr>" for k, v in rows)
-    return f"<table class='kv'>{body}</table><p>{escape(compute_line(c))}</p>"
+    ended = f"<p class='ended'>{escape(ending_line(report.ended))}</p>" if report.ended else ""
+    return f"<table class='kv'>{body}</table><p>{escape(compute_line(c))}</p>{ended}"
 
 
 def html(report: Report, top: int | None = None, importance: dict | None = None) -> str:
@@ -290,5 +293,7 @@ def html(report: Report, top: int | None = None, importance: dict | None = None)
         f"<style>{STYLE}</style></head><body><h1>{escape(name)}</h1>"
         + (f'<p class="desc">{escape(description)}</p>' if description else "")
         + f'<p class="path"><small>{escape(report.experiment)}</small></p>'
-        f"<p>{escape(headline(report))}</p>{body}{SCRIPT}{CHECK}</body></html>"
+        f"<p>{escape(headline(report))}</p>"
+        + (f'<p class="baseline">{escape(baseline_line(report))}</p>' if report.baseline is not None else "")
+        + f"{body}{SCRIPT}{CHECK}</body></html>"
     )

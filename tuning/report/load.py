@@ -16,6 +16,8 @@ from pathlib import Path
 from tuning.bounded import Unreadable, load_json, number, open_regular, read_limited, reason
 from tuning.errors import UserError
 from tuning.expdir import MAX_FILE_BYTES, STATUS, STATUSES, TRIAL_FILE, ExpDir, budget, tune_states
+from tuning.report.baseline import mark_baseline
+from tuning.report.ending import read_ending
 from tuning.search.pareto import objectives, pareto_ranks
 from tuning.sweep.space import conditional_keys, flat_specs
 
@@ -71,6 +73,7 @@ class TrialRow:
     rank: int = 0
     values: list | None = None  # several objectives: one per metric, at `epoch` (the first metric's scope)
     pareto_rank: int | None = None  # several objectives: 1 = no trial dominates it, 2 = only rank-1 ones, ...
+    baseline: bool = False  # it ran the sweep's base configuration (tuning.report.baseline)
 
 
 @dataclass
@@ -89,6 +92,8 @@ class Report:
     conditional: tuple = ()  # keys of `space` only some branches of a conditional choice sample (absent elsewhere)
     name: str = ""  # the sweep's name and description (sweep.yaml), for the HTML page's title
     description: str = ""
+    baseline: dict | None = None  # the baseline and what the search bought over it (tuning.report.baseline)
+    ended: dict | None = None  # the budget or stop rule that ended the sweep, and what it spent (report.ending)
 
     def shown(self, top: int | None = None) -> list[TrialRow]:
         """The trials to show: the status filter, then the best `top`; ranks stay those among all trials."""
@@ -105,6 +110,7 @@ class Report:
         # _no_nan below copies them anyway.
         # values and pareto_rank are keys of a multi-objective report only: a single-objective one is unchanged.
         skip = {"rank"} if self.objectives else {"rank", "values", "pareto_rank"}
+        skip |= set() if (self.baseline or {}).get("trial_id") else {"baseline"}  # marked where there is one
         trials = [{"rank": t.rank, **{k: v for k, v in vars(t).items() if k not in skip}} for t in self.shown(top)]
         data = {
             "experiment": self.experiment,
@@ -116,6 +122,10 @@ class Report:
         }
         if self.objectives:
             data.update(metrics=[m for m, _ in self.objectives], modes=[m for _, m in self.objectives])
+        if self.baseline is not None:
+            data["baseline"] = self.baseline
+        if self.ended is not None:
+            data["ended"] = self.ended
         if importance is not None:
             data["importance"] = importance
         return _no_nan(data)
@@ -506,6 +516,8 @@ def load_report(experiment: str, scope: str | None = None, status: str | None = 
         conditional=tuple(conditional_keys(search["space"])),
         name=str(sweep.get("name") or ""),
         description=str(sweep.get("description") or ""),
+        baseline=mark_baseline(exp, trials, ranked, pairs[0][1], load_report),
+        ended=read_ending(exp),
     )
 
 

@@ -70,7 +70,7 @@ def columns(report: Report, max_metrics: int | None = None) -> list[tuple[str, C
     )
     cols = [
         ("rank", lambda t: t.rank),
-        ("trial", lambda t: t.trial_id),
+        ("trial", lambda t: f"{t.trial_id} (baseline)" if t.baseline else t.trial_id),
         ("status", status_text),
         *ranked,
         ("epoch", lambda t: t.epoch),

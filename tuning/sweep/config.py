@@ -15,7 +15,9 @@ from pydantic_core import PydanticCustomError
 from tuning.errors import UserError, did_you_mean
 from tuning.search.searchers import SAMPLER_NAMES, SEARCHER_NAMES  # the names a sweep may give: the registries' keys
 from tuning.sweep import space as space_mod
+from tuning.sweep.budget import BudgetSpec, StopSpec, search_problem
 from tuning.sweep.file import apply_overrides, plain_data_problem, read_yaml
+from tuning.sweep.track import TrackSpec
 
 SWEEPS_DIR = Path(__file__).parents[1] / "sweeps"  # tuning/sweeps: the built-in sweep files
 _SPACE_KEY = "[space key "  # marks per-key space errors so they can be reported one per line
@@ -189,6 +191,11 @@ class SearchSpec(_Section):
     warm_start: list[str] = Field(
         default_factory=list, description="earlier experiment directories whose trials the searcher learns from"
     )
+    baseline: bool = Field(True, description="the base configuration runs as the first trial")
+    budget: Optional[BudgetSpec] = Field(
+        None, description="what the sweep may spend (time, trials, compute): the first limit reached ends it"
+    )
+    stop: Optional[StopSpec] = Field(None, description="end the sweep when the search stops improving: plateau, regret")
 
     @field_validator("space", mode="before")
     @classmethod
@@ -222,6 +229,9 @@ class SearchSpec(_Section):
             raise ValueError(f"{_SPACE_KEY}{problem}")
         if isinstance(self.metric, list) and len(self.metric) == 1:  # one objective, written as a list
             self.metric, self.mode = self.metric[0], self.mode[0]
+        problem = search_problem(self)  # the budget and stop rules (tuning.sweep.budget)
+        if problem:
+            raise ValueError(f"{_SPACE_KEY}{problem}")
         return self
 
 
@@ -253,7 +263,7 @@ def _parse_domains(value) -> dict:
 
 
 # Top-level keys left out of a resolved sweep when not given.
-OPTIONAL_SECTIONS = ("objective", "model", "data", "optimizer", "lr_scheduler", "ckpt_path", "weights_only")
+OPTIONAL_SECTIONS = ("objective", "model", "data", "optimizer", "lr_scheduler", "ckpt_path", "weights_only", "track")
 PROFILERS = ("simple", "advanced", "pytorch")  # Lightning's profiler names; reports land in the trial dir
 
 
@@ -414,6 +424,7 @@ class SweepConfig(_Section):
     resources: Resources = Field(default_factory=Resources, description="per-trial resources and concurrency")
     run: RunSpec = Field(default_factory=RunSpec, description="storage, seed, checkpoints, retries")
     trial: TrialSpec = Field(default_factory=TrialSpec, description="early stopping and batch scaling per trial")
+    track: Optional[TrackSpec] = Field(None, description="experiment trackers the sweep is sent to (MLflow)")
     # LightningCLI's own top-level keys (tuning.sweep.lightning_cli).
     optimizer: Optional[ClassSpec] = Field(
         None,

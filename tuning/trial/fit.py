@@ -209,15 +209,18 @@ def _scalar_metrics(trainer, mean_over_ranks: bool) -> dict:
     return metrics
 
 
-def user_loggers(dist: str, entries: list[dict], trial_dir: str) -> list:
-    """The sweep's own `trainer.logger` entries, each writing inside the trial directory."""
+def user_loggers(dist: str, entries: list[dict], trial_dir: str, who=None) -> list:
+    """The sweep's own `trainer.logger` entries, each writing inside the trial directory; trackers' loggers know the
+    trial `who` is (tuning.trial.loggers)."""
     from tuning.sweep.class_paths import parameters
     from tuning.sweep.classes import resolve_logger
+    from tuning.trial.loggers import logger_args
 
     loggers = []
     for i, spec in enumerate(entries):
         cls = resolve_logger(spec["class_path"], dist, f"trainer.logger[{i}].class_path")
         args = dict(spec.get("init_args", {}))
+        args = logger_args(cls, args, who) if who is not None else args
         if "save_dir" in parameters(cls).named:
             args["save_dir"] = trial_dir  # a path of the user's own would collect every trial's files in one place
         loggers.append(cls(**args))
@@ -257,6 +260,7 @@ def make_trainer(
     from ray import tune
 
     from tuning.trial.callbacks import build_callbacks, make_profiler, profile_summary_callback
+    from tuning.trial.loggers import identity, identity_callback
     from tuning.trial.pbt import keep_mutated_hyperparameters
     from tuning.trial.rng import rng_state
 
@@ -267,6 +271,8 @@ def make_trainer(
     user = build_callbacks(dist, args, sweep.get("trial") or {}, search)
     args.pop("callbacks", None)
     report = report or epoch_report(dist, report_hook(args), tune.report, class_path=cli_class_path(sweep))
+    who = identity(sweep, trial_dir, params)
+    own_loggers = user_loggers(dist, args.pop("logger", []), trial_dir, who)
     args["enable_checkpointing"] = True  # the report is the trial's checkpoint callback; Lightning adds none
     # The report (with its checkpoint) comes last, as Lightning orders ModelCheckpoint: the checkpoint
     # then holds EarlyStopping's state after this epoch's check.
@@ -275,13 +281,14 @@ def make_trainer(
         *user,
         keep_mutated_hyperparameters(dist, params or {}),
         rng_state(dist),
+        *filter(None, [identity_callback(dist, own_loggers, who)]),  # the trial's config to the trackers' loggers
         report,
     ]  # rng_state: retries continue the random stream
     from tuning.search.pareto import objectives
 
     logger = [
         trial_logger(dist, trial_dir, params, objectives(search)[0][0]),
-        *user_loggers(dist, args.pop("logger", []), trial_dir),
+        *own_loggers,
     ]
     return flavour.module(dist).Trainer(
         logger=logger,

@@ -335,6 +335,15 @@ def test_the_dashboard_url_as_a_ray_address_points_at_submit(verb, project, expe
     assert server.seen == [] and not (project / "runs").exists()
 
 
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_a_ray_address_where_nothing_listens_is_one_line_and_writes_nothing(scheme, project, capsys):
+    """ray.init would wait minutes for a head that is not there (and take no SIGTERM meanwhile)."""
+    where = scheme + closed_port().split("://", 1)[1]
+    assert main(["run", str(project / "sweep.yaml"), "--address", where, "--storage", str(project / "runs")]) == 2
+    assert f"--address {where}: nothing answers there" in one_error_line(capsys, "run")
+    assert not (project / "runs").exists()
+
+
 def test_a_ray_address_type_takes_ray_addresses_and_refuses_urls():
     import argparse
 

@@ -124,7 +124,18 @@ def sigterm_handler():
     signal.signal(signal.SIGTERM, previous)
 
 
-def test_start_ray_puts_the_commands_handler_back_over_rays(sigterm_handler, monkeypatch, restore_environ):
+@pytest.fixture
+def head():
+    """An address that answers a connect (start_ray checks one is there before ray.init, which is faked here)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_start_ray_puts_the_commands_handler_back_over_rays(sigterm_handler, monkeypatch, restore_environ, head):
     import ray
 
     from tuning.driver.tuner import start_ray
@@ -134,11 +145,11 @@ def test_start_ray_puts_the_commands_handler_back_over_rays(sigterm_handler, mon
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", init)
-    start_ray("127.0.0.1:1")
+    start_ray(head)
     assert signal.getsignal(signal.SIGTERM) is sigterm_handler
 
 
-def test_a_sigterm_while_ray_starts_is_an_interruption(sigterm_handler, monkeypatch, restore_environ):
+def test_a_sigterm_while_ray_starts_is_an_interruption(sigterm_handler, monkeypatch, restore_environ, head):
     """ray.init exits (SystemExit) from the SIGTERM handler it set: with the command's handler set, that is Ctrl-C's
     KeyboardInterrupt; a caller with SIGTERM's default (a library user, the tests' Ray session) sees Ray's own."""
     import ray
@@ -152,11 +163,11 @@ def test_a_sigterm_while_ray_starts_is_an_interruption(sigterm_handler, monkeypa
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", init)
     with pytest.raises(KeyboardInterrupt):
-        start_ray("127.0.0.1:1")
+        start_ray(head)
     assert signal.getsignal(signal.SIGTERM) is sigterm_handler
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with pytest.raises(SystemExit):
-        start_ray("127.0.0.1:1")
+        start_ray(head)
 
 
 @pytest.fixture

@@ -96,6 +96,7 @@ def test_random_search_runs_num_samples_per_grid_point(ray_session, tmp_path, ti
         searcher={"name": "random", "seed": 0},
         scheduler={"name": "fifo"},
         space={"model.init_args.hidden_dim": {"grid": [8, 16]}, "model.init_args.lr": {"loguniform": [1e-3, 1e-1]}},
+        baseline=False,  # its first pass would run the grid at the base lr (tests/tuning/driver/test_baseline.py)
     )
     report = load_report(str(run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="grid")))
     dims = sorted(t.config["model.init_args.hidden_dim"] for t in report.trials)

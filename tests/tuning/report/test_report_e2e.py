@@ -4,13 +4,16 @@ The sweep runs once for this module, as a user runs it (a subprocess whose stdou
 the same run proves the live progress view and gives the experiment every other test reads.
 """
 
+import fcntl
 import json
 import os
 import pickle
 import pty
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 from html.parser import HTMLParser
 
 import pyarrow.csv as pacsv
@@ -33,6 +36,7 @@ def tuning(*args, timeout=120):
 def run_on_a_terminal(args: list[str], timeout: float = 600) -> tuple[int, str]:
     """Run a command with stdout on a pseudo-terminal; return its exit code and everything it printed."""
     master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))  # a terminal's size: 40 x 200
     proc = subprocess.Popen(args, stdout=slave, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     os.close(slave)
     out = b""
@@ -62,12 +66,14 @@ def live(tmp_path_factory):
 
 
 def test_live_view_redraws_in_place_on_a_terminal(live):
+    """Under the per-trial lines, a status line redrawn in place (after a carriage return); piped output has none
+    (tests/tuning/driver/test_progress.py)."""
     _, out = live
-    assert "\x1b[2F\x1b[J" in out  # moved up over the previous view and cleared it
-    final = out.split("\x1b[2F\x1b[J")[-1]
-    assert "trials: 4/4 done (4 completed, 0 errored), 0 running, 0 pending" in final
-    assert "best val_loss: " in final and "lr=" in final and "hidden_dim=" in final
-    assert "[1/4] trial" not in out  # the per-trial lines are for logs only
+    assert out.count("\rtrials ") > 4  # drawn again as trials end and as time passes
+    final = out[out.rindex("\rtrials ") + 1 :].splitlines()[0]
+    assert final.startswith("trials 4/4 done, 0 running, 0 pending | elapsed "), final
+    assert "| best val_loss " in final and "lr=" in final and "hidden_dim=" in final
+    assert out.index("[4/4] trial") < out.rindex("\rtrials 4/4 done"), "the status line stays under the trial lines"
 
 
 def test_ranking_and_extra_columns_on_a_real_experiment(live):

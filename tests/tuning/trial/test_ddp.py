@@ -24,6 +24,7 @@ def ddp_sweep(ray_session, tmp_path_factory):
         space={"model.init_args.lr": {"loguniform": [1e-6, 1e-1]}},
         searcher={"name": "optuna", "points_to_evaluate": [{"model.init_args.lr": 0.05}, {"model.init_args.lr": 1e-6}]},
         scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
+        baseline=False,  # the two points are the two trials
     )
     sweep["resources"] = {"cpu": 1, "workers": 2, "max_concurrent": 1}
     exp = run_sweep(parse_sweep(sweep), storage=str(tmp_path_factory.mktemp("ddp")), name="ddp")

@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent("""
     from tuning.sweep.config import load_sweep
     from tuning.driver import tuner
 
-    driver.start_ray(None, driver.worker_preload(load_sweep(sys.argv[1], [])))
+    tuner.start_ray(None, tuner.worker_preload(load_sweep(sys.argv[1], [])))
 
     def warm_workers():  # this Ray's own workers only, with libtorch mapped: another test's Ray may run beside it
         found = set()

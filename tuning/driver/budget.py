@@ -12,6 +12,8 @@ resume reads them from the experiment's sweep.yaml as it starts, so `tuning resu
 raises them, and an experiment of an earlier version (no budget, no SweepBudget) resumes as before.
 """
 
+import collections
+import statistics
 import time
 from datetime import datetime
 
@@ -115,6 +117,7 @@ class SweepBudget(Callback, Stopper):
         self.since = self.complete_since = self.judged = self.held = 0
         self.counted, self.ending, self.stopped, self.ended_s = False, None, [], None
         self.status, self.created, self.waiting = {}, set(), set()  # trial id -> Tune status, as of the last step
+        self.epochs = collections.deque(maxlen=20)
         self.study, self.confirmations = None, ([], [])
 
     # -- setup: the limits of this run ------------------------------------------------------------------------
@@ -187,15 +190,18 @@ class SweepBudget(Callback, Stopper):
         sweep's budget or a stop rule ended the sweep (after this, its current epoch)."""
         if stop_rules.finite(result.get("time_total_s")):
             self.times[trial_id] = result["time_total_s"]
+        if stop_rules.finite(result.get("time_this_iter_s")):  # the recent epochs' times: how far ahead to look
+            self.epochs.append(result["time_this_iter_s"])
         self._values(trial_id, result)
         self._check_spend()
-        if self.max_iterations and result.get("training_iteration", 0) >= self.max_iterations:
-            return True
+        stop = bool(self.max_iterations and result.get("training_iteration", 0) >= self.max_iterations)
         if self.ending and self.ending["stops_running"]:
-            if not result.get("done") and trial_id not in self.stopped:
+            if not stop and not result.get("done") and trial_id not in self.stopped:
                 self.stopped.append(trial_id)
-            return True
-        return False
+            stop = True
+        if stop:  # Tune ends it now: stop_all need not wait for the next step's list to know
+            self.status[trial_id] = "TERMINATED"
+        return stop
 
     def stop_all(self) -> bool:
         """Tune's Stopper, every step: once the sweep was ended, it ends when the trials it waits for have (Tune then
@@ -216,21 +222,28 @@ class SweepBudget(Callback, Stopper):
         return self.ending is None
 
     def _check_spend(self) -> None:
+        """End the sweep when a time or compute limit would be passed by the rest of the running trials' current
+        epochs: they stop after it. A trial is halfway through its epoch on average, so the look-ahead is half an
+        epoch (the median of the last epochs reported), and the sweep ends at the limit on average, not past it."""
         if self.ending is not None or self.budget is None:
             return
         spent, compute = self.spent(None), self.budget.compute
-        if self.budget.time is not None and spent["time_s"] >= self.budget.time:
+        epoch = statistics.median(self.epochs) / 2 if self.epochs else 0.0
+        running = sum(status == "RUNNING" for status in self.status.values())
+        if self.budget.time is not None and spent["time_s"] + epoch >= self.budget.time:
             self._end("time", self.budget.time)
         for kind in ("gpu_hours", "cpu_hours"):
             limit = getattr(compute, kind) if compute else None
-            if self.ending is None and limit is not None and spent[kind] >= limit:
+            if self.ending is None and limit is not None and spent[kind] + running * epoch * self.rates[kind] >= limit:
                 self._end(kind, limit)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        self.status[trial.trial_id] = "TERMINATED"
         self.finished.append(self.values.get(trial.trial_id) or self._restored(trial))
         self._check_rules()
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        self.status[trial.trial_id] = "ERROR"
         self.finished.append(None)
         self._check_rules()
 

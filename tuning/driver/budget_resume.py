@@ -54,16 +54,16 @@ def check_continue(local, cfg, more: int, changed: bool = False) -> None:
         )
     if not isinstance(ending, dict) or ending.get("by") in RULES or budget is None:
         return
-    by, spent = ending.get("by"), ending.get("spent") or {}
+    by, spent, reached = ending.get("by"), ending.get("spent") or {}, ending.get("limit")
     limit = {"time": budget.time, "trials": budget.trials and budget.trials + more}.get(by)
     if by in ("gpu_hours", "cpu_hours"):
         limit = getattr(budget.compute, by) if budget.compute else None
     used = {"time": spent.get("time_s"), "trials": spent.get("trials")}.get(by, spent.get(by))
     key = f"search.budget.{'compute.' if by.endswith('_hours') else ''}{by}"
-    if limit is not None and isinstance(used, (int, float)) and used >= limit:
+    if limit is not None and isinstance(reached, (int, float)) and limit <= reached:
         hint = " or add trials with --more K" if by == "trials" else ""
         raise UserError(
-            f"{key}: the sweep ended when this budget was reached ({used:g} of {limit:g} spent); raise it to "
+            f"{key}: the sweep ended when this budget ({reached:g}) was reached (spent {used}); raise it to "
             f"continue: tuning resume EXPERIMENT --set {key}=<more>{hint} (nothing was changed)"
         )
 

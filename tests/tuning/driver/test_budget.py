@@ -135,8 +135,8 @@ def test_a_time_budget_ends_the_sweep_at_the_budget_with_exit_0(timed):
     assert run.returncode == 0, run.stderr
     ending = _ending(exp)
     assert ending["by"] == "time" and ending["limit"] == 2.0
-    # it ends after the running trials' current epoch (milliseconds here) and Tune's step (a tenth of a second)
-    assert 2.0 <= ending["spent"]["time_s"] < 5.0, ending  # 5: a busy machine delays a result by seconds
+    # it looks half an epoch (here a fraction of a millisecond) ahead; a busy machine delays a result by seconds
+    assert 1.9 <= ending["spent"]["time_s"] < 5.0, ending
     assert 0 < ending["spent"]["trials"] < 1000
     assert set(ending["stopped"]) <= {d.name.rsplit("_", 1)[1] for d in exp.glob("trial_*")}  # the running ones
     assert "its time budget (2s) was reached" in run.stdout
@@ -275,7 +275,8 @@ def test_a_gpu_hours_budget_counts_each_trials_gpus_times_its_time(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     ending = _ending(tmp_path / "gpu")
-    assert ending["by"] == "gpu_hours" and ending["spent"]["gpu_hours"] >= 8e-6
+    # ended at the budget, within an epoch or so of it (it looks half an epoch ahead)
+    assert ending["by"] == "gpu_hours" and 0.9 * 8e-6 <= ending["spent"]["gpu_hours"] < 1.5 * 8e-6, ending
     report = json.loads(tuning_here("report", str(tmp_path / "gpu"), "--format", "json").stdout)
     assert report["compute"]["gpu_s"] == pytest.approx(ending["spent"]["gpu_hours"] * 3600, abs=0.02)
     assert report["compute"]["gpu_s"] == pytest.approx(report["compute"]["trial_s"] * 0.5, abs=0.02)

@@ -50,3 +50,14 @@ def disk_full(exc: BaseException) -> str | None:
             return ""
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def disk_full_message(what: str) -> str:
+    """The one-line error for a full disk (disk_full's answer `what`): what stopped and how to go on."""
+    from tuning.text import inert
+
+    where = f" (writing {inert(what)})" if what else ""
+    return (
+        f"no space left on the disk{where}: the command stopped; what was saved before stays. Free space, then "
+        "run it again (a sweep: `tuning resume EXPERIMENT` continues it)"
+    )

@@ -14,6 +14,7 @@ import yaml
 from tests.cluster import pip_project as pp
 from tests.cluster import secret_project as sp
 from tests.cluster.local_cluster import BIN, LocalCluster
+from tests.synthetic_sweeps import branin_sweep
 
 HERE = Path(__file__).parent
 SWEEP = {
@@ -270,18 +271,7 @@ def test_the_python_api_submits_waits_and_reports_a_job(cluster, tmp_path, monke
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     project = tmp_path / "project"
     project.mkdir()
-    sweep = {
-        "name": "api-job",
-        "objective": {"name": "branin", "iterations": 2},
-        "search": {
-            "metric": "value",
-            "mode": "min",
-            "num_samples": 3,
-            "space": {"objective.x0": {"uniform": [-5.0, 10.0]}, "objective.x1": {"uniform": [0.0, 15.0]}},
-            "scheduler": {"name": "fifo"},
-        },
-        "resources": {"cpu": 1},
-    }
+    sweep = branin_sweep({"name": "optuna"}, {"name": "fifo"}, 3, iterations=2, max_concurrent=None, name="api-job")
     (project / "sweep.yaml").write_text(yaml.safe_dump(sweep))
     job = tuning.submit(
         str(project / "sweep.yaml"), address=cluster.dashboard, storage=tmp_path / "shared", working_dir=project

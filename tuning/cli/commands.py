@@ -6,20 +6,18 @@ Nothing here imports torch or ray; the commands import what they need when they 
 """
 
 import argparse
-import contextlib
 import os
-import signal
 import sys
-import threading
 import warnings
 from pathlib import Path
 
+from tuning.cli import signals
 from tuning.cli.args import add_sweep_args, experiment_name, ray_address
 from tuning.cli.dashboard import add_dashboard
 from tuning.cli.finders import COMMANDS as FINDER_COMMANDS
 from tuning.cli.jobs import COMMANDS as JOB_COMMANDS
 from tuning.cli.jobs import add_upload_args
-from tuning.errors import UserError, disk_full
+from tuning.errors import UserError, disk_full, disk_full_message
 from tuning.report import FORMATS  # the report's formats registry: --format's choices (the report imports no Ray)
 from tuning.search.registry import either, names_with
 from tuning.text import inert, inert_lines, shell_command
@@ -28,40 +26,8 @@ EXIT_TRIALS_ERRORED = 3
 SCOPES = ("best", "last")
 
 
-_STOPPED = threading.Event()  # Ctrl-C or SIGTERM arrived during the command (_sigterm_as_ctrl_c)
-
-
-@contextlib.contextmanager
-def _sigterm_as_ctrl_c():
-    """SIGTERM (`kill PID`, a container's or a scheduler's stop) ends the command as Ctrl-C does while this lasts: a
-    KeyboardInterrupt, so every `finally` runs, nothing is left half-written, and main says so and exits 130.
-
-    For the whole of `tuning run`, `resume` and `confirm`: reading the sweep, starting Ray (tuner.start_ray puts
-    this back over the handlers Ray sets), preparing the data; Tune's fit then asks for its clean stop
-    (tuner._StopOnSignal). Both signals are remembered (_STOPPED): an error that a KeyboardInterrupt became on its
-    way up (a user module's import stopped halfway is reported as that import's failure) is the stop all the same.
-    Only in the main thread, and only where a signal has its default action: one ignored, or handled by a program
-    that calls main, stays as it is."""
-    _STOPPED.clear()
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    defaults = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
-    previous = {sig: signal.signal(sig, _ctrl_c) for sig, dflt in defaults.items() if signal.getsignal(sig) == dflt}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _ctrl_c(signum, frame):
-    _STOPPED.set()
-    raise KeyboardInterrupt
-
-
 def _run(args) -> int | None:
-    with _sigterm_as_ctrl_c():  # the whole command, preparation included
+    with signals.sigterm_as_ctrl_c():  # the whole command, preparation included
         from tuning.driver import run_sweep
         from tuning.report import load_report
         from tuning.storage import local_copy
@@ -100,7 +66,7 @@ def _resume(args) -> int | None:
         from tuning.cli.jobs import resume_job
 
         return resume_job(args)
-    with _sigterm_as_ctrl_c():  # see _run
+    with signals.sigterm_as_ctrl_c():  # see _run
         from tuning.driver import resume_sweep
         from tuning.report import load_report
         from tuning.storage import local_copy
@@ -139,7 +105,7 @@ def _validate(args) -> None:
 
 
 def _confirm(args) -> int | None:
-    with _sigterm_as_ctrl_c():  # see _run; what follows the sweep only reads
+    with signals.sigterm_as_ctrl_c():  # see _run; what follows the sweep only reads
         from tuning.driver import confirmed, render_confirmed, run_confirm
         from tuning.report import load_report
 
@@ -448,12 +414,12 @@ def _interrupted(command: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tuning` console script."""
     warnings.formatwarning = _format_warning
-    _STOPPED.clear()
+    signals.STOPPED.clear()
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)  # None means success; the job commands return the job's outcome
     except UserError as exc:
-        if _STOPPED.is_set():  # a stop that became an error on its way up (a user module's import cut short)
+        if signals.STOPPED.is_set():  # a stop that became an error on its way up (a user module's import cut short)
             return _interrupted(args.command)
         print(f"tuning {args.command}: error: {inert_lines(exc)}", file=sys.stderr)
         return 2
@@ -463,19 +429,11 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes at exit
         return 0
     except Exception as exc:
-        if _STOPPED.is_set():  # as for a UserError: Ctrl-C or SIGTERM, raised again as another error
+        if signals.STOPPED.is_set():  # as for a UserError: Ctrl-C or SIGTERM, raised again as another error
             return _interrupted(args.command)
         full = disk_full(exc)
         if full is None:
             raise
-        print(f"tuning {args.command}: error: {_disk_full_message(full)}", file=sys.stderr)
+        print(f"tuning {args.command}: error: {disk_full_message(full)}", file=sys.stderr)
         return 1
     return code or 0
-
-
-def _disk_full_message(what: str) -> str:
-    where = f" (writing {inert(what)})" if what else ""
-    return (
-        f"no space left on the disk{where}: the command stopped; what was saved before stays. Free space, then "
-        "run it again (a sweep: `tuning resume EXPERIMENT` continues it)"
-    )

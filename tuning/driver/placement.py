@@ -1,4 +1,5 @@
-"""Where trials run: per-trial resources as a placement group, the cluster's room, and why a trial waits.
+"""Where trials run: per-trial resources as a placement group, the cluster's room, why a trial waits, and whether
+anything answers at a cluster's address.
 
 Concurrency follows the cluster when `resources.max_concurrent` is unset: Tune starts a trial
 whenever its placement group fits, so a bigger (or autoscaled) cluster runs more at once.
@@ -13,6 +14,7 @@ from tuning.errors import UserError
 
 GIB = 2**30
 PENDING_NOTICE_S = 30.0  # a trial pending this long with nothing running gets a reason printed
+ADDRESS_TIMEOUT_S = 5.0  # a Ray head answers a TCP connect at once; nothing answering in this long is no head
 
 
 def trial_bundle(res) -> dict:
@@ -106,3 +108,20 @@ class PendingNotice(Callback):
             file=sys.stdout,
             flush=True,
         )
+
+
+def check_address(address: str) -> None:
+    """A UserError when nothing listens at the Ray address `address` (HOST:PORT or ray://HOST:PORT): ray.init
+    would wait for it for minutes, deaf to SIGTERM."""
+    import socket
+
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--address {address}: expected HEAD:6379, ray://HEAD:10001 or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=ADDRESS_TIMEOUT_S).close()
+    except OSError as exc:
+        raise UserError(
+            f"--address {address}: nothing answers there ({exc.strerror or exc}); start the cluster or check the "
+            "address (nothing was written)"
+        ) from None

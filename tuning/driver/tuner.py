@@ -22,8 +22,6 @@ from tuning.sweep import flavour
 from tuning.sweep.config import SweepConfig, parse_sweep
 from tuning.trial import prepare
 
-ADDRESS_TIMEOUT_S = 5.0  # a Ray head answers a TCP connect at once; nothing answering in this long is no head
-
 
 def check_sweep(cfg: SweepConfig) -> str:
     """Bad input is found before anything starts: classes and arguments, read from source where it can.
@@ -35,23 +33,6 @@ def check_sweep(cfg: SweepConfig) -> str:
 
     check_tracking(cfg)  # a tracking server that does not answer, before anything starts
     return check_classes(cfg, static=True).flavour
-
-
-def check_address(address: str) -> None:
-    """A UserError when nothing listens at the Ray address `address` (HOST:PORT or ray://HOST:PORT): ray.init
-    would wait for it for minutes, deaf to SIGTERM."""
-    import socket
-
-    host, _, port = address.split("://", 1)[-1].rpartition(":")
-    if not host or not port.isdigit():
-        raise UserError(f"--address {address}: expected HEAD:6379, ray://HEAD:10001 or auto")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=ADDRESS_TIMEOUT_S).close()
-    except OSError as exc:
-        raise UserError(
-            f"--address {address}: nothing answers there ({exc.strerror or exc}); start the cluster or check the "
-            "address (nothing was written)"
-        ) from None
 
 
 def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None:
@@ -67,6 +48,8 @@ def start_ray(address: str | None = None, preload: tuple[str, ...] = ()) -> None
     from tuning.compat import ray as ray_compat
 
     if address not in (None, "auto"):
+        from tuning.driver.placement import check_address
+
         check_address(address)
     if ray.is_initialized():
         return

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.imports import fresh_imports
-from tests.tuning.driver.test_search import branin_sweep
+from tests.synthetic_sweeps import branin_sweep
 from tuning.cli.commands import main
 from tuning.compat.study_attrs import set_by_tune_id
 from tuning.report.load import load_report

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import TINY_SWEEP
 from tests.in_process import tuning_here
-from tests.tuning.driver.test_search import branin_sweep
+from tests.synthetic_sweeps import branin_sweep
 from tuning.driver.baseline import base_point, base_value, first_in_search
 from tuning.driver.confirm import confirm_sweep
 from tuning.driver.resume import STUDY_FILE

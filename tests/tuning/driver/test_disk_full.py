@@ -8,20 +8,11 @@ import pytest
 import yaml
 
 from tests.in_process import tuning_here
+from tests.synthetic_sweeps import branin_sweep
 from tuning.errors import disk_full
 from tuning.report.load import load_report
 
-SWEEP = {
-    "name": "syn",
-    "objective": {"name": "branin", "iterations": 3},
-    "search": {
-        "metric": "value",
-        "num_samples": 40,
-        "space": {"objective.x0": {"uniform": [-5, 10]}, "objective.x1": {"uniform": [0, 15]}},
-        "scheduler": {"name": "fifo"},
-    },
-    "resources": {"cpu": 1, "max_concurrent": 2},
-}
+SWEEP = branin_sweep({"name": "optuna"}, {"name": "fifo"}, 40, name="syn")
 
 
 def test_a_full_disk_is_found_through_the_errors_it_caused():

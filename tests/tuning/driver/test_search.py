@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from tests.synthetic_sweeps import branin_sweep
 from tuning.driver.confirm import Confirmed, confirmed, render_confirmed, run_confirm, stats
 from tuning.driver.resume import STUDY_FILE
 from tuning.driver.tuner import run_sweep
@@ -26,27 +27,6 @@ def linear_sweep(tiny_sweep, searcher: dict, scheduler: dict, num_samples: int =
         space={"model.init_args.lr": {"loguniform": [1e-3, 1e-1]}},
     )
     return tiny_sweep
-
-
-def branin_sweep(
-    searcher: dict, scheduler: dict, num_samples: int, iterations: int = 3, max_concurrent: int = 2
-) -> dict:
-    """A sweep of the synthetic Branin function: trials take milliseconds, so searchers and schedulers are
-    tested on their own behaviour, not on Lightning's start-up."""
-    return {
-        "name": "branin",
-        "objective": {"name": "branin", "iterations": iterations},
-        "search": {
-            "metric": "value",
-            "mode": "min",
-            "num_samples": num_samples,
-            "space": {"objective.x0": {"uniform": [-5.0, 10.0]}, "objective.x1": {"uniform": [0.0, 15.0]}},
-            "searcher": searcher,
-            "scheduler": scheduler,
-        },
-        "resources": {"cpu": 1, "max_concurrent": max_concurrent},
-        "run": {"seed": 0},
-    }
 
 
 def test_every_searcher_runs_a_sweep_with_its_own_sampler(ray_session, tmp_path):

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.processes import kill_group
+from tuning.cli import signals
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -206,7 +207,7 @@ def test_a_stop_raised_again_as_another_error_is_still_exit_130(default_sigterm,
 
 
 def _through(commands, body, args):
-    with commands._sigterm_as_ctrl_c():
+    with signals.sigterm_as_ctrl_c():
         return body(args)
 
 

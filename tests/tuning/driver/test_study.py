@@ -3,7 +3,7 @@
 import optuna
 import pytest
 
-from tests.tuning.driver.test_search import branin_sweep
+from tests.synthetic_sweeps import branin_sweep
 from tuning.driver.resume import STUDY_FILE
 from tuning.driver.tuner import run_sweep
 from tuning.report.load import load_report

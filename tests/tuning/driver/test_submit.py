@@ -717,8 +717,9 @@ def test_the_dry_run_shows_file_names_inert(tmp_path, keys):
     (tmp_path / "file\x1b]0;T\x07\x1b[31m.txt").write_text("x")
     (tmp_path / "nl\nname.py").write_text("x")
     (tmp_path / "k\x1b[2Jey.txt").write_text(keys["ed25519"])
-    space = {"objective.x0": {"uniform": [-5, 10]}, "objective.x1": {"uniform": [0, 15]}}
-    cfg = parse_sweep({"name": "n", "objective": {"name": "branin"}, "search": {"metric": "value", "space": space}})
+    from tests.synthetic_sweeps import branin_sweep
+
+    cfg = parse_sweep(branin_sweep({"name": "optuna"}, {"name": "fifo"}, 1, name="n"))
     out = io.StringIO()
     submit.dry_run(cfg, tmp_path, out=out)
     text = out.getvalue()

@@ -17,6 +17,7 @@ import pytest
 
 from tests.cluster.local_cluster import free_port
 from tests.conftest import TINY_SWEEP
+from tests.synthetic_sweeps import branin_sweep
 from tuning.errors import UserError
 from tuning.sweep.config import parse_sweep
 
@@ -175,19 +176,8 @@ def test_the_default_local_store_through_MLFLOW_TRACKING_URI(ray_session, tmp_pa
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///local.db")
-    sweep = {
-        "name": "branin",
-        "objective": {"name": "branin", "iterations": 2},
-        "search": {
-            "metric": "value",
-            "mode": "min",
-            "num_samples": 3,
-            "space": {"objective.x0": {"uniform": [-5.0, 10.0]}, "objective.x1": {"uniform": [0.0, 15.0]}},
-            "scheduler": {"name": "fifo"},  # every trial its 2 iterations
-        },
-        "resources": {"cpu": 1, "max_concurrent": 2},
-        "track": {"mlflow": {}},
-    }
+    # every trial its 2 iterations (fifo)
+    sweep = branin_sweep({"name": "optuna"}, {"name": "fifo"}, 3, iterations=2) | {"track": {"mlflow": {}}}
     exp_dir = run_sweep(parse_sweep(sweep), storage=str(tmp_path / "runs"), name="local")
     record = json.loads((exp_dir / "mlflow.json").read_text())
     assert record["tracking_uri"] == f"sqlite:///{(tmp_path / 'local.db').resolve()}"

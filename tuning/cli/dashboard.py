@@ -77,7 +77,7 @@ def run_dashboard(args) -> None:
             server = _bind(args.host, args.port)  # before the app: a port in use is told without its import's seconds
             with server:  # server_close() at the end
                 server.set_app(_import_extra().wsgi(storage))
-                _serve(server, args, _Refresher(refreshed, storage, args.refresh) if refreshed else None)
+                _serve(server, args, _Refresher(refreshed, args.refresh) if refreshed else None)
         finally:
             storage.engine.dispose()
 
@@ -193,16 +193,22 @@ def read_only_storage(path):
     from urllib.parse import quote
 
     import optuna
+    from sqlalchemy.pool import NullPool
 
     uri = f"file:{quote(str(path))}?mode=ro"
 
     def connect():
-        # the server answers each request in a thread of its own: SQLAlchemy's pool hands connections between them
-        return sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
+        return sqlite3.connect(uri, uri=True, timeout=30)
 
-    # skip_*: as optuna-dashboard opens a storage itself, nothing checked by writing (the study is tuning's own)
+    # NullPool: a connection of its own for each query, closed after it. The server answers each request in a thread
+    # of its own, and "sqlite://" would get SQLAlchemy's pool for an in-memory database, whose dispose() closes a
+    # connection another thread is reading through (the dashboard died of SIGSEGV when a refresh met a request).
+    # A fresh connection also opens the copy a refresh put in place. skip_*: nothing checked by writing.
     return optuna.storages.RDBStorage(
-        "sqlite://", engine_kwargs={"creator": connect}, skip_compatibility_check=True, skip_table_creation=True
+        "sqlite://",
+        engine_kwargs={"creator": connect, "poolclass": NullPool},
+        skip_compatibility_check=True,
+        skip_table_creation=True,
     )
 
 
@@ -244,11 +250,11 @@ def _bind(host: str, port: int):
 
 
 class _Refresher:
-    """Downloads a URI experiment's study again every `interval` seconds, until stopped; the storage then opens
-    the new copy (its pooled connections still read the old one, which stays readable until they close)."""
+    """Downloads a URI experiment's study again every `interval` seconds, until stopped; the storage's next
+    connection opens the new copy (a query under way reads the old one, which stays readable until it closes)."""
 
-    def __init__(self, refresh, storage, interval: float):
-        self._refresh, self._db, self._interval = refresh, storage, interval
+    def __init__(self, refresh, interval: float):
+        self._refresh, self._interval = refresh, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tuning-dashboard-refresh", daemon=True)
         self._thread.start()
@@ -258,7 +264,6 @@ class _Refresher:
         while not self._stop.wait(self._interval):
             try:
                 self._refresh()
-                self._db.engine.dispose()
                 failing = False
             except (OSError, UserError) as why:  # the store unreachable for a while: keep the last copy
                 if not failing:

@@ -99,13 +99,14 @@ def plateau(values: list, modes: list, window: int, min_delta: float, since: int
 
 def pooled_std(groups: list[list[float]]) -> tuple[float | None, int]:
     """The pooled sample standard deviation of groups of repeated measurements (groups of one add nothing), and
-    how many groups it pools; None when no group has two finite values."""
+    how many groups it pools; None when no group has two finite values. Exact: reruns that all gave one value
+    spread by 0, not by the rounding of their float mean (1e-16, which `sigma` would take for measured noise)."""
     groups = [[v for v in g if finite(v)] for g in groups]
     groups = [g for g in groups if len(g) >= 2]
     dof = sum(len(g) - 1 for g in groups)
     if not dof:
         return None, 0
-    squares = sum(sum((v - statistics.fmean(g)) ** 2 for v in g) for g in groups)
+    squares = sum(statistics.variance(g) * (len(g) - 1) for g in groups)  # variance: in exact fractions
     return math.sqrt(squares / dof), len(groups)
 
 

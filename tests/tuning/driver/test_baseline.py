@@ -40,10 +40,13 @@ def _first_config(exp) -> dict:
 
 @pytest.fixture(scope="module")
 def swept(ray_session, tmp_path_factory):
-    """(experiment, what the run printed on stderr, the report JSON) of one tiny optuna sweep of 3 trials."""
+    """(experiment, what the run printed on stderr, the report JSON) of one tiny optuna sweep of 3 trials, of two
+    objectives (val_loss, min, first; val_acc, max): the same baseline code as one objective's, whose header is
+    checked on made-up experiments (tests/tuning/report/test_baseline.py); one sweep checks both at no extra cost."""
     err = io.StringIO()
+    sweep = _tiny(metric=["val_loss", "val_acc"], mode=["min", "max"])
     with contextlib.redirect_stderr(err):
-        exp = run_sweep(parse_sweep(_tiny()), storage=str(tmp_path_factory.mktemp("baseline")), name="tiny")
+        exp = run_sweep(parse_sweep(sweep), storage=str(tmp_path_factory.mktemp("baseline")), name="tiny")
     return exp, err.getvalue(), json.loads(tuning_here("report", str(exp), "--format", "json").stdout)
 
 
@@ -56,13 +59,13 @@ def test_the_first_trial_runs_the_base_configuration(swept):
 
 
 def test_the_searcher_learns_from_the_baseline(swept):
-    """Optuna holds the baseline as its first trial, finished with its value: TPE models it as any other."""
+    """Optuna holds the baseline as its first trial, finished with its values: TPE models it as any other."""
     exp, _, report = swept
     study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{exp / STUDY_FILE}")
     first = study.trials[0]
     (baseline,) = [t for t in report["trials"] if t["baseline"]]
     assert first.params == BASE and first.user_attrs["tune_trial_id"] == baseline["trial_id"]
-    assert first.state == optuna.trial.TrialState.COMPLETE and first.value == pytest.approx(baseline["metric"])
+    assert first.state == optuna.trial.TrialState.COMPLETE and first.values == pytest.approx(baseline["values"])
 
 
 def test_every_format_marks_the_baseline_and_its_improvement_is_the_reports_own(swept, tmp_path):
@@ -88,6 +91,20 @@ def test_every_format_marks_the_baseline_and_its_improvement_is_the_reports_own(
         table = read(path).to_pydict()
         marked = dict(zip(table["trial_id"], table["baseline"]))
         assert marked == {t["trial_id"]: t is baseline for t in report["trials"]}, fmt
+
+
+def test_with_several_objectives_the_improvement_is_the_first_objectives_against_the_best_of_it(swept):
+    """The report ranks by Pareto rank, then val_loss: rank 1 is the trial of the best val_loss, whatever its
+    val_acc, and the header's improvement is val_loss's (README, "Reports": on the first metric)."""
+    exp, _, report = swept
+    (baseline,) = [t for t in report["trials"] if t["baseline"]]
+    best = min(report["trials"], key=lambda t: t["values"][0])
+    assert report["metrics"] == ["val_loss", "val_acc"] and report["trials"][0] is best
+    assert baseline["metric"] == baseline["values"][0] and report["baseline"]["metric"] == baseline["values"][0]
+    assert report["baseline"]["best"] == best["values"][0] and report["baseline"]["best_trial_id"] == best["trial_id"]
+    assert report["baseline"]["improvement"] == pytest.approx(baseline["values"][0] - best["values"][0])
+    line = f"baseline: trial {baseline['trial_id']}, val_loss {baseline['metric']:.4g}; best: trial {best['trial_id']}"
+    assert line in tuning_here("report", str(exp)).stdout
 
 
 def test_a_confirmation_reruns_its_configs_without_a_baseline_of_its_own(swept):

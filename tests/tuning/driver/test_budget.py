@@ -16,6 +16,7 @@ import yaml
 
 from tests.in_process import tuning_here
 from tuning.driver import stop_rules
+from tuning.report import load_report
 from tuning.search.synthetic import OBJECTIVES
 
 
@@ -89,6 +90,7 @@ def test_hypervolume_of_any_number_of_objectives():
 def test_noise_is_pooled_over_repeats_or_read_from_the_last_epochs():
     assert stop_rules.pooled_std([[1.0, 3.0], [10.0, 12.0], [5.0]]) == (pytest.approx(math.sqrt(2)), 2)
     assert stop_rules.pooled_std([[1.0], [2.0]]) == (None, 0)
+    assert stop_rules.pooled_std([[0.1] * 3, [0.7] * 3]) == (0.0, 2)  # not their float means' rounding, 1e-16
     line = [10.0 - i for i in range(8)]  # a straight trend: no scatter around it
     assert stop_rules.epoch_scatter([line]) == pytest.approx(0.0, abs=1e-12)
     wiggle = [1.0, 1.0, 1.0, 1.0, 2.0, 0.0, 2.0, 0.0]  # last 4: +-1 around a flat line
@@ -230,6 +232,50 @@ def test_plateau_stops_a_search_that_stopped_improving(ray_session, tmp_path):
     assert len(_configs(tmp_path / "flat")) == 7 and _ending(tmp_path / "flat")["limit"] == 7
 
 
+def test_plateau_of_a_multi_objective_sweep_stops_when_its_fronts_hypervolume_does(ray_session, tmp_path):
+    """ZDT1 (f1, f2 minimized), one trial at a time through given points: three on the true front (f2 = 1 - sqrt(f1)
+    where x1 = x2 = x3 = 0) after its end (0, 1), then two far behind it. f1's best is 0 from the first trial on, so
+    a rule on the first objective would hold at trial 3; the front's hypervolume (the worst f1 and f2 seen as its
+    reference) grows until trial 5 and holds still over trials 5 and 6: the sweep ends after 6 of 40."""
+    front = [0.0, 1.0, 0.25, 0.5]  # x0 of each front point: (f1, f2) = (x0, 1 - sqrt(x0))
+    behind = [0.5, 0.75]  # x1 = x2 = x3 = 1: g = 10, f2 = 10 (1 - sqrt(x0 / 10)); dominated by the front
+    points = [{"objective.x0": x, **{f"objective.x{i}": 0.0 for i in (1, 2, 3)}} for x in front]
+    points += [{"objective.x0": x, **{f"objective.x{i}": 1.0 for i in (1, 2, 3)}} for x in behind]
+    sweep = _sweep(
+        tmp_path,
+        "front",
+        "zdt1",
+        2,
+        1,
+        metric=["f1", "f2"],
+        mode=["min", "min"],
+        searcher={"name": "optuna", "seed": 0, "points_to_evaluate": points},
+        stop={"plateau": {"trials": 2, "min_delta": 0.01}},
+    )
+    run = tuning_here("run", sweep)
+    assert run.returncode == 0, run.stderr
+    ending = _ending(tmp_path / "front")
+    assert ending["by"] == "plateau" and ending["spent"]["trials"] == 6, ending
+    # the reference: f1 1.0 (x0 = 1), f2 of the point behind at x0 = 0.5; the front up to the window: the strips
+    # of (0, 1), (0.25, 0.5) and (0.5, 1 - sqrt(0.5)) below it ((1, 0) lies on the reference: it adds nothing)
+    worst = 10 * (1 - math.sqrt(0.05))
+    volume = (worst - 1) + 0.75 * 0.5 + 0.5 * (0.5 - (1 - math.sqrt(0.5)))
+    assert ending["detail"] == {
+        "measure": "hypervolume",
+        "before": pytest.approx(volume),
+        "now": pytest.approx(volume),
+        "improvement": 0.0,
+        "finished": 6,
+    }
+    report = json.loads(tuning_here("report", str(tmp_path / "front"), "--format", "json").stdout)
+    assert report["ended"]["detail"]["measure"] == "hypervolume" and len(report["trials"]) == 6
+    table = tuning_here("report", str(tmp_path / "front")).stdout
+    assert (
+        "search.stop.plateau held: the Pareto front's hypervolume improved by 0 (no more than min_delta 0.01) over "
+        "the last 2 finished trials" in table
+    ), table
+
+
 def test_regret_stops_a_noisy_search_when_the_room_left_is_below_the_noise(ray_session, tmp_path):
     """Hartmann-6 with noise 1.0 (its range is 3.3), one trial at a time (the order TPE sees results in is then the
     same every run): Optuna's regret bound falls below the trial-to-trial noise, sqrt(2) x 1.0 as measured from each
@@ -244,6 +290,33 @@ def test_regret_stops_a_noisy_search_when_the_room_left_is_below_the_noise(ray_s
     assert detail["sigma"] == pytest.approx(1.0, rel=0.3) and "last epochs" in detail["noise_from"]
     assert stop_rules.REGRET_MIN_TRIALS < detail["finished"] and ending["spent"]["trials"] < 80
     assert "search.stop.regret held: the room left for improvement (regret bound" in run.stdout
+
+
+def test_regret_reads_the_confirm_reruns_of_the_sweep_it_warm_starts_from_and_a_spread_of_0_is_no_noise(
+    counted, tmp_path, monkeypatch
+):
+    """`tuning confirm` of a sweep, then a sweep warm-started from it: its regret rule, judging in this process
+    (from 6 complete trials here, not 40: the first sweep's 10 count), is given the confirmation's reruns, grouped
+    by config. A synthetic objective draws its noise from the sweep's run.seed, one seed for all of a
+    confirmation's reruns, so they agree exactly: a spread of 0 measures nothing, and the rule looks for the noise
+    elsewhere (here it finds none: 3 epochs a trial, no config twice) rather than take 0 for it and never hold."""
+    source = counted[0]
+    monkeypatch.setattr(stop_rules, "REGRET_MIN_TRIALS", 6)
+    judged, sigma = [], stop_rules.sigma
+    monkeypatch.setattr(stop_rules, "sigma", lambda *a: judged.append((a[1], sigma(*a))) or judged[-1][1])
+    confirm = tuning_here("confirm", str(source), "--top", "2", "--seeds", "2")
+    assert confirm.returncode == 0, confirm.stderr
+    confirmation = source.parent / "counted-confirm"
+    sweep = _sweep(tmp_path, "warm", num_samples=1, warm_start=[str(source)], stop={"regret": "auto"})
+    assert tuning_here("run", sweep).returncode == 0
+    assert len(judged) == 1, judged
+    (groups, found), (noise, where) = judged[0]
+    picked = [c["config"] for c in json.loads((confirmation / "confirm.json").read_text())["configs"]]
+    reruns = load_report(str(confirmation)).trials
+    assert found == [str(confirmation)] and len(picked) == 2
+    assert groups == [[t.metric for t in reruns if t.config == config] for config in picked]
+    assert [len(g) for g in groups] == [2, 2] and [len(set(g)) for g in groups] == [1, 1], groups
+    assert noise is None and where.startswith("unknown"), (noise, where)
 
 
 GPU_SWEEP = textwrap.dedent(
@@ -264,10 +337,11 @@ GPU_SWEEP = textwrap.dedent(
 
 
 def test_a_gpu_hours_budget_counts_each_trials_gpus_times_its_time(tmp_path):
-    """Trials of gpu: 0.5 on a Ray that declares one GPU: the budget (0.000008 GPU-hours: 0.0288 GPU-seconds, a few
-    trials of 100 iterations) ends the sweep, and what it counts is the report's own GPU-seconds."""
+    """Trials of gpu: 0.5 on a Ray that declares one GPU: the budget (0.00004 GPU-hours: 0.144 GPU-seconds, a few
+    trials of 100 iterations; large against an iteration's time on a busy machine) ends the sweep, and what it
+    counts is the report's own GPU-seconds."""
     sweep = yaml.safe_load(
-        Path(_sweep(tmp_path, "gpu", "branin", 100, 1, budget={"compute": {"gpu_hours": 8e-6}})).read_text()
+        Path(_sweep(tmp_path, "gpu", "branin", 100, 1, budget={"compute": {"gpu_hours": 4e-5}})).read_text()
     )
     sweep["resources"]["gpu"] = 0.5
     done = subprocess.run(
@@ -276,7 +350,7 @@ def test_a_gpu_hours_budget_counts_each_trials_gpus_times_its_time(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     ending = _ending(tmp_path / "gpu")
     # ended at the budget, within an epoch or so of it (it looks half an epoch ahead)
-    assert ending["by"] == "gpu_hours" and 0.9 * 8e-6 <= ending["spent"]["gpu_hours"] < 1.5 * 8e-6, ending
+    assert ending["by"] == "gpu_hours" and 0.9 * 4e-5 <= ending["spent"]["gpu_hours"] < 1.5 * 4e-5, ending
     report = json.loads(tuning_here("report", str(tmp_path / "gpu"), "--format", "json").stdout)
     assert report["compute"]["gpu_s"] == pytest.approx(ending["spent"]["gpu_hours"] * 3600, abs=0.02)
     assert report["compute"]["gpu_s"] == pytest.approx(report["compute"]["trial_s"] * 0.5, abs=0.02)

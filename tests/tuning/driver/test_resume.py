@@ -216,18 +216,21 @@ def test_trials_proposed_after_the_last_snapshot_are_settled_as_failed(tmp_path)
 def test_a_double_ctrl_c_stops_the_run_at_once_and_keeps_its_state(tmp_path, sweep_file):
     """Ctrl-C in a terminal signals the foreground group, Ray's processes too; the second one stops at once.
     (SIGTERM: test_sigterm_stops_a_run_and_resume_more_extends_it.)"""
-    exp_dir = _signalled_run(tmp_path, sweep_file, ((signal.SIGINT, True), (signal.SIGINT, True)))
+    exp_dir = _signalled_run(tmp_path, sweep_file, ((signal.SIGINT, True), (signal.SIGINT, True)), snapshot=True)
     states = trial_states(exp_dir)
     assert 1 <= sum(s["status"] == "TERMINATED" for s in states) < 6  # the snapshot holds the finished trial
 
 
-def _signalled_run(tmp_path, sweep_file, signals) -> Path:
-    """`tuning run` of sweep_file stopped by `signals` after one trial finished: exit 130, the resume command
-    printed, the run recorded as interrupted."""
+def _signalled_run(tmp_path, sweep_file, signals, snapshot: bool = False) -> Path:
+    """`tuning run` of sweep_file stopped by `signals` after one trial finished (`snapshot`: once Tune's periodic
+    snapshot holds it, which a stop at once does not wait to write): exit 130, the resume command printed, the run
+    recorded as interrupted."""
     exp_dir, log = tmp_path / "runs" / "stopped", tmp_path / "run.log"
     run = start_tuning("run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "stopped", log=log)
     try:
         _wait_logged(run, "[1/", log)  # one trial finished, more to go
+        if snapshot:
+            _wait_finished(run, exp_dir, 1, log)
         for i, (sig, group) in enumerate(signals):
             if i:  # a signal sent before the first was handled would merge with it
                 stop_requested(run, log)

@@ -1,32 +1,45 @@
-"""`tuning submit` and friends against a real two-node Ray cluster on loopback, with token auth."""
+"""`tuning submit` and friends against a real two-node Ray cluster on loopback, with token auth; and a sweep on
+URI storage that survives losing its drivers, on the same cluster (one cluster for the whole file: starting one
+costs more CPU than most of the tests).
+"""
 
 import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
+import optuna
+import psutil
 import pytest
 import yaml
 
 from tests.cluster import pip_project as pp
 from tests.cluster import secret_project as sp
 from tests.cluster.local_cluster import BIN, LocalCluster
+from tests.processes import kill_group
 from tests.synthetic_sweeps import branin_sweep
+from tuning.driver.resume import trial_states
+from tuning.report.load import read_results
 
 HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
 SWEEP = {
     "name": "cluster-tiny",
     # The user's own class, from the uploaded project: proves the working_dir travels to every node.
     "model": {"class_path": "my_models.LinearClassifier", "init_args": {"width": 64}},
     "data": {"class_path": "digits", "init_args": {"batch_size": 256}},
-    "trainer": {"max_epochs": 2, "accelerator": "cpu"},
+    "trainer": {"max_epochs": 1, "accelerator": "cpu"},
     "search": {
         "metric": "val_loss",
         "mode": "min",
-        "num_samples": 4,
+        # Two trials, one CPU each, on two nodes of one CPU: both start at once, one on each node.
+        "num_samples": 2,
         "space": {"model.init_args.lr": {"loguniform": [1.0e-3, 1.0e-1]}},
         "scheduler": {"name": "fifo"},
     },
@@ -37,9 +50,10 @@ SWEEP = {
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """Head + worker, one CPU each, the worker with one custom `tuning_probe`; stopped (only its own processes)
-    after the module."""
+    """Head + worker, one CPU each, the worker with one custom `tuning_probe`, whose processes import this
+    checkout's tests package (the URI sweep's callback); stopped (only its own processes) after the module."""
     local = LocalCluster(tmp_path_factory.mktemp("ray-cluster"), worker_resources={"tuning_probe": 1})
+    local.env["PYTHONPATH"] = str(ROOT)
     try:
         yield local.start()
     finally:
@@ -53,6 +67,15 @@ def project(tmp_path_factory) -> Path:
     shutil.copy(HERE.parent / "user_models.py", root / "my_models.py")
     (root / "sweep.yaml").write_text(yaml.safe_dump(SWEEP))
     return sp.make_secret_project(root, tmp_path_factory.mktemp("outside"))
+
+
+def job_state(dashboard: str, job: str, token: str | None) -> str:
+    """The job's status from the Jobs REST API, in this process: a cheap poll (a `tuning status` is a Python
+    process importing Ray); what the user sees is then checked with one `tuning status`."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"{dashboard}/api/jobs/{job}", headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)["status"]
 
 
 def tuning(args: list[str], cwd: Path, token: str | None, timeout: float = 480) -> subprocess.CompletedProcess:
@@ -153,16 +176,17 @@ def test_a_submitted_sweep_runs_on_both_nodes_and_reports_from_storage(cluster, 
 
     exp = storage / "cluster-tiny"
     status = tuning(["status", job, "--address", cluster.dashboard], project, cluster.token)
+    assert status.returncode == 0 and f"job {job}: SUCCEEDED" in status.stdout, status.stdout + status.stderr
     assert f"experiment: {exp}" in status.stdout and "continue with" not in status.stdout, status.stdout
     listed = tuning(["jobs", "--address", cluster.dashboard], project, cluster.token)
     assert any(job in line and str(exp) in line for line in listed.stdout.splitlines()), listed.stdout
     nodes = {json.loads(p.read_text())["node_id"] for p in exp.glob("trial_*/trial.json")}
-    assert len(list(exp.glob("trial_*/trial.json"))) == 4
+    assert len(list(exp.glob("trial_*/trial.json"))) == 2
     assert len(nodes) == 2, "trials ran on both nodes, and each node's trial files reached the storage"
     report = tuning(["report", str(exp), "--format", "json"], project, cluster.token)
     assert report.returncode == 0, report.stderr
     trials = json.loads(report.stdout)["trials"]
-    assert [t["status"] for t in trials] == ["completed"] * 4
+    assert [t["status"] for t in trials] == ["completed"] * 2
 
     # What Ray unpacked on each node: the code and the re-included file, no secret, nothing from outside.
     expected = {f".tuning-job-{job}.yaml" if rel.startswith(".tuning-job-") else rel for rel in planned}
@@ -181,10 +205,6 @@ def test_a_submitted_sweep_runs_on_both_nodes_and_reports_from_storage(cluster, 
             if p.is_file() and p.name != ".env.example"
         ), node
 
-    status = tuning(["status", job, "--address", cluster.dashboard], project, cluster.token)
-    assert status.returncode == 0 and "SUCCEEDED" in status.stdout
-    listed = tuning(["jobs", "--address", cluster.dashboard], project, cluster.token)
-    assert job in listed.stdout
     stopped = tuning(["stop", job, "--address", cluster.dashboard], project, cluster.token)
     assert stopped.returncode == 0 and "already finished" in stopped.stdout
 
@@ -284,34 +304,19 @@ def test_the_python_api_submits_waits_and_reports_a_job(cluster, tmp_path, monke
     assert job.stop() is False  # it had already ended
 
 
-# A user's model whose second epoch never ends in a test's time (the first is quick: the driver's metric check runs
-# its batches): its sweep is surely still running when the job is stopped.
-STALLS = """\
-import time
-
-from my_models import LinearClassifier
-
-
-class Stalls(LinearClassifier):
-    def on_train_epoch_start(self):
-        if self.current_epoch >= 1:
-            time.sleep(600)
-"""
-
-
 @pytest.mark.integration  # a cluster of its own
 def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
-    """The one extra cluster of this suite: a head alone, token auth off. Its job is stopped while it runs."""
+    """The one extra cluster of this suite: a head alone, token auth off. Its job is stopped while it runs: a
+    synthetic sweep whose trials need a resource no node has, so its driver waits for them (as for an autoscaler)
+    until it is stopped, and nothing trains meanwhile."""
     head = LocalCluster(tmp_path / "open", auth=False)
     (tmp_path / "open").mkdir()
     project = tmp_path / "project"
     project.mkdir()
-    shutil.copy(HERE.parent / "user_models.py", project / "my_models.py")
-    (project / "stalls.py").write_text(STALLS)
-    (project / "sweep.yaml").write_text(
-        yaml.safe_dump({**SWEEP, "model": {"class_path": "stalls.Stalls", "init_args": {"width": 64}}})
-    )
-    exp = tmp_path / "runs" / SWEEP["name"]
+    waits = branin_sweep({"name": "random"}, {"name": "fifo"}, 2, iterations=2, max_concurrent=None, name="waits")
+    waits["resources"] = {"cpu": 1, "custom": {"no_node_has_this": 1}}
+    (project / "sweep.yaml").write_text(yaml.safe_dump(waits))
+    exp = tmp_path / "runs" / "waits"
     try:
         head.start(worker=False)
         # Straight after the head comes up, the Jobs API may answer before its agent: that is retried.
@@ -323,8 +328,9 @@ def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
         assert submitted.returncode == 0, submitted.stderr
         assert "accepted this job without a token: it has no authentication" in submitted.stderr
         job = submitted.stdout.split("submitted job ")[1].split()[0]
-        # Stopped once its sweep has started (its trials never finish): the job cannot have ended by itself.
+        # Stopped once its sweep has started (its trials cannot start): the job cannot have ended by itself.
         _wait_for_sweep(job, head, project, exp / "sweep.yaml")
+        assert job_state(head.dashboard, job, None) == "RUNNING"
         stopped = tuning(["stop", job, "--address", head.dashboard], project, token=None)
         assert stopped.returncode == 0 and f"job {job}: stop requested" in stopped.stdout, stopped.stderr
         # The running job ends STOPPED (not SUCCEEDED), and its status says how to continue it.
@@ -335,26 +341,223 @@ def test_a_cluster_without_authentication_is_named_as_such(tmp_path):
         head.stop()
 
 
-def _wait_for_sweep(job: str, cluster: LocalCluster, project: Path, started: Path, tries: int = 180) -> None:
+RUNNING = ("PENDING", "RUNNING")
+
+
+def _wait_for_sweep(job: str, cluster: LocalCluster, project: Path, started: Path, timeout: float = 180) -> None:
     """Wait until the job's driver has written `started` (polled once a second, bounded); fail if the job ends first."""
-    import time
-
-    for _ in range(tries):
-        if started.exists():
-            return
-        status = tuning(["status", job, "--address", cluster.dashboard], project, cluster.token).stdout
-        assert any(f": {state}" in status for state in ("PENDING", "RUNNING")), status
+    deadline = time.monotonic() + timeout
+    while not started.exists():
+        state = job_state(cluster.dashboard, job, cluster.token)
+        if state not in RUNNING:
+            status = tuning(["status", job, "--address", cluster.dashboard], project, cluster.token)
+            raise AssertionError(f"job {job} ended ({state}) before its sweep started: {status.stdout}")
+        assert time.monotonic() < deadline, f"job {job} did not start its sweep in {timeout:g} s: no {started}"
         time.sleep(1)
-    raise AssertionError(f"job {job} did not start its sweep in {tries} s: {started} is not there")
 
 
-def _status_once_ended(job: str, cluster: LocalCluster, project: Path, tries: int = 60) -> str:
+def _status_once_ended(job: str, cluster: LocalCluster, project: Path, timeout: float = 60) -> str:
     """`tuning status` of the job once it is no longer pending or running (polled once a second, bounded)."""
-    import time
-
-    for _ in range(tries):
-        status = tuning(["status", job, "--address", cluster.dashboard], project, cluster.token).stdout
-        if not any(f": {state}" in status for state in ("PENDING", "RUNNING")):
-            return status
+    deadline = time.monotonic() + timeout
+    while job_state(cluster.dashboard, job, cluster.token) in RUNNING and time.monotonic() < deadline:
         time.sleep(1)
-    return status
+    return tuning(["status", job, "--address", cluster.dashboard], project, cluster.token).stdout
+
+
+# A cluster sweep on URI storage (`file://`) survives losing its job driver: real SIGKILLs. Its trials sleep a
+# second per epoch (tests.user_callbacks.SlowEpochs, importable on both nodes through the cluster's PYTHONPATH), so
+# each driver is surely killed mid-sweep. Each kill waits for one more finished trial than the last; Tune's state
+# snapshot lags the trials by a few seconds, so a kill can find one or two more finished than it waited for. Seven
+# samples and a first kill after one leave room for that lag in all three kills.
+SAMPLES = 7
+URI_SWEEP = {
+    "name": "uri-tiny",
+    "model": {"class_path": "mlp", "init_args": {"hidden_dim": 16, "num_layers": 1}},
+    "data": {"class_path": "digits", "init_args": {"batch_size": 256}},
+    "trainer": {
+        "max_epochs": 2,
+        "accelerator": "cpu",
+        "callbacks": [{"class_path": "tests.user_callbacks.SlowEpochs", "init_args": {"seconds": 1.0}}],
+    },
+    "search": {
+        "metric": "val_loss",
+        "mode": "min",
+        "num_samples": SAMPLES,
+        "space": {"model.init_args.lr": {"loguniform": [1.0e-3, 3.0e-2]}},
+        "searcher": {"name": "optuna", "seed": 0},
+        "scheduler": {"name": "fifo"},
+    },
+    "resources": {"cpu": 1, "max_concurrent": 2},
+    "run": {"seed": 0, "max_failures": 1},
+}
+
+
+def _uri_env(cluster: LocalCluster) -> dict:
+    """The environment of a `tuning` process here for the URI sweep: the cluster's token, this checkout's tests."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=cluster.token, PYTHONPATH=str(ROOT))
+    return env
+
+
+def _uri_tuning(args: list[str], cwd: Path, cluster: LocalCluster, timeout: float = 480) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "tuning"), *args], cwd=cwd, env=_uri_env(cluster), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _submit(project: Path, cluster: LocalCluster, storage: str) -> str:
+    submitted = _uri_tuning(
+        ["submit", "sweep.yaml", "--address", cluster.dashboard, "--storage", storage], project, cluster
+    )
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    return submitted.stdout.split("submitted job ")[1].split()[0]
+
+
+def _driver(marker: str) -> psutil.Process | None:
+    """The job's driver: the Python process running `tuning` whose command line holds `marker` (a job id, unique to
+    this test; Ray starts the entrypoint in a session of its own, outside the cluster's)."""
+    for proc in psutil.process_iter():
+        try:
+            argv = proc.cmdline()
+        except psutil.Error:
+            continue
+        if len(argv) > 1 and argv[1].endswith("/tuning") and any(marker in arg for arg in argv):
+            return proc
+    return None
+
+
+def _finished(exp_dir: Path) -> dict:
+    return {s["trial_id"]: _rows(exp_dir, s) for s in trial_states(exp_dir) if s["status"] == "TERMINATED"}
+
+
+def _rows(exp_dir: Path, state: dict) -> list:
+    rows = read_results(exp_dir / state["relative_logdir"] / "result.json")
+    return [(r["training_iteration"], r["val_loss"]) for r in rows]
+
+
+def _kill_after(
+    marker: str, exp_dir: Path, count: int, before: dict | None = None, here=None, timeout: float = 400
+) -> dict:
+    """SIGKILL the driver whose command line holds `marker` once `count` trials finished; return the finished
+    trials' results, checking that those of `before` did not change."""
+    deadline = time.monotonic() + timeout
+    while len(_finished(exp_dir)) < count:
+        assert here is None or here.poll() is None, f"the driver here exited early ({here.returncode})"
+        assert time.monotonic() < deadline, f"fewer than {count} trials finished in time: {trial_states(exp_dir)}"
+        time.sleep(0.3)
+    driver = psutil.Process(here.pid) if here is not None else _driver(marker)
+    assert driver is not None, f"no driver process with {marker!r}"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=60)
+    finished = _finished(exp_dir)
+    assert count <= len(finished) < SAMPLES, (
+        f"the driver was not killed mid-sweep: {len(finished)} of {SAMPLES} trials finished, waiting for {count}"
+    )
+    assert {t: rows for t, rows in finished.items() if t in (before or {})} == (before or {}), (
+        "a finished trial changed"
+    )
+    return finished
+
+
+def _wait_status(project, cluster, job: str, status: str, timeout: float = 120) -> str:
+    """`tuning status` of the job once the Jobs API says `status` (polled there once a second, bounded)."""
+    deadline = time.monotonic() + timeout
+    while job_state(cluster.dashboard, job, cluster.token) != status and time.monotonic() < deadline:
+        time.sleep(1)
+    return _uri_tuning(["status", job, "--address", cluster.dashboard], project, cluster).stdout
+
+
+def _check_complete(exp_dir: Path, finished: dict) -> None:
+    """Exactly SAMPLES trials, each run to the end once; the finished ones unchanged; no config twice; the
+    study in the experiment holds every trial once, all complete."""
+    states = trial_states(exp_dir)
+    assert len(states) == SAMPLES and all(s["status"] == "TERMINATED" for s in states), states
+    for state in states:
+        assert [i for i, _ in _rows(exp_dir, state)] == [1, 2], state["relative_logdir"]
+        if state["trial_id"] in finished:
+            assert _rows(exp_dir, state) == finished[state["trial_id"]], "a finished trial was run again"
+    lrs = [s["params"]["model.init_args.lr"] for s in states]
+    assert len(set(lrs)) == SAMPLES, "a config was suggested twice"
+    study = optuna.load_study(study_name="tuning", storage=f"sqlite:///{exp_dir / 'optuna.db'}")
+    ids = {s["trial_id"] for s in states}
+    # Only a trial that ended after the last snapshot of Tune's state reached the storage may be in the study
+    # beyond the sweep's trials (README, "What a lost driver costs"): each of the sweep's trials is there once.
+    complete = [
+        t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["tune_trial_id"] in ids
+    ]
+    assert sorted(t.user_attrs["tune_trial_id"] for t in complete) == sorted(ids)
+    assert sorted(t.params["model.init_args.lr"] for t in complete) == sorted(lrs)
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def _start_here(args: list[str], cwd: Path, cluster: LocalCluster, log: Path) -> subprocess.Popen:
+    """`tuning ARGS` here, in its own process group, as a terminal would run it."""
+    return subprocess.Popen(
+        [str(BIN / "tuning"), *args],
+        cwd=cwd,
+        env=_uri_env(cluster),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.integration
+def test_a_uri_sweep_survives_three_lost_drivers(cluster, tmp_path):
+    """Killed in turn: the job's driver, the driver of the job restarted with the same entrypoint, a resume's
+    driver here (against the GCS); then `tuning resume --address http://...` finishes it as a job. Last in the
+    file: it leaves jobs on the cluster that an earlier test must not find there."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "sweep.yaml").write_text(yaml.safe_dump(URI_SWEEP))
+    exp_dir, exp = tmp_path / "runs" / "uri-tiny", f"file://{tmp_path}/runs/uri-tiny"
+    job = _submit(project, cluster, f"file://{tmp_path}/runs")
+    finished = _kill_after(f".tuning-job-{job}.yaml", exp_dir, 1)
+    status = _wait_status(project, cluster, job, "FAILED")
+    assert f"experiment: {exp}" in status and f"tuning resume {exp} --address {cluster.dashboard}" in status, status
+    report = _uri_tuning(["report", exp, "--format", "json"], project, cluster)
+    assert report.returncode == 0 and len(json.loads(report.stdout)["trials"]) <= SAMPLES
+    assert "has not ended" in report.stderr and f"continue with: tuning resume {exp}" in report.stderr
+
+    # A crash in the middle of writing a result line leaves half a line: the resume cuts it on the storage.
+    unfinished = next(
+        (
+            s
+            for s in trial_states(exp_dir)
+            if s["status"] != "TERMINATED"
+            and s["relative_logdir"]
+            and (exp_dir / s["relative_logdir"] / "result.json").is_file()
+        ),
+        None,
+    )
+    assert unfinished, f"no unfinished trial with results in the snapshot: {trial_states(exp_dir)}"
+    with (exp_dir / unfinished["relative_logdir"] / "result.json").open("a") as fh:
+        fh.write('{"val_loss": 0.')
+
+    # What a RayJob that Kubernetes retries does: the same sweep, the same storage, the same entrypoint.
+    restarted = _submit(project, cluster, f"file://{tmp_path}/runs")
+    finished = _kill_after(f".tuning-job-{restarted}.yaml", exp_dir, len(finished) + 1, finished)
+    logs = _uri_tuning(["logs", restarted, "--address", cluster.dashboard], project, cluster).stdout
+    assert "continuing the existing experiment" in logs and "removed a half-written last line" in logs, logs[-3000:]
+    assert "newest checkpoint still on disk" not in logs, "every checkpoint the snapshot names is there"
+
+    # The resume's driver here, against the cluster's GCS, SIGKILLed with its process group.
+    log = tmp_path / "here.log"
+    here = _start_here(["resume", exp, "--address", f"127.0.0.1:{cluster.gcs_port}"], project, cluster, log)
+    try:
+        finished = _kill_after(f"127.0.0.1:{cluster.gcs_port}", exp_dir, len(finished) + 1, finished, here)
+    finally:
+        kill_group(here)
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+    listed = _uri_tuning(["jobs", "--address", cluster.dashboard], project, cluster)
+    assert f"resume with: tuning resume {exp} --address {cluster.dashboard}" in listed.stdout, listed.stdout
+    resumed = _uri_tuning(["resume", exp, "--address", cluster.dashboard, "--follow"], project, cluster)
+    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-2000:]
+    assert "SUCCEEDED" in resumed.stdout
+    _check_complete(exp_dir, finished)
+    runs = json.loads((exp_dir / "environment.json").read_text())["runs"]
+    assert [r["command"] for r in runs] == ["run", "resume", "resume", "resume"], runs
+    assert runs[-1]["outcome"] == "finished" and {len(r["nodes"]) for r in runs} == {2}
+    again = _uri_tuning(["report", exp], project, cluster)
+    assert again.returncode == 0 and "continue with" not in again.stderr, again.stderr

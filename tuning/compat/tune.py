@@ -137,3 +137,23 @@ def train_session():
     """The Ray Train session of this trial's thread, or None: its stop_event says Tune stopped the trial
     (the public ray.train.get_context has no such event)."""
     return get_session()
+
+
+def drop_stale_staging(experiment_name: str) -> list[str]:
+    """Remove what an earlier run of experiment `experiment_name` staged in this Ray session; return those paths.
+
+    Tune writes each trial's result files into a staging directory of the Ray session and uploads them to the
+    experiment. A restored trial keeps the staging path of the run that made it (its StorageContext is unpickled
+    with the run's timestamp), so a resume in the same session (tuning.run, then Experiment.resume, in one
+    process) appended to that run's full copy and uploaded it over the rows resume had cut: epochs twice.
+    A finished run's staging holds nothing the experiment lacks."""
+    import glob
+    import shutil
+    from pathlib import Path
+
+    from ray.train.constants import _get_ray_train_session_dir
+
+    staged = glob.glob(f"{glob.escape(_get_ray_train_session_dir())}/*/{glob.escape(experiment_name)}/driver_artifacts")
+    for path in staged:
+        shutil.rmtree(path, ignore_errors=True)
+    return [str(Path(p)) for p in staged]

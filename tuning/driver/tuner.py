@@ -335,6 +335,7 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
     `overrides`: `--set` of search.budget.* and search.stop.* (tuning.driver.budget)."""
     from ray import tune
 
+    from tuning.compat import tune as tune_compat
     from tuning.driver import budget_resume as sweep_budget
     from tuning.driver.lock import driver_lock
     from tuning.driver.resume import check_more
@@ -353,6 +354,8 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
             check_local_resources(cfg)
         repair()
         start_ray(address, worker_preload(cfg, dist))
+        # a run of it earlier in this Ray session staged copies that would win over resume's repairs
+        tune_compat.drop_stale_staging(str(exp_dir).rstrip("/").rsplit("/", 1)[-1])
         prepare(cfg)
         tune_environment()
         tuner = tune.Tuner.restore(

@@ -119,7 +119,18 @@ def make_profiler(dist: str, name: str | None, trial_dir: str):
             self._described = True
             base.describe(self)
 
-    return type(base.__name__, (base,), {"describe": describe_once})(dirpath=trial_dir, filename=PROFILE_FILE)
+    # describe() tears the profiler down (the advanced one forgets its actions) while Lightning's epoch action is
+    # still open: stopping it then raised "never started" and errored the trial. Once reported, nothing is recorded.
+    def start(self, action_name):
+        if not getattr(self, "_described", False):
+            base.start(self, action_name)
+
+    def stop(self, action_name):
+        if not getattr(self, "_described", False):
+            base.stop(self, action_name)
+
+    members = {"describe": describe_once, "start": start, "stop": stop}
+    return type(base.__name__, (base,), members)(dirpath=trial_dir, filename=PROFILE_FILE)
 
 
 def action_totals(profiler) -> dict[str, tuple[float, int | None]]:

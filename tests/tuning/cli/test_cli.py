@@ -90,10 +90,15 @@ def test_validate_imports_neither_torch_nor_lightning_nor_ray():
     assert "# ok: 16 trials" in err
 
 
-def test_every_command_has_help_with_an_example():
-    for command in ("run", "validate", "sweeps", "report", "compare", "export"):
-        result = tuning(command, "--help")
-        assert result.returncode == 0 and "Example: tuning" in result.stdout
+def test_every_command_has_help_with_an_example(capsys):
+    from tuning.cli.commands import main
+
+    result = tuning("run", "--help")  # one in a real process; the same parser prints the others here
+    assert result.returncode == 0 and "Example: tuning" in result.stdout
+    for command in ("validate", "sweeps", "report", "compare", "export"):
+        with pytest.raises(SystemExit) as done:
+            main([command, "--help"])
+        assert done.value.code == 0 and "Example: tuning" in capsys.readouterr().out, command
 
 
 def test_sweeps_lists_the_quickstart():
@@ -141,13 +146,22 @@ def test_bad_arguments_exit_2(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["run", "submit"])
-def test_a_name_that_leaves_the_storage_exits_2_writing_nothing(tmp_path, command):
+def test_a_name_that_leaves_the_storage_exits_2_writing_nothing(tmp_path, monkeypatch, capsys, command):
+    """The first name in a real `tuning` process, the others through the same `tuning.cli.main` in this one."""
+    from tuning.cli.commands import main
+
     storage = tmp_path / "runs"
-    for name in ("../escape", str(tmp_path / "abs"), "", ".hidden", "a/b", "ok\n"):
-        extra = ("--address", "http://127.0.0.1:1") if command == "submit" else ()
-        result = tuning(command, "quickstart", "--storage", str(storage), "--name", name, *extra, cwd=tmp_path)
-        assert result.returncode == 2, (name, result.stderr)
-        assert "argument --name" in result.stderr and "Traceback" not in result.stderr, name
+    extra = ("--address", "http://127.0.0.1:1") if command == "submit" else ()
+    result = tuning(command, "quickstart", "--storage", str(storage), "--name", "../escape", *extra, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "argument --name" in result.stderr and "Traceback" not in result.stderr
+    monkeypatch.chdir(tmp_path)
+    for name in (str(tmp_path / "abs"), "", ".hidden", "a/b", "ok\n"):
+        with pytest.raises(SystemExit) as done:  # argparse's refusal: exit 2 with its usage and message
+            main([command, "quickstart", "--storage", str(storage), "--name", name, *extra])
+        err = capsys.readouterr().err
+        assert done.value.code == 2, (name, err)
+        assert "argument --name" in err and "Traceback" not in err, name
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "a refused --name wrote something"
 
 

@@ -135,13 +135,15 @@ def test_a_second_ctrl_c_stops_at_once_while_the_clean_stop_waits_on_a_stalled_s
     """Ctrl-C asks Ray Tune for its clean stop, which saves the experiment's state to storage first; when the storage
     stalls (here: a FIFO nobody reads where Tune writes its searcher state, so every save blocks), that stop waits
     with it. A second Ctrl-C must end the run at once: exit 130, the resume command printed, the run recorded as
-    interrupted, while the storage still stalls and the sweep (4 trials of 100 one-second epochs) is far from done.
-    Without the second Ctrl-C the run would wait for the storage (Ray Tune's sync timeout: 30 minutes)."""
+    interrupted, while the storage still stalls and the sweep (4 trials of 100 one-second epochs, one at a time) is
+    far from done. Without the second Ctrl-C the run would wait for the storage (Ray Tune's sync timeout: 30 minutes).
+    (Each epoch is one training and one validation batch: the trial only has to be running, not learning.)"""
     tiny_sweep["model"] = {"class_path": "tests.fault_models.Slow", "init_args": {"seconds": 1.0}}
     tiny_sweep["search"].update(
         num_samples=4, scheduler={"name": "fifo"}, space={"model.init_args.lr": {"loguniform": [1e-3, 1e-1]}}
     )
-    tiny_sweep["trainer"]["max_epochs"] = 100
+    tiny_sweep["trainer"].update(max_epochs=100, limit_train_batches=1, limit_val_batches=1)
+    tiny_sweep["resources"]["max_concurrent"] = 1
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(tiny_sweep))
     exp, log = tmp_path / "runs" / "stalled", tmp_path / "run.log"
     run = start_tuning(

@@ -193,12 +193,13 @@ def _wait(proc: subprocess.Popen, ready, log: Path, timeout: float = 300) -> Non
 
 
 def _sweep(tiny_sweep: dict, tmp_path: Path, trials: Path | str = "", data: Path | str = "") -> Path:
-    """The tiny sweep, 2 trials, whose trials wait at the gate `trials` and whose data preparation at `data`."""
+    """The tiny sweep, 1 trial (what the lock guards is the driver's, not its trials'), whose trial waits at the gate
+    `trials` and whose data preparation at `data`."""
     tiny_sweep["data"] = {"class_path": f"{__name__}.GatedDigits", "init_args": {"batch_size": 128, "gate": str(data)}}
     tiny_sweep["trainer"]["callbacks"] = [
         {"class_path": f"{__name__}.HoldAtEpochStart", "init_args": {"gate": str(trials)}}
     ]
-    tiny_sweep["search"].update(num_samples=2, scheduler={"name": "fifo"})
+    tiny_sweep["search"].update(num_samples=1, scheduler={"name": "fifo"})
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(tiny_sweep))
     return path
@@ -216,12 +217,12 @@ def test_a_second_driver_is_refused_while_one_runs_and_a_killed_ones_lock_is_tak
     Path(f"{gate}.hold").touch()
     first = _start("run", str(sweep), "--storage", str(tmp_path / "runs"), "--name", "held", log=log)
     try:
-        # Both trials wait at their first epoch: the driver is inside Tune's fit, with a saved state to resume.
+        # The trial waits at its first epoch: the driver is inside Tune's fit, with a saved state to resume.
         _wait(
             first,
             lambda: (
                 Path(f"{gate}.reached").exists()
-                and len(_trial_dirs(exp)) == 2
+                and len(_trial_dirs(exp)) == 1
                 and list(exp.glob("experiment_state-*.json"))
             ),
             log,
@@ -281,7 +282,7 @@ def test_a_more_that_fails_or_is_stopped_before_trials_start_leaves_num_samples(
         storage=str(tmp_path / "runs"),
         name="more",
     )
-    assert _num_samples(exp) == (2, 2) and not (exp / LOCK_FILE).exists(), "the lock outlived a normal end"
+    assert _num_samples(exp) == (1, 1) and not (exp / LOCK_FILE).exists(), "the lock outlived a normal end"
 
     study = (exp / "optuna.db").read_bytes()
     (exp / "optuna.db").write_bytes(b"not a database " * 100)
@@ -306,5 +307,5 @@ def test_a_more_that_fails_or_is_stopped_before_trials_start_leaves_num_samples(
     out = log.read_text()
     assert f"taking over the lock of {exp} from host other-host pid 4242" in out, out[-3000:]
     assert "extending the sweep" not in out
-    assert _num_samples(exp) == (2, 2), "an interrupted --more raised num_samples"
+    assert _num_samples(exp) == (1, 1), "an interrupted --more raised num_samples"
     assert not (exp / LOCK_FILE).exists(), "the lock outlived SIGTERM"

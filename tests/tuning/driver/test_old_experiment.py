@@ -22,8 +22,6 @@ import re
 import shutil
 import sqlite3
 import struct
-import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -31,11 +29,13 @@ import pytest
 import yaml
 
 from tests import make_old_experiment_pl
+from tests.in_process import tuning_here
 from tests.make_old_experiment import MADE_AT
 from tuning.report.load import load_report, read_results
 
-pytestmark = pytest.mark.integration  # a real `tuning resume` process
-ROOT = Path(__file__).resolve().parents[3]
+# `tuning report` and `tuning resume` run in this process (the resume on the session's Ray): what is under test is
+# what today's code makes of the old files, which tuning.stored serves only within a resume and takes back after it.
+pytestmark = pytest.mark.integration
 FIXTURE = Path(__file__).parent / "old_experiment"
 FIXTURE_PL = Path(__file__).parent / "old_experiment_pl"
 
@@ -107,14 +107,8 @@ def old_experiment(tmp_path):
     return _made_here(FIXTURE, MADE_AT, tmp_path)
 
 
-def test_an_old_interrupted_experiment_is_reported_and_resumed_to_completion(old_experiment):
-    report = subprocess.run(
-        [sys.executable, "-m", "tuning", "report", str(FIXTURE), "--format", "json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_an_old_interrupted_experiment_is_reported_and_resumed_to_completion(ray_session, old_experiment):
+    report = tuning_here("report", str(FIXTURE), "--format", "json")
     assert report.returncode == 0, report.stderr
     statuses = sorted(t["status"] for t in json.loads(report.stdout)["trials"])
     assert statuses == ["completed", "completed", "running", "running"]
@@ -122,13 +116,7 @@ def test_an_old_interrupted_experiment_is_reported_and_resumed_to_completion(old
     assert len(finished) == 2
 
     made_at_before = MADE_AT.exists()  # (another checkout's old test may be using it)
-    done = subprocess.run(
-        [sys.executable, "-m", "tuning", "resume", str(old_experiment)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = _resume(old_experiment)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert made_at_before or not MADE_AT.exists(), f"the resume wrote to {MADE_AT}, where the fixture was made"
     trials = load_report(str(old_experiment)).trials
@@ -139,17 +127,16 @@ def test_an_old_interrupted_experiment_is_reported_and_resumed_to_completion(old
     assert len({json.dumps(t.config, sort_keys=True) for t in trials}) == 4, "a config was suggested twice"
 
 
-def _resume(exp_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tuning", "resume", str(exp_dir)], cwd=ROOT, capture_output=True, text=True, timeout=600
-    )
+def _resume(exp_dir: Path):
+    """`tuning resume EXP` in this process, on the session's Ray (tests.in_process)."""
+    return tuning_here("resume", str(exp_dir))
 
 
 def _contents(exp_dir: Path) -> dict:
     return {p: p.read_bytes() for p in exp_dir.rglob("*") if p.is_file()}
 
 
-def test_an_experiment_of_the_pytorch_lightning_builtins_says_what_to_change_and_then_resumes(tmp_path):
+def test_an_experiment_of_the_pytorch_lightning_builtins_says_what_to_change_and_then_resumes(ray_session, tmp_path):
     """The built-in mlp with a user callback of pytorch_lightning, as the release before 2f201cf ran it: today's mlp
     derives from lightning.pytorch, and one Trainer cannot take both. The resume is refused (exit 2, nothing
     changed) naming the callback's module, the import to use and the command; done as it says, the resume finishes

@@ -14,6 +14,7 @@ import yaml
 
 from tests.in_process import tuning_here
 from tests.processes import kill_group, start_tuning, stop_requested
+from tests.synthetic_sweeps import branin_sweep
 from tuning.driver.resume import STUDY_FILE, trial_states
 from tuning.driver.tuner import resume_sweep
 from tuning.errors import UserError
@@ -51,9 +52,9 @@ def _wait_logged(proc, text: str, log: Path, timeout: float = 300) -> None:
         time.sleep(0.2)
 
 
-def _results(exp_dir: Path, state: dict) -> list:
+def _results(exp_dir: Path, state: dict, metric: str = "val_loss") -> list:
     rows = read_results(exp_dir / state["relative_logdir"] / "result.json")
-    return [(r["training_iteration"], r["val_loss"]) for r in rows]
+    return [(r["training_iteration"], r[metric]) for r in rows]
 
 
 @pytest.fixture
@@ -69,7 +70,8 @@ def sweep_file(tmp_path, tiny_sweep) -> Path:
     return path
 
 
-def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, sweep_file):
+def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(ray_session, tmp_path, sweep_file):
+    """Lightning trials, killed mid-epoch: unfinished ones continue from their checkpoints, their result rows cut."""
     exp_dir, log = tmp_path / "runs" / "killed", tmp_path / "run.log"
     run = _start("run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "killed", log=log)
     try:
@@ -99,17 +101,12 @@ def test_killed_then_interrupted_sweep_resumes_to_exactly_num_samples(tmp_path, 
     assert f"continue with: tuning resume {exp_dir}" in resume_log.read_text()
 
     # A restarted cluster job runs its entrypoint again: `tuning run` of the same sweep, --resume-existing.
-    # A plain `tuning run` still refuses the existing experiment.
+    # A plain `tuning run` still refuses the existing experiment. Neither is signalled: both run in this process
+    # (the second on the session's Ray), the process boundary having been crossed by the kill and the Ctrl-C above.
     again = ["run", str(sweep_file), "--storage", str(tmp_path / "runs"), "--name", "killed"]
-    refused = tuning_here(*again)  # refused before Ray starts: no process of its own needed
+    refused = tuning_here(*again)  # refused before Ray starts
     assert refused.returncode == 2 and "already exists" in refused.stderr, refused.stderr[-3000:]
-    done = subprocess.run(
-        [sys.executable, "-m", "tuning", *again, "--resume-existing"],
-        cwd=ROOT,
-        timeout=600,
-        capture_output=True,
-        text=True,
-    )
+    done = tuning_here(*again, "--resume-existing")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "continuing the existing experiment" in done.stderr
 
@@ -250,43 +247,52 @@ def test_sigterm_stops_a_run_and_resume_more_extends_it(ray_session, tmp_path, s
     unfinished ones end, one more runs: num_samples + 1 trials, no config twice, the study holds each once."""
     from tuning.cli.commands import main
 
+    # 3 trials: SIGTERM comes as the first ends, while the third (3 s) has not, so the run surely stops early.
+    sweep = yaml.safe_load(sweep_file.read_text())
+    sweep["search"]["num_samples"] = 3
+    sweep_file.write_text(yaml.safe_dump(sweep))
     exp_dir = _signalled_run(tmp_path, sweep_file, ((signal.SIGTERM, False),))
     before = {s["trial_id"]: _results(exp_dir, s) for s in trial_states(exp_dir) if s["status"] == "TERMINATED"}
     assert main(["resume", str(exp_dir), "--more", "1"]) == 0, capsys.readouterr().err[-2000:]
     states = trial_states(exp_dir)
-    assert len(states) == 7 and all(s["status"] == "TERMINATED" for s in states), states
+    assert len(states) == 4 and all(s["status"] == "TERMINATED" for s in states), states
     assert {s["trial_id"]: _results(exp_dir, s) for s in states if s["trial_id"] in before} == before
-    assert len({json.dumps(s["params"], sort_keys=True) for s in states}) == 7, "a config was suggested twice"
+    assert len({json.dumps(s["params"], sort_keys=True) for s in states}) == 4, "a config was suggested twice"
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{exp_dir / STUDY_FILE}")
     told = [t for t in study.trials if t.state != optuna.trial.TrialState.FAIL]  # FAIL: settled orphans
     assert sorted(t.user_attrs["tune_trial_id"] for t in told) == sorted(s["trial_id"] for s in states)
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in told)
-    assert yaml.safe_load((exp_dir / "sweep.yaml").read_text())["search"]["num_samples"] == 7
+    assert yaml.safe_load((exp_dir / "sweep.yaml").read_text())["search"]["num_samples"] == 4
 
 
-def test_more_extends_a_finished_sweep_without_repeating_a_config(ray_session, tmp_path, tiny_sweep, capsys):
+def test_more_extends_a_finished_sweep_without_repeating_a_config(ray_session, tmp_path, capsys):
     """`tuning resume EXP --more 2` on a finished sweep: 2 new trials, the old ones as they were, no config twice,
-    the study and sweep.yaml hold 5; a random-search sweep is refused (exit 2) with nothing written."""
+    the study and sweep.yaml hold 5; a random-search sweep is refused (exit 2) with nothing written.
+    The driver's bookkeeping, not its trials: synthetic sweeps (Branin, milliseconds a trial)."""
     from tuning.cli.commands import main
     from tuning.driver.tuner import run_sweep
     from tuning.sweep.config import parse_sweep
 
-    tiny_sweep["search"].update(num_samples=3, scheduler={"name": "fifo"})
-    exp = run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="more")
-    before = {s["trial_id"]: _results(exp, s) for s in trial_states(exp)}
+    exp = run_sweep(
+        parse_sweep(branin_sweep({"name": "optuna", "seed": 0}, {"name": "fifo"}, num_samples=3)),
+        storage=str(tmp_path),
+        name="more",
+    )
+    before = {s["trial_id"]: _results(exp, s, "value") for s in trial_states(exp)}
+    assert len(before) == 3 and all(len(rows) == 3 for rows in before.values()), before
     capsys.readouterr()
     assert main(["resume", str(exp), "--more", "2"]) == 0
     out = capsys.readouterr()
     assert "extending the sweep by 2 trials, to 5" in out.err and "[5/5] trial" in out.out, out.out[-2000:]
     assert "[4/5] trial" in out.out and "[1/5]" not in out.out  # the 3 that ended before count
-    old_best = min(loss for rows in before.values() for _, loss in rows)
+    old_best = min(value for rows in before.values() for _, value in rows)
     shown = [
         float(line.rsplit("sweep best ", 1)[1].rstrip(")")) for line in out.out.splitlines() if "sweep best" in line
     ]
     assert shown and all(best <= old_best for best in shown), (shown, old_best)  # the earlier trials' best counts
     states = trial_states(exp)
     assert len(states) == 5 and all(s["status"] == "TERMINATED" for s in states)
-    assert {s["trial_id"]: _results(exp, s) for s in states if s["trial_id"] in before} == before
+    assert {s["trial_id"]: _results(exp, s, "value") for s in states if s["trial_id"] in before} == before
     configs = [json.dumps(s["params"], sort_keys=True) for s in states]
     assert len(set(configs)) == 5, "a config was suggested twice"
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{exp / STUDY_FILE}")
@@ -295,8 +301,11 @@ def test_more_extends_a_finished_sweep_without_repeating_a_config(ray_session, t
     runs = json.loads((exp / "environment.json").read_text())["runs"]
     assert [(r["command"], r["outcome"]) for r in runs] == [("run", "finished"), ("resume --more 2", "finished")]
 
-    tiny_sweep["search"].update(searcher={"name": "random"})
-    other = run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="random")
+    other = run_sweep(
+        parse_sweep(branin_sweep({"name": "random"}, {"name": "fifo"}, num_samples=2, iterations=1)),
+        storage=str(tmp_path),
+        name="random",
+    )
     files = sorted((p.relative_to(other), p.stat().st_mtime_ns) for p in other.rglob("*"))
     capsys.readouterr()
     assert main(["resume", str(other), "--more", "2"]) == 2

@@ -1,6 +1,6 @@
 """A sweep on `s3://` storage, its driver SIGKILLed, resumed from the bucket: against a real S3-compatible server
 (moto's, from PyPI) started on 127.0.0.1 by the test. Synthetic trials keep it short; the two-node cluster
-version on `file://` storage is tests/cluster/test_resume_uri.py."""
+version on `file://` storage is tests/cluster/test_jobs.py (test_a_uri_sweep_survives_three_lost_drivers)."""
 
 import json
 import os

@@ -1,5 +1,5 @@
 """The study of an experiment on URI storage follows it (the killed and resumed sweeps on URI storage, crash repairs
-included, are in tests/cluster/test_resume_uri.py)."""
+included, are in tests/cluster/test_jobs.py (test_a_uri_sweep_survives_three_lost_drivers))."""
 
 import os
 import pickle

@@ -17,9 +17,12 @@ from tuning.sweep.config import parse_sweep
 
 
 def linear_sweep(tiny_sweep, searcher: dict, scheduler: dict, num_samples: int = 3, epochs: int = 2) -> dict:
-    """A sweep of the small linear model: fast enough to run once per searcher and scheduler."""
+    """A sweep of the small linear model: fast enough to run once per searcher and scheduler. One trial at a time
+    unless a test says otherwise: each trial actor running at once is a Ray worker of its own that imports Lightning
+    (~8 CPU-s, most of a tiny sweep's cost), while one reused actor runs every trial."""
     tiny_sweep["model"] = {"class_path": "tests.user_models.LinearClassifier", "init_args": {"width": 64}}
     tiny_sweep["trainer"]["max_epochs"] = epochs
+    tiny_sweep["resources"]["max_concurrent"] = 1
     tiny_sweep["search"].update(
         num_samples=num_samples,
         searcher=searcher,
@@ -153,6 +156,8 @@ def test_pbt_restarts_from_checkpoint_weights_and_keeps_its_own_lr(ray_session, 
         "class_path": "tests.pbt_probe.ProbeClassifier",
         "init_args": {"probe_file": str(probe), "epoch_seconds": 1.0},
     }
+    # Four side by side, not two: under load a second worker's Lightning import can outlast a first trial's 4 epochs,
+    # and PBT then has no peer to compare with (a run with two had no restart); four make an overlap near certain.
     sweep["resources"] = {"cpu": 0.5, "max_concurrent": 4}
     run_sweep(parse_sweep(sweep), storage=str(tmp_path))
 
@@ -246,6 +251,7 @@ def test_conditional_sweeps_sample_only_the_chosen_branches(ray_session, tmp_pat
     def conditional(searcher, num_samples, **extra):
         data = sweep(searcher=searcher, num_samples=num_samples, scheduler={"name": "fifo"}, **extra)
         data["trainer"]["max_epochs"] = 1
+        data["resources"]["max_concurrent"] = 1  # one reused trial actor: one Lightning worker per sweep, not two
         return parse_sweep(data)
 
     source = run_sweep(conditional({"name": "random", "seed": 1}, 2), storage=str(tmp_path), name="random")

@@ -91,6 +91,7 @@ def tracked(server, ray_session, tmp_path_factory):
     ready()
     sweep = copy.deepcopy(TINY_SWEEP)
     sweep["search"]["num_samples"] = 3
+    sweep["resources"]["max_concurrent"] = 1  # one reused trial actor: one worker imports Lightning, not two
     sweep["track"] = {"mlflow": {"tracking_uri": uri, "experiment": "tiny-tracked"}}
     saved = dict(os.environ)  # the driver sets MLFLOW_*, RAY_* and TUNE_* variables: later tests see none of them
     try:

@@ -1,6 +1,7 @@
 """End to end: a tiny sweep through the real driver, Ray Tune, Lightning and Optuna."""
 
 import contextlib
+import copy
 import json
 import math
 from pathlib import Path
@@ -19,12 +20,35 @@ LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 @pytest.fixture(scope="module")
 def finished(ray_session, tmp_path_factory):
-    """One tiny sweep, run once for the tests of this module."""
+    """One tiny sweep, run once for the tests of this module; one trial at a time: each trial actor running at once
+    is a Ray worker of its own that imports Lightning (~8 CPU-s, most of a tiny sweep's cost), one reused actor
+    runs them all."""
     from tests.conftest import TINY_SWEEP
 
     storage = tmp_path_factory.mktemp("runs")
-    exp_dir = run_sweep(parse_sweep(TINY_SWEEP), storage=str(storage), name="e2e")
+    sweep = copy.deepcopy(TINY_SWEEP)
+    sweep["resources"]["max_concurrent"] = 1
+    exp_dir = run_sweep(parse_sweep(sweep), storage=str(storage), name="e2e")
     return exp_dir, load_report(str(exp_dir))
+
+
+@pytest.fixture(scope="module")
+def user_grid(ray_session, tmp_path_factory):
+    """The report of one sweep of a user's class by dotted path (LinearClassifier) under the random searcher, with a
+    grid entry (the data's batch_size) and a sampled lr: 2 samples per grid value, 2 epochs, one trial at a time."""
+    from tests.conftest import TINY_SWEEP
+
+    sweep = copy.deepcopy(TINY_SWEEP)
+    sweep["model"] = {"class_path": "tests.user_models.LinearClassifier", "init_args": {"width": 64}}
+    sweep["search"].update(
+        num_samples=2,
+        searcher={"name": "random", "seed": 0},
+        scheduler={"name": "fifo"},
+        space={"data.init_args.batch_size": {"grid": [64, 128]}, "model.init_args.lr": {"loguniform": [1e-3, 1e-1]}},
+        baseline=False,  # its first pass would run the grid at the base lr (tests/tuning/driver/test_baseline.py)
+    )
+    sweep["resources"]["max_concurrent"] = 1
+    return load_report(str(run_sweep(parse_sweep(sweep), storage=str(tmp_path_factory.mktemp("runs")), name="grid")))
 
 
 def test_every_trial_ran_and_is_reported(finished):
@@ -75,33 +99,16 @@ def test_asha_stops_trials_early_when_given_room(ray_session, tmp_path, tiny_swe
     assert all(t.iterations == 4 for t in report.trials if t.status == "completed")
 
 
-def test_user_class_by_dotted_path_runs_like_a_builtin(ray_session, tmp_path, tiny_sweep):
-    tiny_sweep["model"] = {"class_path": "tests.user_models.LinearClassifier", "init_args": {"width": 64}}
-    tiny_sweep["search"].update(
-        num_samples=2,
-        space={"model.init_args.lr": {"loguniform": [1e-3, 1e-1]}},
-        searcher={"name": "random"},
-        scheduler={"name": "fifo"},
-    )
-    report = load_report(str(run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path))))
-    assert [t.status for t in report.trials] == ["completed", "completed"]
-    assert all(t.iterations == 2 for t in report.trials)
+def test_user_class_by_dotted_path_runs_like_a_builtin(user_grid):
+    assert [t.status for t in user_grid.trials] == ["completed"] * 4
+    assert all(t.iterations == 2 for t in user_grid.trials)
 
 
-def test_random_search_runs_num_samples_per_grid_point(ray_session, tmp_path, tiny_sweep):
+def test_random_search_runs_num_samples_per_grid_point(user_grid):
     """A grid entry under the random searcher multiplies num_samples: each grid value gets its own samples."""
-    tiny_sweep["trainer"]["max_epochs"] = 1
-    tiny_sweep["search"].update(
-        num_samples=2,
-        searcher={"name": "random", "seed": 0},
-        scheduler={"name": "fifo"},
-        space={"model.init_args.hidden_dim": {"grid": [8, 16]}, "model.init_args.lr": {"loguniform": [1e-3, 1e-1]}},
-        baseline=False,  # its first pass would run the grid at the base lr (tests/tuning/driver/test_baseline.py)
-    )
-    report = load_report(str(run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="grid")))
-    dims = sorted(t.config["model.init_args.hidden_dim"] for t in report.trials)
-    assert dims == [8, 8, 16, 16] and len({t.config["model.init_args.lr"] for t in report.trials}) == 4
-    assert all(t.status == "completed" for t in report.trials)
+    sizes = sorted(t.config["data.init_args.batch_size"] for t in user_grid.trials)
+    assert sizes == [64, 64, 128, 128] and len({t.config["model.init_args.lr"] for t in user_grid.trials}) == 4
+    assert all(t.status == "completed" for t in user_grid.trials)
 
 
 def test_existing_experiment_is_never_overwritten(finished):

@@ -1,9 +1,12 @@
 """A LightningCLI project sweeps as it is: its printed config, both Lightning distributions, exit codes."""
 
+import contextlib
 import copy
+import io
 import json
 import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -127,76 +130,97 @@ def test_ckpt_path_starts_the_trial_from_its_weights_and_optimizer_replaces_conf
     assert optimizer.param_groups[0]["lr"] == 0.123 and optimizer.param_groups[0]["momentum"] == 0.9
 
 
-def _export_validates_to_the_reported_value(exp: Path, out: Path, cli: list[str], env: dict) -> None:
-    """`tuning export` of the best trial, then the user's own `validate --ckpt_path` on it: the report's value."""
-    best = json.loads(tuning_here("report", str(exp), "--format", "json").stdout)["trials"][0]
-    assert tuning_here("export", str(exp), "--output", str(out)).returncode == 0
-    validated = subprocess.run(
-        [*cli, "validate", "--config", str(out / "config.yaml"), "--ckpt_path", str(out / "checkpoint.ckpt")],
-        cwd=out.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert validated.returncode == 0, validated.stderr[-3000:]
-    value = re.search(r"val_loss\s*\W\s*([0-9.]+)", validated.stdout)
-    assert value and float(value.group(1)) == pytest.approx(best["metric"], abs=1e-4), validated.stdout[-2000:]
-
-
-@pytest.mark.integration
-def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightningcli(ray_session, tmp_path):
-    """The user's own LightningCLI prints the config; tuning sweeps it; the winner validates under it."""
-    cli = [sys.executable, str(ROOT / "tests" / "lightningcli_main.py")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the user's project: where `tests.user_models` imports from
+def _printed_config(script: Path, *args: str) -> str:
+    """`python SCRIPT fit ARGS --print_config` from ROOT, in a process of its own as the user runs it: what it prints
+    is exactly what the sweep starts from (in this process, where Ray Tune is imported, LightningCLI prints
+    `limit_train_batches: 5` as `5.0`)."""
     printed = subprocess.run(
-        [
-            *cli,
-            "fit",
-            "--seed_everything",
-            "7",
-            "--model",
-            "tests.user_models.LinearClassifier",
-            "--model.width",
-            "64",
-            "--data",
-            "tuning.data.digits.DigitsDataModule",
-            "--trainer.max_epochs",
-            "2",
-            "--trainer.limit_train_batches",
-            "5",
-            "--trainer.callbacks",
-            "LearningRateMonitor",
-            "--trainer.logger",
-            "CSVLogger",
-            "--trainer.logger.save_dir",
-            "somewhere",
-            "--trainer.logger.name",
-            "csv",
-            "--optimizer",
-            "SGD",
-            "--optimizer.lr",
-            "0.1",
-            "--optimizer.momentum",
-            "0.9",
-            "--lr_scheduler",
-            "StepLR",
-            "--lr_scheduler.step_size",
-            "1",
-            "--lr_scheduler.gamma",
-            "0.5",
-            "--print_config",
-        ],
+        [sys.executable, str(script), "fit", *args, "--print_config"],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # the user's project: where `tests.user_models` imports from
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert printed.returncode == 0, printed.stderr[-3000:]
+    return printed.stdout
+
+
+def _user_cli(script: Path, *args: str, cwd: Path) -> str:
+    """`python SCRIPT ARGS` from `cwd`, run in this process as Python runs a script (`__main__`, its argv): the
+    user's own LightningCLI entry point on a file, without a Python start-up and Lightning's imports. Its stdout."""
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+        patch.chdir(cwd)
+        patch.setattr(sys, "argv", [str(script), *args])
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+        except SystemExit as done:
+            assert done.code in (None, 0), f"{script.name} {' '.join(args)}: exit {done.code}\n{out.getvalue()}"
+    return out.getvalue()
+
+
+def _export_validates_to_the_reported_value(exp: Path, out: Path, cli: Path) -> None:
+    """`tuning export` of the best trial, then the user's own `validate --ckpt_path` on it: the report's value."""
+    best = json.loads(tuning_here("report", str(exp), "--format", "json").stdout)["trials"][0]
+    assert tuning_here("export", str(exp), "--output", str(out)).returncode == 0
+    validated = _user_cli(
+        cli,
+        "validate",
+        "--config",
+        str(out / "config.yaml"),
+        "--ckpt_path",
+        str(out / "checkpoint.ckpt"),
+        cwd=out.parent,
+    )
+    value = re.search(r"val_loss\s*\W\s*([0-9.]+)", validated)
+    assert value and float(value.group(1)) == pytest.approx(best["metric"], abs=1e-4), validated[-2000:]
+
+
+@pytest.mark.integration
+def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightningcli(
+    ray_session, restore_environ, tmp_path
+):
+    """The user's own LightningCLI prints the config; tuning sweeps it; the winner validates under it."""
+    cli = ROOT / "tests" / "lightningcli_main.py"
+    printed = _printed_config(
+        cli,
+        "--seed_everything",
+        "7",
+        "--model",
+        "tests.user_models.LinearClassifier",
+        "--model.width",
+        "64",
+        "--data",
+        "tuning.data.digits.DigitsDataModule",
+        "--trainer.max_epochs",
+        "2",
+        "--trainer.limit_train_batches",
+        "5",
+        "--trainer.callbacks",
+        "LearningRateMonitor",
+        "--trainer.logger",
+        "CSVLogger",
+        "--trainer.logger.save_dir",
+        "somewhere",
+        "--trainer.logger.name",
+        "csv",
+        "--optimizer",
+        "SGD",
+        "--optimizer.lr",
+        "0.1",
+        "--optimizer.momentum",
+        "0.9",
+        "--lr_scheduler",
+        "StepLR",
+        "--lr_scheduler.step_size",
+        "1",
+        "--lr_scheduler.gamma",
+        "0.5",
+    )
     sweep = tmp_path / "printed.yaml"  # no name in it: the experiment is named after the file
     sweep.write_text(
-        printed.stdout
+        printed
         + yaml.safe_dump(
             {
                 "search": {
@@ -222,46 +246,24 @@ def test_a_printed_config_sweeps_unchanged_and_its_export_reruns_under_lightning
         assert [float(lr) for lr in lrs] == pytest.approx([params["optimizer.init_args.lr"] * f for f in (1, 0.5)])
     assert not (ROOT / "somewhere").exists() and not (tmp_path / "somewhere").exists()
 
-    _export_validates_to_the_reported_value(exp, tmp_path / "export", cli, env)
-    refit = subprocess.run(
-        [*cli, "fit", "--config", str(tmp_path / "export" / "config.yaml"), "--trainer.max_epochs", "1"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    _export_validates_to_the_reported_value(exp, tmp_path / "export", cli)
+    # and refits under it (an exception here fails the test)
+    _user_cli(
+        cli, "fit", "--config", str(tmp_path / "export" / "config.yaml"), "--trainer.max_epochs", "1", cwd=tmp_path
     )
-    assert refit.returncode == 0, refit.stderr[-3000:]
 
 
 @pytest.mark.integration
 def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and_its_export_validates(
-    ray_session, tmp_path
+    ray_session, restore_environ, tmp_path
 ):
     """`LightningCLI(Model, Data)` prints bare arguments: the sweep names the classes beside them, and the
     export is written back in that form, so the user's own `validate --ckpt_path` gives the report's value."""
-    cli = [sys.executable, str(ROOT / "tests" / "lightningcli_fixed.py")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    printed = subprocess.run(
-        [
-            *cli,
-            "fit",
-            "--model.width",
-            "64",
-            "--trainer.max_epochs",
-            "1",
-            "--trainer.limit_train_batches",
-            "5",
-            "--print_config",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    cli = ROOT / "tests" / "lightningcli_fixed.py"
+    printed = _printed_config(
+        cli, "--model.width", "64", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "5"
     )
-    assert printed.returncode == 0, printed.stderr[-3000:]
-    config = yaml.safe_load(printed.stdout)
+    config = yaml.safe_load(printed)
     assert "class_path" not in config["model"] and config["model"]["width"] == 64
     search = {
         "search": {
@@ -279,7 +281,7 @@ def test_a_fixed_class_lightningcli_config_sweeps_once_its_classes_are_named_and
     sweep.write_text(yaml.safe_dump({**config, **search}))
     assert tuning_here("run", str(sweep), "--storage", str(tmp_path / "runs")).returncode == 0
     exp = tmp_path / "runs" / "fixed"
-    _export_validates_to_the_reported_value(exp, tmp_path / "export", cli, env)
+    _export_validates_to_the_reported_value(exp, tmp_path / "export", cli)
     exported = yaml.safe_load((tmp_path / "export" / "config.yaml").read_text())
     assert "class_path" not in exported["model"] and exported["model"]["width"] == 64
 

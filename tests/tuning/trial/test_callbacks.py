@@ -72,49 +72,70 @@ def test_ddp_resource_rules(tiny_sweep):
         _check(tiny_sweep)
 
 
-@pytest.mark.parametrize(
-    "profiler, name, marker", [("advanced", "AdvancedProfiler", "ncalls"), ("pytorch", "PyTorchProfiler", "Self CPU")]
-)
-def test_the_advanced_and_pytorch_profilers_report_in_the_trial_directory(
-    ray_session, tmp_path, tiny_sweep, profiler, name, marker
-):
-    """`trainer.profiler: advanced | pytorch` in a real trial: Lightning's report of that profiler (cProfile's
-    table; torch's op table) in fit-profile.txt, and profile_summary.json built from its own records."""
+@pytest.fixture(scope="module")
+def profiled(ray_session, tmp_path_factory):
+    """One real sweep of two trials, one per profiler (advanced, pytorch), with the Lightning + Hydra template's
+    RichProgressBar and a callback recording the Trainer's: (experiment, {profiler: trial directory}, stderr)."""
+    import contextlib
+    import copy
+    import io
+
+    from tests.conftest import TINY_SWEEP
     from tuning.driver.tuner import run_sweep
 
-    tiny_sweep["trainer"].update(profiler=profiler, max_epochs=1, limit_train_batches=6, limit_val_batches=2)
-    tiny_sweep["search"].update(num_samples=1, scheduler={"name": "fifo"})
-    exp = run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name=profiler)
-    [trial_dir] = exp.glob("trial_*")
-    assert marker in (trial_dir / "fit-profile.txt").read_text()
-    summary = json.loads((trial_dir / "profile_summary.json").read_text())
-    assert summary["profiler"] == name and summary["slowest"] and summary["slowest"][0]["total_s"] > 0
-    assert summary["bottleneck"] in {"data loading", "training", "validation", "setup", "unknown"}
-
-
-def test_a_progress_bar_is_dropped_from_the_trials_with_one_notice(ray_session, tmp_path, tiny_sweep, capsys):
-    """The Lightning + Hydra template's RichProgressBar in a real sweep: the driver says once, before the sweep, that
-    it is dropped; the trials run without it (every trial errored on it before: enable_progress_bar=False)."""
-    from tuning.driver.tuner import run_sweep
-    from tuning.report.load import load_report
-
-    tiny_sweep["trainer"].update(
+    sweep = copy.deepcopy(TINY_SWEEP)
+    sweep["trainer"].update(
         max_epochs=1,
-        limit_train_batches=4,
+        limit_train_batches=6,
         limit_val_batches=2,
         callbacks=[
             {"class_path": "RichProgressBar"},
             {"class_path": "tests.user_callbacks.RecordTrainerOptions", "init_args": {"filename": "options.json"}},
         ],
     )
-    tiny_sweep["search"].update(num_samples=1, scheduler={"name": "fifo"})
-    exp = run_sweep(parse_sweep(tiny_sweep), storage=str(tmp_path), name="bar")
-    err = capsys.readouterr().err
+    sweep["search"].update(
+        num_samples=1,
+        space={"trainer.profiler": {"grid": ["advanced", "pytorch"]}},
+        searcher={"name": "grid"},
+        scheduler={"name": "fifo"},
+    )
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        exp = run_sweep(parse_sweep(sweep), storage=str(tmp_path_factory.mktemp("profiled")), name="profiled")
+    trials = {json.loads((d / "trial.json").read_text())["params"]["trainer.profiler"]: d for d in exp.glob("trial_*")}
+    return exp, trials, err.getvalue()
+
+
+def test_the_advanced_and_pytorch_profilers_report_in_the_trial_directory(profiled):
+    """`trainer.profiler: advanced | pytorch` in a real trial: Lightning's report of that profiler (cProfile's
+    table; torch's op table) in fit-profile.txt, and profile_summary.json built from its own records."""
+    _, trials, _ = profiled
+    assert sorted(trials) == ["advanced", "pytorch"]
+    for profiler, name, marker in [
+        ("advanced", "AdvancedProfiler", "ncalls"),
+        ("pytorch", "PyTorchProfiler", "Self CPU"),
+    ]:
+        trial_dir = trials[profiler]
+        assert marker in (trial_dir / "fit-profile.txt").read_text(), profiler
+        summary = json.loads((trial_dir / "profile_summary.json").read_text())
+        assert summary["profiler"] == name and summary["slowest"] and summary["slowest"][0]["total_s"] > 0, profiler
+        assert summary["bottleneck"] in {"data loading", "training", "validation", "setup", "unknown"}, profiler
+
+
+def test_a_progress_bar_is_dropped_from_the_trials_with_one_notice(profiled):
+    """The Lightning + Hydra template's RichProgressBar in a real sweep: the driver says once, before the sweep, that
+    it is dropped; the trials run without it (every trial errored on it before: enable_progress_bar=False)."""
+    from tuning.report.load import load_report
+
+    exp, trials, err = profiled
     assert err.count("trainer.callbacks[0] (RichProgressBar): dropped, trials run without a progress bar") == 1
-    assert [t.status for t in load_report(str(exp)).trials] == ["completed"]
-    [trial_dir] = exp.glob("trial_*")
-    callbacks = json.loads((trial_dir / "options.json").read_text())["callbacks"]
-    assert "RecordTrainerOptions" in callbacks and not any("ProgressBar" in c for c in callbacks)
+    # Both complete: the report written at the last validation tore the advanced profiler down inside Lightning's
+    # open run_training_epoch action, which then errored its trial (tuning.trial.callbacks.make_profiler).
+    status = {t.config["trainer.profiler"]: t.status for t in load_report(str(exp)).trials}
+    assert status == {"advanced": "completed", "pytorch": "completed"}, status
+    for trial_dir in trials.values():
+        callbacks = json.loads((trial_dir / "options.json").read_text())["callbacks"]
+        assert "RecordTrainerOptions" in callbacks and not any("ProgressBar" in c for c in callbacks)
 
 
 @pytest.mark.parametrize("dist", ["lightning.pytorch", "pytorch_lightning"])

@@ -295,7 +295,11 @@ def _whole(low):
 
 
 def _count_or_fraction(v) -> bool:
-    return space_mod.is_number(v) and (0 <= v <= 1 if isinstance(v, float) else v >= 0)
+    """What Lightning's Trainer takes for a batch limit: a count, a fraction in [0, 1], or a whole float above 1 (a
+    count: LightningCLI prints `limit_train_batches: 5.0` for a 5 given, in a process where Ray Tune is imported)."""
+    if not space_mod.is_number(v):
+        return False
+    return 0 <= v <= 1 or (v > 1 and v.is_integer()) if isinstance(v, float) else v >= 0
 
 
 # Trainer arguments Lightning would refuse only once a trial starts: key -> (accepts, what it accepts).

@@ -212,3 +212,20 @@ def test_an_earlier_experiment_s_one_scheduler_section_reads_as_its_scheduler_s_
     tiny_sweep["search"]["scheduler"]["name"] = "fifo"
     del tiny_sweep["search"]["scheduler"]["perturbation_interval"]  # not all of them: a sweep file of today's
     assert "search.scheduler.grace_period: not a field of fifo" in _error(tiny_sweep)
+
+
+def test_a_batch_limit_means_what_lightnings_trainer_makes_of_it():
+    """A whole float above 1 is a count to Lightning (LightningCLI prints `limit_train_batches: 5` as `5.0` in a
+    process that imported Ray Tune): accepted, as Lightning's own check accepts it; a fraction above 1 is not."""
+    from lightning.pytorch.trainer.setup import _determine_batch_limits
+    from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+    for value in (5.0, 5, 0.5, 1.0, 0):
+        cfg = load_sweep("quickstart", [f"trainer.limit_train_batches={value}"])
+        assert cfg.trainer["limit_train_batches"] == value
+        _determine_batch_limits(value, "limit_train_batches")  # Lightning takes it too
+    for value in (1.5, -1.0, -2):
+        with pytest.raises(UserError, match="trainer.limit_train_batches: must be a number of batches"):
+            load_sweep("quickstart", [f"trainer.limit_train_batches={value}"])
+        with pytest.raises(MisconfigurationException):
+            _determine_batch_limits(value, "limit_train_batches")

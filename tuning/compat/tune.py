@@ -139,8 +139,8 @@ def train_session():
     return get_session()
 
 
-def drop_stale_staging(experiment_name: str) -> list[str]:
-    """Remove what an earlier run of experiment `experiment_name` staged in this Ray session; return those paths.
+def drop_stale_staging(experiment: str) -> list[str]:
+    """Remove what an earlier run of `experiment` (its path or URI) staged in this Ray session; return those paths.
 
     Tune writes each trial's result files into a staging directory of the Ray session and uploads them to the
     experiment. A restored trial keeps the staging path of the run that made it (its StorageContext is unpickled
@@ -149,11 +149,11 @@ def drop_stale_staging(experiment_name: str) -> list[str]:
     A finished run's staging holds nothing the experiment lacks."""
     import glob
     import shutil
-    from pathlib import Path
 
     from ray.train.constants import _get_ray_train_session_dir
 
-    staged = glob.glob(f"{glob.escape(_get_ray_train_session_dir())}/*/{glob.escape(experiment_name)}/driver_artifacts")
+    name = os.path.basename(experiment.rstrip("/"))  # Tune's experiment_dir_name
+    staged = glob.glob(f"{glob.escape(_get_ray_train_session_dir())}/*/{glob.escape(name)}/driver_artifacts")
     for path in staged:
         shutil.rmtree(path, ignore_errors=True)
-    return [str(Path(p)) for p in staged]
+    return staged

@@ -354,8 +354,7 @@ def resume_sweep(experiment: str, address: str | None = None, retry_errored: boo
             check_local_resources(cfg)
         repair()
         start_ray(address, worker_preload(cfg, dist))
-        # a run of it earlier in this Ray session staged copies that would win over resume's repairs
-        tune_compat.drop_stale_staging(str(exp_dir).rstrip("/").rsplit("/", 1)[-1])
+        tune_compat.drop_stale_staging(str(exp_dir))  # an earlier run's copies in this session beat the repairs
         prepare(cfg)
         tune_environment()
         tuner = tune.Tuner.restore(

@@ -197,3 +197,22 @@ def test_the_installed_wheel_imports_every_built_in_from_outside_the_checkout(bu
     files = json.loads(result.stdout.splitlines()[-1])
     assert all(Path(f).is_file() and Path(f).is_relative_to(target) for f in files), files
     assert {"tuning/models/mlp.py", "tuning/data/digits.py"} <= {Path(f).relative_to(target).as_posix() for f in files}
+
+
+def test_the_checkouts_own_folder_finds_the_built_ins_the_wheel_maps():
+    """`tuning` imported from the checkout's folder (run from the repository root: Ray puts that directory first on
+    a trial worker's path, ahead of the install) finds tuning.data and tuning.models in data/ and models/, as the
+    wheel's package-dir does. Without site-packages (-S): no install, no editable finder, only the folder; found,
+    not imported (they import torch)."""
+    code = (
+        "import importlib.util, json, tuning\n"
+        "print(json.dumps([tuning.__file__] + [importlib.util.find_spec(m).origin for m in ('tuning.data', "
+        "'tuning.models')]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=ROOT, capture_output=True, text=True, env={"PATH": os.environ["PATH"]}
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        str(ROOT / p) for p in ("tuning/__init__.py", "data/__init__.py", "models/__init__.py")
+    ]
